@@ -1,0 +1,118 @@
+import { builder } from '../schema/builder.ts';
+import { CatalogRef, ProductRef, productOfCatalog, type CatalogProduct } from '../schema/refs.ts';
+import { ALLOCATIONS, PRODUCT_KINDS, REQUIREMENT_SCOPES, type Requirement } from './types.ts';
+
+export const ProductKindEnum = builder.enumType('ProductKind', {
+  values: {
+    USER: { description: 'Licensed per user (Office, ACD agent, Zoom tiers, base licence).' },
+    SYSTEM: { description: 'Licensed per installation or organization (Server, IP channel, Auto Attendant).' },
+    FEATURE: { description: 'A function or channel enabled for a named user (SMS, e-mail, PADLOCK, CTI).' },
+    ADDON: { description: 'An optional extra bought on top of a user licence or for the whole account.' },
+  } satisfies Record<(typeof PRODUCT_KINDS)[number], unknown>,
+});
+
+export const AllocationEnum = builder.enumType('Allocation', {
+  values: {
+    NAMED: { description: 'Held by a user from assignment on, whether or not the user logs in.' },
+    CONCURRENT: { description: "Held only while one of the user's sessions is open; shared by a pool." },
+    FIXED_SEAT: { description: 'Bound to exactly one named user; nobody else may use it.' },
+    ACCOUNT: { description: 'Held by the organization as a whole; never assigned to users.' },
+  } satisfies Record<(typeof ALLOCATIONS)[number], unknown>,
+});
+
+const RequirementScopeEnum = builder.enumType('RequirementScope', {
+  values: {
+    USER: { description: 'The same user must hold one of the products.' },
+    ORGANIZATION: { description: 'The organization must be entitled to at least minQuantity of them.' },
+  } satisfies Record<(typeof REQUIREMENT_SCOPES)[number], unknown>,
+});
+
+const RequirementRef = builder.objectRef<{ owner: CatalogProduct; requirement: Requirement }>('Requirement').implement({
+  fields: (t) => ({
+    scope: t.field({ type: RequirementScopeEnum, resolve: (r) => r.requirement.scope }),
+    anyOf: t.field({
+      type: [ProductRef],
+      description: 'One of these suffices.',
+      resolve: (r) => r.requirement.anyOf.map((code) => productOfCatalog(r.owner.catalog, code)),
+    }),
+    minQuantity: t.int({ resolve: (r) => r.requirement.minQuantity }),
+    condition: t.string({
+      nullable: true,
+      description: 'Null: always required. Otherwise the option (e.g. "client", "mobileApp") that makes it required.',
+      resolve: (r) => r.requirement.condition,
+    }),
+  }),
+});
+
+ProductRef.implement({
+  fields: (t) => ({
+    code: t.string({ resolve: (p) => p.product.code }),
+    name: t.string({ resolve: (p) => p.product.name }),
+    kind: t.field({ type: ProductKindEnum, resolve: (p) => p.product.kind }),
+    allocation: t.field({
+      type: AllocationEnum,
+      description: 'The allocation this product has unless a licence key sets another.',
+      resolve: (p) => p.product.allocation,
+    }),
+    allocationChoices: t.field({
+      type: [AllocationEnum],
+      description: 'Allocations a licence key may choose for this product (Zoom tiers: NAMED or CONCURRENT).',
+      resolve: (p) => p.product.allocationChoices,
+    }),
+    unit: t.string({
+      nullable: true,
+      description: 'What one licence unlocks, e.g. CHANNEL or DATA_SOURCE; null for plain seats.',
+      resolve: (p) => p.product.unit,
+    }),
+    unitsPerLicense: t.int({ resolve: (p) => p.product.unitsPerLicense }),
+    channel: t.string({
+      nullable: true,
+      description: 'For channel features (VOICE, EMAIL, WEBCHAT, SMS ...): the channel it licenses.',
+      resolve: (p) => p.product.channel,
+    }),
+    includes: t.field({
+      type: [ProductRef],
+      description: 'Products that one licence of this one also provides (Office Plus includes Office).',
+      resolve: (p) => p.product.includes.map((i) => productOfCatalog(p.catalog, i.product)),
+    }),
+    requirements: t.field({
+      type: [RequirementRef],
+      resolve: (p) => p.product.requirements.map((requirement) => ({ owner: p, requirement })),
+    }),
+    description: t.string({ nullable: true, resolve: (p) => p.product.description }),
+    whenExhausted: t.string({
+      description: 'REFUSE: assignment beyond the bought count is refused; QUEUE: it is recorded, ranked and flagged.',
+      resolve: (p) => p.product.whenExhausted,
+    }),
+    reassignCooldownDays: t.int({ nullable: true, resolve: (p) => p.product.reassignCooldownDays }),
+  }),
+});
+
+CatalogRef.implement({
+  fields: (t) => ({
+    code: t.exposeString('code'),
+    name: t.exposeString('name'),
+    vendor: t.exposeString('vendor'),
+    maxUsers: t.int({
+      nullable: true,
+      description: 'Users one installation may hold at most (XPhone Connect: 5000); null: no limit.',
+      resolve: (c) => c.maxUsers,
+    }),
+    options: t.exposeStringList('options', { description: 'Options a configuration group may switch on.' }),
+    products: t.field({ type: [ProductRef], resolve: (c) => c.products.map((product) => ({ catalog: c, product })) }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  catalogs: t.field({
+    type: [CatalogRef],
+    description: 'The product catalogs this gateway knows (R-CAT-1). Readable without a token.',
+    resolve: (_root, _args, ctx) => [...ctx.catalogs.values()].sort((a, b) => a.code.localeCompare(b.code)),
+  }),
+  catalog: t.field({
+    type: CatalogRef,
+    nullable: true,
+    args: { code: t.arg.string({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.catalogs.get(args.code) ?? null,
+  }),
+}));

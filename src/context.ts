@@ -1,0 +1,14 @@
+import type { Catalog } from './catalogs/types.ts';
+import type { Clock } from './clock.ts';
+import type { Db } from './db/database.ts';
+import type { Viewer } from './auth/viewer.ts';
+import type { Loaders } from './schema/loaders.ts';
+
+/** What every resolver gets: one per GraphQL operation (HTTP request or WebSocket message). */
+export interface Context {
+  db: Db;
+  clock: Clock;
+  catalogs: ReadonlyMap<string, Catalog>;
+  viewer: Viewer;
+  loaders: Loaders;
+}

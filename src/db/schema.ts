@@ -1,0 +1,106 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/** Table types. Only this file names them; code uses the aliases below. */
+export interface Database {
+  organizations: OrganizationsTable;
+  sites: SitesTable;
+  configuration_groups: ConfigurationGroupsTable;
+  teams: TeamsTable;
+  users: UsersTable;
+  user_status_history: UserStatusHistoryTable;
+  api_tokens: ApiTokensTable;
+  events: EventsTable;
+}
+
+type Timestamp = ColumnType<Date, Date, Date>;
+
+export interface OrganizationsTable {
+  id: string;
+  name: string;
+  catalog_code: string;
+  customer_ref: string | null;
+  clock_high_water: Timestamp | null;
+  created_at: Timestamp;
+}
+
+export interface SitesTable {
+  organization_id: string;
+  id: string;
+  name: string;
+  created_at: Timestamp;
+}
+
+export interface ConfigurationGroupsTable {
+  organization_id: string;
+  id: string;
+  site_id: string;
+  name: string;
+  /** Product codes (jsonb array). */
+  functions: ColumnType<string[], string, string>;
+  options: ColumnType<string[], string, string>;
+  created_at: Timestamp;
+}
+
+export interface TeamsTable {
+  organization_id: string;
+  id: string;
+  name: string;
+  leader_id: string | null;
+  created_at: Timestamp;
+}
+
+export interface UsersTable {
+  organization_id: string;
+  id: string;
+  site_id: string;
+  configuration_group_id: string | null;
+  team_id: string | null;
+  name: string;
+  email: string | null;
+  role: string;
+  status: string;
+  created_at: Timestamp;
+}
+
+export interface UserStatusHistoryTable {
+  organization_id: string;
+  user_id: string;
+  at: Timestamp;
+  seq: Generated<string>;
+  /** PREPARING, ACTIVE, INACTIVE, or DELETED when the user left. */
+  status: string;
+}
+
+export interface ApiTokensTable {
+  organization_id: string;
+  id: string;
+  role: string;
+  label: string | null;
+  token_hash: string;
+  created_at: Timestamp;
+  revoked_at: Timestamp | null;
+}
+
+export interface EventsTable {
+  organization_id: string;
+  id: string;
+  at: Timestamp;
+  type: string;
+  user_id: string | null;
+  product_code: string | null;
+  detail: string | null;
+  api_token_id: string | null;
+  /** "operator", "token:<id>" or "system". */
+  actor: string;
+}
+
+export type OrganizationRow = Selectable<OrganizationsTable>;
+export type SiteRow = Selectable<SitesTable>;
+export type ConfigurationGroupRow = Selectable<ConfigurationGroupsTable>;
+export type TeamRow = Selectable<TeamsTable>;
+export type UserRow = Selectable<UsersTable>;
+export type NewUser = Insertable<UsersTable>;
+export type UserUpdate = Updateable<UsersTable>;
+export type ApiTokenRow = Selectable<ApiTokensTable>;
+export type EventRow = Selectable<EventsTable>;
+export type NewEvent = Insertable<EventsTable>;

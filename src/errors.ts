@@ -1,0 +1,58 @@
+import { GraphQLError } from 'graphql';
+
+/**
+ * The closed set of error codes a client can see (R-API-1). Anything else that
+ * goes wrong is unexpected and stays masked by Yoga ("Unexpected error.").
+ */
+export type ErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'NOT_FOUND'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'INVALID_LICENSE_KEY'
+  | 'RATE_LIMITED';
+
+declare module 'graphql' {
+  interface GraphQLErrorExtensions {
+    code?: ErrorCode | string;
+    /** Input path of the offending field, e.g. `input.name`. */
+    field?: string;
+    /** The SPEC rule that refused it, e.g. `R-TEN-3`. */
+    rule?: string;
+  }
+}
+
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = { UNAUTHENTICATED: 401, RATE_LIMITED: 429 };
+
+function error(code: ErrorCode, message: string, extra: { field?: string; rule?: string } = {}): GraphQLError {
+  const status = HTTP_STATUS[code];
+  return new GraphQLError(message, {
+    extensions: { code, ...extra, ...(status ? { http: { status } } : {}) },
+  });
+}
+
+/** Input errors name the field and, where a SPEC rule refused it, the rule. */
+export function badInput(field: string, message: string, rule?: string): GraphQLError {
+  return error('BAD_USER_INPUT', `${field}: ${message}${rule ? ` (${rule})` : ''}`, { field, ...(rule ? { rule } : {}) });
+}
+
+/** The same answer for "does not exist" and "belongs to another organization" (R-SEC-2). */
+export function notFound(what: string, id: string): GraphQLError {
+  return error('NOT_FOUND', `${what} ${id} not found`);
+}
+
+export function unauthenticated(message = 'a valid API token is required: Authorization: Bearer <token>'): GraphQLError {
+  return error('UNAUTHENTICATED', message);
+}
+
+export function forbidden(message: string): GraphQLError {
+  return error('FORBIDDEN', message);
+}
+
+export function invalidLicenseKey(check: string, message: string): GraphQLError {
+  return error('INVALID_LICENSE_KEY', `licence key refused: ${message}`, { field: 'input.key', rule: check });
+}
+
+export function rateLimited(message: string): GraphQLError {
+  return error('RATE_LIMITED', message);
+}

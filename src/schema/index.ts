@@ -1,0 +1,23 @@
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { builder } from './builder.ts';
+// Each module registers its types and root fields on import.
+import '../catalogs/catalog.schema.ts';
+import '../tenancy/organization.schema.ts';
+import '../tenancy/site.schema.ts';
+import '../tenancy/group.schema.ts';
+import '../tenancy/team.schema.ts';
+import '../tenancy/user.schema.ts';
+import '../tokens/token.schema.ts';
+
+let schema: GraphQLSchema | null = null;
+
+/** Built once per process; every app instance shares it (no per-request schema work). */
+export function getSchema(): GraphQLSchema {
+  schema ??= builder.toSchema();
+  return schema;
+}
+
+/** The text of `schema.graphql`: sorted, so that diffs show real changes only. */
+export function printSortedSchema(): string {
+  return `${printSchema(lexicographicSortSchema(getSchema()))}\n`;
+}

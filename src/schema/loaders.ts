@@ -1,0 +1,48 @@
+import DataLoader from 'dataloader';
+import type { Db } from '../db/database.ts';
+import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
+import * as tenancy from '../tenancy/tenancy.repository.ts';
+
+/** Batches by id: a page of users costs one query per related table, not one per user (R-API-4). */
+function byId<T extends { id: string }>(fetch: (ids: readonly string[]) => Promise<T[]>) {
+  return new DataLoader<string, T | undefined>(async (ids) => {
+    const rows = await fetch(ids);
+    const map = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => map.get(id));
+  });
+}
+
+function groupedBy<T, K extends keyof T>(key: K, fetch: (ids: readonly string[]) => Promise<T[]>) {
+  return new DataLoader<string, T[]>(async (ids) => {
+    const rows = await fetch(ids);
+    const map = new Map<string, T[]>();
+    for (const row of rows) {
+      const k = String(row[key]);
+      const list = map.get(k) ?? [];
+      list.push(row);
+      map.set(k, list);
+    }
+    return ids.map((id) => map.get(id) ?? []);
+  });
+}
+
+export function createLoaders(db: Db) {
+  return {
+    organization: byId<OrganizationRow>((ids) => db.selectFrom('organizations').selectAll().where('id', 'in', ids).execute()),
+    site: byId<SiteRow>((ids) => tenancy.sitesByIds(db, ids)),
+    group: byId<ConfigurationGroupRow>((ids) => tenancy.groupsByIds(db, ids)),
+    team: byId<TeamRow>((ids) => tenancy.teamsByIds(db, ids)),
+    user: byId<UserRow>((ids) => tenancy.usersByIds(db, ids)),
+    groupsOfSite: groupedBy<ConfigurationGroupRow, 'site_id'>('site_id', (ids) => tenancy.groupsOfSites(db, ids)),
+    membersOfTeam: groupedBy<UserRow, 'team_id'>('team_id', (ids) => tenancy.membersOfTeams(db, ids)),
+  };
+}
+
+export type Loaders = ReturnType<typeof createLoaders>;
+
+/** Loads a row that must exist (a foreign key points at it). */
+export async function must<T>(loader: DataLoader<string, T | undefined>, id: string, what: string): Promise<T> {
+  const row = await loader.load(id);
+  if (row === undefined) throw new Error(`${what} ${id} vanished`);
+  return row;
+}

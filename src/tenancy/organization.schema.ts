@@ -1,0 +1,61 @@
+import type { OrganizationRow } from '../db/schema.ts';
+import { builder } from '../schema/builder.ts';
+import { pageArgs } from '../schema/args.ts';
+import { CatalogRef, OrganizationRef, SiteRef, TeamRef, UserConnectionRef } from '../schema/refs.ts';
+import * as repo from './tenancy.repository.ts';
+import * as service from './tenancy.service.ts';
+import { usersConnection } from './user.schema.ts';
+
+OrganizationRef.implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    customerRef: t.exposeString('customer_ref', { nullable: true }),
+    catalog: t.field({ type: CatalogRef, resolve: (o, _a, ctx) => service.catalogOf(ctx, o) }),
+    sites: t.field({ type: [SiteRef], resolve: (o, _a, ctx) => repo.sitesOfOrganization(ctx.db, o.id) }),
+    teams: t.field({ type: [TeamRef], resolve: (o, _a, ctx) => repo.teamsOfOrganization(ctx.db, o.id) }),
+    activeUsers: t.int({
+      description: 'Users with status ACTIVE now (R-TEN-1).',
+      resolve: (o, _a, ctx) => repo.countActiveUsers(ctx.db, o.id),
+    }),
+    activeUsersInBillingPeriod: t.int({
+      description: 'Users that were ACTIVE at any moment of the current billing period (calendar month, UTC) (R-TEN-2).',
+      resolve: (o, _a, ctx) => service.activeUsersInBillingPeriod(ctx, o.id),
+    }),
+    users: t.field({
+      type: UserConnectionRef,
+      args: pageArgs(t.arg),
+      resolve: (o, args, ctx) => usersConnection(ctx, { organizationId: o.id }, args),
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  organization: t.field({
+    type: OrganizationRef,
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => service.getOrganization(ctx, args.id),
+  }),
+}));
+
+const CreateOrganizationInput = builder.inputType('CreateOrganizationInput', {
+  fields: (t) => ({
+    name: t.string(),
+    catalog: t.string({ description: 'Catalog code, e.g. innoacd, xphone-connect, zoom-contact-center, connect-storm.' }),
+    customerRef: t.string({ required: false, description: "The vendor's customer reference; licence keys must carry the same." }),
+  }),
+});
+
+const CreateOrganizationPayload = builder.objectRef<{ organization: OrganizationRow }>('CreateOrganizationPayload').implement({
+  fields: (t) => ({ organization: t.field({ type: OrganizationRef, resolve: (p) => p.organization }) }),
+});
+
+builder.mutationFields((t) => ({
+  createOrganization: t.field({
+    type: CreateOrganizationPayload,
+    description: 'Platform operator only (OPERATOR_TOKEN).',
+    args: { input: t.arg({ type: CreateOrganizationInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => ({ organization: await service.createOrganization(ctx, input) }),
+  }),
+}));

@@ -1,0 +1,230 @@
+import { sql } from 'kysely';
+import type { Executor } from '../db/database.ts';
+import type {
+  ConfigurationGroupRow,
+  NewUser,
+  OrganizationRow,
+  SiteRow,
+  TeamRow,
+  UserRow,
+} from '../db/schema.ts';
+import type { Page } from '../schema/pagination.ts';
+
+/* All SQL for organizations, sites, configuration groups, teams and users. */
+
+export function findOrganization(db: Executor, id: string): Promise<OrganizationRow | undefined> {
+  return db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Serializes writes that check an organization-wide limit (maxUsers) across connections and instances. */
+export async function lockOrganization(db: Executor, id: string): Promise<OrganizationRow | undefined> {
+  return db.selectFrom('organizations').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
+export async function insertOrganization(db: Executor, row: OrganizationRow): Promise<void> {
+  await db.insertInto('organizations').values(row).execute();
+}
+
+export function findSite(db: Executor, id: string, organizationId: string | null): Promise<SiteRow | undefined> {
+  let q = db.selectFrom('sites').selectAll().where('id', '=', id);
+  if (organizationId) q = q.where('organization_id', '=', organizationId);
+  return q.executeTakeFirst();
+}
+
+export function sitesByIds(db: Executor, ids: readonly string[]): Promise<SiteRow[]> {
+  return db.selectFrom('sites').selectAll().where('id', 'in', ids).execute();
+}
+
+export function sitesOfOrganization(db: Executor, organizationId: string): Promise<SiteRow[]> {
+  return db.selectFrom('sites').selectAll().where('organization_id', '=', organizationId).orderBy('name').orderBy('id').execute();
+}
+
+export async function insertSite(db: Executor, row: SiteRow): Promise<void> {
+  await db.insertInto('sites').values(row).execute();
+}
+
+export function siteNameTaken(db: Executor, organizationId: string, name: string): Promise<boolean> {
+  return db
+    .selectFrom('sites')
+    .select('id')
+    .where('organization_id', '=', organizationId)
+    .where('name', '=', name)
+    .executeTakeFirst()
+    .then(Boolean);
+}
+
+export function findGroup(db: Executor, id: string, organizationId: string | null): Promise<ConfigurationGroupRow | undefined> {
+  let q = db.selectFrom('configuration_groups').selectAll().where('id', '=', id);
+  if (organizationId) q = q.where('organization_id', '=', organizationId);
+  return q.executeTakeFirst();
+}
+
+export function groupsByIds(db: Executor, ids: readonly string[]): Promise<ConfigurationGroupRow[]> {
+  return db.selectFrom('configuration_groups').selectAll().where('id', 'in', ids).execute();
+}
+
+export function groupsOfSites(db: Executor, siteIds: readonly string[]): Promise<ConfigurationGroupRow[]> {
+  return db.selectFrom('configuration_groups').selectAll().where('site_id', 'in', siteIds).orderBy('name').orderBy('id').execute();
+}
+
+export function groupNameTaken(db: Executor, organizationId: string, siteId: string, name: string): Promise<boolean> {
+  return db
+    .selectFrom('configuration_groups')
+    .select('id')
+    .where('organization_id', '=', organizationId)
+    .where('site_id', '=', siteId)
+    .where('name', '=', name)
+    .executeTakeFirst()
+    .then(Boolean);
+}
+
+export async function insertGroup(db: Executor, row: ConfigurationGroupRow): Promise<void> {
+  await db
+    .insertInto('configuration_groups')
+    .values({ ...row, functions: JSON.stringify(row.functions), options: JSON.stringify(row.options) })
+    .execute();
+}
+
+export async function updateGroup(
+  db: Executor,
+  organizationId: string,
+  id: string,
+  change: { functions: string[]; options: string[] },
+): Promise<void> {
+  await db
+    .updateTable('configuration_groups')
+    .set({ functions: JSON.stringify(change.functions), options: JSON.stringify(change.options) })
+    .where('organization_id', '=', organizationId)
+    .where('id', '=', id)
+    .execute();
+}
+
+export function findTeam(db: Executor, id: string, organizationId: string | null): Promise<TeamRow | undefined> {
+  let q = db.selectFrom('teams').selectAll().where('id', '=', id);
+  if (organizationId) q = q.where('organization_id', '=', organizationId);
+  return q.executeTakeFirst();
+}
+
+export function teamsByIds(db: Executor, ids: readonly string[]): Promise<TeamRow[]> {
+  return db.selectFrom('teams').selectAll().where('id', 'in', ids).execute();
+}
+
+export function teamsOfOrganization(db: Executor, organizationId: string): Promise<TeamRow[]> {
+  return db.selectFrom('teams').selectAll().where('organization_id', '=', organizationId).orderBy('name').orderBy('id').execute();
+}
+
+export function teamNameTaken(db: Executor, organizationId: string, name: string): Promise<boolean> {
+  return db
+    .selectFrom('teams')
+    .select('id')
+    .where('organization_id', '=', organizationId)
+    .where('name', '=', name)
+    .executeTakeFirst()
+    .then(Boolean);
+}
+
+export async function insertTeam(db: Executor, row: TeamRow): Promise<void> {
+  await db.insertInto('teams').values(row).execute();
+}
+
+export function findUser(db: Executor, id: string, organizationId: string | null): Promise<UserRow | undefined> {
+  let q = db.selectFrom('users').selectAll().where('id', '=', id);
+  if (organizationId) q = q.where('organization_id', '=', organizationId);
+  return q.executeTakeFirst();
+}
+
+export function usersByIds(db: Executor, ids: readonly string[]): Promise<UserRow[]> {
+  return db.selectFrom('users').selectAll().where('id', 'in', ids).execute();
+}
+
+export function membersOfTeams(db: Executor, teamIds: readonly string[]): Promise<UserRow[]> {
+  return db.selectFrom('users').selectAll().where('team_id', 'in', teamIds).orderBy('id').execute();
+}
+
+export function countUsers(db: Executor, organizationId: string): Promise<number> {
+  return db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('organization_id', '=', organizationId)
+    .executeTakeFirstOrThrow()
+    .then((r) => Number(r.n));
+}
+
+export async function insertUser(db: Executor, row: NewUser): Promise<void> {
+  await db.insertInto('users').values(row).execute();
+}
+
+export async function setUserStatus(db: Executor, organizationId: string, id: string, status: string): Promise<void> {
+  await db.updateTable('users').set({ status }).where('organization_id', '=', organizationId).where('id', '=', id).execute();
+}
+
+export async function deleteUser(db: Executor, organizationId: string, id: string): Promise<void> {
+  await db.updateTable('teams').set({ leader_id: null }).where('organization_id', '=', organizationId).where('leader_id', '=', id).execute();
+  await db.deleteFrom('users').where('organization_id', '=', organizationId).where('id', '=', id).execute();
+}
+
+export async function recordStatus(db: Executor, organizationId: string, userId: string, status: string, at: Date): Promise<void> {
+  await db.insertInto('user_status_history').values({ organization_id: organizationId, user_id: userId, status, at }).execute();
+}
+
+/** Which users a connection lists: the whole organization, one site, or one configuration group. */
+export type UserScope =
+  | { organizationId: string }
+  | { organizationId: string; siteId: string }
+  | { organizationId: string; configurationGroupId: string };
+
+function scoped(db: Executor, scope: UserScope) {
+  let q = db.selectFrom('users').where('organization_id', '=', scope.organizationId);
+  if ('siteId' in scope) q = q.where('site_id', '=', scope.siteId);
+  if ('configurationGroupId' in scope) q = q.where('configuration_group_id', '=', scope.configurationGroupId);
+  return q;
+}
+
+/** One page in id order (ids sort by creation), fetched with one extra row to learn hasNextPage. */
+export function pageOfUsers(db: Executor, scope: UserScope, page: Page): Promise<UserRow[]> {
+  let q = scoped(db, scope).selectAll();
+  if (page.afterId) q = q.where('id', '>', page.afterId);
+  return q.orderBy('id').limit(page.limit + 1).execute();
+}
+
+export function countUsersIn(db: Executor, scope: UserScope): Promise<number> {
+  return scoped(db, scope)
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow()
+    .then((r) => Number(r.n));
+}
+
+export function countActiveUsers(db: Executor, organizationId: string): Promise<number> {
+  return db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('organization_id', '=', organizationId)
+    .where('status', '=', 'ACTIVE')
+    .executeTakeFirstOrThrow()
+    .then((r) => Number(r.n));
+}
+
+/**
+ * Users that were ACTIVE at any moment of [from, to) (R-TEN-2): those whose
+ * status became ACTIVE inside the interval, and those whose last status before
+ * `from` was ACTIVE. Deleted users still count for the periods they were in.
+ */
+export async function countActiveBetween(db: Executor, organizationId: string, from: Date, to: Date): Promise<number> {
+  const result = await sql<{ n: number }>`
+    select count(distinct h.user_id)::int as n
+    from user_status_history h
+    where h.organization_id = ${organizationId}
+      and h.status = 'ACTIVE'
+      and h.at < ${to}
+      and (
+        h.at >= ${from}
+        or not exists (
+          select 1 from user_status_history later
+          where later.organization_id = h.organization_id
+            and later.user_id = h.user_id
+            and later.at < ${from}
+            and (later.at > h.at or (later.at = h.at and later.seq > h.seq))
+        )
+      )`.execute(db);
+  return result.rows[0]?.n ?? 0;
+}

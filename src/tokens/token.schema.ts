@@ -1,0 +1,63 @@
+import { API_ROLES, type ApiRole } from '../auth/tokens.ts';
+import type { ApiTokenRow } from '../db/schema.ts';
+import { builder } from '../schema/builder.ts';
+import { must } from '../schema/loaders.ts';
+import { ApiTokenRef, OrganizationRef } from '../schema/refs.ts';
+import * as service from './tokens.service.ts';
+
+const ApiRoleEnum = builder.enumType('ApiRole', {
+  values: {
+    ADMIN: { description: 'Everything within one organization.' },
+    SUPERVISOR: { description: 'Reads users, licences, usage and events of one organization; subscribes.' },
+    INTEGRATOR: { description: 'Reads and subscribes; for systems that integrate with the gateway.' },
+    AGENT_CLIENT: { description: "Starts, renews and ends agents' sessions (the ACD or softphone back end)." },
+  } satisfies Record<ApiRole, unknown>,
+});
+
+function parseRole(value: string): ApiRole {
+  const role = API_ROLES.find((r) => r === value);
+  if (!role) throw new Error(`stored API role ${value} is not an ApiRole`);
+  return role;
+}
+
+ApiTokenRef.implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    role: t.field({ type: ApiRoleEnum, resolve: (k) => parseRole(k.role) }),
+    label: t.exposeString('label', { nullable: true }),
+    organization: t.field({ type: OrganizationRef, resolve: (k, _a, ctx) => must(ctx.loaders.organization, k.organization_id, 'organization') }),
+    createdAt: t.field({ type: 'DateTime', resolve: (k) => k.created_at }),
+  }),
+});
+
+const CreateApiTokenInput = builder.inputType('CreateApiTokenInput', {
+  fields: (t) => ({ organizationId: t.id(), role: t.field({ type: ApiRoleEnum }), label: t.string({ required: false }) }),
+});
+
+const RevokeApiTokenInput = builder.inputType('RevokeApiTokenInput', { fields: (t) => ({ apiTokenId: t.id() }) });
+
+const CreateApiTokenPayload = builder.objectRef<{ token: string; apiToken: ApiTokenRow }>('CreateApiTokenPayload').implement({
+  fields: (t) => ({
+    token: t.exposeString('token', { description: 'The secret, shown this once; only its hash is stored.' }),
+    apiToken: t.field({ type: ApiTokenRef, resolve: (p) => p.apiToken }),
+  }),
+});
+
+const RevokeApiTokenPayload = builder.objectRef<{ apiTokenId: string }>('RevokeApiTokenPayload').implement({
+  fields: (t) => ({ apiTokenId: t.exposeID('apiTokenId') }),
+});
+
+builder.mutationFields((t) => ({
+  createApiToken: t.field({
+    type: CreateApiTokenPayload,
+    description: "The operator, or an ADMIN token of the organization, creates a token. The secret is returned once.",
+    args: { input: t.arg({ type: CreateApiTokenInput, required: true }) },
+    resolve: (_root, { input }, ctx) => service.createApiToken(ctx, input),
+  }),
+  revokeApiToken: t.field({
+    type: RevokeApiTokenPayload,
+    description: 'Takes effect at once on every instance.',
+    args: { input: t.arg({ type: RevokeApiTokenInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => ({ apiTokenId: await service.revokeApiToken(ctx, input) }),
+  }),
+}));
