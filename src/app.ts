@@ -13,15 +13,20 @@ import type { Clock } from './clock.ts';
 import type { Context } from './context.ts';
 import { ping, type DatabaseHandle } from './db/database.ts';
 import { migrationsApplied } from './db/migrate.ts';
+import type { TrustedKey } from './keys/codec.ts';
 import { getSchema } from './schema/index.ts';
 import { createLoaders } from './schema/loaders.ts';
 import { resolveViewer } from './tokens/tokens.service.ts';
+import { sweepLicenseStates } from './licenses/license.service.ts';
 
 export interface AppDeps {
   database: DatabaseHandle;
   clock: Clock;
   operatorToken: string;
+  trustedKeys?: readonly TrustedKey[];
   catalogs?: ReadonlyMap<string, Catalog>;
+  /** How often background work runs (licence state changes); 0 disables it (tests drive it by hand). */
+  sweepIntervalMs?: number;
 }
 
 /** What the HTTP layer or the WebSocket layer hands to the context factory. */
@@ -74,6 +79,7 @@ export function createApp(deps: AppDeps): App {
       db,
       clock: deps.clock,
       catalogs,
+      trustedKeys: deps.trustedKeys ?? [],
       viewer: initial.wsViewer ?? (await resolveViewer(db, deps.operatorToken, initial.request.headers.get('authorization'))),
       loaders: createLoaders(db),
     }),
@@ -133,6 +139,15 @@ export function createApp(deps: AppDeps): App {
   );
 
   let stopping = false;
+  let sweeper: NodeJS.Timeout | null = null;
+  const sweepIntervalMs = deps.sweepIntervalMs ?? 15_000;
+  const sweep = async () => {
+    try {
+      await sweepLicenseStates(db, deps.clock);
+    } catch {
+      // The next tick retries; a database outage shows in /readyz.
+    }
+  };
   return {
     yoga,
     server,
@@ -141,11 +156,17 @@ export function createApp(deps: AppDeps): App {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
+          if (sweepIntervalMs > 0) {
+            sweeper = setInterval(() => void sweep(), sweepIntervalMs);
+            sweeper.unref();
+            void sweep();
+          }
           resolve(server.address() as AddressInfo);
         });
       }),
     stop: async () => {
       stopping = true;
+      if (sweeper) clearInterval(sweeper);
       for (const client of wss.clients) client.close(1001, 'server shutting down');
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
+import { KeyMaterialError, parseTrustedKeys, type TrustedKey } from './keys/codec.ts';
 
 export interface Config {
   port: number;
@@ -12,7 +13,7 @@ export interface Config {
   operatorToken: string;
   /** True when OPERATOR_TOKEN was not set and a random one was generated for this run. */
   operatorTokenGenerated: boolean;
-  licensePublicKeys: string;
+  licensePublicKeys: TrustedKey[];
   sessionTtlSeconds: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -37,6 +38,15 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value;
 }
 
+function trustedKeys(value: string): TrustedKey[] {
+  try {
+    return parseTrustedKeys(value);
+  } catch (error) {
+    if (error instanceof KeyMaterialError) throw new ConfigError('LICENSE_PUBLIC_KEYS', error.message);
+    throw error;
+  }
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -59,7 +69,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
     operatorToken,
     operatorTokenGenerated,
-    licensePublicKeys: env.LICENSE_PUBLIC_KEYS ?? '',
+    licensePublicKeys: trustedKeys(env.LICENSE_PUBLIC_KEYS ?? ''),
     sessionTtlSeconds: integer(env, 'SESSION_TTL_SECONDS', 120, 5, 86400),
     logLevel: level,
   };

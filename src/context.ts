@@ -1,6 +1,7 @@
 import type { Catalog } from './catalogs/types.ts';
 import type { Clock } from './clock.ts';
 import type { Db } from './db/database.ts';
+import type { TrustedKey } from './keys/codec.ts';
 import type { Viewer } from './auth/viewer.ts';
 import type { Loaders } from './schema/loaders.ts';
 
@@ -9,6 +10,8 @@ export interface Context {
   db: Db;
   clock: Clock;
   catalogs: ReadonlyMap<string, Catalog>;
+  /** Public keys licence keys must be signed with (LICENSE_PUBLIC_KEYS). */
+  trustedKeys: readonly TrustedKey[];
   viewer: Viewer;
   loaders: Loaders;
 }

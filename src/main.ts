@@ -26,13 +26,14 @@ try {
   process.exit(1);
 }
 
-const app = createApp({ database, clock: systemClock, operatorToken: config.operatorToken });
+const app = createApp({ database, clock: systemClock, operatorToken: config.operatorToken, trustedKeys: config.licensePublicKeys });
 const address = await app.start(config.port, config.host);
 const shownHost = config.host === '0.0.0.0' ? 'localhost' : config.host;
 log('info', 'gateway listening', {
   graphql: `http://${shownHost}:${address.port}/graphql`,
   dashboard: `http://${shownHost}:${address.port}/dashboard`,
   database: database.kind === 'postgres' ? 'postgres' : `pglite (${config.dataDir})`,
+  trustedLicenseSigners: config.licensePublicKeys.map((k) => k.kid),
 });
 if (config.operatorTokenGenerated) {
   // Only for a first look on a developer machine; deployments set OPERATOR_TOKEN.

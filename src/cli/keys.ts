@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { systemClock } from '../clock.ts';
 import { decodeKey, generateKeyPair, issueKey, parseTrustedKeys, verifyKey, type KeyFailureReason } from '../keys/codec.ts';
 import { orderToPayload, type CatalogLookup } from '../keys/order.ts';
-import { parsePayload } from '../keys/payload.ts';
+import { KeyFormatError, parsePayload } from '../keys/payload.ts';
 import {
   licenseStatus,
   nextTransitionAt,
@@ -127,13 +127,8 @@ async function catalogLookup(): Promise<CatalogLookup | null> {
 
 async function issue(privateKeyPath: string, orderPath: string): Promise<number> {
   const privateKeyPem = await readText(privateKeyPath, '--private-key');
-  let order: unknown;
-  try {
-    order = JSON.parse(await readText(orderPath, '--order'));
-  } catch (error) {
-    if (error instanceof InputError) throw error;
-    throw new InputError(`${orderPath}: not valid JSON (${error instanceof Error ? error.message : String(error)})`);
-  }
+  const orderText = await readText(orderPath, '--order');
+  const order: unknown = withFile(orderPath, () => JSON.parse(orderText));
   const lookup = await catalogLookup();
   if (lookup === null) process.stderr.write('keys: note: src/catalogs/index.ts not found; catalog and products were not checked\n');
   const payload = withFile(orderPath, () => orderToPayload(order, systemClock.now(), lookup ?? undefined));
@@ -194,7 +189,8 @@ async function inspect(arg: string, json: boolean): Promise<number> {
     const now = systemClock.now();
     status = licenseStatus({ keys: [{ payload, activatedAt: now, seq: 1 }], now, highWater: null });
   } catch (error) {
-    payloadError = error instanceof Error ? error.message : String(error);
+    if (!(error instanceof KeyFormatError)) throw error;
+    payloadError = error.message;
   }
   const report: InspectReport = {
     kid: decoded.kid,
@@ -229,7 +225,10 @@ function humanReport(report: InspectReport): string {
   ];
   if (report.status !== null) {
     const next = report.status.nextTransitionAt;
+    const s = report.status;
+    const day = (d: Date | null): string => d?.toISOString() ?? '-';
     lines.push(
+      `term       ${day(s.validFrom)} until ${day(s.validUntil)}; renewal due ${day(s.renewalDueAt)}, cancel by ${day(s.cancellationDeadline)}, grace until ${day(s.graceUntil)}`,
       `state now  ${report.status.state} (as the only key, at ${report.status.effectiveAt.toISOString()}${next === null ? '' : `; changes at ${next.toISOString()}`})`,
       ...report.status.warnings.map((w) => `warning    ${w.code}: ${w.message}`),
     );

@@ -1,16 +1,29 @@
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { FileMigrationProvider, Migrator, type MigrationResultSet } from 'kysely';
+import { readdir } from 'node:fs/promises';
+import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import type { Db } from './database.ts';
 
-const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+const MIGRATIONS_DIR = new URL('../../migrations/', import.meta.url);
+
+/**
+ * Reads `migrations/*.ts` in name order. The import happens here rather than
+ * in Kysely's FileMigrationProvider so that the loader running the app (tsx,
+ * or vitest's transform) also loads the TypeScript migrations.
+ */
+const provider: MigrationProvider = {
+  async getMigrations() {
+    const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d.*\.ts$/.test(f) && !f.endsWith('.d.ts')).sort();
+    const migrations: Record<string, Migration> = {};
+    for (const file of files) {
+      const module: Partial<Migration> = await import(new URL(file, MIGRATIONS_DIR).href);
+      if (typeof module.up !== 'function') throw new Error(`migration ${file} has no up()`);
+      migrations[file.replace(/\.ts$/, '')] = { up: module.up, ...(module.down ? { down: module.down } : {}) };
+    }
+    return migrations;
+  },
+};
 
 function migrator(db: Db): Migrator {
-  return new Migrator({
-    db,
-    provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_DIR }),
-  });
+  return new Migrator({ db, provider });
 }
 
 /**

@@ -10,6 +10,7 @@ export interface Database {
   user_status_history: UserStatusHistoryTable;
   api_tokens: ApiTokensTable;
   events: EventsTable;
+  license_keys: LicenseKeysTable;
 }
 
 type Timestamp = ColumnType<Date, Date, Date>;
@@ -19,8 +20,14 @@ export interface OrganizationsTable {
   name: string;
   catalog_code: string;
   customer_ref: string | null;
+  /** The latest time seen for this organization (R-LIFE-6). */
   clock_high_water: Timestamp | null;
   created_at: Timestamp;
+  /** Last recorded licence state and key, to detect STATE_CHANGED. */
+  license_state: Generated<string>;
+  license_key_id: string | null;
+  /** When the licence state next changes by time alone. */
+  license_check_at: Timestamp | null;
 }
 
 export interface SitesTable {
@@ -94,7 +101,21 @@ export interface EventsTable {
   actor: string;
 }
 
+export interface LicenseKeysTable {
+  organization_id: string;
+  /** Activation order. */
+  seq: Generated<number>;
+  key_id: string;
+  kid: string;
+  payload: ColumnType<unknown, string, string>;
+  raw: string;
+  activated_at: Timestamp;
+  activated_by: string;
+}
+
 export type OrganizationRow = Selectable<OrganizationsTable>;
+export type NewOrganization = Insertable<OrganizationsTable>;
+export type LicenseKeyRow = Selectable<LicenseKeysTable>;
 export type SiteRow = Selectable<SitesTable>;
 export type ConfigurationGroupRow = Selectable<ConfigurationGroupsTable>;
 export type TeamRow = Selectable<TeamsTable>;

@@ -27,7 +27,8 @@ import { KeyFormatError, parsePayload, type LicenseKeyPayload } from './payload.
 
 export const KEY_PREFIX = 'LK1';
 const KID_LENGTH = 12;
-const SIGNATURE_BYTES = 64;
+/** An Ed25519 signature is 64 bytes: 86 base64url characters. */
+const SIGNATURE_CHARS = 86;
 const RAW_KEY_BYTES = 32;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
@@ -147,7 +148,7 @@ export function parseTrustedKeys(value: string): TrustedKey[] {
     entry += 1;
     const [token, pemLabel, pemBody] = match;
     const bad = (why: string): KeyMaterialError => {
-      const shown = token.length > 24 ? `${token.slice(0, 24)}…` : token;
+      const shown = pemLabel !== undefined ? `-----BEGIN ${pemLabel}-----` : token.length > 24 ? `${token.slice(0, 24)}…` : token;
       return new KeyMaterialError(`LICENSE_PUBLIC_KEYS entry ${entry} (${JSON.stringify(shown)}): ${why}`);
     };
     let keyObject: KeyObject;
@@ -199,13 +200,17 @@ function split(key: string): { kid: string; signedText: string; body: Buffer; si
   if (kid.length !== KID_LENGTH || !BASE64URL.test(kid)) {
     throw new MalformedKeyError(`licence key is malformed: the kid must be ${KID_LENGTH} base64url characters`);
   }
-  const signatureBytes = fromBase64url(signature, 'signature');
-  if (signatureBytes.length !== SIGNATURE_BYTES) {
+  if (signature.length !== SIGNATURE_CHARS) {
     throw new MalformedKeyError(
-      `licence key is malformed: the signature has ${signatureBytes.length} bytes, expected ${SIGNATURE_BYTES}; was it cut off?`,
+      `licence key is malformed: the signature has ${signature.length} characters, expected ${SIGNATURE_CHARS}; was it cut off?`,
     );
   }
-  return { kid, signedText: `${prefix}.${kid}.${body}`, body: fromBase64url(body, 'payload'), signature: signatureBytes };
+  return {
+    kid,
+    signedText: `${prefix}.${kid}.${body}`,
+    body: fromBase64url(body, 'payload'),
+    signature: fromBase64url(signature, 'signature'),
+  };
 }
 
 function parseJson(body: Buffer): unknown {

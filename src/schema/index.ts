@@ -8,6 +8,7 @@ import '../tenancy/group.schema.ts';
 import '../tenancy/team.schema.ts';
 import '../tenancy/user.schema.ts';
 import '../tokens/token.schema.ts';
+import '../licenses/license.schema.ts';
 
 let schema: GraphQLSchema | null = null;
 

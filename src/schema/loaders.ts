@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import type { Db } from '../db/database.ts';
-import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
+import type { ConfigurationGroupRow, LicenseKeyRow, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
+import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import * as tenancy from '../tenancy/tenancy.repository.ts';
 
 /** Batches by id: a page of users costs one query per related table, not one per user (R-API-4). */
@@ -34,6 +35,7 @@ export function createLoaders(db: Db) {
     team: byId<TeamRow>((ids) => tenancy.teamsByIds(db, ids)),
     user: byId<UserRow>((ids) => tenancy.usersByIds(db, ids)),
     groupsOfSite: groupedBy<ConfigurationGroupRow, 'site_id'>('site_id', (ids) => tenancy.groupsOfSites(db, ids)),
+    licenseKeys: groupedBy<LicenseKeyRow, 'organization_id'>('organization_id', (ids) => keysOfOrganizations(db, ids)),
     membersOfTeam: groupedBy<UserRow, 'team_id'>('team_id', (ids) => tenancy.membersOfTeams(db, ids)),
   };
 }

@@ -24,6 +24,26 @@ export const TeamRef = builder.objectRef<TeamRow>('Team');
 export const UserRef = builder.objectRef<UserRow>('User');
 export const ApiTokenRef = builder.objectRef<ApiTokenRow>('ApiToken');
 
+/** A warning as the API shows it; the referenced objects are optional. */
+export interface WarningShape {
+  code: string;
+  message: string;
+  product?: CatalogProduct | null;
+  user?: UserRow | null;
+  site?: SiteRow | null;
+  team?: TeamRow | null;
+}
+export const WarningRef = builder.objectRef<WarningShape>('Warning').implement({
+  fields: (t) => ({
+    code: t.exposeString('code'),
+    message: t.exposeString('message'),
+    product: t.field({ type: ProductRef, nullable: true, resolve: (w) => w.product ?? null }),
+    user: t.field({ type: UserRef, nullable: true, resolve: (w) => w.user ?? null }),
+    site: t.field({ type: SiteRef, nullable: true, resolve: (w) => w.site ?? null }),
+    team: t.field({ type: TeamRef, nullable: true, resolve: (w) => w.team ?? null }),
+  }),
+});
+
 export type UserConnectionShape = Connection<UserRow> & { totalCount: () => Promise<number> };
 export const UserConnectionRef = builder.objectRef<UserConnectionShape>('UserConnection');
 

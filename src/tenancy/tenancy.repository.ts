@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type {
   ConfigurationGroupRow,
+  NewOrganization,
   NewUser,
   OrganizationRow,
   SiteRow,
@@ -21,7 +22,7 @@ export async function lockOrganization(db: Executor, id: string): Promise<Organi
   return db.selectFrom('organizations').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
 }
 
-export async function insertOrganization(db: Executor, row: OrganizationRow): Promise<void> {
+export async function insertOrganization(db: Executor, row: NewOrganization): Promise<void> {
   await db.insertInto('organizations').values(row).execute();
 }
 
@@ -206,8 +207,10 @@ export function countActiveUsers(db: Executor, organizationId: string): Promise<
 
 /**
  * Users that were ACTIVE at any moment of [from, to) (R-TEN-2): those whose
- * status became ACTIVE inside the interval, and those whose last status before
- * `from` was ACTIVE. Deleted users still count for the periods they were in.
+ * status became ACTIVE inside the interval, and those whose status in effect at
+ * `from` (the last change at or before it) was ACTIVE; a change at exactly
+ * `from` already applies there. Deleted users still count for the periods they
+ * were in.
  */
 export async function countActiveBetween(db: Executor, organizationId: string, from: Date, to: Date): Promise<number> {
   const result = await sql<{ n: number }>`
@@ -222,7 +225,7 @@ export async function countActiveBetween(db: Executor, organizationId: string, f
           select 1 from user_status_history later
           where later.organization_id = h.organization_id
             and later.user_id = h.user_id
-            and later.at < ${from}
+            and later.at <= ${from}
             and (later.at > h.at or (later.at = h.at and later.seq > h.seq))
         )
       )`.execute(db);

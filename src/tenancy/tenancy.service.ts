@@ -72,19 +72,21 @@ export async function createOrganization(ctx: Context, input: { name: string; ca
   if (!ctx.catalogs.has(input.catalog)) {
     throw badInput('input.catalog', `unknown catalog "${input.catalog}"; known: ${[...ctx.catalogs.keys()].sort().join(', ')}`, 'R-CAT-1');
   }
-  const row: OrganizationRow = {
+  const row = {
     id: newId(ctx.clock.now()),
     name,
     catalog_code: input.catalog,
     customer_ref: cleanOptionalText('input.customerRef', input.customerRef),
     clock_high_water: null,
     created_at: ctx.clock.now(),
+    license_key_id: null,
+    license_check_at: null,
   };
-  await ctx.db.transaction().execute(async (trx) => {
+  return ctx.db.transaction().execute(async (trx) => {
     await repo.insertOrganization(trx, row);
     await appendEvents(trx, [event(ctx, row.id, 'ORGANIZATION_CREATED', { detail: `catalog ${row.catalog_code}` })]);
+    return { ...row, license_state: 'NONE' };
   });
-  return row;
 }
 
 /* ------------------------------------------------------------ sites */

@@ -1,0 +1,64 @@
+import { sql } from 'kysely';
+import type { Executor } from '../db/database.ts';
+import type { LicenseKeyRow } from '../db/schema.ts';
+
+export function keysOfOrganizations(db: Executor, organizationIds: readonly string[]): Promise<LicenseKeyRow[]> {
+  return db.selectFrom('license_keys').selectAll().where('organization_id', 'in', organizationIds).orderBy('seq').execute();
+}
+
+export async function insertKey(
+  db: Executor,
+  row: { organization_id: string; key_id: string; kid: string; payload: unknown; raw: string; activated_at: Date; activated_by: string },
+): Promise<void> {
+  await db
+    .insertInto('license_keys')
+    .values({ ...row, payload: JSON.stringify(row.payload) })
+    .execute();
+}
+
+export async function bindCustomerRef(db: Executor, organizationId: string, customerRef: string): Promise<void> {
+  await db.updateTable('organizations').set({ customer_ref: customerRef }).where('id', '=', organizationId).where('customer_ref', 'is', null).execute();
+}
+
+/**
+ * Raises the organization's high-water time to `now` (R-LIFE-6). Written at
+ * most once a minute per organization, and never lowered.
+ */
+export async function observeClock(db: Executor, organizationId: string | null, now: Date): Promise<void> {
+  let q = db
+    .updateTable('organizations')
+    .set({ clock_high_water: now })
+    .where((eb) => eb.or([eb('clock_high_water', 'is', null), eb('clock_high_water', '<', new Date(now.getTime() - 60_000))]));
+  if (organizationId) q = q.where('id', '=', organizationId);
+  await q.execute();
+}
+
+export async function recordLicenseState(
+  db: Executor,
+  organizationId: string,
+  state: { state: string; keyId: string | null; checkAt: Date | null },
+): Promise<void> {
+  await db
+    .updateTable('organizations')
+    .set({ license_state: state.state, license_key_id: state.keyId, license_check_at: state.checkAt })
+    .where('id', '=', organizationId)
+    .execute();
+}
+
+/**
+ * Organizations whose licence state is due to change by time, locked for this
+ * transaction; rows another instance is already handling are skipped, so
+ * several sweepers never emit the same STATE_CHANGED twice.
+ */
+export async function lockDueStateChecks(db: Executor, now: Date, limit: number): Promise<string[]> {
+  const rows = await db
+    .selectFrom('organizations')
+    .select('id')
+    .where('license_check_at', '<=', now)
+    .orderBy('license_check_at')
+    .limit(limit)
+    .forUpdate()
+    .modifyEnd(sql`skip locked`)
+    .execute();
+  return rows.map((r) => r.id);
+}

@@ -1,0 +1,27 @@
+import { readFileSync } from 'node:fs';
+import { buildSchema, findBreakingChanges } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { printSortedSchema } from '../../src/schema/index.ts';
+
+const root = new URL('../../', import.meta.url);
+const read = (path: string) => readFileSync(new URL(path, root), 'utf8');
+
+describe('schema.graphql', () => {
+  it('is printed from the Pothos schema and up to date (run npm run print-schema)', () => {
+    expect(read('schema.graphql')).toBe(printSortedSchema());
+  });
+
+  it('contains the API contract compatibly, apart from the parts listed in test/contract-pending.txt', () => {
+    const contract = buildSchema(read('../shared/contract/contract.graphql'));
+    const schema = buildSchema(read('schema.graphql'));
+    const breaking = findBreakingChanges(contract, schema).map((c) => `${c.type}: ${c.description}`);
+    const pending = read('test/contract-pending.txt')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'));
+    // Everything missing must be declared pending …
+    expect(breaking.filter((b) => !pending.includes(b))).toEqual([]);
+    // … and nothing built may stay listed: the pending list only shrinks.
+    expect(pending.filter((p) => !breaking.includes(p))).toEqual([]);
+  });
+});
