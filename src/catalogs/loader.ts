@@ -4,7 +4,7 @@
  * licensing rules can trust every product code and number they read.
  *
  * Presets state only what differs from these defaults:
- * - catalog: `maxUsers` null (no limit), `options` [], `products` []
+ * - catalog: `maxUsers` null (no limit), `options` [], `teamAnalyticsProduct` null, `products` []
  * - product: `unit` null, `unitsPerLicense` 1, `channel` null, `includes` [],
  *   `requirements` [], `description` null, `whenExhausted` REFUSE,
  *   `reassignCooldownDays` null, `overageAllowed` false, `overageGraceMinutes` 0,
@@ -56,6 +56,7 @@ export function parseCatalog(raw: unknown, source: string): Catalog {
     vendor: f.string('vendor'),
     maxUsers: f.optionalInt('maxUsers', 1),
     options: f.strings('options'),
+    teamAnalyticsProduct: f.optionalString('teamAnalyticsProduct'),
     products: f.objects('products', productLabel).map(parseProduct),
   };
   f.refuseUnknown(catalog);
@@ -136,6 +137,9 @@ function checkReferences(catalog: Catalog, fail: Fail): void {
   for (const { code } of catalog.products) {
     if (codes.has(code)) fail(`product ${code} is defined twice`);
     codes.add(code);
+  }
+  if (catalog.teamAnalyticsProduct !== null && !codes.has(catalog.teamAnalyticsProduct)) {
+    fail(`teamAnalyticsProduct names unknown product ${catalog.teamAnalyticsProduct}`);
   }
   for (const product of catalog.products) {
     for (const { product: included } of product.includes) {

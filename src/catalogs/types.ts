@@ -91,5 +91,10 @@ export interface Catalog {
   maxUsers: number | null;
   /** Options a configuration group may set (switch conditional requirements). */
   options: string[];
+  /**
+   * The user licence that gives team analytics (XPhone: TEAMDESK, R-ANALYTICS-1);
+   * null when the catalog has no team analytics.
+   */
+  teamAnalyticsProduct: string | null;
   products: Product[];
 }

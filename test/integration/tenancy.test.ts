@@ -1009,6 +1009,7 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
 
       // -------------------------------------------------------------- maxUsers
 
+      // The tests of this block build on each other, in order: 4,999 -> 5,000 -> refused -> race for the freed place.
       describe('[R-TEN-3] XPhone user limit', () => {
         let fx: OrgFixture;
         const createInput = () => ({ input: { siteId: fx.siteId, name: unique('User'), role: 'AGENT' } });
