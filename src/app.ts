@@ -81,7 +81,7 @@ export function createApp(deps: AppDeps): App {
       catalogs,
       trustedKeys: deps.trustedKeys ?? [],
       viewer: initial.wsViewer ?? (await resolveViewer(db, deps.operatorToken, initial.request.headers.get('authorization'))),
-      loaders: createLoaders(db),
+      loaders: createLoaders(db, { clock: deps.clock, catalogs }),
     }),
   });
 

@@ -11,6 +11,9 @@ export interface Database {
   api_tokens: ApiTokensTable;
   events: EventsTable;
   license_keys: LicenseKeysTable;
+  assignments: AssignmentsTable;
+  user_settings: UserSettingsTable;
+  license_slots: LicenseSlotsTable;
 }
 
 type Timestamp = ColumnType<Date, Date, Date>;
@@ -113,6 +116,35 @@ export interface LicenseKeysTable {
   activated_by: string;
 }
 
+export interface AssignmentsTable {
+  organization_id: string;
+  user_id: string;
+  product_code: string;
+  source: 'DIRECT' | 'GROUP';
+  configured_at: Timestamp;
+}
+
+export interface UserSettingsTable {
+  organization_id: string;
+  user_id: string;
+  product_code: string;
+  name: string;
+  value: string;
+  updated_at: Timestamp;
+}
+
+export interface LicenseSlotsTable {
+  organization_id: string;
+  product_code: string;
+  slot_no: number;
+  holder_user_id: string | null;
+  window_start: Timestamp | null;
+  early_used: boolean;
+}
+
+export type AssignmentRow = Selectable<AssignmentsTable>;
+export type UserSettingRow = Selectable<UserSettingsTable>;
+export type LicenseSlotRow = Selectable<LicenseSlotsTable>;
 export type OrganizationRow = Selectable<OrganizationsTable>;
 export type NewOrganization = Insertable<OrganizationsTable>;
 export type LicenseKeyRow = Selectable<LicenseKeysTable>;

@@ -4,9 +4,9 @@ import { entitlementsOf, unitTotals, type EntitlementView } from '../licensing/e
 import type { LicenseState, LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { AllocationEnum } from '../catalogs/catalog.schema.ts';
 import { builder } from '../schema/builder.ts';
-import { OrganizationRef, ProductRef, productOfCatalog, WarningRef } from '../schema/refs.ts';
-import { catalogOf } from '../tenancy/tenancy.service.ts';
-import { activateLicenseKey, licenseStatusOf, organizationWarnings } from './license.service.ts';
+import { OrganizationRef, ProductRef, productOfCatalog } from '../schema/refs.ts';
+import { catalogOf } from '../tenancy/access.ts';
+import { activateLicenseKey, licenseStatusOf } from './license.service.ts';
 
 const LicenseStateEnum = builder.enumType('LicenseState', {
   values: {
@@ -91,17 +91,6 @@ async function statusShape(ctx: Parameters<typeof licenseStatusOf>[0], org: Orga
 
 builder.objectFields(OrganizationRef, (t) => ({
   license: t.field({ type: LicenseStatusRef, resolve: (org, _a, ctx) => statusShape(ctx, org) }),
-  warnings: t.field({
-    type: [WarningRef],
-    resolve: async (org, _a, ctx) => {
-      const { catalog, status } = await statusShape(ctx, org);
-      return organizationWarnings(catalog, status).map((w) => ({
-        code: w.code,
-        message: w.message,
-        product: w.product ? productOfCatalog(catalog, w.product) : null,
-      }));
-    },
-  }),
 }));
 
 const ActivateLicenseKeyInput = builder.inputType('ActivateLicenseKeyInput', {

@@ -11,7 +11,7 @@ import { checkAgainstCatalog } from '../keys/order.ts';
 import { KeyFormatError, parsePayload } from '../keys/payload.ts';
 import { entitlementsOf, organizationPrerequisiteGaps } from '../licensing/entitlements.ts';
 import { keyTerm, licenseStatus, nextTransitionAt, type ActivatedKey, type LicenseStatusResult } from '../licensing/lifecycle.ts';
-import { catalogOf, getOrganization } from '../tenancy/tenancy.service.ts';
+import { catalogOf, getOrganization } from '../tenancy/access.ts';
 import * as tenancyRepo from '../tenancy/tenancy.repository.ts';
 import * as repo from './license.repository.ts';
 

@@ -9,6 +9,7 @@ import '../tenancy/team.schema.ts';
 import '../tenancy/user.schema.ts';
 import '../tokens/token.schema.ts';
 import '../licenses/license.schema.ts';
+import '../assignments/assignments.schema.ts';
 
 let schema: GraphQLSchema | null = null;
 

@@ -1,4 +1,7 @@
 import DataLoader from 'dataloader';
+import { loadAllocation, type AllocationView } from '../assignments/assignments.service.ts';
+import type { Catalog } from '../catalogs/types.ts';
+import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
 import type { ConfigurationGroupRow, LicenseKeyRow, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
@@ -27,9 +30,21 @@ function groupedBy<T, K extends keyof T>(key: K, fetch: (ids: readonly string[])
   });
 }
 
-export function createLoaders(db: Db) {
+export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMap<string, Catalog> }) {
+  const organization = byId<OrganizationRow>((ids) => db.selectFrom('organizations').selectAll().where('id', 'in', ids).execute());
   return {
-    organization: byId<OrganizationRow>((ids) => db.selectFrom('organizations').selectAll().where('id', 'in', ids).execute()),
+    organization,
+    /** The named-licence allocation of an organization, computed once per request. */
+    allocation: new DataLoader<string, AllocationView>((ids) =>
+      Promise.all(
+        ids.map(async (id) => {
+          const org = await must(organization, id, 'organization');
+          const catalog = deps.catalogs.get(org.catalog_code);
+          if (!catalog) throw new Error(`catalog ${org.catalog_code} is not loaded`);
+          return loadAllocation(db, org, catalog, deps.clock.now());
+        }),
+      ),
+    ),
     site: byId<SiteRow>((ids) => tenancy.sitesByIds(db, ids)),
     group: byId<ConfigurationGroupRow>((ids) => tenancy.groupsByIds(db, ids)),
     team: byId<TeamRow>((ids) => tenancy.teamsByIds(db, ids)),

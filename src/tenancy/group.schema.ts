@@ -3,6 +3,7 @@ import { builder } from '../schema/builder.ts';
 import { pageArgs } from '../schema/args.ts';
 import { must } from '../schema/loaders.ts';
 import { ConfigurationGroupRef, ProductRef, productOfCatalog, SiteRef, UserConnectionRef } from '../schema/refs.ts';
+import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
 import { usersConnection } from './user.schema.ts';
 
@@ -16,7 +17,7 @@ ConfigurationGroupRef.implement({
       description: 'Products whose function is enabled for every member.',
       resolve: async (g, _a, ctx) => {
         const org = await must(ctx.loaders.organization, g.organization_id, 'organization');
-        const catalog = service.catalogOf(ctx, org);
+        const catalog = access.catalogOf(ctx, org);
         return g.functions.map((code) => productOfCatalog(catalog, code));
       },
     }),
@@ -40,20 +41,8 @@ const CreateConfigurationGroupInput = builder.inputType('CreateConfigurationGrou
   }),
 });
 
-const UpdateConfigurationGroupInput = builder.inputType('UpdateConfigurationGroupInput', {
-  fields: (t) => ({
-    configurationGroupId: t.id(),
-    functions: t.stringList({ required: false, description: 'The new full list; omitted: unchanged.' }),
-    options: t.stringList({ required: false, description: 'The new full list; omitted: unchanged.' }),
-  }),
-});
-
 const CreateConfigurationGroupPayload = builder
   .objectRef<{ configurationGroup: ConfigurationGroupRow }>('CreateConfigurationGroupPayload')
-  .implement({ fields: (t) => ({ configurationGroup: t.field({ type: ConfigurationGroupRef, resolve: (p) => p.configurationGroup }) }) });
-
-const UpdateConfigurationGroupPayload = builder
-  .objectRef<{ configurationGroup: ConfigurationGroupRow }>('UpdateConfigurationGroupPayload')
   .implement({ fields: (t) => ({ configurationGroup: t.field({ type: ConfigurationGroupRef, resolve: (p) => p.configurationGroup }) }) });
 
 builder.mutationFields((t) => ({
@@ -61,10 +50,5 @@ builder.mutationFields((t) => ({
     type: CreateConfigurationGroupPayload,
     args: { input: t.arg({ type: CreateConfigurationGroupInput, required: true }) },
     resolve: async (_root, { input }, ctx) => ({ configurationGroup: await service.createConfigurationGroup(ctx, input) }),
-  }),
-  updateConfigurationGroup: t.field({
-    type: UpdateConfigurationGroupPayload,
-    args: { input: t.arg({ type: UpdateConfigurationGroupInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => ({ configurationGroup: await service.updateConfigurationGroup(ctx, input) }),
   }),
 }));

@@ -3,6 +3,7 @@ import { builder } from '../schema/builder.ts';
 import { pageArgs } from '../schema/args.ts';
 import { CatalogRef, OrganizationRef, SiteRef, TeamRef, UserConnectionRef } from '../schema/refs.ts';
 import * as repo from './tenancy.repository.ts';
+import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
 import { usersConnection } from './user.schema.ts';
 
@@ -11,7 +12,7 @@ OrganizationRef.implement({
     id: t.exposeID('id'),
     name: t.exposeString('name'),
     customerRef: t.exposeString('customer_ref', { nullable: true }),
-    catalog: t.field({ type: CatalogRef, resolve: (o, _a, ctx) => service.catalogOf(ctx, o) }),
+    catalog: t.field({ type: CatalogRef, resolve: (o, _a, ctx) => access.catalogOf(ctx, o) }),
     sites: t.field({ type: [SiteRef], resolve: (o, _a, ctx) => repo.sitesOfOrganization(ctx.db, o.id) }),
     teams: t.field({ type: [TeamRef], resolve: (o, _a, ctx) => repo.teamsOfOrganization(ctx.db, o.id) }),
     activeUsers: t.int({
@@ -24,7 +25,7 @@ OrganizationRef.implement({
     }),
     users: t.field({
       type: UserConnectionRef,
-      args: pageArgs(t.arg),
+      args: { ...pageArgs(t.arg), hasWarnings: t.arg.boolean({ required: false, description: 'Only users with (true) or without (false) licence warnings.' }) },
       resolve: (o, args, ctx) => usersConnection(ctx, { organizationId: o.id }, args),
     }),
   }),
@@ -35,7 +36,7 @@ builder.queryFields((t) => ({
     type: OrganizationRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => service.getOrganization(ctx, args.id),
+    resolve: (_root, args, ctx) => access.getOrganization(ctx, args.id),
   }),
 }));
 

@@ -3,6 +3,7 @@ import { builder } from '../schema/builder.ts';
 import { pageArgs } from '../schema/args.ts';
 import { must } from '../schema/loaders.ts';
 import { ConfigurationGroupRef, OrganizationRef, SiteRef, UserConnectionRef } from '../schema/refs.ts';
+import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
 import { usersConnection } from './user.schema.ts';
 
@@ -14,7 +15,7 @@ SiteRef.implement({
     configurationGroups: t.field({ type: [ConfigurationGroupRef], resolve: (s, _a, ctx) => ctx.loaders.groupsOfSite.load(s.id) }),
     users: t.field({
       type: UserConnectionRef,
-      args: pageArgs(t.arg),
+      args: { ...pageArgs(t.arg), hasWarnings: t.arg.boolean({ required: false, description: 'Only users with (true) or without (false) licence warnings.' }) },
       resolve: (s, args, ctx) => usersConnection(ctx, { organizationId: s.organization_id, siteId: s.id }, args),
     }),
   }),
@@ -25,7 +26,7 @@ builder.queryFields((t) => ({
     type: SiteRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => service.getSite(ctx, args.id),
+    resolve: (_root, args, ctx) => access.getSite(ctx, args.id),
   }),
 }));
 

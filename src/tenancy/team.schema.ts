@@ -2,6 +2,7 @@ import type { TeamRow } from '../db/schema.ts';
 import { builder } from '../schema/builder.ts';
 import { must } from '../schema/loaders.ts';
 import { TeamRef, UserRef } from '../schema/refs.ts';
+import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
 
 TeamRef.implement({
@@ -22,7 +23,7 @@ builder.queryFields((t) => ({
     type: TeamRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => service.getTeam(ctx, args.id),
+    resolve: (_root, args, ctx) => access.getTeam(ctx, args.id),
   }),
 }));
 

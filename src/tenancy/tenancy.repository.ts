@@ -231,3 +231,8 @@ export async function countActiveBetween(db: Executor, organizationId: string, f
       )`.execute(db);
   return result.rows[0]?.n ?? 0;
 }
+
+export async function setUsersGroup(db: Executor, organizationId: string, userIds: readonly string[], groupId: string | null): Promise<void> {
+  if (userIds.length === 0) return;
+  await db.updateTable('users').set({ configuration_group_id: groupId }).where('organization_id', '=', organizationId).where('id', 'in', userIds).execute();
+}

@@ -1,4 +1,5 @@
-import { actorOf, authorize, requireAuthenticated, requireOperator, viewerOrganization, type Permission } from '../auth/viewer.ts';
+import { actorOf, requireOperator } from '../auth/viewer.ts';
+import { catalogOf, getGroup, getOrganization, getSite, getUser } from './access.ts';
 import type { Catalog } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
@@ -6,58 +7,19 @@ import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow, UserRow 
 import { badInput, notFound } from '../errors.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
+import { changeConfiguration, syncGroupRows } from '../assignments/assignments.service.ts';
 import * as repo from './tenancy.repository.ts';
-import { cleanEmail, cleanName, cleanOptionalText } from './validate.ts';
+import { cleanEmail, cleanName, cleanOptionalText, validateGroupConfig } from './validate.ts';
 
 export const USER_ROLES = ['AGENT', 'SUPERVISOR', 'TEAM_LEAD', 'ADMINISTRATOR', 'UC_USER', 'VIEWER'] as const;
 export type UserRole = (typeof USER_ROLES)[number];
 export const USER_STATUSES = ['PREPARING', 'ACTIVE', 'INACTIVE'] as const;
 export type UserStatus = (typeof USER_STATUSES)[number];
 
-/* ------------------------------------------------------------ lookups with authorization */
-
-/**
- * Loads an entity and checks the viewer may act on its organization. Ids of
- * the wrong shape, missing rows and rows of another organization all give the
- * same NOT_FOUND (R-SEC-2).
- */
-async function load<T extends { organization_id: string }>(
-  ctx: Context,
-  db: Executor,
-  what: string,
-  id: string,
-  permission: Permission,
-  find: (db: Executor, id: string, organizationId: string | null) => Promise<T | undefined>,
-): Promise<T> {
-  requireAuthenticated(ctx.viewer);
-  const row = isId(id) ? await find(db, id, viewerOrganization(ctx.viewer)) : undefined;
-  if (!row) throw notFound(what, id);
-  authorize(ctx.viewer, row.organization_id, permission, what, id);
-  return row;
-}
-
-export async function getOrganization(ctx: Context, id: string, permission: Permission = 'read', db: Executor = ctx.db): Promise<OrganizationRow> {
-  requireAuthenticated(ctx.viewer);
-  const org = isId(id) ? await repo.findOrganization(db, id) : undefined;
-  if (!org) throw notFound('organization', id);
-  authorize(ctx.viewer, org.id, permission, 'organization', id);
+async function lockedOrganization(trx: Executor, id: string): Promise<OrganizationRow> {
+  const org = await repo.lockOrganization(trx, id);
+  if (!org) throw new Error(`organization ${id} vanished under lock`);
   return org;
-}
-
-export const getSite = (ctx: Context, id: string, permission: Permission = 'read', db: Executor = ctx.db) =>
-  load(ctx, db, 'site', id, permission, repo.findSite);
-export const getGroup = (ctx: Context, id: string, permission: Permission = 'read', db: Executor = ctx.db) =>
-  load(ctx, db, 'configuration group', id, permission, repo.findGroup);
-export const getTeam = (ctx: Context, id: string, permission: Permission = 'read', db: Executor = ctx.db) =>
-  load(ctx, db, 'team', id, permission, repo.findTeam);
-export const getUser = (ctx: Context, id: string, permission: Permission = 'read', db: Executor = ctx.db) =>
-  load(ctx, db, 'user', id, permission, repo.findUser);
-
-export function catalogOf(ctx: Context, org: OrganizationRow): Catalog {
-  const catalog = ctx.catalogs.get(org.catalog_code);
-  // Organizations are only created with a known catalog; a missing one is a deployment error.
-  if (!catalog) throw new Error(`catalog ${org.catalog_code} of organization ${org.id} is not loaded`);
-  return catalog;
 }
 
 function event(ctx: Context, organizationId: string, type: string, extra: { userId?: string; detail?: string } = {}) {
@@ -104,28 +66,6 @@ export async function createSite(ctx: Context, input: { organizationId: string; 
 
 /* ------------------------------------------------------------ configuration groups */
 
-/** Functions are products a user can hold; options must be ones the catalog knows. */
-export function validateGroupConfig(catalog: Catalog, functions: readonly string[], options: readonly string[]): { functions: string[]; options: string[] } {
-  const seen = new Set<string>();
-  functions.forEach((code, i) => {
-    const product = catalog.products.find((p) => p.code === code);
-    if (!product) throw badInput(`input.functions[${i}]`, `unknown product "${code}" in catalog ${catalog.code}`);
-    if (product.allocation === 'ACCOUNT') {
-      throw badInput(`input.functions[${i}]`, `${code} is held by the organization as a whole and cannot be a user function`);
-    }
-    if (!product.purchasable) throw badInput(`input.functions[${i}]`, `${code} comes only as part of another product`);
-    seen.add(code);
-  });
-  const opts = new Set<string>();
-  options.forEach((option, i) => {
-    if (!catalog.options.includes(option)) {
-      throw badInput(`input.options[${i}]`, `unknown option "${option}"; ${catalog.code} knows ${catalog.options.join(', ') || 'no options'}`);
-    }
-    opts.add(option);
-  });
-  return { functions: [...seen], options: [...opts] };
-}
-
 export async function createConfigurationGroup(
   ctx: Context,
   input: { siteId: string; name: string; functions: readonly string[]; options?: readonly string[] | null },
@@ -148,20 +88,6 @@ export async function createConfigurationGroup(
     };
     await repo.insertGroup(trx, row);
     return row;
-  });
-}
-
-export async function updateConfigurationGroup(
-  ctx: Context,
-  input: { configurationGroupId: string; functions?: readonly string[] | null; options?: readonly string[] | null },
-): Promise<ConfigurationGroupRow> {
-  return ctx.db.transaction().execute(async (trx) => {
-    const group = await getGroup(ctx, input.configurationGroupId, 'write', trx);
-    const org = await getOrganization(ctx, group.organization_id, 'write', trx);
-    const config = validateGroupConfig(catalogOf(ctx, org), input.functions ?? group.functions, input.options ?? group.options);
-    await repo.updateGroup(trx, org.id, group.id, config);
-    await appendEvents(trx, [event(ctx, org.id, 'CONFIGURATION_GROUP_CHANGED', { detail: `${group.name}: functions ${config.functions.join(', ') || '(none)'}; options ${config.options.join(', ') || '(none)'}` })]);
-    return { ...group, ...config };
   });
 }
 
@@ -205,12 +131,11 @@ export async function createUser(
     if (!org) throw notFound('site', input.siteId);
     const name = cleanName('input.name', input.name);
     const email = cleanEmail('input.email', input.email);
-    let groupId: string | null = null;
+    let group: ConfigurationGroupRow | undefined;
     if (input.configurationGroupId != null) {
-      const group = isId(input.configurationGroupId) ? await repo.findGroup(trx, input.configurationGroupId, org.id) : undefined;
+      group = isId(input.configurationGroupId) ? await repo.findGroup(trx, input.configurationGroupId, org.id) : undefined;
       if (!group) throw badInput('input.configurationGroupId', `no configuration group ${input.configurationGroupId} in this organization`);
       if (group.site_id !== site.id) throw badInput('input.configurationGroupId', 'the configuration group belongs to another site');
-      groupId = group.id;
     }
     let teamId: string | null = null;
     if (input.teamId != null) {
@@ -227,7 +152,7 @@ export async function createUser(
       organization_id: org.id,
       id: newId(now),
       site_id: site.id,
-      configuration_group_id: groupId,
+      configuration_group_id: group?.id ?? null,
       team_id: teamId,
       name,
       email,
@@ -235,8 +160,11 @@ export async function createUser(
       status: input.status ?? 'ACTIVE',
       created_at: now,
     };
-    await repo.insertUser(trx, row);
-    await repo.recordStatus(trx, org.id, row.id, row.status, now);
+    await changeConfiguration(ctx, trx, org, catalogOf(ctx, org), { field: 'input.configurationGroupId' }, async (before) => {
+      await repo.insertUser(trx, row);
+      await repo.recordStatus(trx, org.id, row.id, row.status, now);
+      if (group) await syncGroupRows(trx, org.id, [{ id: row.id, groupId: group.id }], new Map([[group.id, group]]), before.assignments, now);
+    });
     await appendEvents(trx, [event(ctx, org.id, 'USER_CREATED', { userId: row.id, detail: `${row.name} (${row.role}, ${row.status})` })]);
     return row;
   });
@@ -247,8 +175,12 @@ export async function updateUserStatus(ctx: Context, input: { userId: string; st
     const user = await getUser(ctx, input.userId, 'write', trx);
     if (user.status === input.status) return user;
     const now = ctx.clock.now();
-    await repo.setUserStatus(trx, user.organization_id, user.id, input.status);
-    await repo.recordStatus(trx, user.organization_id, user.id, input.status, now);
+    const org = await lockedOrganization(trx, user.organization_id);
+    // Only active users hold named licences: the status decides who is next in line (R-UNDER-3).
+    await changeConfiguration(ctx, trx, org, catalogOf(ctx, org), { field: 'input.status' }, async () => {
+      await repo.setUserStatus(trx, user.organization_id, user.id, input.status);
+      await repo.recordStatus(trx, user.organization_id, user.id, input.status, now);
+    });
     await appendEvents(trx, [event(ctx, user.organization_id, 'USER_STATUS_CHANGED', { userId: user.id, detail: `${user.status} -> ${input.status}` })]);
     return { ...user, status: input.status };
   });
@@ -258,9 +190,13 @@ export async function deleteUser(ctx: Context, input: { userId: string }): Promi
   return ctx.db.transaction().execute(async (trx) => {
     const user = await getUser(ctx, input.userId, 'write', trx);
     const now = ctx.clock.now();
-    await repo.deleteUser(trx, user.organization_id, user.id);
-    // History stays: the billing period still counts the user (R-TEN-2), the log still names them.
-    await repo.recordStatus(trx, user.organization_id, user.id, 'DELETED', now);
+    const org = await lockedOrganization(trx, user.organization_id);
+    // Freed licences go to the next in line; a base licence keeps its cool-down window (R-REASSIGN-2).
+    await changeConfiguration(ctx, trx, org, catalogOf(ctx, org), { field: 'input.userId' }, async () => {
+      await repo.deleteUser(trx, user.organization_id, user.id);
+      // History stays: the billing period still counts the user (R-TEN-2), the log still names them.
+      await repo.recordStatus(trx, user.organization_id, user.id, 'DELETED', now);
+    });
     await appendEvents(trx, [event(ctx, user.organization_id, 'USER_DELETED', { userId: user.id, detail: user.name })]);
     return user.id;
   });

@@ -5,7 +5,9 @@ import { must } from '../schema/loaders.ts';
 import { parsePage, toConnection, type PageArgs } from '../schema/pagination.ts';
 import { ConfigurationGroupRef, PageInfoRef, SiteRef, TeamRef, UserConnectionRef, UserRef, type UserConnectionShape } from '../schema/refs.ts';
 import * as repo from './tenancy.repository.ts';
+import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
+import { warningsOfUser } from '../assignments/assignments.schema.ts';
 
 export const UserRoleEnum = builder.enumType('UserRole', { values: service.USER_ROLES });
 
@@ -66,11 +68,27 @@ UserConnectionRef.implement({
   }),
 });
 
-/** A page of users in creation order; the total is counted only when asked for. */
-export async function usersConnection(ctx: Context, scope: repo.UserScope, args: PageArgs): Promise<UserConnectionShape> {
+/**
+ * A page of users in creation order; the total is counted only when asked for.
+ * With `hasWarnings` the filter needs the organization's allocation (warnings
+ * depend on everyone's fixed order), which the request computes once.
+ */
+export async function usersConnection(ctx: Context, scope: repo.UserScope, args: PageArgs & { hasWarnings?: boolean | null }): Promise<UserConnectionShape> {
   const page = parsePage(args);
-  const rows = await repo.pageOfUsers(ctx.db, scope, page);
-  return { ...toConnection(rows, page), totalCount: () => repo.countUsersIn(ctx.db, scope) };
+  if (args.hasWarnings == null) {
+    const rows = await repo.pageOfUsers(ctx.db, scope, page);
+    return { ...toConnection(rows, page), totalCount: () => repo.countUsersIn(ctx.db, scope) };
+  }
+  const view = await ctx.loaders.allocation.load(scope.organizationId);
+  const matching = view.users.filter(
+    (u) =>
+      (!('siteId' in scope) || u.site_id === scope.siteId) &&
+      (!('configurationGroupId' in scope) || u.configuration_group_id === scope.configurationGroupId) &&
+      warningsOfUser(view, u).length > 0 === args.hasWarnings,
+  );
+  const after = page.afterId;
+  const rows = (after ? matching.filter((u) => u.id > after) : matching).slice(0, page.limit + 1);
+  return { ...toConnection(rows, page), totalCount: async () => matching.length };
 }
 
 
@@ -79,7 +97,7 @@ builder.queryFields((t) => ({
     type: UserRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => service.getUser(ctx, args.id),
+    resolve: (_root, args, ctx) => access.getUser(ctx, args.id),
   }),
 }));
 

@@ -1,3 +1,4 @@
+import type { Catalog } from '../catalogs/types.ts';
 import { badInput } from '../errors.ts';
 
 const MAX_NAME = 200;
@@ -27,3 +28,26 @@ export function cleanEmail(field: string, value: string | null | undefined): str
   if (email.length > 320 || !EMAIL.test(email)) throw badInput(field, 'is not an e-mail address');
   return email;
 }
+
+/** Functions are products a user can hold; options must be ones the catalog knows. */
+export function validateGroupConfig(catalog: Catalog, functions: readonly string[], options: readonly string[]): { functions: string[]; options: string[] } {
+  const seen = new Set<string>();
+  functions.forEach((code, i) => {
+    const product = catalog.products.find((p) => p.code === code);
+    if (!product) throw badInput(`input.functions[${i}]`, `unknown product "${code}" in catalog ${catalog.code}`);
+    if (product.allocation === 'ACCOUNT') {
+      throw badInput(`input.functions[${i}]`, `${code} is held by the organization as a whole and cannot be a user function`);
+    }
+    if (!product.purchasable) throw badInput(`input.functions[${i}]`, `${code} comes only as part of another product`);
+    seen.add(code);
+  });
+  const opts = new Set<string>();
+  options.forEach((option, i) => {
+    if (!catalog.options.includes(option)) {
+      throw badInput(`input.options[${i}]`, `unknown option "${option}"; ${catalog.code} knows ${catalog.options.join(', ') || 'no options'}`);
+    }
+    opts.add(option);
+  });
+  return { functions: [...seen], options: [...opts] };
+}
+

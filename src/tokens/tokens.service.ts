@@ -6,7 +6,7 @@ import type { ApiTokenRow } from '../db/schema.ts';
 import { notFound, unauthenticated } from '../errors.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
-import { getOrganization } from '../tenancy/tenancy.service.ts';
+import { getOrganization } from '../tenancy/access.ts';
 import { cleanOptionalText } from '../tenancy/validate.ts';
 import * as repo from './tokens.repository.ts';
 

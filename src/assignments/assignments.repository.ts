@@ -1,0 +1,81 @@
+import type { Executor } from '../db/database.ts';
+import type { AssignmentRow, LicenseSlotRow, UserRow, UserSettingRow } from '../db/schema.ts';
+
+/* All SQL for configured products, per-user function settings and base licence slots. */
+
+export interface AllocationUserRow extends UserRow {
+  group_options: string[] | null;
+}
+
+/** Every user of the organization with their group's options: the allocation's input. */
+export function usersWithOptions(db: Executor, organizationId: string): Promise<AllocationUserRow[]> {
+  return db
+    .selectFrom('users')
+    .leftJoin('configuration_groups as g', (j) => j.onRef('g.organization_id', '=', 'users.organization_id').onRef('g.id', '=', 'users.configuration_group_id'))
+    .selectAll('users')
+    .select('g.options as group_options')
+    .where('users.organization_id', '=', organizationId)
+    .orderBy('users.id')
+    .execute();
+}
+
+export function assignmentsOf(db: Executor, organizationId: string): Promise<AssignmentRow[]> {
+  return db.selectFrom('assignments').selectAll().where('organization_id', '=', organizationId).execute();
+}
+
+export function slotsOf(db: Executor, organizationId: string): Promise<LicenseSlotRow[]> {
+  return db.selectFrom('license_slots').selectAll().where('organization_id', '=', organizationId).execute();
+}
+
+export async function insertAssignments(db: Executor, rows: readonly AssignmentRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await db.insertInto('assignments').values([...rows]).onConflict((oc) => oc.doNothing()).execute();
+}
+
+export async function deleteAssignment(db: Executor, organizationId: string, userId: string, product: string, source: 'DIRECT' | 'GROUP'): Promise<void> {
+  await db
+    .deleteFrom('assignments')
+    .where('organization_id', '=', organizationId)
+    .where('user_id', '=', userId)
+    .where('product_code', '=', product)
+    .where('source', '=', source)
+    .execute();
+}
+
+/** Settings of the given (user, function) pairs; deleted when the function goes away (R-NAMED-4). */
+export async function deleteSettings(db: Executor, organizationId: string, pairs: readonly { userId: string; product: string }[]): Promise<UserSettingRow[]> {
+  const deleted: UserSettingRow[] = [];
+  for (const { userId, product } of pairs) {
+    const rows = await db
+      .deleteFrom('user_settings')
+      .where('organization_id', '=', organizationId)
+      .where('user_id', '=', userId)
+      .where('product_code', '=', product)
+      .returningAll()
+      .execute();
+    deleted.push(...rows);
+  }
+  return deleted;
+}
+
+export function settingsOfUsers(db: Executor, userIds: readonly string[]): Promise<UserSettingRow[]> {
+  return db.selectFrom('user_settings').selectAll().where('user_id', 'in', userIds).orderBy('product_code').orderBy('name').execute();
+}
+
+export async function upsertSetting(db: Executor, row: UserSettingRow): Promise<void> {
+  await db
+    .insertInto('user_settings')
+    .values(row)
+    .onConflict((oc) => oc.columns(['organization_id', 'user_id', 'product_code', 'name']).doUpdateSet({ value: row.value, updated_at: row.updated_at }))
+    .execute();
+}
+
+export async function upsertSlot(db: Executor, row: LicenseSlotRow): Promise<void> {
+  await db
+    .insertInto('license_slots')
+    .values(row)
+    .onConflict((oc) =>
+      oc.columns(['organization_id', 'product_code', 'slot_no']).doUpdateSet({ holder_user_id: row.holder_user_id, window_start: row.window_start, early_used: row.early_used }),
+    )
+    .execute();
+}

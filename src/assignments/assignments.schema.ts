@@ -1,0 +1,453 @@
+import type { Catalog, ProductKind } from '../catalogs/types.ts';
+import { ProductKindEnum } from '../catalogs/catalog.schema.ts';
+import type { Context } from '../context.ts';
+import type { ConfigurationGroupRow, OrganizationRow, TeamRow, UserRow, UserSettingRow } from '../db/schema.ts';
+import { userWarnings, type UserLicense } from '../licensing/allocation.ts';
+import { organizationPrerequisiteGaps } from '../licensing/entitlements.ts';
+import { addOnCoverage, capacityAdvisories, licenseMapping, siteOverview, teamAnalytics, type SeatFigures } from '../licensing/reports.ts';
+import { badInput } from '../errors.ts';
+import { builder } from '../schema/builder.ts';
+import { must } from '../schema/loaders.ts';
+import { ConfigurationGroupRef, OrganizationRef, ProductRef, productOfCatalog, SiteRef, TeamRef, UserRef, WarningRef, type WarningShape } from '../schema/refs.ts';
+import { teamsOfOrganization } from '../tenancy/tenancy.repository.ts';
+import { settingsOfUsers } from './assignments.repository.ts';
+import * as service from './assignments.service.ts';
+import type { AllocationView } from './assignments.service.ts';
+
+const AssignmentSourceEnum = builder.enumType('AssignmentSource', {
+  values: {
+    DIRECT: { description: 'Assigned to the user directly.' },
+    GROUP: { description: "Required by a function of the user's configuration group." },
+    INCLUDED: { description: 'Implied by another product the user holds (a bundle).' },
+  },
+});
+
+const AssignmentStatusEnum = builder.enumType('AssignmentStatus', {
+  values: {
+    GRANTED: {},
+    UNLICENSED: { description: 'Configured, but the pool has too few licences and the user ranks beyond it.' },
+    MISSING_PREREQUISITE: { description: 'Configured, but a prerequisite is not met.' },
+  },
+});
+
+interface LicenseShape {
+  catalog: Catalog;
+  license: UserLicense;
+}
+
+const UserLicenseRef = builder.objectRef<LicenseShape>('UserLicense').implement({
+  fields: (t) => ({
+    product: t.field({ type: ProductRef, resolve: (l) => productOfCatalog(l.catalog, l.license.product) }),
+    source: t.field({ type: AssignmentSourceEnum, resolve: (l) => l.license.source }),
+    status: t.field({ type: AssignmentStatusEnum, resolve: (l) => l.license.status }),
+    rank: t.int({
+      nullable: true,
+      description: "Where several users compete for too few licences: the user's place in the fixed order (1 = first).",
+      resolve: (l) => l.license.rank,
+    }),
+    coveredBy: t.field({
+      type: ProductRef,
+      nullable: true,
+      description: 'The bundle that provides this product without using one of its licences (Elite → Workforce Management).',
+      resolve: (l) => (l.license.coveredBy ? productOfCatalog(l.catalog, l.license.coveredBy) : null),
+    }),
+    configuredAt: t.field({ type: 'DateTime', description: 'When the product was first configured for the user: the fixed order.', resolve: (l) => l.license.configuredAt }),
+  }),
+});
+
+const ExplanationRef = builder.objectRef<{ catalog: Catalog; product: string; granted: boolean; steps: string[] }>('Explanation').implement({
+  fields: (t) => ({
+    product: t.field({ type: ProductRef, resolve: (e) => productOfCatalog(e.catalog, e.product) }),
+    granted: t.exposeBoolean('granted'),
+    steps: t.exposeStringList('steps'),
+  }),
+});
+
+const UserSettingRef = builder.objectRef<{ catalog: Catalog; row: UserSettingRow }>('UserSetting').implement({
+  description: "A personal setting owned by one of the user's functions (voicemail box, fax reception …); deleted with the function.",
+  fields: (t) => ({
+    function: t.field({ type: ProductRef, resolve: (s) => productOfCatalog(s.catalog, s.row.product_code) }),
+    name: t.string({ resolve: (s) => s.row.name }),
+    value: t.string({ resolve: (s) => s.row.value }),
+    updatedAt: t.field({ type: 'DateTime', resolve: (s) => s.row.updated_at }),
+  }),
+});
+
+const allocationOf = (ctx: Context, organizationId: string) => ctx.loaders.allocation.load(organizationId);
+
+function licensesOf(view: AllocationView, userId: string): LicenseShape[] {
+  return (view.result.users.get(userId) ?? []).map((license) => ({ catalog: view.catalog, license }));
+}
+
+/** A user's warnings as the API shows them. */
+export function warningsOfUser(view: AllocationView, user: UserRow): WarningShape[] {
+  return userWarnings(user, view.result.users.get(user.id) ?? [], view.result.products).map((w) => ({
+    code: w.code,
+    message: w.message,
+    product: productOfCatalog(view.catalog, w.product),
+    user,
+  }));
+}
+
+const LICENSE_STATE_STEP: Record<string, string> = {
+  NONE: 'No licence key has been activated: demo mode, named licences are not granted.',
+  PENDING: 'The licence key has not started yet: demo mode until then.',
+  ACTIVE: 'The licence is active.',
+  RENEWAL_DUE: 'The licence is active; its renewal is due.',
+  GRACE: 'The licence term has ended; everything keeps working during the grace period.',
+  DEMO: 'The licence and its grace period have ended: demo mode, named licences are not granted.',
+};
+
+builder.objectFields(UserRef, (t) => ({
+  licenses: t.field({
+    type: [UserLicenseRef],
+    description: 'Every product configured for the user or included by one, with its status and place in the fixed order.',
+    resolve: async (user, _a, ctx) => licensesOf(await allocationOf(ctx, user.organization_id), user.id),
+  }),
+  warnings: t.field({
+    type: [WarningRef],
+    resolve: async (user, _a, ctx) => warningsOfUser(await allocationOf(ctx, user.organization_id), user),
+  }),
+  explain: t.field({
+    type: ExplanationRef,
+    description: 'Why the user does or does not hold the product, step by step.',
+    args: { product: t.arg.string({ required: true }) },
+    resolve: async (user, args, ctx) => {
+      const view = await allocationOf(ctx, user.organization_id);
+      const product = view.catalog.products.find((p) => p.code === args.product);
+      if (!product) throw badInput('product', `unknown product "${args.product}" in catalog ${view.catalog.code}`);
+      const license = view.result.users.get(user.id)?.find((l) => l.product === product.code);
+      const steps = [`Licence state ${view.status.state}: ${LICENSE_STATE_STEP[view.status.state] ?? ''}`];
+      const entitled = view.entitlements.find((e) => e.product === product.code);
+      steps.push(entitled ? `The organization is entitled to ${entitled.total} ${product.code} (${entitled.allocation}).` : `The organization has no ${product.code} licences.`);
+      if (license) steps.push(...license.steps);
+      else steps.push(`${product.code} is not configured for the user (no group function, no direct assignment, not included in a held product).`);
+      return { catalog: view.catalog, product: product.code, granted: license?.status === 'GRANTED', steps };
+    },
+  }),
+  settings: t.field({
+    type: [UserSettingRef],
+    resolve: async (user, _a, ctx) => {
+      const view = await allocationOf(ctx, user.organization_id);
+      return (await settingsOfUsers(ctx.db, [user.id])).map((row) => ({ catalog: view.catalog, row }));
+    },
+  }),
+}));
+
+const SiteLicenseRowRef = builder.objectRef<{ catalog: Catalog; product: string; required: number; granted: number; shortage: number }>('SiteLicenseRow').implement({
+  fields: (t) => ({
+    product: t.field({ type: ProductRef, resolve: (r) => productOfCatalog(r.catalog, r.product) }),
+    required: t.exposeInt('required'),
+    granted: t.exposeInt('granted'),
+    shortage: t.exposeInt('shortage'),
+  }),
+});
+
+builder.objectFields(SiteRef, (t) => ({
+  licenseOverview: t.field({
+    type: [SiteLicenseRowRef],
+    description: "Per product, for the site's active users: how many need it, hold it, and go without (R-UNDER-2).",
+    resolve: async (site, _a, ctx) => {
+      const view = await allocationOf(ctx, site.organization_id);
+      const users = view.users.filter((u) => u.site_id === site.id);
+      return siteOverview(view.catalog, view.result, users).map((r) => ({ catalog: view.catalog, ...r }));
+    },
+  }),
+}));
+
+const AnalyticsAccessRef = builder.objectRef<{ allowed: boolean; membersRequiringLicense: number; unlicensedMembers: UserRow[] }>('AnalyticsAccess').implement({
+  fields: (t) => ({
+    allowed: t.exposeBoolean('allowed'),
+    membersRequiringLicense: t.exposeInt('membersRequiringLicense', { description: 'Team members that need a licence (the leader needs none).' }),
+    unlicensedMembers: t.field({ type: [UserRef], resolve: (a) => a.unlicensedMembers }),
+  }),
+});
+
+function analyticsOf(view: AllocationView, team: TeamRow) {
+  const members = view.users.filter((u) => u.team_id === team.id);
+  const a = teamAnalytics(view.catalog, view.result, { leaderId: team.leader_id, memberIds: members.map((m) => m.id) });
+  return { allowed: a.allowed, membersRequiringLicense: a.membersRequiringLicense, unlicensedMembers: members.filter((m) => a.unlicensedMemberIds.includes(m.id)) };
+}
+
+builder.objectFields(TeamRef, (t) => ({
+  analyticsAccess: t.field({
+    type: AnalyticsAccessRef,
+    description: 'Team analytics are accessible only if every member except the leader holds a granted analytics licence (R-ANALYTICS-1).',
+    resolve: async (team, _a, ctx) => analyticsOf(await allocationOf(ctx, team.organization_id), team),
+  }),
+}));
+
+interface MappingShape {
+  catalog: Catalog;
+  row: ReturnType<typeof licenseMapping>[number];
+}
+
+const LicenseMappingRowRef = builder.objectRef<MappingShape>('LicenseMappingRow').implement({
+  description: 'One row of the licence mapping screen.',
+  fields: (t) => ({
+    product: t.field({ type: ProductRef, resolve: (m) => productOfCatalog(m.catalog, m.row.product) }),
+    total: t.int({ description: 'Bought base licences, bundle-included ones counted once.', resolve: (m) => m.row.total }),
+    inUse: t.int({ description: 'Base licences held by active users, and those still bound by the reassignment cool-down.', resolve: (m) => m.row.inUse }),
+    reusable: t.int({ description: 'Licences assigned within the last 90 days that may be reassigned once more now.', resolve: (m) => m.row.reusable }),
+    available: t.int({ description: 'total - inUse + reusable', resolve: (m) => m.row.available }),
+    concurrentTotal: t.int({ resolve: (m) => m.row.concurrentTotal }),
+    concurrentInUse: t.int({ resolve: (m) => m.row.concurrentInUse }),
+    concurrentAvailable: t.int({ resolve: (m) => m.row.concurrentAvailable }),
+    emergencyTotal: t.int({ resolve: (m) => m.row.emergencyTotal }),
+    emergencyInUse: t.int({ resolve: (m) => m.row.emergencyInUse }),
+    emergencyPeakThisPeriod: t.int({
+      description: 'The most emergency licences in use at once during the current billing period: the billed figure.',
+      resolve: (m) => m.row.emergencyPeakThisPeriod,
+    }),
+    emergencyAvailable: t.int({ resolve: (m) => m.row.emergencyAvailable }),
+    unitsTotal: t.int({ resolve: (m) => m.row.unitsTotal }),
+  }),
+});
+
+const AddOnCoverageRef = builder.objectRef<{ catalog: Catalog; addOn: string; usersRequiring: number; coveredByBundle: number; purchased: number; shortfall: number }>('AddOnCoverage').implement({
+  fields: (t) => ({
+    addOn: t.field({ type: ProductRef, resolve: (a) => productOfCatalog(a.catalog, a.addOn) }),
+    usersRequiring: t.exposeInt('usersRequiring', { description: 'Users whose configuration uses the add-on.' }),
+    coveredByBundle: t.exposeInt('coveredByBundle', { description: 'Users covered by a bundle (Elite named: every holder; Elite concurrent: up to the seat count).' }),
+    purchased: t.exposeInt('purchased'),
+    shortfall: t.exposeInt('shortfall', { description: 'Add-on licences still to buy so that every user requiring it has access.' }),
+  }),
+});
+
+/** Seat figures per product; the seats module fills them in. Until then every pool shows zero use. */
+export type SeatFiguresSource = (ctx: Context, organizationId: string) => Promise<ReadonlyMap<string, SeatFigures>>;
+let seatFigures: SeatFiguresSource = async () => new Map();
+export function setSeatFiguresSource(source: SeatFiguresSource): void {
+  seatFigures = source;
+}
+
+/** Everything that needs an administrator's attention (R-LIFE, R-NAMED-3, R-UNDER-2, R-ANALYTICS-2, R-ADDON-1, advisories). */
+async function organizationWarnings(ctx: Context, org: OrganizationRow): Promise<WarningShape[]> {
+  const view = await allocationOf(ctx, org.id);
+  const { catalog } = view;
+  const product = (code: string) => productOfCatalog(catalog, code);
+  const warnings: WarningShape[] = view.status.warnings.map((w) => ({ code: w.code, message: w.message }));
+  for (const gap of organizationPrerequisiteGaps(catalog, view.entitlements)) {
+    warnings.push({ code: 'MISSING_PREREQUISITE', message: gap.message, product: product(gap.product) });
+  }
+  for (const stats of view.result.products.values()) {
+    if (stats.unlicensed > 0 && stats.allocation !== 'CONCURRENT' && view.status.fullUse) {
+      warnings.push({
+        code: 'UNDERLICENSED',
+        message: `${stats.product}: ${stats.required - stats.missingPrerequisite} active user(s) need it, ${stats.capacity} licence(s): ${stats.unlicensed} without.`,
+        product: product(stats.product),
+      });
+    }
+  }
+  const active = view.users.filter((u) => u.status === 'ACTIVE').length;
+  for (const a of capacityAdvisories(catalog, view.entitlements, active)) warnings.push({ code: a.code, message: a.message, product: product(a.product) });
+  if (catalog.teamAnalyticsProduct !== null) {
+    for (const team of await teamsOfOrganization(ctx.db, org.id)) {
+      const access = analyticsOf(view, team);
+      if (access.unlicensedMembers.length > 0) {
+        warnings.push({
+          code: 'ANALYTICS_UNDERLICENSED',
+          message: `Team ${team.name}: ${access.membersRequiringLicense} member(s) need a ${catalog.teamAnalyticsProduct} licence, ${access.unlicensedMembers.length} have none; team analytics are not accessible.`,
+          product: product(catalog.teamAnalyticsProduct),
+          team,
+        });
+      }
+    }
+  }
+  for (const row of addOnCoverage(catalog, view.entitlements, view.result)) {
+    if (row.shortfall > 0) {
+      warnings.push({
+        code: 'ADDON_SHORTFALL',
+        message: `${row.addOn}: ${row.usersRequiring} user(s) use it, ${row.coveredByBundle} covered by a bundle, ${row.purchased} bought: ${row.shortfall} to buy.`,
+        product: product(row.addOn),
+      });
+    }
+  }
+  return warnings;
+}
+
+builder.objectFields(OrganizationRef, (t) => ({
+  licenseMapping: t.field({
+    type: [LicenseMappingRowRef],
+    description: 'One row per product (R-MAP-1); `kinds` filters USER / FEATURE / SYSTEM / ADDON rows.',
+    args: { kinds: t.arg({ type: [ProductKindEnum], required: false }) },
+    resolve: async (org, args, ctx) => {
+      const view = await allocationOf(ctx, org.id);
+      const kinds: ProductKind[] | null = args.kinds ?? null;
+      const rows = licenseMapping(view.catalog, view.entitlements, view.result, view.slots, await seatFigures(ctx, org.id), kinds);
+      return rows.map((row) => ({ catalog: view.catalog, row }));
+    },
+  }),
+  addOnCoverage: t.field({
+    type: [AddOnCoverageRef],
+    description: 'R-ADDON-1: per add-on, users using it, covered by a bundle, bought, and still to buy.',
+    resolve: async (org, _a, ctx) => {
+      const view = await allocationOf(ctx, org.id);
+      return addOnCoverage(view.catalog, view.entitlements, view.result).map((r) => ({ catalog: view.catalog, ...r }));
+    },
+  }),
+  warnings: t.field({ type: [WarningRef], resolve: (org, _a, ctx) => organizationWarnings(ctx, org) }),
+}));
+
+/* ------------------------------------------------------------ mutations */
+
+const AssignLicenseInput = builder.inputType('AssignLicenseInput', { fields: (t) => ({ userId: t.id(), product: t.string() }) });
+const UnassignLicenseInput = builder.inputType('UnassignLicenseInput', { fields: (t) => ({ userId: t.id(), product: t.string() }) });
+const MoveUsersInput = builder.inputType('MoveUsersInput', {
+  fields: (t) => ({
+    userIds: t.idList(),
+    configurationGroupId: t.id(),
+    dryRun: t.boolean({ required: false, description: 'Report what would change, change nothing.' }),
+  }),
+});
+const UpdateConfigurationGroupInput = builder.inputType('UpdateConfigurationGroupInput', {
+  fields: (t) => ({
+    configurationGroupId: t.id(),
+    functions: t.stringList({ required: false, description: 'The new full list; omitted: unchanged.' }),
+    options: t.stringList({ required: false, description: 'The new full list; omitted: unchanged.' }),
+  }),
+});
+const SetUserSettingInput = builder.inputType('SetUserSettingInput', {
+  fields: (t) => ({
+    userId: t.id(),
+    product: t.string({ description: 'The function that owns the setting (e.g. VOICEMAIL).' }),
+    name: t.string({ description: "One of the product's settings (catalog), e.g. voicemailBox." }),
+    value: t.string(),
+  }),
+});
+
+const AssignLicensePayload = builder.objectRef<{ user: UserRow; view: AllocationView; product: string }>('AssignLicensePayload').implement({
+  fields: (t) => ({
+    license: t.field({
+      type: UserLicenseRef,
+      resolve: (p) => {
+        const license = p.view.result.users.get(p.user.id)?.find((l) => l.product === p.product);
+        if (!license) throw new Error('assigned licence missing from the allocation');
+        return { catalog: p.view.catalog, license };
+      },
+    }),
+    user: t.field({ type: UserRef, resolve: (p) => p.user }),
+  }),
+});
+const UnassignLicensePayload = builder.objectRef<{ user: UserRow }>('UnassignLicensePayload').implement({
+  fields: (t) => ({ user: t.field({ type: UserRef, resolve: (p) => p.user }) }),
+});
+
+interface ReportRef {
+  catalog: Catalog;
+  userId: string;
+  product: string;
+}
+const ReleasedLicenseRef = builder.objectRef<ReportRef>('ReleasedLicense').implement({
+  fields: (t) => ({
+    user: t.field({ type: UserRef, resolve: (r, _a, ctx) => must(ctx.loaders.user, r.userId, 'user') }),
+    product: t.field({ type: ProductRef, resolve: (r) => productOfCatalog(r.catalog, r.product) }),
+  }),
+});
+const DeletedSettingRef = builder.objectRef<ReportRef & { name: string }>('DeletedSetting').implement({
+  fields: (t) => ({
+    user: t.field({ type: UserRef, resolve: (r, _a, ctx) => must(ctx.loaders.user, r.userId, 'user') }),
+    function: t.field({ type: ProductRef, resolve: (r) => productOfCatalog(r.catalog, r.product) }),
+    name: t.exposeString('name', { description: 'The setting that was (or would be) deleted.' }),
+  }),
+});
+
+function reportParts(report: service.MoveReport) {
+  const catalog = report.after.catalog;
+  // Users of a dry run are read from the allocation: the rolled-back rows are not in the database.
+  return {
+    released: report.released.map((r) => ({ catalog, userId: r.userId, product: r.product })),
+    deletedSettings: report.deletedSettings.map((s) => ({ catalog, userId: s.user_id, product: s.product_code, name: s.name })),
+  };
+}
+
+const MoveUsersPayload = builder.objectRef<service.MoveReport>('MoveUsersPayload').implement({
+  fields: (t) => ({
+    applied: t.exposeBoolean('applied'),
+    users: t.field({
+      type: [UserRef],
+      resolve: (r) => r.userIds.map((id) => r.after.usersById.get(id)).filter((u): u is NonNullable<typeof u> => u !== undefined),
+    }),
+    released: t.field({ type: [ReleasedLicenseRef], resolve: (r) => reportParts(r).released }),
+    deletedSettings: t.field({ type: [DeletedSettingRef], resolve: (r) => reportParts(r).deletedSettings }),
+    warnings: t.field({
+      type: [WarningRef],
+      description: 'Warnings of the moved users after the move.',
+      resolve: (r) => r.userIds.flatMap((id) => {
+        const user = r.after.usersById.get(id);
+        return user ? warningsOfUser(r.after, user) : [];
+      }),
+    }),
+  }),
+});
+
+const UpdateConfigurationGroupPayload = builder.objectRef<service.MoveReport & { group: ConfigurationGroupRow }>('UpdateConfigurationGroupPayload').implement({
+  fields: (t) => ({
+    configurationGroup: t.field({ type: ConfigurationGroupRef, resolve: (p) => p.group }),
+    released: t.field({ type: [ReleasedLicenseRef], resolve: (r) => reportParts(r).released }),
+    deletedSettings: t.field({ type: [DeletedSettingRef], resolve: (r) => reportParts(r).deletedSettings }),
+  }),
+});
+
+const SetUserSettingPayload = builder.objectRef<{ user: UserRow }>('SetUserSettingPayload').implement({
+  fields: (t) => ({ user: t.field({ type: UserRef, resolve: (p) => p.user }) }),
+});
+
+/** After a write the request's cached allocation is stale. */
+function fresh(ctx: Context): void {
+  ctx.loaders.allocation.clearAll();
+  ctx.loaders.user.clearAll();
+}
+
+builder.mutationFields((t) => ({
+  assignLicense: t.field({
+    type: AssignLicensePayload,
+    description:
+      'Assigns a product directly (R-NAMED-1). Refused with the prerequisite it lacks (R-NAMED-3), when every licence of a REFUSE product is held (R-NAMED-2) or a fixed seat is taken (R-FIX-1); QUEUE products are recorded, ranked and flagged.',
+    args: { input: t.arg({ type: AssignLicenseInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const user = await service.assignLicense(ctx, input);
+      fresh(ctx);
+      return { user, view: await allocationOf(ctx, user.organization_id), product: input.product };
+    },
+  }),
+  unassignLicense: t.field({
+    type: UnassignLicensePayload,
+    description: 'Removes a direct assignment; refused while another product the user holds needs it.',
+    args: { input: t.arg({ type: UnassignLicenseInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const user = await service.unassignLicense(ctx, input);
+      fresh(ctx);
+      return { user };
+    },
+  }),
+  moveUsers: t.field({
+    type: MoveUsersPayload,
+    description: 'Moves users into a configuration group (R-NAMED-4): licences of functions they lose are released and their personal settings for them deleted. dryRun reports the same and changes nothing.',
+    args: { input: t.arg({ type: MoveUsersInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const report = await service.moveUsers(ctx, input);
+      fresh(ctx);
+      return report;
+    },
+  }),
+  updateConfigurationGroup: t.field({
+    type: UpdateConfigurationGroupPayload,
+    description: "Changes a group's functions or options for every member; removed functions release licences and delete settings (R-NAMED-4).",
+    args: { input: t.arg({ type: UpdateConfigurationGroupInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const report = await service.updateConfigurationGroup(ctx, input);
+      fresh(ctx);
+      return report;
+    },
+  }),
+  setUserSetting: t.field({
+    type: SetUserSettingPayload,
+    description: 'Stores a personal setting of a function configured for the user (deleted when the function is removed).',
+    args: { input: t.arg({ type: SetUserSettingInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const row = await service.setUserSetting(ctx, input);
+      return { user: await must(ctx.loaders.user, row.user_id, 'user') };
+    },
+  }),
+}));

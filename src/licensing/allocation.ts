@@ -1,0 +1,341 @@
+/**
+ * Who holds which named licence (R-NAMED-1..3, R-UNDER-1..3, R-FIX-1,
+ * R-ADDON-1). Pure: the same stored state always gives the same holders, on
+ * every instance and after every restart.
+ *
+ * A user *needs* a product when it is configured for them (a function of their
+ * configuration group: GROUP; or assigned directly: DIRECT) or when a product
+ * configured for them includes it as a countable licence (Office Plus → Office:
+ * INCLUDED). Products are decided in dependency order, so a prerequisite's
+ * status is known before the products that need it. Users who compete for too
+ * few licences get them in a fixed order: the time the product was first
+ * configured for the user, then user id.
+ *
+ * @example
+ * const result = allocate({ catalog, entitlements, fullUse: true, users });
+ * result.users.get(userId)?.find((l) => l.product === 'OFFICE')?.status; // 'GRANTED'
+ */
+import type { Allocation, Catalog, Product, Requirement } from '../catalogs/types.ts';
+import type { EntitlementView } from './entitlements.ts';
+
+export type AssignmentSource = 'DIRECT' | 'GROUP' | 'INCLUDED';
+export type AssignmentStatus = 'GRANTED' | 'UNLICENSED' | 'MISSING_PREREQUISITE';
+
+/** One stored configuration fact: the product is configured for the user since `configuredAt`. */
+export interface ConfiguredProduct {
+  product: string;
+  source: 'DIRECT' | 'GROUP';
+  configuredAt: Date;
+}
+
+export interface AllocationUser {
+  id: string;
+  status: string;
+  /** Options of the user's configuration group (switch conditional requirements on). */
+  options: readonly string[];
+  configured: readonly ConfiguredProduct[];
+}
+
+export interface AllocationInput {
+  catalog: Catalog;
+  entitlements: readonly EntitlementView[];
+  /** False in NONE, PENDING and DEMO: named licences are not granted (R-LIFE-5). */
+  fullUse: boolean;
+  users: readonly AllocationUser[];
+  /** Licences per product bound by the reassignment cool-down: nobody may hold them now (R-REASSIGN). */
+  boundByCooldown?: ReadonlyMap<string, number>;
+}
+
+export interface UserLicense {
+  product: string;
+  source: AssignmentSource;
+  status: AssignmentStatus;
+  /** Place in the fixed order among the users competing for the product (1 = first); null where nobody competes. */
+  rank: number | null;
+  /** When the product was first configured for the user (for INCLUDED: the including product). */
+  configuredAt: Date;
+  /** The bundle that provides the product without using one of its licences (Elite → Workforce Management). */
+  coveredBy: string | null;
+  /** Unmet prerequisites, in words. */
+  missing: string[];
+  /** How the decision came about, step by step (user.explain). */
+  steps: string[];
+}
+
+export interface ProductAllocation {
+  product: string;
+  allocation: Allocation;
+  /** Licences users may hold now: total less those bound by the cool-down; 0 without full use. */
+  capacity: number;
+  /** Active users who need the product (including those missing a prerequisite). */
+  required: number;
+  granted: number;
+  /** Licences taken from the pool (covered users take none). */
+  consumed: number;
+  unlicensed: number;
+  missingPrerequisite: number;
+}
+
+export interface AllocationResult {
+  /** Per user, in catalog product order. Users without any licence are absent. */
+  users: Map<string, UserLicense[]>;
+  products: Map<string, ProductAllocation>;
+}
+
+interface Need {
+  source: AssignmentSource;
+  configuredAt: Date;
+  /** For INCLUDED needs: the configured product that includes it. */
+  includedBy: string | null;
+}
+
+const ACTIVE = 'ACTIVE';
+
+/** Requirements before the products that need them; bundles before what they cover. */
+export function decisionOrder(catalog: Catalog): Product[] {
+  const byCode = new Map(catalog.products.map((p) => [p.code, p]));
+  const before = new Map<string, Set<string>>(catalog.products.map((p) => [p.code, new Set<string>()]));
+  for (const p of catalog.products) {
+    for (const r of p.requirements) if (r.scope === 'USER') for (const code of r.anyOf) before.get(p.code)?.add(code);
+    for (const i of p.includes) if (!i.countsTowardTotal) before.get(i.product)?.add(p.code);
+  }
+  const order: Product[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (code: string): void => {
+    if (state.get(code) !== undefined) return; // a cycle (refused by the catalog loader) or done
+    state.set(code, 'visiting');
+    for (const dep of before.get(code) ?? []) visit(dep);
+    state.set(code, 'done');
+    const product = byCode.get(code);
+    if (product) order.push(product);
+  };
+  for (const p of catalog.products) visit(p.code);
+  return order;
+}
+
+function describeRequirement(r: Requirement): string {
+  const what = r.anyOf.join(' or ');
+  const scope = r.scope === 'USER' ? 'on the same user' : 'for the organization';
+  const amount = r.minQuantity > 1 ? `at least ${r.minQuantity} ` : '';
+  const when = r.condition ? ` (option ${r.condition})` : '';
+  return `${amount}${what} ${scope}${when}`;
+}
+
+/** The needs of one user: configured products and what they include as countable licences. */
+function needsOf(catalog: Catalog, user: AllocationUser): Map<string, Need> {
+  const needs = new Map<string, Need>();
+  for (const c of user.configured) {
+    const prev = needs.get(c.product);
+    const source = prev?.source === 'DIRECT' || c.source === 'DIRECT' ? 'DIRECT' : 'GROUP';
+    const configuredAt = prev && prev.configuredAt < c.configuredAt ? prev.configuredAt : c.configuredAt;
+    needs.set(c.product, { source, configuredAt, includedBy: null });
+  }
+  for (const [code, need] of [...needs]) {
+    const product = catalog.products.find((p) => p.code === code);
+    for (const inclusion of product?.includes ?? []) {
+      if (!inclusion.countsTowardTotal || needs.get(inclusion.product)?.includedBy === null) continue;
+      const prev = needs.get(inclusion.product);
+      if (!prev || need.configuredAt < prev.configuredAt) {
+        needs.set(inclusion.product, { source: 'INCLUDED', configuredAt: need.configuredAt, includedBy: code });
+      }
+    }
+  }
+  return needs;
+}
+
+/** Fixed order (R-UNDER-1): first configured, then user id. */
+function byFixedOrder(a: { need: Need; user: AllocationUser }, b: { need: Need; user: AllocationUser }): number {
+  const t = a.need.configuredAt.getTime() - b.need.configuredAt.getTime();
+  if (t !== 0) return t;
+  return a.user.id < b.user.id ? -1 : a.user.id > b.user.id ? 1 : 0;
+}
+
+export function allocate(input: AllocationInput): AllocationResult {
+  const { catalog, fullUse } = input;
+  const entitlement = new Map(input.entitlements.map((e) => [e.product, e]));
+  const totals = new Map(input.entitlements.map((e) => [e.product, e.total]));
+  const allocationOf = (p: Product): Allocation => entitlement.get(p.code)?.allocation ?? p.allocation;
+
+  const needs = new Map(input.users.map((u) => [u.id, needsOf(catalog, u)]));
+  const decided = new Map<string, Map<string, UserLicense>>(input.users.map((u) => [u.id, new Map()]));
+  const products = new Map<string, ProductAllocation>();
+  const granted = (userId: string, code: string) => decided.get(userId)?.get(code)?.status === 'GRANTED';
+
+  for (const product of decisionOrder(catalog)) {
+    const allocation = allocationOf(product);
+    const total = totals.get(product.code) ?? 0;
+    const bound = input.boundByCooldown?.get(product.code) ?? 0;
+    const capacity = fullUse ? Math.max(0, total - bound) : 0;
+    const stats: ProductAllocation = { product: product.code, allocation, capacity, required: 0, granted: 0, consumed: 0, unlicensed: 0, missingPrerequisite: 0 };
+
+    // Bundles held by a user that cover this product without using its licences.
+    const coveringBundles = catalog.products.filter((b) => b.includes.some((i) => i.product === product.code && !i.countsTowardTotal));
+    const coverageFor = (userId: string): { bundle: string; always: boolean } | null => {
+      for (const b of coveringBundles) {
+        if (!granted(userId, b.code)) continue;
+        const inclusion = b.includes.find((i) => i.product === product.code);
+        if (inclusion?.coverage === 'ALWAYS' || allocationOf(b) === 'NAMED') return { bundle: b.code, always: true };
+        if (allocationOf(b) === 'CONCURRENT') return { bundle: b.code, always: false };
+      }
+      return null;
+    };
+    // Concurrent bundles cover only as many users as they have seats (R-ADDON-1).
+    const concurrentCoverLeft = new Map(coveringBundles.map((b) => [b.code, fullUse ? (totals.get(b.code) ?? 0) : 0]));
+
+    const competing: { user: AllocationUser; need: Need; license: UserLicense }[] = [];
+    for (const user of input.users) {
+      const need = needs.get(user.id)?.get(product.code);
+      const cover = need ? null : coverageFor(user.id);
+      if (!need) {
+        // Not configured, but provided by a held bundle (a tier's features, AI Expert Assist on Elite).
+        if (cover?.always) {
+          decided.get(user.id)?.set(product.code, {
+            product: product.code,
+            source: 'INCLUDED',
+            status: 'GRANTED',
+            rank: null,
+            configuredAt: needs.get(user.id)?.get(cover.bundle)?.configuredAt ?? new Date(0),
+            coveredBy: cover.bundle,
+            missing: [],
+            steps: [`${product.code} is part of ${cover.bundle}, which the user holds.`],
+          });
+        }
+        continue;
+      }
+      const steps: string[] = [
+        need.source === 'DIRECT'
+          ? `${product.code} is assigned to the user directly (since ${need.configuredAt.toISOString()}).`
+          : need.source === 'GROUP'
+            ? `${product.code} is a function of the user's configuration group (configured since ${need.configuredAt.toISOString()}).`
+            : `${product.code} is included in ${need.includedBy}, configured for the user (since ${need.configuredAt.toISOString()}).`,
+      ];
+      const license: UserLicense = { product: product.code, source: need.source, status: 'UNLICENSED', rank: null, configuredAt: need.configuredAt, coveredBy: null, missing: [], steps };
+      decided.get(user.id)?.set(product.code, license);
+
+      if (user.status !== ACTIVE) {
+        steps.push(`The user is ${user.status}: only ACTIVE users hold licences.`);
+        continue;
+      }
+      stats.required += 1;
+      if (allocation === 'ACCOUNT') {
+        steps.push(`${product.code} is held by the organization as a whole, not by users.`);
+        stats.unlicensed += 1;
+        continue;
+      }
+      for (const r of product.requirements) {
+        if (r.condition !== null && !user.options.includes(r.condition)) continue;
+        const met =
+          r.scope === 'USER'
+            ? r.anyOf.some((code) => granted(user.id, code))
+            : r.anyOf.reduce((sum, code) => sum + (totals.get(code) ?? 0), 0) >= r.minQuantity;
+        if (!met) license.missing.push(describeRequirement(r));
+      }
+      if (license.missing.length > 0) {
+        license.status = 'MISSING_PREREQUISITE';
+        steps.push(`Prerequisites not met: ${license.missing.join('; ')}.`);
+        stats.missingPrerequisite += 1;
+        continue;
+      }
+      if (product.requirements.length > 0) steps.push('Prerequisites met.');
+      competing.push({ user, need, license });
+    }
+
+    if (allocation === 'CONCURRENT') {
+      // Eligibility only (R-CONC-0): seats are taken per session, not held.
+      const entitled = total > 0 || (entitlement.get(product.code)?.emergencyQuantity ?? 0) > 0;
+      for (const { license } of competing) {
+        if (fullUse && entitled) {
+          license.status = 'GRANTED';
+          license.steps.push(`${product.code} is a concurrent licence: the user is eligible and takes a seat per session.`);
+          stats.granted += 1;
+        } else {
+          license.steps.push(fullUse ? `The organization has no ${product.code} licences.` : 'The licence is not in full use (NONE, PENDING or DEMO): only demo sessions.');
+          stats.unlicensed += 1;
+        }
+      }
+    } else {
+      competing.sort(byFixedOrder);
+      competing.forEach(({ user, license }, index) => {
+        license.rank = index + 1;
+        const cover = coverageFor(user.id);
+        if (cover?.always) {
+          license.coveredBy = cover.bundle;
+          license.status = 'GRANTED';
+          license.steps.push(`Covered by ${cover.bundle}, which the user holds: no ${product.code} licence is used.`);
+        } else if (cover && (concurrentCoverLeft.get(cover.bundle) ?? 0) > 0) {
+          concurrentCoverLeft.set(cover.bundle, (concurrentCoverLeft.get(cover.bundle) ?? 0) - 1);
+          license.coveredBy = cover.bundle;
+          license.status = 'GRANTED';
+          license.steps.push(`Covered by ${cover.bundle} on the concurrent model, which covers as many users as it has seats (${totals.get(cover.bundle) ?? 0}): rank ${index + 1} is within them.`);
+        } else if (stats.consumed < capacity) {
+          stats.consumed += 1;
+          license.status = 'GRANTED';
+          license.steps.push(`Rank ${index + 1} of ${competing.length} in the fixed order (first configured, then user id); ${capacity} licence(s) available: granted.`);
+        } else {
+          license.steps.push(
+            fullUse
+              ? `Rank ${index + 1} of ${competing.length} in the fixed order (first configured, then user id); only ${capacity} licence(s) available${bound > 0 ? ` (${bound} bound by the reassignment cool-down)` : ''}: not granted.`
+              : 'The licence is not in full use (NONE, PENDING or DEMO): named licences are not granted.',
+          );
+        }
+        if (license.status === 'GRANTED') stats.granted += 1;
+        else stats.unlicensed += 1;
+      });
+    }
+    products.set(product.code, stats);
+  }
+
+  const order = new Map(catalog.products.map((p, i) => [p.code, i]));
+  const users = new Map<string, UserLicense[]>();
+  for (const [userId, licenses] of decided) {
+    if (licenses.size === 0) continue;
+    users.set(userId, [...licenses.values()].sort((a, b) => (order.get(a.product) ?? 0) - (order.get(b.product) ?? 0)));
+  }
+  return { users, products };
+}
+
+export interface LicenseWarning {
+  code: 'UNLICENSED' | 'MISSING_PREREQUISITE';
+  product: string;
+  message: string;
+}
+
+/** Warnings of one active user (R-UNDER-2, R-NAMED-3); inactive users carry none. */
+export function userWarnings(user: Pick<AllocationUser, 'status'>, licenses: readonly UserLicense[], products: ReadonlyMap<string, ProductAllocation>): LicenseWarning[] {
+  if (user.status !== ACTIVE) return [];
+  const warnings: LicenseWarning[] = [];
+  for (const l of licenses) {
+    if (l.status === 'MISSING_PREREQUISITE') {
+      warnings.push({ code: 'MISSING_PREREQUISITE', product: l.product, message: `${l.product} is configured but needs ${l.missing.join('; ')}.` });
+    } else if (l.status === 'UNLICENSED') {
+      const p = products.get(l.product);
+      warnings.push({
+        code: 'UNLICENSED',
+        product: l.product,
+        message: l.rank !== null && p ? `No ${l.product} licence: rank ${l.rank} of ${p.required - p.missingPrerequisite}, ${p.capacity} licence(s) available.` : `No ${l.product} licence.`,
+      });
+    }
+  }
+  return warnings;
+}
+
+/** Differences between two allocations, for LICENSE_GRANTED / LICENSE_REVOKED events (R-UNDER-3). */
+export function allocationChanges(before: AllocationResult, after: AllocationResult): { userId: string; product: string; granted: boolean; detail: string }[] {
+  const changes: { userId: string; product: string; granted: boolean; detail: string }[] = [];
+  const userIds = new Set([...before.users.keys(), ...after.users.keys()]);
+  for (const userId of userIds) {
+    const was = new Map((before.users.get(userId) ?? []).map((l) => [l.product, l]));
+    const now = new Map((after.users.get(userId) ?? []).map((l) => [l.product, l]));
+    for (const code of new Set([...was.keys(), ...now.keys()])) {
+      const a = was.get(code)?.status === 'GRANTED';
+      const b = now.get(code)?.status === 'GRANTED';
+      if (a === b) continue;
+      const l = now.get(code);
+      const detail = b
+        ? `${l?.source ?? 'INCLUDED'}${l?.rank ? `, rank ${l.rank}` : ''}${l?.coveredBy ? `, covered by ${l.coveredBy}` : ''}`
+        : (l ? `now ${l.status}${l.rank ? ` (rank ${l.rank})` : ''}` : 'no longer configured');
+      changes.push({ userId, product: code, granted: b, detail });
+    }
+  }
+  return changes;
+}
