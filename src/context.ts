@@ -13,5 +13,7 @@ export interface Context {
   /** Public keys licence keys must be signed with (LICENSE_PUBLIC_KEYS). */
   trustedKeys: readonly TrustedKey[];
   viewer: Viewer;
+  /** Sessions not renewed within this time expire (R-CONC-3). */
+  sessionTtlSeconds: number;
   loaders: Loaders;
 }

@@ -1,15 +1,32 @@
 import { randomBytes } from 'node:crypto';
 
+let lastMs = -1;
+let counter = 0;
+
 /**
- * UUIDv7 (RFC 9562): 48-bit millisecond timestamp, then random bits. Ids sort
- * by creation time, which gives stable cursors and a natural "then user id"
- * tie-break for the fixed licence order (R-UNDER-1) without a second column.
+ * UUIDv7 (RFC 9562): 48-bit millisecond timestamp, a 12-bit counter that
+ * keeps ids of one process strictly increasing within a millisecond (RFC 9562
+ * method 1), then random bits. Ids sort by creation time, which gives stable
+ * cursors, newest-first event pages, and the "then user id" tie-break of the
+ * fixed licence order (R-UNDER-1).
  */
 export function newId(now: Date = new Date()): string {
+  let ms = now.getTime();
+  if (ms <= lastMs) {
+    counter += 1;
+    if (counter > 0xfff) {
+      lastMs += 1;
+      counter = 0;
+    }
+    ms = lastMs;
+  } else {
+    lastMs = ms;
+    counter = randomBytes(1)[0]! & 0x7f; // a random start leaves room to count up
+  }
   const bytes = randomBytes(16);
-  const ms = BigInt(now.getTime());
-  for (let i = 0; i < 6; i++) bytes[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
-  bytes[6] = 0x70 | (bytes[6]! & 0x0f);
+  for (let i = 0; i < 6; i++) bytes[i] = Math.floor(ms / 2 ** (8 * (5 - i))) & 0xff;
+  bytes[6] = 0x70 | ((counter >> 8) & 0x0f);
+  bytes[7] = counter & 0xff;
   bytes[8] = 0x80 | (bytes[8]! & 0x3f);
   const hex = bytes.toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;

@@ -79,3 +79,48 @@ export async function upsertSlot(db: Executor, row: LicenseSlotRow): Promise<voi
     )
     .execute();
 }
+
+export function grantsOf(db: Executor, organizationId: string): Promise<{ user_id: string; product_code: string; status: string }[]> {
+  return db.selectFrom('user_grants').select(['user_id', 'product_code', 'status']).where('organization_id', '=', organizationId).execute();
+}
+
+export async function upsertGrants(db: Executor, organizationId: string, rows: readonly { userId: string; product: string; status: string }[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 1000) {
+    const chunk = rows.slice(i, i + 1000).map((r) => ({ organization_id: organizationId, user_id: r.userId, product_code: r.product, status: r.status }));
+    await db
+      .insertInto('user_grants')
+      .values(chunk)
+      .onConflict((oc) => oc.columns(['organization_id', 'user_id', 'product_code']).doUpdateSet((eb) => ({ status: eb.ref('excluded.status') })))
+      .execute();
+  }
+}
+
+export async function deleteGrants(db: Executor, organizationId: string, pairs: readonly { userId: string; product: string }[]): Promise<void> {
+  for (const { userId, product } of pairs) {
+    await db.deleteFrom('user_grants').where('organization_id', '=', organizationId).where('user_id', '=', userId).where('product_code', '=', product).execute();
+  }
+}
+
+/** Pool sizes from the entitlements; in_use is never touched here. */
+export async function upsertPools(
+  db: Executor,
+  rows: readonly { organization_id: string; product_code: string; capacity: number; emergency_capacity: number; overage_allowed: boolean; overage_grace_minutes: number }[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  await db
+    .insertInto('seat_pools')
+    .values([...rows])
+    .onConflict((oc) =>
+      oc.columns(['organization_id', 'product_code']).doUpdateSet((eb) => ({
+        capacity: eb.ref('excluded.capacity'),
+        emergency_capacity: eb.ref('excluded.emergency_capacity'),
+        overage_allowed: eb.ref('excluded.overage_allowed'),
+        overage_grace_minutes: eb.ref('excluded.overage_grace_minutes'),
+      })),
+    )
+    .execute();
+}
+
+export function poolsOf(db: Executor, organizationId: string) {
+  return db.selectFrom('seat_pools').selectAll().where('organization_id', '=', organizationId).execute();
+}

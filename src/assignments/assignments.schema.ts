@@ -4,7 +4,8 @@ import type { Context } from '../context.ts';
 import type { ConfigurationGroupRow, OrganizationRow, TeamRow, UserRow, UserSettingRow } from '../db/schema.ts';
 import { userWarnings, type UserLicense } from '../licensing/allocation.ts';
 import { organizationPrerequisiteGaps } from '../licensing/entitlements.ts';
-import { addOnCoverage, capacityAdvisories, licenseMapping, siteOverview, teamAnalytics, type SeatFigures } from '../licensing/reports.ts';
+import { addOnCoverage, capacityAdvisories, licenseMapping, siteOverview, teamAnalytics } from '../licensing/reports.ts';
+import { seatFigures } from '../sessions/usage.service.ts';
 import { badInput } from '../errors.ts';
 import { builder } from '../schema/builder.ts';
 import { must } from '../schema/loaders.ts';
@@ -214,13 +215,6 @@ const AddOnCoverageRef = builder.objectRef<{ catalog: Catalog; addOn: string; us
   }),
 });
 
-/** Seat figures per product; the seats module fills them in. Until then every pool shows zero use. */
-export type SeatFiguresSource = (ctx: Context, organizationId: string) => Promise<ReadonlyMap<string, SeatFigures>>;
-let seatFigures: SeatFiguresSource = async () => new Map();
-export function setSeatFiguresSource(source: SeatFiguresSource): void {
-  seatFigures = source;
-}
-
 /** Everything that needs an administrator's attention (R-LIFE, R-NAMED-3, R-UNDER-2, R-ANALYTICS-2, R-ADDON-1, advisories). */
 async function organizationWarnings(ctx: Context, org: OrganizationRow): Promise<WarningShape[]> {
   const view = await allocationOf(ctx, org.id);
@@ -274,7 +268,7 @@ builder.objectFields(OrganizationRef, (t) => ({
     resolve: async (org, args, ctx) => {
       const view = await allocationOf(ctx, org.id);
       const kinds: ProductKind[] | null = args.kinds ?? null;
-      const rows = licenseMapping(view.catalog, view.entitlements, view.result, view.slots, await seatFigures(ctx, org.id), kinds);
+      const rows = licenseMapping(view.catalog, view.entitlements, view.result, view.slots, await seatFigures(ctx, org, view.catalog), kinds);
       return rows.map((row) => ({ catalog: view.catalog, row }));
     },
   }),

@@ -5,12 +5,12 @@ import type { Executor } from '../db/database.ts';
 import type { AssignmentRow, ConfigurationGroupRow, LicenseSlotRow, OrganizationRow, UserRow, UserSettingRow } from '../db/schema.ts';
 import { badInput } from '../errors.ts';
 import { appendEvents, type EventInput } from '../events/events.repository.ts';
-import { allocate, allocationChanges, type AllocationResult, type AllocationUser } from '../licensing/allocation.ts';
+import { allocate, type AllocationResult, type AllocationUser } from '../licensing/allocation.ts';
 import { entitlementsOf, type EntitlementView } from '../licensing/entitlements.ts';
 import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { pickSlot, summarizeSlots, type Slot, type SlotSummary } from '../licensing/reassignment.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
-import { statusFrom } from '../licenses/license.service.ts';
+import { statusFrom } from '../licenses/status.ts';
 import { isId } from '../ids.ts';
 import { catalogOf, getGroup, getUser } from '../tenancy/access.ts';
 import { findOrganization, findUser, lockOrganization as lockOrganizationRow, setUsersGroup, updateGroup as updateGroupRow } from '../tenancy/tenancy.repository.ts';
@@ -175,7 +175,12 @@ function refusal(before: AllocationView, after: AllocationView, checks: ChangeCh
       const product = after.catalog.products.find((p) => p.code === l.product);
       if (!product) continue;
       const allocation = after.entitlements.find((e) => e.product === l.product)?.allocation ?? product.allocation;
-      const refuses = product.whenExhausted === 'REFUSE' || allocation === 'FIXED_SEAT';
+      // R-ADDON-1: an add-on that a bundle the user holds covers only up to its seat count (Elite concurrent → WFM, QM)
+      // is ranked, not refused: users beyond the coverage have no access until add-ons are bought (addOnCoverage shortfall).
+      const beyondBundleCoverage = after.catalog.products.some(
+        (b) => b.includes.some((i) => i.product === l.product && !i.countsTowardTotal) && licenses.some((x) => x.product === b.code && x.status === 'GRANTED'),
+      );
+      const refuses = (product.whenExhausted === 'REFUSE' && !beyondBundleCoverage) || allocation === 'FIXED_SEAT';
       if (refuses && allocation !== 'CONCURRENT' && l.status === 'UNLICENSED' && l.rank !== null && after.status.fullUse && was.get(l.product) !== 'UNLICENSED') {
         const stats = after.result.products.get(l.product);
         if (allocation === 'FIXED_SEAT') {
@@ -224,18 +229,74 @@ export async function changeConfiguration(
   const after = await loadAllocation(trx, org, catalog, now);
   const refused = refusal(before, after, checks);
   if (refused) throw refused;
-  const actor = actorOf(ctx.viewer);
-  const events: EventInput[] = allocationChanges(before.result, after.result).map((c) => ({
-    organizationId: org.id,
-    type: c.granted ? 'LICENSE_GRANTED' : 'LICENSE_REVOKED',
-    at: now,
-    userId: c.userId,
-    productCode: c.product,
-    detail: c.detail,
-    ...actor,
-  }));
-  await appendEvents(trx, events);
+  await persistAllocation(trx, after, actorOf(ctx.viewer));
   return { before, after };
+}
+
+/** The pseudo-product of the demo pool: at most demoAgentLimit sessions in NONE, PENDING and DEMO (R-DEMO-1). */
+export const DEMO_POOL = '*DEMO';
+
+/**
+ * Stores the allocation's result (user_grants) and the pool sizes, and
+ * records LICENSE_GRANTED / LICENSE_REVOKED for every status that changed
+ * since the last stored one, including the next user in line receiving a
+ * freed licence (R-UNDER-3) and licences a new key grants or takes away.
+ */
+export async function persistAllocation(trx: Executor, view: AllocationView, actor: Pick<EventInput, 'actor' | 'apiTokenId'>): Promise<void> {
+  const stored = new Map((await repo.grantsOf(trx, view.org.id)).map((g) => [`${g.user_id}|${g.product_code}`, g.status]));
+  const upserts: { userId: string; product: string; status: string }[] = [];
+  const events: EventInput[] = [];
+  const event = (type: string, userId: string, product: string, detail: string): EventInput => ({
+    organizationId: view.org.id,
+    type,
+    at: view.now,
+    userId,
+    productCode: product,
+    detail,
+    ...actor,
+  });
+  for (const [userId, licenses] of view.result.users) {
+    for (const l of licenses) {
+      const key = `${userId}|${l.product}`;
+      const was = stored.get(key);
+      stored.delete(key);
+      if (was === l.status) continue;
+      upserts.push({ userId, product: l.product, status: l.status });
+      if (l.status === 'GRANTED') {
+        events.push(event('LICENSE_GRANTED', userId, l.product, `${l.source}${l.rank ? `, rank ${l.rank}` : ''}${l.coveredBy ? `, covered by ${l.coveredBy}` : ''}`));
+      } else if (was === 'GRANTED') {
+        events.push(event('LICENSE_REVOKED', userId, l.product, `now ${l.status}${l.rank ? ` (rank ${l.rank})` : ''}`));
+      }
+    }
+  }
+  const removed = [...stored].map(([key, status]) => {
+    const [userId = '', product = ''] = key.split('|');
+    if (status === 'GRANTED') events.push(event('LICENSE_REVOKED', userId, product, 'no longer configured'));
+    return { userId, product };
+  });
+  await repo.upsertGrants(trx, view.org.id, upserts);
+  await repo.deleteGrants(trx, view.org.id, removed);
+  await appendEvents(trx, events);
+
+  const pools = view.entitlements
+    .filter((e) => e.allocation === 'CONCURRENT')
+    .map((e) => ({
+      organization_id: view.org.id,
+      product_code: e.product,
+      capacity: e.total,
+      emergency_capacity: e.emergencyQuantity,
+      overage_allowed: e.overageAllowed,
+      overage_grace_minutes: e.overageGraceMinutes,
+    }));
+  const known = new Set(pools.map((p) => p.product_code));
+  for (const pool of await repo.poolsOf(trx, view.org.id)) {
+    // A pool the current key no longer lists keeps its sessions but takes no new ones.
+    if (!known.has(pool.product_code) && pool.product_code !== DEMO_POOL) {
+      pools.push({ ...pool, capacity: 0, emergency_capacity: 0, overage_allowed: false });
+    }
+  }
+  pools.push({ organization_id: view.org.id, product_code: DEMO_POOL, capacity: view.status.demoAgentLimit, emergency_capacity: 0, overage_allowed: false, overage_grace_minutes: 0 });
+  await repo.upsertPools(trx, pools);
 }
 
 /** GROUP rows for the users: add the group's functions (configured now), drop functions the group no longer has. */

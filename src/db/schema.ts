@@ -14,6 +14,11 @@ export interface Database {
   assignments: AssignmentsTable;
   user_settings: UserSettingsTable;
   license_slots: LicenseSlotsTable;
+  seat_pools: SeatPoolsTable;
+  sessions: SessionsTable;
+  session_seats: SessionSeatsTable;
+  usage_changes: UsageChangesTable;
+  user_grants: UserGrantsTable;
 }
 
 type Timestamp = ColumnType<Date, Date, Date>;
@@ -142,6 +147,62 @@ export interface LicenseSlotsTable {
   early_used: boolean;
 }
 
+export interface SeatPoolsTable {
+  organization_id: string;
+  product_code: string;
+  capacity: number;
+  emergency_capacity: number;
+  overage_allowed: boolean;
+  overage_grace_minutes: number;
+  /** Every seat in use: regular up to capacity, then emergency, then overage. */
+  in_use: Generated<number>;
+  peak_day: ColumnType<string | null, string | null, string | null>;
+  peak_today: Generated<number>;
+}
+
+export interface SessionsTable {
+  organization_id: string;
+  id: string;
+  user_id: string;
+  seat_kind: string;
+  started_at: Timestamp;
+  expires_at: Timestamp;
+  ended_at: Timestamp | null;
+  end_reason: string | null;
+  channels: ColumnType<string[], string, string>;
+  device_id: string | null;
+  api_token_id: string | null;
+}
+
+export interface SessionSeatsTable {
+  organization_id: string;
+  session_id: string;
+  product_code: string;
+  seat_kind: string;
+  channel: string | null;
+}
+
+export interface UsageChangesTable {
+  organization_id: string;
+  product_code: string;
+  seq: Generated<number>;
+  at: Timestamp;
+  in_use: number;
+  capacity: number;
+  emergency_capacity: number;
+}
+
+export interface UserGrantsTable {
+  organization_id: string;
+  user_id: string;
+  product_code: string;
+  status: string;
+}
+
+export type SeatPoolRow = Selectable<SeatPoolsTable>;
+export type SessionRow = Selectable<SessionsTable>;
+export type SessionSeatRow = Selectable<SessionSeatsTable>;
+export type UsageChangeRow = Selectable<UsageChangesTable>;
 export type AssignmentRow = Selectable<AssignmentsTable>;
 export type UserSettingRow = Selectable<UserSettingsTable>;
 export type LicenseSlotRow = Selectable<LicenseSlotsTable>;

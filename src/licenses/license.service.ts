@@ -3,26 +3,20 @@ import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/database.ts';
-import type { LicenseKeyRow, OrganizationRow } from '../db/schema.ts';
+import type { OrganizationRow } from '../db/schema.ts';
 import { invalidLicenseKey } from '../errors.ts';
 import { appendEvents, type EventInput } from '../events/events.repository.ts';
 import { verifyKey } from '../keys/codec.ts';
 import { checkAgainstCatalog } from '../keys/order.ts';
-import { KeyFormatError, parsePayload } from '../keys/payload.ts';
+import { KeyFormatError } from '../keys/payload.ts';
 import { entitlementsOf, organizationPrerequisiteGaps } from '../licensing/entitlements.ts';
-import { keyTerm, licenseStatus, nextTransitionAt, type ActivatedKey, type LicenseStatusResult } from '../licensing/lifecycle.ts';
+import { keyTerm, nextTransitionAt, type LicenseStatusResult } from '../licensing/lifecycle.ts';
+import { statusFrom } from './status.ts';
+import { loadAllocation, persistAllocation } from '../assignments/assignments.service.ts';
 import { catalogOf, getOrganization } from '../tenancy/access.ts';
 import * as tenancyRepo from '../tenancy/tenancy.repository.ts';
 import * as repo from './license.repository.ts';
 
-/** Stored payloads were validated at activation; parsing again gives typed values without casts. */
-export function toActivatedKey(row: LicenseKeyRow): ActivatedKey {
-  return { payload: parsePayload(row.payload), activatedAt: row.activated_at, seq: Number(row.seq) };
-}
-
-export function statusFrom(org: OrganizationRow, keys: readonly LicenseKeyRow[], now: Date): LicenseStatusResult {
-  return licenseStatus({ keys: keys.map(toActivatedKey), now, highWater: org.clock_high_water });
-}
 
 /** The organization's licence status now, batched per request. */
 export async function licenseStatusOf(ctx: Context, org: OrganizationRow): Promise<LicenseStatusResult> {
@@ -121,7 +115,10 @@ export async function activateLicenseKey(ctx: Context, input: { organizationId: 
     if (recorded.state !== after.state || recorded.keyId !== after.keyId) events.push(stateChangedEvent(org.id, recorded, after, now, actor));
     await repo.recordLicenseState(trx, org.id, { state: after.state, keyId: after.keyId, checkAt: nextTransitionAt(after) });
     await appendEvents(trx, events);
-    return { ...org, customer_ref: org.customer_ref ?? payload.customerRef };
+    // New entitlements: who holds what and how large the seat pools are changes at once (R-KEY-4).
+    const updated = { ...org, customer_ref: org.customer_ref ?? payload.customerRef };
+    await persistAllocation(trx, await loadAllocation(trx, updated, catalog, now), actor);
+    return updated;
   });
 }
 
@@ -130,7 +127,7 @@ export async function activateLicenseKey(ctx: Context, input: { organizationId: 
  * STATE_CHANGED event each (R-LIFE). Safe to run on every instance at once:
  * due organizations are locked with SKIP LOCKED. Returns how many changed.
  */
-export async function sweepLicenseStates(db: Db, clock: Clock, batch = 100): Promise<number> {
+export async function sweepLicenseStates(db: Db, clock: Clock, catalogs: ReadonlyMap<string, Catalog>, batch = 100): Promise<number> {
   const now = clock.now();
   await repo.observeClock(db, null, now);
   return db.transaction().execute(async (trx) => {
@@ -141,7 +138,11 @@ export async function sweepLicenseStates(db: Db, clock: Clock, batch = 100): Pro
       if (!org) continue;
       const status = statusFrom(org, await repo.keysOfOrganizations(trx, [id]), now);
       if (status.state !== org.license_state || status.keyId !== org.license_key_id) {
-        await appendEvents(trx, [stateChangedEvent(id, { state: org.license_state, keyId: org.license_key_id }, status, now, { actor: 'system', apiTokenId: null })]);
+        const system = { actor: 'system', apiTokenId: null };
+        await appendEvents(trx, [stateChangedEvent(id, { state: org.license_state, keyId: org.license_key_id }, status, now, system)]);
+        const catalog = catalogs.get(org.catalog_code);
+        // Entering or leaving full use grants or withdraws named licences (R-LIFE-5).
+        if (catalog) await persistAllocation(trx, await loadAllocation(trx, org, catalog, now), system);
         changed += 1;
       }
       await repo.recordLicenseState(trx, id, { state: status.state, keyId: status.keyId, checkAt: nextTransitionAt(status) });

@@ -133,8 +133,14 @@ function needsOf(catalog: Catalog, user: AllocationUser): Map<string, Need> {
   for (const [code, need] of [...needs]) {
     const product = catalog.products.find((p) => p.code === code);
     for (const inclusion of product?.includes ?? []) {
-      if (!inclusion.countsTowardTotal || needs.get(inclusion.product)?.includedBy === null) continue;
+      if (!inclusion.countsTowardTotal) continue;
       const prev = needs.get(inclusion.product);
+      if (prev?.includedBy === null) {
+        // Configured itself as well: still one licence, but needed since the bundle
+        // brought it, so a later explicit assignment does not lose its place (R-UNDER-1).
+        if (need.configuredAt < prev.configuredAt) needs.set(inclusion.product, { ...prev, configuredAt: need.configuredAt });
+        continue;
+      }
       if (!prev || need.configuredAt < prev.configuredAt) {
         needs.set(inclusion.product, { source: 'INCLUDED', configuredAt: need.configuredAt, includedBy: code });
       }

@@ -10,6 +10,8 @@ import '../tenancy/user.schema.ts';
 import '../tokens/token.schema.ts';
 import '../licenses/license.schema.ts';
 import '../assignments/assignments.schema.ts';
+import '../sessions/sessions.schema.ts';
+import '../events/events.schema.ts';
 
 let schema: GraphQLSchema | null = null;
 

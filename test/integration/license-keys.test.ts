@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, issueKey, parseTrustedKeys, type GeneratedKeyPair } from '../../src/keys/codec.ts';
 import { orderToPayload } from '../../src/keys/order.ts';
 import type { LicenseKeyPayload } from '../../src/keys/payload.ts';
+import { loadPresetCatalogs } from '../../src/catalogs/index.ts';
 import { sweepLicenseStates } from '../../src/licenses/license.service.ts';
 import { DATABASES } from '../support/databases.ts';
 import { codeOf, createOrg, startGateway, type OrgFixture, type Result, type TestGateway } from '../support/gateway.ts';
@@ -195,7 +196,7 @@ for (const kind of DATABASES) {
         expect((await status(o.organizationId)).license.state).toBe('PENDING');
         gw.clock.set(from);
         expect((await status(o.organizationId)).license).toMatchObject({ state: 'ACTIVE', keyId: 'K-FUTURE' });
-        expect(await sweepLicenseStates(gw.database.db, gw.clock)).toBeGreaterThanOrEqual(1);
+        expect(await sweepLicenseStates(gw.database.db, gw.clock, loadPresetCatalogs())).toBeGreaterThanOrEqual(1);
         expect((await eventsOf(o.organizationId)).filter((e) => e.type === 'STATE_CHANGED').map((e) => e.detail)).toEqual(['NONE -> PENDING; key (none) -> K-FUTURE', 'PENDING -> ACTIVE']);
       } finally {
         gw.clock.set(now);
@@ -209,7 +210,7 @@ for (const kind of DATABASES) {
       await activate(o.organizationId, issueKey(payload({ keyId: 'K-LIFE' }), vendor.privateKeyPem));
       const at = async (ms: number) => {
         gw.clock.set(new Date(ms));
-        await sweepLicenseStates(gw.database.db, gw.clock);
+        await sweepLicenseStates(gw.database.db, gw.clock, loadPresetCatalogs());
         return (await status(o.organizationId)).license.state as string;
       };
       try {
@@ -262,7 +263,7 @@ for (const kind of DATABASES) {
         await activate(o.organizationId, issueKey(payload({ keyId: 'K-CLOCK' }), vendor.privateKeyPem));
         // Time runs into grace; the gateway sees it.
         gw.clock.set(new Date(END.getTime() + DAY));
-        await sweepLicenseStates(gw.database.db, gw.clock);
+        await sweepLicenseStates(gw.database.db, gw.clock, loadPresetCatalogs());
         // Someone sets the system clock back a month.
         gw.clock.set(new Date(END.getTime() - 30 * DAY));
         const back = await status(o.organizationId);

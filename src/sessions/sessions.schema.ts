@@ -1,0 +1,160 @@
+import type { Catalog } from '../catalogs/types.ts';
+import type { Context } from '../context.ts';
+import type { SessionRow } from '../db/schema.ts';
+import type { OverageEpisode } from '../licensing/metering.ts';
+import { builder } from '../schema/builder.ts';
+import { must } from '../schema/loaders.ts';
+import { OrganizationRef, ProductRef, productOfCatalog, UserRef } from '../schema/refs.ts';
+import { catalogOf } from '../tenancy/access.ts';
+import { sessionsOfUsers } from './sessions.repository.ts';
+import * as service from './sessions.service.ts';
+import { seatUsage, usageBetween, type PoolUsage, type SeatUsageSnapshot, type UsageRow } from './usage.service.ts';
+
+export const SeatKindEnum = builder.enumType('SeatKind', { values: ['REGULAR', 'EMERGENCY', 'OVERAGE', 'DEMO'] as const });
+
+const DenialCodeEnum = builder.enumType('DenialCode', {
+  values: ['NO_SEAT_AVAILABLE', 'NOT_LICENSED', 'USER_NOT_ACTIVE', 'LICENSE_INACTIVE', 'DEMO_LIMIT_REACHED', 'MISSING_PREREQUISITE'] as const satisfies readonly service.DenialCode[],
+});
+
+function seatKind(value: string): 'REGULAR' | 'EMERGENCY' | 'OVERAGE' | 'DEMO' {
+  if (value === 'REGULAR' || value === 'EMERGENCY' || value === 'OVERAGE' || value === 'DEMO') return value;
+  throw new Error(`stored seat kind ${value} is not a SeatKind`);
+}
+
+export const SessionRef = builder.objectRef<SessionRow>('Session').implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    user: t.field({ type: UserRef, resolve: (s, _a, ctx) => must(ctx.loaders.user, s.user_id, 'user') }),
+    seatKind: t.field({ type: SeatKindEnum, description: 'The most exceptional seat the session took: REGULAR, EMERGENCY, OVERAGE, or DEMO in demo mode.', resolve: (s) => seatKind(s.seat_kind) }),
+    startedAt: t.field({ type: 'DateTime', resolve: (s) => s.started_at }),
+    expiresAt: t.field({ type: 'DateTime', description: 'Renew with heartbeat before this instant (R-CONC-3).', resolve: (s) => s.expires_at }),
+    endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.ended_at }),
+    endReason: t.string({ nullable: true, description: 'ENDED or EXPIRED.', resolve: (s) => s.end_reason }),
+    channels: t.stringList({ description: 'The channels the session is licensed for.', resolve: (s) => s.channels }),
+    deviceId: t.string({ nullable: true, resolve: (s) => s.device_id }),
+  }),
+});
+
+const DenialRef = builder.objectRef<{ code: service.DenialCode; message: string }>('Denial').implement({
+  fields: (t) => ({ code: t.field({ type: DenialCodeEnum, resolve: (d) => d.code }), message: t.exposeString('message') }),
+});
+
+const ChannelDenialRef = builder.objectRef<{ channel: string; code: service.DenialCode; message: string }>('ChannelDenial').implement({
+  fields: (t) => ({ channel: t.exposeString('channel'), code: t.field({ type: DenialCodeEnum, resolve: (d) => d.code }), message: t.exposeString('message') }),
+});
+
+const PoolUsageRef = builder.objectRef<{ catalog: Catalog; pool: PoolUsage }>('PoolUsage').implement({
+  fields: (t) => ({
+    product: t.field({ type: ProductRef, resolve: (p) => productOfCatalog(p.catalog, p.pool.product) }),
+    capacity: t.int({ resolve: (p) => p.pool.capacity }),
+    inUse: t.int({ description: 'Regular seats in use (at most capacity).', resolve: (p) => p.pool.inUse }),
+    emergencyCapacity: t.int({ resolve: (p) => p.pool.emergencyCapacity }),
+    emergencyInUse: t.int({ resolve: (p) => p.pool.emergencyInUse }),
+    overageInUse: t.int({ resolve: (p) => p.pool.overageInUse }),
+    maxPossible: t.int({ description: 'capacity + emergencyCapacity, or demoAgentLimit in demo mode.', resolve: (p) => p.pool.maxPossible }),
+    peakToday: t.int({ description: 'Most seats in use at once today (UTC), every kind counted.', resolve: (p) => p.pool.peakToday }),
+  }),
+});
+
+export const SeatUsageRef = builder.objectRef<{ catalog: Catalog; snapshot: SeatUsageSnapshot }>('SeatUsage').implement({
+  fields: (t) => ({
+    organizationId: t.id({ resolve: (u) => u.snapshot.organizationId }),
+    at: t.field({ type: 'DateTime', resolve: (u) => u.snapshot.at }),
+    pools: t.field({ type: [PoolUsageRef], resolve: (u) => u.snapshot.pools.map((pool) => ({ catalog: u.catalog, pool })) }),
+  }),
+});
+
+const OverageEpisodeRef = builder.objectRef<OverageEpisode>('OverageEpisode').implement({
+  fields: (t) => ({
+    startedAt: t.field({ type: 'DateTime', resolve: (e) => e.startedAt }),
+    endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (e) => e.endedAt }),
+    peakExcess: t.exposeInt('peakExcess'),
+    billable: t.exposeBoolean('billable', { description: "False while an episode is shorter than the product's overage grace (30 minutes by default)." }),
+  }),
+});
+
+const UsageRowRef = builder.objectRef<{ catalog: Catalog; row: UsageRow }>('UsageRow').implement({
+  fields: (t) => ({
+    product: t.field({ type: ProductRef, resolve: (u) => productOfCatalog(u.catalog, u.row.product) }),
+    peakConcurrent: t.int({ description: 'Most seats in use at once: regular + emergency + overage (R-METER-0).', resolve: (u) => u.row.peakConcurrent }),
+    emergencyPeak: t.int({ resolve: (u) => u.row.emergencyPeak }),
+    overageEpisodes: t.field({ type: [OverageEpisodeRef], resolve: (u) => u.row.episodes }),
+    billableOverage: t.int({ description: 'Sum over billable episodes of their peak excess.', resolve: (u) => u.row.billableOverage }),
+  }),
+});
+
+/** The current pools of an organization, as the query and the subscription show them. */
+export async function seatUsageOf(ctx: Context, organizationId: string) {
+  const org = await must(ctx.loaders.organization, organizationId, 'organization');
+  const catalog = catalogOf(ctx, org);
+  return { catalog, snapshot: await seatUsage(ctx.db, org, catalog, ctx.clock.now()) };
+}
+
+builder.objectFields(OrganizationRef, (t) => ({
+  seatUsage: t.field({ type: SeatUsageRef, description: 'Current and maximum possible utilization of every pool (R-MON-1).', resolve: (org, _a, ctx) => seatUsageOf(ctx, org.id) }),
+  usage: t.field({
+    type: [UsageRowRef],
+    description: 'Peaks, emergency peaks and overage episodes of every pool in [from, to) (R-METER-1).',
+    args: { from: t.arg({ type: 'DateTime', required: true }), to: t.arg({ type: 'DateTime', required: true }) },
+    resolve: async (org, args, ctx) => {
+      const catalog = catalogOf(ctx, org);
+      return (await usageBetween(ctx.db, org, catalog, args.from, args.to, ctx.clock.now())).map((row) => ({ catalog, row }));
+    },
+  }),
+}));
+
+builder.objectFields(UserRef, (t) => ({
+  sessions: t.field({
+    type: [SessionRef],
+    description: 'The open session and those of the last 24 hours, newest first.',
+    resolve: (user, _a, ctx) => sessionsOfUsers(ctx.db, [user.id], new Date(ctx.clock.now().getTime() - 86_400_000)),
+  }),
+}));
+
+const StartSessionInput = builder.inputType('StartSessionInput', {
+  fields: (t) => ({
+    userId: t.id(),
+    channels: t.stringList({ required: false, description: 'Channels the agent wants to handle (VOICE, EMAIL, WEBCHAT, SMS ...).' }),
+    deviceId: t.string({ required: false }),
+  }),
+});
+const HeartbeatInput = builder.inputType('HeartbeatInput', { fields: (t) => ({ sessionId: t.id() }) });
+const EndSessionInput = builder.inputType('EndSessionInput', { fields: (t) => ({ sessionId: t.id() }) });
+
+const StartSessionPayload = builder.objectRef<service.StartResult>('StartSessionPayload').implement({
+  fields: (t) => ({
+    granted: t.exposeBoolean('granted'),
+    session: t.field({ type: SessionRef, nullable: true, resolve: (r) => r.session }),
+    denial: t.field({ type: DenialRef, nullable: true, resolve: (r) => r.denial }),
+    grantedChannels: t.exposeStringList('grantedChannels'),
+    deniedChannels: t.field({ type: [ChannelDenialRef], resolve: (r) => r.deniedChannels }),
+  }),
+});
+const HeartbeatPayload = builder.objectRef<{ session: SessionRow }>('HeartbeatPayload').implement({
+  fields: (t) => ({ session: t.field({ type: SessionRef, description: 'endedAt is set when the session had expired: start a new one.', resolve: (p) => p.session }) }),
+});
+const EndSessionPayload = builder.objectRef<{ session: SessionRow }>('EndSessionPayload').implement({
+  fields: (t) => ({ session: t.field({ type: SessionRef, resolve: (p) => p.session }) }),
+});
+
+builder.mutationFields((t) => ({
+  startSession: t.field({
+    type: StartSessionPayload,
+    description:
+      'Takes one seat of every concurrent seat product the user is eligible for, in one transaction (R-CONC-1); regular seats first, then emergency (R-EMER-1), then overage where allowed (R-OVER-1). A second start returns the open session. Refusals are data: granted false with a denial.',
+    args: { input: t.arg({ type: StartSessionInput, required: true }) },
+    resolve: (_root, { input }, ctx) => service.startSession(ctx, input),
+  }),
+  heartbeat: t.field({
+    type: HeartbeatPayload,
+    description: 'Renews the session for SESSION_TTL_SECONDS (R-CONC-3).',
+    args: { input: t.arg({ type: HeartbeatInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => ({ session: await service.heartbeat(ctx, input) }),
+  }),
+  endSession: t.field({
+    type: EndSessionPayload,
+    description: 'Ends the session and frees its seats.',
+    args: { input: t.arg({ type: EndSessionInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => ({ session: (await service.endSession(ctx, input)).session }),
+  }),
+}));

@@ -1,0 +1,321 @@
+import { actorOf, authorize, requireAuthenticated, viewerOrganization } from '../auth/viewer.ts';
+import { DEMO_POOL } from '../assignments/assignments.service.ts';
+import type { Catalog, Product } from '../catalogs/types.ts';
+import type { Clock } from '../clock.ts';
+import type { Context } from '../context.ts';
+import type { Db, Executor } from '../db/database.ts';
+import type { OrganizationRow, SessionRow, SessionSeatRow } from '../db/schema.ts';
+import { badInput, notFound } from '../errors.ts';
+import { appendEvents, type EventInput } from '../events/events.repository.ts';
+import { isId, newId } from '../ids.ts';
+import { entitlementsOf, type EntitlementView } from '../licensing/entitlements.ts';
+import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
+import { kindOfSeat, type SeatKind } from '../licensing/metering.ts';
+import { keysOfOrganizations } from '../licenses/license.repository.ts';
+import { statusFrom } from '../licenses/status.ts';
+import { catalogOf, getUser } from '../tenancy/access.ts';
+import { findOrganization } from '../tenancy/tenancy.repository.ts';
+import * as repo from './sessions.repository.ts';
+
+export type DenialCode = 'NO_SEAT_AVAILABLE' | 'NOT_LICENSED' | 'USER_NOT_ACTIVE' | 'LICENSE_INACTIVE' | 'DEMO_LIMIT_REACHED' | 'MISSING_PREREQUISITE';
+
+export interface StartResult {
+  granted: boolean;
+  session: SessionRow | null;
+  denial: { code: DenialCode; message: string } | null;
+  grantedChannels: string[];
+  deniedChannels: { channel: string; code: DenialCode; message: string }[];
+  /** Pools whose counters changed (for live utilization). */
+  changedPools: string[];
+}
+
+/** The calendar day (UTC) that today's peak belongs to. */
+const dayOf = (at: Date) => at.toISOString().slice(0, 10);
+
+/** A seat decision refused: rolls the transaction back (seats already taken in it are returned). */
+class Denied extends Error {
+  constructor(readonly code: DenialCode, message: string) {
+    super(message);
+  }
+}
+
+interface Licensing {
+  org: OrganizationRow;
+  catalog: Catalog;
+  status: LicenseStatusResult;
+  entitlements: EntitlementView[];
+}
+
+async function licensingOf(ctx: Context, trx: Executor, organizationId: string): Promise<Licensing> {
+  const [org, keys] = await Promise.all([findOrganization(trx, organizationId), keysOfOrganizations(trx, [organizationId])]);
+  if (!org) throw new Error(`organization ${organizationId} vanished`);
+  const catalog = catalogOf(ctx, org);
+  const status = statusFrom(org, keys, ctx.clock.now());
+  return { org, catalog, status, entitlements: entitlementsOf(catalog, status.entitlements) };
+}
+
+const allocationOf = (l: Licensing, p: Product) => l.entitlements.find((e) => e.product === p.code)?.allocation ?? p.allocation;
+
+/** Worst kind first: the session's kind is the most exceptional seat it took. */
+const KIND_ORDER: Record<SeatKind | 'DEMO', number> = { REGULAR: 0, EMERGENCY: 1, OVERAGE: 2, DEMO: 3 };
+
+/**
+ * Takes a seat of `product`; when the pool is full, first expires this
+ * organization's overdue sessions (so a crashed instance's seats come back,
+ * R-CONC-3), then tries once more.
+ */
+async function takeSeat(ctx: Context, trx: Executor, orgId: string, product: string): Promise<repo.PoolCounter | null> {
+  const now = ctx.clock.now();
+  const counter = await repo.takeSeat(trx, orgId, product, dayOf(now));
+  if (counter) return counter;
+  if ((await expireDue(trx, now, 50, orgId, { actor: 'system', apiTokenId: null })) === 0) return null;
+  return repo.takeSeat(trx, orgId, product, dayOf(now));
+}
+
+/**
+ * R-CONC-1: one transaction takes one seat of every concurrent seat product
+ * the user is eligible for, plus a unit for each requested channel that needs
+ * one (R-CHAN-1). A user has at most one open session: starting again returns
+ * it. Refusals are data (`granted: false`, `denial`); refused seats are not
+ * kept (the transaction rolls back).
+ */
+export async function startSession(ctx: Context, input: { userId: string; channels?: readonly string[] | null; deviceId?: string | null }): Promise<StartResult> {
+  const channels = [...new Set((input.channels ?? []).map((c) => c.trim().toUpperCase()))];
+  channels.forEach((c, i) => {
+    if (!/^[A-Z][A-Z0-9_]{0,31}$/.test(c)) throw badInput(`input.channels[${i}]`, 'must be a channel name such as VOICE, EMAIL, WEBCHAT or SMS');
+  });
+  if (input.deviceId != null && input.deviceId.length > 200) throw badInput('input.deviceId', 'must be at most 200 characters');
+  const user = await getUser(ctx, input.userId, 'sessions');
+  const refused = (code: DenialCode, message: string): StartResult => ({ granted: false, session: null, denial: { code, message }, grantedChannels: [], deniedChannels: [], changedPools: [] });
+  if (user.status !== 'ACTIVE') return refused('USER_NOT_ACTIVE', `${user.name} is ${user.status}; only ACTIVE users may start sessions`);
+
+  try {
+    return await ctx.db.transaction().execute((trx) => startInTransaction(ctx, trx, user, channels, input.deviceId ?? null));
+  } catch (error) {
+    if (error instanceof Denied) return refused(error.code, error.message);
+    // Another request of the same user won the race to open a session (unique index): return that one.
+    if (isUniqueViolation(error)) {
+      const open = await repo.openSessionOf(ctx.db, user.organization_id, user.id);
+      if (open) return { granted: true, session: open, denial: null, grantedChannels: open.channels, deniedChannels: [], changedPools: [] };
+    }
+    throw error;
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'code' in error && error.code === '23505';
+}
+
+async function startInTransaction(
+  ctx: Context,
+  trx: Executor,
+  user: { id: string; name: string; organization_id: string },
+  channels: string[],
+  deviceId: string | null,
+): Promise<StartResult> {
+  const now = ctx.clock.now();
+  const orgId = user.organization_id;
+  const open = await repo.openSessionOf(trx, orgId, user.id);
+  if (open && open.expires_at > now) {
+    return { granted: true, session: open, denial: null, grantedChannels: open.channels, deniedChannels: [], changedPools: [] };
+  }
+  if (open) await endSessionRow(trx, open, now, 'EXPIRED', { actor: 'system', apiTokenId: null });
+
+  const licensing = await licensingOf(ctx, trx, orgId);
+  const seats: { product: string; kind: SeatKind | 'DEMO'; channel: string | null; counter: repo.PoolCounter }[] = [];
+  const grantedChannels: string[] = [];
+  const deniedChannels: StartResult['deniedChannels'] = [];
+
+  if (!licensing.status.fullUse) {
+    // R-LIFE-5 / R-DEMO-1: whatever the catalog, at most demoAgentLimit sessions at once.
+    const counter = await takeSeat(ctx, trx, orgId, DEMO_POOL);
+    if (!counter) {
+      throw new Denied('DEMO_LIMIT_REACHED', `the licence is ${licensing.status.state}: demo mode allows ${licensing.status.demoAgentLimit} session(s) at once and they are taken`);
+    }
+    seats.push({ product: DEMO_POOL, kind: 'DEMO', channel: null, counter });
+    for (const channel of channels) deniedChannels.push({ channel, code: 'LICENSE_INACTIVE', message: `the licence is ${licensing.status.state}: channel licences are not granted in demo mode` });
+  } else {
+    const grants = new Map((await repo.grantsOfUser(trx, orgId, user.id)).map((g) => [g.product_code, g.status]));
+    const seatProducts = licensing.catalog.products.filter((p) => p.kind === 'USER' && allocationOf(licensing, p) === 'CONCURRENT');
+    const eligible = seatProducts.filter((p) => grants.get(p.code) === 'GRANTED');
+    if (eligible.length === 0) {
+      const missing = seatProducts.find((p) => grants.get(p.code) === 'MISSING_PREREQUISITE');
+      if (missing) throw new Denied('MISSING_PREREQUISITE', `${missing.code} is configured for ${user.name} but a prerequisite is missing (see user.explain)`);
+      const configured = seatProducts.find((p) => grants.has(p.code));
+      throw new Denied('NOT_LICENSED', configured ? `the organization has no ${configured.code} licences` : `no concurrent seat licence (${seatProducts.map((p) => p.code).join(', ') || 'none in this catalog'}) is configured for ${user.name}`);
+    }
+    for (const product of eligible) {
+      const counter = await takeSeat(ctx, trx, orgId, product.code);
+      if (!counter) throw new Denied('NO_SEAT_AVAILABLE', `all ${product.code} seats are in use (capacity and emergency seats)`);
+      seats.push({ product: product.code, kind: kindOfSeat(counter.in_use, counter.capacity, counter.emergency_capacity), channel: null, counter });
+    }
+    await takeChannels(ctx, trx, licensing, grants, orgId, channels, seats, grantedChannels, deniedChannels);
+  }
+
+  const kind = seats.reduce<SeatKind | 'DEMO'>((worst, s) => (KIND_ORDER[s.kind] > KIND_ORDER[worst] ? s.kind : worst), 'REGULAR');
+  const session: SessionRow = {
+    organization_id: orgId,
+    id: newId(now),
+    user_id: user.id,
+    seat_kind: kind,
+    started_at: now,
+    expires_at: new Date(now.getTime() + ctx.sessionTtlSeconds * 1000),
+    ended_at: null,
+    end_reason: null,
+    channels: grantedChannels,
+    device_id: deviceId,
+    api_token_id: actorOf(ctx.viewer).apiTokenId,
+  };
+  const seatRows: SessionSeatRow[] = seats.map((s) => ({ organization_id: orgId, session_id: session.id, product_code: s.product, seat_kind: s.kind, channel: s.channel }));
+  await repo.insertSession(trx, session, seatRows);
+  await repo.recordUsage(trx, orgId, now, seats.map((s) => ({ product: s.product, counter: s.counter })));
+  const denied = deniedChannels.map((d) => `${d.channel} (${d.code})`).join(', ');
+  await appendEvents(trx, [
+    {
+      organizationId: orgId,
+      type: 'SESSION_STARTED',
+      at: now,
+      userId: user.id,
+      productCode: seats[0]?.product === DEMO_POOL ? null : (seats[0]?.product ?? null),
+      detail: `${seats.map((s) => (s.product === DEMO_POOL ? 'demo seat' : `${s.product} ${s.kind}`)).join(', ')}${grantedChannels.length ? `; channels ${grantedChannels.join(', ')}` : ''}${denied ? `; denied ${denied}` : ''}`,
+      ...actorOf(ctx.viewer),
+    },
+  ]);
+  return { granted: true, session, denial: null, grantedChannels, deniedChannels, changedPools: seats.map((s) => s.product) };
+}
+
+/**
+ * R-CHAN-1: a channel is licensed when the user holds its channel feature
+ * (named, fixed seat, or included in their tier), or when a unit of its
+ * concurrent pool is free (emergency included). A catalog without channel
+ * features does not license channels separately (innoACD).
+ */
+async function takeChannels(
+  ctx: Context,
+  trx: Executor,
+  licensing: Licensing,
+  grants: ReadonlyMap<string, string>,
+  orgId: string,
+  channels: readonly string[],
+  seats: { product: string; kind: SeatKind | 'DEMO'; channel: string | null; counter: repo.PoolCounter }[],
+  grantedChannels: string[],
+  deniedChannels: StartResult['deniedChannels'],
+): Promise<void> {
+  const channelProducts = licensing.catalog.products.filter((p) => p.channel !== null);
+  for (const channel of channels) {
+    if (channelProducts.length === 0) {
+      grantedChannels.push(channel);
+      continue;
+    }
+    const candidates = channelProducts.filter((p) => p.channel === channel);
+    if (candidates.length === 0) {
+      deniedChannels.push({ channel, code: 'NOT_LICENSED', message: `${licensing.catalog.code} has no licence for channel ${channel}` });
+      continue;
+    }
+    const held = candidates.find((p) => allocationOf(licensing, p) !== 'CONCURRENT' && grants.get(p.code) === 'GRANTED');
+    if (held) {
+      grantedChannels.push(channel);
+      continue;
+    }
+    const pooled = candidates.find((p) => allocationOf(licensing, p) === 'CONCURRENT' && grants.get(p.code) === 'GRANTED');
+    if (pooled) {
+      const counter = await takeSeat(ctx, trx, orgId, pooled.code);
+      if (counter) {
+        seats.push({ product: pooled.code, kind: kindOfSeat(counter.in_use, counter.capacity, counter.emergency_capacity), channel, counter });
+        grantedChannels.push(channel);
+      } else {
+        deniedChannels.push({ channel, code: 'NO_SEAT_AVAILABLE', message: `all ${pooled.code} units are in use` });
+      }
+      continue;
+    }
+    const missing = candidates.find((p) => grants.get(p.code) === 'MISSING_PREREQUISITE');
+    deniedChannels.push(
+      missing
+        ? { channel, code: 'MISSING_PREREQUISITE', message: `${missing.code} is configured but a prerequisite is missing` }
+        : { channel, code: 'NOT_LICENSED', message: `${candidates.map((p) => p.code).join(' or ')} is not licensed for this user` },
+    );
+  }
+}
+
+/** Ends an open session and frees its seats; false when it had ended already. */
+async function endSessionRow(trx: Executor, session: SessionRow, at: Date, reason: 'ENDED' | 'EXPIRED', actor: Pick<EventInput, 'actor' | 'apiTokenId'>): Promise<SessionRow | null> {
+  const closed = await repo.closeSession(trx, session.organization_id, session.id, at, reason);
+  if (!closed) return null;
+  const seats = await repo.seatsOfSession(trx, session.organization_id, session.id);
+  const changes: { product: string; counter: repo.PoolCounter }[] = [];
+  for (const seat of seats) {
+    const counter = await repo.releaseSeat(trx, session.organization_id, seat.product_code, dayOf(at));
+    if (counter) changes.push({ product: seat.product_code, counter });
+  }
+  await repo.recordUsage(trx, session.organization_id, at, changes);
+  await appendEvents(trx, [
+    {
+      organizationId: session.organization_id,
+      type: reason === 'EXPIRED' ? 'SESSION_EXPIRED' : 'SESSION_ENDED',
+      at,
+      userId: session.user_id,
+      detail: `session ${session.id}${reason === 'EXPIRED' ? ` not renewed since ${session.expires_at.toISOString()}` : ''}`,
+      ...actor,
+    },
+  ]);
+  return closed;
+}
+
+/**
+ * Expires overdue open sessions (R-CONC-3): safe on every instance at once
+ * (SKIP LOCKED), and also used lazily by a seat decision that finds its pool
+ * full. Returns how many expired.
+ */
+export async function expireDue(trx: Executor, now: Date, limit: number, organizationId: string | null, actor: Pick<EventInput, 'actor' | 'apiTokenId'>): Promise<number> {
+  const due = await repo.lockExpired(trx, now, limit, organizationId);
+  let expired = 0;
+  for (const { organization_id, id } of due) {
+    const session = await repo.findSession(trx, id, organization_id);
+    if (session && (await endSessionRow(trx, session, now, 'EXPIRED', actor))) expired += 1;
+  }
+  return expired;
+}
+
+/** The background sweep: expires overdue sessions in batches, each batch one transaction. */
+export async function sweepExpiredSessions(db: Db, clock: Clock, batch = 200): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const expired = await db.transaction().execute((trx) => expireDue(trx, clock.now(), batch, null, { actor: 'system', apiTokenId: null }));
+    total += expired;
+    if (expired < batch) return total;
+  }
+}
+
+async function loadSession(ctx: Context, trx: Executor, sessionId: string): Promise<SessionRow> {
+  requireAuthenticated(ctx.viewer);
+  const session = isId(sessionId) ? await repo.findSession(trx, sessionId, viewerOrganization(ctx.viewer)) : undefined;
+  if (!session) throw notFound('session', sessionId);
+  authorize(ctx.viewer, session.organization_id, 'sessions', 'session', sessionId);
+  return session;
+}
+
+/**
+ * R-CONC-3: renews an open session for another SESSION_TTL_SECONDS. A session
+ * already past its expiry is expired now (its seats freed) and returned
+ * ended: the client must start a new one.
+ */
+export async function heartbeat(ctx: Context, input: { sessionId: string }): Promise<SessionRow> {
+  return ctx.db.transaction().execute(async (trx) => {
+    const session = await loadSession(ctx, trx, input.sessionId);
+    const now = ctx.clock.now();
+    if (session.ended_at) return session;
+    const renewed = await repo.renewSession(trx, session.organization_id, session.id, now, new Date(now.getTime() + ctx.sessionTtlSeconds * 1000));
+    if (renewed) return renewed;
+    return (await endSessionRow(trx, session, now, 'EXPIRED', { actor: 'system', apiTokenId: null })) ?? (await repo.findSession(trx, session.id, session.organization_id)) ?? session;
+  });
+}
+
+/** Ends a session and frees its seats; ending an ended session returns it unchanged. */
+export async function endSession(ctx: Context, input: { sessionId: string }): Promise<{ session: SessionRow; changed: boolean }> {
+  return ctx.db.transaction().execute(async (trx) => {
+    const session = await loadSession(ctx, trx, input.sessionId);
+    if (session.ended_at) return { session, changed: false };
+    const ended = await endSessionRow(trx, session, ctx.clock.now(), 'ENDED', actorOf(ctx.viewer));
+    return ended ? { session: ended, changed: true } : { session: (await repo.findSession(trx, session.id, session.organization_id)) ?? session, changed: false };
+  });
+}
