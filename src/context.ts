@@ -3,6 +3,7 @@ import type { Clock } from './clock.ts';
 import type { Db } from './db/database.ts';
 import type { TrustedKey } from './keys/codec.ts';
 import type { Viewer } from './auth/viewer.ts';
+import type { LiveHub } from './live/hub.ts';
 import type { Loaders } from './schema/loaders.ts';
 
 /** What every resolver gets: one per GraphQL operation (HTTP request or WebSocket message). */
@@ -13,6 +14,8 @@ export interface Context {
   /** Public keys licence keys must be signed with (LICENSE_PUBLIC_KEYS). */
   trustedKeys: readonly TrustedKey[];
   viewer: Viewer;
+  /** Live utilization of this process: subscriptions and cross-instance delivery. */
+  live: LiveHub;
   /** Sessions not renewed within this time expire (R-CONC-3). */
   sessionTtlSeconds: number;
   loaders: Loaders;

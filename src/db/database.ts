@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, sql, type KyselyConfig, type Transaction } from 'kysely';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.ts';
 import type { Database } from './schema.ts';
@@ -17,6 +17,12 @@ export interface DatabaseHandle {
   kind: DatabaseKind;
   /** For LISTEN/NOTIFY on PostgreSQL (null on PGlite, where pubsub is in-process). */
   connectionString: string | null;
+  /**
+   * LISTENs on `channel` (PostgreSQL NOTIFY; on PGlite the same, in-process).
+   * On PostgreSQL a dedicated connection reconnects by itself after a loss and
+   * calls `onReconnect`, so the caller can catch up on what it missed.
+   */
+  listen(channel: string, onMessage: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -28,6 +34,8 @@ export interface OpenDatabaseOptions {
   /** PGlite data directory; null keeps the embedded database in memory (tests). */
   dataDir: string | null;
   poolSize?: number;
+  /** Kysely's query log (e.g. to count SQL statements in tests, R-API-4); none by default. */
+  log?: KyselyConfig['log'];
 }
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
@@ -40,14 +48,27 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     });
     // An idle client that loses its server must not crash the process.
     pool.on('error', () => undefined);
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, kind: 'postgres', connectionString: options.databaseUrl, close: () => db.destroy() };
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...(options.log ? { log: options.log } : {}) });
+    const url = options.databaseUrl;
+    return { db, kind: 'postgres', connectionString: url, listen: (channel, onMessage, onReconnect) => listenPostgres(url, channel, onMessage, onReconnect), close: () => db.destroy() };
   }
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
   const pglite = options.dataDir ? new PGlite(options.dataDir) : new PGlite();
   await pglite.waitReady;
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
-  return { db, kind: 'pglite', connectionString: null, close: () => db.destroy() };
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite), ...(options.log ? { log: options.log } : {}) });
+  return {
+    db,
+    kind: 'pglite',
+    connectionString: null,
+    listen: async (channel, onMessage) => {
+      // Holding the dialect's one connection keeps LISTEN out of another request's open transaction.
+      const unlisten = await db.connection().execute(() => pglite.listen(channel, onMessage));
+      return async () => {
+        if (!pglite.closed) await unlisten();
+      };
+    },
+    close: () => db.destroy(),
+  };
 }
 
 /** True when the database answers. */
@@ -58,4 +79,55 @@ export async function ping(db: Db): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A LISTEN connection of its own that comes back after the server or network drops it. */
+async function listenPostgres(url: string, channel: string, onMessage: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>> {
+  let client: pg.Client | null = null;
+  let stopped = false;
+  let retry: NodeJS.Timeout | null = null;
+  let attempt = 0;
+  const quoted = `"${channel.replace(/"/g, '""')}"`;
+  const connect = async (isReconnect: boolean): Promise<void> => {
+    const c = new pg.Client({ connectionString: url });
+    c.on('notification', (msg) => {
+      if (msg.channel === channel && msg.payload !== undefined) onMessage(msg.payload);
+    });
+    c.on('error', () => schedule());
+    c.on('end', () => schedule());
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${quoted}`);
+    } catch (error) {
+      await c.end().catch(() => undefined);
+      if (!isReconnect) throw error;
+      schedule();
+      return;
+    }
+    if (stopped) {
+      await c.end().catch(() => undefined);
+      return;
+    }
+    client = c;
+    attempt = 0;
+    if (isReconnect) onReconnect?.();
+  };
+  const schedule = () => {
+    if (stopped || retry) return;
+    client = null;
+    const delay = Math.min(5000, 100 * 2 ** attempt++);
+    retry = setTimeout(() => {
+      retry = null;
+      void connect(true);
+    }, delay);
+    retry.unref();
+  };
+  await connect(false);
+  return async () => {
+    stopped = true;
+    if (retry) clearTimeout(retry);
+    const c = client;
+    client = null;
+    await c?.end().catch(() => undefined);
+  };
 }

@@ -12,6 +12,7 @@ import '../licenses/license.schema.ts';
 import '../assignments/assignments.schema.ts';
 import '../sessions/sessions.schema.ts';
 import '../events/events.schema.ts';
+import '../live/live.schema.ts';
 
 let schema: GraphQLSchema | null = null;
 

@@ -1,0 +1,248 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { createClient, type Client } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { DATABASES, freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { OPERATOR_TOKEN, startGateway, type TestGateway } from '../support/gateway.ts';
+import { createGroup, createUsers, issueLicenseKey, licensedOrg, TRUSTED_KEYS, VENDOR } from '../support/licensing.ts';
+
+const SEAT_USAGE = `subscription($id: ID!) { seatUsage(organizationId: $id) { organizationId at pools { product { code } capacity inUse emergencyCapacity emergencyInUse overageInUse maxPossible peakToday } } }`;
+const EVENTS = `subscription($id: ID!) { licenseEvents(organizationId: $id) { id type user { id } product { code } detail actor } }`;
+const START = `mutation($input: StartSessionInput!) { startSession(input: $input) { granted session { id } denial { code } } }`;
+
+interface Pool {
+  product: { code: string };
+  inUse: number;
+  emergencyInUse: number;
+  maxPossible: number;
+  peakToday: number;
+}
+interface Usage {
+  seatUsage: { organizationId: string; pools: Pool[] };
+}
+
+function wsClient(url: string, token: string): Client {
+  return createClient({ url, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true, connectionParams: { authorization: `Bearer ${token}` } });
+}
+
+/** Collects the values of one subscription; `until` resolves when a value matches. */
+function collect<T>(client: Client, query: string, variables: Record<string, unknown>) {
+  const values: T[] = [];
+  const errors: unknown[] = [];
+  const waiters: { test: (v: T) => boolean; resolve: (v: T) => void }[] = [];
+  const dispose = client.subscribe<T>(
+    { query, variables },
+    {
+      next: (value) => {
+        if (value.errors) errors.push(...value.errors);
+        if (!value.data) return;
+        const data = value.data as T;
+        values.push(data);
+        for (const w of [...waiters]) if (w.test(data)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(data));
+      },
+      error: (e) => errors.push(e),
+      complete: () => undefined,
+    },
+  );
+  return {
+    values,
+    errors,
+    dispose,
+    until(test: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
+      const found = values.find(test);
+      if (found) return Promise.resolve(found);
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out; got ${JSON.stringify(values.at(-1))} ${JSON.stringify(errors)}`)), timeoutMs);
+        waiters.push({ test, resolve: (v) => (clearTimeout(timer), resolve(v)) });
+      });
+    },
+  };
+}
+
+const inUse = (v: Usage, product: string) => v.seatUsage.pools.find((p) => p.product.code === product)?.inUse;
+
+for (const kind of DATABASES) {
+  describe(`live utilization on ${kind}`, () => {
+    let gw: TestGateway;
+    let http: string;
+    let ws: string;
+
+    beforeAll(async () => {
+      gw = await startGateway(kind, { trustedKeys: TRUSTED_KEYS });
+      const address = await gw.app.start(0, '127.0.0.1');
+      http = `http://127.0.0.1:${address.port}/graphql`;
+      ws = `ws://127.0.0.1:${address.port}/graphql`;
+    });
+    afterAll(() => gw.close());
+
+    async function innoOrg(seats: number, users: number) {
+      const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: seats }]);
+      const group = await createGroup(gw, org, 'Agents', ['ACD_AGENT']);
+      const ids = await createUsers(gw, org, users, { configurationGroupId: group });
+      return { org, ids };
+    }
+
+    it('[R-LIVE-1] graphql-ws: seatUsage sends the pools at once, then after every change', async () => {
+      const { org, ids } = await innoOrg(5, 3);
+      const client = wsClient(ws, org.tokens.SUPERVISOR);
+      const sub = collect<Usage>(client, SEAT_USAGE, { id: org.organizationId });
+      const first = await sub.until(() => true);
+      expect(first.seatUsage.pools).toEqual([expect.objectContaining({ product: { code: 'ACD_AGENT' }, inUse: 0, maxPossible: 5 })]);
+      await gw.ok(START, { input: { userId: ids[0] } }, org.tokens.AGENT_CLIENT);
+      await sub.until((v) => inUse(v, 'ACD_AGENT') === 1);
+      await gw.ok(START, { input: { userId: ids[1] } }, org.tokens.AGENT_CLIENT);
+      const two = await sub.until((v) => inUse(v, 'ACD_AGENT') === 2);
+      expect(two.seatUsage.pools[0]?.peakToday).toBe(2);
+      sub.dispose();
+      await client.dispose();
+    });
+
+    it('[R-LIVE-1] graphql-ws: licenseEvents sends every event of the organization', async () => {
+      const { org, ids } = await innoOrg(5, 2);
+      const client = wsClient(ws, org.tokens.INTEGRATOR);
+      const sub = collect<{ licenseEvents: { type: string; user: { id: string } | null; actor: string } }>(client, EVENTS, { id: org.organizationId });
+      // The subscription is registered before the first event once the server acknowledged it; give it a round trip.
+      await new Promise((r) => setTimeout(r, 200));
+      await gw.ok(START, { input: { userId: ids[0] } }, org.tokens.AGENT_CLIENT);
+      const started = await sub.until((v) => v.licenseEvents.type === 'SESSION_STARTED');
+      expect(started.licenseEvents.user?.id).toBe(ids[0]);
+      expect(started.licenseEvents.actor).toMatch(/^token:/);
+      sub.dispose();
+      await client.dispose();
+    });
+
+    it('[R-LIVE-1] SSE: seatUsage over server-sent events with fetch streaming', async () => {
+      const { org, ids } = await innoOrg(3, 1);
+      const controller = new AbortController();
+      const response = await fetch(http, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${org.tokens.SUPERVISOR}` },
+        body: JSON.stringify({ query: SEAT_USAGE, variables: { id: org.organizationId } }),
+        signal: controller.signal,
+      });
+      expect(response.headers.get('content-type')).toContain('text/event-stream');
+      const reader = response.body!.getReader();
+      const decoder = new TextDecoder();
+      let buffer = '';
+      const nextValue = async (): Promise<Usage> => {
+        for (;;) {
+          const frame = buffer.indexOf('\n\n');
+          if (frame >= 0) {
+            const block = buffer.slice(0, frame);
+            buffer = buffer.slice(frame + 2);
+            const data = block.split('\n').find((l) => l.startsWith('data: '));
+            if (block.includes('event: next') && data) return (JSON.parse(data.slice(6)) as { data: Usage }).data;
+            continue;
+          }
+          const chunk = await reader.read();
+          if (chunk.done) throw new Error('stream ended');
+          buffer += decoder.decode(chunk.value, { stream: true });
+        }
+      };
+      expect(inUse(await nextValue(), 'ACD_AGENT')).toBe(0);
+      await gw.ok(START, { input: { userId: ids[0] } }, org.tokens.AGENT_CLIENT);
+      let value = await nextValue();
+      while (inUse(value, 'ACD_AGENT') !== 1) value = await nextValue();
+      expect(inUse(value, 'ACD_AGENT')).toBe(1);
+      controller.abort();
+    });
+
+    it('[R-LIVE-1] subscribing needs ADMIN, SUPERVISOR or INTEGRATOR of the organization', async () => {
+      const { org } = await innoOrg(1, 0);
+      const other = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 1 }]);
+      for (const [token, code] of [
+        [org.tokens.AGENT_CLIENT, 'FORBIDDEN'],
+        [other.tokens.ADMIN, 'NOT_FOUND'],
+      ] as const) {
+        const client = wsClient(ws, token);
+        const sub = collect<Usage>(client, SEAT_USAGE, { id: org.organizationId });
+        await expect.poll(() => sub.errors.length, { timeout: 5000 }).toBeGreaterThan(0);
+        expect(JSON.stringify(sub.errors)).toContain(code);
+        expect(sub.values).toEqual([]);
+        await client.dispose();
+      }
+      const sse = await fetch(http, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({ query: SEAT_USAGE, variables: { id: org.organizationId } }),
+      });
+      expect(await sse.text()).toContain('UNAUTHENTICATED');
+    });
+
+    it('[R-LIVE-1] a login storm is coalesced: few messages per subscriber, exact final state', async () => {
+      const { org, ids } = await innoOrg(40, 40);
+      const client = wsClient(ws, org.tokens.SUPERVISOR);
+      const sub = collect<Usage>(client, SEAT_USAGE, { id: org.organizationId });
+      await sub.until(() => true);
+      await Promise.all(ids.map((userId) => gw.ok(START, { input: { userId } }, org.tokens.AGENT_CLIENT)));
+      await sub.until((v) => inUse(v, 'ACD_AGENT') === 40);
+      // 40 changes; coalescing sends far fewer snapshots (the exact count depends on timing).
+      expect(sub.values.length).toBeLessThan(40);
+      expect(inUse(sub.values.at(-1)!, 'ACD_AGENT')).toBe(40);
+      sub.dispose();
+      await client.dispose();
+    });
+  });
+}
+
+/** A gateway process of its own; resolves with its GraphQL URL once it listens. */
+function startProcess(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: new URL('../../', import.meta.url).pathname,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', OPERATOR_TOKEN, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('gateway process did not start')), 30_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const match = /"graphql":"(http:[^"]+)"/.exec(line);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1].replace('localhost', '127.0.0.1') });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
+  });
+}
+
+describe.skipIf(!DATABASES.includes('postgres'))('live utilization across gateway processes on one PostgreSQL', () => {
+  let database: TestDatabase;
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    database = await freshDatabase('postgres');
+  });
+  afterAll(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await database.dispose();
+  });
+
+  it('[R-LIVE-1] a session started on one process reaches a subscriber on the other', async () => {
+    const env = { DATABASE_URL: database.url!, LICENSE_PUBLIC_KEYS: VENDOR.publicKey };
+    const [a, b] = await Promise.all([startProcess(env), startProcess(env)]);
+    children.push(a.child, b.child);
+    const call = async (url: string, query: string, variables: Record<string, unknown>, token = OPERATOR_TOKEN) => {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+      const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown[] }; // eslint-disable-line @typescript-eslint/no-explicit-any -- GraphQL JSON
+      if (body.errors) throw new Error(JSON.stringify(body.errors));
+      return body.data!;
+    };
+    const org = (await call(a.url, 'mutation { createOrganization(input: {name: "Two", catalog: "innoacd", customerRef: "CUST-1"}) { organization { id } } }', {})).createOrganization.organization.id as string;
+    await call(a.url, 'mutation($i: ActivateLicenseKeyInput!) { activateLicenseKey(input: $i) { license { state } } }', { i: { organizationId: org, key: issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 5 }]) } });
+    const site = (await call(a.url, 'mutation($i: CreateSiteInput!) { createSite(input: $i) { site { id } } }', { i: { organizationId: org, name: 'HQ' } })).createSite.site.id as string;
+    const group = (await call(a.url, 'mutation($i: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $i) { configurationGroup { id } } }', { i: { siteId: site, name: 'Agents', functions: ['ACD_AGENT'] } })).createConfigurationGroup.configurationGroup.id as string;
+    const user = (await call(a.url, 'mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }', { i: { siteId: site, name: 'Ada', role: 'AGENT', configurationGroupId: group } })).createUser.user.id as string;
+
+    const client = wsClient(b.url.replace('http', 'ws'), OPERATOR_TOKEN);
+    const sub = collect<Usage>(client, SEAT_USAGE, { id: org });
+    await sub.until(() => true);
+    const started = Date.now();
+    await call(a.url, START, { input: { userId: user } });
+    await sub.until((v) => inUse(v, 'ACD_AGENT') === 1, 5000);
+    // Delivery across processes, measured for the record (no threshold here: benchmarks measure latency).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(0);
+    sub.dispose();
+    await client.dispose();
+  });
+});
