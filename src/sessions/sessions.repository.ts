@@ -162,3 +162,24 @@ export async function usageSeries(db: Executor, organizationId: string, from: Da
     .execute();
   return { before: before.rows, rows };
 }
+
+/** Raw counter values of every pool in [from, to), oldest first, with the value in force at `from` (charts). */
+export async function seatHistory(db: Executor, organizationId: string, from: Date, to: Date, limit: number) {
+  const [before, rows] = await Promise.all([
+    sql<{ product_code: string; at: Date; in_use: number }>`
+      select distinct on (product_code) product_code, at, in_use from usage_changes
+      where organization_id = ${organizationId} and at < ${from}
+      order by product_code, at desc, seq desc`.execute(db),
+    db
+      .selectFrom('usage_changes')
+      .select(['product_code', 'at', 'in_use'])
+      .where('organization_id', '=', organizationId)
+      .where('at', '>=', from)
+      .where('at', '<', to)
+      .orderBy('at')
+      .orderBy('seq')
+      .limit(limit)
+      .execute(),
+  ]);
+  return [...before.rows.map((r) => ({ ...r, at: from })), ...rows];
+}

@@ -6,7 +6,7 @@ import { builder } from '../schema/builder.ts';
 import { must } from '../schema/loaders.ts';
 import { OrganizationRef, ProductRef, productOfCatalog, UserRef } from '../schema/refs.ts';
 import { catalogOf } from '../tenancy/access.ts';
-import { sessionsOfUsers } from './sessions.repository.ts';
+import { seatHistory, sessionsOfUsers } from './sessions.repository.ts';
 import * as service from './sessions.service.ts';
 import { seatUsage, usageBetween, type PoolUsage, type SeatUsageSnapshot, type UsageRow } from './usage.service.ts';
 
@@ -99,6 +99,30 @@ builder.objectFields(OrganizationRef, (t) => ({
     resolve: async (org, args, ctx) => {
       const catalog = catalogOf(ctx, org);
       return (await usageBetween(ctx.db, org, catalog, args.from, args.to, ctx.clock.now())).map((row) => ({ catalog, row }));
+    },
+  }),
+}));
+
+const SeatHistoryPointRef = builder.objectRef<{ catalog: Catalog; product: string; at: Date; inUse: number }>('SeatHistoryPoint').implement({
+  description: 'A pool counter value from `at` until the next point of the same product (every kind of seat counted).',
+  fields: (t) => ({
+    product: t.field({ type: ProductRef, resolve: (p) => productOfCatalog(p.catalog, p.product) }),
+    at: t.field({ type: 'DateTime', resolve: (p) => p.at }),
+    inUse: t.exposeInt('inUse'),
+  }),
+});
+
+builder.objectFields(OrganizationRef, (t) => ({
+  seatHistory: t.field({
+    type: [SeatHistoryPointRef],
+    description: 'Every change of the pools in [from, to), oldest first, starting with the values in force at `from` (at most 10,000 points): the dashboard chart.',
+    args: { from: t.arg({ type: 'DateTime', required: true }), to: t.arg({ type: 'DateTime', required: true }) },
+    resolve: async (org, args, ctx) => {
+      const catalog = catalogOf(ctx, org);
+      const known = new Set(catalog.products.map((p) => p.code));
+      return (await seatHistory(ctx.db, org.id, args.from, args.to, 10_000))
+        .filter((r) => known.has(r.product_code))
+        .map((r) => ({ catalog, product: r.product_code, at: r.at, inUse: r.in_use }));
     },
   }),
 }));

@@ -1,4 +1,5 @@
 import { API_ROLES, type ApiRole } from '../auth/tokens.ts';
+import { requireAuthenticated } from '../auth/viewer.ts';
 import type { ApiTokenRow } from '../db/schema.ts';
 import { builder } from '../schema/builder.ts';
 import { must } from '../schema/loaders.ts';
@@ -59,5 +60,31 @@ builder.mutationFields((t) => ({
     description: 'Takes effect at once on every instance.',
     args: { input: t.arg({ type: RevokeApiTokenInput, required: true }) },
     resolve: async (_root, { input }, ctx) => ({ apiTokenId: await service.revokeApiToken(ctx, input) }),
+  }),
+}));
+
+const ViewerRef = builder.objectRef<{ kind: 'OPERATOR' | 'TOKEN'; role: ApiRole | null; organizationId: string | null }>('Viewer').implement({
+  description: 'Who the token belongs to: the platform operator, or an organization API token with its role.',
+  fields: (t) => ({
+    kind: t.string({ description: 'OPERATOR or TOKEN.', resolve: (v) => v.kind }),
+    role: t.field({ type: ApiRoleEnum, nullable: true, resolve: (v) => v.role }),
+    organization: t.field({
+      type: OrganizationRef,
+      nullable: true,
+      resolve: (v, _a, ctx) => (v.organizationId ? must(ctx.loaders.organization, v.organizationId, 'organization') : null),
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  viewer: t.field({
+    type: ViewerRef,
+    description: 'The caller (the dashboard uses it to find the organization of the token entered).',
+    resolve: (_root, _args, ctx) => {
+      requireAuthenticated(ctx.viewer);
+      return ctx.viewer.kind === 'operator'
+        ? { kind: 'OPERATOR' as const, role: null, organizationId: null }
+        : { kind: 'TOKEN' as const, role: ctx.viewer.role, organizationId: ctx.viewer.organizationId };
+    },
   }),
 }));
