@@ -160,6 +160,26 @@ export async function usageSeries(db: Executor, organizationId: string, from: Da
     .orderBy('at')
     .orderBy('seq')
     .execute();
+  // Where an overage episode is still running at `to`, read on to the change that ended it (if any):
+  // the episode is reported whole, and judged by its real length rather than as if it still ran.
+  const last = new Map<string, { in_use: number; capacity: number; emergency_capacity: number }>();
+  for (const row of before.rows) last.set(row.product_code, row);
+  for (const row of rows) last.set(row.product_code, row);
+  for (const [product, row] of last) {
+    if (row.in_use <= row.capacity + row.emergency_capacity) continue;
+    const end = await db
+      .selectFrom('usage_changes')
+      .select(['product_code', 'at', 'in_use', 'capacity', 'emergency_capacity', 'seq'])
+      .where('organization_id', '=', organizationId)
+      .where('product_code', '=', product)
+      .where('at', '>=', to)
+      .where(sql<boolean>`in_use <= capacity + emergency_capacity`)
+      .orderBy('at')
+      .orderBy('seq')
+      .limit(1)
+      .executeTakeFirst();
+    if (end) rows.push(end);
+  }
   return { before: before.rows, rows };
 }
 
@@ -182,4 +202,58 @@ export async function seatHistory(db: Executor, organizationId: string, from: Da
       .execute(),
   ]);
   return [...before.rows.map((r) => ({ ...r, at: from })), ...rows];
+}
+
+export interface SingleSeatStart {
+  organizationId: string;
+  product: string;
+  today: string;
+  session: { id: string; userId: string; startedAt: Date; expiresAt: Date; deviceId: string | null; apiTokenId: string | null; channels: string[] };
+  event: { id: string; actor: string; detailSuffix: string };
+  notifyChannel: string;
+}
+
+/**
+ * The whole start of a session that needs one pool, as ONE statement (it
+ * runs in its own implicit transaction): take the seat, insert the session,
+ * its seat, the usage point and the SESSION_STARTED event, and NOTIFY. The
+ * pool row stays locked only for this statement and its commit, as in a bare
+ * conditional UPDATE (R-CONC-4). No row: no seat was free. A second open
+ * session of the user violates the unique index and nothing happens.
+ */
+export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promise<PoolCounter & { seat_kind: string } | null> {
+  const { session: s, event: e } = p;
+  const result = await sql<PoolCounter & { seat_kind: string }>`
+    with seat as (
+      update seat_pools set
+        in_use = in_use + 1,
+        peak_today = case when peak_day = ${p.today}::date then greatest(peak_today, in_use + 1) else in_use + 1 end,
+        peak_day = ${p.today}::date
+      where organization_id = ${p.organizationId} and product_code = ${p.product}
+        and (in_use < capacity + emergency_capacity or overage_allowed)
+      returning in_use, capacity, emergency_capacity,
+        case when in_use <= capacity then 'REGULAR' when in_use <= capacity + emergency_capacity then 'EMERGENCY' else 'OVERAGE' end as seat_kind
+    ),
+    new_session as (
+      insert into sessions (organization_id, id, user_id, seat_kind, started_at, expires_at, ended_at, end_reason, channels, device_id, api_token_id)
+      select ${p.organizationId}, ${s.id}, ${s.userId}, seat.seat_kind, ${s.startedAt}, ${s.expiresAt}, null, null, ${JSON.stringify(s.channels)}::jsonb, ${s.deviceId}, ${s.apiTokenId}
+      from seat
+    ),
+    new_seat as (
+      insert into session_seats (organization_id, session_id, product_code, seat_kind, channel)
+      select ${p.organizationId}, ${s.id}, ${p.product}, seat.seat_kind, null from seat
+    ),
+    new_usage as (
+      insert into usage_changes (organization_id, product_code, at, in_use, capacity, emergency_capacity)
+      select ${p.organizationId}, ${p.product}, ${s.startedAt}, seat.in_use, seat.capacity, seat.emergency_capacity from seat
+    ),
+    new_event as (
+      insert into events (organization_id, id, at, type, user_id, product_code, detail, api_token_id, actor)
+      select ${p.organizationId}, ${e.id}, ${s.startedAt}, 'SESSION_STARTED', ${s.userId}, ${p.product}, ${p.product} || ' ' || seat.seat_kind || ${e.detailSuffix}, ${s.apiTokenId}, ${e.actor}
+      from seat
+    )
+    select seat.in_use, seat.capacity, seat.emergency_capacity, seat.seat_kind,
+      pg_notify(${p.notifyChannel}, ${JSON.stringify({ o: p.organizationId, ids: [e.id] })}) as notified
+    from seat`.execute(db);
+  return result.rows[0] ?? null;
 }

@@ -6,7 +6,7 @@ import type { Context } from '../context.ts';
 import type { Db, Executor } from '../db/database.ts';
 import type { OrganizationRow, SessionRow, SessionSeatRow } from '../db/schema.ts';
 import { badInput, notFound } from '../errors.ts';
-import { appendEvents, type EventInput } from '../events/events.repository.ts';
+import { appendEvents, LIVE_CHANNEL, type EventInput } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
 import { entitlementsOf, type EntitlementView } from '../licensing/entitlements.ts';
 import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
@@ -72,12 +72,67 @@ async function takeSeat(ctx: Context, trx: Executor, orgId: string, product: str
   return repo.takeSeat(trx, orgId, product, dayOf(now));
 }
 
+/** What a start needs, decided from the user's grants before any seat is taken. */
+interface SessionPlan {
+  /** Concurrent seat products the user is eligible for: one seat of each (R-CONC-1). */
+  seatProducts: Product[];
+  /** Channels licensed without a pool (held feature, tier feature, or not licensed separately). */
+  heldChannels: string[];
+  /** Channels that need a unit of a concurrent pool. */
+  pooledChannels: { channel: string; product: string }[];
+  deniedChannels: StartResult['deniedChannels'];
+}
+
 /**
- * R-CONC-1: one transaction takes one seat of every concurrent seat product
- * the user is eligible for, plus a unit for each requested channel that needs
- * one (R-CHAN-1). A user has at most one open session: starting again returns
- * it. Refusals are data (`granted: false`, `denial`); refused seats are not
- * kept (the transaction rolls back).
+ * R-CHAN-1 and eligibility: a channel is licensed when the user holds its
+ * channel feature (named, fixed seat, or included in their tier), or when a
+ * unit of its concurrent pool is free (emergency included). A catalog without
+ * channel features does not license channels separately (innoACD).
+ */
+function planSession(licensing: Licensing, grants: ReadonlyMap<string, string>, channels: readonly string[], userName: string): SessionPlan {
+  const seatProducts = licensing.catalog.products.filter((p) => p.kind === 'USER' && allocationOf(licensing, p) === 'CONCURRENT');
+  const eligible = seatProducts.filter((p) => grants.get(p.code) === 'GRANTED');
+  if (eligible.length === 0) {
+    const missing = seatProducts.find((p) => grants.get(p.code) === 'MISSING_PREREQUISITE');
+    if (missing) throw new Denied('MISSING_PREREQUISITE', `${missing.code} is configured for ${userName} but a prerequisite is missing (see user.explain)`);
+    const configured = seatProducts.find((p) => grants.has(p.code));
+    throw new Denied('NOT_LICENSED', configured ? `the organization has no ${configured.code} licences` : `no concurrent seat licence (${seatProducts.map((p) => p.code).join(', ') || 'none in this catalog'}) is configured for ${userName}`);
+  }
+  const plan: SessionPlan = { seatProducts: eligible, heldChannels: [], pooledChannels: [], deniedChannels: [] };
+  const channelProducts = licensing.catalog.products.filter((p) => p.channel !== null);
+  for (const channel of channels) {
+    if (channelProducts.length === 0) {
+      plan.heldChannels.push(channel);
+      continue;
+    }
+    const candidates = channelProducts.filter((p) => p.channel === channel);
+    if (candidates.length === 0) {
+      plan.deniedChannels.push({ channel, code: 'NOT_LICENSED', message: `${licensing.catalog.code} has no licence for channel ${channel}` });
+      continue;
+    }
+    const held = candidates.find((p) => allocationOf(licensing, p) !== 'CONCURRENT' && grants.get(p.code) === 'GRANTED');
+    const pooled = candidates.find((p) => allocationOf(licensing, p) === 'CONCURRENT' && grants.get(p.code) === 'GRANTED');
+    const missing = candidates.find((p) => grants.get(p.code) === 'MISSING_PREREQUISITE');
+    if (held) plan.heldChannels.push(channel);
+    else if (pooled) plan.pooledChannels.push({ channel, product: pooled.code });
+    else if (missing) plan.deniedChannels.push({ channel, code: 'MISSING_PREREQUISITE', message: `${missing.code} is configured but a prerequisite is missing` });
+    else plan.deniedChannels.push({ channel, code: 'NOT_LICENSED', message: `${candidates.map((p) => p.code).join(' or ')} is not licensed for this user` });
+  }
+  return plan;
+}
+
+const channelSuffix = (granted: readonly string[], denied: StartResult['deniedChannels']) =>
+  `${granted.length ? `; channels ${granted.join(', ')}` : ''}${denied.length ? `; denied ${denied.map((d) => `${d.channel} (${d.code})`).join(', ')}` : ''}`;
+
+/**
+ * R-CONC-1: takes one seat of every concurrent seat product the user is
+ * eligible for, plus a unit for each requested channel that needs one
+ * (R-CHAN-1), all or nothing. A user has at most one open session: starting
+ * again returns it. Refusals are data (`granted: false`, `denial`).
+ *
+ * The usual start (one pool, no pooled channel) is one statement after
+ * lock-free reads; anything else is one transaction. Either way the seat
+ * count is a conditional UPDATE under the pool row's lock.
  */
 export async function startSession(ctx: Context, input: { userId: string; channels?: readonly string[] | null; deviceId?: string | null }): Promise<StartResult> {
   const channels = [...new Set((input.channels ?? []).map((c) => c.trim().toUpperCase()))];
@@ -88,9 +143,12 @@ export async function startSession(ctx: Context, input: { userId: string; channe
   const user = await getUser(ctx, input.userId, 'sessions');
   const refused = (code: DenialCode, message: string): StartResult => ({ granted: false, session: null, denial: { code, message }, grantedChannels: [], deniedChannels: [], changedPools: [] });
   if (user.status !== 'ACTIVE') return refused('USER_NOT_ACTIVE', `${user.name} is ${user.status}; only ACTIVE users may start sessions`);
+  const deviceId = input.deviceId ?? null;
 
   try {
-    return await ctx.db.transaction().execute((trx) => startInTransaction(ctx, trx, user, channels, input.deviceId ?? null));
+    const fast = await startFast(ctx, user, channels, deviceId);
+    if (fast) return fast;
+    return await ctx.db.transaction().execute((trx) => startInTransaction(ctx, trx, user, channels, deviceId));
   } catch (error) {
     if (error instanceof Denied) return refused(error.code, error.message);
     // Another request of the same user won the race to open a session (unique index): return that one.
@@ -104,6 +162,61 @@ export async function startSession(ctx: Context, input: { userId: string; channe
 
 function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && 'code' in error && error.code === '23505';
+}
+
+/** The one-statement start; null when the case needs the transactional path. */
+async function startFast(ctx: Context, user: { id: string; name: string; organization_id: string }, channels: readonly string[], deviceId: string | null): Promise<StartResult | null> {
+  const orgId = user.organization_id;
+  const now = ctx.clock.now();
+  const [open, licensing, grantRows] = await Promise.all([
+    repo.openSessionOf(ctx.db, orgId, user.id),
+    licensingOf(ctx, ctx.db, orgId),
+    repo.grantsOfUser(ctx.db, orgId, user.id),
+  ]);
+  if (open && open.expires_at > now) return { granted: true, session: open, denial: null, grantedChannels: open.channels, deniedChannels: [], changedPools: [] };
+  if (open || !licensing.status.fullUse) return null;
+  const plan = planSession(licensing, new Map(grantRows.map((g) => [g.product_code, g.status])), channels, user.name);
+  const [product] = plan.seatProducts;
+  if (!product || plan.seatProducts.length > 1 || plan.pooledChannels.length > 0) return null;
+
+  const actor = actorOf(ctx.viewer);
+  const session: SessionRow = {
+    organization_id: orgId,
+    id: newId(now),
+    user_id: user.id,
+    seat_kind: 'REGULAR',
+    started_at: now,
+    expires_at: new Date(now.getTime() + ctx.sessionTtlSeconds * 1000),
+    ended_at: null,
+    end_reason: null,
+    channels: plan.heldChannels,
+    device_id: deviceId,
+    api_token_id: actor.apiTokenId,
+  };
+  const attempt = () =>
+    repo.startWithOneSeat(ctx.db, {
+      organizationId: orgId,
+      product: product.code,
+      today: dayOf(now),
+      session: { id: session.id, userId: user.id, startedAt: now, expiresAt: session.expires_at, deviceId, apiTokenId: actor.apiTokenId, channels: plan.heldChannels },
+      event: { id: newId(now), actor: actor.actor, detailSuffix: channelSuffix(plan.heldChannels, plan.deniedChannels) },
+      notifyChannel: LIVE_CHANNEL,
+    });
+  let taken = await attempt();
+  if (!taken) {
+    // Full: give back the seats of sessions nobody renewed (a crashed instance's), then try once more (R-CONC-3).
+    const expired = await ctx.db.transaction().execute((trx) => expireDue(trx, now, 50, orgId, { actor: 'system', apiTokenId: null }));
+    if (expired > 0) taken = await attempt();
+  }
+  if (!taken) throw new Denied('NO_SEAT_AVAILABLE', `all ${product.code} seats are in use (capacity and emergency seats)`);
+  return {
+    granted: true,
+    session: { ...session, seat_kind: taken.seat_kind },
+    denial: null,
+    grantedChannels: plan.heldChannels,
+    deniedChannels: plan.deniedChannels,
+    changedPools: [product.code],
+  };
 }
 
 async function startInTransaction(
@@ -136,20 +249,23 @@ async function startInTransaction(
     for (const channel of channels) deniedChannels.push({ channel, code: 'LICENSE_INACTIVE', message: `the licence is ${licensing.status.state}: channel licences are not granted in demo mode` });
   } else {
     const grants = new Map((await repo.grantsOfUser(trx, orgId, user.id)).map((g) => [g.product_code, g.status]));
-    const seatProducts = licensing.catalog.products.filter((p) => p.kind === 'USER' && allocationOf(licensing, p) === 'CONCURRENT');
-    const eligible = seatProducts.filter((p) => grants.get(p.code) === 'GRANTED');
-    if (eligible.length === 0) {
-      const missing = seatProducts.find((p) => grants.get(p.code) === 'MISSING_PREREQUISITE');
-      if (missing) throw new Denied('MISSING_PREREQUISITE', `${missing.code} is configured for ${user.name} but a prerequisite is missing (see user.explain)`);
-      const configured = seatProducts.find((p) => grants.has(p.code));
-      throw new Denied('NOT_LICENSED', configured ? `the organization has no ${configured.code} licences` : `no concurrent seat licence (${seatProducts.map((p) => p.code).join(', ') || 'none in this catalog'}) is configured for ${user.name}`);
-    }
-    for (const product of eligible) {
+    const plan = planSession(licensing, grants, channels, user.name);
+    for (const product of plan.seatProducts) {
       const counter = await takeSeat(ctx, trx, orgId, product.code);
       if (!counter) throw new Denied('NO_SEAT_AVAILABLE', `all ${product.code} seats are in use (capacity and emergency seats)`);
       seats.push({ product: product.code, kind: kindOfSeat(counter.in_use, counter.capacity, counter.emergency_capacity), channel: null, counter });
     }
-    await takeChannels(ctx, trx, licensing, grants, orgId, channels, seats, grantedChannels, deniedChannels);
+    grantedChannels.push(...plan.heldChannels);
+    deniedChannels.push(...plan.deniedChannels);
+    for (const { channel, product } of plan.pooledChannels) {
+      const counter = await takeSeat(ctx, trx, orgId, product);
+      if (counter) {
+        seats.push({ product, kind: kindOfSeat(counter.in_use, counter.capacity, counter.emergency_capacity), channel, counter });
+        grantedChannels.push(channel);
+      } else {
+        deniedChannels.push({ channel, code: 'NO_SEAT_AVAILABLE', message: `all ${product} units are in use` });
+      }
+    }
   }
 
   const kind = seats.reduce<SeatKind | 'DEMO'>((worst, s) => (KIND_ORDER[s.kind] > KIND_ORDER[worst] ? s.kind : worst), 'REGULAR');
@@ -169,7 +285,6 @@ async function startInTransaction(
   const seatRows: SessionSeatRow[] = seats.map((s) => ({ organization_id: orgId, session_id: session.id, product_code: s.product, seat_kind: s.kind, channel: s.channel }));
   await repo.insertSession(trx, session, seatRows);
   await repo.recordUsage(trx, orgId, now, seats.map((s) => ({ product: s.product, counter: s.counter })));
-  const denied = deniedChannels.map((d) => `${d.channel} (${d.code})`).join(', ');
   await appendEvents(trx, [
     {
       organizationId: orgId,
@@ -177,64 +292,11 @@ async function startInTransaction(
       at: now,
       userId: user.id,
       productCode: seats[0]?.product === DEMO_POOL ? null : (seats[0]?.product ?? null),
-      detail: `${seats.map((s) => (s.product === DEMO_POOL ? 'demo seat' : `${s.product} ${s.kind}`)).join(', ')}${grantedChannels.length ? `; channels ${grantedChannels.join(', ')}` : ''}${denied ? `; denied ${denied}` : ''}`,
+      detail: `${seats.map((s) => (s.product === DEMO_POOL ? 'demo seat' : `${s.product} ${s.kind}`)).join(', ')}${channelSuffix(grantedChannels, deniedChannels)}`,
       ...actorOf(ctx.viewer),
     },
   ]);
   return { granted: true, session, denial: null, grantedChannels, deniedChannels, changedPools: seats.map((s) => s.product) };
-}
-
-/**
- * R-CHAN-1: a channel is licensed when the user holds its channel feature
- * (named, fixed seat, or included in their tier), or when a unit of its
- * concurrent pool is free (emergency included). A catalog without channel
- * features does not license channels separately (innoACD).
- */
-async function takeChannels(
-  ctx: Context,
-  trx: Executor,
-  licensing: Licensing,
-  grants: ReadonlyMap<string, string>,
-  orgId: string,
-  channels: readonly string[],
-  seats: { product: string; kind: SeatKind | 'DEMO'; channel: string | null; counter: repo.PoolCounter }[],
-  grantedChannels: string[],
-  deniedChannels: StartResult['deniedChannels'],
-): Promise<void> {
-  const channelProducts = licensing.catalog.products.filter((p) => p.channel !== null);
-  for (const channel of channels) {
-    if (channelProducts.length === 0) {
-      grantedChannels.push(channel);
-      continue;
-    }
-    const candidates = channelProducts.filter((p) => p.channel === channel);
-    if (candidates.length === 0) {
-      deniedChannels.push({ channel, code: 'NOT_LICENSED', message: `${licensing.catalog.code} has no licence for channel ${channel}` });
-      continue;
-    }
-    const held = candidates.find((p) => allocationOf(licensing, p) !== 'CONCURRENT' && grants.get(p.code) === 'GRANTED');
-    if (held) {
-      grantedChannels.push(channel);
-      continue;
-    }
-    const pooled = candidates.find((p) => allocationOf(licensing, p) === 'CONCURRENT' && grants.get(p.code) === 'GRANTED');
-    if (pooled) {
-      const counter = await takeSeat(ctx, trx, orgId, pooled.code);
-      if (counter) {
-        seats.push({ product: pooled.code, kind: kindOfSeat(counter.in_use, counter.capacity, counter.emergency_capacity), channel, counter });
-        grantedChannels.push(channel);
-      } else {
-        deniedChannels.push({ channel, code: 'NO_SEAT_AVAILABLE', message: `all ${pooled.code} units are in use` });
-      }
-      continue;
-    }
-    const missing = candidates.find((p) => grants.get(p.code) === 'MISSING_PREREQUISITE');
-    deniedChannels.push(
-      missing
-        ? { channel, code: 'MISSING_PREREQUISITE', message: `${missing.code} is configured but a prerequisite is missing` }
-        : { channel, code: 'NOT_LICENSED', message: `${candidates.map((p) => p.code).join(' or ')} is not licensed for this user` },
-    );
-  }
 }
 
 /** Ends an open session and frees its seats; false when it had ended already. */
