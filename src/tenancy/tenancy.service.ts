@@ -1,6 +1,5 @@
 import { actorOf, requireOperator } from '../auth/viewer.ts';
-import { catalogOf, getGroup, getOrganization, getSite, getUser } from './access.ts';
-import type { Catalog } from '../catalogs/types.ts';
+import { catalogOf, getOrganization, getSite, getUser } from './access.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
 import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
