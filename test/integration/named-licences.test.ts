@@ -6,6 +6,7 @@ import {
   assignLicense,
   countingDatabase,
   createGroup,
+  createMembers,
   createTeam,
   createUsers,
   eventsOf,
@@ -13,6 +14,7 @@ import {
   licensedOrg,
   licensesOf,
   mappingRow,
+  moveUsers,
   statusesOf,
   unassignLicense,
   type Bought,
@@ -190,8 +192,10 @@ for (const kind of DATABASES) {
 
         const plus = await createGroup(gw, org, 'Office Plus', ['OFFICE_PLUS']);
         const office = await createGroup(gw, org, 'Office', ['OFFICE']);
-        await createUsers(gw, org, 50, { prefix: 'Plus', configurationGroupId: plus });
-        await createUsers(gw, org, 100, { prefix: 'Office', configurationGroupId: office });
+        // Created first, then configured in two moves (fast: one allocation per move, not per user).
+        const staff = await createUsers(gw, org, 150, { prefix: 'Staff' });
+        await moveUsers(gw, org, staff.slice(0, 50), plus);
+        await moveUsers(gw, org, staff.slice(50), office);
 
         expect((await usersPage(org, null, 0)).totalCount).toBe(150);
         expect((await usersPage(org, true)).totalCount).toBe(0);
@@ -812,7 +816,7 @@ for (const kind of DATABASES) {
       it('[R-ADDON-1] the seed example: 100 agents using WFM and QM with 25 Elite concurrent seats: shortfall 75 each; AI Expert Assist needs none', async () => {
         const org = await licensedOrg(gw, ZOOM, [{ product: 'ELITE', quantity: 25, allocation: 'CONCURRENT' }]);
         const group = await createGroup(gw, org, 'Agents', ['ELITE', 'WORKFORCE_MANAGEMENT', 'QUALITY_MANAGEMENT', 'AI_EXPERT_ASSIST']);
-        const agents = await createUsers(gw, org, 100, { prefix: 'Agent', configurationGroupId: group });
+        const agents = await createMembers(gw, org, 100, group, { prefix: 'Agent' });
 
         const coverage = (await gw.ok(ADDON_COVERAGE, { id: org.organizationId }, org.admin)).organization.addOnCoverage as {
           addOn: { code: string };
@@ -859,6 +863,30 @@ for (const kind of DATABASES) {
         const namedCoverage = (await gw.ok(ADDON_COVERAGE, { id: named.organizationId }, named.admin)).organization.addOnCoverage;
         expect(namedCoverage.find((r: { addOn: { code: string } }) => r.addOn.code === 'QUALITY_MANAGEMENT')).toMatchObject({ usersRequiring: 5, coveredByBundle: 5, shortfall: 0 });
         expect((await orgWarnings(named)).map((w) => w.code)).not.toContain('ADDON_SHORTFALL');
+      });
+
+      it('[R-ADDON-1] [R-NAMED-2] an add-on beyond a concurrent bundle\'s coverage is recorded without access; beyond bought add-ons without a bundle it is refused', async () => {
+        const org = await licensedOrg(gw, ZOOM, [
+          { product: 'ELITE', quantity: 1, allocation: 'CONCURRENT' },
+          { product: 'PREMIUM', quantity: 5, allocation: 'NAMED' },
+          { product: 'WORKFORCE_MANAGEMENT', quantity: 1 },
+        ]);
+        const [e1, e2, e3, p1, p2] = await createUsers(gw, org, 5, { stepMs: 1000 });
+        for (const id of [e1, e2, e3]) expect((await assignLicense(gw, org, id!, 'ELITE')).errors).toBeUndefined();
+        for (const id of [p1, p2]) expect((await assignLicense(gw, org, id!, 'PREMIUM')).errors).toBeUndefined();
+
+        // Elite concurrent (1 seat) covers e1; the one bought add-on serves e2; e3 is recorded, ranked, flagged.
+        for (const id of [e1, e2]) expect((await assignLicense(gw, org, id!, 'WORKFORCE_MANAGEMENT')).data?.assignLicense.license).toMatchObject({ status: 'GRANTED' });
+        const beyond = await assignLicense(gw, org, e3!, 'WORKFORCE_MANAGEMENT');
+        expect(beyond.errors).toBeUndefined();
+        expect(beyond.data?.assignLicense.license).toEqual({ product: { code: 'WORKFORCE_MANAGEMENT' }, source: 'DIRECT', status: 'UNLICENSED', rank: 3 });
+        expect((await licensesOf(gw, org, e3!)).warnings).toEqual([expect.objectContaining({ code: 'UNLICENSED', product: { code: 'WORKFORCE_MANAGEMENT' } })]);
+        const coverage = (await gw.ok(ADDON_COVERAGE, { id: org.organizationId }, org.admin)).organization.addOnCoverage;
+        expect(coverage.find((r: { addOn: { code: string } }) => r.addOn.code === 'WORKFORCE_MANAGEMENT')).toMatchObject({ usersRequiring: 3, coveredByBundle: 1, purchased: 1, shortfall: 1 });
+
+        // Premium covers no add-on: with every bought add-on held, the next is refused.
+        expectRefused(await assignLicense(gw, org, p1!, 'WORKFORCE_MANAGEMENT'), 'R-NAMED-2', 'WORKFORCE_MANAGEMENT');
+        expect(await statusesOf(gw, org, p1!)).not.toHaveProperty('WORKFORCE_MANAGEMENT');
       });
     });
 
@@ -968,14 +996,15 @@ for (const kind of DATABASES) {
       let small: OrgFixture;
       let large: OrgFixture;
 
-      const USERS_PAGE = `query($id: ID!) {
+      // The page size is a variable, as clients send it (graphql-armor's static cost multiplies literal `first` only).
+      const USERS_PAGE = `query($id: ID!, $first: Int) {
         organization(id: $id) {
-          users(first: 100) {
+          users(first: $first) {
             totalCount
             edges { cursor node {
-              id name email role status createdAt
+              id name status
               site { id name }
-              configurationGroup { id name functions { code } options }
+              configurationGroup { id name functions { code } }
               team { id name leader { id } }
               licenses { product { code } source status rank }
               warnings { code message product { code } }
@@ -984,39 +1013,40 @@ for (const kind of DATABASES) {
           }
         }
       }`;
-      const WARNED_PAGE = `query($id: ID!) {
-        organization(id: $id) { users(first: 100, hasWarnings: true) { totalCount edges { node { id licenses { status } warnings { code } } } } }
+      const WARNED_PAGE = `query($id: ID!, $first: Int) {
+        organization(id: $id) { users(first: $first, hasWarnings: true) { totalCount edges { node { id site { id } licenses { status } warnings { code } } } } }
       }`;
       const MAPPING = `query($id: ID!) { organization(id: $id) { licenseMapping { product { code } total inUse reusable available concurrentTotal unitsTotal } } }`;
 
       async function build(users: number): Promise<OrgFixture> {
         const org = await licensedOrg(cgw, XPHONE, [
           { product: 'SERVER', quantity: 1 },
-          { product: 'OFFICE', quantity: 50 },
-          { product: 'OFFICE_PLUS', quantity: 20 },
-          { product: 'TEAMDESK', quantity: 10 },
+          // Few licences: both organizations have users with and without warnings.
+          { product: 'OFFICE', quantity: 4 },
+          { product: 'OFFICE_PLUS', quantity: 2 },
+          { product: 'TEAMDESK', quantity: 1 },
         ]);
         const plus = await createGroup(cgw, org, 'Plus', ['OFFICE_PLUS', 'TEAMDESK']);
         const office = await createGroup(cgw, org, 'Office', ['OFFICE']);
         const team = await createTeam(cgw, org, 'Team');
+        const ids: string[] = [];
         for (let i = 0; i < users; i++) {
-          await createUser(cgw, org.admin, {
-            siteId: org.siteId,
-            name: `User ${i}`,
-            configurationGroupId: i % 3 === 0 ? plus : office,
-            ...(i % 5 === 0 ? { teamId: team } : {}),
-          });
+          ids.push(await createUser(cgw, org.admin, { siteId: org.siteId, name: `User ${i}`, ...(i % 5 === 0 ? { teamId: team } : {}) }));
         }
+        await moveUsers(cgw, org, ids.filter((_, i) => i % 3 === 0), plus);
+        await moveUsers(cgw, org, ids.filter((_, i) => i % 3 !== 0), office);
         return org;
       }
 
       /** Statements one request runs, with their SQL for the failure message. */
-      async function cost(query: string, org: OrgFixture): Promise<{ n: number; sql: string }> {
+      async function cost(query: string, org: OrgFixture): Promise<{ n: number; sql: string; users: number }> {
         counting.reset();
-        const result = await cgw.gql(query, { id: org.organizationId }, org.admin);
+        const result = await cgw.gql(query, { id: org.organizationId, first: 100 }, org.admin);
         const n = counting.statements();
         expect(result.errors).toBeUndefined();
-        return { n, sql: counting.sql().join('\n') };
+        const users = result.data?.organization.users;
+        if (users) expect(users.edges.length).toBe(Math.min(100, users.totalCount));
+        return { n, sql: counting.sql().join('\n'), users: users?.totalCount ?? 0 };
       }
 
       beforeAll(async () => {
@@ -1038,10 +1068,13 @@ for (const kind of DATABASES) {
       it('[R-API-4] a 100-user page with licences, warnings, site, group and team costs the same for 10 and for 200 users', async () => {
         const a = await cost(USERS_PAGE, small);
         const b = await cost(USERS_PAGE, large);
+        expect([a.users, b.users]).toEqual([10, 200]);
         expect(b.n, `10 users:\n${a.sql}\n\n200 users:\n${b.sql}`).toBe(a.n);
         expect(b.n, b.sql).toBeLessThanOrEqual(30);
         const warnedSmall = await cost(WARNED_PAGE, small);
         const warnedLarge = await cost(WARNED_PAGE, large);
+        expect(warnedSmall.users).toBeGreaterThan(0);
+        expect(warnedLarge.users).toBeGreaterThan(100);
         expect(warnedLarge.n, `10 users:\n${warnedSmall.sql}\n\n200 users:\n${warnedLarge.sql}`).toBe(warnedSmall.n);
       });
     });

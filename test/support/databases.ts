@@ -40,27 +40,18 @@ export async function freshDatabase(kind: DatabaseKind, options: { dataDir?: str
     await migrateToLatest(handle.db);
     return { ...handle, url: null, dispose: () => handle.close() };
   }
-  if (!POSTGRES_URL) throw new Error('TEST_DATABASE_URL is not set');
-  const name = `gw_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: POSTGRES_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = withDatabase(POSTGRES_URL, name);
-  const handle = await openDatabase({ databaseUrl: url, dataDir: null, poolSize: options.poolSize ?? 10 });
+  const empty = await emptyPostgresDatabase();
+  const handle = await openDatabase({ databaseUrl: empty.url, dataDir: null, poolSize: options.poolSize ?? 10 });
   await migrateToLatest(handle.db);
   let disposed = false;
   return {
     ...handle,
-    url,
+    url: empty.url,
     dispose: async () => {
       if (disposed) return;
       disposed = true;
       await handle.close();
-      const client = new pg.Client({ connectionString: POSTGRES_URL });
-      await client.connect();
-      await client.query(`drop database if exists ${name} with (force)`);
-      await client.end();
+      await empty.dispose();
     },
   };
 }
