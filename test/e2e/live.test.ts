@@ -170,6 +170,27 @@ for (const kind of DATABASES) {
       expect(await sse.text()).toContain('UNAUTHENTICATED');
     });
 
+    it.skipIf(kind !== 'postgres')('[R-LIVE-1] after the LISTEN connection is lost, later events still arrive (reconnect and catch-up)', async () => {
+      const { org, ids } = await innoOrg(5, 3);
+      const client = wsClient(ws, org.tokens.SUPERVISOR);
+      const sub = collect<{ licenseEvents: { type: string; user: { id: string } | null } }>(client, EVENTS, { id: org.organizationId });
+      await new Promise((r) => setTimeout(r, 200));
+      await gw.ok(START, { input: { userId: ids[0] } }, org.tokens.AGENT_CLIENT);
+      await sub.until((v) => v.licenseEvents.type === 'SESSION_STARTED' && v.licenseEvents.user?.id === ids[0]);
+      // Cut the gateway's LISTEN connection as a database restart or network loss would.
+      const { sql } = await import('kysely');
+      const killed = await sql<{ n: number }>`select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where query ilike 'LISTEN%' and datname = current_database()`.execute(gw.database.db);
+      expect(killed.rows[0]?.n).toBeGreaterThan(0);
+      // An event while the connection is down, and one after: both arrive.
+      await gw.ok(START, { input: { userId: ids[1] } }, org.tokens.AGENT_CLIENT);
+      await new Promise((r) => setTimeout(r, 500));
+      await gw.ok(START, { input: { userId: ids[2] } }, org.tokens.AGENT_CLIENT);
+      await sub.until((v) => v.licenseEvents.user?.id === ids[1]);
+      await sub.until((v) => v.licenseEvents.user?.id === ids[2]);
+      sub.dispose();
+      await client.dispose();
+    });
+
     it('[R-LIVE-1] a login storm is coalesced: few messages per subscriber, exact final state', async () => {
       const { org, ids } = await innoOrg(40, 40);
       const client = wsClient(ws, org.tokens.SUPERVISOR);
