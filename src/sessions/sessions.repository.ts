@@ -32,12 +32,12 @@ export async function takeSeat(db: Executor, organizationId: string, product: st
   return row ?? null;
 }
 
-export async function releaseSeat(db: Executor, organizationId: string, product: string, today: string): Promise<PoolCounter | null> {
+export async function releaseSeat(db: Executor, organizationId: string, product: string, today: string, count = 1): Promise<PoolCounter | null> {
   const row = await db
     .updateTable('seat_pools')
     .set({
-      in_use: sql`greatest(in_use - 1, 0)`,
-      peak_today: sql`case when peak_day = ${today}::date then peak_today else greatest(in_use - 1, 0) end`,
+      in_use: sql`greatest(in_use - ${count}, 0)`,
+      peak_today: sql`case when peak_day = ${today}::date then peak_today else greatest(in_use - ${count}, 0) end`,
       peak_day: sql`${today}::date`,
     })
     .where('organization_id', '=', organizationId)

@@ -98,7 +98,9 @@ function planSession(licensing: Licensing, grants: ReadonlyMap<string, string>, 
     const configured = seatProducts.find((p) => grants.has(p.code));
     throw new Denied('NOT_LICENSED', configured ? `the organization has no ${configured.code} licences` : `no concurrent seat licence (${seatProducts.map((p) => p.code).join(', ') || 'none in this catalog'}) is configured for ${userName}`);
   }
-  const plan: SessionPlan = { seatProducts: eligible, heldChannels: [], pooledChannels: [], deniedChannels: [] };
+  // Pool rows are locked in one fixed order (seat pools, then channel pools, each by product code) by
+  // every start and end, so concurrent sessions never wait on each other in a cycle (deadlock).
+  const plan: SessionPlan = { seatProducts: [...eligible].sort((x, y) => byCode(x.code, y.code)), heldChannels: [], pooledChannels: [], deniedChannels: [] };
   const channelProducts = licensing.catalog.products.filter((p) => p.channel !== null);
   for (const channel of channels) {
     if (channelProducts.length === 0) {
@@ -118,8 +120,14 @@ function planSession(licensing: Licensing, grants: ReadonlyMap<string, string>, 
     else if (missing) plan.deniedChannels.push({ channel, code: 'MISSING_PREREQUISITE', message: `${missing.code} is configured but a prerequisite is missing` });
     else plan.deniedChannels.push({ channel, code: 'NOT_LICENSED', message: `${candidates.map((p) => p.code).join(' or ')} is not licensed for this user` });
   }
+  plan.pooledChannels.sort((x, y) => byCode(x.product, y.product));
   return plan;
 }
+
+const byCode = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+
+/** The one order every transaction locks pools in: seat pools, then channel pools, each by product code. */
+const lockOrder = (x: SessionSeatRow, y: SessionSeatRow) => Number(x.channel !== null) - Number(y.channel !== null) || byCode(x.product_code, y.product_code);
 
 const channelSuffix = (granted: readonly string[], denied: StartResult['deniedChannels']) =>
   `${granted.length ? `; channels ${granted.join(', ')}` : ''}${denied.length ? `; denied ${denied.map((d) => `${d.channel} (${d.code})`).join(', ')}` : ''}`;
@@ -148,7 +156,13 @@ export async function startSession(ctx: Context, input: { userId: string; channe
   try {
     const fast = await startFast(ctx, user, channels, deviceId);
     if (fast) return fast;
-    return await ctx.db.transaction().execute((trx) => startInTransaction(ctx, trx, user, channels, deviceId));
+    try {
+      return await ctx.db.transaction().execute((trx) => startInTransaction(ctx, trx, user, channels, deviceId));
+    } catch (error) {
+      // A lazy expiry inside a start may lock a pool out of order; PostgreSQL then aborts one side. Once more is enough.
+      if (!isDeadlock(error)) throw error;
+      return await ctx.db.transaction().execute((trx) => startInTransaction(ctx, trx, user, channels, deviceId));
+    }
   } catch (error) {
     if (error instanceof Denied) return refused(error.code, error.message);
     // Another request of the same user won the race to open a session (unique index): return that one.
@@ -160,9 +174,9 @@ export async function startSession(ctx: Context, input: { userId: string; channe
   }
 }
 
-function isUniqueViolation(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && 'code' in error && error.code === '23505';
-}
+const sqlState = (error: unknown): unknown => (typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined);
+const isUniqueViolation = (error: unknown) => sqlState(error) === '23505';
+const isDeadlock = (error: unknown) => sqlState(error) === '40P01';
 
 /** The one-statement start; null when the case needs the transactional path. */
 async function startFast(ctx: Context, user: { id: string; name: string; organization_id: string }, channels: readonly string[], deviceId: string | null): Promise<StartResult | null> {
@@ -299,27 +313,48 @@ async function startInTransaction(
   return { granted: true, session, denial: null, grantedChannels, deniedChannels, changedPools: seats.map((s) => s.product) };
 }
 
-/** Ends an open session and frees its seats; false when it had ended already. */
+/** Ends an open session and frees its seats; null when it had ended already. */
 async function endSessionRow(trx: Executor, session: SessionRow, at: Date, reason: 'ENDED' | 'EXPIRED', actor: Pick<EventInput, 'actor' | 'apiTokenId'>): Promise<SessionRow | null> {
-  const closed = await repo.closeSession(trx, session.organization_id, session.id, at, reason);
-  if (!closed) return null;
-  const seats = await repo.seatsOfSession(trx, session.organization_id, session.id);
-  const changes: { product: string; counter: repo.PoolCounter }[] = [];
-  for (const seat of seats) {
-    const counter = await repo.releaseSeat(trx, session.organization_id, seat.product_code, dayOf(at));
-    if (counter) changes.push({ product: seat.product_code, counter });
+  return (await endSessionRows(trx, [session], at, reason, actor))[0] ?? null;
+}
+
+/**
+ * Ends open sessions of one organization and frees their seats: each pool is
+ * decremented once, in the one global lock order (product code), so that
+ * concurrent starts, ends and expiries never wait on each other in a cycle.
+ */
+async function endSessionRows(trx: Executor, sessions: readonly SessionRow[], at: Date, reason: 'ENDED' | 'EXPIRED', actor: Pick<EventInput, 'actor' | 'apiTokenId'>): Promise<SessionRow[]> {
+  const closed: SessionRow[] = [];
+  const freed = new Map<string, { organizationId: string; seat: SessionSeatRow; count: number }>();
+  for (const session of sessions) {
+    const row = await repo.closeSession(trx, session.organization_id, session.id, at, reason);
+    if (!row) continue;
+    closed.push(row);
+    for (const seat of await repo.seatsOfSession(trx, session.organization_id, session.id)) {
+      const key = `${seat.organization_id}|${seat.product_code}`;
+      const entry = freed.get(key) ?? { organizationId: seat.organization_id, seat, count: 0 };
+      entry.count += 1;
+      freed.set(key, entry);
+    }
   }
-  await repo.recordUsage(trx, session.organization_id, at, changes);
-  await appendEvents(trx, [
-    {
+  const byOrganization = new Map<string, { product: string; counter: repo.PoolCounter }[]>();
+  for (const entry of [...freed.values()].sort((a, b) => byCode(a.organizationId, b.organizationId) || lockOrder(a.seat, b.seat))) {
+    const product = entry.seat.product_code;
+    const counter = await repo.releaseSeat(trx, entry.organizationId, product, dayOf(at), entry.count);
+    if (counter) byOrganization.set(entry.organizationId, [...(byOrganization.get(entry.organizationId) ?? []), { product, counter }]);
+  }
+  for (const [organizationId, changes] of byOrganization) await repo.recordUsage(trx, organizationId, at, changes);
+  await appendEvents(
+    trx,
+    closed.map((session) => ({
       organizationId: session.organization_id,
       type: reason === 'EXPIRED' ? 'SESSION_EXPIRED' : 'SESSION_ENDED',
       at,
       userId: session.user_id,
       detail: `session ${session.id}${reason === 'EXPIRED' ? ` not renewed since ${session.expires_at.toISOString()}` : ''}`,
       ...actor,
-    },
-  ]);
+    })),
+  );
   return closed;
 }
 
@@ -330,12 +365,12 @@ async function endSessionRow(trx: Executor, session: SessionRow, at: Date, reaso
  */
 export async function expireDue(trx: Executor, now: Date, limit: number, organizationId: string | null, actor: Pick<EventInput, 'actor' | 'apiTokenId'>): Promise<number> {
   const due = await repo.lockExpired(trx, now, limit, organizationId);
-  let expired = 0;
+  const sessions: SessionRow[] = [];
   for (const { organization_id, id } of due) {
     const session = await repo.findSession(trx, id, organization_id);
-    if (session && (await endSessionRow(trx, session, now, 'EXPIRED', actor))) expired += 1;
+    if (session) sessions.push(session);
   }
-  return expired;
+  return (await endSessionRows(trx, sessions, now, 'EXPIRED', actor)).length;
 }
 
 /** The background sweep: expires overdue sessions in batches, each batch one transaction. */

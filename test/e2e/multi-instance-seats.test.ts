@@ -1,0 +1,236 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATABASES, freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { OPERATOR_TOKEN } from '../support/gateway.ts';
+import { VENDOR, issueLicenseKey, type Bought } from '../support/licensing.ts';
+import { START_SESSION, type StartView } from '../support/sessions.ts';
+
+/*
+ * R-CONC-4 and R-CONC-3 across real gateway processes (`node --import tsx
+ * src/main.ts`) on one PostgreSQL database: seat accounting is exact whichever
+ * instance a request lands on, and the seats of an instance killed with
+ * SIGKILL come back once its sessions' TTL has run out. Real time here: the
+ * victim runs with SESSION_TTL_SECONDS=5 and the test polls in a bounded loop;
+ * nothing is asserted about how long anything takes.
+ */
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const DAY = 86_400_000;
+
+interface Instance {
+  name: string;
+  child: ChildProcess;
+  url: string;
+  log: string[];
+  exited: Promise<void>;
+}
+
+const children: Instance[] = [];
+
+/** Starts a gateway process and resolves once it logs its GraphQL address. */
+function launch(name: string, databaseUrl: string, sessionTtlSeconds: number): Promise<Instance> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    OPERATOR_TOKEN,
+    LICENSE_PUBLIC_KEYS: VENDOR.publicKey,
+    SESSION_TTL_SECONDS: String(sessionTtlSeconds),
+    LOG_LEVEL: 'info',
+  };
+  delete env.DATA_DIR;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const instance: Instance = { name, child, url: '', log: [], exited: new Promise((resolve) => child.once('exit', () => resolve())) };
+  children.push(instance);
+  const remember = (line: string) => {
+    instance.log.push(line);
+    if (instance.log.length > 100) instance.log.shift();
+  };
+  return new Promise((resolve, reject) => {
+    const fail = (why: string) => reject(new Error(`${name} ${why}:\n${instance.log.join('\n')}`));
+    const timer = setTimeout(() => fail('did not log its address'), 60_000);
+    // Stdout is read for the whole life of the process, so that it never blocks on a full pipe.
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      remember(line);
+      if (instance.url) return;
+      try {
+        const entry = JSON.parse(line) as { graphql?: unknown };
+        if (typeof entry.graphql === 'string') {
+          instance.url = entry.graphql;
+          clearTimeout(timer);
+          resolve(instance);
+        }
+      } catch {
+        // not a JSON log line
+      }
+    });
+    createInterface({ input: child.stderr! }).on('line', remember);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (!instance.url) fail(`exited (${code ?? signal}) before listening`);
+    });
+  });
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- results are read dynamically
+type Gql = { data?: any; errors?: { message: string; extensions?: { code?: string } }[] };
+
+async function gql(instance: Instance, query: string, variables: Record<string, unknown>, token: string): Promise<Gql> {
+  const response = await fetch(instance.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as Gql;
+  return body;
+}
+
+async function ok(instance: Instance, query: string, variables: Record<string, unknown>, token: string): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any -- see Gql
+  const result = await gql(instance, query, variables, token);
+  if (result.errors?.length) throw new Error(`GraphQL errors on ${instance.name}: ${JSON.stringify(result.errors)}`);
+  return result.data;
+}
+
+interface Org {
+  id: string;
+  admin: string;
+  agentClient: string;
+  users: string[];
+}
+
+/** An organization set up through the public API of `instance`: site, tokens, an activated key, a group of `users` members. */
+async function setUpOrg(instance: Instance, catalog: string, bought: readonly Bought[], functions: string[], users: number): Promise<Org> {
+  const { createOrganization } = await ok(instance, `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`, { input: { name: `${catalog} e2e`, catalog, customerRef: 'CUST-1' } }, OPERATOR_TOKEN);
+  const id = createOrganization.organization.id as string;
+  const { createSite } = await ok(instance, `mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }`, { input: { organizationId: id, name: 'HQ' } }, OPERATOR_TOKEN);
+  const token = async (role: string) =>
+    (await ok(instance, `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }`, { input: { organizationId: id, role } }, OPERATOR_TOKEN)).createApiToken.token as string;
+  const admin = await token('ADMIN');
+  const agentClient = await token('AGENT_CLIENT');
+  // Real time in the processes: the key starts yesterday.
+  const key = issueLicenseKey(catalog, bought, { validFrom: new Date(Date.now() - DAY).toISOString() });
+  const activated = await ok(instance, `mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }`, { input: { organizationId: id, key } }, admin);
+  expect(activated.activateLicenseKey.license.state).toBe('ACTIVE');
+  const { createConfigurationGroup } = await ok(
+    instance,
+    `mutation($input: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $input) { configurationGroup { id } } }`,
+    { input: { siteId: createSite.site.id, name: 'Agents', functions } },
+    admin,
+  );
+  const ids: string[] = [];
+  for (let i = 0; i < users; i++) {
+    const { createUser } = await ok(instance, `mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }`, { input: { siteId: createSite.site.id, name: `Agent ${i + 1}`, role: 'AGENT' } }, admin);
+    ids.push(createUser.user.id);
+  }
+  const moved = await ok(instance, `mutation($input: MoveUsersInput!) { moveUsers(input: $input) { applied } }`, { input: { userIds: ids, configurationGroupId: createConfigurationGroup.configurationGroup.id } }, admin);
+  expect(moved.moveUsers.applied).toBe(true);
+  return { id, admin, agentClient, users: ids };
+}
+
+async function start(instance: Instance, org: Org, userId: string): Promise<StartView> {
+  const result = await gql(instance, START_SESSION, { input: { userId } }, org.agentClient);
+  expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
+  return result.data.startSession as StartView;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.skipIf(!DATABASES.includes('postgres'))('gateway processes sharing one PostgreSQL', { timeout: 180_000 }, () => {
+  let database: TestDatabase;
+  let a: Instance;
+  let b: Instance;
+  let victim: Instance;
+
+  const counter = async (org: Org, product: string) =>
+    (await database.db.selectFrom('seat_pools').select('in_use').where('organization_id', '=', org.id).where('product_code', '=', product).executeTakeFirstOrThrow()).in_use;
+  const openSessions = (org: Org) => database.db.selectFrom('sessions').select(['id', 'user_id']).where('organization_id', '=', org.id).where('ended_at', 'is', null).execute();
+
+  beforeAll(async () => {
+    database = await freshDatabase('postgres');
+    // a and b: the default TTL, so nothing expires during the race; the victim: a 5-second TTL.
+    [a, b, victim] = await Promise.all([launch('gateway A', database.url!, 120), launch('gateway B', database.url!, 120), launch('victim', database.url!, 5)]);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const instance of children) {
+      if (instance.child.exitCode === null && instance.child.signalCode === null) instance.child.kill('SIGKILL');
+    }
+    await Promise.all(children.map((instance) => instance.exited));
+    await database?.dispose();
+  }, 60_000);
+
+  it('[R-CONC-4][R-SCALE-1] 200 concurrent startSession calls split across two processes against 50 + 10 emergency seats: exactly 60 granted', async () => {
+    const org = await setUpOrg(
+      a,
+      'connect-storm',
+      [
+        { product: 'BASE', quantity: 200 },
+        { product: 'AGENT_SEAT', quantity: 50, emergencyQuantity: 10 },
+      ],
+      ['BASE', 'AGENT_SEAT'],
+      200,
+    );
+    const results = await Promise.all(org.users.map((id, i) => start(i % 2 === 0 ? a : b, org, id)));
+    const granted = results.filter((r) => r.granted);
+    expect(granted).toHaveLength(60);
+    expect(granted.filter((r) => r.session?.seatKind === 'REGULAR')).toHaveLength(50);
+    expect(granted.filter((r) => r.session?.seatKind === 'EMERGENCY')).toHaveLength(10);
+    expect(new Set(results.filter((r) => !r.granted).map((r) => r.denial?.code))).toEqual(new Set(['NO_SEAT_AVAILABLE']));
+
+    expect(await counter(org, 'AGENT_SEAT')).toBe(60);
+    expect(await openSessions(org)).toHaveLength(60);
+    // Either instance reports the same pool.
+    for (const instance of [a, b]) {
+      const usage = await ok(instance, `query($id: ID!) { organization(id: $id) { seatUsage { pools { product { code } inUse emergencyInUse overageInUse maxPossible } } } }`, { id: org.id }, org.admin);
+      expect(usage.organization.seatUsage.pools).toEqual([{ product: { code: 'AGENT_SEAT' }, inUse: 50, emergencyInUse: 10, overageInUse: 0, maxPossible: 60 }]);
+    }
+  });
+
+  it('[R-CONC-3] an instance killed with SIGKILL while holding sessions: after their TTL its seats come back (SESSION_EXPIRED) and are granted again', async () => {
+    const org = await setUpOrg(a, 'innoacd', [{ product: 'ACD_AGENT', quantity: 4 }], ['ACD_AGENT'], 9);
+    const held = org.users.slice(0, 4);
+    const waiting = org.users.slice(4, 8);
+    const late = org.users[8]!;
+
+    const victimSessions = await Promise.all(held.map((id) => start(victim, org, id)));
+    expect(victimSessions.every((r) => r.granted && r.session?.seatKind === 'REGULAR')).toBe(true);
+    const expiries = victimSessions.map((r) => new Date(r.session!.expiresAt).getTime()).sort((x, y) => x - y);
+    for (const r of victimSessions) expect(new Date(r.session!.expiresAt).getTime() - new Date(r.session!.startedAt).getTime()).toBe(5000);
+    const seenFull = await counter(org, 'ACD_AGENT');
+    // Read before the first expiry, the pool is full (afterwards a sweep may already have freed seats).
+    if (Date.now() < expiries[0]!) expect(seenFull).toBe(4);
+
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    expect(victim.child.signalCode).toBe('SIGKILL');
+
+    // The survivor grants the seats back once the dead instance's sessions are overdue: lazily on a full pool, or by its sweep.
+    const regained = new Map<string, StartView>();
+    for (let attempt = 0; attempt < 240 && regained.size < waiting.length; attempt++) {
+      for (const id of waiting.filter((w) => !regained.has(w))) {
+        const r = await start(a, org, id);
+        if (r.granted) regained.set(id, r);
+        else expect(r.denial?.code).toBe('NO_SEAT_AVAILABLE');
+      }
+      if (regained.size < waiting.length) await sleep(250);
+    }
+    expect([...regained.keys()].sort()).toEqual([...waiting].sort());
+    // No seat came back before a dead session's TTL had run out: the k-th regained seat started after the k-th expiry.
+    const starts = [...regained.values()].map((r) => new Date(r.session!.startedAt).getTime()).sort((x, y) => x - y);
+    starts.forEach((startedAt, k) => expect(startedAt).toBeGreaterThanOrEqual(expiries[k]!));
+
+    const expired = await database.db.selectFrom('events').select(['user_id', 'actor']).where('organization_id', '=', org.id).where('type', '=', 'SESSION_EXPIRED').execute();
+    expect(expired.map((e) => e.user_id).sort()).toEqual([...held].sort());
+    expect(new Set(expired.map((e) => e.actor))).toEqual(new Set(['system']));
+    const open = await openSessions(org);
+    expect(open.map((s) => s.user_id).sort()).toEqual([...waiting].sort());
+    expect(await counter(org, 'ACD_AGENT')).toBe(4);
+
+    // Capacity still holds: the survivor's own sessions are live, so a fifth agent is refused.
+    expect((await start(a, org, late)).denial?.code).toBe('NO_SEAT_AVAILABLE');
+    expect((await start(b, org, late)).denial?.code).toBe('NO_SEAT_AVAILABLE');
+  });
+});
