@@ -1,11 +1,13 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import type { ExecutionArgs } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
+import { sameSecret } from './auth/tokens.ts';
 import type { Viewer } from './auth/viewer.ts';
 import { loadPresetCatalogs } from './catalogs/index.ts';
 import type { Catalog } from './catalogs/types.ts';
@@ -18,15 +20,51 @@ import { getSchema } from './schema/index.ts';
 import { createLoaders } from './schema/loaders.ts';
 import { resolveViewer } from './tokens/tokens.service.ts';
 import { sweepLicenseStates } from './licenses/license.service.ts';
+import { silentLogger, yogaLogger, type Logger } from './observability/logger.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { useObservability } from './observability/plugin.ts';
+import { DEFAULT_LIMITS, operationLimitPlugins, yogaLimitOptions, type OperationLimits } from './security/limits.ts';
+import { useRequestShape, useWellFormedStrings } from './security/request-errors.ts';
+import {
+  clientAddress,
+  DEFAULT_RATE_LIMITS,
+  monotonicTicker,
+  rateLimitError,
+  SlidingWindowLimiter,
+  useActivationRateLimit,
+  type RateLimits,
+  type Ticker,
+} from './security/rate-limit.ts';
+import { sweepExpiredSessions } from './sessions/sessions.service.ts';
+import { createLiveHub } from './live/hub.ts';
+import { dashboardPage } from './live/dashboard.ts';
 
 export interface AppDeps {
   database: DatabaseHandle;
   clock: Clock;
   operatorToken: string;
   trustedKeys?: readonly TrustedKey[];
+  /** SESSION_TTL_SECONDS (default 120). */
+  sessionTtlSeconds?: number;
   catalogs?: ReadonlyMap<string, Catalog>;
   /** How often background work runs (licence state changes); 0 disables it (tests drive it by hand). */
   sweepIntervalMs?: number;
+  /** Structured logs; default: silent (tests). main.ts passes the process logger. */
+  logger?: Logger;
+  /** Prometheus registry and instruments served on /metrics; default: a fresh one per app. */
+  metrics?: Metrics;
+  /** Operation limits (R-SEC-3); missing fields take DEFAULT_LIMITS. */
+  limits?: Partial<OperationLimits>;
+  /** Rate limits; missing fields take DEFAULT_RATE_LIMITS. */
+  rateLimits?: Partial<RateLimits>;
+  /** Rate limits count against the last X-Forwarded-For entry (one trusted proxy in front). */
+  trustProxy?: boolean;
+  /** Time source of the rate limiters (monotonic ms); tests pass their own to move time without waiting. */
+  rateLimitTicker?: Ticker;
+  /** How long stop() waits for in-flight HTTP requests before closing their connections (default 10 s). */
+  shutdownTimeoutMs?: number;
+  /** When set, /metrics answers only to `Authorization: Bearer <metricsToken>`. */
+  metricsToken?: string | null;
 }
 
 /** What the HTTP layer or the WebSocket layer hands to the context factory. */
@@ -40,13 +78,25 @@ interface ServerContext {
 export interface App {
   yoga: YogaServerInstance<ServerContext, Context>;
   server: Server;
+  metrics: Metrics;
   /** Listens (port 0 picks a free port) and resolves with the bound address. */
   start(port: number, host?: string): Promise<AddressInfo>;
-  /** Stops accepting, closes WebSockets with 1001 (going away) and the HTTP server. The database stays open (owned by the caller). */
+  /**
+   * Graceful stop: /readyz answers 503 from now on, the listening socket
+   * closes (no new connections), WebSockets close with 1001 (going away),
+   * in-flight HTTP requests finish (at most shutdownTimeoutMs, then their
+   * connections are closed), event streams end, the background sweep
+   * finishes. The database stays open (owned by the caller). Idempotent.
+   */
   stop(): Promise<void>;
+  /** True from the first stop() call on. */
+  readonly draining: boolean;
 }
 
 const GRAPHQL_PATH = '/graphql';
+
+/** The live utilization page (R-LIVE-2), read once at startup. */
+const DASHBOARD = dashboardPage(readFileSync(new URL('./live/dashboard.html', import.meta.url), 'utf8'));
 
 const EXAMPLE_QUERY = `# Send your token in the Headers tab: {"Authorization": "Bearer <token>"}
 # (the operator token is printed at start when OPERATOR_TOKEN is unset).
@@ -68,6 +118,43 @@ query Catalogs {
 export function createApp(deps: AppDeps): App {
   const catalogs = deps.catalogs ?? loadPresetCatalogs();
   const { db } = deps.database;
+  const logger = deps.logger ?? silentLogger();
+  const metrics = deps.metrics ?? createMetrics();
+  const live = createLiveHub({ database: deps.database, clock: deps.clock, catalogs, onSubscribers: (n) => metrics.subscribers.set(n) });
+  const limits: OperationLimits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const rateLimits: RateLimits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };
+  const ticker = deps.rateLimitTicker ?? monotonicTicker;
+  const authFailures = new SlidingWindowLimiter(rateLimits.authFailures, rateLimits.authWindowMs, ticker);
+  const activations = new SlidingWindowLimiter(rateLimits.activations, rateLimits.activationWindowMs, ticker);
+  const trustProxy = deps.trustProxy ?? false;
+  const shutdownTimeoutMs = deps.shutdownTimeoutMs ?? 10_000;
+
+  /**
+   * Resolves the viewer of a request that presents `authorization`. A client
+   * address with too many bad tokens in the window is refused before its token
+   * is even looked at (so a correct guess gives no signal), with 429.
+   */
+  async function authenticate(authorization: string | null | undefined, address: string | null): Promise<Viewer> {
+    const presented = authorization != null && authorization.trim() !== '';
+    if (presented && address !== null && authFailures.blocked(address)) {
+      metrics.rateLimited.inc({ limit: 'auth' });
+      throw rateLimitError('too many failed authentication attempts from this address; try again later', authFailures.retryAfterMs(address));
+    }
+    try {
+      return await resolveViewer(db, deps.operatorToken, authorization);
+    } catch (error) {
+      if (address !== null && error instanceof GraphQLError && error.extensions.code === 'UNAUTHENTICATED') authFailures.hit(address);
+      throw error;
+    }
+  }
+
+  /** Responses that are event streams (SSE subscriptions): a drain ends them instead of waiting for them. */
+  const streams = new WeakSet<ServerResponse>();
+  const useStreamTracking: Plugin<Record<string, unknown>, ServerContext> = {
+    onResponse({ response, serverContext }) {
+      if (serverContext?.res && response.headers.get('content-type')?.includes('text/event-stream')) streams.add(serverContext.res);
+    },
+  };
 
   const yoga = createYoga<ServerContext, Context>({
     schema: getSchema(),
@@ -75,33 +162,99 @@ export function createApp(deps: AppDeps): App {
     landingPage: false,
     renderGraphiQL,
     graphiql: { title: 'Licensing gateway', defaultQuery: EXAMPLE_QUERY, subscriptionsProtocol: 'WS' },
+    // Never the development mode that copies original errors (and stacks) into responses, whatever NODE_ENV says.
+    maskedErrors: { isDev: false },
+    logging: yogaLogger(logger),
+    ...yogaLimitOptions(limits),
+    plugins: [
+      useObservability({ logger, metrics }),
+      useStreamTracking,
+      useRequestShape(),
+      useWellFormedStrings(),
+      ...operationLimitPlugins(limits),
+      useActivationRateLimit(activations, () => metrics.rateLimited.inc({ limit: 'activation' })),
+    ],
     context: async (initial) => ({
       db,
       clock: deps.clock,
       catalogs,
       trustedKeys: deps.trustedKeys ?? [],
-      viewer: initial.wsViewer ?? (await resolveViewer(db, deps.operatorToken, initial.request.headers.get('authorization'))),
+      viewer: initial.wsViewer ?? (await authenticate(initial.request.headers.get('authorization'), clientAddress(initial.req, trustProxy))),
+      sessionTtlSeconds: deps.sessionTtlSeconds ?? 120,
+      live,
       loaders: createLoaders(db, { clock: deps.clock, catalogs }),
     }),
   });
 
+  /** HTTP requests not yet answered in full; a drain waits for them. */
+  const inFlight = new Set<ServerResponse>();
+  let drained: (() => void) | null = null;
+  const checkDrained = () => {
+    if (drained && [...inFlight].every((res) => streams.has(res))) drained();
+  };
+
   const server = createServer((req, res) => {
+    inFlight.add(res);
+    res.once('close', () => {
+      inFlight.delete(res);
+      if (stopping) {
+        checkDrained();
+        server.closeIdleConnections();
+      }
+    });
+    // While draining, answered connections close instead of idling in keep-alive.
+    if (stopping) res.setHeader('connection', 'close');
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return void sendJson(res, 200, { status: 'ok' });
+    if (path === '/dashboard') return void DASHBOARD.serve(req, res);
     if (path === '/readyz') {
       void readiness().then((ready) => sendJson(res, ready.ready ? 200 : 503, ready));
       return;
     }
+    if (path === '/metrics') return void serveMetrics(req, res);
     void yoga.handle(req, res, { req, res });
   });
 
+  // Requests Node cannot parse (a header block over 16 KiB, a broken request line) get a JSON 4xx too (R-SEC-4).
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body = JSON.stringify({ errors: [{ message: STATUS_CODES[status] ?? 'Bad Request', extensions: { code: 'BAD_REQUEST' } }] });
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+
   async function readiness() {
+    if (stopping) return { ready: false, database: null, migrations: null, draining: true };
     const database = await ping(db);
     const migrations = database && (await migrationsApplied(db));
     return { ready: database && migrations && !stopping, database, migrations, draining: stopping };
   }
 
-  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH });
+  async function serveMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (deps.metricsToken) {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+      if (!match?.[1] || !sameSecret(match[1], deps.metricsToken)) {
+        res.setHeader('www-authenticate', 'Bearer');
+        return sendJson(res, 401, { error: 'metrics need Authorization: Bearer <METRICS_TOKEN>' });
+      }
+    }
+    try {
+      const text = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
+      res.end(text);
+    } catch {
+      sendJson(res, 500, { error: 'metrics unavailable' });
+    }
+  }
+
+  // WebSocket messages obey the same size limit as HTTP bodies (ws' default would be 100 MiB).
+  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: limits.maxBodyBytes });
+  wss.on('connection', (socket) => {
+    metrics.websocketConnections.inc();
+    socket.once('close', () => metrics.websocketConnections.dec());
+  });
   useServer<Record<string, unknown>, { viewer?: Viewer }>(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
@@ -110,9 +263,12 @@ export function createApp(deps: AppDeps): App {
       onConnect: async (ctx) => {
         const authorization = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         try {
-          ctx.extra.viewer = await resolveViewer(db, deps.operatorToken, typeof authorization === 'string' ? authorization : null);
+          ctx.extra.viewer = await authenticate(typeof authorization === 'string' ? authorization : null, clientAddress(ctx.extra.request, trustProxy));
           return true;
-        } catch {
+        } catch (error) {
+          if (error instanceof GraphQLError && error.extensions.code === 'RATE_LIMITED') {
+            ctx.extra.socket.close(4429, 'Too many failed authentication attempts');
+          }
           return false; // closes with 4403 Forbidden
         }
       },
@@ -121,7 +277,17 @@ export function createApp(deps: AppDeps): App {
           req: ctx.extra.request,
           wsViewer: ctx.extra.viewer ?? { kind: 'anonymous' },
         });
-        const document = parse(params.query);
+        // A malformed document or a limit is an error message for this operation, never a closed connection.
+        let document: DocumentNode;
+        try {
+          document = parse(params.query);
+        } catch (error) {
+          // Over HTTP Yoga codes syntax errors GRAPHQL_PARSE_FAILED; the same here.
+          if (error instanceof GraphQLError) {
+            return [error.extensions.code ? error : new GraphQLError(error.message, { source: error.source, positions: error.positions, extensions: { ...error.extensions, code: 'GRAPHQL_PARSE_FAILED' } })];
+          }
+          throw error;
+        }
         const errors = validate(schema, document);
         if (errors.length > 0) return errors;
         const args: ExecutionArgs = {
@@ -139,41 +305,80 @@ export function createApp(deps: AppDeps): App {
   );
 
   let stopping = false;
+  let stopped: Promise<void> | null = null;
   let sweeper: NodeJS.Timeout | null = null;
+  let sweeping: Promise<void> = Promise.resolve();
   const sweepIntervalMs = deps.sweepIntervalMs ?? 15_000;
   const sweep = async () => {
     try {
-      await sweepLicenseStates(db, deps.clock);
-    } catch {
+      await sweepLicenseStates(db, deps.clock, catalogs);
+    } catch (error) {
       // The next tick retries; a database outage shows in /readyz.
+      logger.warn({ err: error }, 'licence state sweep failed');
+    }
+    try {
+      const expired = await sweepExpiredSessions(db, deps.clock);
+      if (expired > 0) metrics.sessionsExpired.inc(expired);
+    } catch (error) {
+      logger.warn({ err: error }, 'session expiry sweep failed');
     }
   };
+  const runSweep = () => {
+    if (stopping) return;
+    sweeping = sweeping.then(sweep);
+  };
+
+  async function drain(): Promise<void> {
+    stopping = true;
+    if (sweeper) clearInterval(sweeper);
+    for (const client of wss.clients) client.close(1001, 'server shutting down');
+    const wsClosed = new Promise<void>((resolve) => wss.close(() => resolve()));
+    const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(finish, shutdownTimeoutMs);
+      const poll = setInterval(checkDrained, 100);
+      function finish() {
+        clearTimeout(timer);
+        clearInterval(poll);
+        drained = null;
+        resolve();
+      }
+      drained = finish;
+      checkDrained();
+    });
+    const cut = [...inFlight].filter((res) => !streams.has(res)).length;
+    if (cut > 0) logger.warn({ requests: cut, timeoutMs: shutdownTimeoutMs }, 'shutdown timeout: closing connections of unfinished requests');
+    // Event streams and whatever is left: close their connections; clients reconnect to another instance.
+    server.closeAllConnections();
+    for (const res of inFlight) res.socket?.destroy();
+    for (const client of wss.clients) client.terminate();
+    await Promise.all([wsClosed, serverClosed, sweeping]);
+    await live.stop();
+  }
+
   return {
     yoga,
     server,
+    metrics,
+    get draining() {
+      return stopping;
+    },
     start: (port, host) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
           if (sweepIntervalMs > 0) {
-            sweeper = setInterval(() => void sweep(), sweepIntervalMs);
+            sweeper = setInterval(runSweep, sweepIntervalMs);
             sweeper.unref();
-            void sweep();
+            runSweep();
           }
           resolve(server.address() as AddressInfo);
         });
       }),
-    stop: async () => {
-      stopping = true;
-      if (sweeper) clearInterval(sweeper);
-      for (const client of wss.clients) client.close(1001, 'server shutting down');
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
-    },
+    stop: () => (stopped ??= drain()),
   };
 }
 
@@ -184,6 +389,7 @@ interface EnvelopedRoot {
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-  res.end(JSON.stringify(body));
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
 }

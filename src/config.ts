@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { KeyMaterialError, parseTrustedKeys, type TrustedKey } from './keys/codec.ts';
+import { DEFAULT_LIMITS, type OperationLimits } from './security/limits.ts';
+import { DEFAULT_RATE_LIMITS, type RateLimits } from './security/rate-limit.ts';
 
 export interface Config {
   port: number;
@@ -16,6 +18,15 @@ export interface Config {
   licensePublicKeys: TrustedKey[];
   sessionTtlSeconds: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Operation limits (R-SEC-3). */
+  limits: OperationLimits;
+  rateLimits: RateLimits;
+  /** Take the client address for rate limits from the last X-Forwarded-For entry (behind one trusted proxy). */
+  trustProxy: boolean;
+  /** How long a shutdown waits for in-flight requests before closing their connections. */
+  shutdownTimeoutMs: number;
+  /** When set, /metrics needs `Authorization: Bearer <metricsToken>`. */
+  metricsToken: string | null;
 }
 
 /** A configuration error names the variable; `main.ts` prints it and exits non-zero. */
@@ -36,6 +47,14 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
   return value;
+}
+
+function boolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1' || raw === 'yes') return true;
+  if (raw === 'false' || raw === '0' || raw === 'no') return false;
+  throw new ConfigError(name, `must be true or false, got "${env[name]}"`);
 }
 
 function trustedKeys(value: string): TrustedKey[] {
@@ -72,5 +91,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     licensePublicKeys: trustedKeys(env.LICENSE_PUBLIC_KEYS ?? ''),
     sessionTtlSeconds: integer(env, 'SESSION_TTL_SECONDS', 120, 5, 86400),
     logLevel: level,
+    limits: {
+      maxDepth: integer(env, 'GRAPHQL_MAX_DEPTH', DEFAULT_LIMITS.maxDepth, 1, 1000),
+      maxAliases: integer(env, 'GRAPHQL_MAX_ALIASES', DEFAULT_LIMITS.maxAliases, 0, 100_000),
+      maxTokens: integer(env, 'GRAPHQL_MAX_TOKENS', DEFAULT_LIMITS.maxTokens, 100, 1_000_000),
+      maxCost: integer(env, 'GRAPHQL_MAX_COST', DEFAULT_LIMITS.maxCost, 1, 10_000_000),
+      maxDirectives: integer(env, 'GRAPHQL_MAX_DIRECTIVES', DEFAULT_LIMITS.maxDirectives, 0, 100_000),
+      maxBatch: integer(env, 'GRAPHQL_MAX_BATCH', DEFAULT_LIMITS.maxBatch, 0, 1000),
+      maxBodyBytes: integer(env, 'MAX_REQUEST_BODY_BYTES', DEFAULT_LIMITS.maxBodyBytes, 1024, 100 * 1024 * 1024),
+      introspection: boolean(env, 'GRAPHQL_INTROSPECTION', DEFAULT_LIMITS.introspection),
+    },
+    rateLimits: {
+      authFailures: integer(env, 'RATE_LIMIT_AUTH_FAILURES', DEFAULT_RATE_LIMITS.authFailures, 0, 1_000_000),
+      authWindowMs: integer(env, 'RATE_LIMIT_AUTH_WINDOW_SECONDS', DEFAULT_RATE_LIMITS.authWindowMs / 1000, 1, 86_400) * 1000,
+      activations: integer(env, 'RATE_LIMIT_ACTIVATIONS', DEFAULT_RATE_LIMITS.activations, 0, 1_000_000),
+      activationWindowMs: integer(env, 'RATE_LIMIT_ACTIVATION_WINDOW_SECONDS', DEFAULT_RATE_LIMITS.activationWindowMs / 1000, 1, 86_400) * 1000,
+    },
+    trustProxy: boolean(env, 'TRUST_PROXY', false),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 0, 3600) * 1000,
+    metricsToken: metricsToken(env.METRICS_TOKEN),
   };
+}
+
+function metricsToken(value: string | undefined): string | null {
+  if (value === undefined || value === '') return null;
+  if (value.length < 16) throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters long');
+  return value;
 }

@@ -1,0 +1,66 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * The gateway's Prometheus metrics, one registry per app (tests run several
+ * apps in one process). `/metrics` serves `registry.metrics()`.
+ *
+ * The seat gauges are registered now and fed by the modules that own seats
+ * and subscriptions; until then they stay empty (no invented values).
+ *
+ * @example
+ * const metrics = createMetrics();
+ * metrics.seatsInUse.set({ organization: orgId, product: 'AGENT' }, 12);
+ * metrics.subscribers.inc();
+ * metrics.sessionsExpired.inc(3);
+ * await metrics.registry.metrics(); // Prometheus text format
+ */
+export interface Metrics {
+  registry: Registry;
+  /** HTTP requests to /graphql by method and status. */
+  httpRequests: Counter<'method' | 'status'>;
+  /** GraphQL operations by type (query, mutation, subscription, unknown when unparsable) and transport (http, ws). */
+  operations: Counter<'type' | 'transport'>;
+  /** Errors returned to clients by extensions.code (INTERNAL_SERVER_ERROR for masked ones, NONE when a library gave none). */
+  errors: Counter<'code'>;
+  /** Duration of GraphQL operations, from parameters to result. */
+  operationDuration: Histogram<'type' | 'transport'>;
+  /** Requests refused by a rate limit (auth: bad tokens per client address; activation: activateLicenseKey per organization). */
+  rateLimited: Counter<'limit'>;
+  /** Open graphql-ws connections. */
+  websocketConnections: Gauge;
+  /** Concurrent seats held now, per organization and product (fed by the seats module). */
+  seatsInUse: Gauge<'organization' | 'product'>;
+  /** Live subscribers (fed by the subscription module). */
+  subscribers: Gauge;
+  /** Sessions that expired because no heartbeat renewed them (fed by the seats module). */
+  sessionsExpired: Counter;
+}
+
+export interface MetricsOptions {
+  /** Also collect Node's process metrics (CPU, memory, event loop lag, GC); main.ts turns this on. */
+  processMetrics?: boolean;
+}
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (options.processMetrics) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    httpRequests: new Counter({ name: 'gateway_http_requests_total', help: 'HTTP requests to /graphql by method and status', labelNames: ['method', 'status'], registers }),
+    operations: new Counter({ name: 'gateway_graphql_operations_total', help: 'GraphQL operations by type and transport', labelNames: ['type', 'transport'], registers }),
+    errors: new Counter({ name: 'gateway_graphql_errors_total', help: 'GraphQL errors returned, by extensions.code', labelNames: ['code'], registers }),
+    operationDuration: new Histogram({
+      name: 'gateway_graphql_operation_duration_seconds',
+      help: 'Duration of GraphQL operations',
+      labelNames: ['type', 'transport'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    rateLimited: new Counter({ name: 'gateway_rate_limited_total', help: 'Requests refused by a rate limit', labelNames: ['limit'], registers }),
+    websocketConnections: new Gauge({ name: 'gateway_websocket_connections', help: 'Open graphql-ws connections', registers }),
+    seatsInUse: new Gauge({ name: 'seats_in_use', help: 'Concurrent seats in use per organization and product', labelNames: ['organization', 'product'], registers }),
+    subscribers: new Gauge({ name: 'subscribers', help: 'Live GraphQL subscribers', registers }),
+    sessionsExpired: new Counter({ name: 'sessions_expired_total', help: 'Sessions expired for want of a heartbeat', registers }),
+  };
+}

@@ -1,0 +1,103 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root, where `node --import tsx src/main.ts` runs. */
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export const PROCESS_OPERATOR_TOKEN = 'process-operator-token-0123456789';
+
+export interface LogLine {
+  level?: string;
+  msg?: string;
+  [key: string]: unknown;
+}
+
+export interface GatewayProcess {
+  child: ChildProcess;
+  /** Every JSON line the process printed on stdout so far. */
+  lines: LogLine[];
+  /** Everything it printed: stdout and stderr, raw. */
+  output(): string;
+  stderr(): string;
+  /** Resolves with the first log line (already printed or still to come) that matches. */
+  waitForLog(match: (line: LogLine) => boolean): Promise<LogLine>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Starts the gateway as its own process, exactly as deployed
+ * (`node --import tsx src/main.ts`), with a clean environment plus `env`.
+ */
+export function spawnGateway(env: Record<string, string>): GatewayProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/tmp',
+      TMPDIR: process.env.TMPDIR ?? '/tmp',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      OPERATOR_TOKEN: PROCESS_OPERATOR_TOKEN,
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: LogLine[] = [];
+  const waiters: { match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
+  let out = '';
+  let err = '';
+  let partial = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    partial += chunk;
+    const parts = partial.split('\n');
+    partial = parts.pop() ?? '';
+    for (const text of parts) {
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        continue;
+      }
+      lines.push(line);
+      for (const waiter of [...waiters]) {
+        if (waiter.match(line)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    lines,
+    output: () => out + err,
+    stderr: () => err,
+    exited,
+    waitForLog: (match) => {
+      const seen = lines.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        waiters.push({ match, resolve });
+        void exited.then(({ code, signal }) => reject(new Error(`gateway exited (${code ?? signal}) before the expected log line:\n${out}${err}`)));
+      });
+    },
+  };
+}
+
+/** Waits for "gateway listening" and returns the base URL (the process listens on port 0). */
+export async function listeningBase(gateway: GatewayProcess): Promise<string> {
+  const line = await gateway.waitForLog((l) => l.msg === 'gateway listening');
+  const url = new URL(String(line.graphql));
+  return `http://127.0.0.1:${url.port}`;
+}
+
+/** Stops the process if a test left it running (SIGKILL: nothing to wait for). */
+export async function ensureStopped(gateway: GatewayProcess | undefined): Promise<void> {
+  if (!gateway || gateway.child.exitCode !== null || gateway.child.signalCode !== null) return;
+  gateway.child.kill('SIGKILL');
+  await gateway.exited;
+}
