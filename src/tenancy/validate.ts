@@ -2,15 +2,18 @@ import type { Catalog } from '../catalogs/types.ts';
 import { badInput } from '../errors.ts';
 
 const MAX_NAME = 200;
-// Control characters make names unprintable in admin front ends and logs.
-const CONTROL = /[\u0000-\u001f\u007f]/;
+// Control characters make names unprintable in admin front ends and logs;
+// bidi overrides make a name display as something else (spoofing).
+const CONTROL = /[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/;
+// Format characters (zero-width space, joiners …) are invisible on their own.
+const INVISIBLE = /[\p{Cf}\s]/gu;
 
 /** A display name: trimmed, 1..200 characters, no control characters. */
 export function cleanName(field: string, value: string): string {
   const name = value.normalize('NFC').trim();
-  if (name.length === 0) throw badInput(field, 'must not be empty');
+  if (name.replace(INVISIBLE, '').length === 0) throw badInput(field, 'must not be empty or invisible');
   if ([...name].length > MAX_NAME) throw badInput(field, `must be at most ${MAX_NAME} characters`);
-  if (CONTROL.test(name)) throw badInput(field, 'must not contain control characters');
+  if (CONTROL.test(name)) throw badInput(field, 'must not contain control characters or bidirectional overrides');
   return name;
 }
 
@@ -25,7 +28,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 export function cleanEmail(field: string, value: string | null | undefined): string | null {
   if (value == null || value.trim() === '') return null;
   const email = value.trim();
-  if (email.length > 320 || !EMAIL.test(email)) throw badInput(field, 'is not an e-mail address');
+  if (email.length > 320 || !EMAIL.test(email) || CONTROL.test(email)) throw badInput(field, 'is not an e-mail address');
   return email;
 }
 
