@@ -36,6 +36,7 @@ import {
   type Ticker,
 } from './security/rate-limit.ts';
 import { sweepExpiredSessions } from './sessions/sessions.service.ts';
+import { allPoolCounters } from './sessions/sessions.repository.ts';
 import { createLiveHub } from './live/hub.ts';
 import { dashboardPage } from './live/dashboard.ts';
 
@@ -120,6 +121,9 @@ export function createApp(deps: AppDeps): App {
   const { db } = deps.database;
   const logger = deps.logger ?? silentLogger();
   const metrics = deps.metrics ?? createMetrics();
+  metrics.trackSeats(async () =>
+    (await allPoolCounters(db)).map((p) => ({ organization: p.organization_id, product: p.product_code, inUse: p.in_use })),
+  );
   const live = createLiveHub({ database: deps.database, clock: deps.clock, catalogs, onSubscribers: (n) => metrics.subscribers.set(n) });
   const limits: OperationLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   const rateLimits: RateLimits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };

@@ -34,6 +34,8 @@ export interface Metrics {
   subscribers: Gauge;
   /** Sessions that expired because no heartbeat renewed them (fed by the seats module). */
   sessionsExpired: Counter;
+  /** Reads the seat gauge from the database at each scrape, so it is exact on every instance. */
+  trackSeats(source: () => Promise<readonly { organization: string; product: string; inUse: number }[]>): void;
 }
 
 export interface MetricsOptions {
@@ -45,7 +47,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  let seatSource: Parameters<Metrics['trackSeats']>[0] | null = null;
   return {
+    trackSeats: (source) => {
+      seatSource = source;
+    },
     registry,
     httpRequests: new Counter({ name: 'gateway_http_requests_total', help: 'HTTP requests to /graphql by method and status', labelNames: ['method', 'status'], registers }),
     operations: new Counter({ name: 'gateway_graphql_operations_total', help: 'GraphQL operations by type and transport', labelNames: ['type', 'transport'], registers }),
@@ -59,7 +65,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     rateLimited: new Counter({ name: 'gateway_rate_limited_total', help: 'Requests refused by a rate limit', labelNames: ['limit'], registers }),
     websocketConnections: new Gauge({ name: 'gateway_websocket_connections', help: 'Open graphql-ws connections', registers }),
-    seatsInUse: new Gauge({ name: 'seats_in_use', help: 'Concurrent seats in use per organization and product', labelNames: ['organization', 'product'], registers }),
+    seatsInUse: new Gauge({
+      name: 'seats_in_use',
+      help: 'Concurrent seats in use per organization and product (every kind: regular, emergency, overage)',
+      labelNames: ['organization', 'product'],
+      registers,
+      async collect() {
+        if (!seatSource) return;
+        const rows = await seatSource();
+        this.reset();
+        for (const r of rows) this.set({ organization: r.organization, product: r.product }, r.inUse);
+      },
+    }),
     subscribers: new Gauge({ name: 'subscribers', help: 'Live GraphQL subscribers', registers }),
     sessionsExpired: new Counter({ name: 'sessions_expired_total', help: 'Sessions expired for want of a heartbeat', registers }),
   };

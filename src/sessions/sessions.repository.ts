@@ -257,3 +257,12 @@ export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promis
     from seat`.execute(db);
   return result.rows[0] ?? null;
 }
+
+/** Every pool's counter (the seats_in_use metric); the demo pool only while it has sessions. */
+export function allPoolCounters(db: Executor): Promise<{ organization_id: string; product_code: string; in_use: number }[]> {
+  return db
+    .selectFrom('seat_pools')
+    .select(['organization_id', 'product_code', 'in_use'])
+    .where((eb) => eb.or([eb('capacity', '>', 0), eb('in_use', '>', 0)]))
+    .execute();
+}

@@ -98,6 +98,14 @@ for (const kind of DATABASES) {
       await client.dispose();
     });
 
+    it('[R-MON-1] /metrics reports the seats in use per organization and product, read from the database', async () => {
+      const { org, ids } = await innoOrg(5, 2);
+      await gw.ok(START, { input: { userId: ids[0] } }, org.tokens.AGENT_CLIENT);
+      await gw.ok(START, { input: { userId: ids[1] } }, org.tokens.AGENT_CLIENT);
+      const text = await (await fetch(http.replace('/graphql', '/metrics'))).text();
+      expect(text).toContain(`seats_in_use{organization="${org.organizationId}",product="ACD_AGENT"} 2`);
+    });
+
     it('[R-LIVE-1] graphql-ws: licenseEvents sends every event of the organization', async () => {
       const { org, ids } = await innoOrg(5, 2);
       const client = wsClient(ws, org.tokens.INTEGRATOR);
