@@ -28,8 +28,10 @@ export function slotsOf(db: Executor, organizationId: string): Promise<LicenseSl
 }
 
 export async function insertAssignments(db: Executor, rows: readonly AssignmentRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  await db.insertInto('assignments').values([...rows]).onConflict((oc) => oc.doNothing()).execute();
+  // Chunks keep a statement's parameters below PGlite's 32,767.
+  for (let i = 0; i < rows.length; i += 1000) {
+    await db.insertInto('assignments').values(rows.slice(i, i + 1000)).onConflict((oc) => oc.doNothing()).execute();
+  }
 }
 
 export async function deleteAssignment(db: Executor, organizationId: string, userId: string, product: string, source: 'DIRECT' | 'GROUP'): Promise<void> {
@@ -96,8 +98,17 @@ export async function upsertGrants(db: Executor, organizationId: string, rows: r
 }
 
 export async function deleteGrants(db: Executor, organizationId: string, pairs: readonly { userId: string; product: string }[]): Promise<void> {
-  for (const { userId, product } of pairs) {
-    await db.deleteFrom('user_grants').where('organization_id', '=', organizationId).where('user_id', '=', userId).where('product_code', '=', product).execute();
+  const byProduct = new Map<string, string[]>();
+  for (const { userId, product } of pairs) byProduct.set(product, [...(byProduct.get(product) ?? []), userId]);
+  for (const [product, userIds] of byProduct) {
+    for (let i = 0; i < userIds.length; i += 1000) {
+      await db
+        .deleteFrom('user_grants')
+        .where('organization_id', '=', organizationId)
+        .where('product_code', '=', product)
+        .where('user_id', 'in', userIds.slice(i, i + 1000))
+        .execute();
+    }
   }
 }
 

@@ -255,6 +255,8 @@ export async function persistAllocation(trx: Executor, view: AllocationView, act
     detail,
     ...actor,
   });
+  // A tier's features (Zoom's channels, reporting …) are stored for seat decisions but are no licences of their own: no events.
+  const licensed = new Set(view.catalog.products.filter((p) => p.purchasable).map((p) => p.code));
   for (const [userId, licenses] of view.result.users) {
     for (const l of licenses) {
       const key = `${userId}|${l.product}`;
@@ -262,6 +264,7 @@ export async function persistAllocation(trx: Executor, view: AllocationView, act
       stored.delete(key);
       if (was === l.status) continue;
       upserts.push({ userId, product: l.product, status: l.status });
+      if (!licensed.has(l.product)) continue;
       if (l.status === 'GRANTED') {
         events.push(event('LICENSE_GRANTED', userId, l.product, `${l.source}${l.rank ? `, rank ${l.rank}` : ''}${l.coveredBy ? `, covered by ${l.coveredBy}` : ''}`));
       } else if (was === 'GRANTED') {
@@ -271,7 +274,7 @@ export async function persistAllocation(trx: Executor, view: AllocationView, act
   }
   const removed = [...stored].map(([key, status]) => {
     const [userId = '', product = ''] = key.split('|');
-    if (status === 'GRANTED') events.push(event('LICENSE_REVOKED', userId, product, 'no longer configured'));
+    if (status === 'GRANTED' && licensed.has(product)) events.push(event('LICENSE_REVOKED', userId, product, 'no longer configured'));
     return { userId, product };
   });
   await repo.upsertGrants(trx, view.org.id, upserts);

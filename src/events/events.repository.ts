@@ -16,6 +16,8 @@ export interface EventInput {
   apiTokenId: string | null;
 }
 
+const EVENT_CHUNK = 1000;
+
 /** Append-only: the event log is only ever inserted into. */
 export async function appendEvents(db: Executor, events: readonly EventInput[]): Promise<EventRow[]> {
   if (events.length === 0) return [];
@@ -30,7 +32,8 @@ export async function appendEvents(db: Executor, events: readonly EventInput[]):
     api_token_id: e.apiTokenId,
     actor: e.actor,
   }));
-  await db.insertInto('events').values(rows).execute();
+  // 9 parameters a row: chunks stay far below the protocol's 65,535 (and PGlite's 32,767).
+  for (let i = 0; i < rows.length; i += EVENT_CHUNK) await db.insertInto('events').values(rows.slice(i, i + EVENT_CHUNK)).execute();
   await announce(db, rows);
   return rows;
 }
