@@ -263,6 +263,6 @@ export function allPoolCounters(db: Executor): Promise<{ organization_id: string
   return db
     .selectFrom('seat_pools')
     .select(['organization_id', 'product_code', 'in_use'])
-    .where((eb) => eb.or([eb('capacity', '>', 0), eb('in_use', '>', 0)]))
+    .where((eb) => eb.or([eb.and([eb('capacity', '>', 0), eb('product_code', '!=', '*DEMO')]), eb('in_use', '>', 0)]))
     .execute();
 }
