@@ -1,0 +1,111 @@
+/*
+ * Summarizes a V8 .cpuprofile (node --cpu-prof): self time per function and
+ * per package/module, optionally only for the samples inside a time window
+ * (process.hrtime.bigint() readings in µs: V8 stamps samples with the same
+ * monotonic clock). Usable alone: `tsx bench/profile.ts FILE.cpuprofile [N]`.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number }; hitCount?: number }[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface ProfileEntry {
+  name: string;
+  selfMs: number;
+  share: number;
+}
+
+export interface ProfileSummary {
+  file: string;
+  /** Sampled wall time considered, ms. */
+  totalMs: number;
+  /** Time the thread was busy (not idle), ms. */
+  busyMs: number;
+  windowed: boolean;
+  functions: ProfileEntry[];
+  modules: ProfileEntry[];
+}
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+function shortUrl(url: string): string {
+  if (!url) return '';
+  let u = url.replace(/^file:\/\//, '');
+  if (u.startsWith(ROOT)) u = u.slice(ROOT.length);
+  const nm = u.lastIndexOf('node_modules/');
+  if (nm >= 0) u = u.slice(nm);
+  return u;
+}
+
+/** The package or source area a script belongs to. */
+function moduleOf(url: string, functionName: string): string {
+  if (!url) return functionName.startsWith('(') ? functionName : '(native/V8)';
+  if (url.startsWith('node:')) return 'node: (core)';
+  const u = shortUrl(url);
+  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u);
+  if (nm) return nm[1]!;
+  if (u.startsWith('src/')) return u;
+  return u;
+}
+
+export function summarizeProfile(file: string, window?: { fromUs: number; toUs: number }, top = 25): ProfileSummary {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  let t = profile.startTime;
+  const useWindow = window !== undefined && window.fromUs < profile.endTime && window.toUs > profile.startTime;
+  const self = new Map<number, number>();
+  let total = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const delta = profile.timeDeltas[i] ?? 0;
+    t += delta;
+    if (useWindow && (t < window!.fromUs || t > window!.toUs)) continue;
+    const id = profile.samples[i]!;
+    // Attribute the interval up to the next sample to this one.
+    const span = profile.timeDeltas[i + 1] ?? delta;
+    self.set(id, (self.get(id) ?? 0) + span);
+    total += span;
+  }
+  const fn = new Map<string, number>();
+  const mod = new Map<string, number>();
+  let idle = 0;
+  for (const [id, us] of self) {
+    const node = byId.get(id);
+    if (!node) continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    if (functionName === '(idle)') idle += us;
+    const name = url ? `${functionName || '(anonymous)'} ${shortUrl(url)}:${lineNumber + 1}` : functionName || '(anonymous)';
+    fn.set(name, (fn.get(name) ?? 0) + us);
+    const m = moduleOf(url, functionName);
+    mod.set(m, (mod.get(m) ?? 0) + us);
+  }
+  const list = (m: Map<string, number>) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, us]) => ({ name, selfMs: us / 1000, share: total ? us / total : 0 }));
+  return { file, totalMs: total / 1000, busyMs: (total - idle) / 1000, windowed: useWindow, functions: list(fn), modules: list(mod) };
+}
+
+export function formatProfile(s: ProfileSummary, rows = 20): string {
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`.padStart(6);
+  const lines = [`profile ${s.file}: ${s.totalMs.toFixed(0)} ms sampled${s.windowed ? ' (storm window)' : ' (whole run)'}, busy ${s.busyMs.toFixed(0)} ms`, 'top self time by function:'];
+  for (const f of s.functions.slice(0, rows)) lines.push(`  ${pct(f.share)} ${f.selfMs.toFixed(0).padStart(7)} ms  ${f.name}`);
+  lines.push('self time by package/module:');
+  for (const m of s.modules.slice(0, rows)) lines.push(`  ${pct(m.share)} ${m.selfMs.toFixed(0).padStart(7)} ms  ${m.name}`);
+  return lines.join('\n');
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const file = process.argv[2];
+  if (!file) {
+    console.error('usage: tsx bench/profile.ts FILE.cpuprofile [rows]');
+    process.exit(2);
+  }
+  console.log(formatProfile(summarizeProfile(file, undefined, 40), Number(process.argv[3] ?? 25)));
+}
