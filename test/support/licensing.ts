@@ -1,4 +1,5 @@
 import type { LogEvent } from 'kysely';
+import type { MappingRow as MappingColumns } from '../../src/licensing/reports.ts';
 import { openDatabase, type DatabaseKind } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { generateKeyPair, issueKey, parseTrustedKeys, type TrustedKey } from '../../src/keys/codec.ts';
@@ -163,21 +164,8 @@ export async function statusesOf(gw: TestGateway, org: OrgFixture, userId: strin
 export const MAPPING_COLUMNS =
   'product { code kind } total inUse reusable available concurrentTotal concurrentInUse concurrentAvailable emergencyTotal emergencyInUse emergencyPeakThisPeriod emergencyAvailable unitsTotal';
 
-export interface MappingRow {
-  product: { code: string; kind: string };
-  total: number;
-  inUse: number;
-  reusable: number;
-  available: number;
-  concurrentTotal: number;
-  concurrentInUse: number;
-  concurrentAvailable: number;
-  emergencyTotal: number;
-  emergencyInUse: number;
-  emergencyPeakThisPeriod: number;
-  emergencyAvailable: number;
-  unitsTotal: number;
-}
+/** A licence mapping row as the API returns it: the columns of the pure function, the product as an object. */
+export type MappingRow = Omit<MappingColumns, 'product'> & { product: { code: string; kind: string } };
 
 const MAPPING = `query($id: ID!, $kinds: [ProductKind!]) { organization(id: $id) { licenseMapping(kinds: $kinds) { ${MAPPING_COLUMNS} } } }`;
 
