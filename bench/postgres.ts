@@ -40,6 +40,8 @@ function isAlive(pid: number): boolean {
 export interface PgServer {
   port: number;
   dir: string;
+  /** The -h argument of libpq tools: 127.0.0.1, or the socket directory. */
+  host: string;
   version: string;
   url(database?: string): string;
   /** One statement on a short-lived connection. */
@@ -53,6 +55,8 @@ export interface PgServer {
 export interface StartOptions {
   /** Extra `-c name=value` settings. */
   settings?: Record<string, string | number>;
+  /** Clients (gateways, pgbench, the bench) connect over the Unix socket instead of TCP on 127.0.0.1. */
+  unixSocket?: boolean;
 }
 
 export async function startPostgres(options: StartOptions = {}): Promise<PgServer> {
@@ -104,7 +108,8 @@ export async function startPostgres(options: StartOptions = {}): Promise<PgServe
     if (launcher.exitCode === null) launcher.kill('SIGKILL');
   });
 
-  const url = (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`;
+  const host = options.unixSocket ? dir : '127.0.0.1';
+  const url = (database = 'postgres') => (options.unixSocket ? `postgres://postgres@localhost:${port}/${database}?host=${encodeURIComponent(dir)}` : `postgres://postgres@127.0.0.1:${port}/${database}`);
   for (let i = 0; ; i++) {
     const ready = spawnSync(join(PG_BIN, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q']);
     if (ready.status === 0) break;
@@ -131,6 +136,7 @@ export async function startPostgres(options: StartOptions = {}): Promise<PgServe
   return {
     port,
     dir,
+    host,
     version,
     url,
     query,
@@ -247,7 +253,7 @@ export async function pgbench(server: PgServer, options: { database: string; poo
     writeFileSync(script, baselineScript(options.pools, options.shape));
     mkdirSync(join(work, 'log'));
     const threads = Math.min(options.clients, 4);
-    const args = ['-n', '-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', '-c', String(options.clients), '-j', String(threads), '-T', String(options.seconds), '-f', script, '-l', `--log-prefix=${join(work, 'log', 'pgb')}`, options.database];
+    const args = ['-n', '-h', server.host, '-p', String(server.port), '-U', 'postgres', '-c', String(options.clients), '-j', String(threads), '-T', String(options.seconds), '-f', script, '-l', `--log-prefix=${join(work, 'log', 'pgb')}`, options.database];
     const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       const child = spawn(join(PG_BIN, 'pgbench'), args, { cwd: work });
       const untrackChild = onCleanup(`pgbench ${child.pid}`, () => void child.kill('SIGKILL'), () => void child.kill('SIGKILL'));

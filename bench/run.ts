@@ -10,6 +10,7 @@
  *   --synchronous-commit on|off           PostgreSQL's setting for the run (off; the `durable` scenario measures on)
  *   --profile-dir DIR                     where the storm's .cpuprofile is kept (bench-results/)
  *   --markdown FILE                       also write the figures as a Markdown table (for BENCHMARKS.md)
+ *   --unix-socket                         gateways, pgbench and the bench reach PostgreSQL over its Unix socket (default TCP 127.0.0.1)
  *
  * It starts its own PostgreSQL (and PGlite directories) and gateway child
  * processes, and removes every process and temp directory on exit, also on
@@ -37,7 +38,7 @@ type Scenario = (typeof SCENARIOS)[number];
 const ALIASES: Record<string, Scenario> = { memory: 'fanout', 'fan-out': 'fanout', latency: 'checkout', 'cold-start': 'coldstart', cold: 'coldstart' };
 
 function parseArgs(argv: string[]) {
-  const out = { markdown: null as string | null, json: null as string | null, smoke: false, only: null as Set<Scenario> | null, poolSize: 10, syncCommit: 'off', profileDir: resolve(ROOT, 'bench-results') };
+  const out = { unixSocket: false, markdown: null as string | null, json: null as string | null, smoke: false, only: null as Set<Scenario> | null, poolSize: 10, syncCommit: 'off', profileDir: resolve(ROOT, 'bench-results') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -47,6 +48,7 @@ function parseArgs(argv: string[]) {
     };
     if (a === '--json') out.json = resolve(value());
     else if (a === '--markdown') out.markdown = resolve(value());
+    else if (a === '--unix-socket') out.unixSocket = true;
     else if (a === '--smoke') out.smoke = true;
     else if (a === '--only') {
       out.only = new Set(
@@ -78,7 +80,7 @@ const wants = (s: Scenario) => (opts.only ? opts.only.has(s) : !(opts.smoke && (
 const S = opts.smoke
   ? {
       storm: { agents: 300, capacity: 240, emergency: 30, clients: 16 },
-      multi: { orgs: 10, agents: 30, capacity: 24, emergency: 3, clients: 16 },
+      multi: { orgs: 5, agents: 30, capacity: 24, emergency: 3, clients: 16 },
       pgbenchSeconds: 1,
       pairs: false,
       bareRequests: 300,
@@ -87,7 +89,9 @@ const S = opts.smoke
       mapping: [{ users: 1000, reps: 5, target: 30 }],
       cold: 1,
       coldWarm: false,
-      pglite: { storm: true, multi: false, agents: 200, capacity: 150, emergency: 20 },
+      coldPglite: false,
+      sampleMs: 300,
+      pglite: { storm: true, multi: false, agents: 100, capacity: 80, emergency: 10 },
     }
   : {
       storm: { agents: 5000, capacity: 4000, emergency: 500, clients: 64 },
@@ -103,6 +107,8 @@ const S = opts.smoke
       ],
       cold: 3,
       coldWarm: true,
+      coldPglite: true,
+      sampleMs: 1000,
       pglite: { storm: true, multi: true, agents: 5000, capacity: 4000, emergency: 500 },
     };
 
@@ -182,16 +188,18 @@ function sampleForeign(): void {
   }
 }
 
+const benchStarted = Date.now();
+
 async function heading(text: string): Promise<void> {
   const load1 = loadavg()[0]!;
-  const other = await foreignCpu();
+  const other = await foreignCpu(S.sampleMs);
   loads.push({ scenario: text.slice(0, 70), load1: +load1.toFixed(2), otherCoresAtStart: other === null ? null : +other.toFixed(2), otherCoresMean: null, otherCoresMax: null, samples: [] });
   if (!monitor) {
     sampleForeign();
     monitor = setInterval(sampleForeign, 2000);
     monitor.unref();
   }
-  console.log(`\n== ${text}   [load ${load1.toFixed(2)}; other processes use ${other === null ? '?' : other.toFixed(2)} of ${cpus().length} cores]`);
+  console.log(`\n== ${text}   [t+${((Date.now() - benchStarted) / 1000).toFixed(0)} s; load ${load1.toFixed(2)}; other processes use ${other === null ? '?' : other.toFixed(2)} of ${cpus().length} cores]`);
   if (other !== null && other > 0.2) console.log(`   WARNING: other processes use ${other.toFixed(2)} cores; figures will be low and noisy`);
 }
 
@@ -431,6 +439,7 @@ function machineFacts(): Record<string, unknown> {
     smoke: opts.smoke,
     gatewayPoolSize: opts.poolSize,
     synchronousCommit: opts.syncCommit,
+    postgresConnection: opts.unixSocket ? 'unix socket' : 'tcp 127.0.0.1',
     gitHead: sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']),
     gitDirty: sh('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).length,
   };
@@ -906,7 +915,7 @@ async function scenarioColdStart(server: PgServer | null): Promise<void> {
   const median = (xs: number[]) => summary(xs).p50;
   const pglite: number[] = [];
   const pgliteWarm: number[] = [];
-  for (let i = 0; i < S.cold; i++) {
+  for (let i = 0; S.coldPglite && i < S.cold; i++) {
     const dir = mkdtempSync(join(tmpdir(), 'gateway-bench-cold-'));
     tempDir(dir);
     const g = await startGateway({ label: `cold pglite ${i}`, databaseUrl: null, dataDir: join(dir, 'data'), publicKey: VENDOR.publicKey });
@@ -918,7 +927,7 @@ async function scenarioColdStart(server: PgServer | null): Promise<void> {
     await w.stop();
   }
   const base = { label: 'node --import tsx, empty module, to exit', value: floorMs };
-  report.add({ scenario: 'cold start', case: `PGlite, fresh data directory (initdb + migrations), median of ${S.cold}`, metric: 'to /readyz 200', value: median(pglite), unit: 'ms', baseline: base, note: `runs ${pglite.map((x) => x.toFixed(0)).join(', ')} ms` });
+  if (pglite.length) report.add({ scenario: 'cold start', case: `PGlite, fresh data directory (initdb + migrations), median of ${S.cold}`, metric: 'to /readyz 200', value: median(pglite), unit: 'ms', baseline: base, note: `runs ${pglite.map((x) => x.toFixed(0)).join(', ')} ms` });
   if (pgliteWarm.length) report.add({ scenario: 'cold start', case: `PGlite, existing data directory, median of ${S.cold}`, metric: 'to /readyz 200', value: median(pgliteWarm), unit: 'ms', baseline: base });
   if (!server) return;
   const pgCold: number[] = [];
@@ -961,17 +970,17 @@ async function main(): Promise<void> {
   const needsPg = SCENARIOS.some((s) => wants(s) && s !== 'pglite');
   let server: PgServer | null = null;
   if (needsPg) {
-    server = await startPostgres();
+    server = await startPostgres({ unixSocket: opts.unixSocket });
     await setSynchronousCommit(server, opts.syncCommit);
     report.facts.postgres = await server.settings();
-    console.log(`PostgreSQL ${server.version} on 127.0.0.1:${server.port}; synchronous_commit=${opts.syncCommit}`);
+    console.log(`PostgreSQL ${server.version} on ${opts.unixSocket ? `Unix socket ${server.dir}, port` : '127.0.0.1:'}${server.port}; synchronous_commit=${opts.syncCommit}`);
   }
   const pgScenarios = (['storm', 'checkout', 'fanout', 'mapping', 'durable', 'profile'] as const).filter(wants).filter((s) => !(s === 'durable' && opts.syncCommit === 'on'));
   if (server && pgScenarios.length) {
     const dbName = 'gateway';
     const url = await server.createDatabase(dbName);
     const gw = await startGateway({ label: 'pg', databaseUrl: url, publicKey: VENDOR.publicKey, poolSize: opts.poolSize });
-    await sleep(1000);
+    await sleep(S.sampleMs);
     const env: PgEnv = { server, gw, client: new GqlClient(gw.url, 128), sql: pgSql(url), dbName, idle: await gw.metrics() };
     try {
       for (const s of pgScenarios) {
