@@ -56,7 +56,11 @@ export interface LiveNotice {
  */
 async function announce(db: Executor, rows: readonly EventRow[]): Promise<void> {
   const byOrg = new Map<string, string[]>();
-  for (const row of rows) byOrg.set(row.organization_id, [...(byOrg.get(row.organization_id) ?? []), row.id]);
+  for (const row of rows) {
+    const ids = byOrg.get(row.organization_id);
+    if (ids) ids.push(row.id);
+    else byOrg.set(row.organization_id, [row.id]);
+  }
   for (const [o, ids] of byOrg) {
     // Ids of one call are increasing (one process, one clock), so a range names them all.
     const notice: LiveNotice = ids.length <= 100 ? { o, ids } : { o, from: ids[0], to: ids.at(-1) };
