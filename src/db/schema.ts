@@ -36,6 +36,8 @@ export interface OrganizationsTable {
   license_key_id: string | null;
   /** When the licence state next changes by time alone. */
   license_check_at: Timestamp | null;
+  /** Bumped by triggers whenever an allocation or licence-status input of the organization changes (migration 0005). */
+  revision: Generated<number>;
 }
 
 export interface SitesTable {

@@ -2,9 +2,23 @@ import type { LicenseKeyRow, OrganizationRow } from '../db/schema.ts';
 import { parsePayload } from '../keys/payload.ts';
 import { licenseStatus, type ActivatedKey, type LicenseStatusResult } from '../licensing/lifecycle.ts';
 
-/** Stored payloads were validated at activation; parsing again gives typed values without casts. */
+/**
+ * Parsed keys by (organization, seq). Stored keys are never changed (rows are
+ * only inserted; an organization's seq never repeats), so an entry stays true
+ * for as long as it lives. Bounded: the oldest entries go first.
+ */
+const parsed = new Map<string, ActivatedKey>();
+const PARSED_KEYS_LIMIT = 10_000;
+
+/** Stored payloads were validated at activation; parsing again gives typed values without casts (once per key and process). */
 export function toActivatedKey(row: LicenseKeyRow): ActivatedKey {
-  return { payload: parsePayload(row.payload), activatedAt: row.activated_at, seq: Number(row.seq) };
+  const id = `${row.organization_id}:${row.seq}:${row.key_id}`;
+  const known = parsed.get(id);
+  if (known) return known;
+  const key: ActivatedKey = { payload: parsePayload(row.payload), activatedAt: row.activated_at, seq: Number(row.seq) };
+  if (parsed.size >= PARSED_KEYS_LIMIT) parsed.delete(parsed.keys().next().value as string);
+  parsed.set(id, key);
+  return key;
 }
 
 export function statusFrom(org: OrganizationRow, keys: readonly LicenseKeyRow[], now: Date): LicenseStatusResult {

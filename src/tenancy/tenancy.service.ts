@@ -46,7 +46,7 @@ export async function createOrganization(ctx: Context, input: { name: string; ca
   return ctx.db.transaction().execute(async (trx) => {
     await repo.insertOrganization(trx, row);
     await appendEvents(trx, [event(ctx, row.id, 'ORGANIZATION_CREATED', { detail: `catalog ${row.catalog_code}` })]);
-    return { ...row, license_state: 'NONE' };
+    return { ...row, license_state: 'NONE', revision: 0 };
   });
 }
 
