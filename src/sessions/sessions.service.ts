@@ -4,7 +4,7 @@ import type { Catalog, Product } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Context } from '../context.ts';
 import type { Db, Executor } from '../db/database.ts';
-import type { OrganizationRow, SessionRow, SessionSeatRow } from '../db/schema.ts';
+import type { LicenseKeyRow, OrganizationRow, SessionRow, SessionSeatRow } from '../db/schema.ts';
 import { badInput, notFound } from '../errors.ts';
 import { appendEvents, LIVE_CHANNEL, type EventInput } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
@@ -13,7 +13,7 @@ import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { kindOfSeat, type SeatKind } from '../licensing/metering.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import { statusFrom } from '../licenses/status.ts';
-import { catalogOf, getUser } from '../tenancy/access.ts';
+import { catalogOf } from '../tenancy/access.ts';
 import { findOrganization } from '../tenancy/tenancy.repository.ts';
 import * as repo from './sessions.repository.ts';
 
@@ -49,9 +49,38 @@ interface Licensing {
 async function licensingOf(ctx: Context, trx: Executor, organizationId: string): Promise<Licensing> {
   const [org, keys] = await Promise.all([findOrganization(trx, organizationId), keysOfOrganizations(trx, [organizationId])]);
   if (!org) throw new Error(`organization ${organizationId} vanished`);
+  return licensingFrom(ctx, org, keys);
+}
+
+function licensingFrom(ctx: Context, org: OrganizationRow, keys: readonly LicenseKeyRow[]): Licensing {
   const catalog = catalogOf(ctx, org);
   const status = statusFrom(org, keys, ctx.clock.now());
   return { org, catalog, status, entitlements: entitlementsOf(catalog, status.entitlements) };
+}
+
+/**
+ * Stored licence keys per organization, as last read, with the fingerprint
+ * they were read under (count and highest seq: key rows are only ever
+ * inserted, so an equal fingerprint means the same rows). A start compares
+ * the fingerprint its probe read in the same snapshot, so a key activated
+ * on any instance is seen by the next start. Bounded; the oldest go first.
+ */
+const keysSeen = new Map<string, { count: number; maxSeq: number; rows: LicenseKeyRow[] }>();
+const KEYS_SEEN_LIMIT = 5_000;
+
+async function keysOf(db: Executor, probe: repo.StartProbe): Promise<LicenseKeyRow[]> {
+  const orgId = probe.organization.id;
+  const seen = keysSeen.get(orgId);
+  if (seen && seen.count === probe.keysCount && seen.maxSeq === probe.keysMaxSeq) return seen.rows;
+  const rows = await keysOfOrganizations(db, [orgId]);
+  const maxSeq = rows.reduce((m, r) => Math.max(m, Number(r.seq)), 0);
+  // Store only what matches the probe's snapshot; a key activated in between is read again next time.
+  if (rows.length === probe.keysCount && maxSeq === probe.keysMaxSeq) {
+    keysSeen.delete(orgId);
+    if (keysSeen.size >= KEYS_SEEN_LIMIT) keysSeen.delete(keysSeen.keys().next().value as string);
+    keysSeen.set(orgId, { count: rows.length, maxSeq, rows });
+  }
+  return rows;
 }
 
 const allocationOf = (l: Licensing, p: Product) => l.entitlements.find((e) => e.product === p.code)?.allocation ?? p.allocation;
@@ -148,13 +177,17 @@ export async function startSession(ctx: Context, input: { userId: string; channe
     if (!/^[A-Z][A-Z0-9_]{0,31}$/.test(c)) throw badInput(`input.channels[${i}]`, 'must be a channel name such as VOICE, EMAIL, WEBCHAT or SMS');
   });
   if (input.deviceId != null && input.deviceId.length > 200) throw badInput('input.deviceId', 'must be at most 200 characters');
-  const user = await getUser(ctx, input.userId, 'sessions');
+  requireAuthenticated(ctx.viewer);
+  const probe = isId(input.userId) ? await repo.probeStart(ctx.db, input.userId, viewerOrganization(ctx.viewer)) : undefined;
+  if (!probe) throw notFound('user', input.userId);
+  authorize(ctx.viewer, probe.user.organization_id, 'sessions', 'user', input.userId);
+  const user = probe.user;
   const refused = (code: DenialCode, message: string): StartResult => ({ granted: false, session: null, denial: { code, message }, grantedChannels: [], deniedChannels: [], changedPools: [] });
   if (user.status !== 'ACTIVE') return refused('USER_NOT_ACTIVE', `${user.name} is ${user.status}; only ACTIVE users may start sessions`);
   const deviceId = input.deviceId ?? null;
 
   try {
-    const fast = await startFast(ctx, user, channels, deviceId);
+    const fast = await startFast(ctx, probe, channels, deviceId);
     if (fast) return fast;
     try {
       return await ctx.db.transaction().execute((trx) => startInTransaction(ctx, trx, user, channels, deviceId));
@@ -179,17 +212,15 @@ const isUniqueViolation = (error: unknown) => sqlState(error) === '23505';
 const isDeadlock = (error: unknown) => sqlState(error) === '40P01';
 
 /** The one-statement start; null when the case needs the transactional path. */
-async function startFast(ctx: Context, user: { id: string; name: string; organization_id: string }, channels: readonly string[], deviceId: string | null): Promise<StartResult | null> {
+async function startFast(ctx: Context, probe: repo.StartProbe, channels: readonly string[], deviceId: string | null): Promise<StartResult | null> {
+  const { user, open } = probe;
   const orgId = user.organization_id;
   const now = ctx.clock.now();
-  const [open, licensing, grantRows] = await Promise.all([
-    repo.openSessionOf(ctx.db, orgId, user.id),
-    licensingOf(ctx, ctx.db, orgId),
-    repo.grantsOfUser(ctx.db, orgId, user.id),
-  ]);
   if (open && open.expires_at > now) return { granted: true, session: open, denial: null, grantedChannels: open.channels, deniedChannels: [], changedPools: [] };
-  if (open || !licensing.status.fullUse) return null;
-  const plan = planSession(licensing, new Map(grantRows.map((g) => [g.product_code, g.status])), channels, user.name);
+  if (open) return null;
+  const licensing = licensingFrom(ctx, probe.organization, await keysOf(ctx.db, probe));
+  if (!licensing.status.fullUse) return null;
+  const plan = planSession(licensing, new Map(probe.grants.map((g) => [g.product_code, g.status])), channels, user.name);
   const [product] = plan.seatProducts;
   if (!product || plan.seatProducts.length > 1 || plan.pooledChannels.length > 0) return null;
 
