@@ -18,6 +18,7 @@ import { migrationsApplied } from './db/migrate.ts';
 import type { TrustedKey } from './keys/codec.ts';
 import { getSchema } from './schema/index.ts';
 import { createLoaders } from './schema/loaders.ts';
+import { TokenCache, type TokenCacheOptions } from './tokens/token-cache.ts';
 import { resolveViewer } from './tokens/tokens.service.ts';
 import { sweepLicenseStates } from './licenses/license.service.ts';
 import { silentLogger, yogaLogger, type Logger } from './observability/logger.ts';
@@ -66,6 +67,8 @@ export interface AppDeps {
   shutdownTimeoutMs?: number;
   /** When set, /metrics answers only to `Authorization: Bearer <metricsToken>`. */
   metricsToken?: string | null;
+  /** The API token cache's settings (tests lengthen its TTL to prove revocations travel by NOTIFY). */
+  tokenCache?: TokenCacheOptions;
 }
 
 /** What the HTTP layer or the WebSocket layer hands to the context factory. */
@@ -80,6 +83,8 @@ export interface App {
   yoga: YogaServerInstance<ServerContext, Context>;
   server: Server;
   metrics: Metrics;
+  /** Live API tokens this process remembers (see TokenCache). */
+  tokens: TokenCache;
   /** Listens (port 0 picks a free port) and resolves with the bound address. */
   start(port: number, host?: string): Promise<AddressInfo>;
   /**
@@ -124,6 +129,7 @@ export function createApp(deps: AppDeps): App {
   metrics.trackSeats(async () =>
     (await allPoolCounters(db)).map((p) => ({ organization: p.organization_id, product: p.product_code, inUse: p.in_use })),
   );
+  const tokens = new TokenCache(deps.database, deps.tokenCache);
   const live = createLiveHub({ database: deps.database, clock: deps.clock, catalogs, onSubscribers: (n) => metrics.subscribers.set(n) });
   const limits: OperationLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   const rateLimits: RateLimits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };
@@ -145,7 +151,7 @@ export function createApp(deps: AppDeps): App {
       throw rateLimitError('too many failed authentication attempts from this address; try again later', authFailures.retryAfterMs(address));
     }
     try {
-      return await resolveViewer(db, deps.operatorToken, authorization);
+      return await resolveViewer(db, deps.operatorToken, authorization, tokens);
     } catch (error) {
       if (address !== null && error instanceof GraphQLError && error.extensions.code === 'UNAUTHENTICATED') authFailures.hit(address);
       throw error;
@@ -187,6 +193,7 @@ export function createApp(deps: AppDeps): App {
       sessionTtlSeconds: deps.sessionTtlSeconds ?? 120,
       live,
       loaders: createLoaders(db, { clock: deps.clock, catalogs }),
+      tokens,
     }),
   });
 
@@ -360,12 +367,14 @@ export function createApp(deps: AppDeps): App {
     for (const client of wss.clients) client.terminate();
     await Promise.all([wsClosed, serverClosed, sweeping]);
     await live.stop();
+    await tokens.stop();
   }
 
   return {
     yoga,
     server,
     metrics,
+    tokens,
     get draining() {
       return stopping;
     },

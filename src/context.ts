@@ -5,6 +5,7 @@ import type { TrustedKey } from './keys/codec.ts';
 import type { Viewer } from './auth/viewer.ts';
 import type { LiveHub } from './live/hub.ts';
 import type { Loaders } from './schema/loaders.ts';
+import type { TokenCache } from './tokens/token-cache.ts';
 
 /** What every resolver gets: one per GraphQL operation (HTTP request or WebSocket message). */
 export interface Context {
@@ -19,4 +20,6 @@ export interface Context {
   /** Sessions not renewed within this time expire (R-CONC-3). */
   sessionTtlSeconds: number;
   loaders: Loaders;
+  /** Live API tokens of this process (a revocation forgets its token here at once). */
+  tokens: TokenCache;
 }

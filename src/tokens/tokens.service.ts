@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { API_ROLES, generateToken, hashToken, sameSecret, type ApiRole } from '../auth/tokens.ts';
 import { actorOf, authorize, requireAuthenticated, viewerOrganization, type Viewer } from '../auth/viewer.ts';
 import type { Context } from '../context.ts';
@@ -8,6 +9,7 @@ import { appendEvents } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
 import { getOrganization } from '../tenancy/access.ts';
 import { cleanOptionalText } from '../tenancy/validate.ts';
+import { TOKEN_CHANNEL, type TokenCache } from './token-cache.ts';
 import * as repo from './tokens.repository.ts';
 
 /**
@@ -15,13 +17,14 @@ import * as repo from './tokens.repository.ts';
  * catalogs and introspect). A header that is not a live token: UNAUTHENTICATED,
  * so a revoked token never silently degrades to anonymous.
  */
-export async function resolveViewer(db: Executor, operatorToken: string, authorization: string | null | undefined): Promise<Viewer> {
+export async function resolveViewer(db: Executor, operatorToken: string, authorization: string | null | undefined, tokens?: TokenCache): Promise<Viewer> {
   if (authorization == null || authorization.trim() === '') return { kind: 'anonymous' };
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization.trim());
   if (!match?.[1]) throw unauthenticated('the Authorization header must be "Bearer <token>"');
   const secret = match[1];
   if (sameSecret(secret, operatorToken)) return { kind: 'operator' };
-  const row = await repo.findActiveTokenByHash(db, hashToken(secret));
+  const hash = hashToken(secret);
+  const row = tokens ? await tokens.lookup(db, hash) : await repo.findActiveTokenByHash(db, hash);
   if (!row) throw unauthenticated('the API token is unknown or revoked');
   const role = API_ROLES.find((r) => r === row.role);
   if (!role) throw unauthenticated('the API token has an unknown role');
@@ -49,7 +52,7 @@ export async function createApiToken(ctx: Context, input: { organizationId: stri
 }
 
 export async function revokeApiToken(ctx: Context, input: { apiTokenId: string }): Promise<string> {
-  return ctx.db.transaction().execute(async (trx) => {
+  const id = await ctx.db.transaction().execute(async (trx) => {
     requireAuthenticated(ctx.viewer);
     const row = isId(input.apiTokenId) ? await repo.findToken(trx, input.apiTokenId, viewerOrganization(ctx.viewer)) : undefined;
     if (!row) throw notFound('API token', input.apiTokenId);
@@ -57,7 +60,11 @@ export async function revokeApiToken(ctx: Context, input: { apiTokenId: string }
     if (row.revoked_at === null) {
       await repo.revokeToken(trx, row.organization_id, row.id, ctx.clock.now());
       await appendEvents(trx, [{ organizationId: row.organization_id, type: 'API_TOKEN_REVOKED', at: ctx.clock.now(), detail: row.id, ...actorOf(ctx.viewer) }]);
+      // Every instance forgets the token when this commits (token caches).
+      await sql`select pg_notify(${TOKEN_CHANNEL}, ${row.id})`.execute(trx);
     }
     return row.id;
   });
+  ctx.tokens.forget(id);
+  return id;
 }

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.ts';
 import { DATABASES } from '../support/databases.ts';
-import { createOrg, OPERATOR_TOKEN, startGateway, type OrgFixture, type Result, type TestGateway } from '../support/gateway.ts';
+import { openDatabase } from '../../src/db/database.ts';
+import type { TokenCacheOptions } from '../../src/tokens/token-cache.ts';
+import { codeOf, createOrg, OPERATOR_TOKEN, startGateway, type OrgFixture, type Result, type TestGateway } from '../support/gateway.ts';
 
 /*
  * API tokens through the real GraphQL handler and a real database (SPEC §6,
@@ -219,6 +221,61 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
         expectError(read, 'UNAUTHENTICATED', { message: /unknown or revoked/ });
         // A revoked token never degrades to anonymous access.
         expectError(await gw.gql(CATALOGS, {}, created.token), 'UNAUTHENTICATED');
+      });
+
+      /** A second gateway on the same database: its own process state (token cache), the same rows. */
+      async function secondInstance(tokenCache: TokenCacheOptions): Promise<TestGateway> {
+        if (kind === 'pglite') return startGateway(kind, { database: { ...gw.database, dispose: async () => undefined }, tokenCache });
+        const handle = await openDatabase({ databaseUrl: gw.database.url, dataDir: null, poolSize: 2 });
+        return startGateway(kind, { database: { ...handle, url: gw.database.url, dispose: () => handle.close() }, tokenCache });
+      }
+
+      /** Polls `check` (every 10 ms, at most 5 s): for effects that travel by NOTIFY, asynchronously. */
+      async function until(check: () => Promise<boolean>): Promise<void> {
+        for (let i = 0; i < 500; i++) {
+          if (await check()) return;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        throw new Error('condition not reached within 5 s');
+      }
+
+      it('[R-SEC-1] a token revoked through another instance stops working on this one although it was cached here (the revocation NOTIFY reaches every cache)', async () => {
+        // An hour's TTL: only the notice can make this instance forget the token within the test.
+        const other = await secondInstance({ ttlMs: 3_600_000 });
+        try {
+          const created = await createToken(gw, fx.organizationId, 'SUPERVISOR', 'cached elsewhere');
+          await until(async () => {
+            expect((await other.gql(ORGANIZATION, { id: fx.organizationId }, created.token)).errors).toBeUndefined();
+            return other.app.tokens.size > 0; // cached once the instance LISTENs for revocations
+          });
+          expect((await revoke(gw, created.apiToken.id)).errors).toBeUndefined();
+          await until(async () => codeOf(await other.gql(ORGANIZATION, { id: fx.organizationId }, created.token)) === 'UNAUTHENTICATED');
+          expectError(await other.gql(CATALOGS, {}, created.token), 'UNAUTHENTICATED');
+          expect(other.app.tokens.size).toBe(0);
+        } finally {
+          await other.close();
+        }
+      });
+
+      it('[R-SEC-1] a revocation written past the gateway (SQL by hand, no notice) takes effect when the cached entry expires', async () => {
+        let now = 0;
+        const other = await secondInstance({ ttlMs: 10_000, now: () => now });
+        try {
+          const created = await createToken(gw, fx.organizationId, 'SUPERVISOR', 'revoked by hand');
+          await until(async () => {
+            expect((await other.gql(ORGANIZATION, { id: fx.organizationId }, created.token)).errors).toBeUndefined();
+            return other.app.tokens.size > 0;
+          });
+          await gw.database.db.updateTable('api_tokens').set({ revoked_at: gw.clock.now() }).where('id', '=', created.apiToken.id).execute();
+          // Within the TTL the cached entry still answers (documented: this is what the NOTIFY is for) ...
+          now = 9_999;
+          expect((await other.gql(ORGANIZATION, { id: fx.organizationId }, created.token)).errors).toBeUndefined();
+          // ... after it, the token is read again and refused.
+          now = 10_000;
+          expectError(await other.gql(ORGANIZATION, { id: fx.organizationId }, created.token), 'UNAUTHENTICATED');
+        } finally {
+          await other.close();
+        }
       });
 
       it('[R-SEC-1] revoking twice is fine: same answer, the first revocation time and event stay', async () => {
