@@ -4,6 +4,9 @@ import { KeyMaterialError, parseTrustedKeys, type TrustedKey } from './keys/code
 import { DEFAULT_LIMITS, type OperationLimits } from './security/limits.ts';
 import { DEFAULT_RATE_LIMITS, type RateLimits } from './security/rate-limit.ts';
 
+/** ALLOCATION_CACHE_USERS default: a 100,000-user organization and then some. */
+export const DEFAULT_ALLOCATION_CACHE_USERS = 250_000;
+
 export interface Config {
   port: number;
   host: string;
@@ -27,6 +30,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** When set, /metrics needs `Authorization: Bearer <metricsToken>`. */
   metricsToken: string | null;
+  /** Users whose allocation inputs the read cache may hold, over all organizations; 0 disables it (R-PERF-2). */
+  allocationCacheUsers: number;
 }
 
 /** A configuration error names the variable; `main.ts` prints it and exits non-zero. */
@@ -110,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: boolean(env, 'TRUST_PROXY', false),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 0, 3600) * 1000,
     metricsToken: metricsToken(env.METRICS_TOKEN),
+    allocationCacheUsers: integer(env, 'ALLOCATION_CACHE_USERS', DEFAULT_ALLOCATION_CACHE_USERS, 0, 100_000_000),
   };
 }
 

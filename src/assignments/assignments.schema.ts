@@ -387,9 +387,10 @@ const SetUserSettingPayload = builder.objectRef<{ user: UserRow }>('SetUserSetti
   fields: (t) => ({ user: t.field({ type: UserRef, resolve: (p) => p.user }) }),
 });
 
-/** After a write the request's cached allocation is stale. */
+/** After a write the request's cached allocation is stale, and so is the organization's revision that keys the shared cache. */
 function fresh(ctx: Context): void {
   ctx.loaders.allocation.clearAll();
+  ctx.loaders.organization.clearAll();
   ctx.loaders.user.clearAll();
 }
 

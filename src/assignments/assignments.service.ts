@@ -2,10 +2,10 @@ import { actorOf } from '../auth/viewer.ts';
 import type { Catalog, Product } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
-import type { AssignmentRow, ConfigurationGroupRow, LicenseSlotRow, OrganizationRow, UserRow, UserSettingRow } from '../db/schema.ts';
+import type { AssignmentRow, ConfigurationGroupRow, LicenseKeyRow, LicenseSlotRow, OrganizationRow, UserRow, UserSettingRow } from '../db/schema.ts';
 import { badInput } from '../errors.ts';
 import { appendEvents, type EventInput } from '../events/events.repository.ts';
-import { allocate, type AllocationResult, type AllocationUser } from '../licensing/allocation.ts';
+import { allocate, type AllocationResult, type AllocationUser, type ConfiguredProduct } from '../licensing/allocation.ts';
 import { entitlementsOf, type EntitlementView } from '../licensing/entitlements.ts';
 import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { pickSlot, summarizeSlots, type Slot, type SlotSummary } from '../licensing/reassignment.ts';
@@ -46,40 +46,136 @@ function cooldownProducts(catalog: Catalog): Product[] {
 }
 
 /**
- * Loads the stored state and computes the allocation: four queries whatever
- * the number of users (R-API-4).
+ * The stored state the allocation is computed from: everything but the
+ * organization row, the catalog and the instant. Read-only once built; the
+ * allocation cache shares one between requests.
  */
-export async function loadAllocation(db: Executor, org: OrganizationRow, catalog: Catalog, now: Date): Promise<AllocationView> {
+export interface AllocationInputs {
+  keys: LicenseKeyRow[];
+  users: repo.AllocationUserRow[];
+  usersById: Map<string, repo.AllocationUserRow>;
+  assignments: AssignmentRow[];
+  slotRows: LicenseSlotRow[];
+  /** `slotRows` per product, as the reassignment rules take them. */
+  slotsByProduct: Map<string, Slot[]>;
+  /** `users` as `allocate` takes them (group options, configured products). */
+  allocationUsers: AllocationUser[];
+}
+
+/** The result of `allocate` and the inputs it depended on besides the users: reusable while they are equal. */
+export interface AllocateMemo {
+  catalog: Catalog;
+  entitlements: readonly EntitlementView[];
+  fullUse: boolean;
+  bound: ReadonlyMap<string, number>;
+  result: AllocationResult;
+}
+
+/** Reads the allocation's inputs: four queries whatever the number of users (R-API-4). */
+export async function readAllocationInputs(db: Executor, organizationId: string): Promise<AllocationInputs> {
   const [keys, users, assignments, slotRows] = await Promise.all([
-    keysOfOrganizations(db, [org.id]),
-    repo.usersWithOptions(db, org.id),
-    repo.assignmentsOf(db, org.id),
-    repo.slotsOf(db, org.id),
+    keysOfOrganizations(db, [organizationId]),
+    repo.usersWithOptions(db, organizationId),
+    repo.assignmentsOf(db, organizationId),
+    repo.slotsOf(db, organizationId),
   ]);
-  const status = statusFrom(org, keys, now);
+  const configured = new Map<string, ConfiguredProduct[]>();
+  for (const a of assignments) {
+    const list = configured.get(a.user_id);
+    const entry: ConfiguredProduct = { product: a.product_code, source: a.source, configuredAt: a.configured_at };
+    if (list) list.push(entry);
+    else configured.set(a.user_id, [entry]);
+  }
+  const allocationUsers = users.map((u) => ({ id: u.id, status: u.status, options: u.group_options ?? [], configured: configured.get(u.id) ?? [] }));
+  const slotsByProduct = new Map<string, Slot[]>();
+  for (const row of slotRows) {
+    const list = slotsByProduct.get(row.product_code);
+    if (list) list.push(toSlot(row));
+    else slotsByProduct.set(row.product_code, [toSlot(row)]);
+  }
+  return { keys, users, usersById: new Map(users.map((u) => [u.id, u])), assignments, slotRows, slotsByProduct, allocationUsers };
+}
+
+function sameEntitlements(a: readonly EntitlementView[], b: readonly EntitlementView[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((x, i) => {
+      const y = b[i];
+      return (
+        y !== undefined &&
+        x.product === y.product &&
+        x.quantity === y.quantity &&
+        x.total === y.total &&
+        x.allocation === y.allocation &&
+        x.unitsTotal === y.unitsTotal &&
+        x.emergencyQuantity === y.emergencyQuantity &&
+        x.overageAllowed === y.overageAllowed &&
+        x.overageGraceMinutes === y.overageGraceMinutes
+      );
+    })
+  );
+}
+
+function sameCounts(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+/**
+ * The allocation view at `now` from stored inputs: licence status,
+ * entitlements and slot summaries are computed for this instant; `allocate`
+ * runs unless `memo` was computed from equal inputs (then its result is
+ * reused). Pure. Returns the memo that goes with the view.
+ *
+ * @example
+ * const { view, memo } = allocationViewOf(org, catalog, now, await readAllocationInputs(db, org.id), null);
+ */
+export function allocationViewOf(
+  org: OrganizationRow,
+  catalog: Catalog,
+  now: Date,
+  inputs: AllocationInputs,
+  memo: AllocateMemo | null,
+): { view: AllocationView; memo: AllocateMemo } {
+  const status = statusFrom(org, inputs.keys, now);
   const entitlements = entitlementsOf(catalog, status.entitlements);
   const totals = new Map(entitlements.map((e) => [e.product, e.total]));
   const slots = new Map<string, SlotSummary>();
   const bound = new Map<string, number>();
   for (const p of cooldownProducts(catalog)) {
-    const summary = summarizeSlots(slotRows.filter((s) => s.product_code === p.code).map(toSlot), status.effectiveAt, p.reassignCooldownDays ?? 0, totals.get(p.code) ?? 0);
+    const summary = summarizeSlots(inputs.slotsByProduct.get(p.code) ?? [], status.effectiveAt, p.reassignCooldownDays ?? 0, totals.get(p.code) ?? 0);
     slots.set(p.code, summary);
     bound.set(p.code, summary.bound);
   }
-  const configured = new Map<string, AllocationUser['configured'][number][]>();
-  for (const a of assignments) {
-    const list = configured.get(a.user_id) ?? [];
-    list.push({ product: a.product_code, source: a.source, configuredAt: a.configured_at });
-    configured.set(a.user_id, list);
-  }
-  const result = allocate({
+  const reuse =
+    memo !== null && memo.catalog === catalog && memo.fullUse === status.fullUse && sameEntitlements(memo.entitlements, entitlements) && sameCounts(memo.bound, bound);
+  const next: AllocateMemo = reuse
+    ? memo
+    : { catalog, entitlements, fullUse: status.fullUse, bound, result: allocate({ catalog, entitlements, fullUse: status.fullUse, boundByCooldown: bound, users: inputs.allocationUsers }) };
+  const view: AllocationView = {
+    org,
     catalog,
+    now,
+    status,
     entitlements,
-    fullUse: status.fullUse,
-    boundByCooldown: bound,
-    users: users.map((u) => ({ id: u.id, status: u.status, options: u.group_options ?? [], configured: configured.get(u.id) ?? [] })),
-  });
-  return { org, catalog, now, status, entitlements, users, usersById: new Map(users.map((u) => [u.id, u])), assignments, slotRows, slots, result };
+    users: inputs.users,
+    usersById: inputs.usersById,
+    assignments: inputs.assignments,
+    slotRows: inputs.slotRows,
+    slots,
+    result: next.result,
+  };
+  return { view, memo: next };
+}
+
+/**
+ * Loads the stored state and computes the allocation: four queries whatever
+ * the number of users (R-API-4). Write paths call it on their transaction;
+ * reads go through the allocation cache (allocation-cache.ts).
+ */
+export async function loadAllocation(db: Executor, org: OrganizationRow, catalog: Catalog, now: Date): Promise<AllocationView> {
+  return allocationViewOf(org, catalog, now, await readAllocationInputs(db, org.id), null).view;
 }
 
 /** Products configured for a user (any source) and the countable licences they include. */

@@ -162,10 +162,22 @@ export function allocate(input: AllocationInput): AllocationResult {
   const totals = new Map(input.entitlements.map((e) => [e.product, e.total]));
   const allocationOf = (p: Product): Allocation => entitlement.get(p.code)?.allocation ?? p.allocation;
 
-  const needs = new Map(input.users.map((u) => [u.id, needsOf(catalog, u)]));
-  const decided = new Map<string, Map<string, UserLicense>>(input.users.map((u) => [u.id, new Map()]));
+  // Users by position: per-user state in arrays, not maps keyed by id (100,000 users × every product).
+  const users = input.users;
+  const needs = users.map((u) => needsOf(catalog, u));
+  const decided = users.map(() => new Map<string, UserLicense>());
+  /** Positions of the users who need each product, in input order. */
+  const needers = new Map<string, number[]>();
+  needs.forEach((n, i) => {
+    for (const code of n.keys()) {
+      const list = needers.get(code);
+      if (list) list.push(i);
+      else needers.set(code, [i]);
+    }
+  });
+  const everyone = users.map((_, i) => i);
   const products = new Map<string, ProductAllocation>();
-  const granted = (userId: string, code: string) => decided.get(userId)?.get(code)?.status === 'GRANTED';
+  const granted = (i: number, code: string) => decided[i]?.get(code)?.status === 'GRANTED';
 
   for (const product of decisionOrder(catalog)) {
     const allocation = allocationOf(product);
@@ -176,9 +188,9 @@ export function allocate(input: AllocationInput): AllocationResult {
 
     // Bundles held by a user that cover this product without using its licences.
     const coveringBundles = catalog.products.filter((b) => b.includes.some((i) => i.product === product.code && !i.countsTowardTotal));
-    const coverageFor = (userId: string): { bundle: string; always: boolean } | null => {
+    const coverageFor = (i: number): { bundle: string; always: boolean } | null => {
       for (const b of coveringBundles) {
-        if (!granted(userId, b.code)) continue;
+        if (!granted(i, b.code)) continue;
         const inclusion = b.includes.find((i) => i.product === product.code);
         if (inclusion?.coverage === 'ALWAYS' || allocationOf(b) === 'NAMED') return { bundle: b.code, always: true };
         if (allocationOf(b) === 'CONCURRENT') return { bundle: b.code, always: false };
@@ -188,19 +200,24 @@ export function allocate(input: AllocationInput): AllocationResult {
     // Concurrent bundles cover only as many users as they have seats (R-ADDON-1).
     const concurrentCoverLeft = new Map(coveringBundles.map((b) => [b.code, fullUse ? (totals.get(b.code) ?? 0) : 0]));
 
-    const competing: { user: AllocationUser; need: Need; license: UserLicense }[] = [];
-    for (const user of input.users) {
-      const need = needs.get(user.id)?.get(product.code);
-      const cover = need ? null : coverageFor(user.id);
+    const competing: { user: AllocationUser; index: number; need: Need; license: UserLicense }[] = [];
+    // Only users who need the product can hold it, unless a bundle may cover it for anyone holding the bundle.
+    for (const i of coveringBundles.length > 0 ? everyone : (needers.get(product.code) ?? [])) {
+      const user = users[i];
+      const userNeeds = needs[i];
+      const userDecided = decided[i];
+      if (!user || !userNeeds || !userDecided) continue;
+      const need = userNeeds.get(product.code);
+      const cover = need ? null : coverageFor(i);
       if (!need) {
         // Not configured, but provided by a held bundle (a tier's features, AI Expert Assist on Elite).
         if (cover?.always) {
-          decided.get(user.id)?.set(product.code, {
+          userDecided.set(product.code, {
             product: product.code,
             source: 'INCLUDED',
             status: 'GRANTED',
             rank: null,
-            configuredAt: needs.get(user.id)?.get(cover.bundle)?.configuredAt ?? new Date(0),
+            configuredAt: userNeeds.get(cover.bundle)?.configuredAt ?? new Date(0),
             coveredBy: cover.bundle,
             missing: [],
             steps: [`${product.code} is part of ${cover.bundle}, which the user holds.`],
@@ -216,7 +233,7 @@ export function allocate(input: AllocationInput): AllocationResult {
             : `${product.code} is included in ${need.includedBy}, configured for the user (since ${need.configuredAt.toISOString()}).`,
       ];
       const license: UserLicense = { product: product.code, source: need.source, status: 'UNLICENSED', rank: null, configuredAt: need.configuredAt, coveredBy: null, missing: [], steps };
-      decided.get(user.id)?.set(product.code, license);
+      userDecided.set(product.code, license);
 
       if (user.status !== ACTIVE) {
         steps.push(`The user is ${user.status}: only ACTIVE users hold licences.`);
@@ -232,7 +249,7 @@ export function allocate(input: AllocationInput): AllocationResult {
         if (r.condition !== null && !user.options.includes(r.condition)) continue;
         const met =
           r.scope === 'USER'
-            ? r.anyOf.some((code) => granted(user.id, code))
+            ? r.anyOf.some((code) => granted(i, code))
             : r.anyOf.reduce((sum, code) => sum + (totals.get(code) ?? 0), 0) >= r.minQuantity;
         if (!met) license.missing.push(describeRequirement(r));
       }
@@ -243,7 +260,7 @@ export function allocate(input: AllocationInput): AllocationResult {
         continue;
       }
       if (product.requirements.length > 0) steps.push('Prerequisites met.');
-      competing.push({ user, need, license });
+      competing.push({ user, index: i, need, license });
     }
 
     if (allocation === 'CONCURRENT') {
@@ -261,9 +278,9 @@ export function allocate(input: AllocationInput): AllocationResult {
       }
     } else {
       competing.sort(byFixedOrder);
-      competing.forEach(({ user, license }, index) => {
+      competing.forEach(({ index: i, license }, index) => {
         license.rank = index + 1;
-        const cover = coverageFor(user.id);
+        const cover = coverageFor(i);
         if (cover?.always) {
           license.coveredBy = cover.bundle;
           license.status = 'GRANTED';
@@ -292,12 +309,13 @@ export function allocate(input: AllocationInput): AllocationResult {
   }
 
   const order = new Map(catalog.products.map((p, i) => [p.code, i]));
-  const users = new Map<string, UserLicense[]>();
-  for (const [userId, licenses] of decided) {
-    if (licenses.size === 0) continue;
-    users.set(userId, [...licenses.values()].sort((a, b) => (order.get(a.product) ?? 0) - (order.get(b.product) ?? 0)));
-  }
-  return { users, products };
+  const byUser = new Map<string, UserLicense[]>();
+  decided.forEach((licenses, i) => {
+    const user = users[i];
+    if (licenses.size === 0 || !user) return;
+    byUser.set(user.id, [...licenses.values()].sort((a, b) => (order.get(a.product) ?? 0) - (order.get(b.product) ?? 0)));
+  });
+  return { users: byUser, products };
 }
 
 export interface LicenseWarning {

@@ -1,5 +1,6 @@
 import DataLoader from 'dataloader';
-import { loadAllocation, type AllocationView } from '../assignments/assignments.service.ts';
+import { allocationCacheOf } from '../assignments/allocation-cache.ts';
+import type { AllocationView } from '../assignments/assignments.service.ts';
 import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
@@ -32,16 +33,23 @@ function groupedBy<T, K extends keyof T>(key: K, fetch: (ids: readonly string[])
 
 export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMap<string, Catalog> }) {
   const organization = byId<OrganizationRow>((ids) => db.selectFrom('organizations').selectAll().where('id', 'in', ids).execute());
+  const allocations = allocationCacheOf(db);
   return {
     organization,
-    /** The named-licence allocation of an organization, computed once per request. */
+    /**
+     * The named-licence allocation of an organization, once per request, at
+     * the request's instant; its stored inputs come from the process-wide
+     * cache while the organization's revision is unchanged. After a write in
+     * the same request clear this loader and `organization` (which carries
+     * the revision).
+     */
     allocation: new DataLoader<string, AllocationView>((ids) =>
       Promise.all(
         ids.map(async (id) => {
           const org = await must(organization, id, 'organization');
           const catalog = deps.catalogs.get(org.catalog_code);
           if (!catalog) throw new Error(`catalog ${org.catalog_code} is not loaded`);
-          return loadAllocation(db, org, catalog, deps.clock.now());
+          return allocations.view(db, org, catalog, deps.clock.now());
         }),
       ),
     ),
