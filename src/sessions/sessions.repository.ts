@@ -285,11 +285,25 @@ type ProbeRow = UserRow &
 
 export interface SingleSeatStart {
   organizationId: string;
-  product: string;
+  /**
+   * Which pool: a product the caller decided on from a probe, or `direct`:
+   * the statement itself checks what the probe would have read — the user is
+   * ACTIVE, has no open session, holds exactly one GRANTED grant among
+   * `seatProducts` (that is the pool), and the organization's revision is
+   * still the one the caller's licensing was computed under.
+   */
+  pool: { product: string } | { direct: { userId: string; revision: number; seatProducts: readonly string[] } };
   today: string;
   session: { id: string; userId: string; startedAt: Date; expiresAt: Date; deviceId: string | null; apiTokenId: string | null; channels: string[] };
   event: { id: string; actor: string; detailSuffix: string };
   notifyChannel: string;
+}
+
+export interface SingleSeatResult {
+  /** The pool the start was for; null: a `direct` start found the user not eligible as checked (take the probe path). */
+  product: string | null;
+  /** The counter after taking the seat; null: the pool was full. */
+  taken: (PoolCounter & { seat_kind: string }) | null;
 }
 
 /**
@@ -297,20 +311,32 @@ export interface SingleSeatStart {
  * runs in its own implicit transaction): take the seat, insert the session,
  * its seat, the usage point and the SESSION_STARTED event, and NOTIFY. The
  * pool row stays locked only for this statement and its commit, as in a bare
- * conditional UPDATE (R-CONC-4). No row: no seat was free. A second open
- * session of the user violates the unique index and nothing happens.
+ * conditional UPDATE (R-CONC-4). A second open session of the user violates
+ * the unique index and nothing happens.
  */
-export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promise<PoolCounter & { seat_kind: string } | null> {
+export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promise<SingleSeatResult> {
   const { session: s, event: e } = p;
-  const result = await sql<PoolCounter & { seat_kind: string }>`
-    with seat as (
+  const pool =
+    'product' in p.pool
+      ? sql`select ${p.pool.product}::text as product_code`
+      : sql`select min(g.product_code) as product_code
+          from users u
+          join organizations o on o.id = u.organization_id and o.revision = ${p.pool.direct.revision}
+          join user_grants g on g.organization_id = u.organization_id and g.user_id = u.id and g.status = 'GRANTED'
+            and g.product_code = any(${[...p.pool.direct.seatProducts]}::text[])
+          where u.organization_id = ${p.organizationId} and u.id = ${p.pool.direct.userId} and u.status = 'ACTIVE'
+            and not exists (select 1 from sessions o_s where o_s.organization_id = u.organization_id and o_s.user_id = u.id and o_s.ended_at is null)
+          having count(*) = 1`;
+  const result = await sql<{ product_code: string | null; in_use: number | null; capacity: number; emergency_capacity: number; seat_kind: string }>`
+    with pool as (${pool}),
+    seat as (
       update seat_pools set
         in_use = in_use + 1,
         peak_today = case when peak_day = ${p.today}::date then greatest(peak_today, in_use + 1) else in_use + 1 end,
         peak_day = ${p.today}::date
-      where organization_id = ${p.organizationId} and product_code = ${p.product}
+      where organization_id = ${p.organizationId} and product_code = (select product_code from pool)
         and (in_use < capacity + emergency_capacity or overage_allowed)
-      returning in_use, capacity, emergency_capacity,
+      returning product_code, in_use, capacity, emergency_capacity,
         case when in_use <= capacity then 'REGULAR' when in_use <= capacity + emergency_capacity then 'EMERGENCY' else 'OVERAGE' end as seat_kind
     ),
     new_session as (
@@ -320,21 +346,23 @@ export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promis
     ),
     new_seat as (
       insert into session_seats (organization_id, session_id, product_code, seat_kind, channel)
-      select ${p.organizationId}, ${s.id}, ${p.product}, seat.seat_kind, null from seat
+      select ${p.organizationId}, ${s.id}, seat.product_code, seat.seat_kind, null from seat
     ),
     new_usage as (
       insert into usage_changes (organization_id, product_code, at, in_use, capacity, emergency_capacity)
-      select ${p.organizationId}, ${p.product}, ${s.startedAt}, seat.in_use, seat.capacity, seat.emergency_capacity from seat
+      select ${p.organizationId}, seat.product_code, ${s.startedAt}, seat.in_use, seat.capacity, seat.emergency_capacity from seat
     ),
     new_event as (
       insert into events (organization_id, id, at, type, user_id, product_code, detail, api_token_id, actor)
-      select ${p.organizationId}, ${e.id}, ${s.startedAt}, 'SESSION_STARTED', ${s.userId}, ${p.product}, ${p.product} || ' ' || seat.seat_kind || ${e.detailSuffix}, ${s.apiTokenId}, ${e.actor}
+      select ${p.organizationId}, ${e.id}, ${s.startedAt}, 'SESSION_STARTED', ${s.userId}, seat.product_code, seat.product_code || ' ' || seat.seat_kind || ${e.detailSuffix}, ${s.apiTokenId}, ${e.actor}
       from seat
     )
-    select seat.in_use, seat.capacity, seat.emergency_capacity, seat.seat_kind,
-      pg_notify(${p.notifyChannel}, ${JSON.stringify({ o: p.organizationId, ids: [e.id] })}) as notified
-    from seat`.execute(db);
-  return result.rows[0] ?? null;
+    select pool.product_code, seat.in_use, seat.capacity, seat.emergency_capacity, seat.seat_kind,
+      case when seat.in_use is not null then pg_notify(${p.notifyChannel}, ${JSON.stringify({ o: p.organizationId, ids: [e.id] })}) end as notified
+    from (select 1) as one left join pool on true left join seat on true`.execute(db);
+  const row = result.rows[0];
+  if (!row?.product_code) return { product: null, taken: null };
+  return { product: row.product_code, taken: row.in_use === null ? null : { in_use: row.in_use, capacity: row.capacity, emergency_capacity: row.emergency_capacity, seat_kind: row.seat_kind } };
 }
 
 /** Every pool's counter (the seats_in_use metric); the demo pool only while it has sessions. */

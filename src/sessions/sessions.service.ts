@@ -59,28 +59,32 @@ function licensingFrom(ctx: Context, org: OrganizationRow, keys: readonly Licens
 }
 
 /**
- * Stored licence keys per organization, as last read, with the fingerprint
- * they were read under (count and highest seq: key rows are only ever
- * inserted, so an equal fingerprint means the same rows). A start compares
- * the fingerprint its probe read in the same snapshot, so a key activated
- * on any instance is seen by the next start. Bounded; the oldest go first.
+ * Per organization, what the last probe read: the organization row, its
+ * revision and stored licence keys, with the fingerprint the keys were read
+ * under (count and highest seq: key rows are only ever inserted, so an equal
+ * fingerprint means the same rows). A probe compares the fingerprint it read
+ * in the same snapshot, so a key activated on any instance is seen by the
+ * next start; a direct start (`startDirect`) has its statement compare the
+ * revision. Bounded; the oldest go first.
  */
-const keysSeen = new Map<string, { count: number; maxSeq: number; rows: LicenseKeyRow[] }>();
-const KEYS_SEEN_LIMIT = 5_000;
+const seen = new Map<string, { count: number; maxSeq: number; revision: number; org: OrganizationRow; keys: LicenseKeyRow[] }>();
+const SEEN_LIMIT = 5_000;
 
 async function keysOf(db: Executor, probe: repo.StartProbe): Promise<LicenseKeyRow[]> {
-  const orgId = probe.organization.id;
-  const seen = keysSeen.get(orgId);
-  if (seen && seen.count === probe.keysCount && seen.maxSeq === probe.keysMaxSeq) return seen.rows;
-  const rows = await keysOfOrganizations(db, [orgId]);
-  const maxSeq = rows.reduce((m, r) => Math.max(m, Number(r.seq)), 0);
-  // Store only what matches the probe's snapshot; a key activated in between is read again next time.
-  if (rows.length === probe.keysCount && maxSeq === probe.keysMaxSeq) {
-    keysSeen.delete(orgId);
-    if (keysSeen.size >= KEYS_SEEN_LIMIT) keysSeen.delete(keysSeen.keys().next().value as string);
-    keysSeen.set(orgId, { count: rows.length, maxSeq, rows });
+  const org = probe.organization;
+  const last = seen.get(org.id);
+  let keys: LicenseKeyRow[];
+  if (last && last.count === probe.keysCount && last.maxSeq === probe.keysMaxSeq) keys = last.keys;
+  else {
+    keys = await keysOfOrganizations(db, [org.id]);
+    const maxSeq = keys.reduce((m, r) => Math.max(m, Number(r.seq)), 0);
+    // Remember only what matches the probe's snapshot; a key activated in between is read again next time.
+    if (keys.length !== probe.keysCount || maxSeq !== probe.keysMaxSeq) return keys;
   }
-  return rows;
+  seen.delete(org.id);
+  if (seen.size >= SEEN_LIMIT) seen.delete(seen.keys().next().value as string);
+  seen.set(org.id, { count: probe.keysCount, maxSeq: probe.keysMaxSeq, revision: org.revision, org, keys });
+  return keys;
 }
 
 const allocationOf = (l: Licensing, p: Product) => l.entitlements.find((e) => e.product === p.code)?.allocation ?? p.allocation;
@@ -178,6 +182,15 @@ export async function startSession(ctx: Context, input: { userId: string; channe
   });
   if (input.deviceId != null && input.deviceId.length > 200) throw badInput('input.deviceId', 'must be at most 200 characters');
   requireAuthenticated(ctx.viewer);
+  // Racing a start of the same user (unique index): the probe path below returns the session that won.
+  const direct =
+    channels.length === 0 && isId(input.userId)
+      ? await startDirect(ctx, input.userId, input.deviceId ?? null).catch((error: unknown) => {
+          if (isUniqueViolation(error)) return null;
+          throw error;
+        })
+      : null;
+  if (direct) return direct;
   const probe = isId(input.userId) ? await repo.probeStart(ctx.db, input.userId, viewerOrganization(ctx.viewer)) : undefined;
   if (!probe) throw notFound('user', input.userId);
   authorize(ctx.viewer, probe.user.organization_id, 'sessions', 'user', input.userId);
@@ -211,6 +224,62 @@ const sqlState = (error: unknown): unknown => (typeof error === 'object' && erro
 const isUniqueViolation = (error: unknown) => sqlState(error) === '23505';
 const isDeadlock = (error: unknown) => sqlState(error) === '40P01';
 
+/**
+ * The usual start of an agent client in ONE round trip: a token of the
+ * organization, no channels, and the organization's licensing known from an
+ * earlier probe. The statement itself checks everything the probe would have
+ * read (user ACTIVE, no open session, exactly one granted seat product, the
+ * organization unchanged since: its revision) and takes the seat. Null
+ * whenever anything differs, or the pool is full: then the probe path
+ * decides, with the exact answer (open session, denial, expiry of overdue
+ * sessions, error).
+ */
+async function startDirect(ctx: Context, userId: string, deviceId: string | null): Promise<StartResult | null> {
+  const viewer = ctx.viewer;
+  if (viewer.kind !== 'token') return null;
+  const orgId = viewer.organizationId;
+  const last = seen.get(orgId);
+  if (!last) return null;
+  try {
+    authorize(viewer, orgId, 'sessions', 'user', userId);
+  } catch {
+    return null; // the probe path gives the error, in its order (NOT_FOUND before FORBIDDEN)
+  }
+  const licensing = licensingFrom(ctx, last.org, last.keys);
+  if (!licensing.status.fullUse) return null;
+  const seatProducts = licensing.catalog.products.filter((p) => p.kind === 'USER' && allocationOf(licensing, p) === 'CONCURRENT').map((p) => p.code);
+  if (seatProducts.length === 0) return null;
+  const now = ctx.clock.now();
+  const actor = actorOf(viewer);
+  const session = newSessionRow(ctx, orgId, userId, now, [], deviceId);
+  const { product, taken } = await repo.startWithOneSeat(ctx.db, {
+    organizationId: orgId,
+    pool: { direct: { userId, revision: last.revision, seatProducts } },
+    today: dayOf(now),
+    session: { id: session.id, userId, startedAt: now, expiresAt: session.expires_at, deviceId, apiTokenId: actor.apiTokenId, channels: [] },
+    event: { id: newId(now), actor: actor.actor, detailSuffix: '' },
+    notifyChannel: LIVE_CHANNEL,
+  });
+  if (!product || !taken) return null;
+  return { granted: true, session: { ...session, seat_kind: taken.seat_kind }, denial: null, grantedChannels: [], deniedChannels: [], changedPools: [product] };
+}
+
+function newSessionRow(ctx: Context, orgId: string, userId: string, now: Date, channels: string[], deviceId: string | null): SessionRow {
+  return {
+    organization_id: orgId,
+    id: newId(now),
+    user_id: userId,
+    seat_kind: 'REGULAR',
+    started_at: now,
+    expires_at: new Date(now.getTime() + ctx.sessionTtlSeconds * 1000),
+    ended_at: null,
+    end_reason: null,
+    channels,
+    device_id: deviceId,
+    api_token_id: actorOf(ctx.viewer).apiTokenId,
+  };
+}
+
 /** The one-statement start; null when the case needs the transactional path. */
 async function startFast(ctx: Context, probe: repo.StartProbe, channels: readonly string[], deviceId: string | null): Promise<StartResult | null> {
   const { user, open } = probe;
@@ -225,28 +294,18 @@ async function startFast(ctx: Context, probe: repo.StartProbe, channels: readonl
   if (!product || plan.seatProducts.length > 1 || plan.pooledChannels.length > 0) return null;
 
   const actor = actorOf(ctx.viewer);
-  const session: SessionRow = {
-    organization_id: orgId,
-    id: newId(now),
-    user_id: user.id,
-    seat_kind: 'REGULAR',
-    started_at: now,
-    expires_at: new Date(now.getTime() + ctx.sessionTtlSeconds * 1000),
-    ended_at: null,
-    end_reason: null,
-    channels: plan.heldChannels,
-    device_id: deviceId,
-    api_token_id: actor.apiTokenId,
-  };
-  const attempt = () =>
-    repo.startWithOneSeat(ctx.db, {
-      organizationId: orgId,
-      product: product.code,
-      today: dayOf(now),
-      session: { id: session.id, userId: user.id, startedAt: now, expiresAt: session.expires_at, deviceId, apiTokenId: actor.apiTokenId, channels: plan.heldChannels },
-      event: { id: newId(now), actor: actor.actor, detailSuffix: channelSuffix(plan.heldChannels, plan.deniedChannels) },
-      notifyChannel: LIVE_CHANNEL,
-    });
+  const session = newSessionRow(ctx, orgId, user.id, now, plan.heldChannels, deviceId);
+  const attempt = async () =>
+    (
+      await repo.startWithOneSeat(ctx.db, {
+        organizationId: orgId,
+        pool: { product: product.code },
+        today: dayOf(now),
+        session: { id: session.id, userId: user.id, startedAt: now, expiresAt: session.expires_at, deviceId, apiTokenId: actor.apiTokenId, channels: plan.heldChannels },
+        event: { id: newId(now), actor: actor.actor, detailSuffix: channelSuffix(plan.heldChannels, plan.deniedChannels) },
+        notifyChannel: LIVE_CHANNEL,
+      })
+    ).taken;
   let taken = await attempt();
   if (!taken) {
     // Full: give back the seats of sessions nobody renewed (a crashed instance's), then try once more (R-CONC-3).
