@@ -304,6 +304,8 @@ export interface SingleSeatResult {
   product: string | null;
   /** The counter after taking the seat; null: the pool was full. */
   taken: (PoolCounter & { seat_kind: string }) | null;
+  /** When the pool was full: whether the organization has open sessions past their expiry (whose seats a lazy expiry would free). */
+  overdue: boolean;
 }
 
 /**
@@ -327,7 +329,7 @@ export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promis
           where u.organization_id = ${p.organizationId} and u.id = ${p.pool.direct.userId} and u.status = 'ACTIVE'
             and not exists (select 1 from sessions o_s where o_s.organization_id = u.organization_id and o_s.user_id = u.id and o_s.ended_at is null)
           having count(*) = 1`;
-  const result = await sql<{ product_code: string | null; in_use: number | null; capacity: number; emergency_capacity: number; seat_kind: string }>`
+  const result = await sql<{ product_code: string | null; in_use: number | null; capacity: number; emergency_capacity: number; seat_kind: string; overdue: boolean | null }>`
     with pool as (${pool}),
     seat as (
       update seat_pools set
@@ -358,11 +360,18 @@ export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promis
       from seat
     )
     select pool.product_code, seat.in_use, seat.capacity, seat.emergency_capacity, seat.seat_kind,
-      case when seat.in_use is not null then pg_notify(${p.notifyChannel}, ${JSON.stringify({ o: p.organizationId, ids: [e.id] })}) end as notified
+      case when seat.in_use is not null then pg_notify(${p.notifyChannel}, ${JSON.stringify({ o: p.organizationId, ids: [e.id] })}) end as notified,
+      case when seat.in_use is null and pool.product_code is not null then exists (
+        select 1 from sessions where ended_at is null and expires_at <= ${s.startedAt} and organization_id = ${p.organizationId}
+      ) end as overdue
     from (select 1) as one left join pool on true left join seat on true`.execute(db);
   const row = result.rows[0];
-  if (!row?.product_code) return { product: null, taken: null };
-  return { product: row.product_code, taken: row.in_use === null ? null : { in_use: row.in_use, capacity: row.capacity, emergency_capacity: row.emergency_capacity, seat_kind: row.seat_kind } };
+  if (!row?.product_code) return { product: null, taken: null, overdue: false };
+  return {
+    product: row.product_code,
+    taken: row.in_use === null ? null : { in_use: row.in_use, capacity: row.capacity, emergency_capacity: row.emergency_capacity, seat_kind: row.seat_kind },
+    overdue: row.overdue === true,
+  };
 }
 
 /** Every pool's counter (the seats_in_use metric); the demo pool only while it has sessions. */

@@ -195,7 +195,6 @@ export async function startSession(ctx: Context, input: { userId: string; channe
   if (!probe) throw notFound('user', input.userId);
   authorize(ctx.viewer, probe.user.organization_id, 'sessions', 'user', input.userId);
   const user = probe.user;
-  const refused = (code: DenialCode, message: string): StartResult => ({ granted: false, session: null, denial: { code, message }, grantedChannels: [], deniedChannels: [], changedPools: [] });
   if (user.status !== 'ACTIVE') return refused('USER_NOT_ACTIVE', `${user.name} is ${user.status}; only ACTIVE users may start sessions`);
   const deviceId = input.deviceId ?? null;
 
@@ -220,6 +219,9 @@ export async function startSession(ctx: Context, input: { userId: string; channe
   }
 }
 
+const refused = (code: DenialCode, message: string): StartResult => ({ granted: false, session: null, denial: { code, message }, grantedChannels: [], deniedChannels: [], changedPools: [] });
+const noSeat = (product: string) => `all ${product} seats are in use (capacity and emergency seats)`;
+
 const sqlState = (error: unknown): unknown => (typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined);
 const isUniqueViolation = (error: unknown) => sqlState(error) === '23505';
 const isDeadlock = (error: unknown) => sqlState(error) === '40P01';
@@ -229,10 +231,11 @@ const isDeadlock = (error: unknown) => sqlState(error) === '40P01';
  * organization, no channels, and the organization's licensing known from an
  * earlier probe. The statement itself checks everything the probe would have
  * read (user ACTIVE, no open session, exactly one granted seat product, the
- * organization unchanged since: its revision) and takes the seat. Null
- * whenever anything differs, or the pool is full: then the probe path
- * decides, with the exact answer (open session, denial, expiry of overdue
- * sessions, error).
+ * organization unchanged since: its revision) and takes the seat; a full
+ * pool with no overdue session to expire is NO_SEAT_AVAILABLE at once. Null
+ * whenever anything differs, or overdue sessions could free a seat: then the
+ * probe path decides, with the exact answer (open session, denial, expiry of
+ * overdue sessions, error).
  */
 async function startDirect(ctx: Context, userId: string, deviceId: string | null): Promise<StartResult | null> {
   const viewer = ctx.viewer;
@@ -252,7 +255,7 @@ async function startDirect(ctx: Context, userId: string, deviceId: string | null
   const now = ctx.clock.now();
   const actor = actorOf(viewer);
   const session = newSessionRow(ctx, orgId, userId, now, [], deviceId);
-  const { product, taken } = await repo.startWithOneSeat(ctx.db, {
+  const { product, taken, overdue } = await repo.startWithOneSeat(ctx.db, {
     organizationId: orgId,
     pool: { direct: { userId, revision: last.revision, seatProducts } },
     today: dayOf(now),
@@ -260,6 +263,7 @@ async function startDirect(ctx: Context, userId: string, deviceId: string | null
     event: { id: newId(now), actor: actor.actor, detailSuffix: '' },
     notifyChannel: LIVE_CHANNEL,
   });
+  if (product && !taken && !overdue) return refused('NO_SEAT_AVAILABLE', noSeat(product));
   if (!product || !taken) return null;
   return { granted: true, session: { ...session, seat_kind: taken.seat_kind }, denial: null, grantedChannels: [], deniedChannels: [], changedPools: [product] };
 }
@@ -312,7 +316,7 @@ async function startFast(ctx: Context, probe: repo.StartProbe, channels: readonl
     const expired = await ctx.db.transaction().execute((trx) => expireDue(trx, now, 50, orgId, { actor: 'system', apiTokenId: null }));
     if (expired > 0) taken = await attempt();
   }
-  if (!taken) throw new Denied('NO_SEAT_AVAILABLE', `all ${product.code} seats are in use (capacity and emergency seats)`);
+  if (!taken) throw new Denied('NO_SEAT_AVAILABLE', noSeat(product.code));
   return {
     granted: true,
     session: { ...session, seat_kind: taken.seat_kind },
@@ -356,7 +360,7 @@ async function startInTransaction(
     const plan = planSession(licensing, grants, channels, user.name);
     for (const product of plan.seatProducts) {
       const counter = await takeSeat(ctx, trx, orgId, product.code);
-      if (!counter) throw new Denied('NO_SEAT_AVAILABLE', `all ${product.code} seats are in use (capacity and emergency seats)`);
+      if (!counter) throw new Denied('NO_SEAT_AVAILABLE', noSeat(product.code));
       seats.push({ product: product.code, kind: kindOfSeat(counter.in_use, counter.capacity, counter.emergency_capacity), channel: null, counter });
     }
     grantedChannels.push(...plan.heldChannels);

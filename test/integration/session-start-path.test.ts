@@ -83,23 +83,42 @@ for (const kind of DATABASES) {
       expect(emergency).toMatchObject({ granted: true, session: { seatKind: 'EMERGENCY' } });
       expect(refused).toMatchObject({ granted: false, denial: { code: 'NO_SEAT_AVAILABLE' } });
       expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBe(4);
+      // A refusal with nothing overdue to expire is one statement too.
+      const again = await counting(() => startSession(gw, org, users[5]!));
+      expect(again.result).toMatchObject({ granted: false, denial: { code: 'NO_SEAT_AVAILABLE', message: 'all AGENT_SEAT seats are in use (capacity and emergency seats)' } });
+      expect(again.statements, again.statements.join('\n')).toHaveLength(1);
       await endSession(gw, org, emergency.session!.id);
       await endSession(gw, org, third.session!.id);
     });
 
+    it('[R-CONC-3] a full pool with an overdue session: the start expires it and takes its seat (the one-statement start defers)', async () => {
+      const [a, b] = [await startSession(gw, org, users[3]!), await startSession(gw, org, users[4]!)];
+      expect([a.granted, b.granted]).toEqual([true, true]);
+      expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBe(4);
+      // Everyone's sessions go overdue (no heartbeats); the next start frees theirs and takes a seat.
+      gw.clock.advance(121_000);
+      const late = await startSession(gw, org, users[5]!);
+      expect(late).toMatchObject({ granted: true, session: { seatKind: 'REGULAR' } });
+      expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBeLessThan(4);
+      const expired = await gw.database.db.selectFrom('sessions').select('id').where('organization_id', '=', org.organizationId).where('end_reason', '=', 'EXPIRED').execute();
+      expect(expired.length).toBeGreaterThan(0);
+    });
+
     it('[R-CONC-1] grants changed past the gateway (SQL by hand) are honoured: the statement reads them, not a copy', async () => {
+      const before = await poolCounter(gw, org.organizationId, 'AGENT_SEAT');
       await sql`update user_grants set status = 'NOT_LICENSED' where user_id = ${users[6]!} and product_code = 'AGENT_SEAT'`.execute(gw.database.db);
       const result = await startSession(gw, org, users[6]!);
       expect(result).toMatchObject({ granted: false, denial: { code: 'NOT_LICENSED' } });
-      expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBe(2);
+      expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBe(before);
     });
 
     it('[R-LIFE-1][R-CONC-1] a key activated after the organization became known takes effect on the next start (the revision changed, so the start re-reads)', async () => {
       // A follow-up key without AGENT_SEAT: the organization has no seat licences any more.
       await activateKey(gw, org, issueLicenseKey(STORM, [{ product: 'BASE', quantity: 10 }], { validFrom: NOW.toISOString(), keyId: 'FOLLOW-UP-1' }));
+      const before = await poolCounter(gw, org.organizationId, 'AGENT_SEAT');
       const refused = await startSession(gw, org, users[7]!);
       expect(refused).toMatchObject({ granted: false, denial: { code: 'NOT_LICENSED' } });
-      expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBe(2);
+      expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBe(before);
     });
   });
 }
