@@ -1,8 +1,9 @@
 /*
- * Gateway child processes (`node --import tsx src/main.ts`, as `npm start`
- * runs it), each on a free port of 127.0.0.1, ready when /readyz answers 200.
+ * Gateway child processes (`node dist/src/main.js`, as `npm start` runs it,
+ * after the same `scripts/build.mjs --if-stale` as its prestart), each on a
+ * free port of 127.0.0.1, ready when /readyz answers 200.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ownChild, stopChild } from './cleanup.ts';
@@ -21,7 +22,7 @@ export interface GatewayOptions {
   /** node --cpu-prof into this directory. */
   cpuProfDir?: string;
   env?: Record<string, string>;
-  /** How to start: node --import tsx (default), or `npm start`. */
+  /** How to start: node dist/src/main.js (default), or `npm start` (its prestart build check included in readyMs). */
   via?: 'node' | 'npm';
   readyTimeoutMs?: number;
 }
@@ -43,6 +44,25 @@ export interface Gateway {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `node [flags] dist/src/main.js`: what package.json's start script runs, read from it so the bench cannot drift from it. */
+export const START_ARGS: readonly string[] = (() => {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts?: Record<string, string> };
+  const [command, ...args] = (pkg.scripts?.start ?? '').trim().split(/\s+/);
+  if (command !== 'node' || args.length === 0) throw new Error(`package.json's start script is not "node [flags] <main>": ${pkg.scripts?.start}`);
+  return args;
+})();
+
+let built: Promise<void> | null = null;
+/** Builds dist/ when a source is newer than the last build (npm start's prestart), once per bench run. */
+export function ensureBuilt(): Promise<void> {
+  built ??= new Promise<void>((resolve, reject) =>
+    execFile(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: ROOT }, (error, _stdout, stderr) =>
+      error ? reject(new Error(`build failed: ${stderr || error.message}`)) : resolve(),
+    ),
+  );
+  return built;
+}
 
 export function gatewayEnv(options: GatewayOptions, port: number): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
@@ -69,7 +89,8 @@ export function gatewayEnv(options: GatewayOptions, port: number): NodeJS.Proces
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const port = await freePort();
   const env = gatewayEnv(options, port);
-  const nodeArgs = [...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []), '--import', 'tsx', 'src/main.ts'];
+  if (options.via !== 'npm') await ensureBuilt();
+  const nodeArgs = [...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []), ...START_ARGS];
   const t0 = process.hrtime.bigint();
   const child =
     options.via === 'npm'

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -40,6 +39,7 @@ import { sweepExpiredSessions } from './sessions/sessions.service.ts';
 import { allPoolCounters } from './sessions/sessions.repository.ts';
 import { createLiveHub } from './live/hub.ts';
 import { dashboardPage } from './live/dashboard.ts';
+import { useSharedSubscriptionExecution } from './live/shared-execution.ts';
 
 export interface AppDeps {
   database: DatabaseHandle;
@@ -170,7 +170,8 @@ export function createApp(deps: AppDeps): App {
     schema: getSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
-    renderGraphiQL,
+    // GraphiQL's bundle is ~40 MiB of RSS once loaded: only when someone opens it.
+    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     graphiql: { title: 'Licensing gateway', defaultQuery: EXAMPLE_QUERY, subscriptionsProtocol: 'WS' },
     // Never the development mode that copies original errors (and stacks) into responses, whatever NODE_ENV says.
     maskedErrors: { isDev: false },
@@ -183,6 +184,8 @@ export function createApp(deps: AppDeps): App {
       useWellFormedStrings(),
       ...operationLimitPlugins(limits),
       useActivationRateLimit(activations, () => metrics.rateLimited.inc({ limit: 'activation' })),
+      // One execution of each seat usage snapshot for all its subscribers (R-PERF-3).
+      useSharedSubscriptionExecution(['seatUsage']),
     ],
     context: async (initial) => ({
       db,

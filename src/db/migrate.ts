@@ -2,21 +2,26 @@ import { readdir } from 'node:fs/promises';
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import type { Db } from './database.ts';
 
+/** `migrations/` next to `src/`: the sources under tsx or vitest, `dist/migrations/` when running the build. */
 const MIGRATIONS_DIR = new URL('../../migrations/', import.meta.url);
+/** This module's own extension: `.ts` from the sources, `.js` from dist/ (scripts/build.mjs). */
+const EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
 /**
- * Reads `migrations/*.ts` in name order. The import happens here rather than
- * in Kysely's FileMigrationProvider so that the loader running the app (tsx,
- * or vitest's transform) also loads the TypeScript migrations.
+ * Reads `migrations/*.ts` (or their compiled `.js`) in name order. The import
+ * happens here rather than in Kysely's FileMigrationProvider so that the
+ * loader running the app (tsx, or vitest's transform) also loads the
+ * TypeScript migrations. Names leave out the extension, so a database
+ * migrated from the sources and one migrated by the build agree.
  */
 const provider: MigrationProvider = {
   async getMigrations() {
-    const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d.*\.ts$/.test(f) && !f.endsWith('.d.ts')).sort();
+    const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d/.test(f) && f.endsWith(EXTENSION) && !f.endsWith('.d.ts')).sort();
     const migrations: Record<string, Migration> = {};
     for (const file of files) {
       const module: Partial<Migration> = await import(new URL(file, MIGRATIONS_DIR).href);
       if (typeof module.up !== 'function') throw new Error(`migration ${file} has no up()`);
-      migrations[file.replace(/\.ts$/, '')] = { up: module.up, ...(module.down ? { down: module.down } : {}) };
+      migrations[file.slice(0, -EXTENSION.length)] = { up: module.up, ...(module.down ? { down: module.down } : {}) };
     }
     return migrations;
   },

@@ -6,28 +6,53 @@ import { eventsAfter, eventsByIds, eventsInRange, LIVE_CHANNEL, type LiveNotice 
 import { seatUsage, type SeatUsageSnapshot } from '../sessions/usage.service.ts';
 import { findOrganization } from '../tenancy/tenancy.repository.ts';
 import { Channel } from './channel.ts';
+import { shareable } from './shared-execution.ts';
+
+/** What a seatUsage subscription yields: the organization's catalog (for product fields) and its pools. */
+export interface SeatUsagePayload {
+  catalog: Catalog;
+  snapshot: SeatUsageSnapshot;
+}
+
+/** Monotonic time and timers of the coalescing; tests pass their own to move time by hand. */
+export interface HubTimers {
+  now(): number;
+  setTimeout(run: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const realTimers: HubTimers = {
+  now: () => performance.now(),
+  setTimeout: (run, ms) => setTimeout(run, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 /**
  * Live utilization for this process (R-LIVE-1). Changes arrive as NOTIFY from
  * the transaction that made them, on every gateway process attached to the
  * database (PGlite: in-process), so a subscriber sees changes made anywhere.
  *
- * Seat usage is coalesced per organization: a burst of changes (a login
- * storm) is computed once per `coalesceMs` and every subscriber gets that one
- * snapshot; a subscriber that falls behind keeps only the newest. The last
- * snapshot is always computed after the last change, so the final state is
- * exact. Events are delivered one by one, none skipped.
+ * Seat usage is coalesced per organization, leading edge first: the first
+ * change after a quiet period is read and sent at once; changes that arrive
+ * while that read and send are under way, or within `coalesceMs` of its
+ * start, are folded into one trailing snapshot, read after the window. So a
+ * single change goes out without waiting, a storm costs each subscriber at
+ * most one message per `coalesceMs`, and the last snapshot is always read
+ * after the last change (the final state is exact). One snapshot object is
+ * pushed to every subscriber of the organization (they share its execution,
+ * see shared-execution.ts); a subscriber that falls behind keeps only the
+ * newest. Events are delivered one by one, none skipped.
  *
  * @example
  * const sub = hub.subscribeSeatUsage(orgId);
- * for await (const snapshot of sub) render(snapshot);
+ * for await (const { snapshot } of sub) render(snapshot);
  */
 export interface LiveHub {
   /** Starts listening (once; every subscription awaits it before its first value). */
   ready(): Promise<void>;
   stop(): Promise<void>;
   /** Registers at once (nothing after this call is missed); yields snapshots after changes. */
-  subscribeSeatUsage(organizationId: string): Channel<SeatUsageSnapshot>;
+  subscribeSeatUsage(organizationId: string): Channel<SeatUsagePayload>;
   subscribeEvents(organizationId: string): Channel<EventRow>;
   subscribers(): number;
 }
@@ -36,21 +61,28 @@ export interface LiveHubDeps {
   database: DatabaseHandle;
   clock: Clock;
   catalogs: ReadonlyMap<string, Catalog>;
+  /** Minimum time between two snapshots of one organization (default 100 ms). */
   coalesceMs?: number;
+  timers?: HubTimers;
   /** Called when the number of subscribers changes (metrics). */
   onSubscribers?: (count: number) => void;
 }
 
 interface OrgState {
-  seat: Set<Channel<SeatUsageSnapshot>>;
+  seat: Set<Channel<SeatUsagePayload>>;
   events: Set<Channel<EventRow>>;
   /** Newest event delivered, to catch up after a lost LISTEN connection. */
   lastEventId: string | null;
   /** Ids delivered lately: a catch-up read may overlap notifications. */
   recent: Set<string>;
-  timer: NodeJS.Timeout | null;
+  /** The trailing snapshot's timer. */
+  timer: unknown;
+  /** A snapshot is being read or sent. */
   computing: boolean;
+  /** A change arrived that no snapshot read so far may have seen. */
   dirty: boolean;
+  /** When the last snapshot read started (timers.now()); -Infinity before the first. */
+  lastStart: number;
 }
 
 /** A slow event subscriber is dropped rather than let memory grow without bound. */
@@ -59,6 +91,7 @@ const MAX_EVENT_BACKLOG = 10_000;
 export function createLiveHub(deps: LiveHubDeps): LiveHub {
   const { db } = deps.database;
   const coalesceMs = deps.coalesceMs ?? 100;
+  const timers = deps.timers ?? realTimers;
   const orgs = new Map<string, OrgState>();
   let unlisten: (() => Promise<void>) | null = null;
   let listening: Promise<void> | null = null;
@@ -67,7 +100,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   const stateOf = (id: string): OrgState => {
     let s = orgs.get(id);
     if (!s) {
-      s = { seat: new Set(), events: new Set(), lastEventId: null, recent: new Set(), timer: null, computing: false, dirty: false };
+      s = { seat: new Set(), events: new Set(), lastEventId: null, recent: new Set(), timer: null, computing: false, dirty: false, lastStart: -Infinity };
       orgs.set(id, s);
     }
     return s;
@@ -78,41 +111,51 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   };
   const forget = (id: string, s: OrgState) => {
     if (s.seat.size === 0 && s.events.size === 0) {
-      if (s.timer) clearTimeout(s.timer);
+      if (s.timer !== null) timers.clearTimeout(s.timer);
       orgs.delete(id);
     }
   };
 
-  async function computeSnapshot(organizationId: string): Promise<SeatUsageSnapshot | null> {
+  async function computeSnapshot(organizationId: string): Promise<SeatUsagePayload | null> {
     const org = await findOrganization(db, organizationId);
     const catalog = org ? deps.catalogs.get(org.catalog_code) : undefined;
     if (!org || !catalog) return null;
-    return seatUsage(db, org, catalog, deps.clock.now());
+    return shareable({ catalog, snapshot: await seatUsage(db, org, catalog, deps.clock.now()) });
   }
 
-  /** Trailing-edge coalescing: one computation per burst, and always one after the last change. */
+  /**
+   * A change of the organization: read and send at once when the last read
+   * started at least `coalesceMs` ago and none is under way (leading edge);
+   * otherwise one read when the window ends (trailing edge), however many
+   * changes arrive until then.
+   */
   function scheduleSnapshot(id: string): void {
     const s = orgs.get(id);
     if (!s || s.seat.size === 0) return;
     s.dirty = true;
-    if (s.timer || s.computing) return;
-    s.timer = setTimeout(() => void flush(id), coalesceMs);
+    if (s.timer !== null || s.computing) return; // the timer, or the end of the read under way, picks it up
+    const wait = s.lastStart + coalesceMs - timers.now();
+    if (wait <= 0) void flush(id);
+    else s.timer = timers.setTimeout(() => void flush(id), wait);
   }
 
   async function flush(id: string): Promise<void> {
     const s = orgs.get(id);
     if (!s) return;
     s.timer = null;
-    s.dirty = false;
+    s.dirty = false; // changes from here on may be missed by this read: they set it again
     s.computing = true;
+    s.lastStart = timers.now();
     try {
-      const snapshot = await computeSnapshot(id);
-      if (snapshot) for (const channel of s.seat) channel.push(snapshot);
+      const payload = await computeSnapshot(id);
+      if (payload) for (const channel of s.seat) channel.push(payload);
     } catch {
-      s.dirty = true; // try again with the next change or tick
+      s.dirty = true; // try again after the window
     } finally {
       s.computing = false;
-      if (s.dirty && s.seat.size > 0 && !s.timer) s.timer = setTimeout(() => void flush(id), coalesceMs);
+      if (s.dirty && s.seat.size > 0 && orgs.get(id) === s) {
+        s.timer = timers.setTimeout(() => void flush(id), Math.max(0, s.lastStart + coalesceMs - timers.now()));
+      }
     }
   }
 
@@ -167,7 +210,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     },
     async stop() {
       for (const s of orgs.values()) {
-        if (s.timer) clearTimeout(s.timer);
+        if (s.timer !== null) timers.clearTimeout(s.timer);
         for (const c of s.seat) c.close();
         for (const c of s.events) c.close();
       }
@@ -179,7 +222,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     },
     subscribeSeatUsage(organizationId) {
       const s = stateOf(organizationId);
-      const channel = new Channel<SeatUsageSnapshot>({
+      const channel = new Channel<SeatUsagePayload>({
         latestOnly: true,
         onClose: () => {
           s.seat.delete(channel);

@@ -1,12 +1,13 @@
 import { authorize, requireAuthenticated } from '../auth/viewer.ts';
 import type { Context } from '../context.ts';
+import type { EventRow } from '../db/schema.ts';
 import { notFound } from '../errors.ts';
 import { LicenseEventRef } from '../events/events.schema.ts';
 import { isId } from '../ids.ts';
 import { builder } from '../schema/builder.ts';
 import { SeatUsageRef, seatUsageOf } from '../sessions/sessions.schema.ts';
-import { catalogOf } from '../tenancy/access.ts';
 import { findOrganization } from '../tenancy/tenancy.repository.ts';
+import type { Channel } from './channel.ts';
 
 builder.subscriptionType({});
 
@@ -24,18 +25,13 @@ builder.subscriptionFields((t) => ({
     type: SeatUsageRef,
     description: "The organization's pools, sent at once on subscribe and again after every change (coalesced in bursts; the last state is always sent).",
     args: { organizationId: t.arg.id({ required: true }) },
-    subscribe: async function* (_root, args, ctx) {
+    subscribe: async (_root, args, ctx) => {
       const org = await subscribable(ctx, args.organizationId);
-      const catalog = catalogOf(ctx, org);
-      // Registered before the first snapshot is read, so no change in between is lost.
       await ctx.live.ready();
+      // Registered before the first snapshot is read, so no change in between is lost.
       const channel = ctx.live.subscribeSeatUsage(org.id);
-      try {
-        yield await seatUsageOf(ctx, org.id);
-        for await (const snapshot of channel) yield { catalog, snapshot };
-      } finally {
-        channel.close();
-      }
+      // Then the hub's snapshots: one object for all subscribers, executed once (shared-execution.ts).
+      return startingWith(() => seatUsageOf(ctx, org.id), channel);
     },
     resolve: (payload) => payload,
   }),
@@ -43,20 +39,49 @@ builder.subscriptionFields((t) => ({
     type: LicenseEventRef,
     description: 'Every licence event of the organization as it happens, from any gateway instance.',
     args: { organizationId: t.arg.id({ required: true }) },
-    subscribe: async function* (_root, args, ctx) {
+    subscribe: async (_root, args, ctx) => {
       const org = await subscribable(ctx, args.organizationId);
       await ctx.live.ready();
       const channel = ctx.live.subscribeEvents(org.id);
-      try {
-        for await (const event of channel) {
+      return {
+        async next() {
+          const item = await channel.next();
           // A subscription lives long: each event gets fresh loaders (users change meanwhile).
-          ctx.loaders.user.clearAll();
-          yield event;
-        }
-      } finally {
-        channel.close();
-      }
+          if (!item.done) ctx.loaders.user.clearAll();
+          return item;
+        },
+        return: () => channel.return(),
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+      } satisfies AsyncIterableIterator<EventRow>;
     },
     resolve: (payload) => payload,
   }),
 }));
+
+/**
+ * `first()`, then the channel's values. Not an async generator: its return()
+ * would wait for the generator's pending next(), i.e. for the next change, so
+ * an unsubscribed channel would stay registered until then; here return()
+ * closes the channel at once.
+ */
+function startingWith<T, U>(first: () => Promise<T>, channel: Channel<U>): AsyncIterableIterator<T | U> {
+  let started = false;
+  return {
+    async next(): Promise<IteratorResult<T | U>> {
+      if (started) return channel.next();
+      started = true;
+      try {
+        return { value: await first(), done: false };
+      } catch (error) {
+        channel.close();
+        throw error;
+      }
+    },
+    return: () => channel.return(),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}

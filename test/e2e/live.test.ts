@@ -199,6 +199,54 @@ for (const kind of DATABASES) {
       await client.dispose();
     });
 
+    it('[R-LIVE-1] subscribers of one organization with different selections and variables each get their own shape', async () => {
+      const { org, ids } = await innoOrg(5, 1);
+      const client = wsClient(ws, org.tokens.SUPERVISOR);
+      const full = collect<Usage>(client, SEAT_USAGE, { id: org.organizationId });
+      const same = collect<Usage>(client, SEAT_USAGE, { id: org.organizationId });
+      const narrow = collect<{ seatUsage: { pools: { inUse: number }[] } }>(client, `subscription($org: ID!) { seatUsage(organizationId: $org) { pools { inUse } } }`, { org: org.organizationId });
+      const aliased = collect<{ u: { n: { product: { code: string }; used: number }[] } }>(
+        client,
+        `subscription Aliased($id: ID!) { u: seatUsage(organizationId: $id) { n: pools { product { code } used: inUse } } }`,
+        { id: org.organizationId },
+      );
+      await Promise.all([full.until(() => true), same.until(() => true), narrow.until(() => true), aliased.until(() => true)]);
+      await gw.ok(START, { input: { userId: ids[0] } }, org.tokens.AGENT_CLIENT);
+      const [a, b, c, d] = await Promise.all([
+        full.until((v) => inUse(v, 'ACD_AGENT') === 1),
+        same.until((v) => inUse(v, 'ACD_AGENT') === 1),
+        narrow.until((v) => v.seatUsage.pools[0]?.inUse === 1),
+        aliased.until((v) => v.u.n[0]?.used === 1),
+      ]);
+      expect(b).toEqual(a);
+      expect(a.seatUsage.organizationId).toBe(org.organizationId);
+      expect(a.seatUsage.pools[0]).toEqual(expect.objectContaining({ product: { code: 'ACD_AGENT' }, inUse: 1, maxPossible: 5, peakToday: 1 }));
+      expect(c).toEqual({ seatUsage: { pools: [{ inUse: 1 }] } });
+      expect(d).toEqual({ u: { n: [{ product: { code: 'ACD_AGENT' }, used: 1 }] } });
+      for (const s of [full, same, narrow, aliased]) {
+        expect(s.errors).toEqual([]);
+        s.dispose();
+      }
+      await client.dispose();
+    });
+
+    it('[R-LIVE-1] an unsubscribed client is released at once, not at the next change', async () => {
+      const { org } = await innoOrg(1, 0);
+      const subscribers = async () => (await gw.app.metrics.subscribers.get()).values[0]?.value ?? 0;
+      // Earlier tests' subscriptions end asynchronously (their complete messages): from none at all.
+      await expect.poll(subscribers).toBe(0);
+      const client = wsClient(ws, org.tokens.SUPERVISOR);
+      const seats = collect<Usage>(client, SEAT_USAGE, { id: org.organizationId });
+      const events = collect<unknown>(client, EVENTS, { id: org.organizationId });
+      await seats.until(() => true);
+      await expect.poll(subscribers).toBe(2);
+      // No change happens in this organization from here on.
+      seats.dispose();
+      events.dispose();
+      await expect.poll(subscribers).toBe(0);
+      await client.dispose();
+    });
+
     it('[R-LIVE-1] a login storm is coalesced: few messages per subscriber, exact final state', async () => {
       const { org, ids } = await innoOrg(40, 40);
       const client = wsClient(ws, org.tokens.SUPERVISOR);

@@ -1,0 +1,100 @@
+import { createSourceEventStream, execute, getOperationAST, Kind, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+
+/**
+ * One execution per event for all subscribers of the same operation.
+ *
+ * graphql-js (and graphql-ws on top of it) executes a subscription's
+ * selection set once per subscriber and event: with 1,000 dashboards of one
+ * organization that is 1,000 identical executions of one snapshot
+ * (R-PERF-3). A payload marked `shareable` is resolved without the
+ * subscriber's context (its resolvers only read the payload), so its result
+ * depends only on the payload, the document, the operation name and the
+ * variables: the first subscriber executes it, every other one with the same
+ * operation gets that same result object. Payloads not marked are executed
+ * per subscriber as before.
+ *
+ * @example
+ * const yoga = createYoga({ plugins: [useSharedSubscriptionExecution(['seatUsage'])] });
+ * for (const c of channels) c.push(shareable({ catalog, snapshot }));
+ */
+export function useSharedSubscriptionExecution(fields: readonly string[]): Plugin {
+  const names = new Set(fields);
+  return {
+    onSubscribe({ args, setSubscribeFn }) {
+      const operation = getOperationAST(args.document, args.operationName);
+      // A subscription has exactly one root field (validated); fragments and directives keep the default path.
+      const [root, ...more] = operation?.selectionSet.selections ?? [];
+      if (operation?.operation !== 'subscription' || more.length > 0 || root?.kind !== Kind.FIELD || !names.has(root.name.value)) return;
+      if (root.directives?.length) return;
+      setSubscribeFn(subscribeShared as never);
+    },
+  };
+}
+
+const shared = new WeakSet<object>();
+/** Results of each shared payload, per operation (see operationKey). Gone with the payload. */
+const results = new WeakMap<object, Map<string, Promise<ExecutionResult> | ExecutionResult>>();
+const documentIds = new WeakMap<DocumentNode, number>();
+let nextDocumentId = 1;
+
+/** Marks a payload whose resolution needs no context: every subscriber may share its result. */
+export function shareable<T extends object>(payload: T): T {
+  shared.add(payload);
+  return payload;
+}
+
+/**
+ * Document (by identity: Yoga's parser cache hands out one DocumentNode per
+ * query text; another copy only misses the sharing), operation and variables.
+ */
+function operationKey(args: ExecutionArgs): string {
+  let id = documentIds.get(args.document);
+  if (id === undefined) documentIds.set(args.document, (id = nextDocumentId++));
+  return `${id}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? null)}`;
+}
+
+/** graphql-js' subscribe (createSourceEventStream, then execute per event), with shared results. */
+async function subscribeShared(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+  const source = await createSourceEventStream(args);
+  if (!(Symbol.asyncIterator in source)) return source; // errors before the stream started
+  const key = operationKey(args);
+  const run = (payload: unknown): Promise<ExecutionResult> | ExecutionResult => {
+    if (typeof payload !== 'object' || payload === null || !shared.has(payload)) return execute({ ...args, rootValue: payload });
+    let byOperation = results.get(payload);
+    if (!byOperation) results.set(payload, (byOperation = new Map()));
+    let result = byOperation.get(key);
+    if (result === undefined) {
+      result = execute({ ...args, rootValue: payload });
+      byOperation.set(key, result);
+    }
+    return result;
+  };
+  return mapStream(source[Symbol.asyncIterator](), run);
+}
+
+/**
+ * Maps a stream; return() goes straight to the source (not queued behind a
+ * pending next() as it would be in an async generator), so an unsubscribe
+ * releases the source at once.
+ */
+function mapStream<T, U>(source: AsyncIterator<T>, map: (value: T) => Promise<U> | U): AsyncIterableIterator<U> {
+  return {
+    async next() {
+      const item = await source.next();
+      return item.done ? { value: undefined, done: true } : { value: await map(item.value), done: false };
+    },
+    async return() {
+      await source.return?.();
+      return { value: undefined, done: true };
+    },
+    async throw(error: unknown) {
+      if (source.throw) await source.throw(error);
+      else await source.return?.();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
