@@ -2,19 +2,23 @@
  * The named-licence allocation of an organization for reads (R-PERF-2),
  * without reading every user, assignment, slot and key per request.
  *
- * An entry holds what `readAllocationInputs` read, keyed by the
- * organization's `revision` (migration 0005: triggers bump it with every
- * change of an input, by any writer on any instance), and the last result of
- * `allocate` with the inputs it came from. Each request still computes
- * everything that depends on the instant (licence status, entitlements, slot
- * summaries and the licences bound by the cool-down) and reruns `allocate`,
- * without SQL, when those differ from the memo's: the view is exactly what
- * `loadAllocation` gives at that instant.
+ * An entry holds what `readAllocationInputs` read (without the rows only
+ * write paths need), keyed by the organization's `revision` (migration 0005:
+ * triggers bump it with every change of an input, by any writer on any
+ * instance), and the last result of `allocate` with the inputs it came from.
+ * Each request still computes everything that depends on the instant
+ * (licence status, entitlements, slot summaries and the licences bound by the
+ * cool-down) and reruns `allocate`, without SQL, when those differ from the
+ * memo's: the view is exactly what `loadAllocation` gives at that instant.
  *
- * The key is the revision of the organization row the request read *before*
- * the inputs, so an entry never holds data older than its key; a request
- * whose row is newer misses and reads again. Write paths never use it: they
- * call `loadAllocation` on their transaction.
+ * Entries come from two places. A read that misses reads the inputs; its key
+ * is the revision of the organization row the request read *before* the
+ * inputs, so an entry never holds data older than its key, and a request
+ * whose row is newer misses and reads again. A write transaction
+ * (`writeTransaction`) publishes the allocation it ended with once it has
+ * committed, under the revision the organization had at its end: the first
+ * read after a write does not read everything again. Write paths never read
+ * from the cache.
  *
  * Entries, their users and their results are shared between requests and
  * must not be mutated. Memory is bounded by the users cached over all
@@ -26,10 +30,20 @@
  */
 import type { Catalog } from '../catalogs/types.ts';
 import { DEFAULT_ALLOCATION_CACHE_USERS } from '../config.ts';
-import type { Db } from '../db/database.ts';
+import type { Db, Executor, Trx } from '../db/database.ts';
 import type { OrganizationRow } from '../db/schema.ts';
-import { allocationViewOf, loadAllocation, readAllocationInputs, type AllocateMemo, type AllocationInputs, type AllocationView } from './assignments.service.ts';
-
+import {
+  allocationViewOf,
+  cachedInputs,
+  loadAllocation,
+  loadedAllocationOf,
+  readAllocationInputs,
+  type AllocateMemo,
+  type AllocationInputs,
+  type AllocationView,
+  type LoadedAllocation,
+} from './allocation-view.ts';
+import { organizationRevision } from './assignments.repository.ts';
 
 interface Entry {
   revision: number;
@@ -58,10 +72,11 @@ export class AllocationCache {
 
   /**
    * Counters since the cache was made: views served from a cached entry,
-   * reads of the inputs from SQL, and runs of `allocate` (a miss, or an
-   * instant whose licence status or cool-down differs from the memo's).
+   * reads of the inputs from SQL, runs of `allocate` (a miss, or an instant
+   * whose licence status or cool-down differs from the memo's), and
+   * allocations of committed write transactions put in.
    */
-  readonly stats = { hits: 0, misses: 0, allocations: 0 };
+  readonly stats = { hits: 0, misses: 0, allocations: 0, published: 0 };
 
   /** Users held now. */
   get cachedUsers(): number {
@@ -100,7 +115,7 @@ export class AllocationCache {
 
   private store(db: Db, org: OrganizationRow): Entry {
     this.remove(org.id);
-    const entry: Entry = { revision: org.revision, inputs: readAllocationInputs(db, org.id), users: 0, memo: null };
+    const entry: Entry = { revision: org.revision, inputs: readAllocationInputs(db, org.id).then(cachedInputs), users: 0, memo: null };
     this.entries.set(org.id, entry);
     entry.inputs.then(
       (inputs) => {
@@ -114,6 +129,23 @@ export class AllocationCache {
       },
     );
     return entry;
+  }
+
+  /**
+   * Puts the allocation a committed write transaction ended with under the
+   * revision the organization had at its end (see `writeTransaction`),
+   * unless the cache already holds that revision or a later one.
+   */
+  publish(organizationId: string, revision: number, inputs: AllocationInputs, memo: AllocateMemo): void {
+    if (this.maxUsers <= 0 || inputs.users.length > this.maxUsers) return;
+    const current = this.entries.get(organizationId);
+    if (current && current.revision >= revision) return;
+    this.remove(organizationId);
+    const entry: Entry = { revision, inputs: Promise.resolve(cachedInputs(inputs)), users: inputs.users.length, memo };
+    this.entries.set(organizationId, entry);
+    this.users += entry.users;
+    this.stats.published += 1;
+    this.evict();
   }
 
   private remove(organizationId: string): void {
@@ -163,4 +195,65 @@ export function configureAllocationCache(maxUsers: number, db?: Db): void {
     return;
   }
   configuredMaxUsers = maxUsers;
+}
+
+/** An allocation a write transaction computed, to publish once it commits. */
+interface Pending {
+  /** The organization's revision right after the inputs were read. */
+  revision: number;
+  inputs: AllocationInputs;
+  memo: AllocateMemo;
+}
+
+/** The allocations to publish per open write transaction, by organization. */
+const pendingOf = new WeakMap<Executor, Map<string, Pending>>();
+
+/**
+ * Runs `work` in a transaction of `db`, like `db.transaction().execute`.
+ * The allocation it loaded last with `loadAllocationAfterWrites` (per
+ * organization) goes into the cache once the transaction has committed,
+ * under the revision the organization has at its end, read as the
+ * transaction's last statements. Every caller holds the organization's row
+ * lock until the commit, so no other writer can move that revision in
+ * between; the transaction's own trigger bumps are in it. If the revision
+ * moved after the allocation was loaded (a later write in the same
+ * transaction), nothing is published. A transaction that rolls back (an
+ * error, a dry run) publishes nothing.
+ *
+ * @example
+ * await writeTransaction(ctx.db, async (trx) => {
+ *   await lockOrganization(trx, org.id);
+ *   … writes …
+ *   await persistAllocation(trx, await loadAllocationAfterWrites(trx, org, catalog, now), actor);
+ * });
+ */
+export async function writeTransaction<T>(db: Db, work: (trx: Trx) => Promise<T>): Promise<T> {
+  const pending = new Map<string, Pending>();
+  const value = await db.transaction().execute(async (trx) => {
+    pendingOf.set(trx, pending);
+    const result = await work(trx);
+    for (const [id, p] of pending) if ((await organizationRevision(trx, id)) !== p.revision) pending.delete(id);
+    return result;
+  });
+  const cache = allocationCacheOf(db);
+  for (const [id, p] of pending) cache.publish(id, p.revision, p.inputs, p.memo);
+  return value;
+}
+
+/**
+ * `loadAllocation` for the view a write transaction ends with: load it after
+ * the transaction's last change of an input (users, groups, assignments,
+ * slots, keys, the organization row). Within `writeTransaction` it is
+ * published to the cache once the transaction commits; elsewhere it is just
+ * `loadAllocation`.
+ */
+export async function loadAllocationAfterWrites(trx: Executor, org: OrganizationRow, catalog: Catalog, now: Date): Promise<LoadedAllocation> {
+  const inputs = await readAllocationInputs(trx, org.id);
+  const { view, memo } = loadedAllocationOf(org, catalog, now, inputs);
+  const pending = pendingOf.get(trx);
+  if (pending) {
+    const revision = await organizationRevision(trx, org.id);
+    if (revision !== undefined) pending.set(org.id, { revision, inputs, memo });
+  }
+  return view;
 }

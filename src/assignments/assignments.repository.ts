@@ -135,3 +135,9 @@ export async function upsertPools(
 export function poolsOf(db: Executor, organizationId: string) {
   return db.selectFrom('seat_pools').selectAll().where('organization_id', '=', organizationId).execute();
 }
+
+/** The organization's change counter (migration 0005), as this executor sees it now. */
+export async function organizationRevision(db: Executor, organizationId: string): Promise<number | undefined> {
+  const row = await db.selectFrom('organizations').select('revision').where('id', '=', organizationId).executeTakeFirst();
+  return row?.revision;
+}

@@ -2,7 +2,7 @@ import type { Catalog, ProductKind } from '../catalogs/types.ts';
 import { ProductKindEnum } from '../catalogs/catalog.schema.ts';
 import type { Context } from '../context.ts';
 import type { ConfigurationGroupRow, OrganizationRow, TeamRow, UserRow, UserSettingRow } from '../db/schema.ts';
-import { userWarnings, type UserLicense } from '../licensing/allocation.ts';
+import { licenseSteps, userWarnings, type AllocationResult, type LicenseWarning, type UserLicense } from '../licensing/allocation.ts';
 import { organizationPrerequisiteGaps } from '../licensing/entitlements.ts';
 import { addOnCoverage, capacityAdvisories, licenseMapping, siteOverview, teamAnalytics } from '../licensing/reports.ts';
 import { seatFigures } from '../sessions/usage.service.ts';
@@ -13,7 +13,7 @@ import { ConfigurationGroupRef, OrganizationRef, ProductRef, productOfCatalog, S
 import { teamsOfOrganization } from '../tenancy/tenancy.repository.ts';
 import { settingsOfUsers } from './assignments.repository.ts';
 import * as service from './assignments.service.ts';
-import type { AllocationView } from './assignments.service.ts';
+import type { AllocationView } from './allocation-view.ts';
 
 const AssignmentSourceEnum = builder.enumType('AssignmentSource', {
   values: {
@@ -80,9 +80,31 @@ function licensesOf(view: AllocationView, userId: string): LicenseShape[] {
   return (view.result.users.get(userId) ?? []).map((license) => ({ catalog: view.catalog, license }));
 }
 
-/** A user's warnings as the API shows them. */
+/**
+ * The warnings each user with any would have if ACTIVE (inactive users have
+ * none), per allocation result: `users(hasWarnings:)` asks for every user's
+ * on each request, and a result is shared by every request its cache entry
+ * serves. Only users with warnings are kept.
+ */
+const warningsByResult = new WeakMap<AllocationResult, Map<string, LicenseWarning[]>>();
+
+function activeWarningsOf(result: AllocationResult): Map<string, LicenseWarning[]> {
+  let warned = warningsByResult.get(result);
+  if (!warned) {
+    warned = new Map();
+    for (const [userId, licenses] of result.users) {
+      const warnings = userWarnings({ status: 'ACTIVE' }, licenses, result.products);
+      if (warnings.length > 0) warned.set(userId, warnings);
+    }
+    warningsByResult.set(result, warned);
+  }
+  return warned;
+}
+
+/** A user's warnings as the API shows them (`userWarnings`, memoized per allocation result). */
 export function warningsOfUser(view: AllocationView, user: UserRow): WarningShape[] {
-  return userWarnings(user, view.result.users.get(user.id) ?? [], view.result.products).map((w) => ({
+  if (user.status !== 'ACTIVE') return [];
+  return (activeWarningsOf(view.result).get(user.id) ?? []).map((w) => ({
     code: w.code,
     message: w.message,
     product: productOfCatalog(view.catalog, w.product),
@@ -121,7 +143,7 @@ builder.objectFields(UserRef, (t) => ({
       const steps = [`Licence state ${view.status.state}: ${LICENSE_STATE_STEP[view.status.state] ?? ''}`];
       const entitled = view.entitlements.find((e) => e.product === product.code);
       steps.push(entitled ? `The organization is entitled to ${entitled.total} ${product.code} (${entitled.allocation}).` : `The organization has no ${product.code} licences.`);
-      if (license) steps.push(...license.steps);
+      if (license) steps.push(...licenseSteps(license));
       else steps.push(`${product.code} is not configured for the user (no group function, no direct assignment, not included in a held product).`);
       return { catalog: view.catalog, product: product.code, granted: license?.status === 'GRANTED', steps };
     },

@@ -2,180 +2,22 @@ import { actorOf } from '../auth/viewer.ts';
 import type { Catalog, Product } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
-import type { AssignmentRow, ConfigurationGroupRow, LicenseKeyRow, LicenseSlotRow, OrganizationRow, UserRow, UserSettingRow } from '../db/schema.ts';
+import type { AssignmentRow, ConfigurationGroupRow, LicenseSlotRow, OrganizationRow, UserRow, UserSettingRow } from '../db/schema.ts';
 import { badInput } from '../errors.ts';
 import { appendEvents, type EventInput } from '../events/events.repository.ts';
-import { allocate, type AllocationResult, type AllocationUser, type ConfiguredProduct } from '../licensing/allocation.ts';
-import { entitlementsOf, type EntitlementView } from '../licensing/entitlements.ts';
-import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
-import { pickSlot, summarizeSlots, type Slot, type SlotSummary } from '../licensing/reassignment.ts';
-import { keysOfOrganizations } from '../licenses/license.repository.ts';
-import { statusFrom } from '../licenses/status.ts';
+import { pickSlot, summarizeSlots } from '../licensing/reassignment.ts';
 import { isId } from '../ids.ts';
 import { catalogOf, getGroup, getUser } from '../tenancy/access.ts';
 import { findOrganization, findUser, lockOrganization as lockOrganizationRow, setUsersGroup, updateGroup as updateGroupRow } from '../tenancy/tenancy.repository.ts';
 import { validateGroupConfig } from '../tenancy/validate.ts';
+import { loadAllocationAfterWrites, writeTransaction } from './allocation-cache.ts';
+import { cooldownProducts, loadAllocation, toSlot, type AllocationView, type LoadedAllocation } from './allocation-view.ts';
 import * as repo from './assignments.repository.ts';
 
 async function lockOrganization(trx: Executor, id: string): Promise<OrganizationRow> {
   const org = await lockOrganizationRow(trx, id);
   if (!org) throw new Error(`organization ${id} vanished under lock`);
   return org;
-}
-
-/** Everything the named-licence rules need about one organization at one instant, and their result. */
-export interface AllocationView {
-  org: OrganizationRow;
-  catalog: Catalog;
-  now: Date;
-  status: LicenseStatusResult;
-  entitlements: EntitlementView[];
-  users: repo.AllocationUserRow[];
-  usersById: Map<string, repo.AllocationUserRow>;
-  assignments: AssignmentRow[];
-  slotRows: LicenseSlotRow[];
-  /** Per product with a reassignment cool-down. */
-  slots: Map<string, SlotSummary>;
-  result: AllocationResult;
-}
-
-const toSlot = (row: LicenseSlotRow): Slot => ({ slotNo: row.slot_no, holderUserId: row.holder_user_id, windowStart: row.window_start, earlyUsed: row.early_used });
-
-function cooldownProducts(catalog: Catalog): Product[] {
-  return catalog.products.filter((p) => p.reassignCooldownDays !== null);
-}
-
-/**
- * The stored state the allocation is computed from: everything but the
- * organization row, the catalog and the instant. Read-only once built; the
- * allocation cache shares one between requests.
- */
-export interface AllocationInputs {
-  keys: LicenseKeyRow[];
-  users: repo.AllocationUserRow[];
-  usersById: Map<string, repo.AllocationUserRow>;
-  assignments: AssignmentRow[];
-  slotRows: LicenseSlotRow[];
-  /** `slotRows` per product, as the reassignment rules take them. */
-  slotsByProduct: Map<string, Slot[]>;
-  /** `users` as `allocate` takes them (group options, configured products). */
-  allocationUsers: AllocationUser[];
-}
-
-/** The result of `allocate` and the inputs it depended on besides the users: reusable while they are equal. */
-export interface AllocateMemo {
-  catalog: Catalog;
-  entitlements: readonly EntitlementView[];
-  fullUse: boolean;
-  bound: ReadonlyMap<string, number>;
-  result: AllocationResult;
-}
-
-/** Reads the allocation's inputs: four queries whatever the number of users (R-API-4). */
-export async function readAllocationInputs(db: Executor, organizationId: string): Promise<AllocationInputs> {
-  const [keys, users, assignments, slotRows] = await Promise.all([
-    keysOfOrganizations(db, [organizationId]),
-    repo.usersWithOptions(db, organizationId),
-    repo.assignmentsOf(db, organizationId),
-    repo.slotsOf(db, organizationId),
-  ]);
-  const configured = new Map<string, ConfiguredProduct[]>();
-  for (const a of assignments) {
-    const list = configured.get(a.user_id);
-    const entry: ConfiguredProduct = { product: a.product_code, source: a.source, configuredAt: a.configured_at };
-    if (list) list.push(entry);
-    else configured.set(a.user_id, [entry]);
-  }
-  const allocationUsers = users.map((u) => ({ id: u.id, status: u.status, options: u.group_options ?? [], configured: configured.get(u.id) ?? [] }));
-  const slotsByProduct = new Map<string, Slot[]>();
-  for (const row of slotRows) {
-    const list = slotsByProduct.get(row.product_code);
-    if (list) list.push(toSlot(row));
-    else slotsByProduct.set(row.product_code, [toSlot(row)]);
-  }
-  return { keys, users, usersById: new Map(users.map((u) => [u.id, u])), assignments, slotRows, slotsByProduct, allocationUsers };
-}
-
-function sameEntitlements(a: readonly EntitlementView[], b: readonly EntitlementView[]): boolean {
-  return (
-    a.length === b.length &&
-    a.every((x, i) => {
-      const y = b[i];
-      return (
-        y !== undefined &&
-        x.product === y.product &&
-        x.quantity === y.quantity &&
-        x.total === y.total &&
-        x.allocation === y.allocation &&
-        x.unitsTotal === y.unitsTotal &&
-        x.emergencyQuantity === y.emergencyQuantity &&
-        x.overageAllowed === y.overageAllowed &&
-        x.overageGraceMinutes === y.overageGraceMinutes
-      );
-    })
-  );
-}
-
-function sameCounts(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [k, v] of a) if (b.get(k) !== v) return false;
-  return true;
-}
-
-/**
- * The allocation view at `now` from stored inputs: licence status,
- * entitlements and slot summaries are computed for this instant; `allocate`
- * runs unless `memo` was computed from equal inputs (then its result is
- * reused). Pure. Returns the memo that goes with the view.
- *
- * @example
- * const { view, memo } = allocationViewOf(org, catalog, now, await readAllocationInputs(db, org.id), null);
- */
-export function allocationViewOf(
-  org: OrganizationRow,
-  catalog: Catalog,
-  now: Date,
-  inputs: AllocationInputs,
-  memo: AllocateMemo | null,
-): { view: AllocationView; memo: AllocateMemo } {
-  const status = statusFrom(org, inputs.keys, now);
-  const entitlements = entitlementsOf(catalog, status.entitlements);
-  const totals = new Map(entitlements.map((e) => [e.product, e.total]));
-  const slots = new Map<string, SlotSummary>();
-  const bound = new Map<string, number>();
-  for (const p of cooldownProducts(catalog)) {
-    const summary = summarizeSlots(inputs.slotsByProduct.get(p.code) ?? [], status.effectiveAt, p.reassignCooldownDays ?? 0, totals.get(p.code) ?? 0);
-    slots.set(p.code, summary);
-    bound.set(p.code, summary.bound);
-  }
-  const reuse =
-    memo !== null && memo.catalog === catalog && memo.fullUse === status.fullUse && sameEntitlements(memo.entitlements, entitlements) && sameCounts(memo.bound, bound);
-  const next: AllocateMemo = reuse
-    ? memo
-    : { catalog, entitlements, fullUse: status.fullUse, bound, result: allocate({ catalog, entitlements, fullUse: status.fullUse, boundByCooldown: bound, users: inputs.allocationUsers }) };
-  const view: AllocationView = {
-    org,
-    catalog,
-    now,
-    status,
-    entitlements,
-    users: inputs.users,
-    usersById: inputs.usersById,
-    assignments: inputs.assignments,
-    slotRows: inputs.slotRows,
-    slots,
-    result: next.result,
-  };
-  return { view, memo: next };
-}
-
-/**
- * Loads the stored state and computes the allocation: four queries whatever
- * the number of users (R-API-4). Write paths call it on their transaction;
- * reads go through the allocation cache (allocation-cache.ts).
- */
-export async function loadAllocation(db: Executor, org: OrganizationRow, catalog: Catalog, now: Date): Promise<AllocationView> {
-  return allocationViewOf(org, catalog, now, await readAllocationInputs(db, org.id), null).view;
 }
 
 /** Products configured for a user (any source) and the countable licences they include. */
@@ -195,7 +37,7 @@ function neededProducts(catalog: Catalog, assignments: readonly AssignmentRow[],
  * users take a free slot or spend a reusable one's early reassignment. When
  * none is left the change is refused.
  */
-async function syncSlots(trx: Executor, view: AllocationView, field: string): Promise<void> {
+async function syncSlots(trx: Executor, view: LoadedAllocation, field: string): Promise<void> {
   const assignments = await repo.assignmentsOf(trx, view.org.id);
   const userIds = new Set((await repo.usersWithOptions(trx, view.org.id)).map((u) => u.id));
   const totals = new Map(view.entitlements.map((e) => [e.product, e.total]));
@@ -249,7 +91,7 @@ export interface ChangeChecks {
   protectDependents?: boolean;
 }
 
-function userName(view: AllocationView, userId: string): string {
+function userName(view: LoadedAllocation, userId: string): string {
   return view.usersById.get(userId)?.name ?? userId;
 }
 
@@ -258,7 +100,7 @@ function userName(view: AllocationView, userId: string): string {
  * queue), R-NAMED-3 (direct assignment with an unmet prerequisite) and the
  * removal of a licence another held product needs.
  */
-function refusal(before: AllocationView, after: AllocationView, checks: ChangeChecks) {
+function refusal(before: AllocationView, after: LoadedAllocation, checks: ChangeChecks) {
   if (checks.direct) {
     const l = after.result.users.get(checks.direct.userId)?.find((x) => x.product === checks.direct?.product);
     if (l?.status === 'MISSING_PREREQUISITE') {
@@ -298,8 +140,8 @@ function refusal(before: AllocationView, after: AllocationView, checks: ChangeCh
 }
 
 export interface ConfigurationChange {
-  before: AllocationView;
-  after: AllocationView;
+  before: LoadedAllocation;
+  after: LoadedAllocation;
 }
 
 /**
@@ -316,13 +158,14 @@ export async function changeConfiguration(
   org: OrganizationRow,
   catalog: Catalog,
   checks: ChangeChecks,
-  apply: (before: AllocationView) => Promise<void>,
+  apply: (before: LoadedAllocation) => Promise<void>,
 ): Promise<ConfigurationChange> {
   const now = ctx.clock.now();
   const before = await loadAllocation(trx, org, catalog, now);
   await apply(before);
   await syncSlots(trx, before, checks.field);
-  const after = await loadAllocation(trx, org, catalog, now);
+  // After every write of the change (slot syncs included); the grants persisted below are no input of it.
+  const after = await loadAllocationAfterWrites(trx, org, catalog, now);
   const refused = refusal(before, after, checks);
   if (refused) throw refused;
   await persistAllocation(trx, after, actorOf(ctx.viewer));
@@ -458,7 +301,7 @@ function assignableProduct(catalog: Catalog, code: string, field: string): Produ
 
 /** R-NAMED-1: assigns a product directly (source DIRECT). Idempotent. */
 export async function assignLicense(ctx: Context, input: { userId: string; product: string }): Promise<UserRow> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return writeTransaction(ctx.db, async (trx) => {
     const user = await getUser(ctx, input.userId, 'write', trx);
     const org = await lockOrganization(trx, user.organization_id);
     const catalog = catalogOf(ctx, org);
@@ -472,7 +315,7 @@ export async function assignLicense(ctx: Context, input: { userId: string; produ
 
 /** Removes a direct assignment; a function of the user's group stays (move the user or change the group). */
 export async function unassignLicense(ctx: Context, input: { userId: string; product: string }): Promise<UserRow> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return writeTransaction(ctx.db, async (trx) => {
     const user = await getUser(ctx, input.userId, 'write', trx);
     const org = await lockOrganization(trx, user.organization_id);
     const catalog = catalogOf(ctx, org);
@@ -499,7 +342,7 @@ export interface MoveReport {
   userIds: string[];
   released: Released[];
   deletedSettings: UserSettingRow[];
-  after: AllocationView;
+  after: LoadedAllocation;
 }
 
 /** Thrown to roll a dry run back after it computed its report. */
@@ -509,10 +352,13 @@ class DryRun extends Error {
   }
 }
 
-/** Runs `work` in a transaction; with `dryRun` it reports the same and rolls everything back (R-NAMED-4). */
+/**
+ * Runs `work` in a transaction; with `dryRun` it reports the same and rolls
+ * everything back (R-NAMED-4), so its allocation never reaches the cache.
+ */
 async function maybeDry(ctx: Context, dryRun: boolean, work: (trx: Executor) => Promise<MoveReport>): Promise<MoveReport> {
   try {
-    return await ctx.db.transaction().execute(async (trx) => {
+    return await writeTransaction(ctx.db, async (trx) => {
       const report = await work(trx);
       if (dryRun) throw new DryRun({ ...report, applied: false });
       return report;
@@ -559,7 +405,7 @@ export async function updateConfigurationGroup(
   ctx: Context,
   input: { configurationGroupId: string; functions?: readonly string[] | null; options?: readonly string[] | null },
 ): Promise<MoveReport & { group: ConfigurationGroupRow }> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return writeTransaction(ctx.db, async (trx) => {
     const group = await getGroup(ctx, input.configurationGroupId, 'write', trx);
     const org = await lockOrganization(trx, group.organization_id);
     const catalog = catalogOf(ctx, org);

@@ -12,7 +12,8 @@ import { KeyFormatError } from '../keys/payload.ts';
 import { entitlementsOf, organizationPrerequisiteGaps } from '../licensing/entitlements.ts';
 import { keyTerm, nextTransitionAt, type LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { statusFrom } from './status.ts';
-import { loadAllocation, persistAllocation } from '../assignments/assignments.service.ts';
+import { loadAllocationAfterWrites, writeTransaction } from '../assignments/allocation-cache.ts';
+import { persistAllocation } from '../assignments/assignments.service.ts';
 import { catalogOf, getOrganization } from '../tenancy/access.ts';
 import * as tenancyRepo from '../tenancy/tenancy.repository.ts';
 import * as repo from './license.repository.ts';
@@ -49,7 +50,8 @@ function stateChangedEvent(organizationId: string, before: { state: string; keyI
  * activation is one transaction, so a refused key changes nothing.
  */
 export async function activateLicenseKey(ctx: Context, input: { organizationId: string; key: string }): Promise<OrganizationRow> {
-  return ctx.db.transaction().execute(async (trx) => {
+  // Once committed, the allocation computed below is what reads see (no re-read of every user).
+  return writeTransaction(ctx.db, async (trx) => {
     await getOrganization(ctx, input.organizationId, 'write', trx);
     // The lock orders concurrent activations for one organization.
     const org = await tenancyRepo.lockOrganization(trx, input.organizationId);
@@ -117,7 +119,7 @@ export async function activateLicenseKey(ctx: Context, input: { organizationId: 
     await appendEvents(trx, events);
     // New entitlements: who holds what and how large the seat pools are changes at once (R-KEY-4).
     const updated = { ...org, customer_ref: org.customer_ref ?? payload.customerRef };
-    await persistAllocation(trx, await loadAllocation(trx, updated, catalog, now), actor);
+    await persistAllocation(trx, await loadAllocationAfterWrites(trx, updated, catalog, now), actor);
     return updated;
   });
 }
@@ -130,22 +132,23 @@ export async function activateLicenseKey(ctx: Context, input: { organizationId: 
 export async function sweepLicenseStates(db: Db, clock: Clock, catalogs: ReadonlyMap<string, Catalog>, batch = 100): Promise<number> {
   const now = clock.now();
   await repo.observeClock(db, null, now);
-  return db.transaction().execute(async (trx) => {
+  return writeTransaction(db, async (trx) => {
     const due = await repo.lockDueStateChecks(trx, now, batch);
     let changed = 0;
     for (const id of due) {
       const org = await tenancyRepo.findOrganization(trx, id);
       if (!org) continue;
       const status = statusFrom(org, await repo.keysOfOrganizations(trx, [id]), now);
+      // Before the allocation: it is loaded after the organization row's last change, so the cache can take it.
+      await repo.recordLicenseState(trx, id, { state: status.state, keyId: status.keyId, checkAt: nextTransitionAt(status) });
       if (status.state !== org.license_state || status.keyId !== org.license_key_id) {
         const system = { actor: 'system', apiTokenId: null };
         await appendEvents(trx, [stateChangedEvent(id, { state: org.license_state, keyId: org.license_key_id }, status, now, system)]);
         const catalog = catalogs.get(org.catalog_code);
         // Entering or leaving full use grants or withdraws named licences (R-LIFE-5).
-        if (catalog) await persistAllocation(trx, await loadAllocation(trx, org, catalog, now), system);
+        if (catalog) await persistAllocation(trx, await loadAllocationAfterWrites(trx, org, catalog, now), system);
         changed += 1;
       }
-      await repo.recordLicenseState(trx, id, { state: status.state, keyId: status.keyId, checkAt: nextTransitionAt(status) });
     }
     return changed;
   });

@@ -57,10 +57,58 @@ export interface UserLicense {
   /** The bundle that provides the product without using one of its licences (Elite → Workforce Management). */
   coveredBy: string | null;
   /** Unmet prerequisites, in words. */
-  missing: string[];
-  /** How the decision came about, step by step (user.explain). */
-  steps: string[];
+  missing: readonly string[];
+  /** How the decision came about, compact (shared between licences); `licenseSteps` puts it in words. */
+  decision: Decision;
 }
+
+/** The branch of the rules that decided a licence. */
+export type Outcome =
+  /** Not configured; part of a bundle the user holds (a tier's feature). */
+  | 'BUNDLE_FEATURE'
+  | 'INACTIVE'
+  /** Held by the organization as a whole. */
+  | 'ACCOUNT'
+  | 'MISSING_PREREQUISITE'
+  | 'CONCURRENT_ELIGIBLE'
+  | 'CONCURRENT_NOT_ENTITLED'
+  /** Covered by a bundle that covers every holder. */
+  | 'COVERED'
+  /** Covered by a concurrent bundle, within its seat count. */
+  | 'COVERED_CONCURRENT'
+  | 'RANKED_GRANTED'
+  | 'RANKED_NOT_GRANTED';
+
+/** Figures of one product's decision round, shared by the decisions of its licences. */
+export interface DecisionRound {
+  fullUse: boolean;
+  capacity: number;
+  /** Licences bound by the reassignment cool-down. */
+  bound: number;
+  /** Users ranked in the fixed order. */
+  competing: number;
+  /** The product has prerequisites (whether or not they apply to the user). */
+  hasRequirements: boolean;
+}
+
+/**
+ * Why a licence has its status, without the words: one object per product
+ * and branch (and including product, user status or covering bundle), shared
+ * by every licence decided the same way, so a 100,000-user allocation holds
+ * a few dozen of them instead of several strings per licence.
+ */
+export interface Decision {
+  outcome: Outcome;
+  round: DecisionRound;
+  /** INCLUDED: the configured product that includes this one. */
+  includedBy: string | null;
+  /** INACTIVE: the user's status. */
+  userStatus: string | null;
+  /** COVERED_CONCURRENT: the covering bundle's seats. */
+  bundleSeats: number;
+}
+
+const NO_MISSING: readonly string[] = Object.freeze([]);
 
 export interface ProductAllocation {
   product: string;
@@ -185,6 +233,18 @@ export function allocate(input: AllocationInput): AllocationResult {
     const bound = input.boundByCooldown?.get(product.code) ?? 0;
     const capacity = fullUse ? Math.max(0, total - bound) : 0;
     const stats: ProductAllocation = { product: product.code, allocation, capacity, required: 0, granted: 0, consumed: 0, unlicensed: 0, missingPrerequisite: 0 };
+    const round: DecisionRound = { fullUse, capacity, bound, competing: 0, hasRequirements: product.requirements.length > 0 };
+    /** One decision per branch (and included-by product, user status or bundle seats): shared by the licences decided alike. */
+    const decisions = new Map<string, Decision>();
+    const decision = (outcome: Outcome, includedBy: string | null, userStatus: string | null = null, bundleSeats = 0): Decision => {
+      const key = includedBy === null && userStatus === null && bundleSeats === 0 ? outcome : `${outcome}|${includedBy ?? ''}|${userStatus ?? ''}|${bundleSeats}`;
+      let d = decisions.get(key);
+      if (!d) {
+        d = { outcome, round, includedBy, userStatus, bundleSeats };
+        decisions.set(key, d);
+      }
+      return d;
+    };
 
     // Bundles held by a user that cover this product without using its licences.
     const coveringBundles = catalog.products.filter((b) => b.includes.some((i) => i.product === product.code && !i.countsTowardTotal));
@@ -219,88 +279,90 @@ export function allocate(input: AllocationInput): AllocationResult {
             rank: null,
             configuredAt: userNeeds.get(cover.bundle)?.configuredAt ?? new Date(0),
             coveredBy: cover.bundle,
-            missing: [],
-            steps: [`${product.code} is part of ${cover.bundle}, which the user holds.`],
+            missing: NO_MISSING,
+            decision: decision('BUNDLE_FEATURE', null),
           });
         }
         continue;
       }
-      const steps: string[] = [
-        need.source === 'DIRECT'
-          ? `${product.code} is assigned to the user directly (since ${need.configuredAt.toISOString()}).`
-          : need.source === 'GROUP'
-            ? `${product.code} is a function of the user's configuration group (configured since ${need.configuredAt.toISOString()}).`
-            : `${product.code} is included in ${need.includedBy}, configured for the user (since ${need.configuredAt.toISOString()}).`,
-      ];
-      const license: UserLicense = { product: product.code, source: need.source, status: 'UNLICENSED', rank: null, configuredAt: need.configuredAt, coveredBy: null, missing: [], steps };
+      const includedBy = need.source === 'INCLUDED' ? need.includedBy : null;
+      const license: UserLicense = {
+        product: product.code,
+        source: need.source,
+        status: 'UNLICENSED',
+        rank: null,
+        configuredAt: need.configuredAt,
+        coveredBy: null,
+        missing: NO_MISSING,
+        decision: decision('RANKED_NOT_GRANTED', includedBy),
+      };
       userDecided.set(product.code, license);
 
       if (user.status !== ACTIVE) {
-        steps.push(`The user is ${user.status}: only ACTIVE users hold licences.`);
+        license.decision = decision('INACTIVE', includedBy, user.status);
         continue;
       }
       stats.required += 1;
       if (allocation === 'ACCOUNT') {
-        steps.push(`${product.code} is held by the organization as a whole, not by users.`);
+        license.decision = decision('ACCOUNT', includedBy);
         stats.unlicensed += 1;
         continue;
       }
+      let missing: string[] | null = null;
       for (const r of product.requirements) {
         if (r.condition !== null && !user.options.includes(r.condition)) continue;
         const met =
           r.scope === 'USER'
             ? r.anyOf.some((code) => granted(i, code))
             : r.anyOf.reduce((sum, code) => sum + (totals.get(code) ?? 0), 0) >= r.minQuantity;
-        if (!met) license.missing.push(describeRequirement(r));
+        if (!met) (missing ??= []).push(describeRequirement(r));
       }
-      if (license.missing.length > 0) {
+      if (missing) {
+        license.missing = missing;
         license.status = 'MISSING_PREREQUISITE';
-        steps.push(`Prerequisites not met: ${license.missing.join('; ')}.`);
+        license.decision = decision('MISSING_PREREQUISITE', includedBy);
         stats.missingPrerequisite += 1;
         continue;
       }
-      if (product.requirements.length > 0) steps.push('Prerequisites met.');
       competing.push({ user, index: i, need, license });
     }
 
     if (allocation === 'CONCURRENT') {
       // Eligibility only (R-CONC-0): seats are taken per session, not held.
       const entitled = total > 0 || (entitlement.get(product.code)?.emergencyQuantity ?? 0) > 0;
-      for (const { license } of competing) {
+      for (const { license, need } of competing) {
+        const includedBy = need.source === 'INCLUDED' ? need.includedBy : null;
         if (fullUse && entitled) {
           license.status = 'GRANTED';
-          license.steps.push(`${product.code} is a concurrent licence: the user is eligible and takes a seat per session.`);
+          license.decision = decision('CONCURRENT_ELIGIBLE', includedBy);
           stats.granted += 1;
         } else {
-          license.steps.push(fullUse ? `The organization has no ${product.code} licences.` : 'The licence is not in full use (NONE, PENDING or DEMO): only demo sessions.');
+          license.decision = decision('CONCURRENT_NOT_ENTITLED', includedBy);
           stats.unlicensed += 1;
         }
       }
     } else {
       competing.sort(byFixedOrder);
-      competing.forEach(({ index: i, license }, index) => {
+      round.competing = competing.length;
+      competing.forEach(({ index: i, license, need }, index) => {
+        const includedBy = need.source === 'INCLUDED' ? need.includedBy : null;
         license.rank = index + 1;
         const cover = coverageFor(i);
         if (cover?.always) {
           license.coveredBy = cover.bundle;
           license.status = 'GRANTED';
-          license.steps.push(`Covered by ${cover.bundle}, which the user holds: no ${product.code} licence is used.`);
+          license.decision = decision('COVERED', includedBy);
         } else if (cover && (concurrentCoverLeft.get(cover.bundle) ?? 0) > 0) {
           concurrentCoverLeft.set(cover.bundle, (concurrentCoverLeft.get(cover.bundle) ?? 0) - 1);
           license.coveredBy = cover.bundle;
           license.status = 'GRANTED';
-          license.steps.push(`Covered by ${cover.bundle} on the concurrent model, which covers as many users as it has seats (${totals.get(cover.bundle) ?? 0}): rank ${index + 1} is within them.`);
+          license.decision = decision('COVERED_CONCURRENT', includedBy, null, totals.get(cover.bundle) ?? 0);
         } else if (stats.consumed < capacity) {
           stats.consumed += 1;
           license.status = 'GRANTED';
-          license.steps.push(`Rank ${index + 1} of ${competing.length} in the fixed order (first configured, then user id); ${capacity} licence(s) available: granted.`);
-        } else {
-          license.steps.push(
-            fullUse
-              ? `Rank ${index + 1} of ${competing.length} in the fixed order (first configured, then user id); only ${capacity} licence(s) available${bound > 0 ? ` (${bound} bound by the reassignment cool-down)` : ''}: not granted.`
-              : 'The licence is not in full use (NONE, PENDING or DEMO): named licences are not granted.',
-          );
+          license.decision = decision('RANKED_GRANTED', includedBy);
         }
+        // Otherwise it stays RANKED_NOT_GRANTED.
         if (license.status === 'GRANTED') stats.granted += 1;
         else stats.unlicensed += 1;
       });
@@ -316,6 +378,67 @@ export function allocate(input: AllocationInput): AllocationResult {
     byUser.set(user.id, [...licenses.values()].sort((a, b) => (order.get(a.product) ?? 0) - (order.get(b.product) ?? 0)));
   });
   return { users: byUser, products };
+}
+
+/**
+ * How the decision of `license` came about, step by step (user.explain):
+ * rendered on demand from its compact decision, never stored.
+ *
+ * @example
+ * licenseSteps(result.users.get(userId)![0]!); // ['OFFICE is a function of the user's configuration group (configured since …).', 'Rank 1 of 3 …: granted.']
+ */
+export function licenseSteps(license: UserLicense): string[] {
+  const { product: code, decision: d } = license;
+  const r = d.round;
+  if (d.outcome === 'BUNDLE_FEATURE') return [`${code} is part of ${license.coveredBy}, which the user holds.`];
+  const since = license.configuredAt.toISOString();
+  const steps = [
+    license.source === 'DIRECT'
+      ? `${code} is assigned to the user directly (since ${since}).`
+      : license.source === 'GROUP'
+        ? `${code} is a function of the user's configuration group (configured since ${since}).`
+        : `${code} is included in ${d.includedBy}, configured for the user (since ${since}).`,
+  ];
+  switch (d.outcome) {
+    case 'INACTIVE':
+      steps.push(`The user is ${d.userStatus}: only ACTIVE users hold licences.`);
+      return steps;
+    case 'ACCOUNT':
+      steps.push(`${code} is held by the organization as a whole, not by users.`);
+      return steps;
+    case 'MISSING_PREREQUISITE':
+      steps.push(`Prerequisites not met: ${license.missing.join('; ')}.`);
+      return steps;
+    default:
+      break;
+  }
+  if (r.hasRequirements) steps.push('Prerequisites met.');
+  const rank = license.rank ?? 0;
+  switch (d.outcome) {
+    case 'CONCURRENT_ELIGIBLE':
+      steps.push(`${code} is a concurrent licence: the user is eligible and takes a seat per session.`);
+      break;
+    case 'CONCURRENT_NOT_ENTITLED':
+      steps.push(r.fullUse ? `The organization has no ${code} licences.` : 'The licence is not in full use (NONE, PENDING or DEMO): only demo sessions.');
+      break;
+    case 'COVERED':
+      steps.push(`Covered by ${license.coveredBy}, which the user holds: no ${code} licence is used.`);
+      break;
+    case 'COVERED_CONCURRENT':
+      steps.push(`Covered by ${license.coveredBy} on the concurrent model, which covers as many users as it has seats (${d.bundleSeats}): rank ${rank} is within them.`);
+      break;
+    case 'RANKED_GRANTED':
+      steps.push(`Rank ${rank} of ${r.competing} in the fixed order (first configured, then user id); ${r.capacity} licence(s) available: granted.`);
+      break;
+    case 'RANKED_NOT_GRANTED':
+      steps.push(
+        r.fullUse
+          ? `Rank ${rank} of ${r.competing} in the fixed order (first configured, then user id); only ${r.capacity} licence(s) available${r.bound > 0 ? ` (${r.bound} bound by the reassignment cool-down)` : ''}: not granted.`
+          : 'The licence is not in full use (NONE, PENDING or DEMO): named licences are not granted.',
+      );
+      break;
+  }
+  return steps;
 }
 
 export interface LicenseWarning {

@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import { allocationCacheOf } from '../assignments/allocation-cache.ts';
-import type { AllocationView } from '../assignments/assignments.service.ts';
+import type { AllocationView } from '../assignments/allocation-view.ts';
 import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';

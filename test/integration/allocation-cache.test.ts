@@ -2,6 +2,8 @@ import { CompiledQuery } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { allocationCacheOf } from '../../src/assignments/allocation-cache.ts';
+import { loadPresetCatalogs } from '../../src/catalogs/index.ts';
+import { sweepLicenseStates } from '../../src/licenses/license.service.ts';
 import { DATABASES } from '../support/databases.ts';
 import { createUser, startGateway, type OrgFixture, type TestGateway } from '../support/gateway.ts';
 import {
@@ -28,6 +30,10 @@ import {
  * Each check reads through the cache, then clears it and reads again (a
  * computation from SQL), and compares. Every read before a change leaves the
  * old state cached, so each change meets a stale entry.
+ *
+ * Write transactions put the allocation they end with into the cache once
+ * they commit: the first read after such a write is a hit, and equal to the
+ * computation from SQL; a rolled-back one (dryRun) puts nothing in.
  */
 
 const NOW = new Date('2026-11-22T10:00:00.000Z');
@@ -54,6 +60,8 @@ const PAGE = `query($id: ID!, $first: Int) {
 const USER_STATUS = `mutation($input: UpdateUserStatusInput!) { updateUserStatus(input: $input) { user { id status } } }`;
 const DELETE_USER = `mutation($input: DeleteUserInput!) { deleteUser(input: $input) { deletedUserId } }`;
 const UPDATE_GROUP = `mutation($input: UpdateConfigurationGroupInput!) { updateConfigurationGroup(input: $input) { configurationGroup { id } } }`;
+const MOVE_USERS = `mutation($input: MoveUsersInput!) { moveUsers(input: $input) { applied users { id } released { user { id } product { code } } warnings { code message } } }`;
+const EXPLAIN = `query($id: ID!, $product: String!) { user(id: $id) { explain(product: $product) { product { code } granted steps } } }`;
 
 interface Page {
   licenseMapping: { product: { code: string }; total: number; inUse: number; reusable: number; available: number }[];
@@ -84,6 +92,34 @@ for (const kind of DATABASES) {
       return cached;
     }
 
+    /**
+     * The page right after a write that published its allocation: served from
+     * the cache without reading the inputs again, and equal to the page
+     * computed from SQL.
+     */
+    async function pageAfterWrite(org: OrgFixture, options: { sameCatalogs?: boolean } = {}): Promise<Page> {
+      const before = { ...cache().stats };
+      const cached = await read(org);
+      expect(cache().stats.misses, 'input reads').toBe(before.misses);
+      expect(cache().stats.hits).toBe(before.hits + 1);
+      // The writer's allocate result is reused when it ran with the app's catalogs at an instant with the same entitlements.
+      if (options.sameCatalogs ?? true) expect(cache().stats.allocations, 'runs of allocate').toBe(before.allocations);
+      cache().clear();
+      const computed = await read(org);
+      expect(cached).toEqual(computed);
+      return cached;
+    }
+
+    /** Runs `write` and checks that it published exactly one allocation. */
+    async function publishes<T>(write: () => Promise<T>): Promise<T> {
+      const published = cache().stats.published;
+      const result = await write();
+      expect(cache().stats.published, 'allocations published').toBe(published + 1);
+      return result;
+    }
+
+    const explain = async (org: OrgFixture, userId: string, product: string) => (await gw.ok(EXPLAIN, { id: userId, product }, org.admin)).user.explain as unknown;
+
     const statusOf = (p: Page, userId: string, product: string) =>
       p.users.edges.find((e) => e.node.id === userId)?.node.licenses.find((l) => l.product.code === product)?.status;
     const row = (p: Page, product: string) => p.licenseMapping.find((r) => r.product.code === product);
@@ -113,7 +149,7 @@ for (const kind of DATABASES) {
       const before = { ...cache().stats };
       const again = await read(org);
       await read(org);
-      expect(cache().stats).toEqual({ hits: before.hits + 2, misses: before.misses, allocations: before.allocations });
+      expect(cache().stats).toEqual({ ...before, hits: before.hits + 2 });
       expect(again.users.totalCount).toBe(3);
       expect(again.warned.totalCount).toBe(1);
     });
@@ -295,6 +331,141 @@ for (const kind of DATABASES) {
       expect(statusOf(p, d!, 'BASE')).toBe('GRANTED');
       expect(cache().stats.misses).toBe(misses);
       expect(await page(org)).toEqual(p);
+    });
+
+    it('[R-PERF-2] [R-NAMED-1] [R-NAMED-4] each configuration write puts its allocation in the cache at commit: the next read is a hit and equals SQL', async () => {
+      const org = await licensedOrg(gw, XPHONE, [
+        { product: 'SERVER', quantity: 1 },
+        { product: 'IP_CHANNEL', quantity: 2 },
+        { product: 'OFFICE', quantity: 2 },
+        { product: 'VOICEMAIL', quantity: 10 },
+      ]);
+      const voice = await createGroup(gw, org, 'Voice', ['VOICEMAIL']);
+      const office = await createGroup(gw, org, 'Office', ['OFFICE']);
+      const [u, v, w] = await createUsers(gw, org, 3, { configurationGroupId: voice, stepMs: 1000 });
+      await page(org);
+
+      await publishes(() => gw.ok(UPDATE_GROUP, { input: { configurationGroupId: voice, options: ['client'] } }, org.admin));
+      let p = await pageAfterWrite(org);
+      expect(statusOf(p, u!, 'VOICEMAIL')).toBe('MISSING_PREREQUISITE');
+
+      await publishes(async () => expect((await assignLicense(gw, org, u!, 'OFFICE')).errors).toBeUndefined());
+      p = await pageAfterWrite(org);
+      expect(statusOf(p, u!, 'OFFICE')).toBe('GRANTED');
+      expect(statusOf(p, u!, 'VOICEMAIL')).toBe('GRANTED');
+
+      await publishes(() => gw.ok(UPDATE_GROUP, { input: { configurationGroupId: voice, functions: ['VOICEMAIL', 'OFFICE'] } }, org.admin));
+      p = await pageAfterWrite(org);
+      expect(statusOf(p, w!, 'OFFICE')).toBe('UNLICENSED');
+      // The explanation comes from the published allocation and reads as the one computed from SQL.
+      const explained = await explain(org, w!, 'OFFICE');
+      cache().clear();
+      expect(await explain(org, w!, 'OFFICE')).toEqual(explained);
+      expect(JSON.stringify(explained)).toMatch(/Rank 3 of 3 .*only 2 licence\(s\) available: not granted/);
+
+      await publishes(async () => expect((await unassignLicense(gw, org, u!, 'OFFICE')).errors).toBeUndefined());
+      p = await pageAfterWrite(org);
+      expect(statusOf(p, u!, 'OFFICE')).toBe('GRANTED');
+
+      await publishes(() => moveUsers(gw, org, [u!, v!], office));
+      p = await pageAfterWrite(org);
+      expect(statusOf(p, v!, 'VOICEMAIL')).toBeUndefined();
+      expect(statusOf(p, w!, 'OFFICE')).toBe('UNLICENSED');
+      expect(row(p, 'OFFICE')).toMatchObject({ total: 2, inUse: 2 });
+
+      // A refused write rolls back: nothing published, the entry before it still serves.
+      const published = cache().stats.published;
+      const refused = await gw.gql(UPDATE_GROUP, { input: { configurationGroupId: voice, functions: ['VOICEMAIL', 'OFFICE', 'NOT_A_PRODUCT'] } }, org.admin);
+      expect(refused.errors).toBeDefined();
+      expect(cache().stats.published).toBe(published);
+      expect(await pageAfterWrite(org)).toEqual(p);
+    });
+
+    it('[R-PERF-2] [R-NAMED-4] a dry-run moveUsers rolls back: it puts nothing in the cache and the next read still shows the state before', async () => {
+      const org = await licensedOrg(gw, XPHONE, [
+        { product: 'SERVER', quantity: 1 },
+        { product: 'IP_CHANNEL', quantity: 2 },
+        { product: 'OFFICE', quantity: 5 },
+        { product: 'VOICEMAIL', quantity: 5 },
+      ]);
+      const voice = await createGroup(gw, org, 'Voice', ['VOICEMAIL']);
+      const office = await createGroup(gw, org, 'Office', ['OFFICE']);
+      const [u, v] = await createUsers(gw, org, 2, { configurationGroupId: voice });
+      const before = await page(org);
+      await read(org); // cached again after page()'s clear
+      const stats = { ...cache().stats };
+
+      const dry = (await gw.ok(MOVE_USERS, { input: { userIds: [u, v], configurationGroupId: office, dryRun: true } }, org.admin)).moveUsers;
+      expect(dry.applied).toBe(false);
+      expect(dry.released).toHaveLength(2);
+      expect(cache().stats.published).toBe(stats.published);
+      const after = await read(org);
+      expect(cache().stats.misses).toBe(stats.misses);
+      expect(after).toEqual(before);
+      expect(statusOf(after, u!, 'VOICEMAIL')).toBe('GRANTED');
+      expect(statusOf(after, u!, 'OFFICE')).toBeUndefined();
+      expect(await page(org)).toEqual(before);
+
+      // The real move afterwards is published and read as SQL has it.
+      await publishes(() => moveUsers(gw, org, [u!, v!], office));
+      const moved = await pageAfterWrite(org);
+      expect(statusOf(moved, u!, 'OFFICE')).toBe('GRANTED');
+      expect(statusOf(moved, u!, 'VOICEMAIL')).toBeUndefined();
+    });
+
+    it('[R-PERF-2] [R-KEY-4] [R-LIFE-5] key activation and the state sweep put their allocation in the cache at commit', async () => {
+      const org = await licensedOrg(gw, XPHONE, null);
+      const office = await createGroup(gw, org, 'Office', ['OFFICE']);
+      const [a, b] = await createUsers(gw, org, 2, { configurationGroupId: office, stepMs: 1000 });
+      let p = await page(org);
+      expect(statusOf(p, a!, 'OFFICE')).not.toBe('GRANTED');
+
+      await publishes(() =>
+        activateKey(gw, org, issueLicenseKey(XPHONE, [{ product: 'SERVER', quantity: 1 }, { product: 'OFFICE', quantity: 1 }], { termMonths: 2, keyId: `K-PUB-${kind}` })),
+      );
+      p = await pageAfterWrite(org);
+      expect(statusOf(p, a!, 'OFFICE')).toBe('GRANTED');
+      expect(statusOf(p, b!, 'OFFICE')).toBe('UNLICENSED');
+
+      await publishes(() =>
+        activateKey(gw, org, issueLicenseKey(XPHONE, [{ product: 'SERVER', quantity: 1 }, { product: 'OFFICE', quantity: 2 }], { termMonths: 2, keyId: `K-PUB2-${kind}` })),
+      );
+      p = await pageAfterWrite(org);
+      expect(statusOf(p, b!, 'OFFICE')).toBe('GRANTED');
+
+      // Past the term and its grace: the sweep records DEMO and withdraws the named licences.
+      gw.clock.set(new Date('2027-01-20T00:00:00.000Z'));
+      const published = cache().stats.published;
+      expect(await sweepLicenseStates(gw.database.db, gw.clock, loadPresetCatalogs())).toBeGreaterThanOrEqual(1);
+      // Other organizations of this file whose keys ran out as well are published by the same sweep.
+      expect(cache().stats.published).toBeGreaterThan(published);
+      // The sweep's catalogs are other objects than the app's: allocate reruns on the cached inputs, without SQL.
+      p = await pageAfterWrite(org, { sameCatalogs: false });
+      expect(p.warnings.map((w) => w.code)).toContain('DEMO_MODE');
+      expect(statusOf(p, a!, 'OFFICE')).toBe('UNLICENSED');
+    });
+
+    it('[R-PERF-2] explanations read through the cache equal those computed from SQL, for granted, queued, covered and unconfigured licences', async () => {
+      const org = await licensedOrg(gw, XPHONE, [
+        { product: 'SERVER', quantity: 1 },
+        { product: 'OFFICE', quantity: 1 },
+        { product: 'OFFICE_PLUS', quantity: 1 },
+        { product: 'TEAMDESK', quantity: 1 },
+      ]);
+      const office = await createGroup(gw, org, 'Office', ['OFFICE']);
+      const plus = await createGroup(gw, org, 'Plus', ['OFFICE_PLUS', 'TEAMDESK']);
+      const [a, b] = await createUsers(gw, org, 2, { configurationGroupId: office, stepMs: 1000 });
+      const [c, d] = await createUsers(gw, org, 2, { configurationGroupId: plus, stepMs: 1000 });
+      const cases = [a, b, c, d].flatMap((id) => ['OFFICE', 'OFFICE_PLUS', 'TEAMDESK'].map((product) => ({ id: id!, product })));
+      await read(org);
+      const cached = [];
+      for (const x of cases) cached.push(await explain(org, x.id, x.product));
+      cache().clear();
+      const computed = [];
+      for (const x of cases) computed.push(await explain(org, x.id, x.product));
+      expect(cached).toEqual(computed);
+      expect(JSON.stringify(cached)).toContain('not granted');
+      expect(JSON.stringify(cached)).toContain('not configured for the user');
     });
 
     it('[R-PERF-2] the cache is bounded by users: an organization beyond the bound is not kept, and 0 disables it', async () => {

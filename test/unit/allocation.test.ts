@@ -4,12 +4,13 @@
  * order (R-UNDER-1..3), fixed seats (R-FIX-1), add-on coverage (R-ADDON-1)
  * and the licence state (R-LIFE-5).
  */
-import { describe, expect, it } from 'vitest';
+import { assert, describe, expect, it } from 'vitest';
 import { getCatalog, type Allocation, type Catalog } from '../../src/catalogs/index.ts';
 import {
   allocate,
   allocationChanges,
   decisionOrder,
+  licenseSteps,
   userWarnings,
   type AllocationInput,
   type AllocationResult,
@@ -76,6 +77,12 @@ function run(cat: Catalog, entitlements: EntitlementView[], us: AllocationUser[]
 
 function lic(result: AllocationResult, userId: string, product: string): UserLicense | undefined {
   return result.users.get(userId)?.find((l) => l.product === product);
+}
+
+/** The licence's explanation steps in one line (user.explain renders them on demand). */
+function stepsOf(result: AllocationResult, userId: string, product: string): string {
+  const l = lic(result, userId, product);
+  return l ? licenseSteps(l).join(' ') : '<absent>';
 }
 
 function statusOf(result: AllocationResult, userId: string, product: string): string | undefined {
@@ -262,7 +269,7 @@ describe('prerequisites (R-NAMED-3)', () => {
       user('fax-client', [['FAX', 0]], { options: ['client'] }),
       user('fax-none', [['FAX', 0]]),
     ]);
-    const missing = (id: string, product = 'VOICEMAIL'): string[] => lic(r, id, product)?.missing ?? ['<absent>'];
+    const missing = (id: string, product = 'VOICEMAIL'): readonly string[] => lic(r, id, product)?.missing ?? ['<absent>'];
 
     it('[R-NAMED-3] without an option no conditional requirement applies (stand-alone voicemail and fax)', () => {
       expect(lic(r, 'none', 'VOICEMAIL')).toMatchObject({ status: 'GRANTED', missing: [] });
@@ -405,6 +412,30 @@ describe('under-licensing (R-UNDER)', () => {
   });
 });
 
+describe('explanations (user.explain)', () => {
+  it('are rendered in words on demand from decisions shared by the licences decided alike', () => {
+    const us = [...users('o', 50, ['OFFICE']), user('x', [['OFFICE_PLUS', 60, 'DIRECT']], { status: 'INACTIVE' })];
+    const r = run(xphone, buy(xphone, { SERVER: 1, OFFICE: 10 }), us);
+    const decisions = new Set([...r.users.values()].flat().map((l) => l.decision));
+    // Granted, not granted, inactive (OFFICE_PLUS and the OFFICE it includes): not one per licence.
+    expect(decisions.size).toBeLessThanOrEqual(4);
+    expect(licenseSteps(lic(r, 'o001', 'OFFICE') ?? assert.fail())).toEqual([
+      "OFFICE is a function of the user's configuration group (configured since 2026-01-01T00:00:00.000Z).",
+      'Prerequisites met.',
+      'Rank 1 of 50 in the fixed order (first configured, then user id); 10 licence(s) available: granted.',
+    ]);
+    expect(licenseSteps(lic(r, 'o011', 'OFFICE') ?? assert.fail())).toEqual([
+      "OFFICE is a function of the user's configuration group (configured since 2026-01-01T00:10:00.000Z).",
+      'Prerequisites met.',
+      'Rank 11 of 50 in the fixed order (first configured, then user id); only 10 licence(s) available: not granted.',
+    ]);
+    expect(licenseSteps(lic(r, 'x', 'OFFICE') ?? assert.fail())).toEqual([
+      'OFFICE is included in OFFICE_PLUS, configured for the user (since 2026-01-01T01:00:00.000Z).',
+      'The user is INACTIVE: only ACTIVE users hold licences.',
+    ]);
+  });
+});
+
 describe('fixed seats and cool-down capacity', () => {
   it('[R-FIX-1] connect storm PADLOCK, 1 bought: the second user is UNLICENSED', () => {
     const r = run(storm, buy(storm, { PADLOCK: 1 }), [user('s2', [['PADLOCK', 1]]), user('s1', [['PADLOCK', 0]])]);
@@ -417,7 +448,7 @@ describe('fixed seats and cool-down capacity', () => {
     const us = users('b', 3, ['BASE']);
     const r = run(storm, buy(storm, { BASE: 3 }), us, { boundByCooldown: new Map([['BASE', 1]]) });
     expect(r.products.get('BASE')).toMatchObject({ capacity: 2, consumed: 2, unlicensed: 1 });
-    expect(lic(r, 'b003', 'BASE')?.steps.join(' ')).toMatch(/1 bound by the reassignment cool-down/);
+    expect(stepsOf(r, 'b003', 'BASE')).toMatch(/1 bound by the reassignment cool-down/);
     const none = run(storm, buy(storm, { BASE: 3 }), us, { boundByCooldown: new Map([['BASE', 5]]) });
     expect(none.products.get('BASE')?.capacity).toBe(0);
   });
@@ -511,7 +542,7 @@ describe('licence state', () => {
     const r = run(xphone, ent, us, { fullUse: false });
     for (const licenses of r.users.values()) for (const l of licenses) expect(l.status, `${l.product}`).not.toBe('GRANTED');
     for (const code of ['OFFICE', 'OFFICE_PLUS', 'CONTACTS']) expect(r.products.get(code)).toMatchObject({ capacity: 0, granted: 0, consumed: 0 });
-    expect(lic(r, 'o001', 'OFFICE')?.steps.join(' ')).toMatch(/not in full use/);
+    expect(stepsOf(r, 'o001', 'OFFICE')).toMatch(/not in full use/);
     const z = run(zoom, buy(zoom, { ELITE: 10 }), users('e', 2, ['ELITE', 'WORKFORCE_MANAGEMENT']), { fullUse: false });
     expect(holders(z, 'ELITE')).toEqual([]);
     expect(holders(z, 'WORKFORCE_MANAGEMENT')).toEqual([]);
