@@ -2,12 +2,16 @@ import { sql, type Kysely } from 'kysely';
 
 /*
  * A change counter per organization: `organizations.revision` goes up with
- * every statement that changes an input of the named-licence allocation or
- * of the licence status (the organization row itself, its users, groups,
- * assignments, base licence slots and licence keys), whoever writes it (any
- * gateway process, a migration, a manual fix in psql). Caches of derived
- * state (the allocation, parsed licence keys) are keyed by it, so a cache
- * entry is never used after its inputs changed, on any instance.
+ * every statement that changes a stored input of the named-licence
+ * allocation (users, groups, assignments, base licence slots, licence keys,
+ * and the organization's name, catalog or customer reference), whoever
+ * writes it (any gateway process, a migration, a manual fix in psql). Caches
+ * of derived state are keyed by it, so a cache entry is never used after its
+ * inputs changed, on any instance.
+ *
+ * The organization's time-keeping columns (`clock_high_water`, raised about
+ * once a minute, and the recorded licence state) do not bump it: readers
+ * take the licence status from the current row, not from a cache.
  *
  * Statement-level triggers with transition tables bump each touched
  * organization once per statement, not once per row (a bulk insert of
@@ -30,7 +34,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     end $$`.execute(db);
   await sql`
     create trigger organizations_revision before update on organizations
-    for each row when (old is distinct from new) execute function organization_revision_on_update()`.execute(db);
+    for each row when ((old.name, old.catalog_code, old.customer_ref) is distinct from (new.name, new.catalog_code, new.customer_ref))
+    execute function organization_revision_on_update()`.execute(db);
 
   await sql`
     create function organization_revision_on_change() returns trigger language plpgsql as $$

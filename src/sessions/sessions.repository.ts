@@ -289,10 +289,10 @@ export interface SingleSeatStart {
    * Which pool: a product the caller decided on from a probe, or `direct`:
    * the statement itself checks what the probe would have read — the user is
    * ACTIVE, has no open session, holds exactly one GRANTED grant among
-   * `seatProducts` (that is the pool), and the organization's revision is
-   * still the one the caller's licensing was computed under.
+   * `seatProducts` (that is the pool), and the organization's revision and
+   * high-water time are still those the caller's licensing was computed from.
    */
-  pool: { product: string } | { direct: { userId: string; revision: number; seatProducts: readonly string[] } };
+  pool: { product: string } | { direct: { userId: string; revision: number; highWater: Date | null; seatProducts: readonly string[] } };
   today: string;
   session: { id: string; userId: string; startedAt: Date; expiresAt: Date; deviceId: string | null; apiTokenId: string | null; channels: string[] };
   event: { id: string; actor: string; detailSuffix: string };
@@ -324,6 +324,7 @@ export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promis
       : sql`select min(g.product_code) as product_code
           from users u
           join organizations o on o.id = u.organization_id and o.revision = ${p.pool.direct.revision}
+            and o.clock_high_water is not distinct from ${p.pool.direct.highWater}::timestamptz
           join user_grants g on g.organization_id = u.organization_id and g.user_id = u.id and g.status = 'GRANTED'
             and g.product_code = any(${[...p.pool.direct.seatProducts]}::text[])
           where u.organization_id = ${p.organizationId} and u.id = ${p.pool.direct.userId} and u.status = 'ACTIVE'

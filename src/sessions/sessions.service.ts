@@ -231,7 +231,7 @@ const isDeadlock = (error: unknown) => sqlState(error) === '40P01';
  * organization, no channels, and the organization's licensing known from an
  * earlier probe. The statement itself checks everything the probe would have
  * read (user ACTIVE, no open session, exactly one granted seat product, the
- * organization unchanged since: its revision) and takes the seat; a full
+ * organization unchanged since: its revision and high-water time) and takes the seat; a full
  * pool with no overdue session to expire is NO_SEAT_AVAILABLE at once. Null
  * whenever anything differs, or overdue sessions could free a seat: then the
  * probe path decides, with the exact answer (open session, denial, expiry of
@@ -257,7 +257,7 @@ async function startDirect(ctx: Context, userId: string, deviceId: string | null
   const session = newSessionRow(ctx, orgId, userId, now, [], deviceId);
   const { product, taken, overdue } = await repo.startWithOneSeat(ctx.db, {
     organizationId: orgId,
-    pool: { direct: { userId, revision: last.revision, seatProducts } },
+    pool: { direct: { userId, revision: last.revision, highWater: last.org.clock_high_water, seatProducts } },
     today: dayOf(now),
     session: { id: session.id, userId, startedAt: now, expiresAt: session.expires_at, deviceId, apiTokenId: actor.apiTokenId, channels: [] },
     event: { id: newId(now), actor: actor.actor, detailSuffix: '' },

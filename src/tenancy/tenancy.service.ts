@@ -6,6 +6,7 @@ import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow, UserRow 
 import { badInput, notFound } from '../errors.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
+import { writeTransaction } from '../assignments/allocation-cache.ts';
 import { changeConfiguration, syncGroupRows } from '../assignments/assignments.service.ts';
 import * as repo from './tenancy.repository.ts';
 import { cleanEmail, cleanName, cleanOptionalText, validateGroupConfig } from './validate.ts';
@@ -123,7 +124,7 @@ export async function createUser(
     teamId?: string | null;
   },
 ): Promise<UserRow> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return writeTransaction(ctx.db, async (trx) => {
     const site = await getSite(ctx, input.siteId, 'write', trx);
     // The row lock makes the maxUsers check and the insert one step for every instance (R-TEN-3).
     const org = await repo.lockOrganization(trx, site.organization_id);
@@ -170,7 +171,7 @@ export async function createUser(
 }
 
 export async function updateUserStatus(ctx: Context, input: { userId: string; status: UserStatus }): Promise<UserRow> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return writeTransaction(ctx.db, async (trx) => {
     const user = await getUser(ctx, input.userId, 'write', trx);
     if (user.status === input.status) return user;
     const now = ctx.clock.now();
@@ -186,7 +187,7 @@ export async function updateUserStatus(ctx: Context, input: { userId: string; st
 }
 
 export async function deleteUser(ctx: Context, input: { userId: string }): Promise<string> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return writeTransaction(ctx.db, async (trx) => {
     const user = await getUser(ctx, input.userId, 'write', trx);
     const now = ctx.clock.now();
     const org = await lockedOrganization(trx, user.organization_id);

@@ -120,5 +120,20 @@ for (const kind of DATABASES) {
       expect(refused).toMatchObject({ granted: false, denial: { code: 'NOT_LICENSED' } });
       expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBe(before);
     });
+
+    it('[R-LIFE-6] a later high-water time recorded by another instance is honoured by the next start (the licence is judged at that time)', async () => {
+      const org2 = await licensedOrg(gw, STORM, [
+        { product: 'BASE', quantity: 5 },
+        { product: 'AGENT_SEAT', quantity: 5 },
+      ]);
+      const group = await createGroup(gw, org2, 'Agents', ['BASE', 'AGENT_SEAT']);
+      const staff = await createUsers(gw, org2, 3, { configurationGroupId: group });
+      expect(await startSession(gw, org2, staff[0]!)).toMatchObject({ granted: true, session: { seatKind: 'REGULAR' } });
+      // Another instance saw a time three years on: the one-year licence is over there, so it is here too.
+      await sql`update organizations set clock_high_water = ${new Date(NOW.getTime() + 3 * 365 * 86_400_000)} where id = ${org2.organizationId}`.execute(gw.database.db);
+      const late = await startSession(gw, org2, staff[1]!);
+      expect(late.session?.seatKind ?? late.denial?.code).not.toBe('REGULAR');
+      expect(await poolCounter(gw, org2.organizationId, 'AGENT_SEAT')).toBe(1);
+    });
   });
 }
