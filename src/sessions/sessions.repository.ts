@@ -208,18 +208,15 @@ export async function seatHistory(db: Executor, organizationId: string, from: Da
 export interface StartProbe {
   user: UserRow;
   organization: OrganizationRow;
-  /** Identifies the organization's stored keys: their count and highest seq (rows are only ever inserted). */
-  keysCount: number;
-  keysMaxSeq: number;
   grants: { product_code: string; status: string }[];
   open: SessionRow | null;
 }
 
 /**
  * The user (of the viewer's organization, when the viewer has one), their
- * organization, a fingerprint of its licence keys, the user's materialized
- * grants and their open session: the reads of a start in ONE round trip
- * instead of six. All from one snapshot.
+ * organization (with its revision, which says whether its licence keys
+ * changed), the user's materialized grants and their open session: the reads
+ * of a start in ONE round trip instead of six. All from one snapshot.
  */
 export async function probeStart(db: Executor, userId: string, organizationId: string | null): Promise<StartProbe | undefined> {
   const result = await sql<ProbeRow>`
@@ -228,14 +225,12 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
       o.name as o_name, o.catalog_code as o_catalog_code, o.customer_ref as o_customer_ref, o.clock_high_water as o_clock_high_water,
       o.created_at as o_created_at, o.license_state as o_license_state, o.license_key_id as o_license_key_id,
       o.license_check_at as o_license_check_at, o.revision as o_revision,
-      k.n as keys_count, k.max_seq as keys_max_seq,
       coalesce((select json_agg(json_build_array(g.product_code, g.status)) from user_grants g
         where g.organization_id = u.organization_id and g.user_id = u.id), '[]'::json) as grants,
       s.id as s_id, s.seat_kind as s_seat_kind, s.started_at as s_started_at, s.expires_at as s_expires_at,
       s.ended_at as s_ended_at, s.end_reason as s_end_reason, s.channels as s_channels, s.device_id as s_device_id, s.api_token_id as s_api_token_id
     from users u
     join organizations o on o.id = u.organization_id
-    cross join lateral (select count(*) as n, coalesce(max(seq), 0) as max_seq from license_keys where organization_id = u.organization_id) k
     left join lateral (select * from sessions where organization_id = u.organization_id and user_id = u.id and ended_at is null limit 1) s on true
     where u.id = ${userId} ${organizationId === null ? sql`` : sql`and u.organization_id = ${organizationId}`}`.execute(db);
   const r = result.rows[0];
@@ -254,8 +249,6 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
       license_check_at: r.o_license_check_at,
       revision: Number(r.o_revision),
     },
-    keysCount: Number(r.keys_count),
-    keysMaxSeq: Number(r.keys_max_seq),
     grants: r.grants.map(([product_code, status]) => ({ product_code, status })),
     open:
       r.s_id === null
@@ -278,7 +271,7 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
 
 type Prefixed<T, P extends string> = { [K in keyof T & string as `${P}${K}`]: T[K] };
 type ProbeRow = UserRow &
-  Prefixed<Omit<OrganizationRow, 'id'>, 'o_'> & { keys_count: number | string; keys_max_seq: number | string; grants: [string, string][] } & Prefixed<
+  Prefixed<Omit<OrganizationRow, 'id'>, 'o_'> & { grants: [string, string][] } & Prefixed<
     { [K in keyof Omit<SessionRow, 'organization_id' | 'user_id'>]: SessionRow[K] | null },
     's_'
   > & { s_id: string | null; s_seat_kind: string; s_started_at: Date; s_expires_at: Date; s_channels: string[] };

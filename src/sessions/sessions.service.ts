@@ -60,30 +60,24 @@ function licensingFrom(ctx: Context, org: OrganizationRow, keys: readonly Licens
 
 /**
  * Per organization, what the last probe read: the organization row, its
- * revision and stored licence keys, with the fingerprint the keys were read
- * under (count and highest seq: key rows are only ever inserted, so an equal
- * fingerprint means the same rows). A probe compares the fingerprint it read
- * in the same snapshot, so a key activated on any instance is seen by the
- * next start; a direct start (`startDirect`) has its statement compare the
- * revision. Bounded; the oldest go first.
+ * revision, and its stored licence keys. Key rows are only ever inserted and
+ * each insert bumps the revision (migration 0005), so an equal revision means
+ * the same keys: a probe reads them again only after a change, and a key
+ * activated on any instance is seen by the next start. A direct start
+ * (`startDirect`) has its statement compare the revision. Bounded; the
+ * oldest go first.
  */
-const seen = new Map<string, { count: number; maxSeq: number; revision: number; org: OrganizationRow; keys: LicenseKeyRow[] }>();
+const seen = new Map<string, { revision: number; org: OrganizationRow; keys: LicenseKeyRow[] }>();
 const SEEN_LIMIT = 5_000;
 
 async function keysOf(db: Executor, probe: repo.StartProbe): Promise<LicenseKeyRow[]> {
   const org = probe.organization;
   const last = seen.get(org.id);
-  let keys: LicenseKeyRow[];
-  if (last && last.count === probe.keysCount && last.maxSeq === probe.keysMaxSeq) keys = last.keys;
-  else {
-    keys = await keysOfOrganizations(db, [org.id]);
-    const maxSeq = keys.reduce((m, r) => Math.max(m, Number(r.seq)), 0);
-    // Remember only what matches the probe's snapshot; a key activated in between is read again next time.
-    if (keys.length !== probe.keysCount || maxSeq !== probe.keysMaxSeq) return keys;
-  }
+  // Keys read after the probe may be newer than its revision; kept under that revision, they are read again next time.
+  const keys = last && last.revision === org.revision ? last.keys : await keysOfOrganizations(db, [org.id]);
   seen.delete(org.id);
   if (seen.size >= SEEN_LIMIT) seen.delete(seen.keys().next().value as string);
-  seen.set(org.id, { count: probe.keysCount, maxSeq: probe.keysMaxSeq, revision: org.revision, org, keys });
+  seen.set(org.id, { revision: org.revision, org, keys });
   return keys;
 }
 
@@ -377,19 +371,7 @@ async function startInTransaction(
   }
 
   const kind = seats.reduce<SeatKind | 'DEMO'>((worst, s) => (KIND_ORDER[s.kind] > KIND_ORDER[worst] ? s.kind : worst), 'REGULAR');
-  const session: SessionRow = {
-    organization_id: orgId,
-    id: newId(now),
-    user_id: user.id,
-    seat_kind: kind,
-    started_at: now,
-    expires_at: new Date(now.getTime() + ctx.sessionTtlSeconds * 1000),
-    ended_at: null,
-    end_reason: null,
-    channels: grantedChannels,
-    device_id: deviceId,
-    api_token_id: actorOf(ctx.viewer).apiTokenId,
-  };
+  const session: SessionRow = { ...newSessionRow(ctx, orgId, user.id, now, grantedChannels, deviceId), seat_kind: kind };
   const seatRows: SessionSeatRow[] = seats.map((s) => ({ organization_id: orgId, session_id: session.id, product_code: s.product, seat_kind: s.kind, channel: s.channel }));
   await repo.insertSession(trx, session, seatRows);
   await repo.recordUsage(trx, orgId, now, seats.map((s) => ({ product: s.product, counter: s.counter })));
