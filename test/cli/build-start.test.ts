@@ -14,7 +14,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
  * this test's own inside the repository, so node_modules resolve), started
  * with plain node: it migrates with the compiled migrations and gets ready.
  */
-describe('build and start (npm start runs dist/src/main.js)', () => {
+describe('build and start (npm start runs dist/src/main.js)', { timeout: 180_000 }, () => {
   const out = join(ROOT, '.tmp', `build-test-${process.pid}`);
   const dataDir = mkdtempSync(join(tmpdir(), 'gateway-build-test-'));
   let database: { url: string; dispose(): Promise<void> } | null = null;
