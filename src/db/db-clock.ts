@@ -144,7 +144,7 @@ export class DbClock implements Clock {
 /** "800d 0h 0m 12s" / "1.5 s": readable at any size. */
 function formatSkew(ms: number): string {
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  const s = Math.floor(ms / 1000);
+  const s = Math.round(ms / 1000);
   const days = Math.floor(s / 86_400);
   const hours = Math.floor((s % 86_400) / 3600);
   const minutes = Math.floor((s % 3600) / 60);
