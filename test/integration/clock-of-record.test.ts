@@ -7,8 +7,9 @@ import type { Db } from '../../src/db/database.ts';
 import { sweepLicenseStates } from '../../src/licenses/license.service.ts';
 import { listen, wsRun, type ListeningApp } from '../hardening/app.ts';
 import { DATABASES } from '../support/databases.ts';
-import { startGateway, type OrgFixture, type TestGateway } from '../support/gateway.ts';
-import { licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
+import { createOrg, createUser, startGateway, type OrgFixture, type TestGateway } from '../support/gateway.ts';
+import { activateKey, createGroup, issueLicenseKey, licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
+import { HEARTBEAT, START_SESSION } from '../support/sessions.ts';
 
 /*
  * R-LIFE-6, the clock of record (src/db/db-clock.ts), in-process on every
@@ -137,6 +138,39 @@ for (const kind of DATABASES) {
       // A test's ManualClock moves time far ahead on purpose and its mark follows.
       await sweepLicenseStates(gw.database.db, new ManualClock(far), catalogs);
       expect((await markOf(gw.database.db, org.organizationId)).clock_high_water!.getTime()).toBe(far.getTime());
+    });
+
+    it('[R-LIFE-6] through the API, a clock of record 800 days ahead (a bug) can push neither a mark nor a session expiry past the database\'s now() + TTL + the bound', async () => {
+      const { gw } = await seeded();
+      const far = new Date(Date.now() + 800 * DAY);
+      const app = await listen(kind, { clock: new ManualClock(far, { databaseBoundMs: BOUND }), trustedKeys: TRUSTED_KEYS, sessionTtlSeconds: 120 }, gw.database);
+      open.push(app);
+      // The fixtures' helpers need only `ok`.
+      const api = {
+        ok: async (query: string, variables?: Record<string, unknown>, token?: string | null) => {
+          const result = await app.gql(query, variables, token);
+          if (result.errors?.length) throw new Error(JSON.stringify(result.errors));
+          return result.data as never;
+        },
+      } as unknown as TestGateway;
+      const licensed = await createOrg(api, 'innoacd', 'Far ahead');
+      await activateKey(api, licensed, issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 5 }], { validFrom: new Date(far.getTime() - DAY).toISOString() }));
+      const group = await createGroup(api, licensed, 'Agents', ['ACD_AGENT']);
+      const agent = await createUser(api, licensed.admin, { siteId: licensed.siteId, name: 'Ada', configurationGroupId: group });
+      const demo = await createOrg(api, 'innoacd', 'No key');
+      const demoAgent = await createUser(api, demo.admin, { siteId: demo.siteId, name: 'Bob' });
+
+      // The one-statement start, the transactional (demo) start, and a heartbeat.
+      const first = await api.ok<{ startSession: { granted: boolean; session: { id: string } } }>(START_SESSION, { input: { userId: agent } }, licensed.tokens.AGENT_CLIENT);
+      const second = await api.ok<{ startSession: { granted: boolean } }>(START_SESSION, { input: { userId: demoAgent } }, demo.tokens.AGENT_CLIENT);
+      expect([first.startSession.granted, second.startSession.granted]).toEqual([true, true]);
+      await api.ok(HEARTBEAT, { input: { sessionId: first.startSession.session.id } }, licensed.tokens.AGENT_CLIENT);
+
+      const now = await dbNow(gw.database.db);
+      const sessions = await gw.database.db.selectFrom('sessions').select(['organization_id', 'expires_at']).where('organization_id', 'in', [licensed.organizationId, demo.organizationId]).execute();
+      expect(sessions).toHaveLength(2);
+      for (const session of sessions) expect(session.expires_at.getTime()).toBeLessThanOrEqual(now + 120_000 + BOUND);
+      expect((await markOf(gw.database.db, licensed.organizationId)).clock_high_water!.getTime()).toBeLessThanOrEqual(now + BOUND);
     });
 
     it('[R-LIFE-6] CLOCK_ROLLBACK is still reported on the database\'s time (a mark recorded while the database clock was 3 days ahead)', async () => {
