@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadPresetCatalogs } from '../../src/catalogs/index.ts';
 import { ManualClock } from '../../src/clock.ts';
+import { loadConfig } from '../../src/config.ts';
 import { DbClock } from '../../src/db/db-clock.ts';
 import type { Db } from '../../src/db/database.ts';
 import { sweepLicenseStates } from '../../src/licenses/license.service.ts';
@@ -24,6 +25,16 @@ const BOUND = 60_000;
 
 const dbNow = async (db: Db): Promise<number> => (await sql<{ t: Date }>`select clock_timestamp() as t`.execute(db)).rows[0]!.t.getTime();
 const markOf = async (db: Db, id: string) => (await db.selectFrom('organizations').select(['clock_high_water', 'license_state']).where('id', '=', id).executeTakeFirstOrThrow());
+
+describe('[R-LIFE-6] CLOCK_SKEW_MAX_SECONDS', () => {
+  it('defaults to 60 s, takes whole seconds, and a bad value names the variable', () => {
+    const env = { OPERATOR_TOKEN: 'config-operator-token-0123456789' };
+    expect(loadConfig(env).clockSkewMaxMs).toBe(60_000);
+    expect(loadConfig({ ...env, CLOCK_SKEW_MAX_SECONDS: '5' }).clockSkewMaxMs).toBe(5_000);
+    expect(() => loadConfig({ ...env, CLOCK_SKEW_MAX_SECONDS: '0' })).toThrow(/^CLOCK_SKEW_MAX_SECONDS: must be between 1 and 86400/);
+    expect(() => loadConfig({ ...env, CLOCK_SKEW_MAX_SECONDS: '1m' })).toThrow(/^CLOCK_SKEW_MAX_SECONDS: must be a whole number/);
+  });
+});
 
 for (const kind of DATABASES) {
   describe(`[R-LIFE-6] clock of record (${kind})`, () => {
