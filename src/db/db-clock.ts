@@ -12,9 +12,13 @@
  *   instance reports not ready, refuses mutations (CLOCK_SKEW) and skips its
  *   background sweeps. The skew is computed at every call, so an OS clock
  *   that jumps between measurements is seen at once.
- * - Every `intervalMs` (10 s) the anchor is measured again; a failed
- *   measurement keeps the last anchor (monotonic time stays valid across a
- *   database outage, which /readyz reports on its own).
+ * - Every `intervalMs` (10 s) the anchor is measured again. A sample with a
+ *   slow round trip (a busy pool, PGlite's one connection inside a long
+ *   write) that agrees with the current anchor within its own uncertainty
+ *   leaves the more precise anchor in place; one that disagrees (the
+ *   database's clock moved) replaces it. A failed measurement keeps the last
+ *   anchor: monotonic time stays valid across a database outage, which
+ *   /readyz reports on its own.
  * - `databaseBoundMs`: SQL caps the high-water marks it writes at the
  *   database's `now()` plus this bound.
  *
@@ -60,6 +64,8 @@ export class DbClock implements Clock {
   readonly #wall: () => number;
   readonly #onHealthChange: ((health: ClockHealth) => void) | undefined;
   #anchor: Anchor | null = null;
+  /** Database time of the last successful measurement (kept anchor or not). */
+  #measuredAt: number | null = null;
   #timer: NodeJS.Timeout | null = null;
   #lastOk: boolean | null = null;
   #measuring: Promise<ClockHealth> | null = null;
@@ -94,7 +100,7 @@ export class DbClock implements Clock {
       skewMs,
       maxSkewMs: this.#maxSkewMs,
       roundTripMs: Math.round(anchor.roundTripMs * 1000) / 1000,
-      measuredAt: new Date(anchor.dbMs),
+      measuredAt: new Date(this.#measuredAt ?? anchor.dbMs),
       message: `this instance's clock is ${formatSkew(Math.abs(skewMs))} ${direction} the database's (bound ${bound})`,
     };
   }
@@ -113,7 +119,12 @@ export class DbClock implements Clock {
     const after = performance.now();
     const t = rows[0]?.t;
     if (!(t instanceof Date) || Number.isNaN(t.getTime())) throw new Error('the database returned no time');
-    this.#anchor = { dbMs: t.getTime(), mono: (before + after) / 2, roundTripMs: after - before };
+    const sample: Anchor = { dbMs: t.getTime(), mono: (before + after) / 2, roundTripMs: after - before };
+    const current = this.#anchor;
+    // ±1 ms: the database's time arrives in whole milliseconds.
+    const consistent = current !== null && Math.abs(current.dbMs + (sample.mono - current.mono) - sample.dbMs) <= sample.roundTripMs / 2 + 1;
+    if (!current || !consistent || sample.roundTripMs <= 2 * current.roundTripMs) this.#anchor = sample;
+    this.#measuredAt = sample.dbMs;
     const health = this.health();
     if (health.ok !== this.#lastOk) {
       this.#lastOk = health.ok;
