@@ -9,6 +9,10 @@ import { clockSkew } from '../errors.ts';
  * refuses every mutation with CLOCK_SKEW (HTTP 503), over HTTP and graphql-ws
  * alike, before any resolver runs; queries and subscriptions are served.
  * A clock without `health()` (tests' ManualClock) is always fine.
+ *
+ * @example
+ * createYoga({ plugins: [useClockOfRecord(new DbClock({ db, maxSkewMs: 60_000 }))] });
+ * // a mutation on an instance 800 days ahead: { errors: [{ extensions: { code: 'CLOCK_SKEW', skewSeconds: 69120000, maxSkewSeconds: 60 } }] }, HTTP 503
  */
 export function useClockOfRecord(clock: Clock, onRefused: () => void = () => undefined): Plugin {
   return {
