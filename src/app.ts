@@ -25,6 +25,7 @@ import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { useObservability } from './observability/plugin.ts';
 import { DEFAULT_LIMITS, operationLimitPlugins, yogaLimitOptions, type OperationLimits } from './security/limits.ts';
 import { useRequestShape, useWellFormedStrings } from './security/request-errors.ts';
+import { useClockOfRecord } from './security/clock-skew.ts';
 import {
   clientAddress,
   DEFAULT_RATE_LIMITS,
@@ -183,6 +184,8 @@ export function createApp(deps: AppDeps): App {
       useRequestShape(),
       useWellFormedStrings(),
       ...operationLimitPlugins(limits),
+      // Before the activation limit: a refused mutation uses up no attempt.
+      useClockOfRecord(deps.clock),
       useActivationRateLimit(activations, () => metrics.rateLimited.inc({ limit: 'activation' })),
       // One execution of each seat usage snapshot for all its subscribers (R-PERF-3).
       useSharedSubscriptionExecution(['seatUsage']),
@@ -243,7 +246,17 @@ export function createApp(deps: AppDeps): App {
     if (stopping) return { ready: false, database: null, migrations: null, draining: true };
     const database = await ping(db);
     const migrations = database && (await migrationsApplied(db));
-    return { ready: database && migrations && !stopping, database, migrations, draining: stopping };
+    // R-LIFE-6: an instance whose clock is off the database's beyond the bound is not ready (null: a test clock).
+    const health = deps.clock.health?.() ?? null;
+    const clock = health && {
+      ok: health.ok,
+      skewSeconds: health.skewMs === null ? null : health.skewMs / 1000,
+      maxSkewSeconds: health.maxSkewMs / 1000,
+      roundTripMs: health.roundTripMs,
+      measuredAt: health.measuredAt?.toISOString() ?? null,
+      message: health.message,
+    };
+    return { ready: database && migrations && (health?.ok ?? true) && !stopping, database, migrations, clock, draining: stopping };
   }
 
   async function serveMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -324,6 +337,9 @@ export function createApp(deps: AppDeps): App {
   let sweeping: Promise<void> = Promise.resolve();
   const sweepIntervalMs = deps.sweepIntervalMs ?? 15_000;
   const sweep = async () => {
+    // R-LIFE-6: an instance off the clock of record decides nothing by time; the other instances sweep.
+    const health = deps.clock.health?.();
+    if (health && !health.ok) return void logger.warn({ skewSeconds: health.skewMs === null ? null : health.skewMs / 1000 }, `background sweeps skipped: ${health.message}`);
     try {
       await sweepLicenseStates(db, deps.clock, catalogs);
     } catch (error) {

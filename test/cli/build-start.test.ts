@@ -50,7 +50,7 @@ describe('build and start (npm start runs dist/src/main.js)', { timeout: 180_000
     });
     try {
       const ready = await fetch(`${url}/readyz`);
-      expect(await ready.json()).toEqual({ ready: true, database: true, migrations: true, draining: false });
+      expect(await ready.json()).toEqual({ ready: true, database: true, migrations: true, clock: expect.objectContaining({ ok: true, maxSkewSeconds: 60 }), draining: false });
     } finally {
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
