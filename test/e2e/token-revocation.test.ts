@@ -1,9 +1,11 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { openDatabase } from '../../src/db/database.ts';
 import type { TokenCacheOptions } from '../../src/tokens/token-cache.ts';
-import { DATABASES } from '../support/databases.ts';
+import { DATABASES, freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { OPERATOR_TOKEN, startGateway, type OrgFixture, type TestGateway } from '../support/gateway.ts';
 import { licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
 
@@ -259,3 +261,59 @@ for (const kind of DATABASES) {
     });
   });
 }
+
+/** A gateway process of its own; resolves with its GraphQL URL once it listens. */
+function startProcess(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: new URL('../../', import.meta.url).pathname,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', OPERATOR_TOKEN, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('gateway process did not start')), 60_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const match = /"graphql":"(http:[^"]+)"/.exec(line);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1].replace('localhost', '127.0.0.1') });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
+  });
+}
+
+describe.skipIf(!DATABASES.includes('postgres'))('live streams of a revoked token across gateway processes on one PostgreSQL', () => {
+  let database: TestDatabase;
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    database = await freshDatabase('postgres');
+  });
+  afterAll(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await database.dispose();
+  });
+
+  it('[TOKEN-REVOKE-LIVE] a token revoked through process A: its graphql-ws connection on process B closes with 4403 and its SSE stream there ends', async () => {
+    const [a, b] = await Promise.all([startProcess({ DATABASE_URL: database.url! }), startProcess({ DATABASE_URL: database.url! })]);
+    children.push(a.child, b.child);
+    const call = async (url: string, query: string, variables: Record<string, unknown>, token = OPERATOR_TOKEN) => {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+      const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown[] }; // eslint-disable-line @typescript-eslint/no-explicit-any -- GraphQL JSON
+      if (body.errors) throw new Error(JSON.stringify(body.errors));
+      return body.data!;
+    };
+    const orgId = (await call(a.url, 'mutation { createOrganization(input: {name: "Revocation", catalog: "innoacd", customerRef: "CUST-1"}) { organization { id } } }', {})).createOrganization.organization.id as string;
+    const created = (await call(a.url, CREATE_TOKEN, { input: { organizationId: orgId, role: 'SUPERVISOR', label: 'dashboard' } })).createApiToken as { token: string; apiToken: { id: string } };
+
+    const ws = openWs(b.url.replace('http', 'ws'), created.token, SEAT_USAGE, { id: orgId });
+    const sse = await openSse(b.url, created.token, SEAT_USAGE, { id: orgId });
+    await within(Promise.all([ws.first, sse.first]), 'the first seat usages');
+
+    await call(a.url, REVOKE_TOKEN, { input: { apiTokenId: created.apiToken.id } });
+    const closed = await within(ws.closed, "the close of the revoked token's socket");
+    expect(closed).toEqual({ code: 4403, reason: 'API token revoked' });
+    expectCutStream(await within(sse.ended, 'the end of the SSE stream'), /revoked/);
+    await ws.client.dispose();
+  }, 120_000);
+});
