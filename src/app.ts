@@ -18,7 +18,7 @@ import type { TrustedKey } from './keys/codec.ts';
 import { getSchema } from './schema/index.ts';
 import { createLoaders } from './schema/loaders.ts';
 import { DEFAULT_TOKEN_TTL_MS, TokenCache, type TokenCacheOptions } from './tokens/token-cache.ts';
-import { closeReason, LiveConnections, TOKEN_CLOSE_CODE, useTokenStreamCut } from './tokens/stream-registry.ts';
+import { LiveConnections, useTokenStreamCut } from './tokens/stream-registry.ts';
 import { resolveViewer } from './tokens/tokens.service.ts';
 import { sweepLicenseStates } from './licenses/license.service.ts';
 import { silentLogger, yogaLogger, type Logger } from './observability/logger.ts';
@@ -290,12 +290,8 @@ export function createApp(deps: AppDeps): App {
         try {
           const viewer = await authenticate(typeof authorization === 'string' ? authorization : null, clientAddress(ctx.extra.request, trustProxy));
           ctx.extra.viewer = viewer;
-          if (viewer.kind === 'token') {
-            // A revoked or expired token's socket closes with 4403, whatever it is subscribed to.
-            const socket = ctx.extra.socket;
-            const release = liveConnections.register(viewer.tokenId, (reason) => socket.close(TOKEN_CLOSE_CODE, closeReason(reason)));
-            socket.once('close', release);
-          }
+          // A revoked or expired token's socket closes with 4403, whatever it is subscribed to.
+          if (viewer.kind === 'token' && !liveConnections.trackSocket(viewer.tokenId, ctx.extra.socket)) return false;
           return true;
         } catch (error) {
           if (error instanceof GraphQLError && error.extensions.code === 'RATE_LIMITED') {

@@ -40,6 +40,14 @@ export interface LiveConnectionsOptions {
   onError?: (error: unknown) => void;
 }
 
+/** The part of a `ws` WebSocket that trackSocket needs. */
+export interface TrackedSocket {
+  readonly readyState: number;
+  readonly OPEN: number;
+  close(code: number, reason: string): void;
+  once(event: 'close', listener: () => void): unknown;
+}
+
 interface Tracked {
   /** Learnt from the database when the token's first connection registers; undefined until then. */
   expiresAt: Date | null | undefined;
@@ -66,8 +74,8 @@ interface Tracked {
  *   committed between authentication and registration.
  *
  * @example
- * const release = live.register(viewer.tokenId, (reason) => socket.close(TOKEN_CLOSE_CODE, closeReason(reason)));
- * socket.once('close', release);
+ * wss.on('connection', (socket) => live.trackSocket(viewer.tokenId, socket)); // closes with 4403 when the token goes
+ * const release = live.register(tokenId, (reason) => endStream(cutResult(reason)));
  */
 export class LiveConnections {
   readonly #byToken = new Map<string, Tracked>();
@@ -103,6 +111,18 @@ export class LiveConnections {
       if (entry.cuts.size === 0 && this.#byToken.get(tokenId) === entry) this.#byToken.delete(tokenId);
       this.#stopTimersIfIdle();
     };
+  }
+
+  /**
+   * Tracks a graphql-ws socket authenticated with `tokenId`: it closes with
+   * TOKEN_CLOSE_CODE when the token is revoked or expires, and is forgotten
+   * when it closes. False when the socket is no longer open (the client left
+   * while it was being authenticated).
+   */
+  trackSocket(tokenId: string, socket: TrackedSocket): boolean {
+    if (socket.readyState !== socket.OPEN) return false;
+    socket.once('close', this.register(tokenId, (reason) => socket.close(TOKEN_CLOSE_CODE, closeReason(reason))));
+    return true;
   }
 
   /** Ends every connection of `tokenId`. */

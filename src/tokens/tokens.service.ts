@@ -11,7 +11,7 @@ import { appendEvents } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
 import { getOrganization } from '../tenancy/access.ts';
 import { cleanOptionalText } from '../tenancy/validate.ts';
-import { LAST_USED_GRANULARITY_MS, TOKEN_CHANNEL, type TokenCache } from './token-cache.ts';
+import { TOKEN_CHANNEL, type TokenCache } from './token-cache.ts';
 import * as repo from './tokens.repository.ts';
 
 /** The longest life a new token may be given (createApiToken's expiresAt / expiresInDays). */
@@ -25,21 +25,20 @@ const DAY_MS = 86_400_000;
  * silently degrades to anonymous. A use is recorded in `last_used_at` about
  * once a minute per token (TokenCache.recordUse).
  */
-export async function resolveViewer(db: Executor, clock: Clock, operatorToken: string, authorization: string | null | undefined, tokens?: TokenCache): Promise<Viewer> {
+export async function resolveViewer(db: Executor, clock: Clock, operatorToken: string, authorization: string | null | undefined, tokens: TokenCache): Promise<Viewer> {
   if (authorization == null || authorization.trim() === '') return { kind: 'anonymous' };
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization.trim());
   if (!match?.[1]) throw unauthenticated('the Authorization header must be "Bearer <token>"');
   const secret = match[1];
   if (sameSecret(secret, operatorToken)) return { kind: 'operator' };
   const hash = hashToken(secret);
-  const row = tokens ? await tokens.lookup(db, hash) : await repo.findActiveTokenByHash(db, hash);
+  const row = await tokens.lookup(db, hash);
   if (!row) throw unauthenticated('the API token is unknown or revoked');
   const now = clock.now();
   if (row.expires_at !== null && row.expires_at.getTime() <= now.getTime()) throw unauthenticated('the API token has expired');
   const role = API_ROLES.find((r) => r === row.role);
   if (!role) throw unauthenticated('the API token has an unknown role');
-  if (tokens) await tokens.recordUse(db, row, now);
-  else await repo.recordTokenUse(db, row.organization_id, row.id, now, LAST_USED_GRANULARITY_MS);
+  await tokens.recordUse(db, row, now);
   return { kind: 'token', tokenId: row.id, organizationId: row.organization_id, role };
 }
 
