@@ -243,6 +243,19 @@ for (const kind of DATABASES) {
       }
     });
 
+    it.skipIf(kind !== 'postgres')('[TOKEN-REVOKE-LIVE] after a lost LISTEN connection comes back, the tokens of open streams are read again (a revocation whose notice was missed ends them)', async () => {
+      const { token, id } = await newToken('SUPERVISOR');
+      const ws = openWs(bWs, token, SEAT_USAGE, { id: org.organizationId });
+      await within(ws.first, 'the first seat usage');
+      // Revoked with no notice (as if it had been sent while the connection was down); B's TTL is an hour.
+      await a.database.db.updateTable('api_tokens').set({ revoked_at: a.clock.now() }).where('id', '=', id).execute();
+      const { sql } = await import('kysely');
+      const killed = await sql<{ n: number }>`select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where query ilike 'LISTEN%' and datname = current_database()`.execute(a.database.db);
+      expect(killed.rows[0]?.n).toBeGreaterThan(0);
+      expect((await within(ws.closed, 'the close after the LISTEN connection came back')).code).toBe(4403);
+      await ws.client.dispose();
+    });
+
     it('[TOKEN-EXPIRY-LIVE] an expired token cannot open a graphql-ws connection (4403) or an SSE stream (UNAUTHENTICATED)', async () => {
       const expiresAt = new Date(b.clock.now().getTime() + 60_000);
       const { token } = await newToken('SUPERVISOR', { expiresAt: expiresAt.toISOString() });
