@@ -39,7 +39,9 @@ export interface TokenCacheOptions {
  * while this process is LISTENing; after a lost LISTEN connection comes back
  * everything is forgotten, and no entry lives longer than `ttlMs` in any
  * case. Only live tokens are cached: an unknown or revoked token is read
- * every time (and counted by the auth-failure limiter).
+ * every time (and counted by the auth-failure limiter). Watchers (`watch`,
+ * LiveConnections) hear every revocation and every moment notices may have
+ * been missed, so open streams of a revoked token end too.
  */
 export class TokenCache {
   readonly #entries = new Map<string, { row: ApiTokenRow; until: number }>();
