@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.ts';
-import { DATABASES } from '../support/databases.ts';
+import { sql } from 'kysely';
+import * as migration0007 from '../../migrations/2026_12_01_0007_token_expiry.ts';
+import { DATABASES, freshDatabase } from '../support/databases.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import type { TokenCacheOptions } from '../../src/tokens/token-cache.ts';
 import { codeOf, createOrg, OPERATOR_TOKEN, startGateway, type OrgFixture, type Result, type TestGateway } from '../support/gateway.ts';
@@ -565,6 +567,26 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
           }
         });
       });
+    });
+  }
+});
+
+describe.skipIf(DATABASES.length === 0)('migration 0007 (token expiry and last use)', () => {
+  for (const kind of DATABASES) {
+    it(`[TOKEN-EXPIRY] down removes expires_at and last_used_at, up adds them back (${kind})`, async () => {
+      const database = await freshDatabase(kind);
+      try {
+        const columns = async () =>
+          (await sql<{ column_name: string }>`select column_name from information_schema.columns where table_name = 'api_tokens' order by column_name`.execute(database.db)).rows.map((r) => r.column_name);
+        expect(await columns()).toEqual(expect.arrayContaining(['expires_at', 'last_used_at']));
+        await migration0007.down(database.db);
+        expect(await columns()).not.toContain('expires_at');
+        expect(await columns()).not.toContain('last_used_at');
+        await migration0007.up(database.db);
+        expect(await columns()).toEqual(expect.arrayContaining(['expires_at', 'last_used_at']));
+      } finally {
+        await database.dispose();
+      }
     });
   }
 });
