@@ -166,7 +166,7 @@ export class LiveConnections {
       }
       this.#checkExpiry();
     } catch (error) {
-      for (const id of ids) if (this.#byToken.get(id)?.expiresAt === undefined) this.#unverified.add(id);
+      // The next periodic recheck reads them all again (expiries still unknown included).
       this.options.onError?.(error);
     }
   }
@@ -202,10 +202,7 @@ export class LiveConnections {
   #startTimers(): void {
     if (this.#expiryTimer) return;
     this.#expiryTimer = setInterval(() => this.#checkExpiry(), this.options.expiryCheckMs ?? EXPIRY_CHECK_MS);
-    this.#recheckTimer = setInterval(() => {
-      // Tokens not read yet stay with the verification after their registration.
-      void this.recheck([...this.#byToken.keys()].filter((id) => !this.#unverified.has(id)));
-    }, this.options.recheckMs);
+    this.#recheckTimer = setInterval(() => void this.recheck(), this.options.recheckMs);
     this.#expiryTimer.unref();
     this.#recheckTimer.unref();
   }
