@@ -17,7 +17,8 @@ import { migrationsApplied } from './db/migrate.ts';
 import type { TrustedKey } from './keys/codec.ts';
 import { getSchema } from './schema/index.ts';
 import { createLoaders } from './schema/loaders.ts';
-import { TokenCache, type TokenCacheOptions } from './tokens/token-cache.ts';
+import { DEFAULT_TOKEN_TTL_MS, TokenCache, type TokenCacheOptions } from './tokens/token-cache.ts';
+import { LiveConnections, useTokenStreamCut } from './tokens/stream-registry.ts';
 import { resolveViewer } from './tokens/tokens.service.ts';
 import { sweepLicenseStates } from './licenses/license.service.ts';
 import { silentLogger, yogaLogger, type Logger } from './observability/logger.ts';
@@ -131,6 +132,14 @@ export function createApp(deps: AppDeps): App {
     (await allPoolCounters(db)).map((p) => ({ organization: p.organization_id, product: p.product_code, inUse: p.in_use })),
   );
   const tokens = new TokenCache(deps.database, deps.tokenCache);
+  // Open WebSockets and SSE streams by API token: a revoked or expired token's are cut (src/tokens/stream-registry.ts).
+  const liveConnections = new LiveConnections({
+    db,
+    clock: deps.clock,
+    tokens,
+    recheckMs: deps.tokenCache?.ttlMs ?? DEFAULT_TOKEN_TTL_MS,
+    onError: (error) => logger.warn({ err: error }, 'live connection token check failed'),
+  });
   const live = createLiveHub({ database: deps.database, clock: deps.clock, catalogs, onSubscribers: (n) => metrics.subscribers.set(n) });
   const limits: OperationLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   const rateLimits: RateLimits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };
@@ -152,7 +161,7 @@ export function createApp(deps: AppDeps): App {
       throw rateLimitError('too many failed authentication attempts from this address; try again later', authFailures.retryAfterMs(address));
     }
     try {
-      return await resolveViewer(db, deps.operatorToken, authorization, tokens);
+      return await resolveViewer(db, deps.clock, deps.operatorToken, authorization, tokens);
     } catch (error) {
       if (address !== null && error instanceof GraphQLError && error.extensions.code === 'UNAUTHENTICATED') authFailures.hit(address);
       throw error;
@@ -189,6 +198,8 @@ export function createApp(deps: AppDeps): App {
       useActivationRateLimit(activations, () => metrics.rateLimited.inc({ limit: 'activation' })),
       // One execution of each seat usage snapshot for all its subscribers (R-PERF-3).
       useSharedSubscriptionExecution(['seatUsage']),
+      // SSE subscriptions of a revoked or expired token end (graphql-ws sockets are closed in onConnect's registration).
+      useTokenStreamCut(liveConnections, (context) => context.wsViewer !== undefined),
     ],
     context: async (initial) => ({
       db,
@@ -290,7 +301,10 @@ export function createApp(deps: AppDeps): App {
       onConnect: async (ctx) => {
         const authorization = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         try {
-          ctx.extra.viewer = await authenticate(typeof authorization === 'string' ? authorization : null, clientAddress(ctx.extra.request, trustProxy));
+          const viewer = await authenticate(typeof authorization === 'string' ? authorization : null, clientAddress(ctx.extra.request, trustProxy));
+          ctx.extra.viewer = viewer;
+          // A revoked or expired token's socket closes with 4403, whatever it is subscribed to.
+          if (viewer.kind === 'token' && !liveConnections.trackSocket(viewer.tokenId, ctx.extra.socket)) return false;
           return true;
         } catch (error) {
           if (error instanceof GraphQLError && error.extensions.code === 'RATE_LIMITED') {
@@ -386,6 +400,7 @@ export function createApp(deps: AppDeps): App {
     for (const client of wss.clients) client.terminate();
     await Promise.all([wsClosed, serverClosed, sweeping]);
     await live.stop();
+    liveConnections.stop();
     await tokens.stop();
   }
 
