@@ -10,7 +10,9 @@ export type ErrorCode =
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'INVALID_LICENSE_KEY'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  /** The database cannot be reached right now (HTTP 503 with Retry-After): retry later. */
+  | 'UNAVAILABLE';
 
 declare module 'graphql' {
   interface GraphQLErrorExtensions {
@@ -55,4 +57,14 @@ export function invalidLicenseKey(check: string, message: string): GraphQLError 
 
 export function rateLimited(message: string): GraphQLError {
   return error('RATE_LIMITED', message);
+}
+
+/** Seconds a client is told to wait (Retry-After) when the database is unavailable. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
+
+/** The database cannot be reached right now: HTTP 503 with Retry-After, nothing of the operation was done or it may be retried. */
+export function unavailable(message = `the database is unavailable; retry in ${UNAVAILABLE_RETRY_AFTER_SECONDS} s`): GraphQLError {
+  return new GraphQLError(message, {
+    extensions: { code: 'UNAVAILABLE', http: { status: 503, headers: { 'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS) } } },
+  });
 }
