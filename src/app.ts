@@ -347,6 +347,13 @@ export function createApp(deps: AppDeps): App {
         const isSubscription = getOperationAST(document, params.operationName ?? undefined)?.operation === 'subscription';
         const socketSubscriptions = (ctx.extra.subscriptions ??= new Map());
         if (isSubscription) {
+          // graphql-ws forgets an operation as soon as the client completes it; its slot is free from then on.
+          for (const [other, release] of socketSubscriptions) {
+            if (!(other in ctx.subscriptions)) {
+              release();
+              socketSubscriptions.delete(other);
+            }
+          }
           const refused = bounds.refuseSubscription(viewer, socketSubscriptions.size);
           if (refused) return [refused];
         }
