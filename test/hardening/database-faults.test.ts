@@ -2,9 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type Client } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
+import { createApp } from '../../src/app.ts';
+import { ManualClock } from '../../src/clock.ts';
+import { openDatabase } from '../../src/db/database.ts';
 import { DATABASES } from '../support/databases.ts';
 import { VENDOR, issueLicenseKey } from '../support/licensing.ts';
-import { HAVE_POSTGRES_BINARIES, ownPostgres, type OwnPostgres } from './own-postgres.ts';
+import { freePort, HAVE_POSTGRES_BINARIES, ownPostgres, type OwnPostgres } from './own-postgres.ts';
 import { ensureStopped, listeningBase, PROCESS_OPERATOR_TOKEN, spawnGateway, type GatewayProcess } from './process.ts';
 
 /*
@@ -240,5 +243,46 @@ describe.skipIf(!DATABASES.includes('postgres') || !HAVE_POSTGRES_BINARIES)('dat
       await check.end();
     }
     void subscriptionEnded;
+  });
+});
+
+describe.skipIf(!DATABASES.includes('postgres'))('a PostgreSQL that cannot be reached', () => {
+  it('[db-unavailable] operations answer HTTP 503 UNAVAILABLE with Retry-After (never "Unexpected error."), /readyz 503, a WebSocket whose token cannot be read is closed with 1013', async () => {
+    const port = await freePort(); // nothing listens there
+    const database = await openDatabase({ databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres`, dataDir: null, poolSize: 2 });
+    const app = createApp({ database, clock: new ManualClock(new Date('2026-11-22T10:00:00.000Z')), operatorToken: PROCESS_OPERATOR_TOKEN, sweepIntervalMs: 0 });
+    const address = await app.start(0, '127.0.0.1');
+    const base = `http://127.0.0.1:${address.port}`;
+    try {
+      for (const accept of ['application/graphql-response+json', 'application/json']) {
+        // The operator token needs no database; the organization does.
+        const reply = await fetch(`${base}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept, authorization: `Bearer ${PROCESS_OPERATOR_TOKEN}` },
+          body: JSON.stringify({ query: 'query { organization(id: "01a202b2-c500-7053-89e8-c6e76c65cafb") { id } }' }),
+        });
+        expect(reply.status).toBe(503);
+        expect(reply.headers.get('retry-after')).toBe('2');
+        const body = (await reply.json()) as Reply;
+        expect(body.errors).toEqual([expect.objectContaining({ message: expect.stringMatching(/database is unavailable/), path: ['organization'], extensions: { code: 'UNAVAILABLE' } })]);
+      }
+      // An API token has to be read from the database: the same answer from the context factory.
+      const tokenReply = await fetch(`${base}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer lgw_not-cached-anywhere-0123456789' },
+        body: JSON.stringify({ query: '{ catalogs { code } }' }),
+      });
+      expect(tokenReply.status).toBe(503);
+      expect(((await tokenReply.json()) as Reply).errors?.[0]?.extensions?.code).toBe('UNAVAILABLE');
+      expect((await fetch(`${base}/readyz`)).status).toBe(503);
+
+      const socket = new WebSocket(`ws://127.0.0.1:${address.port}/graphql`, 'graphql-transport-ws');
+      const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+      socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: 'Bearer lgw_not-cached-anywhere-0123456789' } })));
+      expect(await closed).toBe(1013);
+    } finally {
+      await app.stop();
+      await database.close();
+    }
   });
 });
