@@ -30,6 +30,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** When set, /metrics needs `Authorization: Bearer <metricsToken>`. */
   metricsToken: string | null;
+  /** METRICS_PER_ORGANIZATION: /metrics labels seat gauges with organization ids (default false: per product only). */
+  metricsPerOrganization: boolean;
   /** Users whose allocation inputs the read cache may hold, over all organizations; 0 disables it (R-PERF-2). */
   allocationCacheUsers: number;
 }
@@ -115,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: boolean(env, 'TRUST_PROXY', false),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 0, 3600) * 1000,
     metricsToken: metricsToken(env.METRICS_TOKEN),
+    metricsPerOrganization: boolean(env, 'METRICS_PER_ORGANIZATION', false),
     allocationCacheUsers: integer(env, 'ALLOCATION_CACHE_USERS', DEFAULT_ALLOCATION_CACHE_USERS, 0, 100_000_000),
   };
 }
