@@ -51,7 +51,7 @@ function badRequest(message: string, status = 400, rule?: string): GraphQLError 
   return new GraphQLError(message, { extensions: { code: 'BAD_REQUEST', ...(rule ? { rule } : {}), http: { status } } });
 }
 
-/** Strict UTF-8: a malformed sequence throws instead of becoming U+FFFD; a leading BOM is dropped (RFC 8259 §8.1 lets a parser ignore it). */
+/** Strict UTF-8: a malformed sequence throws instead of becoming U+FFFD; a leading BOM is dropped (JSON parsers may ignore one). */
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /** The media types Yoga reads as a JSON POST body (its own test, on the type without parameters). */

@@ -15,7 +15,7 @@ import { leaksIn } from './app.ts';
  *   unless METRICS_PER_ORGANIZATION=true.
  * - [R-SEC-4] a body starting with a UTF-8 BOM answered with the JSON
  *   parser's message in extensions.originalError; invalid UTF-8 was stored as
- *   U+FFFD. Now the BOM is ignored (RFC 8259 §8.1 allows it), invalid UTF-8 is
+ *   U+FFFD. Now the BOM is ignored (a JSON parser may ignore one), invalid UTF-8 is
  *   a 400 BAD_REQUEST, and no parse error carries originalError.
  */
 
