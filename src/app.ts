@@ -162,21 +162,26 @@ export function createApp(deps: AppDeps): App {
   const bounds = new LiveBounds(deps.liveLimits);
 
   /**
-   * Resolves the viewer of a request that presents `authorization`. A client
-   * address with too many bad tokens in the window is refused before its token
-   * is even looked at (so a correct guess gives no signal), with 429.
+   * Resolves the viewer of a request that presents `authorization`. A valid
+   * token is always served, whatever else came from its address (behind a
+   * proxy or NAT that address is everyone's), so 20 bad tokens cannot lock
+   * out the operator or anyone else (R-SEC-6). A bad token counts as a
+   * failure of its client address; from an address with too many failures in
+   * the window a bad token gets 429 instead of 401 until the oldest failure
+   * leaves it. Failures keep counting while an address is blocked, so a
+   * steady guesser stays blocked; guessing itself is hopeless against
+   * 256-bit organization tokens and a long random OPERATOR_TOKEN.
    */
   async function authenticate(authorization: string | null | undefined, address: string | null): Promise<Viewer> {
-    const presented = authorization != null && authorization.trim() !== '';
-    if (presented && address !== null && authFailures.blocked(address)) {
-      metrics.rateLimited.inc({ limit: 'auth' });
-      throw rateLimitError('too many failed authentication attempts from this address; try again later', authFailures.retryAfterMs(address));
-    }
     try {
       return await resolveViewer(db, deps.clock, deps.operatorToken, authorization, tokens);
     } catch (error) {
-      if (address !== null && error instanceof GraphQLError && error.extensions.code === 'UNAUTHENTICATED') authFailures.hit(address);
-      throw error;
+      if (address === null || !(error instanceof GraphQLError) || error.extensions.code !== 'UNAUTHENTICATED') throw error;
+      const blocked = authFailures.blocked(address);
+      authFailures.hit(address);
+      if (!blocked) throw error;
+      metrics.rateLimited.inc({ limit: 'auth' });
+      throw rateLimitError('too many failed authentication attempts from this address; try again later', authFailures.retryAfterMs(address));
     }
   }
 

@@ -34,6 +34,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** When set, /metrics needs `Authorization: Bearer <metricsToken>`. */
   metricsToken: string | null;
+  /** METRICS_PER_ORGANIZATION: /metrics labels seat gauges with organization ids (default false: per product only). */
+  metricsPerOrganization: boolean;
   /** Users whose allocation inputs the read cache may hold, over all organizations; 0 disables it (R-PERF-2). */
   allocationCacheUsers: number;
   /** CLOCK_SKEW_MAX_SECONDS in ms: beyond this skew against the database's clock an instance is not ready and writes nothing (R-LIFE-6). */
@@ -151,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: boolean(env, 'TRUST_PROXY', false),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 0, 3600) * 1000,
     metricsToken: metricsToken(env.METRICS_TOKEN),
+    metricsPerOrganization: boolean(env, 'METRICS_PER_ORGANIZATION', false),
     allocationCacheUsers: integer(env, 'ALLOCATION_CACHE_USERS', DEFAULT_ALLOCATION_CACHE_USERS, 0, 100_000_000),
     clockSkewMaxMs: integer(env, 'CLOCK_SKEW_MAX_SECONDS', 60, 1, 86_400) * 1000,
   };

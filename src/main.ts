@@ -106,7 +106,7 @@ const app = createApp({
   trustedKeys: config.licensePublicKeys,
   sessionTtlSeconds: config.sessionTtlSeconds,
   logger,
-  metrics: createMetrics({ processMetrics: true }),
+  metrics: createMetrics({ processMetrics: true, perOrganization: config.metricsPerOrganization }),
   limits: config.limits,
   rateLimits: config.rateLimits,
   trustProxy: config.trustProxy,
