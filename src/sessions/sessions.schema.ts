@@ -29,7 +29,7 @@ export const SessionRef = builder.objectRef<SessionRow>('Session').implement({
     startedAt: t.field({ type: 'DateTime', resolve: (s) => s.started_at }),
     expiresAt: t.field({ type: 'DateTime', description: 'Renew with heartbeat before this instant (R-CONC-3).', resolve: (s) => s.expires_at }),
     endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.ended_at }),
-    endReason: t.string({ nullable: true, description: 'ENDED or EXPIRED.', resolve: (s) => s.end_reason }),
+    endReason: t.string({ nullable: true, description: 'ENDED (by its client), EXPIRED (no heartbeat), or USER_DELETED, USER_INACTIVE, USER_PREPARING (its user was deleted or left ACTIVE).', resolve: (s) => s.end_reason }),
     channels: t.stringList({ description: 'The channels the session is licensed for.', resolve: (s) => s.channels }),
     deviceId: t.string({ nullable: true, resolve: (s) => s.device_id }),
   }),
