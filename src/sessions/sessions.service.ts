@@ -211,7 +211,7 @@ const channelSuffix = (granted: readonly string[], denied: StartResult['deniedCh
  * count is a conditional UPDATE under the pool row's lock, after the user's
  * row is share-locked (see LOCK ORDER above).
  */
-export async function startSession(ctx: Context, input: { userId: string; channels?: readonly string[] | null; deviceId?: string | null }): Promise<StartResult> {
+export async function startSession(ctx: Context, input: { userId: string; channels?: readonly string[] | null; deviceId?: string | null }, attempt = 1): Promise<StartResult> {
   const channels = [...new Set((input.channels ?? []).map((c) => c.trim().toUpperCase()))];
   channels.forEach((c, i) => {
     if (!/^[A-Z][A-Z0-9_]{0,31}$/.test(c)) throw badInput(`input.channels[${i}]`, 'must be a channel name such as VOICE, EMAIL, WEBCHAT or SMS');
@@ -244,6 +244,8 @@ export async function startSession(ctx: Context, input: { userId: string; channe
     if (isUniqueViolation(error)) {
       const open = await repo.openSessionOf(ctx.db, user.organization_id, user.id);
       if (open) return { granted: true, session: open, denial: null, grantedChannels: open.channels, deniedChannels: [], changedPools: [] };
+      // The session that won ended before it could be read (another client of the same user): start again, once.
+      if (attempt === 1) return startSession(ctx, input, attempt + 1);
     }
     throw error;
   }

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
 import { onTransactionRetry, type RetryNotice } from '../../src/db/transaction.ts';
+import { createLogger } from '../../src/observability/logger.ts';
 import { DATABASES, freshDatabase } from '../support/databases.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
 import { createGroup, createMembers, licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
@@ -44,9 +46,18 @@ for (const kind of DATABASES) {
   describe.skipIf(kind !== 'postgres')(`admin writes against logins on ${kind}`, () => {
     let gw: TestGateway;
     let url: string;
+    /** The gateway's error log lines (a masked error's cause), shown when a request failed. */
+    const errorLog: string[] = [];
 
     beforeAll(async () => {
-      gw = await startGateway(kind, { trustedKeys: TRUSTED_KEYS, database: await freshDatabase(kind, { poolSize: 16 }) });
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          errorLog.push(...chunk.toString().split('\n').filter(Boolean));
+          done();
+        },
+      });
+      const logger = createLogger('error', sink);
+      gw = await startGateway(kind, { trustedKeys: TRUSTED_KEYS, database: await freshDatabase(kind, { poolSize: 16 }), logger });
       const address = await gw.app.start(0, '127.0.0.1');
       url = `http://127.0.0.1:${address.port}/graphql`;
     });
@@ -149,7 +160,7 @@ for (const kind of DATABASES) {
 
         stopWatching();
         expect(deadlocks.map((d) => d.label)).toEqual([]);
-        expect(failures.slice(0, 5), `${failures.length} failed requests; counts ${JSON.stringify(Object.fromEntries(counts))}`).toEqual([]);
+        expect(failures.slice(0, 5), `${failures.length} failed requests; counts ${JSON.stringify(Object.fromEntries(counts))}; gateway errors: ${errorLog.slice(0, 3).join('\n')}`).toEqual([]);
         // The mix did run all of its kinds of request.
         for (const op of ['startSession ok', 'heartbeat ok', 'endSession ok', 'updateUserStatus ok', 'createUser ok', 'deleteUser ok', 'updateConfigurationGroup ok']) {
           expect(counts.get(op) ?? 0, op).toBeGreaterThan(0);
