@@ -39,6 +39,7 @@ import {
   type Ticker,
 } from './security/rate-limit.ts';
 import { sweepExpiredSessions } from './sessions/sessions.service.ts';
+import { onTransactionRetry } from './db/transaction.ts';
 import { allPoolCounters } from './sessions/sessions.repository.ts';
 import { createLiveHub } from './live/hub.ts';
 import { dashboardPage } from './live/dashboard.ts';
@@ -142,6 +143,11 @@ export function createApp(deps: AppDeps): App {
   metrics.trackSeats(async () =>
     (await allPoolCounters(db)).map((p) => ({ organization: p.organization_id, product: p.product_code, inUse: p.in_use })),
   );
+  // Deadlocks and serialization failures that withTransaction ran again (or gave up on): logged and counted.
+  const stopRetryReports = onTransactionRetry(db, (n) => {
+    metrics.transactionRetries.inc({ code: n.code, outcome: n.retrying ? 'retried' : 'gave_up' });
+    logger.warn({ transaction: n.label, code: n.code, attempt: n.attempt, retrying: n.retrying }, n.retrying ? 'transaction conflict: running it again' : 'transaction conflict: giving up');
+  });
   const tokens = new TokenCache(deps.database, deps.tokenCache);
   // Open WebSockets and SSE streams by API token: a revoked or expired token's are cut (src/tokens/stream-registry.ts).
   const liveConnections = new LiveConnections({
@@ -425,7 +431,12 @@ export function createApp(deps: AppDeps): App {
       logger.warn({ err: error }, 'licence state sweep failed');
     }
     try {
-      const expired = await sweepExpiredSessions(db, deps.clock);
+      const expired = await sweepExpiredSessions(db, deps.clock, {
+        onError: (organizationId, error) => {
+          metrics.sessionExpiryFailures.inc();
+          logger.warn({ err: error, organizationId }, 'session expiry failed for an organization (the others were swept)');
+        },
+      });
       if (expired > 0) metrics.sessionsExpired.inc(expired);
     } catch (error) {
       logger.warn({ err: error }, 'session expiry sweep failed');
@@ -465,6 +476,7 @@ export function createApp(deps: AppDeps): App {
     await Promise.all([wsClosed, serverClosed, sweeping]);
     await live.stop();
     liveConnections.stop();
+    stopRetryReports();
     await tokens.stop();
   }
 

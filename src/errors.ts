@@ -22,6 +22,8 @@ declare module 'graphql' {
     field?: string;
     /** The SPEC rule that refused it, e.g. `R-TEN-3`. */
     rule?: string;
+    /** Why an object is gone, e.g. `USER_DELETED` for a session whose user was deleted. */
+    reason?: string;
   }
 }
 
@@ -39,9 +41,14 @@ export function badInput(field: string, message: string, rule?: string): GraphQL
   return error('BAD_USER_INPUT', `${field}: ${message}${rule ? ` (${rule})` : ''}`, { field, ...(rule ? { rule } : {}) });
 }
 
-/** The same answer for "does not exist" and "belongs to another organization" (R-SEC-2). */
-export function notFound(what: string, id: string): GraphQLError {
-  return error('NOT_FOUND', `${what} ${id} not found`);
+/**
+ * The same answer for "does not exist" and "belongs to another organization"
+ * (R-SEC-2). `gone` says why an object of the viewer's own organization is no
+ * longer there (`extensions.reason`), e.g. a session whose user was deleted.
+ */
+export function notFound(what: string, id: string, gone?: { reason: string; why: string }): GraphQLError {
+  if (!gone) return error('NOT_FOUND', `${what} ${id} not found`);
+  return new GraphQLError(`${what} ${id} not found: ${gone.why} (${gone.reason})`, { extensions: { code: 'NOT_FOUND', reason: gone.reason } });
 }
 
 export function unauthenticated(message = 'a valid API token is required: Authorization: Bearer <token>'): GraphQLError {

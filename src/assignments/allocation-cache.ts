@@ -31,6 +31,7 @@
 import type { Catalog } from '../catalogs/types.ts';
 import { DEFAULT_ALLOCATION_CACHE_USERS } from '../config.ts';
 import type { Db, Executor, Trx } from '../db/database.ts';
+import { withTransaction } from '../db/transaction.ts';
 import type { OrganizationRow } from '../db/schema.ts';
 import {
   allocationViewOf,
@@ -228,8 +229,10 @@ const pendingOf = new WeakMap<Executor, Map<string, Pending>>();
  * });
  */
 export async function writeTransaction<T>(db: Db, work: (trx: Trx) => Promise<T>): Promise<T> {
-  const pending = new Map<string, Pending>();
-  const value = await db.transaction().execute(async (trx) => {
+  let pending = new Map<string, Pending>();
+  // A run aborted by a deadlock or serialization failure is run again whole (withTransaction); only the last run publishes.
+  const value = await withTransaction(db, async (trx) => {
+    pending = new Map<string, Pending>();
     pendingOf.set(trx, pending);
     const result = await work(trx);
     for (const [id, p] of pending) if ((await organizationRevision(trx, id)) !== p.revision) pending.delete(id);

@@ -10,6 +10,7 @@ import { isId } from '../ids.ts';
 import { catalogOf, getGroup, getUser } from '../tenancy/access.ts';
 import { findOrganization, findUser, lockOrganization as lockOrganizationRow, setUsersGroup, updateGroup as updateGroupRow } from '../tenancy/tenancy.repository.ts';
 import { validateGroupConfig } from '../tenancy/validate.ts';
+import { withTransaction } from '../db/transaction.ts';
 import { loadAllocationAfterWrites, writeTransaction } from './allocation-cache.ts';
 import { cooldownProducts, loadAllocation, toSlot, type AllocationView, type LoadedAllocation } from './allocation-view.ts';
 import * as repo from './assignments.repository.ts';
@@ -238,6 +239,8 @@ export async function persistAllocation(trx: Executor, view: AllocationView, act
     }
   }
   pools.push({ organization_id: view.org.id, product_code: DEMO_POOL, capacity: view.status.demoAgentLimit, emergency_capacity: 0, overage_allowed: false, overage_grace_minutes: 0 });
+  // The upsert locks every pool row: in the one pool order (product code, byte order; see the lock order in sessions.service.ts).
+  pools.sort((x, y) => (x.product_code < y.product_code ? -1 : x.product_code > y.product_code ? 1 : 0));
   await repo.upsertPools(trx, pools);
 }
 
@@ -434,7 +437,7 @@ export async function updateConfigurationGroup(
 
 /** Stores one personal setting of a function the user has configured (what R-NAMED-4 deletes). */
 export async function setUserSetting(ctx: Context, input: { userId: string; product: string; name: string; value: string }): Promise<UserSettingRow> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return withTransaction(ctx.db, async (trx) => {
     const user = await getUser(ctx, input.userId, 'write', trx);
     const org = await findOrganization(trx, user.organization_id);
     if (!org) throw new Error('organization vanished');

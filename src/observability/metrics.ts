@@ -38,6 +38,10 @@ export interface Metrics {
   subscribers: Gauge;
   /** Sessions that expired because no heartbeat renewed them (fed by the seats module). */
   sessionsExpired: Counter;
+  /** Organizations whose session expiry failed in a sweep (the others were still swept; the next sweep tries again). */
+  sessionExpiryFailures: Counter;
+  /** Transactions PostgreSQL aborted with a deadlock (40P01) or serialization failure (40001): retried, or given up after the bound. */
+  transactionRetries: Counter<'code' | 'outcome'>;
   /** Reads the seat gauge from the database at each scrape, so it is exact on every instance. */
   trackSeats(source: () => Promise<readonly { organization: string; product: string; inUse: number }[]>): void;
 }
@@ -94,5 +98,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     subscribers: new Gauge({ name: 'subscribers', help: 'Live GraphQL subscribers', registers }),
     sessionsExpired: new Counter({ name: 'sessions_expired_total', help: 'Sessions expired for want of a heartbeat', registers }),
+    sessionExpiryFailures: new Counter({ name: 'sessions_expiry_failures_total', help: 'Organizations whose session expiry failed in a sweep', registers }),
+    transactionRetries: new Counter({
+      name: 'gateway_transaction_conflicts_total',
+      help: 'Transactions aborted by a deadlock or serialization failure, by SQLSTATE and outcome (retried, gave_up)',
+      labelNames: ['code', 'outcome'],
+      registers,
+    }),
   };
 }

@@ -88,16 +88,48 @@ export async function insertSession(db: Executor, row: SessionRow, seats: readon
   if (seats.length > 0) await db.insertInto('session_seats').values([...seats]).execute();
 }
 
-/** Ends an open session; undefined when it had ended already (someone else ended or expired it first). */
-export function closeSession(db: Executor, organizationId: string, id: string, at: Date, reason: string): Promise<SessionRow | undefined> {
-  return db
+/**
+ * Ends an open session; undefined when it had ended already (someone else
+ * ended or expired it first). With `expiredBy`, only if it is still overdue
+ * at that instant (a heartbeat may have renewed it since it was picked).
+ */
+export function closeSession(db: Executor, organizationId: string, id: string, at: Date, reason: string, expiredBy?: Date): Promise<SessionRow | undefined> {
+  let q = db
     .updateTable('sessions')
     .set({ ended_at: at, end_reason: reason })
     .where('organization_id', '=', organizationId)
     .where('id', '=', id)
-    .where('ended_at', 'is', null)
-    .returningAll()
-    .executeTakeFirst();
+    .where('ended_at', 'is', null);
+  if (expiredBy) q = q.where('expires_at', '<=', expiredBy);
+  return q.returningAll().executeTakeFirst();
+}
+
+/**
+ * Locks the pool rows of `products` in the one pool order (product code,
+ * byte order: "C" collation, the order `byCode` sorts in), the step every
+ * transaction that ends sessions takes before it touches a session row.
+ */
+export async function lockPools(db: Executor, organizationId: string, products: readonly string[]): Promise<void> {
+  if (products.length === 0) return;
+  await sql`select product_code from seat_pools
+    where organization_id = ${organizationId} and product_code = any(${[...products]}::text[])
+    order by product_code collate "C" for no key update`.execute(db);
+}
+
+/**
+ * The status of the user a start is for, share-locked until the start commits: a
+ * status change or deletion of the user (which updates the row) waits for the
+ * start and then sees, and ends, the session it opened. Undefined: no such
+ * user.
+ */
+export async function lockUserForStart(db: Executor, organizationId: string, userId: string): Promise<{ status: string } | undefined> {
+  return db.selectFrom('users').select('status').where('organization_id', '=', organizationId).where('id', '=', userId).forShare().executeTakeFirst();
+}
+
+/** Open sessions of some users of one organization (a status change or deletion ends them). */
+export function openSessionsOfUsers(db: Executor, organizationId: string, userIds: readonly string[]): Promise<SessionRow[]> {
+  if (userIds.length === 0) return Promise.resolve([]);
+  return db.selectFrom('sessions').selectAll().where('organization_id', '=', organizationId).where('user_id', 'in', userIds).where('ended_at', 'is', null).execute();
 }
 
 export function renewSession(db: Executor, organizationId: string, id: string, now: Date, expiresAt: Date, expiresCapMs?: number): Promise<SessionRow | undefined> {
@@ -108,22 +140,46 @@ export function renewSession(db: Executor, organizationId: string, id: string, n
     .where('id', '=', id)
     .where('ended_at', 'is', null)
     .where('expires_at', '>', now)
+    // Only an ACTIVE user's session is renewed (a deleted or deactivated user's ends instead).
+    .where(({ exists, selectFrom }) =>
+      exists(selectFrom('users').select('users.id').whereRef('users.organization_id', '=', 'sessions.organization_id').whereRef('users.id', '=', 'sessions.user_id').where('users.status', '=', 'ACTIVE')),
+    )
     .returningAll()
     .executeTakeFirst();
 }
 
-export function seatsOfSession(db: Executor, organizationId: string, sessionId: string): Promise<SessionSeatRow[]> {
-  return db.selectFrom('session_seats').selectAll().where('organization_id', '=', organizationId).where('session_id', '=', sessionId).execute();
+export function seatsOfSessions(db: Executor, organizationId: string, sessionIds: readonly string[]): Promise<SessionSeatRow[]> {
+  if (sessionIds.length === 0) return Promise.resolve([]);
+  return db.selectFrom('session_seats').selectAll().where('organization_id', '=', organizationId).where('session_id', 'in', sessionIds).execute();
 }
 
 /**
- * Open sessions past their expiry, locked for this transaction; rows another
- * instance is expiring are skipped (R-CONC-3).
+ * Open sessions of one organization past their expiry, oldest first, read
+ * without a lock: the expiry locks their pools first and then ends only
+ * those still open and overdue (R-CONC-3), so several instances sweeping at
+ * once never free a seat twice.
  */
-export function lockExpired(db: Executor, now: Date, limit: number, organizationId: string | null): Promise<{ organization_id: string; id: string }[]> {
-  let q = db.selectFrom('sessions').select(['organization_id', 'id']).where('ended_at', 'is', null).where('expires_at', '<=', now);
-  if (organizationId) q = q.where('organization_id', '=', organizationId);
-  return q.orderBy('expires_at').limit(limit).forUpdate().modifyEnd(sql`skip locked`).execute();
+export function overdueSessions(db: Executor, organizationId: string, now: Date, limit: number): Promise<SessionRow[]> {
+  return db
+    .selectFrom('sessions')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('ended_at', 'is', null)
+    .where('expires_at', '<=', now)
+    .orderBy('expires_at')
+    .limit(limit)
+    .execute();
+}
+
+/** Organizations that have open sessions past their expiry (the sweep handles each on its own). */
+export async function organizationsWithOverdue(db: Executor, now: Date): Promise<string[]> {
+  const rows = await db.selectFrom('sessions').select('organization_id').distinct().where('ended_at', 'is', null).where('expires_at', '<=', now).execute();
+  return rows.map((r) => r.organization_id);
+}
+
+export async function hasOverdue(db: Executor, organizationId: string, now: Date): Promise<boolean> {
+  const row = await db.selectFrom('sessions').select('id').where('organization_id', '=', organizationId).where('ended_at', 'is', null).where('expires_at', '<=', now).limit(1).executeTakeFirst();
+  return row !== undefined;
 }
 
 export function sessionsOfUsers(db: Executor, userIds: readonly string[], since: Date): Promise<SessionRow[]> {
@@ -322,20 +378,25 @@ export interface SingleSeatResult {
  */
 export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promise<SingleSeatResult> {
   const { session: s, event: e } = p;
+  // The user's row is share-locked first (lock order: user, then pool; see sessions.service.ts): a status
+  // change or deletion of the user waits for this start and then ends the session it opened. Not ACTIVE
+  // (or gone): no pool, nothing happens, and the caller takes the transactional path for the exact answer.
+  const user = sql`select u.organization_id, u.id from users u
+    where u.organization_id = ${p.organizationId} and u.id = ${p.session.userId} and u.status = 'ACTIVE' for share`;
   const pool =
     'product' in p.pool
-      ? sql`select ${p.pool.product}::text as product_code`
+      ? sql`select ${p.pool.product}::text as product_code from active_user`
       : sql`select min(g.product_code) as product_code
-          from users u
+          from active_user u
           join organizations o on o.id = u.organization_id and o.revision = ${p.pool.direct.revision}
             and o.clock_high_water is not distinct from ${p.pool.direct.highWater}::timestamptz
           join user_grants g on g.organization_id = u.organization_id and g.user_id = u.id and g.status = 'GRANTED'
             and g.product_code = any(${[...p.pool.direct.seatProducts]}::text[])
-          where u.organization_id = ${p.organizationId} and u.id = ${p.pool.direct.userId} and u.status = 'ACTIVE'
-            and not exists (select 1 from sessions o_s where o_s.organization_id = u.organization_id and o_s.user_id = u.id and o_s.ended_at is null)
+          where not exists (select 1 from sessions o_s where o_s.organization_id = u.organization_id and o_s.user_id = u.id and o_s.ended_at is null)
           having count(*) = 1`;
   const result = await sql<{ product_code: string | null; in_use: number | null; capacity: number; emergency_capacity: number; seat_kind: string; overdue: boolean | null }>`
-    with pool as (${pool}),
+    with active_user as (${user}),
+    pool as (${pool}),
     seat as (
       update seat_pools set
         in_use = in_use + 1,

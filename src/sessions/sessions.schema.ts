@@ -3,6 +3,7 @@ import type { Context } from '../context.ts';
 import type { SessionRow } from '../db/schema.ts';
 import type { OverageEpisode } from '../licensing/metering.ts';
 import { builder } from '../schema/builder.ts';
+import { notFound } from '../errors.ts';
 import { must } from '../schema/loaders.ts';
 import { OrganizationRef, ProductRef, productOfCatalog, UserRef } from '../schema/refs.ts';
 import { catalogOf } from '../tenancy/access.ts';
@@ -24,12 +25,20 @@ function seatKind(value: string): 'REGULAR' | 'EMERGENCY' | 'OVERAGE' | 'DEMO' {
 export const SessionRef = builder.objectRef<SessionRow>('Session').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
-    user: t.field({ type: UserRef, resolve: (s, _a, ctx) => must(ctx.loaders.user, s.user_id, 'user') }),
+    user: t.field({
+      type: UserRef,
+      // Deleted while this answer was being written (a deletion ends the user's sessions): a coded refusal, not a fault.
+      resolve: async (s, _a, ctx) => {
+        const user = await ctx.loaders.user.load(s.user_id);
+        if (!user) throw notFound('user', s.user_id, { reason: 'USER_DELETED', why: 'the user was deleted and their session ended' });
+        return user;
+      },
+    }),
     seatKind: t.field({ type: SeatKindEnum, description: 'The most exceptional seat the session took: REGULAR, EMERGENCY, OVERAGE, or DEMO in demo mode.', resolve: (s) => seatKind(s.seat_kind) }),
     startedAt: t.field({ type: 'DateTime', resolve: (s) => s.started_at }),
     expiresAt: t.field({ type: 'DateTime', description: 'Renew with heartbeat before this instant (R-CONC-3).', resolve: (s) => s.expires_at }),
     endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.ended_at }),
-    endReason: t.string({ nullable: true, description: 'ENDED or EXPIRED.', resolve: (s) => s.end_reason }),
+    endReason: t.string({ nullable: true, description: 'ENDED (by its client), EXPIRED (no heartbeat), or USER_DELETED, USER_INACTIVE, USER_PREPARING (its user was deleted or left ACTIVE).', resolve: (s) => s.end_reason }),
     channels: t.stringList({ description: 'The channels the session is licensed for.', resolve: (s) => s.channels }),
     deviceId: t.string({ nullable: true, resolve: (s) => s.device_id }),
   }),

@@ -4,6 +4,7 @@ import type { Catalog, Product } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Context } from '../context.ts';
 import type { Db, Executor } from '../db/database.ts';
+import { retrying, sqlState, withTransaction } from '../db/transaction.ts';
 import type { LicenseKeyRow, OrganizationRow, SessionRow, SessionSeatRow } from '../db/schema.ts';
 import { badInput, notFound } from '../errors.ts';
 import { appendEvents, LIVE_CHANNEL, type EventInput } from '../events/events.repository.ts';
@@ -14,8 +15,39 @@ import { kindOfSeat, type SeatKind } from '../licensing/metering.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import { statusFrom } from '../licenses/status.ts';
 import { catalogOf } from '../tenancy/access.ts';
-import { findOrganization } from '../tenancy/tenancy.repository.ts';
+import { findOrganization, findUser } from '../tenancy/tenancy.repository.ts';
 import * as repo from './sessions.repository.ts';
+
+/*
+ * LOCK ORDER. Every write that touches an organization's row, its users, its
+ * seat pools or its sessions takes its row locks in this one order, so no two
+ * transactions ever wait on each other in a cycle (PostgreSQL would abort one
+ * with "deadlock detected"):
+ *
+ *   1. the organization row, FOR NO KEY UPDATE (`lockOrganization`), by writes
+ *      that change organization-wide state (configuration, users, keys). Never
+ *      FOR UPDATE: the foreign-key checks of session, event and usage inserts
+ *      take FOR KEY SHARE on that row after a start has taken its pool, and
+ *      only FOR UPDATE (or deleting the organization) conflicts with it.
+ *   2. user rows: a status change or deletion updates them; a start takes its
+ *      user FOR SHARE, so a status change waits for an in-flight start and then
+ *      ends the session it opened (and a start after it sees the new status).
+ *      Grants and assignments are written only under the organization's lock.
+ *   3. seat pools, by product code in byte order (`byCode`, SQL `collate "C"`;
+ *      the demo pool `*DEMO` sorts first): a start takes its seat and channel
+ *      units in that order; a configuration change upserts all pools in it;
+ *      ending sessions locks the pools of their seats (`lockPools`) first.
+ *   4. sessions and their seats: changed only after the pools their seats are
+ *      in are locked (ending, expiry); a heartbeat's renewal locks its session
+ *      alone and waits for nothing after it.
+ *
+ * A start that would need to expire overdue sessions (its own, or others' in
+ * a full pool) rolls back and expires them in a transaction of their own
+ * before it tries again, rather than lock their pools out of order. Every
+ * transaction runs in `withTransaction` (src/db/transaction.ts), which runs
+ * it again on a deadlock or serialization failure should one still happen
+ * (a lock this order cannot see, such as one taken in psql).
+ */
 
 export type DenialCode = 'NO_SEAT_AVAILABLE' | 'NOT_LICENSED' | 'USER_NOT_ACTIVE' | 'LICENSE_INACTIVE' | 'DEMO_LIMIT_REACHED' | 'MISSING_PREREQUISITE';
 
@@ -87,16 +119,28 @@ const allocationOf = (l: Licensing, p: Product) => l.entitlements.find((e) => e.
 const KIND_ORDER: Record<SeatKind | 'DEMO', number> = { REGULAR: 0, EMERGENCY: 1, OVERAGE: 2, DEMO: 3 };
 
 /**
- * Takes a seat of `product`; when the pool is full, first expires this
- * organization's overdue sessions (so a crashed instance's seats come back,
- * R-CONC-3), then tries once more.
+ * Lazily freeing seats (R-CONC-3) would lock the pools of overdue sessions in
+ * the middle of a start, out of the lock order; instead the start rolls back
+ * with this, the overdue sessions are expired in a transaction of their own,
+ * and the start runs again.
  */
-async function takeSeat(ctx: Context, trx: Executor, orgId: string, product: string): Promise<repo.PoolCounter | null> {
+class ExpireFirst extends Error {
+  constructor(readonly organizationId: string) {
+    super('overdue sessions to expire first');
+  }
+}
+
+/**
+ * Takes a seat of `product`. When the pool is full and this organization has
+ * overdue sessions (a crashed instance's, R-CONC-3), rolls the start back to
+ * expire them first (`ExpireFirst`), once.
+ */
+async function takeSeat(ctx: Context, trx: Executor, orgId: string, product: string, mayExpire: boolean): Promise<repo.PoolCounter | null> {
   const now = ctx.clock.now();
   const counter = await repo.takeSeat(trx, orgId, product, dayOf(now));
   if (counter) return counter;
-  if ((await expireDue(trx, now, 50, orgId, { actor: 'system', apiTokenId: null })) === 0) return null;
-  return repo.takeSeat(trx, orgId, product, dayOf(now));
+  if (mayExpire && (await repo.hasOverdue(trx, orgId, now))) throw new ExpireFirst(orgId);
+  return null;
 }
 
 /** What a start needs, decided from the user's grants before any seat is taken. */
@@ -125,8 +169,7 @@ function planSession(licensing: Licensing, grants: ReadonlyMap<string, string>, 
     const configured = seatProducts.find((p) => grants.has(p.code));
     throw new Denied('NOT_LICENSED', configured ? `the organization has no ${configured.code} licences` : `no concurrent seat licence (${seatProducts.map((p) => p.code).join(', ') || 'none in this catalog'}) is configured for ${userName}`);
   }
-  // Pool rows are locked in one fixed order (seat pools, then channel pools, each by product code) by
-  // every start and end, so concurrent sessions never wait on each other in a cycle (deadlock).
+  // Sorted by product code: the pool lock order (see LOCK ORDER above).
   const plan: SessionPlan = { seatProducts: [...eligible].sort((x, y) => byCode(x.code, y.code)), heldChannels: [], pooledChannels: [], deniedChannels: [] };
   const channelProducts = licensing.catalog.products.filter((p) => p.channel !== null);
   for (const channel of channels) {
@@ -153,11 +196,9 @@ function planSession(licensing: Licensing, grants: ReadonlyMap<string, string>, 
 
 const byCode = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
 
-/** The one order every transaction locks pools in: seat pools, then channel pools, each by product code. */
-const lockOrder = (x: SessionSeatRow, y: SessionSeatRow) => Number(x.channel !== null) - Number(y.channel !== null) || byCode(x.product_code, y.product_code);
-
 const channelSuffix = (granted: readonly string[], denied: StartResult['deniedChannels']) =>
   `${granted.length ? `; channels ${granted.join(', ')}` : ''}${denied.length ? `; denied ${denied.map((d) => `${d.channel} (${d.code})`).join(', ')}` : ''}`;
+
 
 /**
  * R-CONC-1: takes one seat of every concurrent seat product the user is
@@ -167,9 +208,10 @@ const channelSuffix = (granted: readonly string[], denied: StartResult['deniedCh
  *
  * The usual start (one pool, no pooled channel) is one statement after
  * lock-free reads; anything else is one transaction. Either way the seat
- * count is a conditional UPDATE under the pool row's lock.
+ * count is a conditional UPDATE under the pool row's lock, after the user's
+ * row is share-locked (see LOCK ORDER above).
  */
-export async function startSession(ctx: Context, input: { userId: string; channels?: readonly string[] | null; deviceId?: string | null }): Promise<StartResult> {
+export async function startSession(ctx: Context, input: { userId: string; channels?: readonly string[] | null; deviceId?: string | null }, attempt = 1): Promise<StartResult> {
   const channels = [...new Set((input.channels ?? []).map((c) => c.trim().toUpperCase()))];
   channels.forEach((c, i) => {
     if (!/^[A-Z][A-Z0-9_]{0,31}$/.test(c)) throw badInput(`input.channels[${i}]`, 'must be a channel name such as VOICE, EMAIL, WEBCHAT or SMS');
@@ -189,25 +231,21 @@ export async function startSession(ctx: Context, input: { userId: string; channe
   if (!probe) throw notFound('user', input.userId);
   authorize(ctx.viewer, probe.user.organization_id, 'sessions', 'user', input.userId);
   const user = probe.user;
-  if (user.status !== 'ACTIVE') return refused('USER_NOT_ACTIVE', `${user.name} is ${user.status}; only ACTIVE users may start sessions`);
+  if (user.status !== 'ACTIVE') return refused('USER_NOT_ACTIVE', notActive(user.name, user.status));
   const deviceId = input.deviceId ?? null;
 
   try {
     const fast = await startFast(ctx, probe, channels, deviceId);
     if (fast) return fast;
-    try {
-      return await ctx.db.transaction().execute((trx) => startInTransaction(ctx, trx, user, channels, deviceId));
-    } catch (error) {
-      // A lazy expiry inside a start may lock a pool out of order; PostgreSQL then aborts one side. Once more is enough.
-      if (!isDeadlock(error)) throw error;
-      return await ctx.db.transaction().execute((trx) => startInTransaction(ctx, trx, user, channels, deviceId));
-    }
+    return await startTransactional(ctx, user, channels, deviceId);
   } catch (error) {
     if (error instanceof Denied) return refused(error.code, error.message);
     // Another request of the same user won the race to open a session (unique index): return that one.
     if (isUniqueViolation(error)) {
       const open = await repo.openSessionOf(ctx.db, user.organization_id, user.id);
       if (open) return { granted: true, session: open, denial: null, grantedChannels: open.channels, deniedChannels: [], changedPools: [] };
+      // The session that won ended before it could be read (another client of the same user): start again, once.
+      if (attempt === 1) return startSession(ctx, input, attempt + 1);
     }
     throw error;
   }
@@ -215,10 +253,28 @@ export async function startSession(ctx: Context, input: { userId: string; channe
 
 const refused = (code: DenialCode, message: string): StartResult => ({ granted: false, session: null, denial: { code, message }, grantedChannels: [], deniedChannels: [], changedPools: [] });
 const noSeat = (product: string) => `all ${product} seats are in use (capacity and emergency seats)`;
+const notActive = (name: string, status: string) => `${name} is ${status}; only ACTIVE users may start sessions`;
 
-const sqlState = (error: unknown): unknown => (typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined);
 const isUniqueViolation = (error: unknown) => sqlState(error) === '23505';
-const isDeadlock = (error: unknown) => sqlState(error) === '40P01';
+
+const SYSTEM = { actor: 'system', apiTokenId: null } as const;
+
+/**
+ * The transactional start: one transaction (retried on a deadlock), run again
+ * after expiring overdue sessions when it found some in its way (at most
+ * twice; the last run ends them itself).
+ */
+async function startTransactional(ctx: Context, user: { id: string; name: string; organization_id: string }, channels: string[], deviceId: string | null): Promise<StartResult> {
+  for (let round = 0; ; round++) {
+    const mayExpire = round < 2;
+    try {
+      return await withTransaction(ctx.db, (trx) => startInTransaction(ctx, trx, user, channels, deviceId, mayExpire), { label: 'startSession' });
+    } catch (error) {
+      if (!(error instanceof ExpireFirst) || !mayExpire) throw error;
+      await withTransaction(ctx.db, (trx) => expireDue(trx, ctx.clock.now(), 50, error.organizationId, SYSTEM), { label: 'expireSessions' });
+    }
+  }
+}
 
 /**
  * The usual start of an agent client in ONE round trip: a token of the
@@ -249,14 +305,19 @@ async function startDirect(ctx: Context, userId: string, deviceId: string | null
   const now = ctx.clock.now();
   const actor = actorOf(viewer);
   const session = newSessionRow(ctx, orgId, userId, now, [], deviceId);
-  const { product, taken, overdue } = await repo.startWithOneSeat(ctx.db, {
-    organizationId: orgId,
-    pool: { direct: { userId, revision: last.revision, highWater: last.org.clock_high_water, seatProducts } },
-    today: dayOf(now),
-    session: { id: session.id, userId, startedAt: now, expiresAt: session.expires_at, expiresCapMs: expiresCapMs(ctx), deviceId, apiTokenId: actor.apiTokenId, channels: [] },
-    event: { id: newId(now), actor: actor.actor, detailSuffix: '' },
-    notifyChannel: LIVE_CHANNEL,
-  });
+  const { product, taken, overdue } = await retrying(
+    ctx.db,
+    () =>
+      repo.startWithOneSeat(ctx.db, {
+        organizationId: orgId,
+        pool: { direct: { userId, revision: last.revision, highWater: last.org.clock_high_water, seatProducts } },
+        today: dayOf(now),
+        session: { id: session.id, userId, startedAt: now, expiresAt: session.expires_at, expiresCapMs: expiresCapMs(ctx), deviceId, apiTokenId: actor.apiTokenId, channels: [] },
+        event: { id: newId(now), actor: actor.actor, detailSuffix: '' },
+        notifyChannel: LIVE_CHANNEL,
+      }),
+    { label: 'startSession' },
+  );
   if (product && !taken && !overdue) return refused('NO_SEAT_AVAILABLE', noSeat(product));
   if (!product || !taken) return null;
   return { granted: true, session: { ...session, seat_kind: taken.seat_kind }, denial: null, grantedChannels: [], deniedChannels: [], changedPools: [product] };
@@ -296,23 +357,30 @@ async function startFast(ctx: Context, probe: repo.StartProbe, channels: readonl
 
   const actor = actorOf(ctx.viewer);
   const session = newSessionRow(ctx, orgId, user.id, now, plan.heldChannels, deviceId);
-  const attempt = async () =>
-    (
-      await repo.startWithOneSeat(ctx.db, {
-        organizationId: orgId,
-        pool: { product: product.code },
-        today: dayOf(now),
-        session: { id: session.id, userId: user.id, startedAt: now, expiresAt: session.expires_at, expiresCapMs: expiresCapMs(ctx), deviceId, apiTokenId: actor.apiTokenId, channels: plan.heldChannels },
-        event: { id: newId(now), actor: actor.actor, detailSuffix: channelSuffix(plan.heldChannels, plan.deniedChannels) },
-        notifyChannel: LIVE_CHANNEL,
-      })
-    ).taken;
-  let taken = await attempt();
-  if (!taken) {
+  const attempt = () =>
+    retrying(
+      ctx.db,
+      () =>
+        repo.startWithOneSeat(ctx.db, {
+          organizationId: orgId,
+          pool: { product: product.code },
+          today: dayOf(now),
+          session: { id: session.id, userId: user.id, startedAt: now, expiresAt: session.expires_at, expiresCapMs: expiresCapMs(ctx), deviceId, apiTokenId: actor.apiTokenId, channels: plan.heldChannels },
+          event: { id: newId(now), actor: actor.actor, detailSuffix: channelSuffix(plan.heldChannels, plan.deniedChannels) },
+          notifyChannel: LIVE_CHANNEL,
+        }),
+      { label: 'startSession' },
+    );
+  let result = await attempt();
+  // The user is no longer ACTIVE (or gone) since the probe: the transactional path gives the exact answer.
+  if (!result.product) return null;
+  if (!result.taken) {
     // Full: give back the seats of sessions nobody renewed (a crashed instance's), then try once more (R-CONC-3).
-    const expired = await ctx.db.transaction().execute((trx) => expireDue(trx, now, 50, orgId, { actor: 'system', apiTokenId: null }));
-    if (expired > 0) taken = await attempt();
+    const expired = await withTransaction(ctx.db, (trx) => expireDue(trx, now, 50, orgId, SYSTEM), { label: 'expireSessions' });
+    if (expired > 0) result = await attempt();
+    if (!result.product) return null;
   }
+  const { taken } = result;
   if (!taken) throw new Denied('NO_SEAT_AVAILABLE', noSeat(product.code));
   return {
     granted: true,
@@ -330,14 +398,22 @@ async function startInTransaction(
   user: { id: string; name: string; organization_id: string },
   channels: string[],
   deviceId: string | null,
+  mayExpire: boolean,
 ): Promise<StartResult> {
   const now = ctx.clock.now();
   const orgId = user.organization_id;
+  // Lock order 2: the user, share-locked until commit (a status change or deletion waits for this start).
+  const locked = await repo.lockUserForStart(trx, orgId, user.id);
+  if (!locked) throw notFound('user', user.id);
+  if (locked.status !== 'ACTIVE') throw new Denied('USER_NOT_ACTIVE', notActive(user.name, locked.status));
   const open = await repo.openSessionOf(trx, orgId, user.id);
   if (open && open.expires_at > now) {
     return { granted: true, session: open, denial: null, grantedChannels: open.channels, deniedChannels: [], changedPools: [] };
   }
-  if (open) await endSessionRow(trx, open, now, 'EXPIRED', { actor: 'system', apiTokenId: null });
+  if (open) {
+    if (mayExpire) throw new ExpireFirst(orgId);
+    await endSessionRows(trx, [open], now, 'EXPIRED', SYSTEM);
+  }
 
   const licensing = await licensingOf(ctx, trx, orgId);
   const seats: { product: string; kind: SeatKind | 'DEMO'; channel: string | null; counter: repo.PoolCounter }[] = [];
@@ -346,7 +422,7 @@ async function startInTransaction(
 
   if (!licensing.status.fullUse) {
     // R-LIFE-5 / R-DEMO-1: whatever the catalog, at most demoAgentLimit sessions at once.
-    const counter = await takeSeat(ctx, trx, orgId, DEMO_POOL);
+    const counter = await takeSeat(ctx, trx, orgId, DEMO_POOL, mayExpire);
     if (!counter) {
       throw new Denied('DEMO_LIMIT_REACHED', `the licence is ${licensing.status.state}: demo mode allows ${licensing.status.demoAgentLimit} session(s) at once and they are taken`);
     }
@@ -355,17 +431,25 @@ async function startInTransaction(
   } else {
     const grants = new Map((await repo.grantsOfUser(trx, orgId, user.id)).map((g) => [g.product_code, g.status]));
     const plan = planSession(licensing, grants, channels, user.name);
-    for (const product of plan.seatProducts) {
-      const counter = await takeSeat(ctx, trx, orgId, product.code);
-      if (!counter) throw new Denied('NO_SEAT_AVAILABLE', noSeat(product.code));
-      seats.push({ product: product.code, kind: kindOfSeat(counter.in_use, counter.capacity, counter.emergency_capacity), channel: null, counter });
+    // Lock order 3: seat and channel units together, by product code.
+    const wanted = [
+      ...plan.seatProducts.map((p) => ({ product: p.code, channel: null as string | null })),
+      ...plan.pooledChannels.map((c) => ({ product: c.product, channel: c.channel as string | null })),
+    ].sort((x, y) => byCode(x.product, y.product));
+    const taken = new Map<string, (typeof seats)[number]>();
+    for (const { product, channel } of wanted) {
+      const counter = await takeSeat(ctx, trx, orgId, product, mayExpire);
+      if (!counter && channel === null) throw new Denied('NO_SEAT_AVAILABLE', noSeat(product));
+      if (counter) taken.set(channel ?? `seat ${product}`, { product, kind: kindOfSeat(counter.in_use, counter.capacity, counter.emergency_capacity), channel, counter });
     }
+    // Reported as planned: seats, then channels (held ones first).
+    for (const p of plan.seatProducts) seats.push(taken.get(`seat ${p.code}`)!);
     grantedChannels.push(...plan.heldChannels);
     deniedChannels.push(...plan.deniedChannels);
     for (const { channel, product } of plan.pooledChannels) {
-      const counter = await takeSeat(ctx, trx, orgId, product);
-      if (counter) {
-        seats.push({ product, kind: kindOfSeat(counter.in_use, counter.capacity, counter.emergency_capacity), channel, counter });
+      const seat = taken.get(channel);
+      if (seat) {
+        seats.push(seat);
         grantedChannels.push(channel);
       } else {
         deniedChannels.push({ channel, code: 'NO_SEAT_AVAILABLE', message: `all ${product} units are in use` });
@@ -378,13 +462,14 @@ async function startInTransaction(
   const seatRows: SessionSeatRow[] = seats.map((s) => ({ organization_id: orgId, session_id: session.id, product_code: s.product, seat_kind: s.kind, channel: s.channel }));
   await repo.insertSession(trx, session, seatRows, expiresCapMs(ctx));
   await repo.recordUsage(trx, orgId, now, seats.map((s) => ({ product: s.product, counter: s.counter })));
+  const first = seats[0];
   await appendEvents(trx, [
     {
       organizationId: orgId,
       type: 'SESSION_STARTED',
       at: now,
       userId: user.id,
-      productCode: seats[0]?.product === DEMO_POOL ? null : (seats[0]?.product ?? null),
+      productCode: first?.product === DEMO_POOL ? null : (first?.product ?? null),
       detail: `${seats.map((s) => (s.product === DEMO_POOL ? 'demo seat' : `${s.product} ${s.kind}`)).join(', ')}${channelSuffix(grantedChannels, deniedChannels)}`,
       ...actorOf(ctx.viewer),
     },
@@ -392,45 +477,71 @@ async function startInTransaction(
   return { granted: true, session, denial: null, grantedChannels, deniedChannels, changedPools: seats.map((s) => s.product) };
 }
 
-/** Ends an open session and frees its seats; null when it had ended already. */
-async function endSessionRow(trx: Executor, session: SessionRow, at: Date, reason: 'ENDED' | 'EXPIRED', actor: Pick<EventInput, 'actor' | 'apiTokenId'>): Promise<SessionRow | null> {
-  return (await endSessionRows(trx, [session], at, reason, actor))[0] ?? null;
+/**
+ * Why a session ended (`sessions.end_reason`, `Session.endReason`): ENDED by
+ * its client, EXPIRED without heartbeat, or ended because its user was
+ * deleted or left ACTIVE (USER_DELETED, USER_INACTIVE, USER_PREPARING).
+ */
+export type EndReason = 'ENDED' | 'EXPIRED' | 'USER_DELETED' | 'USER_INACTIVE' | 'USER_PREPARING';
+
+const END_DETAIL: Record<EndReason, string> = {
+  ENDED: '',
+  EXPIRED: '',
+  USER_DELETED: 'the user was deleted',
+  USER_INACTIVE: 'the user became INACTIVE',
+  USER_PREPARING: 'the user went back to PREPARING',
+};
+
+/** The end reason for a user who may no longer hold a session (deleted: undefined status). */
+export function userEndReason(status: string | undefined): EndReason | null {
+  if (status === undefined) return 'USER_DELETED';
+  if (status === 'INACTIVE') return 'USER_INACTIVE';
+  if (status === 'PREPARING') return 'USER_PREPARING';
+  return null;
 }
 
 /**
- * Ends open sessions of one organization and frees their seats: each pool is
- * decremented once, in the one global lock order (product code), so that
- * concurrent starts, ends and expiries never wait on each other in a cycle.
+ * Ends open sessions of ONE organization and frees their seats, in the lock
+ * order: the pools of their seats first (`lockPools`, by product code), then
+ * each session, only if it is still open (and, for an expiry, still
+ * overdue), then each pool decremented once by the seats actually freed. A
+ * session someone else ended first is skipped, so no seat is freed twice.
+ * Appends SESSION_EXPIRED / SESSION_ENDED (with the reason) in the same
+ * transaction; their NOTIFY refreshes live utilization on commit.
  */
-async function endSessionRows(trx: Executor, sessions: readonly SessionRow[], at: Date, reason: 'ENDED' | 'EXPIRED', actor: Pick<EventInput, 'actor' | 'apiTokenId'>): Promise<SessionRow[]> {
+async function endSessionRows(trx: Executor, sessions: readonly SessionRow[], at: Date, reason: EndReason, actor: Pick<EventInput, 'actor' | 'apiTokenId'>): Promise<SessionRow[]> {
+  const organizationId = sessions[0]?.organization_id;
+  if (organizationId === undefined) return [];
+  if (sessions.some((s) => s.organization_id !== organizationId)) throw new Error('endSessionRows: sessions of one organization at a time');
+  const seats = await repo.seatsOfSessions(trx, organizationId, sessions.map((s) => s.id));
+  await repo.lockPools(trx, organizationId, [...new Set(seats.map((s) => s.product_code))]);
   const closed: SessionRow[] = [];
-  const freed = new Map<string, { organizationId: string; seat: SessionSeatRow; count: number }>();
   for (const session of sessions) {
-    const row = await repo.closeSession(trx, session.organization_id, session.id, at, reason);
-    if (!row) continue;
-    closed.push(row);
-    for (const seat of await repo.seatsOfSession(trx, session.organization_id, session.id)) {
-      const key = `${seat.organization_id}|${seat.product_code}`;
-      const entry = freed.get(key) ?? { organizationId: seat.organization_id, seat, count: 0 };
-      entry.count += 1;
-      freed.set(key, entry);
-    }
+    const row = await repo.closeSession(trx, organizationId, session.id, at, reason, reason === 'EXPIRED' ? at : undefined);
+    if (row) closed.push(row);
   }
-  const byOrganization = new Map<string, { product: string; counter: repo.PoolCounter }[]>();
-  for (const entry of [...freed.values()].sort((a, b) => byCode(a.organizationId, b.organizationId) || lockOrder(a.seat, b.seat))) {
-    const product = entry.seat.product_code;
-    const counter = await repo.releaseSeat(trx, entry.organizationId, product, dayOf(at), entry.count);
-    if (counter) byOrganization.set(entry.organizationId, [...(byOrganization.get(entry.organizationId) ?? []), { product, counter }]);
+  const closedIds = new Set(closed.map((s) => s.id));
+  const freed = new Map<string, number>();
+  for (const seat of seats) if (closedIds.has(seat.session_id)) freed.set(seat.product_code, (freed.get(seat.product_code) ?? 0) + 1);
+  const changes: { product: string; counter: repo.PoolCounter }[] = [];
+  for (const [product, count] of [...freed].sort(([x], [y]) => byCode(x, y))) {
+    const counter = await repo.releaseSeat(trx, organizationId, product, dayOf(at), count);
+    if (counter) changes.push({ product, counter });
   }
-  for (const [organizationId, changes] of byOrganization) await repo.recordUsage(trx, organizationId, at, changes);
+  await repo.recordUsage(trx, organizationId, at, changes);
   await appendEvents(
     trx,
     closed.map((session) => ({
-      organizationId: session.organization_id,
+      organizationId,
       type: reason === 'EXPIRED' ? 'SESSION_EXPIRED' : 'SESSION_ENDED',
       at,
       userId: session.user_id,
-      detail: `session ${session.id}${reason === 'EXPIRED' ? ` not renewed since ${session.expires_at.toISOString()}` : ''}`,
+      detail:
+        reason === 'EXPIRED'
+          ? `session ${session.id} not renewed since ${session.expires_at.toISOString()}`
+          : reason === 'ENDED'
+            ? `session ${session.id}`
+            : `session ${session.id} ended: ${END_DETAIL[reason]} (${reason})`,
       ...actor,
     })),
   );
@@ -438,28 +549,54 @@ async function endSessionRows(trx: Executor, sessions: readonly SessionRow[], at
 }
 
 /**
- * Expires overdue open sessions (R-CONC-3): safe on every instance at once
- * (SKIP LOCKED), and also used lazily by a seat decision that finds its pool
- * full. Returns how many expired.
+ * Ends the open sessions of users who may no longer hold one, in the
+ * caller's transaction (the status change or deletion itself, which holds
+ * the organization's and the users' row locks): their seats and channel
+ * units are free when it commits, with SESSION_ENDED carrying `reason`.
  */
-export async function expireDue(trx: Executor, now: Date, limit: number, organizationId: string | null, actor: Pick<EventInput, 'actor' | 'apiTokenId'>): Promise<number> {
-  const due = await repo.lockExpired(trx, now, limit, organizationId);
-  const sessions: SessionRow[] = [];
-  for (const { organization_id, id } of due) {
-    const session = await repo.findSession(trx, id, organization_id);
-    if (session) sessions.push(session);
-  }
-  return (await endSessionRows(trx, sessions, now, 'EXPIRED', actor)).length;
+export async function endSessionsOfUsers(ctx: Context, trx: Executor, organizationId: string, userIds: readonly string[], reason: EndReason): Promise<SessionRow[]> {
+  const open = await repo.openSessionsOfUsers(trx, organizationId, userIds);
+  return endSessionRows(trx, open, ctx.clock.now(), reason, actorOf(ctx.viewer));
 }
 
-/** The background sweep: expires overdue sessions in batches, each batch one transaction. */
-export async function sweepExpiredSessions(db: Db, clock: Clock, batch = 200): Promise<number> {
+/**
+ * Expires overdue open sessions of one organization (R-CONC-3): safe on
+ * every instance at once (the pool locks serialize them and a session is
+ * ended only while still open and overdue), and also used when a start finds
+ * its pool full. Returns how many expired.
+ */
+export async function expireDue(trx: Executor, now: Date, limit: number, organizationId: string, actor: Pick<EventInput, 'actor' | 'apiTokenId'>): Promise<number> {
+  const due = await repo.overdueSessions(trx, organizationId, now, limit);
+  return (await endSessionRows(trx, due, now, 'EXPIRED', actor)).length;
+}
+
+export interface SweepOptions {
+  /** Sessions per transaction (default 200). */
+  batch?: number;
+  /** An organization whose expiry failed: the others are still swept; the next sweep tries it again. */
+  onError?: (organizationId: string, error: unknown) => void;
+}
+
+/**
+ * The background sweep: expires overdue sessions organization by
+ * organization, in batches, each batch one transaction. One organization's
+ * failure is reported to `onError` and does not stop the others.
+ */
+export async function sweepExpiredSessions(db: Db, clock: Clock, options: SweepOptions = {}): Promise<number> {
+  const batch = options.batch ?? 200;
   let total = 0;
-  for (;;) {
-    const expired = await db.transaction().execute((trx) => expireDue(trx, clock.now(), batch, null, { actor: 'system', apiTokenId: null }));
-    total += expired;
-    if (expired < batch) return total;
+  for (const organizationId of await repo.organizationsWithOverdue(db, clock.now())) {
+    try {
+      for (;;) {
+        const expired = await withTransaction(db, (trx) => expireDue(trx, clock.now(), batch, organizationId, SYSTEM), { label: 'expireSessions' });
+        total += expired;
+        if (expired < batch) break;
+      }
+    } catch (error) {
+      options.onError?.(organizationId, error);
+    }
   }
+  return total;
 }
 
 async function loadSession(ctx: Context, trx: Executor, sessionId: string): Promise<SessionRow> {
@@ -470,28 +607,51 @@ async function loadSession(ctx: Context, trx: Executor, sessionId: string): Prom
   return session;
 }
 
+/** A session whose user was deleted has no user to show: asking for it is NOT_FOUND, saying why. */
+const userDeleted = (sessionId: string) => notFound('session', sessionId, { reason: 'USER_DELETED', why: 'its user was deleted and the session ended' });
+
 /**
  * R-CONC-3: renews an open session for another SESSION_TTL_SECONDS. A session
  * already past its expiry is expired now (its seats freed) and returned
- * ended: the client must start a new one.
+ * ended: the client must start a new one. So is the session of a user who is
+ * no longer ACTIVE (endReason USER_INACTIVE / USER_PREPARING); the session
+ * of a deleted user is NOT_FOUND (reason USER_DELETED).
  */
 export async function heartbeat(ctx: Context, input: { sessionId: string }): Promise<SessionRow> {
-  return ctx.db.transaction().execute(async (trx) => {
-    const session = await loadSession(ctx, trx, input.sessionId);
-    const now = ctx.clock.now();
-    if (session.ended_at) return session;
-    const renewed = await repo.renewSession(trx, session.organization_id, session.id, now, new Date(now.getTime() + ctx.sessionTtlSeconds * 1000), expiresCapMs(ctx));
-    if (renewed) return renewed;
-    return (await endSessionRow(trx, session, now, 'EXPIRED', { actor: 'system', apiTokenId: null })) ?? (await repo.findSession(trx, session.id, session.organization_id)) ?? session;
-  });
+  const session = await withTransaction(
+    ctx.db,
+    async (trx) => {
+      const session = await loadSession(ctx, trx, input.sessionId);
+      const now = ctx.clock.now();
+      if (session.ended_at) return session;
+      const renewed = await repo.renewSession(trx, session.organization_id, session.id, now, new Date(now.getTime() + ctx.sessionTtlSeconds * 1000), expiresCapMs(ctx));
+      if (renewed) return renewed;
+      // Not renewed: overdue, or its user is gone or no longer ACTIVE (a session left over from before such a change ended them).
+      const user = await findUser(trx, session.user_id, session.organization_id);
+      const reason = userEndReason(user?.status) ?? 'EXPIRED';
+      const [ended] = await endSessionRows(trx, [session], now, reason, SYSTEM);
+      return ended ?? (await repo.findSession(trx, session.id, session.organization_id)) ?? session;
+    },
+    { label: 'heartbeat' },
+  );
+  if (session.end_reason === 'USER_DELETED') throw userDeleted(session.id);
+  return session;
 }
 
-/** Ends a session and frees its seats; ending an ended session returns it unchanged. */
+/** Ends a session and frees its seats; ending an ended session returns it unchanged (NOT_FOUND when its user was deleted). */
 export async function endSession(ctx: Context, input: { sessionId: string }): Promise<{ session: SessionRow; changed: boolean }> {
-  return ctx.db.transaction().execute(async (trx) => {
-    const session = await loadSession(ctx, trx, input.sessionId);
-    if (session.ended_at) return { session, changed: false };
-    const ended = await endSessionRow(trx, session, ctx.clock.now(), 'ENDED', actorOf(ctx.viewer));
-    return ended ? { session: ended, changed: true } : { session: (await repo.findSession(trx, session.id, session.organization_id)) ?? session, changed: false };
-  });
+  const result = await withTransaction(
+    ctx.db,
+    async (trx) => {
+      const session = await loadSession(ctx, trx, input.sessionId);
+      if (session.ended_at) return { session, changed: false };
+      const user = await findUser(trx, session.user_id, session.organization_id);
+      const reason: EndReason = user ? 'ENDED' : 'USER_DELETED';
+      const [ended] = await endSessionRows(trx, [session], ctx.clock.now(), reason, reason === 'ENDED' ? actorOf(ctx.viewer) : SYSTEM);
+      return ended ? { session: ended, changed: true } : { session: (await repo.findSession(trx, session.id, session.organization_id)) ?? session, changed: false };
+    },
+    { label: 'endSession' },
+  );
+  if (result.session.end_reason === 'USER_DELETED') throw userDeleted(result.session.id);
+  return result;
 }

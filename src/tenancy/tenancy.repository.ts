@@ -17,9 +17,16 @@ export function findOrganization(db: Executor, id: string): Promise<Organization
   return db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/** Serializes writes that check an organization-wide limit (maxUsers) across connections and instances. */
+/**
+ * Serializes writes that change organization-wide state (configuration,
+ * users, keys, the maxUsers check) across connections and instances: step 1
+ * of the lock order (src/sessions/sessions.service.ts). FOR NO KEY UPDATE,
+ * not FOR UPDATE: the foreign-key checks of a session start's inserts take
+ * FOR KEY SHARE on this row while the start holds its pool, and FOR UPDATE
+ * would make the two wait on each other (deadlock).
+ */
 export async function lockOrganization(db: Executor, id: string): Promise<OrganizationRow | undefined> {
-  return db.selectFrom('organizations').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+  return db.selectFrom('organizations').selectAll().where('id', '=', id).forNoKeyUpdate().executeTakeFirst();
 }
 
 export async function insertOrganization(db: Executor, row: NewOrganization): Promise<void> {

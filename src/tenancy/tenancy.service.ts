@@ -7,7 +7,9 @@ import { badInput, notFound } from '../errors.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
 import { writeTransaction } from '../assignments/allocation-cache.ts';
+import { withTransaction } from '../db/transaction.ts';
 import { changeConfiguration, syncGroupRows } from '../assignments/assignments.service.ts';
+import { endSessionsOfUsers, userEndReason } from '../sessions/sessions.service.ts';
 import * as repo from './tenancy.repository.ts';
 import { cleanEmail, cleanName, cleanOptionalText, validateGroupConfig } from './validate.ts';
 
@@ -16,6 +18,12 @@ export type UserRole = (typeof USER_ROLES)[number];
 export const USER_STATUSES = ['PREPARING', 'ACTIVE', 'INACTIVE'] as const;
 export type UserStatus = (typeof USER_STATUSES)[number];
 
+/*
+ * User writes follow the lock order of src/sessions/sessions.service.ts: the
+ * organization row (FOR NO KEY UPDATE), then the user row (update or
+ * delete, which waits for a start of that user in flight), then every seat
+ * pool (changeConfiguration stores their sizes), then the user's sessions.
+ */
 async function lockedOrganization(trx: Executor, id: string): Promise<OrganizationRow> {
   const org = await repo.lockOrganization(trx, id);
   if (!org) throw new Error(`organization ${id} vanished under lock`);
@@ -44,7 +52,7 @@ export async function createOrganization(ctx: Context, input: { name: string; ca
     license_key_id: null,
     license_check_at: null,
   };
-  return ctx.db.transaction().execute(async (trx) => {
+  return withTransaction(ctx.db, async (trx) => {
     await repo.insertOrganization(trx, row);
     await appendEvents(trx, [event(ctx, row.id, 'ORGANIZATION_CREATED', { detail: `catalog ${row.catalog_code}` })]);
     return { ...row, license_state: 'NONE', revision: 0 };
@@ -54,7 +62,7 @@ export async function createOrganization(ctx: Context, input: { name: string; ca
 /* ------------------------------------------------------------ sites */
 
 export async function createSite(ctx: Context, input: { organizationId: string; name: string }): Promise<SiteRow> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return withTransaction(ctx.db, async (trx) => {
     const org = await getOrganization(ctx, input.organizationId, 'write', trx);
     const name = cleanName('input.name', input.name);
     if (await repo.siteNameTaken(trx, org.id, name)) throw badInput('input.name', `a site named "${name}" exists already`);
@@ -70,7 +78,7 @@ export async function createConfigurationGroup(
   ctx: Context,
   input: { siteId: string; name: string; functions: readonly string[]; options?: readonly string[] | null },
 ): Promise<ConfigurationGroupRow> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return withTransaction(ctx.db, async (trx) => {
     const site = await getSite(ctx, input.siteId, 'write', trx);
     const org = await getOrganization(ctx, site.organization_id, 'write', trx);
     const name = cleanName('input.name', input.name);
@@ -94,7 +102,7 @@ export async function createConfigurationGroup(
 /* ------------------------------------------------------------ teams */
 
 export async function createTeam(ctx: Context, input: { organizationId: string; name: string; leaderId?: string | null }): Promise<TeamRow> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return withTransaction(ctx.db, async (trx) => {
     const org = await getOrganization(ctx, input.organizationId, 'write', trx);
     const name = cleanName('input.name', input.name);
     let leaderId: string | null = null;
@@ -182,6 +190,9 @@ export async function updateUserStatus(ctx: Context, input: { userId: string; st
       await repo.recordStatus(trx, user.organization_id, user.id, input.status, now);
     });
     await appendEvents(trx, [event(ctx, user.organization_id, 'USER_STATUS_CHANGED', { userId: user.id, detail: `${user.status} -> ${input.status}` })]);
+    // Only ACTIVE users hold sessions (R-TEN-1): leaving ACTIVE ends the open one in this transaction, seats freed.
+    const reason = userEndReason(input.status);
+    if (reason) await endSessionsOfUsers(ctx, trx, user.organization_id, [user.id], reason);
     return { ...user, status: input.status };
   });
 }
@@ -198,6 +209,8 @@ export async function deleteUser(ctx: Context, input: { userId: string }): Promi
       await repo.recordStatus(trx, user.organization_id, user.id, 'DELETED', now);
     });
     await appendEvents(trx, [event(ctx, user.organization_id, 'USER_DELETED', { userId: user.id, detail: user.name })]);
+    // A deleted user keeps no seat: the open session ends in this transaction (SESSION_ENDED, USER_DELETED).
+    await endSessionsOfUsers(ctx, trx, user.organization_id, [user.id], 'USER_DELETED');
     return user.id;
   });
 }

@@ -4,6 +4,7 @@ import { ManualClock } from '../../src/clock.ts';
 import type { DatabaseKind } from '../../src/db/database.ts';
 import type { TrustedKey } from '../../src/keys/codec.ts';
 import type { TokenCacheOptions } from '../../src/tokens/token-cache.ts';
+import type { Logger } from '../../src/observability/logger.ts';
 import { freshDatabase, type TestDatabase } from './databases.ts';
 
 export const OPERATOR_TOKEN = 'test-operator-token-0123456789';
@@ -24,12 +25,12 @@ export interface TestGateway {
 
 export async function startGateway(
   kind: DatabaseKind,
-  options: { now?: Date; database?: TestDatabase; trustedKeys?: readonly TrustedKey[]; tokenCache?: TokenCacheOptions } = {},
+  options: { now?: Date; database?: TestDatabase; trustedKeys?: readonly TrustedKey[]; tokenCache?: TokenCacheOptions; logger?: Logger } = {},
 ): Promise<TestGateway> {
   const database = options.database ?? (await freshDatabase(kind));
   const clock = new ManualClock(options.now ?? new Date('2026-11-22T10:00:00.000Z'));
   // Background sweeps are off: tests drive time with the ManualClock and call sweeps themselves.
-  const app = createApp({ database, clock, operatorToken: OPERATOR_TOKEN, trustedKeys: options.trustedKeys ?? [], sweepIntervalMs: 0, ...(options.tokenCache ? { tokenCache: options.tokenCache } : {}) });
+  const app = createApp({ database, clock, operatorToken: OPERATOR_TOKEN, trustedKeys: options.trustedKeys ?? [], sweepIntervalMs: 0, ...(options.tokenCache ? { tokenCache: options.tokenCache } : {}), ...(options.logger ? { logger: options.logger } : {}) });
 
   const gql: TestGateway['gql'] = async (query, variables, token = OPERATOR_TOKEN) => {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/graphql-response+json' };
