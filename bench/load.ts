@@ -89,11 +89,14 @@ export interface OrgFixture {
   tokens: { ADMIN: string; SUPERVISOR: string; AGENT_CLIENT: string };
 }
 
+/** A customer reference belongs to one organization: each bench organization has its own, from its (unique) name. */
+export const customerRefOf = (orgName: string): string => `${CUSTOMER}-${orgName}`;
+
 /** An organization of connect-storm with one site, a group of agents (BASE + AGENT_SEAT) and tokens. */
 export async function createOrgFixture(client: Api, name: string): Promise<OrgFixture> {
   const org = await client.ok<{ createOrganization: { organization: { id: string } } }>(
     `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`,
-    { input: { name, catalog: CATALOG, customerRef: CUSTOMER } },
+    { input: { name, catalog: CATALOG, customerRef: customerRefOf(name) } },
     OPERATOR_TOKEN,
   );
   const organizationId = org.createOrganization.organization.id;
@@ -186,7 +189,7 @@ export async function loadAndActivate(api: Api, sql: Sql, org: OrgFixture, users
   await analyze(sql);
   const t0 = process.hrtime.bigint();
   try {
-    return { ms: await activate(api, org, issueBenchKey(users, capacity, emergency)), mode: 'single', batches: 1, singleError: null, singleMs: null };
+    return { ms: await activate(api, org, issueBenchKey(users, capacity, emergency, customerRefOf(org.name))), mode: 'single', batches: 1, singleError: null, singleMs: null };
   } catch (error) {
     const singleMs = Number(process.hrtime.bigint() - t0) / 1e6;
     const singleError = error instanceof Error ? error.message : String(error);
@@ -196,7 +199,7 @@ export async function loadAndActivate(api: Api, sql: Sql, org: OrgFixture, users
     for (let done = 0; done < users; done += batchSize) {
       await insertUsers(sql, org, Math.min(batchSize, users - done));
       if (++batches % 10 === 0) await analyze(sql);
-      ms = await activate(api, org, issueBenchKey(users, capacity, emergency));
+      ms = await activate(api, org, issueBenchKey(users, capacity, emergency, customerRefOf(org.name)));
     }
     await analyze(sql);
     return { ms, mode: 'batches', batches, singleError, singleMs };
@@ -212,10 +215,10 @@ export async function userIdsOf(sql: Sql, organizationId: string): Promise<strin
 }
 
 /** A key for `users` BASE licences and `capacity` + `emergency` agent seats, valid from yesterday for 12 months. */
-export function issueBenchKey(users: number, capacity: number, emergency: number): string {
+export function issueBenchKey(users: number, capacity: number, emergency: number, customerRef: string): string {
   const validFrom = new Date(Date.now() - 86_400_000).toISOString();
   const order = {
-    customerRef: CUSTOMER,
+    customerRef,
     catalog: CATALOG,
     validFrom,
     entitlements: [

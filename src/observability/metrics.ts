@@ -34,6 +34,8 @@ export interface Metrics {
   subscribers: Gauge;
   /** Sessions that expired because no heartbeat renewed them (fed by the seats module). */
   sessionsExpired: Counter;
+  /** Background sweep failures by sweep (license: one organization's licence state could not be recorded; the others were swept). */
+  sweepFailures: Counter<'sweep'>;
   /** Reads the seat gauge from the database at each scrape, so it is exact on every instance. */
   trackSeats(source: () => Promise<readonly { organization: string; product: string; inUse: number }[]>): void;
 }
@@ -79,5 +81,6 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     subscribers: new Gauge({ name: 'subscribers', help: 'Live GraphQL subscribers', registers }),
     sessionsExpired: new Counter({ name: 'sessions_expired_total', help: 'Sessions expired for want of a heartbeat', registers }),
+    sweepFailures: new Counter({ name: 'gateway_sweep_failures_total', help: 'Background sweep failures (license: per organization)', labelNames: ['sweep'], registers }),
   };
 }

@@ -144,7 +144,7 @@ describe('npm run keys', { timeout: 60_000 }, () => {
     const run = await keys(['issue', '--private-key', join(vendor, 'private.pem'), '--order', order]);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toContain('entitlements[0].quantity must be a whole number >= 0');
+    expect(run.stderr).toContain('entitlements[0].quantity must be a whole number from 0 to 1000000');
     expectOneLineError(run);
   });
 
