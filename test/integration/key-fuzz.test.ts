@@ -47,6 +47,8 @@ interface Mutation {
 }
 
 type Payload = Record<string, unknown>;
+/** A mutation that fast-check prints by what it does (in counterexamples). */
+const labelled = (label: string, apply: (p: Payload) => void): Mutation => Object.assign({ apply }, { [fc.toStringMethod]: () => label });
 const isObject = (v: unknown): v is Payload => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** The first entitlement's product, whatever earlier mutations left there. */
 const firstProduct = (p: Payload): string => {
@@ -56,22 +58,22 @@ const firstProduct = (p: Payload): string => {
 };
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ field: fc.constantFrom(...NUMBER_FIELDS), value: numberish }).map(({ field, value }) => ({ apply: (p: Payload) => void (p[field] = value) })),
-  fc.record({ field: fc.constantFrom('validFrom', 'issuedAt'), value: instantish }).map(({ field, value }) => ({ apply: (p: Payload) => void (p[field] = value) })),
-  fc.record({ index: fc.nat(3), field: fc.constantFrom(...ENTITLEMENT_NUMBERS), value: numberish }).map(({ index, field, value }) => ({
-    apply: (p: Payload) => {
+  fc.record({ field: fc.constantFrom(...NUMBER_FIELDS), value: numberish }).map(({ field, value }) => labelled(`${field} = ${value}`, (p) => void (p[field] = value))),
+  fc.record({ field: fc.constantFrom('validFrom', 'issuedAt'), value: instantish }).map(({ field, value }) => labelled(`${field} = ${JSON.stringify(value)}`, (p) => void (p[field] = value))),
+  fc.record({ index: fc.nat(3), field: fc.constantFrom(...ENTITLEMENT_NUMBERS), value: numberish }).map(({ index, field, value }) =>
+    labelled(`entitlements[${index} mod length].${field} = ${value}`, (p) => {
       const list = p.entitlements;
       const e: unknown = Array.isArray(list) ? list[index % Math.max(list.length, 1)] : undefined;
       if (isObject(e)) e[field] = value;
-    },
-  })),
-  fc.record({ field: fc.constantFrom('v', 'keyId', 'catalog', 'autoRenew', 'entitlements', 'extra'), value: anyJson }).map(({ field, value }) => ({ apply: (p: Payload) => void (p[field] = value) })),
-  fc.record({ field: fc.constantFrom('keyId', 'customerRef'), length: fc.constantFrom(199, 200, 201, 5000) }).map(({ field, length }) => ({
-    apply: (p: Payload) => void (p[field] = `${String(p[field])}${'x'.repeat(length)}`.slice(0, length)),
-  })),
-  fc.record({ count: fc.constantFrom(0, 1, 199, 200, 201), quantity: numberish }).map(({ count, quantity }) => ({
-    apply: (p: Payload) => void (p.entitlements = Array.from({ length: count }, (_, i) => ({ product: i === 0 ? firstProduct(p) : `P${i}`, quantity }))),
-  })),
+    }),
+  ),
+  fc.record({ field: fc.constantFrom('v', 'keyId', 'catalog', 'autoRenew', 'entitlements', 'extra'), value: anyJson }).map(({ field, value }) => labelled(`${field} = ${JSON.stringify(value)}`, (p) => void (p[field] = value))),
+  fc.record({ field: fc.constantFrom('keyId', 'customerRef'), length: fc.constantFrom(199, 200, 201, 5000) }).map(({ field, length }) =>
+    labelled(`${field} of ${length} characters`, (p) => void (p[field] = `${String(p[field])}${'x'.repeat(length)}`.slice(0, length))),
+  ),
+  fc.record({ count: fc.constantFrom(0, 1, 199, 200, 201), quantity: numberish }).map(({ count, quantity }) =>
+    labelled(`${count} entitlements of quantity ${quantity}`, (p) => void (p.entitlements = Array.from({ length: count }, (_, i) => ({ product: i === 0 ? firstProduct(p) : `P${i}`, quantity })))),
+  ),
 );
 
 /** Text-level damage after serialising: duplicate members, truncation, a flipped character. */
