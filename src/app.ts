@@ -17,7 +17,8 @@ import { migrationsApplied } from './db/migrate.ts';
 import type { TrustedKey } from './keys/codec.ts';
 import { getSchema } from './schema/index.ts';
 import { createLoaders } from './schema/loaders.ts';
-import { TokenCache, type TokenCacheOptions } from './tokens/token-cache.ts';
+import { DEFAULT_TOKEN_TTL_MS, TokenCache, type TokenCacheOptions } from './tokens/token-cache.ts';
+import { LiveConnections, useTokenStreamCut } from './tokens/stream-registry.ts';
 import { resolveViewer } from './tokens/tokens.service.ts';
 import { sweepLicenseStates } from './licenses/license.service.ts';
 import { silentLogger, yogaLogger, type Logger } from './observability/logger.ts';
@@ -25,6 +26,7 @@ import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { useObservability } from './observability/plugin.ts';
 import { DEFAULT_LIMITS, operationLimitPlugins, yogaLimitOptions, type OperationLimits } from './security/limits.ts';
 import { useRequestShape, useWellFormedStrings } from './security/request-errors.ts';
+import { useClockOfRecord } from './security/clock-skew.ts';
 import {
   clientAddress,
   DEFAULT_RATE_LIMITS,
@@ -130,6 +132,14 @@ export function createApp(deps: AppDeps): App {
     (await allPoolCounters(db)).map((p) => ({ organization: p.organization_id, product: p.product_code, inUse: p.in_use })),
   );
   const tokens = new TokenCache(deps.database, deps.tokenCache);
+  // Open WebSockets and SSE streams by API token: a revoked or expired token's are cut (src/tokens/stream-registry.ts).
+  const liveConnections = new LiveConnections({
+    db,
+    clock: deps.clock,
+    tokens,
+    recheckMs: deps.tokenCache?.ttlMs ?? DEFAULT_TOKEN_TTL_MS,
+    onError: (error) => logger.warn({ err: error }, 'live connection token check failed'),
+  });
   const live = createLiveHub({ database: deps.database, clock: deps.clock, catalogs, onSubscribers: (n) => metrics.subscribers.set(n) });
   const limits: OperationLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   const rateLimits: RateLimits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };
@@ -151,7 +161,7 @@ export function createApp(deps: AppDeps): App {
       throw rateLimitError('too many failed authentication attempts from this address; try again later', authFailures.retryAfterMs(address));
     }
     try {
-      return await resolveViewer(db, deps.operatorToken, authorization, tokens);
+      return await resolveViewer(db, deps.clock, deps.operatorToken, authorization, tokens);
     } catch (error) {
       if (address !== null && error instanceof GraphQLError && error.extensions.code === 'UNAUTHENTICATED') authFailures.hit(address);
       throw error;
@@ -183,9 +193,13 @@ export function createApp(deps: AppDeps): App {
       useRequestShape(),
       useWellFormedStrings(),
       ...operationLimitPlugins(limits),
+      // Before the activation limit: a refused mutation uses up no attempt.
+      useClockOfRecord(deps.clock),
       useActivationRateLimit(activations, () => metrics.rateLimited.inc({ limit: 'activation' })),
       // One execution of each seat usage snapshot for all its subscribers (R-PERF-3).
       useSharedSubscriptionExecution(['seatUsage']),
+      // SSE subscriptions of a revoked or expired token end (graphql-ws sockets are closed in onConnect's registration).
+      useTokenStreamCut(liveConnections, (context) => context.wsViewer !== undefined),
     ],
     context: async (initial) => ({
       db,
@@ -243,7 +257,17 @@ export function createApp(deps: AppDeps): App {
     if (stopping) return { ready: false, database: null, migrations: null, draining: true };
     const database = await ping(db);
     const migrations = database && (await migrationsApplied(db));
-    return { ready: database && migrations && !stopping, database, migrations, draining: stopping };
+    // R-LIFE-6: an instance whose clock is off the database's beyond the bound is not ready (null: a test clock).
+    const health = deps.clock.health?.() ?? null;
+    const clock = health && {
+      ok: health.ok,
+      skewSeconds: health.skewMs === null ? null : health.skewMs / 1000,
+      maxSkewSeconds: health.maxSkewMs / 1000,
+      roundTripMs: health.roundTripMs,
+      measuredAt: health.measuredAt?.toISOString() ?? null,
+      message: health.message,
+    };
+    return { ready: database && migrations && (health?.ok ?? true) && !stopping, database, migrations, clock, draining: stopping };
   }
 
   async function serveMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -277,7 +301,10 @@ export function createApp(deps: AppDeps): App {
       onConnect: async (ctx) => {
         const authorization = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         try {
-          ctx.extra.viewer = await authenticate(typeof authorization === 'string' ? authorization : null, clientAddress(ctx.extra.request, trustProxy));
+          const viewer = await authenticate(typeof authorization === 'string' ? authorization : null, clientAddress(ctx.extra.request, trustProxy));
+          ctx.extra.viewer = viewer;
+          // A revoked or expired token's socket closes with 4403, whatever it is subscribed to.
+          if (viewer.kind === 'token' && !liveConnections.trackSocket(viewer.tokenId, ctx.extra.socket)) return false;
           return true;
         } catch (error) {
           if (error instanceof GraphQLError && error.extensions.code === 'RATE_LIMITED') {
@@ -324,6 +351,9 @@ export function createApp(deps: AppDeps): App {
   let sweeping: Promise<void> = Promise.resolve();
   const sweepIntervalMs = deps.sweepIntervalMs ?? 15_000;
   const sweep = async () => {
+    // R-LIFE-6: an instance off the clock of record decides nothing by time; the other instances sweep.
+    const health = deps.clock.health?.();
+    if (health && !health.ok) return void logger.warn({ skewSeconds: health.skewMs === null ? null : health.skewMs / 1000 }, `background sweeps skipped: ${health.message}`);
     try {
       await sweepLicenseStates(db, deps.clock, catalogs, {
         // One organization's bad data fails only that organization; the others are swept.
@@ -376,6 +406,7 @@ export function createApp(deps: AppDeps): App {
     for (const client of wss.clients) client.terminate();
     await Promise.all([wsClosed, serverClosed, sweeping]);
     await live.stop();
+    liveConnections.stop();
     await tokens.stop();
   }
 

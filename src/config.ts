@@ -32,6 +32,8 @@ export interface Config {
   metricsToken: string | null;
   /** Users whose allocation inputs the read cache may hold, over all organizations; 0 disables it (R-PERF-2). */
   allocationCacheUsers: number;
+  /** CLOCK_SKEW_MAX_SECONDS in ms: beyond this skew against the database's clock an instance is not ready and writes nothing (R-LIFE-6). */
+  clockSkewMaxMs: number;
 }
 
 /** A configuration error names the variable; `main.ts` prints it and exits non-zero. */
@@ -116,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 0, 3600) * 1000,
     metricsToken: metricsToken(env.METRICS_TOKEN),
     allocationCacheUsers: integer(env, 'ALLOCATION_CACHE_USERS', DEFAULT_ALLOCATION_CACHE_USERS, 0, 100_000_000),
+    clockSkewMaxMs: integer(env, 'CLOCK_SKEW_MAX_SECONDS', 60, 1, 86_400) * 1000,
   };
 }
 

@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'INVALID_LICENSE_KEY'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  | 'CLOCK_SKEW';
 
 declare module 'graphql' {
   interface GraphQLErrorExtensions {
@@ -22,7 +23,7 @@ declare module 'graphql' {
   }
 }
 
-const HTTP_STATUS: Partial<Record<ErrorCode, number>> = { UNAUTHENTICATED: 401, RATE_LIMITED: 429 };
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = { UNAUTHENTICATED: 401, RATE_LIMITED: 429, CLOCK_SKEW: 503 };
 
 function error(code: ErrorCode, message: string, extra: { field?: string; rule?: string } = {}): GraphQLError {
   const status = HTTP_STATUS[code];
@@ -69,4 +70,11 @@ export function invalidStoredKey(keyId: string, reason: string): GraphQLError {
 
 export function rateLimited(message: string): GraphQLError {
   return error('RATE_LIMITED', message);
+}
+
+/** This instance's OS clock is off the database's by more than CLOCK_SKEW_MAX_SECONDS: it writes nothing (R-LIFE-6). */
+export function clockSkew(message: string, skewMs: number | null, maxSkewMs: number): GraphQLError {
+  const refused = error('CLOCK_SKEW', `${message}; this instance refuses changes until its clock is corrected (R-LIFE-6)`, { rule: 'R-LIFE-6' });
+  Object.assign(refused.extensions, { skewSeconds: skewMs === null ? null : skewMs / 1000, maxSkewSeconds: maxSkewMs / 1000 });
+  return refused;
 }

@@ -17,9 +17,9 @@ try {
 }
 
 // Loaded after the configuration is known good, so a bad variable is reported at once.
-const [{ createApp }, { systemClock }, { openDatabase }, { migrateToLatest }, { createLogger }, { createMetrics }, { configureAllocationCache }] = await Promise.all([
+const [{ createApp }, { DbClock }, { openDatabase }, { migrateToLatest }, { createLogger }, { createMetrics }, { configureAllocationCache }] = await Promise.all([
   import('./app.ts'),
-  import('./clock.ts'),
+  import('./db/db-clock.ts'),
   import('./db/database.ts'),
   import('./db/migrate.ts'),
   import('./observability/logger.ts'),
@@ -94,9 +94,21 @@ try {
   process.exit(1);
 }
 
+// The clock of record is the database's (R-LIFE-6): decisions use its time, and an instance whose OS clock is off
+// by more than CLOCK_SKEW_MAX_SECONDS is not ready, refuses mutations and skips its sweeps until it is corrected.
+const clock = new DbClock({
+  db: database.db,
+  maxSkewMs: config.clockSkewMaxMs,
+  onHealthChange: (health) =>
+    health.ok
+      ? logger.info({ skewSeconds: (health.skewMs ?? 0) / 1000 }, `clock within bound: ${health.message}`)
+      : logger.error({ skewSeconds: health.skewMs === null ? null : health.skewMs / 1000 }, `clock skew: ${health.message}; not ready, mutations refused`),
+});
+await clock.start();
+
 const app = createApp({
   database,
-  clock: systemClock,
+  clock,
   operatorToken: config.operatorToken,
   trustedKeys: config.licensePublicKeys,
   sessionTtlSeconds: config.sessionTtlSeconds,
@@ -143,6 +155,7 @@ async function shutdown(signal: string): Promise<void> {
   }, config.shutdownTimeoutMs + 10_000);
   hardStop.unref();
   await app.stop();
+  clock.stop();
   await database.close();
   unlock?.();
   logger.info('stopped');

@@ -152,7 +152,7 @@ async function activateInTransaction(ctx: Context, input: { organizationId: stri
       activated_by: actor.actor,
     });
     if (org.customer_ref === null) await repo.bindCustomerRef(trx, org.id, payload.customerRef);
-    await repo.observeClock(trx, org.id, now);
+    await repo.observeClock(trx, org.id, now, ctx.clock.databaseBoundMs);
 
     const after = statusFrom(org, await repo.keysOfOrganizations(trx, [org.id]), now);
     const events: EventInput[] = [
@@ -197,7 +197,7 @@ export interface SweepOptions {
  */
 export async function sweepLicenseStates(db: Db, clock: Clock, catalogs: ReadonlyMap<string, Catalog>, options: SweepOptions = {}): Promise<number> {
   const now = clock.now();
-  await repo.observeClock(db, null, now);
+  await repo.observeClock(db, null, now, clock.databaseBoundMs);
   let changed = 0;
   const failures: unknown[] = [];
   for (const id of await repo.dueStateChecks(db, now, options.batch ?? 100)) {
