@@ -11,7 +11,9 @@ export type ErrorCode =
   | 'FORBIDDEN'
   | 'INVALID_LICENSE_KEY'
   | 'RATE_LIMITED'
-  | 'CLOCK_SKEW';
+  | 'CLOCK_SKEW'
+  /** The database cannot be reached right now (HTTP 503 with Retry-After): retry later. */
+  | 'UNAVAILABLE';
 
 declare module 'graphql' {
   interface GraphQLErrorExtensions {
@@ -77,4 +79,14 @@ export function clockSkew(message: string, skewMs: number | null, maxSkewMs: num
   const refused = error('CLOCK_SKEW', `${message}; this instance refuses changes until its clock is corrected (R-LIFE-6)`, { rule: 'R-LIFE-6' });
   Object.assign(refused.extensions, { skewSeconds: skewMs === null ? null : skewMs / 1000, maxSkewSeconds: maxSkewMs / 1000 });
   return refused;
+}
+
+/** Seconds a client is told to wait (Retry-After) when the database is unavailable. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
+
+/** The database cannot be reached right now: HTTP 503 with Retry-After, nothing of the operation was done or it may be retried. */
+export function unavailable(message = `the database is unavailable; retry in ${UNAVAILABLE_RETRY_AFTER_SECONDS} s`): GraphQLError {
+  return new GraphQLError(message, {
+    extensions: { code: 'UNAVAILABLE', http: { status: 503, headers: { 'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS) } } },
+  });
 }

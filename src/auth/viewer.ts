@@ -1,5 +1,6 @@
 import { forbidden, notFound, unauthenticated } from '../errors.ts';
-import type { ApiRole } from './tokens.ts';
+import { LEVELS, type Reach } from './reach.ts';
+import { API_ROLES, type ApiRole } from './tokens.ts';
 
 /** Who is calling: the platform operator, an organization's API token, or nobody. */
 export type Viewer =
@@ -7,14 +8,17 @@ export type Viewer =
   | { kind: 'token'; tokenId: string; organizationId: string; role: ApiRole }
   | { kind: 'anonymous' };
 
-/** What an operation needs. Each maps to the roles that may do it. */
+/** What an operation needs. Each is a level of the reach table (reach.ts), which says who has it. */
 export type Permission = 'read' | 'write' | 'sessions' | 'subscribe';
 
+const LEVEL: Record<Permission, Reach> = { read: 'read', subscribe: 'read', write: 'admin', sessions: 'sessions' };
+
+const rolesOf = (level: Reach): readonly ApiRole[] => API_ROLES.filter((role) => (LEVELS[level] as readonly string[]).includes(role));
 const ROLES: Record<Permission, readonly ApiRole[]> = {
-  read: ['ADMIN', 'SUPERVISOR', 'INTEGRATOR'],
-  subscribe: ['ADMIN', 'SUPERVISOR', 'INTEGRATOR'],
-  write: ['ADMIN'],
-  sessions: ['ADMIN', 'AGENT_CLIENT'],
+  read: rolesOf(LEVEL.read),
+  subscribe: rolesOf(LEVEL.subscribe),
+  write: rolesOf(LEVEL.write),
+  sessions: rolesOf(LEVEL.sessions),
 };
 
 /** How the event log records the actor. */

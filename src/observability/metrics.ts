@@ -9,7 +9,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  *
  * @example
  * const metrics = createMetrics();
- * metrics.seatsInUse.set({ organization: orgId, product: 'AGENT' }, 12);
+ * metrics.seatsInUse.set({ product: 'AGENT' }, 12);
  * metrics.subscribers.inc();
  * metrics.sessionsExpired.inc(3);
  * await metrics.registry.metrics(); // Prometheus text format
@@ -28,7 +28,11 @@ export interface Metrics {
   rateLimited: Counter<'limit'>;
   /** Open graphql-ws connections. */
   websocketConnections: Gauge;
-  /** Concurrent seats held now, per organization and product (fed by the seats module). */
+  /**
+   * Concurrent seats held now, per product summed over organizations; per
+   * organization and product only with `perOrganization` (METRICS_PER_ORGANIZATION),
+   * since /metrics may be open and organization ids are tenant data (R-SEC-7).
+   */
   seatsInUse: Gauge<'organization' | 'product'>;
   /** Live subscribers (fed by the subscription module). */
   subscribers: Gauge;
@@ -43,12 +47,15 @@ export interface Metrics {
 export interface MetricsOptions {
   /** Also collect Node's process metrics (CPU, memory, event loop lag, GC); main.ts turns this on. */
   processMetrics?: boolean;
+  /** METRICS_PER_ORGANIZATION: label seats_in_use with the organization id too (default: per product only). */
+  perOrganization?: boolean;
 }
 
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const perOrganization = options.perOrganization ?? false;
   let seatSource: Parameters<Metrics['trackSeats']>[0] | null = null;
   return {
     trackSeats: (source) => {
@@ -69,14 +76,22 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     websocketConnections: new Gauge({ name: 'gateway_websocket_connections', help: 'Open graphql-ws connections', registers }),
     seatsInUse: new Gauge({
       name: 'seats_in_use',
-      help: 'Concurrent seats in use per organization and product (every kind: regular, emergency, overage)',
-      labelNames: ['organization', 'product'],
+      help: perOrganization
+        ? 'Concurrent seats in use per organization and product (every kind: regular, emergency, overage)'
+        : 'Concurrent seats in use per product, all organizations together (every kind: regular, emergency, overage)',
+      labelNames: perOrganization ? ['organization', 'product'] : ['product'],
       registers,
       async collect() {
         if (!seatSource) return;
         const rows = await seatSource();
         this.reset();
-        for (const r of rows) this.set({ organization: r.organization, product: r.product }, r.inUse);
+        if (perOrganization) {
+          for (const r of rows) this.set({ organization: r.organization, product: r.product }, r.inUse);
+          return;
+        }
+        const byProduct = new Map<string, number>();
+        for (const r of rows) byProduct.set(r.product, (byProduct.get(r.product) ?? 0) + r.inUse);
+        for (const [product, inUse] of byProduct) this.set({ product }, inUse);
       },
     }),
     subscribers: new Gauge({ name: 'subscribers', help: 'Live GraphQL subscribers', registers }),

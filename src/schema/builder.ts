@@ -1,10 +1,15 @@
 import SchemaBuilder from '@pothos/core';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError, Kind } from 'graphql';
+import { allows, refusal, type Reach } from '../auth/reach.ts';
+import '../auth/reach-plugin.ts';
 import type { Context } from '../context.ts';
 
 /** Only configuration: plugins, scalars, defaults. Types live next to their module. */
 export const builder = new SchemaBuilder<{
   Context: Context;
+  // R-SEC-5: one scope, the field's reach level from src/auth/reach.ts (applied to every field by the reach plugin).
+  AuthScopes: { reach: Reach };
   DefaultFieldNullability: false;
   DefaultInputFieldRequiredness: true;
   Scalars: {
@@ -12,6 +17,14 @@ export const builder = new SchemaBuilder<{
     ID: { Input: string; Output: string };
   };
 }>({
+  // 'reach' sets each field's authScopes from the table; scope-auth enforces them.
+  plugins: [ScopeAuthPlugin, 'reach'],
+  scopeAuth: {
+    authScopes: (ctx) => ({ reach: (level) => allows(ctx.viewer, level) }),
+    // Subscriptions are checked once, when they subscribe (their events' fields are checked as usual).
+    authorizeOnSubscribe: true,
+    unauthorizedError: (_parent, ctx, info) => refusal(ctx.viewer, info.parentType.name, info.fieldName),
+  },
   defaultFieldNullability: false,
   defaultInputFieldRequiredness: true,
 });

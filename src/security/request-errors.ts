@@ -47,17 +47,59 @@ export function useRequestErrors({ hideSuggestions }: { hideSuggestions: boolean
   };
 }
 
-function badRequest(message: string, status = 400): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: 'BAD_REQUEST', http: { status } } });
+function badRequest(message: string, status = 400, rule?: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'BAD_REQUEST', ...(rule ? { rule } : {}), http: { status } } });
+}
+
+/** Strict UTF-8: a malformed sequence throws instead of becoming U+FFFD; a leading BOM is dropped (JSON parsers may ignore one). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+/** The media types Yoga reads as a JSON POST body (its own test, on the type without parameters). */
+function isJsonPost(request: Request): boolean {
+  if (request.method !== 'POST') return false;
+  const type = request.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase();
+  return type === 'application/json' || type === 'application/graphql+json';
+}
+
+/**
+ * A JSON POST body as Yoga's own parser reads it, but strict about its
+ * encoding: invalid UTF-8 is refused (Yoga would store U+FFFD for it), a BOM
+ * is ignored (Yoga's JSON.parse failed on it), and a parse error never
+ * carries the parser's message (Yoga puts it in extensions.originalError).
+ */
+async function parseJsonBody(request: Request): Promise<unknown> {
+  const bytes = new Uint8Array(await request.arrayBuffer());
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    throw badRequest('the request body is not valid UTF-8 (R-SEC-4)', 400, 'R-SEC-4');
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw badRequest('POST body sent invalid JSON.');
+  }
+  if (body === null || typeof body !== 'object') throw badRequest(`POST body is expected to be object but received ${body === null ? 'null' : typeof body}`);
+  return body;
+}
+
+/** A parser's error without extensions.originalError (the parser's own message). */
+function withoutOriginalError(error: GraphQLError): GraphQLError {
+  if (error.extensions.originalError === undefined) return error;
+  const { originalError: _dropped, ...extensions } = error.extensions;
+  return new GraphQLError(error.message, { extensions });
 }
 
 /**
  * The shape of an HTTP request, before any operation (R-SEC-4):
  * - a POST in a media type no parser reads gets Yoga's 415 with a JSON error
  *   saying what to send (Yoga's own has no body);
- * - a parser that throws on what the client sent (a GET or form whose
- *   `variables` is not JSON: Yoga calls JSON.parse unguarded) gives 400, not a
- *   masked 500;
+ * - a JSON body must be UTF-8 (a leading BOM is ignored);
+ * - a parser that throws on what the client sent (broken JSON; a GET or form
+ *   whose `variables` is not JSON: Yoga calls JSON.parse unguarded) gives
+ *   400, not a masked 500, and never the parser's own message;
  * - a batch must be a non-empty array of objects (`[]` would get `[]`, a
  *   `null` entry a masked 500).
  */
@@ -77,9 +119,10 @@ export function useRequestShape(): Plugin {
       const parse = requestParser;
       setRequestParser(async (req) => {
         try {
-          return await parse(req);
+          // `req` comes through Yoga's body size limit (registered after this plugin, so it wraps this parser).
+          return isJsonPost(req) ? ((await parseJsonBody(req)) as Awaited<ReturnType<typeof parse>>) : await parse(req);
         } catch (error) {
-          if (error instanceof GraphQLError) throw error;
+          if (error instanceof GraphQLError) throw withoutOriginalError(error);
           throw badRequest(error instanceof SyntaxError ? 'variables and extensions must be JSON objects' : 'the request could not be read');
         }
       });

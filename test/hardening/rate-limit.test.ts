@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.ts';
 import { DEFAULT_RATE_LIMITS, SlidingWindowLimiter } from '../../src/security/rate-limit.ts';
 import { OPERATOR_TOKEN } from '../support/gateway.ts';
-import { codeOf, listen, type ListeningApp } from './app.ts';
+import { codeOf, listen, wsRun, type ListeningApp } from './app.ts';
 
 /** A rate-limit clock that moves only when told (milliseconds). */
 function ticker() {
@@ -55,7 +55,7 @@ describe('SlidingWindowLimiter', () => {
 
 const CATALOGS = '{ catalogs { code } }';
 
-describe('[R-SEC-1] rate limit on authentication failures (per client address)', () => {
+describe('[R-SEC-6] rate limit on authentication failures (per client address): counts failures, never refuses a valid token', () => {
   let gw: ListeningApp;
   const time = ticker();
 
@@ -64,7 +64,11 @@ describe('[R-SEC-1] rate limit on authentication failures (per client address)',
   });
   afterAll(() => gw.close());
 
-  it('after RATE_LIMIT_AUTH_FAILURES bad tokens, any token from that address gets 429 RATE_LIMITED for the window; anonymous reads still work', async () => {
+  it('after RATE_LIMIT_AUTH_FAILURES bad tokens, bad tokens from that address get 429 RATE_LIMITED for the window; valid tokens and anonymous reads are served', async () => {
+    const created = await gw.gql('mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }', { input: { name: 'Behind NAT', catalog: 'innoacd' } });
+    const organizationId = created.data?.createOrganization.organization.id as string;
+    const admin = (await gw.gql('mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }', { input: { organizationId, role: 'ADMIN' } })).data?.createApiToken.token as string;
+
     for (let i = 0; i < 3; i++) {
       const bad = await gw.gql(CATALOGS, {}, `not-a-token-${i}`);
       expect(bad.status).toBe(401);
@@ -74,25 +78,33 @@ describe('[R-SEC-1] rate limit on authentication failures (per client address)',
     expect(limited.status).toBe(429);
     expect(codeOf(limited.json)).toBe('RATE_LIMITED');
     expect(Number(limited.headers.get('retry-after'))).toBe(60);
-    // Blocked addresses are refused before the token is looked at: a right guess gives no signal.
-    const good = await gw.gql(CATALOGS, {}, OPERATOR_TOKEN);
-    expect(good.status).toBe(429);
-    expect(codeOf(good)).toBe('RATE_LIMITED');
+    // 20 bad tokens behind one NAT address must not lock everyone out: a valid token is looked up first and served.
+    for (const token of [OPERATOR_TOKEN, admin]) {
+      const good = await gw.gql('{ viewer { kind } }', {}, token);
+      expect(good.status, token === admin ? 'ADMIN' : 'operator').toBe(200);
+      expect(good.errors).toBeUndefined();
+    }
     const anonymous = await gw.gql(CATALOGS, {}, null);
     expect(anonymous.errors).toBeUndefined();
+    // Still blocked for bad tokens (a valid token in between does not reset the count).
+    expect((await gw.post({ query: CATALOGS }, { token: 'not-a-token-yet-again' })).status).toBe(429);
 
-    // graphql-ws: connection_init from a blocked address is closed with 4429.
+    // graphql-ws: a valid connection_init from that address is served; a bad one is closed with 4429.
+    const served = await wsRun(gw.ws(`Bearer ${OPERATOR_TOKEN}`), '{ viewer { kind } }');
+    expect(served).toEqual({ data: { viewer: { kind: 'OPERATOR' } } });
     const socket = new WebSocket(`${gw.base.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
     await new Promise((resolve) => socket.once('open', resolve));
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
-    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${OPERATOR_TOKEN}` } }));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: 'Bearer not-a-token-over-ws' } }));
     expect(await closed).toBe(4429);
 
     const metrics = await (await fetch(`${gw.base}/metrics`)).text();
-    expect(metrics).toMatch(/gateway_rate_limited_total\{limit="auth"\} [2-9]/);
+    expect(metrics).toMatch(/gateway_rate_limited_total\{limit="auth"\} [3-9]/);
 
     time.advance(60_000);
-    expect((await gw.gql(CATALOGS, {}, OPERATOR_TOKEN)).errors).toBeUndefined();
+    const afterWindow = await gw.gql(CATALOGS, {}, 'not-a-token-later');
+    expect(afterWindow.status).toBe(401);
+    expect(codeOf(afterWindow)).toBe('UNAUTHENTICATED');
   });
 
   it('counts behind a proxy per X-Forwarded-For address only when TRUST_PROXY is set', async () => {

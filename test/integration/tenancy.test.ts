@@ -830,12 +830,13 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
          * Runs `run` with B's id, a random UUID and a malformed id; all three
          * answers must be the same NOT_FOUND, the id aside.
          */
-        async function expectSameAsMissing(run: (id: string) => Promise<Result>, foreignId: string): Promise<void> {
+        /** NOT_FOUND naming the id; or, for a role the field is refused to whatever the id (R-SEC-5), that same refusal. */
+        async function expectSameAsMissing(run: (id: string) => Promise<Result>, foreignId: string, code: 'NOT_FOUND' | 'FORBIDDEN' = 'NOT_FOUND'): Promise<void> {
           const randomId = newId();
           const malformed = 'not-a-uuid';
           const foreign = await run(foreignId);
-          expectError(foreign, 'NOT_FOUND');
-          expect(foreign.errors![0]!.message).toContain(foreignId);
+          expectError(foreign, code);
+          if (code === 'NOT_FOUND') expect(foreign.errors![0]!.message).toContain(foreignId);
           const shape = notFoundShape(foreign, foreignId);
           expect(notFoundShape(await run(randomId), randomId)).toEqual(shape);
           expect(notFoundShape(await run(malformed), malformed)).toEqual(shape);
@@ -843,10 +844,12 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
 
         it.each(['ADMIN', 'SUPERVISOR', 'AGENT_CLIENT'] as const)("[R-SEC-2] a %s token of A reading B's organization, site, user, team gets NOT_FOUND as for a missing id", async (role) => {
           const token = a.tokens[role];
-          await expectSameAsMissing((id) => gw.gql(ORGANIZATION, { id }, token), b.organizationId);
-          await expectSameAsMissing((id) => gw.gql(SITE, { id }, token), b.siteId);
-          await expectSameAsMissing((id) => gw.gql(USER, { id }, token), bUser);
-          await expectSameAsMissing((id) => gw.gql(TEAM, { id }, token), bTeam);
+          // AGENT_CLIENT may not read these fields at all (R-SEC-5): FORBIDDEN before any id is looked at, the same for every id.
+          const code = role === 'AGENT_CLIENT' ? 'FORBIDDEN' : 'NOT_FOUND';
+          await expectSameAsMissing((id) => gw.gql(ORGANIZATION, { id }, token), b.organizationId, code);
+          await expectSameAsMissing((id) => gw.gql(SITE, { id }, token), b.siteId, code);
+          await expectSameAsMissing((id) => gw.gql(USER, { id }, token), bUser, code);
+          await expectSameAsMissing((id) => gw.gql(TEAM, { id }, token), bTeam, code);
         });
 
         it("[R-SEC-2] A's ADMIN cannot change anything of B: NOT_FOUND as for a missing id", async () => {
