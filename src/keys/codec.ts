@@ -34,7 +34,7 @@ const RAW_KEY_BYTES = 32;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 /**
  * The longest key accepted, whitespace removed: a payload at every bound of
- * docs/license-keys.md (200 entitlements) is about 40,000 characters of base64url.
+ * docs/license-keys.md (200 entitlements) is about 54,000 characters of base64url (test/unit/key-bounds.test.ts issues one).
  */
 export const MAX_KEY_CHARS = 65_536;
 
