@@ -6,6 +6,7 @@
  * (activateLicenseKey), which computes the allocation for every user and
  * creates the seat pools and the materialized grants, exactly as in use.
  */
+import { randomUUID } from 'node:crypto';
 import { CompiledQuery } from 'kysely';
 import pg from 'pg';
 import { createApp } from '../src/app.ts';
@@ -86,14 +87,17 @@ export interface OrgFixture {
   organizationId: string;
   siteId: string;
   groupId: string;
+  /** Its own: a customer reference belongs to one organization. */
+  customerRef: string;
   tokens: { ADMIN: string; SUPERVISOR: string; AGENT_CLIENT: string };
 }
 
 /** An organization of connect-storm with one site, a group of agents (BASE + AGENT_SEAT) and tokens. */
 export async function createOrgFixture(client: Api, name: string): Promise<OrgFixture> {
+  const customerRef = `${CUSTOMER}-${randomUUID()}`;
   const org = await client.ok<{ createOrganization: { organization: { id: string } } }>(
     `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`,
-    { input: { name, catalog: CATALOG, customerRef: CUSTOMER } },
+    { input: { name, catalog: CATALOG, customerRef } },
     OPERATOR_TOKEN,
   );
   const organizationId = org.createOrganization.organization.id;
@@ -113,7 +117,7 @@ export async function createOrgFixture(client: Api, name: string): Promise<OrgFi
     { input: { siteId, name: 'Agents', functions: ['BASE', SEAT] } },
     tokens.ADMIN,
   );
-  return { name, organizationId, siteId, groupId: group.createConfigurationGroup.configurationGroup.id, tokens };
+  return { name, customerRef, organizationId, siteId, groupId: group.createConfigurationGroup.configurationGroup.id, tokens };
 }
 
 let lastBatchAt = 0;
@@ -186,7 +190,7 @@ export async function loadAndActivate(api: Api, sql: Sql, org: OrgFixture, users
   await analyze(sql);
   const t0 = process.hrtime.bigint();
   try {
-    return { ms: await activate(api, org, issueBenchKey(users, capacity, emergency)), mode: 'single', batches: 1, singleError: null, singleMs: null };
+    return { ms: await activate(api, org, issueBenchKey(users, capacity, emergency, org.customerRef)), mode: 'single', batches: 1, singleError: null, singleMs: null };
   } catch (error) {
     const singleMs = Number(process.hrtime.bigint() - t0) / 1e6;
     const singleError = error instanceof Error ? error.message : String(error);
@@ -196,7 +200,7 @@ export async function loadAndActivate(api: Api, sql: Sql, org: OrgFixture, users
     for (let done = 0; done < users; done += batchSize) {
       await insertUsers(sql, org, Math.min(batchSize, users - done));
       if (++batches % 10 === 0) await analyze(sql);
-      ms = await activate(api, org, issueBenchKey(users, capacity, emergency));
+      ms = await activate(api, org, issueBenchKey(users, capacity, emergency, org.customerRef));
     }
     await analyze(sql);
     return { ms, mode: 'batches', batches, singleError, singleMs };
@@ -212,10 +216,10 @@ export async function userIdsOf(sql: Sql, organizationId: string): Promise<strin
 }
 
 /** A key for `users` BASE licences and `capacity` + `emergency` agent seats, valid from yesterday for 12 months. */
-export function issueBenchKey(users: number, capacity: number, emergency: number): string {
+export function issueBenchKey(users: number, capacity: number, emergency: number, customerRef: string): string {
   const validFrom = new Date(Date.now() - 86_400_000).toISOString();
   const order = {
-    customerRef: CUSTOMER,
+    customerRef,
     catalog: CATALOG,
     validFrom,
     entitlements: [

@@ -425,7 +425,13 @@ export function createApp(deps: AppDeps): App {
     const health = deps.clock.health?.();
     if (health && !health.ok) return void logger.warn({ skewSeconds: health.skewMs === null ? null : health.skewMs / 1000 }, `background sweeps skipped: ${health.message}`);
     try {
-      await sweepLicenseStates(db, deps.clock, catalogs);
+      await sweepLicenseStates(db, deps.clock, catalogs, {
+        // One organization's bad data fails only that organization; the others are swept.
+        onFailure: (organizationId, error) => {
+          metrics.sweepFailures.inc({ sweep: 'license' });
+          logger.warn({ err: error, organizationId }, 'licence state sweep failed for an organization');
+        },
+      });
     } catch (error) {
       // The next tick retries; a database outage shows in /readyz.
       logger.warn({ err: error }, 'licence state sweep failed');

@@ -63,6 +63,20 @@ export function invalidLicenseKey(check: string, message: string): GraphQLError 
   return error('INVALID_LICENSE_KEY', `licence key refused: ${message}`, { field: 'input.key', rule: check });
 }
 
+/**
+ * A licence key stored for the organization no longer passes the payload
+ * check (stored by an older gateway, or edited in the database): reads of its
+ * licence answer this instead of failing further on. `rule` is INVALID_PAYLOAD.
+ */
+export function invalidStoredKey(keyId: string, reason: string): GraphQLError {
+  const shown = keyId.length > 60 ? `${keyId.slice(0, 60)}…` : keyId;
+  return error(
+    'INVALID_LICENSE_KEY',
+    `stored licence key ${shown} of this organization is invalid (${reason}); the licence cannot be evaluated until the operator removes or replaces that stored row`,
+    { rule: 'INVALID_PAYLOAD' },
+  );
+}
+
 export function rateLimited(message: string): GraphQLError {
   return error('RATE_LIMITED', message);
 }

@@ -11,6 +11,7 @@ import { systemClock } from '../clock.ts';
 import { decodeKey, generateKeyPair, issueKey, parseTrustedKeys, verifyKey, type KeyFailureReason } from '../keys/codec.ts';
 import { orderToPayload, type CatalogLookup } from '../keys/order.ts';
 import { KeyFormatError, parsePayload } from '../keys/payload.ts';
+import { parseStrictJson } from '../keys/strict-json.ts';
 import {
   licenseStatus,
   nextTransitionAt,
@@ -128,7 +129,8 @@ async function catalogLookup(): Promise<CatalogLookup | null> {
 async function issue(privateKeyPath: string, orderPath: string): Promise<number> {
   const privateKeyPem = await readText(privateKeyPath, '--private-key');
   const orderText = await readText(orderPath, '--order');
-  const order: unknown = withFile(orderPath, () => JSON.parse(orderText));
+  // Strict: an order naming a field twice is refused, not read as its last value.
+  const order: unknown = withFile(orderPath, () => parseStrictJson(orderText, 'the order'));
   const lookup = await catalogLookup();
   if (lookup === null) process.stderr.write('keys: note: src/catalogs/index.ts not found; catalog and products were not checked\n');
   const payload = withFile(orderPath, () => orderToPayload(order, systemClock.now(), lookup ?? undefined));

@@ -27,6 +27,7 @@ export interface OrganizationsTable {
   id: string;
   name: string;
   catalog_code: string;
+  /** Unique among organizations when set (migration 0008). */
   customer_ref: string | null;
   /** The latest time seen for this organization (R-LIFE-6). */
   clock_high_water: Timestamp | null;
@@ -119,6 +120,7 @@ export interface LicenseKeysTable {
   organization_id: string;
   /** Activation order. */
   seq: Generated<number>;
+  /** Unique across all organizations: a key activates once (migration 0008). */
   key_id: string;
   kid: string;
   payload: ColumnType<unknown, string, string>;

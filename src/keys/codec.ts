@@ -24,6 +24,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { KeyFormatError, parsePayload, type LicenseKeyPayload } from './payload.ts';
+import { StrictJsonError, parseStrictJson } from './strict-json.ts';
 
 export const KEY_PREFIX = 'LK1';
 const KID_LENGTH = 12;
@@ -31,6 +32,11 @@ const KID_LENGTH = 12;
 const SIGNATURE_CHARS = 86;
 const RAW_KEY_BYTES = 32;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/**
+ * The longest key accepted, whitespace removed: a payload at every bound of
+ * docs/license-keys.md (200 entitlements) is about 54,000 characters of base64url (test/unit/key-bounds.test.ts issues one).
+ */
+export const MAX_KEY_CHARS = 65_536;
 
 export interface TrustedKey {
   kid: string;
@@ -189,6 +195,9 @@ function fromBase64url(part: string, what: string): Buffer {
 function split(key: string): { kid: string; signedText: string; body: Buffer; signature: Buffer } {
   const compact = key.replace(/\s+/g, '');
   if (compact === '') throw new MalformedKeyError('licence key is empty');
+  if (compact.length > MAX_KEY_CHARS) {
+    throw new MalformedKeyError(`licence key is malformed: it has ${compact.length} characters, at most ${MAX_KEY_CHARS}`);
+  }
   const parts = compact.split('.');
   const [prefix, kid, body, signature] = parts;
   if (prefix !== KEY_PREFIX) throw new MalformedKeyError(`licence key is malformed: it must start with "${KEY_PREFIX}."`);
@@ -213,11 +222,20 @@ function split(key: string): { kid: string; signedText: string; body: Buffer; si
   };
 }
 
+/** Strict: a member named twice anywhere is refused, since `JSON.parse` would silently keep the last one. */
 function parseJson(body: Buffer): unknown {
+  let text: string;
   try {
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
   } catch {
     throw new MalformedKeyError('licence key is malformed: the payload is not UTF-8 JSON');
+  }
+  try {
+    return parseStrictJson(text, 'the payload');
+  } catch (error) {
+    if (!(error instanceof StrictJsonError)) throw error;
+    const why = error.kind === 'SYNTAX' ? 'is not UTF-8 JSON' : `is not acceptable JSON: ${error.message}`;
+    throw new MalformedKeyError(`licence key is malformed: the payload ${why}`);
   }
 }
 

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   FieldReader,
+  KEY_BOUNDS,
   KeyFormatError,
   dateOrInstant,
   readEntitlements,
@@ -71,9 +72,9 @@ export function orderToPayload(raw: unknown, now: Date, knownCatalog?: CatalogLo
   const r = new FieldReader(raw, '', 'order');
   const payload: LicenseKeyPayload = {
     v: 1,
-    keyId: r.optional('keyId', text, null) ?? randomUUID(),
-    customerRef: r.required('customerRef', text),
-    catalog: r.required('catalog', text),
+    keyId: r.optional('keyId', text(KEY_BOUNDS.idLength), null) ?? randomUUID(),
+    customerRef: r.required('customerRef', text(KEY_BOUNDS.idLength)),
+    catalog: r.required('catalog', text(KEY_BOUNDS.codeLength)),
     validFrom: r.required('validFrom', dateOrInstant),
     ...readTerms(r),
     issuedAt: now.toISOString(),

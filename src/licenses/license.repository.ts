@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
-import type { LicenseKeyRow } from '../db/schema.ts';
+import type { LicenseKeyRow, OrganizationRow } from '../db/schema.ts';
 
 export function keysOfOrganizations(db: Executor, organizationIds: readonly string[]): Promise<LicenseKeyRow[]> {
   return db.selectFrom('license_keys').selectAll().where('organization_id', 'in', organizationIds).orderBy('seq').execute();
@@ -52,20 +52,41 @@ export async function recordLicenseState(
     .execute();
 }
 
-/**
- * Organizations whose licence state is due to change by time, locked for this
- * transaction; rows another instance is already handling are skipped, so
- * several sweepers never emit the same STATE_CHANGED twice.
- */
-export async function lockDueStateChecks(db: Executor, now: Date, limit: number): Promise<string[]> {
-  const rows = await db
-    .selectFrom('organizations')
-    .select('id')
-    .where('license_check_at', '<=', now)
-    .orderBy('license_check_at')
-    .limit(limit)
-    .forUpdate()
-    .modifyEnd(sql`skip locked`)
-    .execute();
+/** The unique indexes of migration 0008: a key id activates once, a customer reference belongs to one organization. */
+export const KEY_ID_UNIQUE = 'license_keys_key_id_uq';
+export const CUSTOMER_REF_UNIQUE = 'organizations_customer_ref_uq';
+
+export async function keyIdActivatedElsewhere(db: Executor, keyId: string, organizationId: string): Promise<boolean> {
+  const row = await db.selectFrom('license_keys').select('organization_id').where('key_id', '=', keyId).where('organization_id', '<>', organizationId).limit(1).executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function customerRefHeldElsewhere(db: Executor, customerRef: string, organizationId: string): Promise<boolean> {
+  const row = await db.selectFrom('organizations').select('id').where('customer_ref', '=', customerRef).where('id', '<>', organizationId).limit(1).executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Organizations whose licence state is due to change by time, the most overdue first (not locked: see lockDueStateCheck). */
+export async function dueStateChecks(db: Executor, now: Date, limit: number): Promise<string[]> {
+  const rows = await db.selectFrom('organizations').select('id').where('license_check_at', '<=', now).orderBy('license_check_at').limit(limit).execute();
   return rows.map((r) => r.id);
+}
+
+/**
+ * The organization's row, locked for this transaction, if its licence state
+ * is still due to change; undefined when another instance holds it (SKIP
+ * LOCKED) or already recorded it, so several sweepers never emit the same
+ * STATE_CHANGED twice.
+ */
+export function lockDueStateCheck(db: Executor, organizationId: string, now: Date): Promise<OrganizationRow | undefined> {
+  return db
+    .selectFrom('organizations')
+    .selectAll()
+    .where('id', '=', organizationId)
+    .where('license_check_at', '<=', now)
+    // The organization row's lock of the one lock order (sessions.service.ts): FOR NO KEY UPDATE, which the
+    // foreign-key checks of a concurrent session start (FOR KEY SHARE) do not wait for.
+    .forNoKeyUpdate()
+    .modifyEnd(sql`skip locked`)
+    .executeTakeFirst();
 }

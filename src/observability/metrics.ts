@@ -42,6 +42,8 @@ export interface Metrics {
   sessionExpiryFailures: Counter;
   /** Transactions PostgreSQL aborted with a deadlock (40P01) or serialization failure (40001): retried, or given up after the bound. */
   transactionRetries: Counter<'code' | 'outcome'>;
+  /** Background sweep failures by sweep (license: one organization's licence state could not be recorded; the others were swept). */
+  sweepFailures: Counter<'sweep'>;
   /** Reads the seat gauge from the database at each scrape, so it is exact on every instance. */
   trackSeats(source: () => Promise<readonly { organization: string; product: string; inUse: number }[]>): void;
 }
@@ -105,5 +107,6 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       labelNames: ['code', 'outcome'],
       registers,
     }),
+    sweepFailures: new Counter({ name: 'gateway_sweep_failures_total', help: 'Background sweep failures (license: per organization)', labelNames: ['sweep'], registers }),
   };
 }

@@ -29,6 +29,10 @@ export async function lockOrganization(db: Executor, id: string): Promise<Organi
   return db.selectFrom('organizations').selectAll().where('id', '=', id).forNoKeyUpdate().executeTakeFirst();
 }
 
+export async function customerRefTaken(db: Executor, customerRef: string): Promise<boolean> {
+  return (await db.selectFrom('organizations').select('id').where('customer_ref', '=', customerRef).limit(1).executeTakeFirst()) !== undefined;
+}
+
 export async function insertOrganization(db: Executor, row: NewOrganization): Promise<void> {
   await db.insertInto('organizations').values(row).execute();
 }

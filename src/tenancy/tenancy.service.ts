@@ -52,11 +52,20 @@ export async function createOrganization(ctx: Context, input: { name: string; ca
     license_key_id: null,
     license_check_at: null,
   };
-  return withTransaction(ctx.db, async (trx) => {
-    await repo.insertOrganization(trx, row);
-    await appendEvents(trx, [event(ctx, row.id, 'ORGANIZATION_CREATED', { detail: `catalog ${row.catalog_code}` })]);
-    return { ...row, license_state: 'NONE', revision: 0 };
-  });
+  // A customer reference belongs to one organization (unique index, migration 0008; R-KEY-3).
+  const refTaken = () => badInput('input.customerRef', `customer reference ${row.customer_ref} is held by another organization`, 'R-KEY-3');
+  try {
+    return await withTransaction(ctx.db, async (trx) => {
+      if (row.customer_ref !== null && (await repo.customerRefTaken(trx, row.customer_ref))) throw refTaken();
+      await repo.insertOrganization(trx, row);
+      await appendEvents(trx, [event(ctx, row.id, 'ORGANIZATION_CREATED', { detail: `catalog ${row.catalog_code}` })]);
+      return { ...row, license_state: 'NONE', revision: 0 };
+    });
+  } catch (error) {
+    // Lost a race for the reference to a concurrent creation or activation.
+    if (typeof error === 'object' && error !== null && 'code' in error && error.code === '23505' && row.customer_ref !== null) throw refTaken();
+    throw error;
+  }
 }
 
 /* ------------------------------------------------------------ sites */

@@ -144,8 +144,26 @@ describe('npm run keys', { timeout: 60_000 }, () => {
     const run = await keys(['issue', '--private-key', join(vendor, 'private.pem'), '--order', order]);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toContain('entitlements[0].quantity must be a whole number >= 0');
+    expect(run.stderr).toContain('entitlements[0].quantity must be a whole number from 0 to 1000000');
     expectOneLineError(run);
+  });
+
+  it('[R-KEY-2] an order beyond a bound, or naming a field twice, is refused naming the field, exit code 1', async () => {
+    const order = join(dir, 'unbounded-order.json');
+    const base = '{"customerRef":"CUST-1","catalog":"innoacd","validFrom":"2026-01-15","entitlements":[{"product":"ACD_AGENT","quantity":5}]';
+    const cases: [string, string][] = [
+      [`${base},"graceDays":1e12}`, 'graceDays must be a whole number from 0 to 3650'],
+      [base.replace('"quantity":5', '"quantity":3000000000') + '}', 'entitlements[0].quantity must be a whole number from 0 to 1000000'],
+      [base.replace('"quantity":5', '"quantity":10,"quantity":100000') + '}', 'duplicate member "quantity" in entitlements[0]'],
+    ];
+    for (const [text, message] of cases) {
+      await writeFile(order, text);
+      const run = await keys(['issue', '--private-key', join(vendor, 'private.pem'), '--order', order]);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toContain(message);
+      expectOneLineError(run);
+    }
   });
 
   it.skipIf(!catalogsPresent)('[R-KEY-2] an order naming an unknown product or catalog is refused', async () => {

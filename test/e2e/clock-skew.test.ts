@@ -118,14 +118,16 @@ interface Org {
 
 /** An ACTIVE innoACD organization (key valid from yesterday, real time) with one agent in a group with ACD_AGENT. */
 async function setUpOrg(instance: Instance, n: number): Promise<Org> {
-  const { createOrganization } = await ok(instance, `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`, { input: { name: `Clock ${n}`, catalog: 'innoacd', customerRef: 'CUST-1' } }, OPERATOR_TOKEN);
+  // Customer references are unique per organization.
+  const customerRef = `CUST-CLOCK-${n}`;
+  const { createOrganization } = await ok(instance, `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`, { input: { name: `Clock ${n}`, catalog: 'innoacd', customerRef } }, OPERATOR_TOKEN);
   const id = createOrganization.organization.id as string;
   const { createSite } = await ok(instance, `mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }`, { input: { organizationId: id, name: 'HQ' } }, OPERATOR_TOKEN);
   const token = async (role: string) =>
     (await ok(instance, `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }`, { input: { organizationId: id, role } }, OPERATOR_TOKEN)).createApiToken.token as string;
   const admin = await token('ADMIN');
   const agentClient = await token('AGENT_CLIENT');
-  const key = issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 5 }], { validFrom: new Date(Date.now() - DAY).toISOString() });
+  const key = issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 5 }], { customerRef, validFrom: new Date(Date.now() - DAY).toISOString() });
   await ok(instance, `mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }`, { input: { organizationId: id, key } }, admin);
   const { createConfigurationGroup } = await ok(instance, `mutation($input: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $input) { configurationGroup { id } } }`, { input: { siteId: createSite.site.id, name: 'Agents', functions: ['ACD_AGENT'] } }, admin);
   const { createUser } = await ok(instance, `mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }`, { input: { siteId: createSite.site.id, name: `Agent ${n}`, role: 'AGENT', configurationGroupId: createConfigurationGroup.configurationGroup.id } }, admin);

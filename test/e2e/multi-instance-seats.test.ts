@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES, freshDatabase, type TestDatabase } from '../support/databases.ts';
-import { OPERATOR_TOKEN } from '../support/gateway.ts';
+import { OPERATOR_TOKEN, uniqueCustomerRef } from '../support/gateway.ts';
 import { VENDOR, issueLicenseKey, type Bought } from '../support/licensing.ts';
 import { START_SESSION, type StartView } from '../support/sessions.ts';
 
@@ -103,7 +103,9 @@ interface Org {
 
 /** An organization set up through the public API of `instance`: site, tokens, an activated key, a group of `users` members. */
 async function setUpOrg(instance: Instance, catalog: string, bought: readonly Bought[], functions: string[], users: number): Promise<Org> {
-  const { createOrganization } = await ok(instance, `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`, { input: { name: `${catalog} e2e`, catalog, customerRef: 'CUST-1' } }, OPERATOR_TOKEN);
+  // Customer references are unique per organization.
+  const customerRef = uniqueCustomerRef();
+  const { createOrganization } = await ok(instance, `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`, { input: { name: `${catalog} e2e`, catalog, customerRef } }, OPERATOR_TOKEN);
   const id = createOrganization.organization.id as string;
   const { createSite } = await ok(instance, `mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }`, { input: { organizationId: id, name: 'HQ' } }, OPERATOR_TOKEN);
   const token = async (role: string) =>
@@ -111,7 +113,7 @@ async function setUpOrg(instance: Instance, catalog: string, bought: readonly Bo
   const admin = await token('ADMIN');
   const agentClient = await token('AGENT_CLIENT');
   // Real time in the processes: the key starts yesterday.
-  const key = issueLicenseKey(catalog, bought, { validFrom: new Date(Date.now() - DAY).toISOString() });
+  const key = issueLicenseKey(catalog, bought, { customerRef, validFrom: new Date(Date.now() - DAY).toISOString() });
   const activated = await ok(instance, `mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }`, { input: { organizationId: id, key } }, admin);
   expect(activated.activateLicenseKey.license.state).toBe('ACTIVE');
   const { createConfigurationGroup } = await ok(

@@ -235,7 +235,7 @@ for (const kind of DATABASES) {
       const [, second] = await createUsers(gw, org, 2, { configurationGroupId: office, stepMs: 1000 });
       let p = await page(org);
       expect(statusOf(p, second!, 'OFFICE')).toBe('UNLICENSED');
-      await activateKey(gw, org, issueLicenseKey(XPHONE, [{ product: 'SERVER', quantity: 1 }, { product: 'OFFICE', quantity: 5 }], { keyId: `K-MORE-${kind}` }));
+      await activateKey(gw, org, issueLicenseKey(XPHONE, [{ product: 'SERVER', quantity: 1 }, { product: 'OFFICE', quantity: 5 }], { org, keyId: `K-MORE-${kind}` }));
       p = await page(org);
       expect(statusOf(p, second!, 'OFFICE')).toBe('GRANTED');
       expect(row(p, 'OFFICE')).toMatchObject({ total: 5, inUse: 2, available: 3 });
@@ -273,7 +273,7 @@ for (const kind of DATABASES) {
     it('[R-PERF-2] [R-LIFE-1] [R-LIFE-4] [R-LIFE-5] ACTIVE → GRACE → DEMO by time alone: the cached page follows without any write', async () => {
       // Term: two months from 2026-11-01 (ends 2027-01-01), then 14 days' grace.
       const org = await licensedOrg(gw, XPHONE, null);
-      await activateKey(gw, org, issueLicenseKey(XPHONE, [{ product: 'SERVER', quantity: 1 }, { product: 'OFFICE', quantity: 2 }], { termMonths: 2, keyId: `K-TERM-${kind}` }));
+      await activateKey(gw, org, issueLicenseKey(XPHONE, [{ product: 'SERVER', quantity: 1 }, { product: 'OFFICE', quantity: 2 }], { org, termMonths: 2, keyId: `K-TERM-${kind}` }));
       const office = await createGroup(gw, org, 'Office', ['OFFICE']);
       const [u] = await createUsers(gw, org, 3, { configurationGroupId: office, stepMs: 1000 });
       let p = await page(org);
@@ -421,14 +421,14 @@ for (const kind of DATABASES) {
       expect(statusOf(p, a!, 'OFFICE')).not.toBe('GRANTED');
 
       await publishes(() =>
-        activateKey(gw, org, issueLicenseKey(XPHONE, [{ product: 'SERVER', quantity: 1 }, { product: 'OFFICE', quantity: 1 }], { termMonths: 2, keyId: `K-PUB-${kind}` })),
+        activateKey(gw, org, issueLicenseKey(XPHONE, [{ product: 'SERVER', quantity: 1 }, { product: 'OFFICE', quantity: 1 }], { org, termMonths: 2, keyId: `K-PUB-${kind}` })),
       );
       p = await pageAfterWrite(org);
       expect(statusOf(p, a!, 'OFFICE')).toBe('GRANTED');
       expect(statusOf(p, b!, 'OFFICE')).toBe('UNLICENSED');
 
       await publishes(() =>
-        activateKey(gw, org, issueLicenseKey(XPHONE, [{ product: 'SERVER', quantity: 1 }, { product: 'OFFICE', quantity: 2 }], { termMonths: 2, keyId: `K-PUB2-${kind}` })),
+        activateKey(gw, org, issueLicenseKey(XPHONE, [{ product: 'SERVER', quantity: 1 }, { product: 'OFFICE', quantity: 2 }], { org, termMonths: 2, keyId: `K-PUB2-${kind}` })),
       );
       p = await pageAfterWrite(org);
       expect(statusOf(p, b!, 'OFFICE')).toBe('GRANTED');

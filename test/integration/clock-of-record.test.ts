@@ -165,7 +165,7 @@ for (const kind of DATABASES) {
         },
       } as unknown as TestGateway;
       const licensed = await createOrg(api, 'innoacd', 'Far ahead');
-      await activateKey(api, licensed, issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 5 }], { validFrom: new Date(far.getTime() - DAY).toISOString() }));
+      await activateKey(api, licensed, issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 5 }], { org: licensed, validFrom: new Date(far.getTime() - DAY).toISOString() }));
       const group = await createGroup(api, licensed, 'Agents', ['ACD_AGENT']);
       const agent = await createUser(api, licensed.admin, { siteId: licensed.siteId, name: 'Ada', configurationGroupId: group });
       const demo = await createOrg(api, 'innoacd', 'No key');

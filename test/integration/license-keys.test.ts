@@ -6,7 +6,7 @@ import type { LicenseKeyPayload } from '../../src/keys/payload.ts';
 import { loadPresetCatalogs } from '../../src/catalogs/index.ts';
 import { sweepLicenseStates } from '../../src/licenses/license.service.ts';
 import { DATABASES } from '../support/databases.ts';
-import { codeOf, createOrg, startGateway, type OrgFixture, type Result, type TestGateway } from '../support/gateway.ts';
+import { codeOf, createOrg, startGateway, uniqueCustomerRef, type OrgFixture, type Result, type TestGateway } from '../support/gateway.ts';
 
 const DAY = 86_400_000;
 const START = new Date('2026-01-15T00:00:00.000Z');
@@ -24,10 +24,13 @@ const ORDERS = ['innoacd', 'xphone-connect', 'zoom-contact-center', 'connect-sto
   order: JSON.parse(readFileSync(new URL(`../../docs/orders/${code}.json`, import.meta.url), 'utf8')) as Record<string, unknown>,
 }));
 
+/** Customer references are unique per organization: payload() is for the organization freshOrg made last, unless told otherwise. */
+let lastCustomerRef = 'CUST-1';
+
 function payload(overrides: Partial<LicenseKeyPayload> & { catalog?: string } = {}): LicenseKeyPayload {
   return orderToPayload(
     {
-      customerRef: 'CUST-1',
+      customerRef: lastCustomerRef,
       catalog: 'innoacd',
       validFrom: START.toISOString(),
       entitlements: [{ product: 'ACD_AGENT', quantity: 50 }],
@@ -61,8 +64,9 @@ for (const kind of DATABASES) {
     const eventsOf = (organizationId: string) =>
       gw.database.db.selectFrom('events').select(['type', 'detail', 'actor']).where('organization_id', '=', organizationId).orderBy('id').execute();
     /** A fresh organization (own customer reference) so that tests do not share key history. */
-    const freshOrg = async (catalog = 'innoacd', customerRef = 'CUST-1') => {
+    const freshOrg = async (catalog = 'innoacd', customerRef = uniqueCustomerRef()) => {
       const created = await createOrg(gw, catalog, `Org ${catalog} ${++counter}`, customerRef);
+      lastCustomerRef = customerRef;
       admins.set(created.organizationId, created.admin);
       return created;
     };
@@ -130,7 +134,7 @@ for (const kind of DATABASES) {
         }],
         ['unknown signer', 'UNKNOWN_SIGNER', () => issueKey(payload(), stranger.privateKeyPem)],
         ['other customer', 'CUSTOMER_MISMATCH', () => issueKey(payload({ customerRef: 'CUST-2' }), vendor.privateKeyPem)],
-        ['other catalog', 'CATALOG_MISMATCH', () => issueKey(orderToPayload({ customerRef: 'CUST-1', catalog: 'connect-storm', validFrom: START.toISOString(), entitlements: [{ product: 'BASE', quantity: 5 }] }, START), vendor.privateKeyPem)],
+        ['other catalog', 'CATALOG_MISMATCH', () => issueKey(orderToPayload({ customerRef: lastCustomerRef, catalog: 'connect-storm', validFrom: START.toISOString(), entitlements: [{ product: 'BASE', quantity: 5 }] }, START), vendor.privateKeyPem)],
         ['malformed base64', 'MALFORMED', () => good().replace(/\.([^.]+)\./, '.$1!*.')],
         ['truncated key', 'MALFORMED', () => good().slice(0, 40)],
         ['not a key at all', 'MALFORMED', () => 'hello'],
@@ -280,9 +284,9 @@ for (const kind of DATABASES) {
     });
 
     it('[R-BUNDLE-1] 100 Office + 50 Office Plus make 150 Office (50 with Office Plus); units and organization prerequisites', async () => {
-      const o = await freshOrg('xphone-connect', 'CUST-20417');
+      const o = await freshOrg('xphone-connect');
       const order = ORDERS.find((x) => x.code === 'xphone-connect')!.order;
-      const key = issueKey(orderToPayload({ ...order, validFrom: START.toISOString() }, START), vendor.privateKeyPem);
+      const key = issueKey(orderToPayload({ ...order, customerRef: o.customerRef, validFrom: START.toISOString() }, START), vendor.privateKeyPem);
       const result = await activate(o.organizationId, key, o.admin);
       expect(result.errors).toBeUndefined();
       const license = result.data?.activateLicenseKey.license;
@@ -312,8 +316,8 @@ for (const kind of DATABASES) {
 
     it('[R-KEY-2] a key issued from each documented order activates with the right catalog and entitlements', async () => {
       for (const { code, order } of ORDERS) {
-        const o = await freshOrg(code, String(order.customerRef));
-        const key = issueKey(orderToPayload({ ...order, validFrom: START.toISOString() }, START), vendor.privateKeyPem);
+        const o = await freshOrg(code);
+        const key = issueKey(orderToPayload({ ...order, customerRef: o.customerRef, validFrom: START.toISOString() }, START), vendor.privateKeyPem);
         const result = await activate(o.organizationId, key, o.admin);
         expect(result.errors, code).toBeUndefined();
         const license = result.data?.activateLicenseKey.license;

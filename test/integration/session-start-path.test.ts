@@ -114,7 +114,7 @@ for (const kind of DATABASES) {
 
     it('[R-LIFE-1][R-CONC-1] a key activated after the organization became known takes effect on the next start (the revision changed, so the start re-reads)', async () => {
       // A follow-up key without AGENT_SEAT: the organization has no seat licences any more.
-      await activateKey(gw, org, issueLicenseKey(STORM, [{ product: 'BASE', quantity: 10 }], { validFrom: NOW.toISOString(), keyId: 'FOLLOW-UP-1' }));
+      await activateKey(gw, org, issueLicenseKey(STORM, [{ product: 'BASE', quantity: 10 }], { org, validFrom: NOW.toISOString(), keyId: 'FOLLOW-UP-1' }));
       const before = await poolCounter(gw, org.organizationId, 'AGENT_SEAT');
       const refused = await startSession(gw, org, users[7]!);
       expect(refused).toMatchObject({ granted: false, denial: { code: 'NOT_LICENSED' } });

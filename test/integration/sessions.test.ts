@@ -399,7 +399,7 @@ for (const kind of DATABASES) {
         expect((await startSession(gw, org, users[0]!)).denial?.code).toBe('DEMO_LIMIT_REACHED');
 
         // A valid key: full use at once, no restart; more than 2 agents work at the same time.
-        await activateKey(gw, org, issueLicenseKey(INNOACD, [{ product: 'ACD_AGENT', quantity: 10 }]));
+        await activateKey(gw, org, issueLicenseKey(INNOACD, [{ product: 'ACD_AGENT', quantity: 10 }], { org }));
         expect((await startGranted(gw, org, users[0]!)).seatKind).toBe('REGULAR');
         expect((await startGranted(gw, org, users[3]!)).seatKind).toBe('REGULAR');
         expect(await poolCounter(gw, org.organizationId, 'ACD_AGENT')).toBe(2);
@@ -432,7 +432,7 @@ for (const kind of DATABASES) {
 
         // A new valid key: full use again at once.
         const validFrom = new Date(gw.clock.now().getTime() - DAY).toISOString();
-        await activateKey(gw, org, issueLicenseKey(INNOACD, [{ product: 'ACD_AGENT', quantity: 5 }], { validFrom }));
+        await activateKey(gw, org, issueLicenseKey(INNOACD, [{ product: 'ACD_AGENT', quantity: 5 }], { org, validFrom }));
         expect((await startGranted(gw, org, users[2]!)).seatKind).toBe('REGULAR');
         expect(await poolCounter(gw, org.organizationId, 'ACD_AGENT')).toBe(1);
       });

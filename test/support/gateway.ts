@@ -69,13 +69,21 @@ export function codeOf(result: Result): string | undefined {
 
 export interface OrgFixture {
   organizationId: string;
+  /** Unique per organization (the gateway refuses a reference another organization holds); keys for it must carry it. */
+  customerRef: string | null;
   siteId: string;
   admin: string;
   tokens: Record<'ADMIN' | 'SUPERVISOR' | 'INTEGRATOR' | 'AGENT_CLIENT', string>;
 }
 
-/** An organization of `catalog` with one site and a token of every role. */
-export async function createOrg(gw: TestGateway, catalog: string, name = `Org ${catalog}`, customerRef: string | null = 'CUST-1'): Promise<OrgFixture> {
+let customerRefs = 0;
+/** A customer reference no other organization of this test process holds. */
+export function uniqueCustomerRef(): string {
+  return `CUST-${process.pid}-${++customerRefs}`;
+}
+
+/** An organization of `catalog` with one site and a token of every role; its customer reference is unique unless one is given. */
+export async function createOrg(gw: TestGateway, catalog: string, name = `Org ${catalog}`, customerRef: string | null = uniqueCustomerRef()): Promise<OrgFixture> {
   const org = await gw.ok<{ createOrganization: { organization: { id: string } } }>(
     `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`,
     { input: { name, catalog, customerRef } },
@@ -93,7 +101,7 @@ export async function createOrg(gw: TestGateway, catalog: string, name = `Org ${
     );
     tokens[role] = created.createApiToken.token;
   }
-  return { organizationId, siteId: site.createSite.site.id, admin: tokens.ADMIN, tokens };
+  return { organizationId, customerRef, siteId: site.createSite.site.id, admin: tokens.ADMIN, tokens };
 }
 
 export async function createUser(

@@ -1,3 +1,4 @@
+import { createPrivateKey, sign } from 'node:crypto';
 import type { LogEvent } from 'kysely';
 import type { MappingRow as MappingColumns } from '../../src/licensing/reports.ts';
 import { openDatabase, type DatabaseKind } from '../../src/db/database.ts';
@@ -29,15 +30,19 @@ export interface Bought {
   overageGraceMinutes?: number;
 }
 
-/** A signed key for `catalog` with the given entitlements (order format, see docs/license-keys.md). */
+/**
+ * A signed key for `catalog` with the given entitlements (order format, see
+ * docs/license-keys.md), for the customer of `options.org` (customer
+ * references are unique per organization) or `options.customerRef`.
+ */
 export function issueLicenseKey(
   catalog: string,
   entitlements: readonly Bought[],
-  options: { customerRef?: string; validFrom?: string; termMonths?: number; keyId?: string } = {},
+  options: { org?: Pick<OrgFixture, 'customerRef'>; customerRef?: string; validFrom?: string; termMonths?: number; keyId?: string } = {},
 ): string {
   const validFrom = options.validFrom ?? KEY_VALID_FROM;
   const order: Record<string, unknown> = {
-    customerRef: options.customerRef ?? 'CUST-1',
+    customerRef: options.customerRef ?? options.org?.customerRef ?? 'CUST-1',
     catalog,
     validFrom,
     // Drops undefined fields: orders are JSON.
@@ -59,8 +64,8 @@ let orgCounter = 0;
 
 /** A new organization of `catalog` with one site; with `bought` its key is issued and activated (null: no key, demo state). */
 export async function licensedOrg(gw: TestGateway, catalog: string, bought: readonly Bought[] | null): Promise<OrgFixture> {
-  const org = await createOrg(gw, catalog, `${catalog} ${++orgCounter}`, 'CUST-1');
-  if (bought) await activateKey(gw, org, issueLicenseKey(catalog, bought));
+  const org = await createOrg(gw, catalog, `${catalog} ${++orgCounter}`);
+  if (bought) await activateKey(gw, org, issueLicenseKey(catalog, bought, { org }));
   return org;
 }
 
@@ -216,4 +221,14 @@ export async function countingDatabase(kind: DatabaseKind): Promise<{ database: 
   }
   seen = [];
   return { database, statements: () => seen.length, sql: () => [...seen], reset: () => void (seen = []) };
+}
+
+/**
+ * Signs any payload text with the test vendor's key, as a vendor tool that
+ * skipped validation would (or an older gateway's issuer): for keys whose
+ * payload the gateway must refuse after the signature checks out.
+ */
+export function signPayloadText(payloadJson: string): string {
+  const signedText = `LK1.${VENDOR.kid}.${Buffer.from(payloadJson, 'utf8').toString('base64url')}`;
+  return `${signedText}.${sign(null, Buffer.from(signedText, 'ascii'), createPrivateKey(VENDOR.privateKeyPem)).toString('base64url')}`;
 }

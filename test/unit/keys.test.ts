@@ -123,7 +123,7 @@ describe('licence key codec', () => {
     });
     const result = failure(verifyKey(signRaw(json, pair), trusted));
     expect(result.reason).toBe('INVALID_PAYLOAD');
-    expect(result.message).toBe('licence key payload is invalid: entitlements[2].quantity must be a whole number >= 0');
+    expect(result.message).toBe('licence key payload is invalid: entitlements[2].quantity must be a whole number from 0 to 1000000');
   });
 
   it('[R-KEY-1] key rotation: with two trusted keys, keys from either verify', () => {
@@ -150,7 +150,7 @@ describe('licence key codec', () => {
   });
 
   it('[R-KEY-1] issueKey refuses an invalid payload and a key that is not Ed25519', () => {
-    expect(() => issueKey({ ...basePayload(), termMonths: 0 }, pair.privateKeyPem)).toThrow('termMonths must be a whole number >= 1');
+    expect(() => issueKey({ ...basePayload(), termMonths: 0 }, pair.privateKeyPem)).toThrow('termMonths must be a whole number from 1 to 120');
     expect(() => issueKey(basePayload(), pair.publicKeyPem)).toThrow('private key: not a PEM-encoded private key');
   });
 });
@@ -186,9 +186,9 @@ describe('payload validation', () => {
 
   it('[R-KEY-1] names a missing, mistyped or unknown field', () => {
     const cases: [Record<string, unknown>, string][] = [
-      [{ ...raw(), customerRef: undefined }, 'customerRef is required (a non-empty string)'],
+      [{ ...raw(), customerRef: undefined }, 'customerRef is required (a non-empty string of at most 200 characters)'],
       [{ ...raw(), v: 2 }, 'v must be 1'],
-      [{ ...raw(), graceDays: 1.5 }, 'graceDays must be a whole number >= 0'],
+      [{ ...raw(), graceDays: 1.5 }, 'graceDays must be a whole number from 0 to 3650'],
       [{ ...raw(), autoRenew: 'yes' }, 'autoRenew must be true or false'],
       [{ ...raw(), validFrom: '2026-02-30T00:00:00Z' }, 'validFrom must be an ISO 8601 UTC instant'],
       [{ ...raw(), validFrom: '2026-01-15T00:00:00+01:00' }, 'validFrom must be an ISO 8601 UTC instant'],
@@ -197,7 +197,7 @@ describe('payload validation', () => {
       [{ ...raw(), entitlements: [{ product: 'A', quantity: 1, allocation: 'FLOATING' }] }, 'entitlements[0].allocation must be NAMED or CONCURRENT or FIXED_SEAT or ACCOUNT or null'],
       [{ ...raw(), entitlements: [{ product: 'A', quantity: 1, seats: 2 }] }, 'entitlements[0].seats is not a known field'],
       [{ ...raw(), entitlements: [{ product: 'A', quantity: 1 }, { product: 'A', quantity: 2 }] }, 'entitlements[1].product: A is already listed in entitlements[0]'],
-      [{ ...raw(), entitlements: [{ product: 'A', quantity: 1, overageGraceMinutes: -5 }] }, 'entitlements[0].overageGraceMinutes must be a whole number >= 0 or null'],
+      [{ ...raw(), entitlements: [{ product: 'A', quantity: 1, overageGraceMinutes: -5 }] }, 'entitlements[0].overageGraceMinutes must be a whole number from 0 to 10080 or null'],
     ];
     for (const [input, message] of cases) {
       expect(() => parsePayload(input)).toThrow(message);
