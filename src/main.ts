@@ -83,7 +83,7 @@ try {
   process.exit(2);
 }
 
-const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize });
+const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize, statementTimeoutMs: config.databaseStatementTimeoutMs });
 if (!config.databaseUrl && !unlock) unlock = lockDataDir(config.dataDir);
 try {
   await migrateToLatest(database.db);
