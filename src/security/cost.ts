@@ -28,7 +28,7 @@ import { rateLimitError } from './rate-limit.ts';
  *   costs 4 per hour of the interval it reads, plus its rows;
  * - any other list multiplies its selection by the size assumed for it
  *   (LIST_SIZES; catalog lists by the largest preset, tenant lists by a
- *   generous organization).
+ *   generous organization, introspection lists by 5).
  *
  * So the cost is about the number of values the response may hold plus the
  * rows an interval reads: `users(first: 100)` with a dozen fields per user
@@ -61,6 +61,8 @@ const LIST_SIZES: Readonly<Record<string, number>> = {
   'LicenseEventConnection.edges': 1,
 };
 const DEFAULT_LIST_SIZE = 10;
+/** Lists of introspection types (`__Schema.types`, `__Type.fields` …): GraphiQL's introspection query costs about 5,000. */
+const INTROSPECTION_LIST_SIZE = 5;
 /** Per hour of an interval field's [from, to). */
 const INTERVAL_HOUR_COST = 4;
 /** seatHistory returns at most 10,000 points; assumed 60 per hour of the interval until then. */
@@ -88,7 +90,8 @@ export const fieldCost: ComplexityEstimator = ({ type, field, args, childComplex
     return 1 + hours * INTERVAL_HOUR_COST + rows * Math.max(1, childComplexity);
   }
   if (isListType(getNullableType(field.type)) && childComplexity > 0) {
-    return 1 + (LIST_SIZES[key] ?? DEFAULT_LIST_SIZE) * childComplexity;
+    const size = LIST_SIZES[key] ?? (type.name.startsWith('__') ? INTROSPECTION_LIST_SIZE : DEFAULT_LIST_SIZE);
+    return 1 + size * childComplexity;
   }
   return 1 + childComplexity;
 };
