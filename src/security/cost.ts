@@ -299,23 +299,40 @@ interface RequestState {
  * - A database statement cancelled by statement_timeout becomes STATEMENT_TIMEOUT
  *   instead of a masked "Unexpected error.".
  */
-export function useOperationCost(limits: CostLimits): Plugin {
+export function useOperationCost(limits: CostLimits & { maxTokens?: number }): Plugin {
   let schema: GraphQLSchema | null = null;
   const documents = new Map<string, DocumentNode | null>();
   const slots = new TenantSlots(limits.expensiveConcurrency, limits.expensiveWaitMs);
   const requests = new WeakMap<object, RequestState>();
+  /** Costs computed for an HTTP request's params, reused when that very operation executes (same query, variables, name). */
+  const costed = new WeakMap<object, { query: string; variables: unknown; operationName: unknown; cost: number }>();
 
-  /** Parsed with the same token bound as the gateway's parser; a document that does not parse costs 0 (parsing refuses it later). */
+  function costOf(args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null; variableValues?: unknown; contextValue?: unknown }): number {
+    const params = (args.contextValue as { params?: { query?: unknown; variables?: unknown; operationName?: unknown } } | undefined)?.params;
+    const known = params ? costed.get(params) : undefined;
+    if (known && params && known.query === params.query && known.variables === params.variables && known.operationName === params.operationName && (args.operationName ?? undefined) === (params.operationName ?? undefined)) {
+      return known.cost;
+    }
+    return operationCost(args.schema, args.document, args.operationName, args.variableValues as Record<string, unknown> | null);
+  }
+
+  /**
+   * Parsed with the gateway's token bound; a document that does not parse
+   * costs 0 here (the gateway's parser refuses it before anything runs).
+   * Short documents (the usual, repeated ones) are kept, at most 200.
+   */
   function documentOf(query: string): DocumentNode | null {
     let document = documents.get(query);
     if (document === undefined) {
       try {
-        document = parse(query, { maxTokens: 100_000, noLocation: true });
+        document = parse(query, { maxTokens: limits.maxTokens ?? 100_000, noLocation: true });
       } catch {
         document = null;
       }
-      if (documents.size >= 500) documents.delete(documents.keys().next().value!);
-      documents.set(query, document);
+      if (query.length <= 4096) {
+        if (documents.size >= 200) documents.delete(documents.keys().next().value!);
+        documents.set(query, document);
+      }
     }
     return document;
   }
@@ -351,14 +368,16 @@ export function useOperationCost(limits: CostLimits): Plugin {
             const document = documentOf(params.query);
             if (!document) continue;
             const variables = params.variables && typeof params.variables === 'object' ? (params.variables as Record<string, unknown>) : {};
-            total += operationCost(schema, document, params.operationName, variables);
+            const cost = operationCost(schema, document, params.operationName, variables);
+            costed.set(params, { query: params.query, variables: params.variables, operationName: params.operationName, cost });
+            total += cost;
             if (total > limits.maxCost) throw costError(total, limits.maxCost, all.length > 1);
           }
         },
       };
     },
     onSubscribe({ args, setResultAndStopExecution }) {
-      const cost = operationCost(args.schema, args.document, args.operationName, args.variableValues as Record<string, unknown> | null);
+      const cost = costOf(args);
       if (cost > limits.maxCost) {
         setResultAndStopExecution({ errors: [costError(cost, limits.maxCost)] });
         return;
@@ -375,7 +394,7 @@ export function useOperationCost(limits: CostLimits): Plugin {
       };
     },
     onExecute({ args, executeFn, setExecuteFn, setResultAndStopExecution }) {
-      const cost = operationCost(args.schema, args.document, args.operationName, args.variableValues as Record<string, unknown> | null);
+      const cost = costOf(args);
       if (cost > limits.maxCost) {
         setResultAndStopExecution({ errors: [costError(cost, limits.maxCost)] });
         return;
