@@ -273,7 +273,7 @@ if (DATABASES.includes('postgres')) {
         // pg_stat_activity is a snapshot per transaction: cleared before each look.
         const waiting = async () => {
           await locker.query('select pg_stat_clear_snapshot()');
-          return Number((await locker.query("select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()")).rows[0].n);
+          return Number((await locker.query("select count(*) as n from pg_stat_activity where state = 'active' and wait_event_type = 'Lock' and datname = current_database()")).rows[0].n);
         };
         for (let i = 0; i < 1000 && (await waiting()) < 2; i++) await new Promise((resolve) => setTimeout(resolve, 20));
         const activity = (await locker.query("select state, wait_event_type, left(query, 80) as q from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()")).rows;
