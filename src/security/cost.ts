@@ -329,7 +329,7 @@ export function useOperationCost(limits: CostLimits & { maxTokens?: number }): P
       } catch {
         document = null;
       }
-      if (query.length <= 4096) {
+      if (query.length <= 8192) {
         if (documents.size >= 200) documents.delete(documents.keys().next().value!);
         documents.set(query, document);
       }
