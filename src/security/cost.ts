@@ -1,6 +1,7 @@
 import {
   getNullableType,
   getOperationAST,
+  getVariableValues,
   GraphQLError,
   isListType,
   parse,
@@ -102,8 +103,10 @@ const MAX_QUERY_NODES = 10_000;
 /**
  * The cost of the operation `operationName` of `document` with `variables`.
  * 0 when there is nothing to run (no such operation, variables that do not
- * coerce, a bad argument): execution refuses those itself, with its own error.
- * Infinity when the operation has more fields than MAX_QUERY_NODES (fragments expanded).
+ * coerce): execution refuses those itself, with its own error. Infinity when
+ * the operation has more fields than MAX_QUERY_NODES (fragments expanded).
+ * NaN when an argument cannot be read (an invalid document: validation
+ * refuses it; should one reach execution it is refused, never run uncosted).
  *
  * @example
  * operationCost(schema, parse('query($n: Int) { organization(id: "x") { users(first: $n) { totalCount } } }'), null, { n: 500 }); // 1002
@@ -111,6 +114,8 @@ const MAX_QUERY_NODES = 10_000;
 export function operationCost(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined): number {
   const operation = getOperationAST(document, operationName ?? undefined);
   if (!operation) return 0;
+  // Variables that do not coerce: execution refuses the operation with its own error.
+  if (getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {}).errors) return 0;
   try {
     return getComplexity({
       schema,
@@ -121,7 +126,8 @@ export function operationCost(schema: GraphQLSchema, document: DocumentNode, ope
     });
   } catch (error) {
     if (error instanceof GraphQLError && /maximum allowed number of nodes/.test(error.message)) return Number.POSITIVE_INFINITY;
-    return 0;
+    // An argument it cannot read (a document that is not valid): NaN, refused if it ever gets to execution.
+    return Number.NaN;
   }
 }
 
@@ -139,7 +145,8 @@ export interface CostLimits {
 }
 
 function formatCost(cost: number): string {
-  return Number.isFinite(cost) ? String(Math.ceil(cost)) : `more than ${MAX_QUERY_NODES} fields`;
+  if (Number.isNaN(cost)) return 'unknown (an argument could not be read)';
+  return Number.isFinite(cost) ? String(Math.ceil(cost)) : `beyond bound (more than ${MAX_QUERY_NODES} fields)`;
 }
 
 /** The cost refusal: BAD_USER_INPUT naming R-SEC-3, HTTP 400, with the cost and the limit. */
@@ -317,15 +324,17 @@ export function useOperationCost(limits: CostLimits & { maxTokens?: number }): P
   }
 
   /**
-   * Parsed with the gateway's token bound; a document that does not parse
-   * costs 0 here (the gateway's parser refuses it before anything runs).
+   * Parsed with twice the gateway's token bound; a document that does not
+   * parse costs 0 here (the gateway's parser refuses it before anything runs)
+   * and is costed again at execution.
    * Short documents (the usual, repeated ones) are kept, at most 200.
    */
   function documentOf(query: string): DocumentNode | null {
     let document = documents.get(query);
     if (document === undefined) {
       try {
-        document = parse(query, { maxTokens: limits.maxTokens ?? 100_000, noLocation: true });
+        // Twice the gateway's bound: a document the gateway's own parser accepts is always costed here.
+        document = parse(query, { maxTokens: 2 * (limits.maxTokens ?? 50_000), noLocation: true });
       } catch {
         document = null;
       }
@@ -369,6 +378,7 @@ export function useOperationCost(limits: CostLimits & { maxTokens?: number }): P
             if (!document) continue;
             const variables = params.variables && typeof params.variables === 'object' ? (params.variables as Record<string, unknown>) : {};
             const cost = operationCost(schema, document, params.operationName, variables);
+            if (Number.isNaN(cost)) continue; // not valid: validation answers it
             costed.set(params, { query: params.query, variables: params.variables, operationName: params.operationName, cost });
             total += cost;
             if (total > limits.maxCost) throw costError(total, limits.maxCost, all.length > 1);
@@ -378,7 +388,7 @@ export function useOperationCost(limits: CostLimits & { maxTokens?: number }): P
     },
     onSubscribe({ args, setResultAndStopExecution }) {
       const cost = costOf(args);
-      if (cost > limits.maxCost) {
+      if (!(cost <= limits.maxCost)) {
         setResultAndStopExecution({ errors: [costError(cost, limits.maxCost)] });
         return;
       }
@@ -395,7 +405,7 @@ export function useOperationCost(limits: CostLimits & { maxTokens?: number }): P
     },
     onExecute({ args, executeFn, setExecuteFn, setResultAndStopExecution }) {
       const cost = costOf(args);
-      if (cost > limits.maxCost) {
+      if (!(cost <= limits.maxCost)) {
         setResultAndStopExecution({ errors: [costError(cost, limits.maxCost)] });
         return;
       }

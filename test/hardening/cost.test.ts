@@ -70,6 +70,13 @@ describe('[R-SEC-3] operation cost with variables', () => {
     expect(operationCost(schema, parse(fragment), null, { o: 'x', n: 500, s: true })).toBeLessThan(5);
   });
 
+  it('[R-SEC-3] fragments spread over and over are counted expanded: beyond 10,000 fields the cost is unbounded', () => {
+    const fragments = ['fragment F0 on Query { catalogs { code } }'];
+    for (let k = 1; k <= 14; k++) fragments.push(`fragment F${k} on Query { ...F${k - 1} ...F${k - 1} }`);
+    expect(operationCost(schema, parse(`query { ...F14 } ${fragments.join(' ')}`), null, {})).toBe(Number.POSITIVE_INFINITY);
+    expect(operationCost(schema, parse(`query { ...F3 } ${fragments.slice(0, 4).join(' ')}`), null, {})).toBe(8 * 5);
+  });
+
   it('[R-SEC-3] interval fields cost by the interval they cover', () => {
     const month = operationCost(schema, parse(ONE_USAGE), null, { o: 'x', from: '2026-11-01T00:00:00Z', to: '2026-12-01T00:00:00Z' });
     const year = operationCost(schema, parse(ONE_USAGE), null, { o: 'x', from: FROM, to: TO });
