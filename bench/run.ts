@@ -31,10 +31,11 @@ import { createOrgFixture, loadAndActivate, pgSql, SEAT, seatsInUse, userIdsOf, 
 import { freePort, pgbench, prepareBaseline, startPostgres, type PgbenchResult, type PgServer } from './postgres.ts';
 import { formatProfile, summarizeProfile } from './profile.ts';
 import { fmt, Report, summary, usBetween } from './report.ts';
+import { scenarioRecovery } from './recovery.ts';
 
 /* ------------------------------------------------------------------ options */
 
-const SCENARIOS = ['storm', 'checkout', 'fanout', 'mapping', 'durable', 'profile', 'bombs', 'pglite', 'coldstart'] as const;
+const SCENARIOS = ['storm', 'checkout', 'fanout', 'mapping', 'durable', 'profile', 'bombs', 'pglite', 'coldstart', 'recovery'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const ALIASES: Record<string, Scenario> = { memory: 'fanout', 'fan-out': 'fanout', latency: 'checkout', 'cold-start': 'coldstart', cold: 'coldstart' };
 
@@ -1002,7 +1003,7 @@ async function main(): Promise<void> {
   Object.assign(report.facts, machineFacts());
   console.log(`bench: ${opts.smoke ? 'SMOKE (scaled down) ' : ''}${opts.only ? `only ${[...opts.only].join(', ')}` : 'all scenarios'}; ${report.facts.nproc} cores, node ${process.version}`);
 
-  const needsPg = SCENARIOS.some((s) => wants(s) && s !== 'pglite');
+  const needsPg = SCENARIOS.some((s) => wants(s) && s !== 'pglite' && s !== 'recovery');
   let server: PgServer | null = null;
   if (needsPg) {
     server = await startPostgres({ unixSocket: opts.unixSocket });
@@ -1035,6 +1036,8 @@ async function main(): Promise<void> {
   }
   if (wants('pglite')) await scenarioPglite();
   if (wants('coldstart')) await scenarioColdStart(server);
+  // Its own PostgreSQL, which it stops and crashes.
+  if (wants('recovery')) await scenarioRecovery(report);
   if (server) await server.stop();
 
   if (activationFailures.size) {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
+import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
@@ -13,11 +13,13 @@ import type { Catalog } from './catalogs/types.ts';
 import type { Clock } from './clock.ts';
 import type { Context } from './context.ts';
 import { ping, type DatabaseHandle } from './db/database.ts';
+import { maskDatabaseFaults, isConnectionError } from './db/faults.ts';
 import { migrationsApplied } from './db/migrate.ts';
 import type { TrustedKey } from './keys/codec.ts';
 import { getSchema } from './schema/index.ts';
 import { createLoaders } from './schema/loaders.ts';
-import { TokenCache, type TokenCacheOptions } from './tokens/token-cache.ts';
+import { DEFAULT_TOKEN_TTL_MS, TokenCache, type TokenCacheOptions } from './tokens/token-cache.ts';
+import { LiveConnections, useTokenStreamCut } from './tokens/stream-registry.ts';
 import { resolveViewer } from './tokens/tokens.service.ts';
 import { sweepLicenseStates } from './licenses/license.service.ts';
 import { silentLogger, yogaLogger, type Logger } from './observability/logger.ts';
@@ -25,6 +27,7 @@ import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { useObservability } from './observability/plugin.ts';
 import { DEFAULT_LIMITS, operationLimitPlugins, yogaLimitOptions, type OperationLimits } from './security/limits.ts';
 import { useRequestShape, useWellFormedStrings } from './security/request-errors.ts';
+import { useClockOfRecord } from './security/clock-skew.ts';
 import {
   clientAddress,
   DEFAULT_RATE_LIMITS,
@@ -40,6 +43,7 @@ import { allPoolCounters } from './sessions/sessions.repository.ts';
 import { createLiveHub } from './live/hub.ts';
 import { dashboardPage } from './live/dashboard.ts';
 import { useSharedSubscriptionExecution } from './live/shared-execution.ts';
+import { LiveBounds, useSubscriptionBounds, type LiveLimits } from './live/bounds.ts';
 
 export interface AppDeps {
   database: DatabaseHandle;
@@ -69,6 +73,8 @@ export interface AppDeps {
   metricsToken?: string | null;
   /** The API token cache's settings (tests lengthen its TTL to prove revocations travel by NOTIFY). */
   tokenCache?: TokenCacheOptions;
+  /** Bounds on WebSocket connections and subscriptions; missing fields take DEFAULT_LIVE_LIMITS. */
+  liveLimits?: Partial<LiveLimits>;
 }
 
 /** What the HTTP layer or the WebSocket layer hands to the context factory. */
@@ -78,6 +84,13 @@ interface ServerContext {
   /** Set for WebSocket operations: authenticated once in connection_init. */
   wsViewer?: Viewer;
 }
+
+/** What graphql-ws keeps per socket besides the viewer: its subscriptions' slots, its token's connection slot. */
+type SocketExtra = {
+  viewer?: Viewer;
+  subscriptions?: Map<string, () => void>;
+  releaseConnection?: () => void;
+};
 
 export interface App {
   yoga: YogaServerInstance<ServerContext, Context>;
@@ -130,6 +143,14 @@ export function createApp(deps: AppDeps): App {
     (await allPoolCounters(db)).map((p) => ({ organization: p.organization_id, product: p.product_code, inUse: p.in_use })),
   );
   const tokens = new TokenCache(deps.database, deps.tokenCache);
+  // Open WebSockets and SSE streams by API token: a revoked or expired token's are cut (src/tokens/stream-registry.ts).
+  const liveConnections = new LiveConnections({
+    db,
+    clock: deps.clock,
+    tokens,
+    recheckMs: deps.tokenCache?.ttlMs ?? DEFAULT_TOKEN_TTL_MS,
+    onError: (error) => logger.warn({ err: error }, 'live connection token check failed'),
+  });
   const live = createLiveHub({ database: deps.database, clock: deps.clock, catalogs, onSubscribers: (n) => metrics.subscribers.set(n) });
   const limits: OperationLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   const rateLimits: RateLimits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };
@@ -138,6 +159,7 @@ export function createApp(deps: AppDeps): App {
   const activations = new SlidingWindowLimiter(rateLimits.activations, rateLimits.activationWindowMs, ticker);
   const trustProxy = deps.trustProxy ?? false;
   const shutdownTimeoutMs = deps.shutdownTimeoutMs ?? 10_000;
+  const bounds = new LiveBounds(deps.liveLimits);
 
   /**
    * Resolves the viewer of a request that presents `authorization`. A client
@@ -151,7 +173,7 @@ export function createApp(deps: AppDeps): App {
       throw rateLimitError('too many failed authentication attempts from this address; try again later', authFailures.retryAfterMs(address));
     }
     try {
-      return await resolveViewer(db, deps.operatorToken, authorization, tokens);
+      return await resolveViewer(db, deps.clock, deps.operatorToken, authorization, tokens);
     } catch (error) {
       if (address !== null && error instanceof GraphQLError && error.extensions.code === 'UNAUTHENTICATED') authFailures.hit(address);
       throw error;
@@ -174,7 +196,8 @@ export function createApp(deps: AppDeps): App {
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     graphiql: { title: 'Licensing gateway', defaultQuery: EXAMPLE_QUERY, subscriptionsProtocol: 'WS' },
     // Never the development mode that copies original errors (and stacks) into responses, whatever NODE_ENV says.
-    maskedErrors: { isDev: false },
+    // A lost database answers UNAVAILABLE (503, Retry-After) rather than the masked "Unexpected error." (db/faults.ts).
+    maskedErrors: { isDev: false, maskError: maskDatabaseFaults },
     logging: yogaLogger(logger),
     ...yogaLimitOptions(limits),
     plugins: [
@@ -183,9 +206,15 @@ export function createApp(deps: AppDeps): App {
       useRequestShape(),
       useWellFormedStrings(),
       ...operationLimitPlugins(limits),
+      // Before the activation limit: a refused mutation uses up no attempt.
+      useClockOfRecord(deps.clock),
       useActivationRateLimit(activations, () => metrics.rateLimited.inc({ limit: 'activation' })),
       // One execution of each seat usage snapshot for all its subscribers (R-PERF-3).
       useSharedSubscriptionExecution(['seatUsage']),
+      // SSE subscriptions of a revoked or expired token end (graphql-ws sockets are closed in onConnect's registration).
+      useTokenStreamCut(liveConnections, (context) => context.wsViewer !== undefined),
+      // SSE subscriptions count against the same bounds as WebSocket ones (live/bounds.ts).
+      useSubscriptionBounds<ServerContext>(bounds, (c) => c.wsViewer !== undefined, (c) => (c as Context).viewer),
     ],
     context: async (initial) => ({
       db,
@@ -241,9 +270,21 @@ export function createApp(deps: AppDeps): App {
 
   async function readiness() {
     if (stopping) return { ready: false, database: null, migrations: null, draining: true };
-    const database = await ping(db);
-    const migrations = database && (await migrationsApplied(db));
-    return { ready: database && migrations && !stopping, database, migrations, draining: stopping };
+    // A database that does not answer within READINESS_TIMEOUT_MS counts as down (a hung connect would
+    // otherwise hold the probe for the pool's whole connection timeout).
+    const database = await withTimeout(ping(db), READINESS_TIMEOUT_MS, false);
+    const migrations = database && (await withTimeout(migrationsApplied(db), READINESS_TIMEOUT_MS, false));
+    // R-LIFE-6: an instance whose clock is off the database's beyond the bound is not ready (null: a test clock).
+    const health = deps.clock.health?.() ?? null;
+    const clock = health && {
+      ok: health.ok,
+      skewSeconds: health.skewMs === null ? null : health.skewMs / 1000,
+      maxSkewSeconds: health.maxSkewMs / 1000,
+      roundTripMs: health.roundTripMs,
+      measuredAt: health.measuredAt?.toISOString() ?? null,
+      message: health.message,
+    };
+    return { ready: database && migrations && (health?.ok ?? true) && !stopping, database, migrations, clock, draining: stopping };
   }
 
   async function serveMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -268,25 +309,53 @@ export function createApp(deps: AppDeps): App {
   wss.on('connection', (socket) => {
     metrics.websocketConnections.inc();
     socket.once('close', () => metrics.websocketConnections.dec());
+    // Beyond MAX_WS_CONNECTIONS: refused at once, before any message (graphql-ws's own listener sees a closed socket).
+    if (bounds.connectionsFull(wss.clients.size)) socket.close(1013, 'Too many WebSocket connections on this gateway; try again later');
   });
-  useServer<Record<string, unknown>, { viewer?: Viewer }>(
+  useServer<Record<string, unknown>, SocketExtra>(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
       // R-SEC-1: the token comes once, in connection_init, as { authorization: "Bearer <token>" }.
       onConnect: async (ctx) => {
         const authorization = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+        let viewer: Viewer;
         try {
-          ctx.extra.viewer = await authenticate(typeof authorization === 'string' ? authorization : null, clientAddress(ctx.extra.request, trustProxy));
-          return true;
+          viewer = await authenticate(typeof authorization === 'string' ? authorization : null, clientAddress(ctx.extra.request, trustProxy));
         } catch (error) {
           if (error instanceof GraphQLError && error.extensions.code === 'RATE_LIMITED') {
             ctx.extra.socket.close(4429, 'Too many failed authentication attempts');
+          } else if (isConnectionError(error)) {
+            // Not a bad token: the token could not be read. 1013 Try Again Later, which clients retry.
+            ctx.extra.socket.close(1013, 'Database unavailable; try again later');
           }
           return false; // closes with 4403 Forbidden
         }
+        const release = bounds.takeConnection(viewer);
+        if (!release) {
+          ctx.extra.socket.close(4429, `Too many WebSocket connections for this token (MAX_WS_CONNECTIONS_PER_TOKEN ${bounds.limits.maxConnectionsPerToken})`);
+          return false;
+        }
+        // A revoked or expired token's socket closes with 4403, whatever it is subscribed to.
+        if (viewer.kind === 'token' && !liveConnections.trackSocket(viewer.tokenId, ctx.extra.socket)) {
+          release();
+          return false;
+        }
+        ctx.extra.viewer = viewer;
+        ctx.extra.releaseConnection = release;
+        return true;
       },
-      onSubscribe: async (ctx, _id, params) => {
+      onClose: (ctx) => {
+        ctx.extra.releaseConnection?.();
+        for (const release of ctx.extra.subscriptions?.values() ?? []) release();
+        ctx.extra.subscriptions?.clear();
+      },
+      // Every operation that reached execution ends here (completed, failed, or ended by the client).
+      onComplete: (ctx, id) => {
+        ctx.extra.subscriptions?.get(id)?.();
+        ctx.extra.subscriptions?.delete(id);
+      },
+      onSubscribe: async (ctx, id, params) => {
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           req: ctx.extra.request,
           wsViewer: ctx.extra.viewer ?? { kind: 'anonymous' },
@@ -302,8 +371,25 @@ export function createApp(deps: AppDeps): App {
           }
           throw error;
         }
+        // Bounded before validation: a flood of subscribe messages costs a parse each, nothing more.
+        const viewer = ctx.extra.viewer ?? { kind: 'anonymous' };
+        const isSubscription = getOperationAST(document, params.operationName ?? undefined)?.operation === 'subscription';
+        const socketSubscriptions = (ctx.extra.subscriptions ??= new Map());
+        if (isSubscription) {
+          // graphql-ws forgets an operation as soon as the client completes it; its slot is free from then on.
+          for (const [other, release] of socketSubscriptions) {
+            if (!(other in ctx.subscriptions)) {
+              release();
+              socketSubscriptions.delete(other);
+            }
+          }
+          const refused = bounds.refuseSubscription(viewer, socketSubscriptions.size);
+          if (refused) return [refused];
+        }
         const errors = validate(schema, document);
         if (errors.length > 0) return errors;
+        // Counted until onComplete (or the socket's close) gives the slot back.
+        if (isSubscription) socketSubscriptions.set(id, bounds.takeSubscription(viewer));
         const args: ExecutionArgs = {
           schema,
           operationName: params.operationName ?? null,
@@ -324,6 +410,9 @@ export function createApp(deps: AppDeps): App {
   let sweeping: Promise<void> = Promise.resolve();
   const sweepIntervalMs = deps.sweepIntervalMs ?? 15_000;
   const sweep = async () => {
+    // R-LIFE-6: an instance off the clock of record decides nothing by time; the other instances sweep.
+    const health = deps.clock.health?.();
+    if (health && !health.ok) return void logger.warn({ skewSeconds: health.skewMs === null ? null : health.skewMs / 1000 }, `background sweeps skipped: ${health.message}`);
     try {
       await sweepLicenseStates(db, deps.clock, catalogs);
     } catch (error) {
@@ -370,6 +459,7 @@ export function createApp(deps: AppDeps): App {
     for (const client of wss.clients) client.terminate();
     await Promise.all([wsClosed, serverClosed, sweeping]);
     await live.stop();
+    liveConnections.stop();
     await tokens.stop();
   }
 
@@ -402,6 +492,25 @@ export function createApp(deps: AppDeps): App {
 interface EnvelopedRoot {
   execute: (args: ExecutionArgs) => OperationResult;
   subscribe: (args: ExecutionArgs) => OperationResult;
+}
+
+/** How long /readyz waits for the database before it answers 503. */
+const READINESS_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(work: Promise<T>, ms: number, fallback: T): Promise<T> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(fallback), ms);
+    void work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(fallback);
+      },
+    );
+  });
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -20,6 +20,10 @@ export interface Config {
   databasePoolSize: number;
   /** DATABASE_STATEMENT_TIMEOUT_MS: PostgreSQL's statement_timeout for every statement of the pool; 0 off (PGlite: not enforced). */
   databaseStatementTimeoutMs: number;
+  /** How long a start waits for an unreachable database before giving up (ms); 0: not at all. */
+  databaseWaitMs: number;
+  /** Bounds on WebSocket connections and subscriptions (WebSocket and SSE). */
+  liveLimits: LiveLimits;
   operatorToken: string;
   /** True when OPERATOR_TOKEN was not set and a random one was generated for this run. */
   operatorTokenGenerated: boolean;
@@ -37,7 +41,31 @@ export interface Config {
   metricsToken: string | null;
   /** Users whose allocation inputs the read cache may hold, over all organizations; 0 disables it (R-PERF-2). */
   allocationCacheUsers: number;
+  /** CLOCK_SKEW_MAX_SECONDS in ms: beyond this skew against the database's clock an instance is not ready and writes nothing (R-LIFE-6). */
+  clockSkewMaxMs: number;
 }
+
+/** Bounds on live connections, so that one client (or all together) cannot exhaust the process. */
+export interface LiveLimits {
+  /** WebSocket connections of this process (MAX_WS_CONNECTIONS). */
+  maxConnections: number;
+  /** WebSocket connections of one token (MAX_WS_CONNECTIONS_PER_TOKEN). */
+  maxConnectionsPerToken: number;
+  /** Subscriptions on one WebSocket (MAX_SUBSCRIPTIONS_PER_SOCKET). */
+  maxSubscriptionsPerSocket: number;
+  /** Subscriptions of one token, WebSocket and SSE (MAX_SUBSCRIPTIONS_PER_TOKEN). */
+  maxSubscriptionsPerToken: number;
+  /** Subscriptions of this process, WebSocket and SSE (MAX_SUBSCRIPTIONS). */
+  maxSubscriptions: number;
+}
+
+export const DEFAULT_LIVE_LIMITS: LiveLimits = {
+  maxConnections: 10_000,
+  maxConnectionsPerToken: 2_000,
+  maxSubscriptionsPerSocket: 100,
+  maxSubscriptionsPerToken: 2_000,
+  maxSubscriptions: 10_000,
+};
 
 /** A configuration error names the variable; `main.ts` prints it and exits non-zero. */
 export class ConfigError extends Error {
@@ -97,6 +125,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(env.DATA_DIR?.trim() || './data'),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
     databaseStatementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', DEFAULT_STATEMENT_TIMEOUT_MS, 0, 3_600_000),
+    databaseWaitMs: integer(env, 'DATABASE_WAIT_SECONDS', 300, 0, 86_400) * 1000,
+    liveLimits: {
+      maxConnections: integer(env, 'MAX_WS_CONNECTIONS', DEFAULT_LIVE_LIMITS.maxConnections, 1, 1_000_000),
+      maxConnectionsPerToken: integer(env, 'MAX_WS_CONNECTIONS_PER_TOKEN', DEFAULT_LIVE_LIMITS.maxConnectionsPerToken, 1, 1_000_000),
+      maxSubscriptionsPerSocket: integer(env, 'MAX_SUBSCRIPTIONS_PER_SOCKET', DEFAULT_LIVE_LIMITS.maxSubscriptionsPerSocket, 1, 100_000),
+      maxSubscriptionsPerToken: integer(env, 'MAX_SUBSCRIPTIONS_PER_TOKEN', DEFAULT_LIVE_LIMITS.maxSubscriptionsPerToken, 1, 1_000_000),
+      maxSubscriptions: integer(env, 'MAX_SUBSCRIPTIONS', DEFAULT_LIVE_LIMITS.maxSubscriptions, 1, 1_000_000),
+    },
     operatorToken,
     operatorTokenGenerated,
     licensePublicKeys: trustedKeys(env.LICENSE_PUBLIC_KEYS ?? ''),
@@ -126,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 0, 3600) * 1000,
     metricsToken: metricsToken(env.METRICS_TOKEN),
     allocationCacheUsers: integer(env, 'ALLOCATION_CACHE_USERS', DEFAULT_ALLOCATION_CACHE_USERS, 0, 100_000_000),
+    clockSkewMaxMs: integer(env, 'CLOCK_SKEW_MAX_SECONDS', 60, 1, 86_400) * 1000,
   };
 }
 

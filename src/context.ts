@@ -10,6 +10,7 @@ import type { TokenCache } from './tokens/token-cache.ts';
 /** What every resolver gets: one per GraphQL operation (HTTP request or WebSocket message). */
 export interface Context {
   db: Db;
+  /** The clock of record: the database's time in the gateway (DbClock, R-LIFE-6), a ManualClock in tests. */
   clock: Clock;
   catalogs: ReadonlyMap<string, Catalog>;
   /** Public keys licence keys must be signed with (LICENSE_PUBLIC_KEYS). */

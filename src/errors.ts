@@ -10,7 +10,10 @@ export type ErrorCode =
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'INVALID_LICENSE_KEY'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  | 'CLOCK_SKEW'
+  /** The database cannot be reached right now (HTTP 503 with Retry-After): retry later. */
+  | 'UNAVAILABLE';
 
 declare module 'graphql' {
   interface GraphQLErrorExtensions {
@@ -22,7 +25,7 @@ declare module 'graphql' {
   }
 }
 
-const HTTP_STATUS: Partial<Record<ErrorCode, number>> = { UNAUTHENTICATED: 401, RATE_LIMITED: 429 };
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = { UNAUTHENTICATED: 401, RATE_LIMITED: 429, CLOCK_SKEW: 503 };
 
 function error(code: ErrorCode, message: string, extra: { field?: string; rule?: string } = {}): GraphQLError {
   const status = HTTP_STATUS[code];
@@ -55,4 +58,21 @@ export function invalidLicenseKey(check: string, message: string): GraphQLError 
 
 export function rateLimited(message: string): GraphQLError {
   return error('RATE_LIMITED', message);
+}
+
+/** This instance's OS clock is off the database's by more than CLOCK_SKEW_MAX_SECONDS: it writes nothing (R-LIFE-6). */
+export function clockSkew(message: string, skewMs: number | null, maxSkewMs: number): GraphQLError {
+  const refused = error('CLOCK_SKEW', `${message}; this instance refuses changes until its clock is corrected (R-LIFE-6)`, { rule: 'R-LIFE-6' });
+  Object.assign(refused.extensions, { skewSeconds: skewMs === null ? null : skewMs / 1000, maxSkewSeconds: maxSkewMs / 1000 });
+  return refused;
+}
+
+/** Seconds a client is told to wait (Retry-After) when the database is unavailable. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
+
+/** The database cannot be reached right now: HTTP 503 with Retry-After, nothing of the operation was done or it may be retried. */
+export function unavailable(message = `the database is unavailable; retry in ${UNAVAILABLE_RETRY_AFTER_SECONDS} s`): GraphQLError {
+  return new GraphQLError(message, {
+    extensions: { code: 'UNAVAILABLE', http: { status: 503, headers: { 'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS) } } },
+  });
 }

@@ -1,6 +1,4 @@
 /** Process entry: read config, open the database, migrate, listen; drain and stop cleanly on SIGTERM/SIGINT. */
-import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Config } from './config.ts';
 
 // Production unless told otherwise: graphql-js otherwise re-checks every failed instanceof for a second copy of
@@ -17,86 +15,94 @@ try {
 }
 
 // Loaded after the configuration is known good, so a bad variable is reported at once.
-const [{ createApp }, { systemClock }, { openDatabase }, { migrateToLatest }, { createLogger }, { createMetrics }, { configureAllocationCache }] = await Promise.all([
-  import('./app.ts'),
-  import('./clock.ts'),
-  import('./db/database.ts'),
-  import('./db/migrate.ts'),
-  import('./observability/logger.ts'),
-  import('./observability/metrics.ts'),
-  import('./assignments/allocation-cache.ts'),
-]);
+const [{ createApp }, { DbClock }, { openDatabase }, { migrateToLatest }, { createLogger }, { createMetrics }, { configureAllocationCache }, { describeFault, isConnectionError }, { DataDirInUseError, lockDataDir }] =
+  await Promise.all([
+    import('./app.ts'),
+    import('./db/db-clock.ts'),
+    import('./db/database.ts'),
+    import('./db/migrate.ts'),
+    import('./observability/logger.ts'),
+    import('./observability/metrics.ts'),
+    import('./assignments/allocation-cache.ts'),
+    import('./db/faults.ts'),
+    import('./db/data-dir-lock.ts'),
+  ]);
 configureAllocationCache(config.allocationCacheUsers);
 
 const logger = createLogger(config.logLevel);
 process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
 process.on('uncaughtException', (error) => {
+  // A database fault never ends the process (every connection has its error listener; this is the net under
+  // them): the pool and the LISTEN connection come back on their own, /readyz says 503 meanwhile.
+  if (isConnectionError(error)) return void logger.error({ err: error, fault: describeFault(error) }, 'database connection fault outside any request; continuing');
   logger.fatal({ err: error }, 'uncaught exception; exiting');
   process.exit(1);
 });
 
+/** PGlite's data directory: one gateway process at a time (src/db/data-dir-lock.ts). */
+function lock(): (() => void) | null {
+  try {
+    return lockDataDir(config.dataDir);
+  } catch (error) {
+    console.error(error instanceof DataDirInUseError ? `configuration error: DATA_DIR: ${error.message}` : String(error));
+    process.exit(2);
+  }
+}
+
+let unlock: (() => void) | null = config.databaseUrl ? null : lock();
+
+const database = await openDatabase({
+  databaseUrl: config.databaseUrl,
+  dataDir: config.dataDir,
+  poolSize: config.databasePoolSize,
+  statementTimeoutMs: config.databaseStatementTimeoutMs,
+  onConnectionError: (error, where) => logger.warn({ where, fault: describeFault(error) }, 'database connection lost; reconnecting'),
+});
+if (!config.databaseUrl && !unlock) unlock = lock();
+
 /**
- * PGlite takes no lock on its data directory, and two processes writing one
- * directory corrupt it; so the gateway keeps its pid in `gateway.pid` there.
- * A file left by a process that is gone (killed) is taken over. Returns null
- * when the directory is not initialized yet (PGlite's initdb wants it empty):
- * then the lock is taken right after opening.
+ * Migrates, waiting for a database that is not reachable yet (it may start
+ * after the gateway): attempts 250 ms apart, doubling up to 5 s, for
+ * DATABASE_WAIT_SECONDS at most; each retry is logged with its reason.
  */
-function lockDataDir(dir: string): (() => void) | null {
-  if (!existsSync(join(dir, 'PG_VERSION'))) return null;
-  const file = join(dir, 'gateway.pid');
-  for (let attempt = 0; ; attempt++) {
+async function migrateWhenReachable(): Promise<void> {
+  const deadline = Date.now() + config.databaseWaitMs;
+  for (let attempt = 1; ; attempt++) {
     try {
-      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
-      return () => {
-        try {
-          if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);
-        } catch {
-          // already gone
-        }
-      };
+      await migrateToLatest(database.db);
+      if (attempt > 1) logger.info({ attempts: attempt }, 'database reachable');
+      return;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
-      const pid = Number.parseInt(readFileSync(file, 'utf8'), 10);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new ConfigError('DATA_DIR', `${dir} is in use by process ${pid}; PGlite allows one gateway process per data directory (use PostgreSQL for several)`);
+      const retryInMs = Math.min(5000, 250 * 2 ** Math.min(attempt - 1, 10));
+      if (!isConnectionError(error) || Date.now() + retryInMs > deadline) {
+        const reason = isConnectionError(error) ? `database not reachable after ${config.databaseWaitMs / 1000} s (DATABASE_WAIT_SECONDS)` : 'database migration failed';
+        logger.fatal({ error: error instanceof Error ? error.message : String(error), fault: describeFault(error) }, reason);
+        await database.close().catch(() => undefined);
+        unlock?.();
+        process.exit(1);
       }
-      unlinkSync(file);
+      logger.warn({ attempt, retryInMs, fault: describeFault(error) }, 'database not reachable; waiting for it (retrying)');
+      await new Promise((resolve) => setTimeout(resolve, retryInMs));
     }
   }
 }
+await migrateWhenReachable();
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-let unlock: (() => void) | null = null;
-try {
-  if (!config.databaseUrl) unlock = lockDataDir(config.dataDir);
-} catch (error) {
-  console.error(error instanceof ConfigError ? `configuration error: ${error.message}` : String(error));
-  process.exit(2);
-}
-
-const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize, statementTimeoutMs: config.databaseStatementTimeoutMs });
-if (!config.databaseUrl && !unlock) unlock = lockDataDir(config.dataDir);
-try {
-  await migrateToLatest(database.db);
-} catch (error) {
-  logger.fatal({ error: error instanceof Error ? error.message : String(error) }, 'database migration failed');
-  await database.close();
-  unlock?.();
-  process.exit(1);
-}
+// The clock of record is the database's (R-LIFE-6): decisions use its time, and an instance whose OS clock is off
+// by more than CLOCK_SKEW_MAX_SECONDS is not ready, refuses mutations and skips its sweeps until it is corrected.
+const clock = new DbClock({
+  db: database.db,
+  maxSkewMs: config.clockSkewMaxMs,
+  onHealthChange: (health) =>
+    health.ok
+      ? logger.info({ skewSeconds: (health.skewMs ?? 0) / 1000 }, `clock within bound: ${health.message}`)
+      : logger.error({ skewSeconds: health.skewMs === null ? null : health.skewMs / 1000 }, `clock skew: ${health.message}; not ready, mutations refused`),
+});
+await clock.start();
 
 const app = createApp({
   database,
-  clock: systemClock,
+  clock,
   operatorToken: config.operatorToken,
   trustedKeys: config.licensePublicKeys,
   sessionTtlSeconds: config.sessionTtlSeconds,
@@ -107,6 +113,7 @@ const app = createApp({
   trustProxy: config.trustProxy,
   shutdownTimeoutMs: config.shutdownTimeoutMs,
   metricsToken: config.metricsToken,
+  liveLimits: config.liveLimits,
 });
 const address = await app.start(config.port, config.host);
 const shownHost = config.host === '0.0.0.0' ? 'localhost' : config.host;
@@ -143,6 +150,7 @@ async function shutdown(signal: string): Promise<void> {
   }, config.shutdownTimeoutMs + 10_000);
   hardStop.unref();
   await app.stop();
+  clock.stop();
   await database.close();
   unlock?.();
   logger.info('stopped');

@@ -40,6 +40,13 @@ export interface OpenDatabaseOptions {
   statementTimeoutMs?: number;
   /** Kysely's query log (e.g. to count SQL statements in tests, R-API-4); none by default. */
   log?: KyselyConfig['log'];
+  /**
+   * Told about every connection fault that no query is waiting for (a pooled
+   * connection or the LISTEN connection lost: a restart, a crash, an
+   * administrator's shutdown). Such faults never end the process; the pool and
+   * the LISTEN connection reconnect on their own. main.ts logs them.
+   */
+  onConnectionError?: (error: Error, where: 'pool' | 'listen') => void;
 }
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
@@ -50,12 +57,26 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       // A request never waits long for a connection; failing fast is better than piling up.
       connectionTimeoutMillis: 10_000,
       ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+      // A peer that vanished without a FIN (network loss) is noticed by TCP keepalive instead of never.
+      keepAlive: true,
     });
-    // An idle client that loses its server must not crash the process.
-    pool.on('error', () => undefined);
+    const onConnectionError = options.onConnectionError ?? (() => undefined);
+    // An idle client that loses its server must not crash the process (pg-pool drops it from the pool)…
+    pool.on('error', (error) => onConnectionError(error, 'pool'));
+    // … nor one checked out by a transaction between two statements: pg emits 'error' on the client itself
+    // (57P01 on an administrator's shutdown, "Connection terminated unexpectedly" on a crash), and with no
+    // listener that is an uncaught exception. The statement under way, if any, fails on its own; the pool
+    // discards the broken client when Kysely releases it.
+    pool.on('connect', (client) => client.on('error', (error) => onConnectionError(error, 'pool')));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...(options.log ? { log: options.log } : {}) });
     const url = options.databaseUrl;
-    return { db, kind: 'postgres', connectionString: url, listen: (channel, onMessage, onReconnect) => listenPostgres(url, channel, onMessage, onReconnect), close: () => db.destroy() };
+    return {
+      db,
+      kind: 'postgres',
+      connectionString: url,
+      listen: (channel, onMessage, onReconnect) => listenPostgres(url, channel, onMessage, onReconnect, (error) => onConnectionError(error, 'listen')),
+      close: () => db.destroy(),
+    };
   }
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
   // Loaded only for the embedded database: a gateway on PostgreSQL never pays for PGlite.
@@ -88,20 +109,44 @@ export async function ping(db: Db): Promise<boolean> {
   }
 }
 
-/** A LISTEN connection of its own that comes back after the server or network drops it. */
-async function listenPostgres(url: string, channel: string, onMessage: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>> {
+/** The longest pause between two attempts to get the LISTEN connection back. */
+const LISTEN_RETRY_MAX_MS = 2000;
+
+/**
+ * A LISTEN connection of its own that comes back after the server or network
+ * drops it (attempts 100 ms apart, doubling up to 2 s), then calls
+ * `onReconnect` so the caller can catch up on what it missed.
+ */
+async function listenPostgres(
+  url: string,
+  channel: string,
+  onMessage: (payload: string) => void,
+  onReconnect: (() => void) | undefined,
+  onError: (error: Error) => void,
+): Promise<() => Promise<void>> {
   let client: pg.Client | null = null;
   let stopped = false;
   let retry: NodeJS.Timeout | null = null;
   let attempt = 0;
   const quoted = `"${channel.replace(/"/g, '""')}"`;
   const connect = async (isReconnect: boolean): Promise<void> => {
-    const c = new pg.Client({ connectionString: url });
+    const c = new pg.Client({ connectionString: url, keepAlive: true });
+    let connected = false;
     c.on('notification', (msg) => {
       if (msg.channel === channel && msg.payload !== undefined) onMessage(msg.payload);
     });
-    c.on('error', () => schedule());
-    c.on('end', () => schedule());
+    // Only the live connection's loss schedules a reconnect (a failed attempt schedules its own, below).
+    const lost = () => {
+      if (client !== c) return;
+      client = null;
+      void c.end().catch(() => undefined);
+      schedule();
+    };
+    c.on('error', (error) => {
+      if (connected) onError(error);
+      lost();
+    });
+    c.on('end', lost);
     try {
       await c.connect();
       await c.query(`LISTEN ${quoted}`);
@@ -115,14 +160,14 @@ async function listenPostgres(url: string, channel: string, onMessage: (payload:
       await c.end().catch(() => undefined);
       return;
     }
+    connected = true;
     client = c;
     attempt = 0;
     if (isReconnect) onReconnect?.();
   };
   const schedule = () => {
     if (stopped || retry) return;
-    client = null;
-    const delay = Math.min(5000, 100 * 2 ** attempt++);
+    const delay = Math.min(LISTEN_RETRY_MAX_MS, 100 * 2 ** attempt++);
     retry = setTimeout(() => {
       retry = null;
       void connect(true);

@@ -34,13 +34,18 @@ function migrator(db: Db): Migrator {
 /**
  * Applies every pending migration. Kysely's Migrator takes a PostgreSQL
  * advisory lock first, so several instances starting at once apply each
- * migration exactly once. Throws with the failing migration's name.
+ * migration exactly once. Throws with the failing migration's name (the
+ * database's error as its cause), or the database's own error when no
+ * migration ran (unreachable: see isConnectionError).
  */
 export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
   const result = await migrator(db).migrateToLatest();
   if (result.error) {
-    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new Error(`migration ${failed} failed: ${result.error instanceof Error ? result.error.message : String(result.error)}`);
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName;
+    // No migration failed: the run did not get that far (the database was not reachable, the lock not had).
+    // The original error goes up, so the caller can tell a connection fault (and wait) from a broken migration.
+    if (failed === undefined) throw result.error;
+    throw new Error(`migration ${failed} failed: ${result.error instanceof Error ? result.error.message : String(result.error)}`, { cause: result.error });
   }
   return result;
 }

@@ -96,6 +96,10 @@ export interface ApiTokensTable {
   token_hash: string;
   created_at: Timestamp;
   revoked_at: Timestamp | null;
+  /** After this instant the token is refused like a revoked one; null: never (migration 0007). */
+  expires_at: Timestamp | null;
+  /** A recent use, written at most about once a minute per token (migration 0007). */
+  last_used_at: Timestamp | null;
 }
 
 export interface EventsTable {

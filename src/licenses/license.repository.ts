@@ -22,13 +22,20 @@ export async function bindCustomerRef(db: Executor, organizationId: string, cust
 
 /**
  * Raises the organization's high-water time to `now` (R-LIFE-6). Written at
- * most once a minute per organization, and never lowered.
+ * most once a minute per organization, and never lowered. With
+ * `databaseBoundMs` (the clock of record, see src/db/db-clock.ts) the mark is
+ * capped at the database's now() plus that bound: no instance can push a mark
+ * into the future, whatever its clock says.
  */
-export async function observeClock(db: Executor, organizationId: string | null, now: Date): Promise<void> {
+export async function observeClock(db: Executor, organizationId: string | null, now: Date, databaseBoundMs?: number): Promise<void> {
+  const mark =
+    databaseBoundMs === undefined
+      ? sql<Date>`${now}::timestamptz`
+      : sql<Date>`least(${now}::timestamptz, now() + ${databaseBoundMs}::double precision * interval '1 millisecond')`;
   let q = db
     .updateTable('organizations')
-    .set({ clock_high_water: now })
-    .where((eb) => eb.or([eb('clock_high_water', 'is', null), eb('clock_high_water', '<', new Date(now.getTime() - 60_000))]));
+    .set({ clock_high_water: mark })
+    .where((eb) => eb.or([eb('clock_high_water', 'is', null), eb('clock_high_water', '<', sql<Date>`${mark} - interval '60 seconds'`)]));
   if (organizationId) q = q.where('id', '=', organizationId);
   await q.execute();
 }

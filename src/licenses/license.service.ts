@@ -101,7 +101,7 @@ export async function activateLicenseKey(ctx: Context, input: { organizationId: 
       activated_by: actor.actor,
     });
     if (org.customer_ref === null) await repo.bindCustomerRef(trx, org.id, payload.customerRef);
-    await repo.observeClock(trx, org.id, now);
+    await repo.observeClock(trx, org.id, now, ctx.clock.databaseBoundMs);
 
     const after = statusFrom(org, await repo.keysOfOrganizations(trx, [org.id]), now);
     const events: EventInput[] = [
@@ -131,7 +131,7 @@ export async function activateLicenseKey(ctx: Context, input: { organizationId: 
  */
 export async function sweepLicenseStates(db: Db, clock: Clock, catalogs: ReadonlyMap<string, Catalog>, batch = 100): Promise<number> {
   const now = clock.now();
-  await repo.observeClock(db, null, now);
+  await repo.observeClock(db, null, now, clock.databaseBoundMs);
   return writeTransaction(db, async (trx) => {
     const due = await repo.lockDueStateChecks(trx, now, batch);
     let changed = 0;

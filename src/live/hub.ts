@@ -195,10 +195,36 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     }
   }
 
+  /**
+   * Catches up, and tries again (100 ms apart, doubling up to 2 s) while the
+   * database does not answer: right after a restart the LISTEN connection may
+   * be back before reads succeed, and a notice whose events could not be read
+   * must not be lost. Delivery skips what was delivered already.
+   */
+  let catchUpTimer: NodeJS.Timeout | null = null;
+  let catchUpAttempt = 0;
+  let stopped = false;
+  function catchUpUntilDone(): void {
+    if (catchUpTimer || stopped) return;
+    void catchUp().then(
+      () => {
+        catchUpAttempt = 0;
+      },
+      () => {
+        if (stopped) return;
+        catchUpTimer = setTimeout(() => {
+          catchUpTimer = null;
+          catchUpUntilDone();
+        }, Math.min(2000, 100 * 2 ** Math.min(catchUpAttempt++, 10)));
+        catchUpTimer.unref();
+      },
+    );
+  }
+
   return {
     ready() {
       listening ??= deps.database
-        .listen(LIVE_CHANNEL, (payload) => void onNotice(payload).catch(() => undefined), () => void catchUp().catch(() => undefined))
+        .listen(LIVE_CHANNEL, (payload) => void onNotice(payload).catch(catchUpUntilDone), catchUpUntilDone)
         .then((stop) => {
           unlisten = stop;
         })
@@ -209,6 +235,8 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       return listening;
     },
     async stop() {
+      stopped = true;
+      if (catchUpTimer) clearTimeout(catchUpTimer);
       for (const s of orgs.values()) {
         if (s.timer !== null) timers.clearTimeout(s.timer);
         for (const c of s.seat) c.close();

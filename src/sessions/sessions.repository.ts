@@ -73,8 +73,18 @@ export function findSession(db: Executor, id: string, organizationId: string | n
   return q.executeTakeFirst();
 }
 
-export async function insertSession(db: Executor, row: SessionRow, seats: readonly SessionSeatRow[]): Promise<void> {
-  await db.insertInto('sessions').values({ ...row, channels: JSON.stringify(row.channels) }).execute();
+/**
+ * A session expiry as SQL (R-LIFE-6): with `capMs` (a clock of record: TTL plus the skew bound) capped at the
+ * database's now() + capMs, so no instance can hold a seat into the future; without (tests' ManualClock) as given.
+ */
+function expiry(expiresAt: Date, capMs: number | undefined) {
+  return capMs === undefined
+    ? sql<Date>`${expiresAt}::timestamptz`
+    : sql<Date>`least(${expiresAt}::timestamptz, now() + ${capMs}::double precision * interval '1 millisecond')`;
+}
+
+export async function insertSession(db: Executor, row: SessionRow, seats: readonly SessionSeatRow[], expiresCapMs?: number): Promise<void> {
+  await db.insertInto('sessions').values({ ...row, expires_at: expiry(row.expires_at, expiresCapMs), channels: JSON.stringify(row.channels) }).execute();
   if (seats.length > 0) await db.insertInto('session_seats').values([...seats]).execute();
 }
 
@@ -90,10 +100,10 @@ export function closeSession(db: Executor, organizationId: string, id: string, a
     .executeTakeFirst();
 }
 
-export function renewSession(db: Executor, organizationId: string, id: string, now: Date, expiresAt: Date): Promise<SessionRow | undefined> {
+export function renewSession(db: Executor, organizationId: string, id: string, now: Date, expiresAt: Date, expiresCapMs?: number): Promise<SessionRow | undefined> {
   return db
     .updateTable('sessions')
-    .set({ expires_at: expiresAt })
+    .set({ expires_at: expiry(expiresAt, expiresCapMs) })
     .where('organization_id', '=', organizationId)
     .where('id', '=', id)
     .where('ended_at', 'is', null)
@@ -287,7 +297,8 @@ export interface SingleSeatStart {
    */
   pool: { product: string } | { direct: { userId: string; revision: number; highWater: Date | null; seatProducts: readonly string[] } };
   today: string;
-  session: { id: string; userId: string; startedAt: Date; expiresAt: Date; deviceId: string | null; apiTokenId: string | null; channels: string[] };
+  /** `expiresCapMs`: see `expiry` (R-LIFE-6). */
+  session: { id: string; userId: string; startedAt: Date; expiresAt: Date; expiresCapMs?: number; deviceId: string | null; apiTokenId: string | null; channels: string[] };
   event: { id: string; actor: string; detailSuffix: string };
   notifyChannel: string;
 }
@@ -337,7 +348,7 @@ export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promis
     ),
     new_session as (
       insert into sessions (organization_id, id, user_id, seat_kind, started_at, expires_at, ended_at, end_reason, channels, device_id, api_token_id)
-      select ${p.organizationId}, ${s.id}, ${s.userId}, seat.seat_kind, ${s.startedAt}, ${s.expiresAt}, null, null, ${JSON.stringify(s.channels)}::jsonb, ${s.deviceId}, ${s.apiTokenId}
+      select ${p.organizationId}, ${s.id}, ${s.userId}, seat.seat_kind, ${s.startedAt}, ${expiry(s.expiresAt, s.expiresCapMs)}, null, null, ${JSON.stringify(s.channels)}::jsonb, ${s.deviceId}, ${s.apiTokenId}
       from seat
     ),
     new_seat as (

@@ -253,7 +253,7 @@ async function startDirect(ctx: Context, userId: string, deviceId: string | null
     organizationId: orgId,
     pool: { direct: { userId, revision: last.revision, highWater: last.org.clock_high_water, seatProducts } },
     today: dayOf(now),
-    session: { id: session.id, userId, startedAt: now, expiresAt: session.expires_at, deviceId, apiTokenId: actor.apiTokenId, channels: [] },
+    session: { id: session.id, userId, startedAt: now, expiresAt: session.expires_at, expiresCapMs: expiresCapMs(ctx), deviceId, apiTokenId: actor.apiTokenId, channels: [] },
     event: { id: newId(now), actor: actor.actor, detailSuffix: '' },
     notifyChannel: LIVE_CHANNEL,
   });
@@ -261,6 +261,9 @@ async function startDirect(ctx: Context, userId: string, deviceId: string | null
   if (!product || !taken) return null;
   return { granted: true, session: { ...session, seat_kind: taken.seat_kind }, denial: null, grantedChannels: [], deniedChannels: [], changedPools: [product] };
 }
+
+/** R-LIFE-6: on the clock of record, SQL caps a session's expiry at the database's now() + TTL + the skew bound. */
+const expiresCapMs = (ctx: Context) => (ctx.clock.databaseBoundMs === undefined ? undefined : ctx.sessionTtlSeconds * 1000 + ctx.clock.databaseBoundMs);
 
 function newSessionRow(ctx: Context, orgId: string, userId: string, now: Date, channels: string[], deviceId: string | null): SessionRow {
   return {
@@ -299,7 +302,7 @@ async function startFast(ctx: Context, probe: repo.StartProbe, channels: readonl
         organizationId: orgId,
         pool: { product: product.code },
         today: dayOf(now),
-        session: { id: session.id, userId: user.id, startedAt: now, expiresAt: session.expires_at, deviceId, apiTokenId: actor.apiTokenId, channels: plan.heldChannels },
+        session: { id: session.id, userId: user.id, startedAt: now, expiresAt: session.expires_at, expiresCapMs: expiresCapMs(ctx), deviceId, apiTokenId: actor.apiTokenId, channels: plan.heldChannels },
         event: { id: newId(now), actor: actor.actor, detailSuffix: channelSuffix(plan.heldChannels, plan.deniedChannels) },
         notifyChannel: LIVE_CHANNEL,
       })
@@ -373,7 +376,7 @@ async function startInTransaction(
   const kind = seats.reduce<SeatKind | 'DEMO'>((worst, s) => (KIND_ORDER[s.kind] > KIND_ORDER[worst] ? s.kind : worst), 'REGULAR');
   const session: SessionRow = { ...newSessionRow(ctx, orgId, user.id, now, grantedChannels, deviceId), seat_kind: kind };
   const seatRows: SessionSeatRow[] = seats.map((s) => ({ organization_id: orgId, session_id: session.id, product_code: s.product, seat_kind: s.kind, channel: s.channel }));
-  await repo.insertSession(trx, session, seatRows);
+  await repo.insertSession(trx, session, seatRows, expiresCapMs(ctx));
   await repo.recordUsage(trx, orgId, now, seats.map((s) => ({ product: s.product, counter: s.counter })));
   await appendEvents(trx, [
     {
@@ -477,7 +480,7 @@ export async function heartbeat(ctx: Context, input: { sessionId: string }): Pro
     const session = await loadSession(ctx, trx, input.sessionId);
     const now = ctx.clock.now();
     if (session.ended_at) return session;
-    const renewed = await repo.renewSession(trx, session.organization_id, session.id, now, new Date(now.getTime() + ctx.sessionTtlSeconds * 1000));
+    const renewed = await repo.renewSession(trx, session.organization_id, session.id, now, new Date(now.getTime() + ctx.sessionTtlSeconds * 1000), expiresCapMs(ctx));
     if (renewed) return renewed;
     return (await endSessionRow(trx, session, now, 'EXPIRED', { actor: 'system', apiTokenId: null })) ?? (await repo.findSession(trx, session.id, session.organization_id)) ?? session;
   });

@@ -1,9 +1,12 @@
 import { API_ROLES, type ApiRole } from '../auth/tokens.ts';
 import { requireAuthenticated } from '../auth/viewer.ts';
 import type { ApiTokenRow } from '../db/schema.ts';
+import { pageArgs } from '../schema/args.ts';
 import { builder } from '../schema/builder.ts';
 import { must } from '../schema/loaders.ts';
-import { ApiTokenRef, OrganizationRef } from '../schema/refs.ts';
+import { parsePage, toConnection, type Connection } from '../schema/pagination.ts';
+import { ApiTokenRef, OrganizationRef, PageInfoRef } from '../schema/refs.ts';
+import { LAST_USED_GRANULARITY_MS } from './token-cache.ts';
 import * as service from './tokens.service.ts';
 
 const ApiRoleEnum = builder.enumType('ApiRole', {
@@ -28,11 +31,57 @@ ApiTokenRef.implement({
     label: t.exposeString('label', { nullable: true }),
     organization: t.field({ type: OrganizationRef, resolve: (k, _a, ctx) => must(ctx.loaders.organization, k.organization_id, 'organization') }),
     createdAt: t.field({ type: 'DateTime', resolve: (k) => k.created_at }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'From this instant on the token is refused (401) and its live streams end, as when revoked; null: it does not expire.',
+      resolve: (k) => k.expires_at,
+    }),
+    lastUsedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: `A recent use, recorded at most once per ${LAST_USED_GRANULARITY_MS / 1000} s per token and instance (so up to that much older than the latest use; a WebSocket counts when it connects); null: never used.`,
+      resolve: (k) => k.last_used_at,
+    }),
+    revokedAt: t.field({ type: 'DateTime', nullable: true, description: 'When revokeApiToken revoked it; null: not revoked.', resolve: (k) => k.revoked_at }),
   }),
 });
 
+const ApiTokenEdgeRef = builder.objectRef<Connection<ApiTokenRow>['edges'][number]>('ApiTokenEdge').implement({
+  fields: (t) => ({ cursor: t.exposeString('cursor'), node: t.field({ type: ApiTokenRef, resolve: (e) => e.node }) }),
+});
+
+const ApiTokenConnectionRef = builder.objectRef<Connection<ApiTokenRow>>('ApiTokenConnection').implement({
+  fields: (t) => ({
+    edges: t.field({ type: [ApiTokenEdgeRef], resolve: (c) => c.edges }),
+    pageInfo: t.field({ type: PageInfoRef, resolve: (c) => c.pageInfo }),
+  }),
+});
+
+builder.objectFields(OrganizationRef, (t) => ({
+  apiTokens: t.field({
+    type: ApiTokenConnectionRef,
+    description: "The organization's API tokens, newest first, revoked and expired ones included (never their secrets or hashes); the operator or an ADMIN token.",
+    args: pageArgs(t.arg),
+    resolve: async (org, args, ctx) => {
+      const page = parsePage(args);
+      return toConnection(await service.listApiTokens(ctx, org.id, page), page);
+    },
+  }),
+}));
+
 const CreateApiTokenInput = builder.inputType('CreateApiTokenInput', {
-  fields: (t) => ({ organizationId: t.id(), role: t.field({ type: ApiRoleEnum }), label: t.string({ required: false }) }),
+  fields: (t) => ({
+    organizationId: t.id(),
+    role: t.field({ type: ApiRoleEnum }),
+    label: t.string({ required: false }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      required: false,
+      description: `When the token stops working: in the future, at most ${service.MAX_TOKEN_LIFETIME_DAYS} days ahead. Give this or expiresInDays, or neither (no expiry).`,
+    }),
+    expiresInDays: t.int({ required: false, description: `The token stops working this many days from now (1..${service.MAX_TOKEN_LIFETIME_DAYS}).` }),
+  }),
 });
 
 const RevokeApiTokenInput = builder.inputType('RevokeApiTokenInput', { fields: (t) => ({ apiTokenId: t.id() }) });
@@ -57,7 +106,7 @@ builder.mutationFields((t) => ({
   }),
   revokeApiToken: t.field({
     type: RevokeApiTokenPayload,
-    description: 'Takes effect at once on every instance.',
+    description: "Takes effect at once on every instance: the token is refused (401) and its open WebSocket connections (closed with 4403) and SSE streams end.",
     args: { input: t.arg({ type: RevokeApiTokenInput, required: true }) },
     resolve: async (_root, { input }, ctx) => ({ apiTokenId: await service.revokeApiToken(ctx, input) }),
   }),

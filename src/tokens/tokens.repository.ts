@@ -1,5 +1,6 @@
 import type { Executor } from '../db/database.ts';
 import type { ApiTokenRow } from '../db/schema.ts';
+import type { Page } from '../schema/pagination.ts';
 
 export function findActiveTokenByHash(db: Executor, tokenHash: string): Promise<ApiTokenRow | undefined> {
   return db.selectFrom('api_tokens').selectAll().where('token_hash', '=', tokenHash).where('revoked_at', 'is', null).executeTakeFirst();
@@ -17,4 +18,32 @@ export async function insertToken(db: Executor, row: ApiTokenRow): Promise<void>
 
 export async function revokeToken(db: Executor, organizationId: string, id: string, at: Date): Promise<void> {
   await db.updateTable('api_tokens').set({ revoked_at: at }).where('organization_id', '=', organizationId).where('id', '=', id).execute();
+}
+
+/** An organization's tokens, newest first (ids sort by creation), limit + 1 rows for the connection. */
+export function pageOfTokens(db: Executor, organizationId: string, page: Page): Promise<ApiTokenRow[]> {
+  let q = db.selectFrom('api_tokens').selectAll().where('organization_id', '=', organizationId);
+  if (page.afterId) q = q.where('id', '<', page.afterId);
+  return q.orderBy('id', 'desc').limit(page.limit + 1).execute();
+}
+
+/**
+ * Records a use at `at` unless one at most `granularityMs` earlier is
+ * already stored (another instance may have written it): at most one write
+ * per token and granularity, whatever the number of instances.
+ */
+export async function recordTokenUse(db: Executor, organizationId: string, id: string, at: Date, granularityMs: number): Promise<void> {
+  await db
+    .updateTable('api_tokens')
+    .set({ last_used_at: at })
+    .where('organization_id', '=', organizationId)
+    .where('id', '=', id)
+    .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', new Date(at.getTime() - granularityMs))]))
+    .execute();
+}
+
+/** Revocation and expiry of the given tokens (a missing id is a token deleted with its organization). */
+export function tokenStates(db: Executor, ids: readonly string[]): Promise<{ id: string; revoked_at: Date | null; expires_at: Date | null }[]> {
+  if (ids.length === 0) return Promise.resolve([]);
+  return db.selectFrom('api_tokens').select(['id', 'revoked_at', 'expires_at']).where('id', 'in', ids).execute();
 }

@@ -4,7 +4,9 @@ import { actorOf, authorize, requireAuthenticated, viewerOrganization, type View
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
 import type { ApiTokenRow } from '../db/schema.ts';
-import { notFound, unauthenticated } from '../errors.ts';
+import type { Clock } from '../clock.ts';
+import { badInput, forbidden, notFound, unauthenticated } from '../errors.ts';
+import type { Page } from '../schema/pagination.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
 import { getOrganization } from '../tenancy/access.ts';
@@ -12,29 +14,66 @@ import { cleanOptionalText } from '../tenancy/validate.ts';
 import { TOKEN_CHANNEL, type TokenCache } from './token-cache.ts';
 import * as repo from './tokens.repository.ts';
 
+/** The longest life a new token may be given (createApiToken's expiresAt / expiresInDays). */
+export const MAX_TOKEN_LIFETIME_DAYS = 3650;
+const DAY_MS = 86_400_000;
+
 /**
  * Turns an Authorization header into a viewer. No header: anonymous (may read
- * catalogs and introspect). A header that is not a live token: UNAUTHENTICATED,
- * so a revoked token never silently degrades to anonymous.
+ * catalogs and introspect). A header that is not a live token (unknown,
+ * revoked or expired at `clock`'s now): UNAUTHENTICATED, so such a token never
+ * silently degrades to anonymous. A use is recorded in `last_used_at` about
+ * once a minute per token (TokenCache.recordUse).
  */
-export async function resolveViewer(db: Executor, operatorToken: string, authorization: string | null | undefined, tokens?: TokenCache): Promise<Viewer> {
+export async function resolveViewer(db: Executor, clock: Clock, operatorToken: string, authorization: string | null | undefined, tokens: TokenCache): Promise<Viewer> {
   if (authorization == null || authorization.trim() === '') return { kind: 'anonymous' };
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization.trim());
   if (!match?.[1]) throw unauthenticated('the Authorization header must be "Bearer <token>"');
   const secret = match[1];
   if (sameSecret(secret, operatorToken)) return { kind: 'operator' };
   const hash = hashToken(secret);
-  const row = tokens ? await tokens.lookup(db, hash) : await repo.findActiveTokenByHash(db, hash);
+  const row = await tokens.lookup(db, hash);
   if (!row) throw unauthenticated('the API token is unknown or revoked');
+  const now = clock.now();
+  if (row.expires_at !== null && row.expires_at.getTime() <= now.getTime()) throw unauthenticated('the API token has expired');
   const role = API_ROLES.find((r) => r === row.role);
   if (!role) throw unauthenticated('the API token has an unknown role');
+  await tokens.recordUse(db, row, now);
   return { kind: 'token', tokenId: row.id, organizationId: row.organization_id, role };
 }
 
-export async function createApiToken(ctx: Context, input: { organizationId: string; role: ApiRole; label?: string | null }): Promise<{ token: string; apiToken: ApiTokenRow }> {
+export interface CreateApiTokenInput {
+  organizationId: string;
+  role: ApiRole;
+  label?: string | null;
+  expiresAt?: Date | null;
+  expiresInDays?: number | null;
+}
+
+/** The expiry a new token asks for at `now` (null: never); a past, absurd or doubly given expiry is BAD_USER_INPUT naming the field. */
+export function tokenExpiry(input: Pick<CreateApiTokenInput, 'expiresAt' | 'expiresInDays'>, now: Date): Date | null {
+  const { expiresAt, expiresInDays } = input;
+  if (expiresAt != null && expiresInDays != null) throw badInput('input.expiresInDays', 'give either expiresAt or expiresInDays, not both');
+  const latest = now.getTime() + MAX_TOKEN_LIFETIME_DAYS * DAY_MS;
+  if (expiresInDays != null) {
+    if (!Number.isInteger(expiresInDays) || expiresInDays < 1 || expiresInDays > MAX_TOKEN_LIFETIME_DAYS) {
+      throw badInput('input.expiresInDays', `must be a whole number of days from 1 to ${MAX_TOKEN_LIFETIME_DAYS}`);
+    }
+    return new Date(now.getTime() + expiresInDays * DAY_MS);
+  }
+  if (expiresAt != null) {
+    if (expiresAt.getTime() <= now.getTime()) throw badInput('input.expiresAt', `must be in the future (now is ${now.toISOString()})`);
+    if (expiresAt.getTime() > latest) throw badInput('input.expiresAt', `must be at most ${MAX_TOKEN_LIFETIME_DAYS} days from now (${new Date(latest).toISOString()})`);
+    return expiresAt;
+  }
+  return null;
+}
+
+export async function createApiToken(ctx: Context, input: CreateApiTokenInput): Promise<{ token: string; apiToken: ApiTokenRow }> {
   return ctx.db.transaction().execute(async (trx) => {
     // The operator creates any organization's tokens; an ADMIN token those of its own organization.
     const org = await getOrganization(ctx, input.organizationId, 'write', trx);
+    const expiresAt = tokenExpiry(input, ctx.clock.now());
     const token = generateToken();
     const row: ApiTokenRow = {
       organization_id: org.id,
@@ -44,6 +83,8 @@ export async function createApiToken(ctx: Context, input: { organizationId: stri
       token_hash: hashToken(token),
       created_at: ctx.clock.now(),
       revoked_at: null,
+      expires_at: expiresAt,
+      last_used_at: null,
     };
     await repo.insertToken(trx, row);
     await appendEvents(trx, [{ organizationId: org.id, type: 'API_TOKEN_CREATED', at: ctx.clock.now(), detail: `${row.role}${row.label ? ` "${row.label}"` : ''} (${row.id})`, ...actorOf(ctx.viewer) }]);
@@ -60,11 +101,21 @@ export async function revokeApiToken(ctx: Context, input: { apiTokenId: string }
     if (row.revoked_at === null) {
       await repo.revokeToken(trx, row.organization_id, row.id, ctx.clock.now());
       await appendEvents(trx, [{ organizationId: row.organization_id, type: 'API_TOKEN_REVOKED', at: ctx.clock.now(), detail: row.id, ...actorOf(ctx.viewer) }]);
-      // Every instance forgets the token when this commits (token caches).
+      // Every instance forgets the token and ends its live streams when this commits (token caches, LiveConnections).
       await sql`select pg_notify(${TOKEN_CHANNEL}, ${row.id})`.execute(trx);
     }
     return row.id;
   });
-  ctx.tokens.forget(id);
+  ctx.tokens.revoked(id);
   return id;
+}
+
+/** A page of an organization's tokens, newest first (limit + 1 rows): the operator, or an ADMIN token of the organization (others FORBIDDEN). */
+export async function listApiTokens(ctx: Context, organizationId: string, page: Page): Promise<ApiTokenRow[]> {
+  requireAuthenticated(ctx.viewer);
+  if (ctx.viewer.kind === 'token') {
+    if (ctx.viewer.organizationId !== organizationId) throw notFound('organization', organizationId);
+    if (ctx.viewer.role !== 'ADMIN') throw forbidden(`role ${ctx.viewer.role} may not list API tokens (organization.apiTokens); needs ADMIN`);
+  }
+  return repo.pageOfTokens(ctx.db, organizationId, page);
 }

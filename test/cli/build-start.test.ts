@@ -14,7 +14,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
  * this test's own inside the repository, so node_modules resolve), started
  * with plain node: it migrates with the compiled migrations and gets ready.
  */
-describe('build and start (npm start runs dist/src/main.js)', () => {
+describe('build and start (npm start runs dist/src/main.js)', { timeout: 180_000 }, () => {
   const out = join(ROOT, '.tmp', `build-test-${process.pid}`);
   const dataDir = mkdtempSync(join(tmpdir(), 'gateway-build-test-'));
   let database: { url: string; dispose(): Promise<void> } | null = null;
@@ -50,7 +50,7 @@ describe('build and start (npm start runs dist/src/main.js)', () => {
     });
     try {
       const ready = await fetch(`${url}/readyz`);
-      expect(await ready.json()).toEqual({ ready: true, database: true, migrations: true, draining: false });
+      expect(await ready.json()).toEqual({ ready: true, database: true, migrations: true, clock: expect.objectContaining({ ok: true, maxSkewSeconds: 60 }), draining: false });
     } finally {
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.ts';
-import { DATABASES } from '../support/databases.ts';
+import { sql } from 'kysely';
+import * as migration0007 from '../../migrations/2026_12_01_0007_token_expiry.ts';
+import { DATABASES, freshDatabase } from '../support/databases.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import type { TokenCacheOptions } from '../../src/tokens/token-cache.ts';
 import { codeOf, createOrg, OPERATOR_TOKEN, startGateway, type OrgFixture, type Result, type TestGateway } from '../support/gateway.ts';
@@ -120,7 +122,7 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
       it('[R-SEC-1] an ApiToken exposes neither the secret nor its hash', async () => {
         const result = await gw.gql(`{ __type(name: "ApiToken") { fields { name } } }`);
         const fields = result.data!.__type.fields.map((f: { name: string }) => f.name).sort();
-        expect(fields).toEqual(['createdAt', 'id', 'label', 'organization', 'role']);
+        expect(fields).toEqual(['createdAt', 'expiresAt', 'id', 'label', 'lastUsedAt', 'organization', 'revokedAt', 'role']);
       });
 
       it('[R-SEC-1] a label is optional; a blank label is none', async () => {
@@ -309,6 +311,174 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
         expect((await gw.gql(ORGANIZATION, { id: fx.organizationId }, b.token)).errors).toBeUndefined();
       });
 
+      // -------------------------------------------------------------- expiry
+
+      const LIST = `query($id: ID!, $first: Int, $after: String) {
+        organization(id: $id) { apiTokens(first: $first, after: $after) {
+          edges { cursor node { id label role createdAt lastUsedAt expiresAt revokedAt } }
+          pageInfo { hasNextPage endCursor }
+        } }
+      }`;
+      const CREATE_EXPIRING = `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token apiToken { id expiresAt lastUsedAt revokedAt } } }`;
+
+      it('[TOKEN-EXPIRY] a token may carry an expiry (expiresAt or expiresInDays); without one it never expires', async () => {
+        const now = gw.clock.now().getTime();
+        const at = new Date(now + 3_600_000).toISOString();
+        const byDate = await gw.ok(CREATE_EXPIRING, { input: { organizationId: fx.organizationId, role: 'SUPERVISOR', expiresAt: at } });
+        expect(byDate.createApiToken.apiToken).toMatchObject({ expiresAt: at, lastUsedAt: null, revokedAt: null });
+        const byDays = await gw.ok(CREATE_EXPIRING, { input: { organizationId: fx.organizationId, role: 'SUPERVISOR', expiresInDays: 30 } });
+        expect(byDays.createApiToken.apiToken.expiresAt).toBe(new Date(now + 30 * 86_400_000).toISOString());
+        expect((await tokenRow(gw, byDays.createApiToken.apiToken.id)).expires_at).toEqual(new Date(now + 30 * 86_400_000));
+        const never = await gw.ok(CREATE_EXPIRING, { input: { organizationId: fx.organizationId, role: 'SUPERVISOR' } });
+        expect(never.createApiToken.apiToken.expiresAt).toBeNull();
+        // The longest lifetime is accepted.
+        const longest = await gw.ok(CREATE_EXPIRING, { input: { organizationId: fx.organizationId, role: 'SUPERVISOR', expiresInDays: 3650 } });
+        expect(longest.createApiToken.apiToken.expiresAt).toBe(new Date(now + 3650 * 86_400_000).toISOString());
+      });
+
+      it('[TOKEN-EXPIRY] a past, present, absurd or doubly given expiry is BAD_USER_INPUT naming the field, and nothing is stored', async () => {
+        const now = gw.clock.now().getTime();
+        const before = await counts(gw);
+        const cases: [Record<string, unknown>, string][] = [
+          [{ expiresAt: new Date(now - 1).toISOString() }, 'input.expiresAt'],
+          [{ expiresAt: new Date(now).toISOString() }, 'input.expiresAt'],
+          [{ expiresAt: new Date(now + 3651 * 86_400_000).toISOString() }, 'input.expiresAt'],
+          [{ expiresAt: '9999-12-31T23:59:59Z' }, 'input.expiresAt'],
+          [{ expiresInDays: 0 }, 'input.expiresInDays'],
+          [{ expiresInDays: -5 }, 'input.expiresInDays'],
+          [{ expiresInDays: 3651 }, 'input.expiresInDays'],
+          [{ expiresInDays: 2_000_000_000 }, 'input.expiresInDays'],
+          [{ expiresInDays: 7, expiresAt: new Date(now + 86_400_000).toISOString() }, 'input.expiresInDays'],
+        ];
+        for (const [extra, field] of cases) {
+          const result = await gw.gql(CREATE_EXPIRING, { input: { organizationId: fx.organizationId, role: 'ADMIN', ...extra } });
+          expectError(result, 'BAD_USER_INPUT', { field });
+          expect(result.data).toBeNull();
+        }
+        // Not a date at all: refused by the DateTime scalar.
+        expect(codeOf(await gw.gql(CREATE_EXPIRING, { input: { organizationId: fx.organizationId, role: 'ADMIN', expiresAt: 'tomorrow' } }))).toBe('BAD_USER_INPUT');
+        expect(await counts(gw)).toEqual(before);
+      });
+
+      it('[TOKEN-EXPIRY] an expired token gets 401 like a revoked one, from the instant of its expiry (even when cached)', async () => {
+        const expiresAt = new Date(gw.clock.now().getTime() + 60_000);
+        const created = await gw.ok(CREATE_EXPIRING, { input: { organizationId: fx.organizationId, role: 'SUPERVISOR', expiresAt: expiresAt.toISOString() } });
+        const token = created.createApiToken.token as string;
+        expect((await gw.gql(ORGANIZATION, { id: fx.organizationId }, token)).errors).toBeUndefined();
+        gw.clock.set(new Date(expiresAt.getTime() - 1));
+        expect((await gw.gql(ORGANIZATION, { id: fx.organizationId }, token)).errors).toBeUndefined();
+        gw.clock.set(expiresAt);
+        expectError(await gw.gql(ORGANIZATION, { id: fx.organizationId }, token), 'UNAUTHENTICATED', { message: /expired/ });
+        expectError(await gw.gql(CATALOGS, {}, token), 'UNAUTHENTICATED');
+      });
+
+      // -------------------------------------------------------------- last use
+
+      interface Listed {
+        id: string;
+        lastUsedAt: string | null;
+        revokedAt: string | null;
+        expiresAt: string | null;
+      }
+      interface ListPage {
+        organization: { apiTokens: { edges: { node: Listed }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } };
+      }
+
+      async function listed(id: string): Promise<Listed> {
+        for (let after: string | null = null; ; ) {
+          const data: ListPage = await gw.ok<ListPage>(LIST, { id: fx.organizationId, first: 500, after });
+          const found = data.organization.apiTokens.edges.find((e) => e.node.id === id);
+          if (found) return found.node;
+          if (!data.organization.apiTokens.pageInfo.hasNextPage) throw new Error(`token ${id} not listed`);
+          after = data.organization.apiTokens.pageInfo.endCursor;
+        }
+      }
+
+      it('[TOKEN-LAST-USED] lastUsedAt records a use, written at most once a minute per token', async () => {
+        const created = await createToken(gw, fx.organizationId, 'SUPERVISOR', 'used');
+        expect((await listed(created.apiToken.id)).lastUsedAt).toBeNull();
+        const first = gw.clock.now();
+        await gw.ok(ORGANIZATION, { id: fx.organizationId }, created.token);
+        expect((await listed(created.apiToken.id)).lastUsedAt).toBe(first.toISOString());
+        // Within the minute: no write (the stored value stays).
+        gw.clock.advance(59_000);
+        await gw.ok(ORGANIZATION, { id: fx.organizationId }, created.token);
+        expect((await tokenRow(gw, created.apiToken.id)).last_used_at).toEqual(first);
+        // A minute on: the next use is recorded.
+        gw.clock.advance(1_000);
+        await gw.ok(ORGANIZATION, { id: fx.organizationId }, created.token);
+        expect((await listed(created.apiToken.id)).lastUsedAt).toBe(gw.clock.now().toISOString());
+        // A refused (revoked) token records nothing.
+        await revoke(gw, created.apiToken.id);
+        const usedAt = (await tokenRow(gw, created.apiToken.id)).last_used_at;
+        gw.clock.advance(120_000);
+        expectError(await gw.gql(ORGANIZATION, { id: fx.organizationId }, created.token), 'UNAUTHENTICATED');
+        expect((await tokenRow(gw, created.apiToken.id)).last_used_at).toEqual(usedAt);
+      });
+
+      it('[TOKEN-LAST-USED] a use on another instance is recorded too, once per minute whichever instance writes', async () => {
+        const peer = await secondInstance({ ttlMs: 3_600_000 });
+        try {
+          const created = await createToken(gw, fx.organizationId, 'INTEGRATOR', 'two instances');
+          peer.clock.set(gw.clock.now());
+          await peer.ok(ORGANIZATION, { id: fx.organizationId }, created.token);
+          expect((await tokenRow(gw, created.apiToken.id)).last_used_at).toEqual(peer.clock.now());
+          // This instance's use 30 s later finds a fresh stored value: nothing written.
+          gw.clock.set(new Date(peer.clock.now().getTime() + 30_000));
+          await gw.ok(ORGANIZATION, { id: fx.organizationId }, created.token);
+          expect((await tokenRow(gw, created.apiToken.id)).last_used_at).toEqual(peer.clock.now());
+        } finally {
+          await peer.close();
+        }
+      });
+
+      // -------------------------------------------------------------- listing
+
+      it("[TOKEN-LIST] ADMIN lists its organization's tokens newest first, paginated, with revocation, expiry and last use, never the hash", async () => {
+        const org = await createOrg(gw, 'innoacd', 'Listing Org');
+        const made: string[] = [];
+        for (const label of ['one', 'two', 'three']) made.push((await createToken(gw, org.organizationId, 'INTEGRATOR', label)).apiToken.id);
+        await revoke(gw, made[0]!);
+        const all: { id: string; label: string | null; revokedAt: string | null }[] = [];
+        let after: string | null = null;
+        let pages = 0;
+        for (;;) {
+          const result: Result = await gw.gql(LIST, { id: org.organizationId, first: 2, after }, org.admin);
+          expect(result.errors).toBeUndefined();
+          const connection = result.data!.organization.apiTokens;
+          expect(connection.edges.length).toBeLessThanOrEqual(2);
+          all.push(...connection.edges.map((e: { node: { id: string; label: string | null; revokedAt: string | null } }) => e.node));
+          pages++;
+          if (!connection.pageInfo.hasNextPage) break;
+          after = connection.pageInfo.endCursor;
+        }
+        // The fixture's four tokens (one per role) and the three made here, newest first.
+        expect(all).toHaveLength(7);
+        expect(pages).toBe(4);
+        expect(all.slice(0, 3).map((t) => t.id)).toEqual([...made].reverse());
+        expect(all.map((t) => t.id)).toEqual([...all.map((t) => t.id)].sort().reverse());
+        expect(all.find((t) => t.id === made[0])!.revokedAt).toBe(gw.clock.now().toISOString());
+        expect(all.find((t) => t.id === made[1])!.revokedAt).toBeNull();
+        // The operator lists them too; nothing of the secret or its hash appears.
+        const operator = await gw.gql(LIST, { id: org.organizationId, first: 50 });
+        expect(operator.data!.organization.apiTokens.edges).toHaveLength(7);
+        const rows = await gw.database.db.selectFrom('api_tokens').select('token_hash').where('organization_id', '=', org.organizationId).execute();
+        for (const { token_hash } of rows) expect(JSON.stringify(operator)).not.toContain(token_hash);
+        // A bad page size or cursor is refused as for every connection.
+        expectError(await gw.gql(LIST, { id: org.organizationId, first: 501 }, org.admin), 'BAD_USER_INPUT', { field: 'first' });
+        expectError(await gw.gql(LIST, { id: org.organizationId, first: 1, after: 'nope' }, org.admin), 'BAD_USER_INPUT', { field: 'after' });
+      });
+
+      it.each(['SUPERVISOR', 'INTEGRATOR', 'AGENT_CLIENT'] as const)('[TOKEN-LIST] a %s token may not list the tokens (FORBIDDEN)', async (role) => {
+        const result = await gw.gql(LIST, { id: fx.organizationId, first: 10 }, fx.tokens[role]);
+        expectError(result, 'FORBIDDEN');
+        expect(result.data).toEqual({ organization: null });
+      });
+
+      it("[TOKEN-LIST][R-SEC-2] another organization's ADMIN gets NOT_FOUND", async () => {
+        expectError(await gw.gql(LIST, { id: fx.organizationId, first: 10 }, other.admin), 'NOT_FOUND');
+      });
+
       // -------------------------------------------------------------- isolation
 
       it("[R-SEC-2] another organization's ADMIN cannot create or revoke this organization's tokens: NOT_FOUND as for a missing id", async () => {
@@ -397,6 +567,26 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
           }
         });
       });
+    });
+  }
+});
+
+describe.skipIf(DATABASES.length === 0)('migration 0007 (token expiry and last use)', () => {
+  for (const kind of DATABASES) {
+    it(`[TOKEN-EXPIRY] down removes expires_at and last_used_at, up adds them back (${kind})`, async () => {
+      const database = await freshDatabase(kind);
+      try {
+        const columns = async () =>
+          (await sql<{ column_name: string }>`select column_name from information_schema.columns where table_name = 'api_tokens' order by column_name`.execute(database.db)).rows.map((r) => r.column_name);
+        expect(await columns()).toEqual(expect.arrayContaining(['expires_at', 'last_used_at']));
+        await migration0007.down(database.db);
+        expect(await columns()).not.toContain('expires_at');
+        expect(await columns()).not.toContain('last_used_at');
+        await migration0007.up(database.db);
+        expect(await columns()).toEqual(expect.arrayContaining(['expires_at', 'last_used_at']));
+      } finally {
+        await database.dispose();
+      }
     });
   }
 });
