@@ -23,6 +23,7 @@ import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
+import { scenarioBombs } from './bombs.ts';
 import { cleanupAll, ownChild, stopChild, tempDir } from './cleanup.ts';
 import { GqlClient, runLoad, startSession, type StartOutcome } from './clients.ts';
 import { ROOT, startGateway, type Gateway } from './gateway.ts';
@@ -34,7 +35,7 @@ import { scenarioRecovery } from './recovery.ts';
 
 /* ------------------------------------------------------------------ options */
 
-const SCENARIOS = ['storm', 'checkout', 'fanout', 'mapping', 'durable', 'profile', 'pglite', 'coldstart', 'recovery'] as const;
+const SCENARIOS = ['storm', 'checkout', 'fanout', 'mapping', 'durable', 'profile', 'bombs', 'pglite', 'coldstart', 'recovery'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const ALIASES: Record<string, Scenario> = { memory: 'fanout', 'fan-out': 'fanout', latency: 'checkout', 'cold-start': 'coldstart', cold: 'coldstart' };
 
@@ -1010,7 +1011,7 @@ async function main(): Promise<void> {
     report.facts.postgres = await server.settings();
     console.log(`PostgreSQL ${server.version} on ${opts.unixSocket ? `Unix socket ${server.dir}, port` : '127.0.0.1:'}${server.port}; synchronous_commit=${opts.syncCommit}`);
   }
-  const pgScenarios = (['storm', 'checkout', 'fanout', 'mapping', 'durable', 'profile'] as const).filter(wants).filter((s) => !(s === 'durable' && opts.syncCommit === 'on'));
+  const pgScenarios = (['storm', 'checkout', 'fanout', 'mapping', 'durable', 'profile', 'bombs'] as const).filter(wants).filter((s) => !(s === 'durable' && opts.syncCommit === 'on'));
   if (server && pgScenarios.length) {
     const dbName = 'gateway';
     const url = await server.createDatabase(dbName);
@@ -1025,6 +1026,7 @@ async function main(): Promise<void> {
         if (s === 'mapping') await scenarioMapping(env);
         if (s === 'durable') await scenarioDurable(env);
         if (s === 'profile') await scenarioProfile(env);
+        if (s === 'bombs') await scenarioBombs(env, report, opts.smoke ? { seconds: 3, users: 600 } : { seconds: 20, users: 2_000 });
       }
     } finally {
       env.client.close();

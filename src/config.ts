@@ -7,6 +7,9 @@ import { DEFAULT_RATE_LIMITS, type RateLimits } from './security/rate-limit.ts';
 /** ALLOCATION_CACHE_USERS default: one 100,000-user organization and then some (about 0.85 KiB of heap per cached user: ~100 MiB). */
 export const DEFAULT_ALLOCATION_CACHE_USERS = 120_000;
 
+/** DATABASE_STATEMENT_TIMEOUT_MS default: well above the slowest statement the benchmark measures (a 100,000-user organization). */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 15_000;
+
 export interface Config {
   port: number;
   host: string;
@@ -15,6 +18,8 @@ export interface Config {
   dataDir: string;
   /** Pool size for PostgreSQL: the hot seat rows degrade with many more connections than cores. */
   databasePoolSize: number;
+  /** DATABASE_STATEMENT_TIMEOUT_MS: PostgreSQL's statement_timeout for every statement of the pool; 0 off (PGlite: not enforced). */
+  databaseStatementTimeoutMs: number;
   /** How long a start waits for an unreachable database before giving up (ms); 0: not at all. */
   databaseWaitMs: number;
   /** Bounds on WebSocket connections and subscriptions (WebSocket and SSE). */
@@ -121,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl,
     dataDir: resolve(env.DATA_DIR?.trim() || './data'),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
+    databaseStatementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', DEFAULT_STATEMENT_TIMEOUT_MS, 0, 3_600_000),
     databaseWaitMs: integer(env, 'DATABASE_WAIT_SECONDS', 300, 0, 86_400) * 1000,
     liveLimits: {
       maxConnections: integer(env, 'MAX_WS_CONNECTIONS', DEFAULT_LIVE_LIMITS.maxConnections, 1, 1_000_000),
@@ -143,6 +149,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxBatch: integer(env, 'GRAPHQL_MAX_BATCH', DEFAULT_LIMITS.maxBatch, 0, 1000),
       maxBodyBytes: integer(env, 'MAX_REQUEST_BODY_BYTES', DEFAULT_LIMITS.maxBodyBytes, 1024, 100 * 1024 * 1024),
       introspection: boolean(env, 'GRAPHQL_INTROSPECTION', DEFAULT_LIMITS.introspection),
+      maxResponseBytes: integer(env, 'GRAPHQL_MAX_RESPONSE_BYTES', DEFAULT_LIMITS.maxResponseBytes, 0, 1024 * 1024 * 1024),
+      expensiveCost: integer(env, 'GRAPHQL_EXPENSIVE_COST', DEFAULT_LIMITS.expensiveCost, 1, 100_000_000),
+      expensiveConcurrency: integer(env, 'GRAPHQL_EXPENSIVE_CONCURRENCY', DEFAULT_LIMITS.expensiveConcurrency, 0, 1000),
+      expensiveWaitMs: integer(env, 'GRAPHQL_EXPENSIVE_WAIT_MS', DEFAULT_LIMITS.expensiveWaitMs, 0, 60_000),
     },
     rateLimits: {
       authFailures: integer(env, 'RATE_LIMIT_AUTH_FAILURES', DEFAULT_RATE_LIMITS.authFailures, 0, 1_000_000),

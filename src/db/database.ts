@@ -32,6 +32,12 @@ export interface OpenDatabaseOptions {
   /** PGlite data directory; null keeps the embedded database in memory (tests). */
   dataDir: string | null;
   poolSize?: number;
+  /**
+   * PostgreSQL's statement_timeout (ms) for every connection of the pool, sent
+   * when it connects (no extra statement); a cancelled statement fails with
+   * SQLSTATE 57014. 0 or unset: none. PGlite runs no timers, so it has none.
+   */
+  statementTimeoutMs?: number;
   /** Kysely's query log (e.g. to count SQL statements in tests, R-API-4); none by default. */
   log?: KyselyConfig['log'];
   /**
@@ -50,6 +56,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       max: options.poolSize ?? 10,
       // A request never waits long for a connection; failing fast is better than piling up.
       connectionTimeoutMillis: 10_000,
+      ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
       // A peer that vanished without a FIN (network loss) is noticed by TCP keepalive instead of never.
       keepAlive: true,
     });

@@ -1,11 +1,11 @@
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
-import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationContext } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { useOperationCost, type CostLimits } from './cost.ts';
 import { useRequestErrors } from './request-errors.ts';
 
 /**
@@ -15,14 +15,14 @@ import { useRequestErrors } from './request-errors.ts';
  * @example
  * const yoga = createYoga({ ...yogaLimitOptions(limits), plugins: operationLimitPlugins(limits) });
  */
-export interface OperationLimits {
+export interface OperationLimits extends CostLimits {
   /** GRAPHQL_MAX_DEPTH: nesting of selection sets (introspection not counted). */
   maxDepth: number;
   /** GRAPHQL_MAX_ALIASES: aliased fields per operation. */
   maxAliases: number;
   /** GRAPHQL_MAX_TOKENS: lexical tokens in the document, checked while parsing. */
   maxTokens: number;
-  /** GRAPHQL_MAX_COST: graphql-armor's static cost (objects 2, scalars 1, times 1.5 per level). */
+  /** GRAPHQL_MAX_COST: an operation's cost with its variables, and a batched request's total (see cost.ts). */
   maxCost: number;
   /** GRAPHQL_MAX_DIRECTIVES: directives per operation. */
   maxDirectives: number;
@@ -38,7 +38,11 @@ export const DEFAULT_LIMITS: Readonly<OperationLimits> = {
   maxDepth: 12,
   maxAliases: 30,
   maxTokens: 2000,
-  maxCost: 10_000,
+  maxCost: 50_000,
+  maxResponseBytes: 8 * 1024 * 1024,
+  expensiveCost: 2_000,
+  expensiveConcurrency: 3,
+  expensiveWaitMs: 1_000,
   maxDirectives: 50,
   maxBatch: 10,
   maxBodyBytes: 1024 * 1024,
@@ -72,7 +76,7 @@ export function operationLimitPlugins(limits: OperationLimits): Plugin[] {
     }),
     maxDepthPlugin({ n: limits.maxDepth, ...reportLimit }),
     maxAliasesPlugin({ n: limits.maxAliases, ...reportLimit }),
-    costLimitPlugin({ maxCost: limits.maxCost, ...reportLimit }),
+    useOperationCost(limits),
     maxDirectivesPlugin({ n: limits.maxDirectives, ...reportLimit }),
   ];
   if (!limits.introspection) plugins.push(useNoIntrospection(), blockFieldSuggestionsPlugin());
