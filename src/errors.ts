@@ -13,7 +13,9 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'CLOCK_SKEW'
   /** The database cannot be reached right now (HTTP 503 with Retry-After): retry later. */
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  /** A database statement ran past DATABASE_STATEMENT_TIMEOUT_MS and was cancelled (HTTP 503, Retry-After): nothing changed. */
+  | 'STATEMENT_TIMEOUT';
 
 declare module 'graphql' {
   interface GraphQLErrorExtensions {
