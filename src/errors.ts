@@ -22,7 +22,7 @@ declare module 'graphql' {
     code?: ErrorCode | string;
     /** Input path of the offending field, e.g. `input.name`. */
     field?: string;
-    /** The SPEC rule that refused it, e.g. `R-TEN-3`. */
+    /** The rule (docs/rules.md) that refused it, e.g. `R-TEN-3`. */
     rule?: string;
     /** Why an object is gone, e.g. `USER_DELETED` for a session whose user was deleted. */
     reason?: string;
@@ -38,7 +38,7 @@ function error(code: ErrorCode, message: string, extra: { field?: string; rule?:
   });
 }
 
-/** Input errors name the field and, where a SPEC rule refused it, the rule. */
+/** Input errors name the field and, where a rule refused it, the rule. */
 export function badInput(field: string, message: string, rule?: string): GraphQLError {
   return error('BAD_USER_INPUT', `${field}: ${message}${rule ? ` (${rule})` : ''}`, { field, ...(rule ? { rule } : {}) });
 }

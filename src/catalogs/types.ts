@@ -1,5 +1,5 @@
 /**
- * Catalog model: a vendor's product line as data (SPEC §2). Presets live in
+ * Catalog model: a vendor's product line as data (docs/rules.md, Catalogs). Presets live in
  * `presets/*.json` and are validated by `loader.ts` before use; the licensing
  * rules read these objects and never name a vendor's product in code.
  */

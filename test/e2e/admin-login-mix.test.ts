@@ -73,7 +73,7 @@ for (const kind of DATABASES) {
     }
 
     it(
-      '[R-CONC-4][R-CONC-1] 24 start/heartbeat/end clients and 4 administrators (updateUserStatus, createUser, deleteUser, updateConfigurationGroup) in one organization: no failed request, seats in use = open sessions',
+      '[R-AVAIL-2][R-CONC-4][R-CONC-1] 24 start/heartbeat/end clients and 4 administrators (updateUserStatus, createUser, deleteUser, updateConfigurationGroup) in one organization: no failed request, seats in use = open sessions',
       { timeout: (SECONDS + 120) * 1000 },
       async () => {
         const org = await licensedOrg(gw, 'connect-storm', [

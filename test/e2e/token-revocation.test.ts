@@ -152,7 +152,7 @@ for (const kind of DATABASES) {
       await a?.close();
     });
 
-    it('[TOKEN-REVOKE-LIVE] revoking a token through instance A closes its graphql-ws connection on instance B with 4403 naming the revocation', async () => {
+    it('[R-SEC-8][TOKEN-REVOKE-LIVE] revoking a token through instance A closes its graphql-ws connection on instance B with 4403 naming the revocation', async () => {
       const { token, id } = await newToken('SUPERVISOR');
       const seats = openWs(bWs, token, SEAT_USAGE, { id: org.organizationId });
       await within(seats.first, 'the first seat usage');
@@ -167,7 +167,7 @@ for (const kind of DATABASES) {
       await seats.client.dispose();
     });
 
-    it('[TOKEN-REVOKE-LIVE] revoking a token through instance A ends its SSE streams on instance B with a final UNAUTHENTICATED error event', async () => {
+    it('[R-SEC-8][TOKEN-REVOKE-LIVE] revoking a token through instance A ends its SSE streams on instance B with a final UNAUTHENTICATED error event', async () => {
       const { token, id } = await newToken('INTEGRATOR');
       const seats = await openSse(bHttp, token, SEAT_USAGE, { id: org.organizationId });
       const events = await openSse(bHttp, token, EVENTS, { id: org.organizationId });
@@ -189,7 +189,7 @@ for (const kind of DATABASES) {
       expect((await a.gql(ORGANIZATION, { id: org.organizationId }, token)).status).toBe(401);
     });
 
-    it('[TOKEN-REVOKE-LIVE] the operator\'s and other tokens\' streams stay open when one token is revoked', async () => {
+    it('[R-SEC-8][TOKEN-REVOKE-LIVE] the operator\'s and other tokens\' streams stay open when one token is revoked', async () => {
       const victim = await newToken('SUPERVISOR');
       const keeper = await newToken('SUPERVISOR');
       const cut = openWs(bWs, victim.token, SEAT_USAGE, { id: org.organizationId });
@@ -209,7 +209,7 @@ for (const kind of DATABASES) {
       await Promise.all([kept.client.dispose(), operator.client.dispose(), cut.client.dispose()]);
     });
 
-    it('[TOKEN-EXPIRY-LIVE] an expired token\'s open graphql-ws connection and SSE stream are cut when its expiry passes (test clock)', async () => {
+    it('[R-SEC-8][TOKEN-EXPIRY-LIVE] an expired token\'s open graphql-ws connection and SSE stream are cut when its expiry passes (test clock)', async () => {
       const expiresAt = new Date(b.clock.now().getTime() + 3_600_000);
       const { token } = await newToken('SUPERVISOR', { expiresAt: expiresAt.toISOString() });
       const ws = openWs(bWs, token, SEAT_USAGE, { id: org.organizationId });
@@ -225,7 +225,7 @@ for (const kind of DATABASES) {
       await ws.client.dispose();
     });
 
-    it('[TOKEN-REVOKE-LIVE] a revocation written past the gateway (SQL, no notice) ends the streams at the periodic recheck, bounded by the token cache TTL', async () => {
+    it('[R-SEC-8][TOKEN-REVOKE-LIVE] a revocation written past the gateway (SQL, no notice) ends the streams at the periodic recheck, bounded by the token cache TTL', async () => {
       // A third instance whose cache TTL (and so its recheck period) is short.
       const c = await instance({ ttlMs: 500 });
       try {
@@ -243,7 +243,7 @@ for (const kind of DATABASES) {
       }
     });
 
-    it.skipIf(kind !== 'postgres')('[TOKEN-REVOKE-LIVE] after a lost LISTEN connection comes back, the tokens of open streams are read again (a revocation whose notice was missed ends them)', async () => {
+    it.skipIf(kind !== 'postgres')('[R-SEC-8][TOKEN-REVOKE-LIVE] after a lost LISTEN connection comes back, the tokens of open streams are read again (a revocation whose notice was missed ends them)', async () => {
       const { token, id } = await newToken('SUPERVISOR');
       const ws = openWs(bWs, token, SEAT_USAGE, { id: org.organizationId });
       await within(ws.first, 'the first seat usage');
@@ -256,7 +256,7 @@ for (const kind of DATABASES) {
       await ws.client.dispose();
     });
 
-    it('[TOKEN-EXPIRY-LIVE] an expired token cannot open a graphql-ws connection (4403) or an SSE stream (UNAUTHENTICATED)', async () => {
+    it('[R-SEC-8][TOKEN-EXPIRY-LIVE] an expired token cannot open a graphql-ws connection (4403) or an SSE stream (UNAUTHENTICATED)', async () => {
       const expiresAt = new Date(b.clock.now().getTime() + 60_000);
       const { token } = await newToken('SUPERVISOR', { expiresAt: expiresAt.toISOString() });
       b.clock.set(new Date(expiresAt.getTime() + 1));
@@ -307,7 +307,7 @@ describe.skipIf(!DATABASES.includes('postgres'))('live streams of a revoked toke
     await database.dispose();
   });
 
-  it('[TOKEN-REVOKE-LIVE] a token revoked through process A: its graphql-ws connection on process B closes with 4403 and its SSE stream there ends', async () => {
+  it('[R-SEC-8][TOKEN-REVOKE-LIVE] a token revoked through process A: its graphql-ws connection on process B closes with 4403 and its SSE stream there ends', async () => {
     const [a, b] = await Promise.all([startProcess({ DATABASE_URL: database.url! }), startProcess({ DATABASE_URL: database.url! })]);
     children.push(a.child, b.child);
     const call = async (url: string, query: string, variables: Record<string, unknown>, token = OPERATOR_TOKEN) => {

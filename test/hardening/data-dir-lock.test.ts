@@ -58,7 +58,7 @@ async function ready(base: string): Promise<unknown> {
 }
 
 describe.skipIf(!DATABASES.includes('pglite'))('PGlite data directory lock', { timeout: 120_000 }, () => {
-  it('[pglite-restart] kill -9 of a gateway whose parent has not reaped it (a zombie): a gateway started at once on the same DATA_DIR takes the lock over and serves', async () => {
+  it('[R-AVAIL-5][pglite-restart] kill -9 of a gateway whose parent has not reaped it (a zombie): a gateway started at once on the same DATA_DIR takes the lock over and serves', async () => {
     const dir = await dataDir();
     // The victim's parent is `sleep`, which never waits for children: once killed, the victim stays a zombie.
     const log = join(tempDir(), 'victim.log');
@@ -96,7 +96,7 @@ describe.skipIf(!DATABASES.includes('pglite'))('PGlite data directory lock', { t
     expect(lockHolder(dir)).toBe(next.child.pid);
   });
 
-  it('[pglite-restart] a lock file naming a live process that is not the gateway that wrote it (its start time differs: the pid was reused) is taken over', async () => {
+  it('[R-AVAIL-5][pglite-restart] a lock file naming a live process that is not the gateway that wrote it (its start time differs: the pid was reused) is taken over', async () => {
     const dir = await dataDir();
     const unrelated = spawn('sleep', ['600'], { stdio: 'ignore' });
     cleanups.push(() => void unrelated.kill('SIGKILL'));
@@ -110,7 +110,7 @@ describe.skipIf(!DATABASES.includes('pglite'))('PGlite data directory lock', { t
     expect(unrelated.exitCode).toBeNull(); // untouched
   });
 
-  it('[pglite-restart] a live gateway still keeps a second one out of its DATA_DIR (exit 2, naming the holder)', async () => {
+  it('[R-AVAIL-5][pglite-restart] a live gateway still keeps a second one out of its DATA_DIR (exit 2, naming the holder)', async () => {
     const dir = await dataDir();
     const first = gateway({ DATA_DIR: dir });
     await listeningBase(first);

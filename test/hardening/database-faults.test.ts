@@ -94,7 +94,7 @@ describe.skipIf(!DATABASES.includes('postgres') || !HAVE_POSTGRES_BINARIES)('dat
     await server?.dispose();
   }, 60_000);
 
-  it('[db-restart][db-crash] no gateway exits; /readyz 503 then 200; outages answer 503 UNAVAILABLE with Retry-After; no acknowledged grant lost; seats = open sessions; subscriptions resume', async () => {
+  it('[R-AVAIL-1][db-restart][db-crash] no gateway exits; /readyz 503 then 200; outages answer 503 UNAVAILABLE with Retry-After; no acknowledged grant lost; seats = open sessions; subscriptions resume', async () => {
     const [a, b] = await Promise.all(gateways.map(listeningBase));
     const bases = [a!, b!];
     const exited = () => gateways.some((g) => g.child.exitCode !== null || g.child.signalCode !== null);
@@ -247,7 +247,7 @@ describe.skipIf(!DATABASES.includes('postgres') || !HAVE_POSTGRES_BINARIES)('dat
 });
 
 describe.skipIf(!DATABASES.includes('postgres'))('a PostgreSQL that cannot be reached', () => {
-  it('[db-unavailable] operations answer HTTP 503 UNAVAILABLE with Retry-After (never "Unexpected error."), /readyz 503, a WebSocket whose token cannot be read is closed with 1013', async () => {
+  it('[R-AVAIL-1][db-unavailable] operations answer HTTP 503 UNAVAILABLE with Retry-After (never "Unexpected error."), /readyz 503, a WebSocket whose token cannot be read is closed with 1013', async () => {
     const port = await freePort(); // nothing listens there
     const database = await openDatabase({ databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres`, dataDir: null, poolSize: 2 });
     const app = createApp({ database, clock: new ManualClock(new Date('2026-11-22T10:00:00.000Z')), operatorToken: PROCESS_OPERATOR_TOKEN, sweepIntervalMs: 0 });

@@ -17,7 +17,7 @@ describe.skipIf(!DATABASES.includes('postgres') || !HAVE_POSTGRES_BINARIES)('sta
     await server?.dispose();
   });
 
-  it('[db-wait] DATABASE_URL names a port where nothing listens yet: the gateway logs that it waits and retries, then serves once PostgreSQL is there', async () => {
+  it('[R-AVAIL-1][db-wait] DATABASE_URL names a port where nothing listens yet: the gateway logs that it waits and retries, then serves once PostgreSQL is there', async () => {
     const port = await freePort();
     gateway = spawnGateway({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/postgres` });
     const waiting = await gateway.waitForLog((l) => l.msg === 'database not reachable; waiting for it (retrying)');

@@ -112,7 +112,7 @@ for (const kind of DATABASES) {
     });
     afterAll(() => gw?.close());
 
-    it('[subscription-flood] 10,000 subscribe messages on one socket: 100 run, every other gets a RATE_LIMITED error naming MAX_SUBSCRIPTIONS_PER_SOCKET; the socket and other tenants are still served', async () => {
+    it('[R-AVAIL-3][subscription-flood] 10,000 subscribe messages on one socket: 100 run, every other gets a RATE_LIMITED error naming MAX_SUBSCRIPTIONS_PER_SOCKET; the socket and other tenants are still served', async () => {
       const socket = await rawSocket(gw.base, a.tokens.SUPERVISOR);
       expect(socket.ack).toBe(true);
       for (let i = 1; i <= 10_000; i++) socket.send(subscribe(String(i), a.organizationId));
@@ -147,7 +147,7 @@ for (const kind of DATABASES) {
       await Promise.all([socket.closed, neighbour.closed]);
     });
 
-    it('[live-bounds] per-token and per-process bounds count WebSocket and SSE subscriptions alike; connections beyond their bound are closed with 4429 / 1013', async () => {
+    it('[R-AVAIL-3][live-bounds] per-token and per-process bounds count WebSocket and SSE subscriptions alike; connections beyond their bound are closed with 4429 / 1013', async () => {
       const small = await listen(kind, { liveLimits: { maxSubscriptionsPerSocket: 3, maxSubscriptionsPerToken: 5, maxSubscriptions: 8, maxConnectionsPerToken: 3, maxConnections: 6 } }, gw.database);
       try {
         // Token A: 3 on its first socket (the fourth is refused per socket), 2 more on a second (then per token).

@@ -226,7 +226,7 @@ for (const kind of DATABASES) {
       await expect(sql`insert into organizations (id, name, catalog_code, customer_ref, created_at) values (gen_random_uuid(), 'raw twin', 'innoacd', ${ref}, now())`.execute(gw.database.db)).rejects.toThrow(/unique|duplicate/i);
     });
 
-    it('[R-LIFE-5] the licence sweep goes on for every other organization when one has a stored key an old gateway accepted (graceDays 1e12); the failure is logged, counted and read as a coded error', async () => {
+    it('[R-AVAIL-4][R-LIFE-5] the licence sweep goes on for every other organization when one has a stored key an old gateway accepted (graceDays 1e12); the failure is logged, counted and read as a coded error', async () => {
       const good = await org();
       const bad = await org();
       const goodRef = (await refOf(good.organizationId))!;

@@ -32,7 +32,7 @@ for (const kind of DATABASES) {
       return { org, sessionId: (await startGranted(gw, org, user!)).id };
     }
 
-    it('[R-CONC-3][sweep-isolation] one organization whose expiry fails is reported and retried later; the others are still swept', async () => {
+    it('[R-AVAIL-4][R-CONC-3][sweep-isolation] one organization whose expiry fails is reported and retried later; the others are still swept', async () => {
       const failing = await orgWithSession();
       const healthy = await orgWithSession();
       gw.clock.advance(10 * 60_000);

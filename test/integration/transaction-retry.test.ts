@@ -23,7 +23,7 @@ for (const kind of DATABASES) {
     });
     afterAll(() => database.dispose());
 
-    it('[transaction-retry] a transaction that commits runs once, and an error that is no conflict is not retried', async () => {
+    it('[R-AVAIL-2][transaction-retry] a transaction that commits runs once, and an error that is no conflict is not retried', async () => {
       let runs = 0;
       const value = await withTransaction(database.db, async (trx) => {
         runs++;
@@ -88,7 +88,7 @@ for (const kind of DATABASES) {
         }
       }
 
-      it('[transaction-retry] a real 40P01 is retried: the run after the deadlock commits, and the retry is reported', async () => {
+      it('[R-AVAIL-2][transaction-retry] a real 40P01 is retried: the run after the deadlock commits, and the retry is reported', async () => {
         const notices: RetryNotice[] = [];
         const stop = onTransactionRetry(database.db, (n) => notices.push(n));
         try {
@@ -110,7 +110,7 @@ for (const kind of DATABASES) {
         }
       });
 
-      it('[transaction-retry] a transaction that deadlocks every time gives up after the bound with the 40P01 itself', async () => {
+      it('[R-AVAIL-2][transaction-retry] a transaction that deadlocks every time gives up after the bound with the 40P01 itself', async () => {
         const notices: RetryNotice[] = [];
         const stop = onTransactionRetry(database.db, (n) => notices.push(n));
         try {
@@ -140,7 +140,7 @@ for (const kind of DATABASES) {
         }
       });
 
-      it('[transaction-retry] a serialization failure (40001) is retried as a whole (a row changed since the snapshot)', async () => {
+      it('[R-AVAIL-2][transaction-retry] a serialization failure (40001) is retried as a whole (a row changed since the snapshot)', async () => {
         let runs = 0;
         const value = await withTransaction(database.db, async (trx) => {
           runs++;
