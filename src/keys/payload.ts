@@ -91,11 +91,14 @@ export interface Check<T> {
   expected: string;
 }
 
-/** A non-empty string of at most `maxLength` UTF-16 code units. */
+/** Control characters (NUL: PostgreSQL text cannot hold it) and UTF-16 surrogates without their pair (not Unicode). */
+const UNSTORABLE = /\p{Cc}|\p{Cs}/u;
+
+/** A non-empty string of at most `maxLength` UTF-16 code units, storable as sent (no control characters, no unpaired surrogates). */
 export function text(maxLength: number): Check<string> {
   return {
-    test: (v) => (typeof v === 'string' && v.trim() !== '' && v.length <= maxLength ? v : undefined),
-    expected: `a non-empty string of at most ${maxLength} characters`,
+    test: (v) => (typeof v === 'string' && v.trim() !== '' && v.length <= maxLength && !UNSTORABLE.test(v) ? v : undefined),
+    expected: `a non-empty string of at most ${maxLength} characters without control characters or unpaired surrogates`,
   };
 }
 

@@ -54,6 +54,15 @@ function badRequest(message: string, status = 400, rule?: string): GraphQLError 
 /** Strict UTF-8: a malformed sequence throws instead of becoming U+FFFD; a leading BOM is dropped (JSON parsers may ignore one). */
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
+/** The body as text; invalid UTF-8 is BAD_REQUEST (R-SEC-4). */
+function strictUtf8(bytes: Uint8Array): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw badRequest('the request body is not valid UTF-8 (R-SEC-4)', 400, 'R-SEC-4');
+  }
+}
+
 /** The media types Yoga reads as a JSON POST body (its own test, on the type without parameters). */
 function isJsonPost(request: Request): boolean {
   if (request.method !== 'POST') return false;
@@ -68,13 +77,7 @@ function isJsonPost(request: Request): boolean {
  * carries the parser's message (Yoga puts it in extensions.originalError).
  */
 async function parseJsonBody(request: Request): Promise<unknown> {
-  const bytes = new Uint8Array(await request.arrayBuffer());
-  let text: string;
-  try {
-    text = UTF8.decode(bytes);
-  } catch {
-    throw badRequest('the request body is not valid UTF-8 (R-SEC-4)', 400, 'R-SEC-4');
-  }
+  const text = strictUtf8(new Uint8Array(await request.arrayBuffer()));
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -120,9 +123,13 @@ export function useRequestShape(): Plugin {
       setRequestParser(async (req) => {
         try {
           // `req` comes through Yoga's body size limit (registered after this plugin, so it wraps this parser).
-          return isJsonPost(req) ? ((await parseJsonBody(req)) as Awaited<ReturnType<typeof parse>>) : await parse(req);
+          if (isJsonPost(req)) return (await parseJsonBody(req)) as Awaited<ReturnType<typeof parse>>;
+          // Yoga's other parsers (application/graphql, forms, multipart) would read invalid UTF-8 as U+FFFD.
+          if (req.method === 'POST') strictUtf8(new Uint8Array(await req.clone().arrayBuffer()));
+          return await parse(req);
         } catch (error) {
-          if (error instanceof GraphQLError) throw withoutOriginalError(error);
+          // Yoga's multipart parser throws errors without a code (and answers them 200).
+          if (error instanceof GraphQLError) throw withoutOriginalError(error.extensions.code === undefined ? badRequest(error.message) : error);
           throw badRequest(error instanceof SyntaxError ? 'variables and extensions must be JSON objects' : 'the request could not be read');
         }
       });

@@ -129,6 +129,43 @@ for (const kind of DATABASES) {
       const good = await send(Buffer.concat([prefix, Buffer.from('é', 'utf8'), suffix]));
       expect(good.json.data?.createUser.user.name).toBe('Bad é name');
     });
+
+    it('invalid UTF-8 in a body of the other media types Yoga reads (application/graphql, form, multipart): 400 BAD_REQUEST naming the encoding; nothing is stored', async () => {
+      const [before, after] = [`mutation { createUser(input: { siteId: "${siteId}", role: AGENT, name: "Other `, ' name" }) { user { id name } } }'];
+      const literal = (name: Buffer) => Buffer.concat([Buffer.from(before), name, Buffer.from(after)]);
+      const form = (name: Buffer) => Buffer.concat([Buffer.from(`query=${encodeURIComponent(before)}`), name, Buffer.from(encodeURIComponent(after))]);
+      const [jsonBefore, jsonAfter] = JSON.stringify(`${before}|${after}`).split('|') as [string, string];
+      const multipart = (name: Buffer) =>
+        Buffer.concat([Buffer.from(`--b\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{"query": ${jsonBefore}`), name, Buffer.from(`${jsonAfter}}\r\n--b--\r\n`)]);
+      for (const [contentType, body] of [
+        ['application/graphql', literal],
+        ['application/x-www-form-urlencoded', form],
+        ['multipart/form-data; boundary=b', multipart],
+      ] as const) {
+        for (const bad of [[0xff], [0xc3], [0xed, 0xa0, 0x80]]) {
+          const answer = await send(body(Buffer.from(bad)), contentType);
+          expect(answer.status, `${contentType} ${bad.join(',')}`).toBe(400);
+          expect(answer.json.errors?.[0]?.extensions).toEqual({ code: 'BAD_REQUEST', rule: 'R-SEC-4' });
+        }
+      }
+      const stored = await gw.database.db.selectFrom('users').select('name').where('name', 'like', 'Other%').execute();
+      expect(stored).toEqual([]);
+      // Valid UTF-8 in those media types is read as sent.
+      for (const [contentType, body, name] of [
+        ['application/graphql', literal, 'é'],
+        ['application/x-www-form-urlencoded', form, 'ü'],
+        ['multipart/form-data; boundary=b', multipart, 'ß'],
+      ] as const) {
+        const good = await send(body(Buffer.from(name, 'utf8')), contentType);
+        expect(good.json.data?.createUser.user.name, contentType).toBe(`Other ${name} name`);
+      }
+    });
+
+    it('a multipart body Yoga cannot read: 400 BAD_REQUEST, never an error without a code', async () => {
+      const answer = await send(Buffer.from('--b\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{"query":\r\n--b--\r\n'), 'multipart/form-data; boundary=b');
+      expect(answer.status).toBe(400);
+      expect(answer.json.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_REQUEST' });
+    });
   });
 }
 

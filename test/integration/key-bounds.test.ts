@@ -88,6 +88,10 @@ for (const kind of DATABASES) {
         ['keyId of 201 characters', { keyId: 'K'.repeat(201) }, {}, /keyId must be a non-empty string of at most 200 characters/],
         ['customerRef of 201 characters', { customerRef: 'C'.repeat(201) }, {}, /customerRef must be a non-empty string of at most 200 characters/],
         ['product of 65 characters', {}, { product: 'P'.repeat(65) }, /entitlements\[0\]\.product must be a non-empty string of at most 64 characters/],
+        // No column can store these as sent (PostgreSQL refuses NUL; an unpaired surrogate is not Unicode): refused, never "Unexpected error."
+        ['keyId with a NUL character', { keyId: 'K\u0000X' }, {}, /keyId must be a non-empty string of at most 200 characters without control characters or unpaired surrogates/],
+        ['keyId with an unpaired surrogate', { keyId: 'K\ud800X' }, {}, /keyId must be .* without control characters or unpaired surrogates/],
+        ['product with a NUL character', {}, { product: 'ACD_AGENT\u0000' }, /entitlements\[0\]\.product must be .* without control characters or unpaired surrogates/],
       ];
       for (const [name, top, entitlement, message] of cases) {
         it(`${name}: INVALID_PAYLOAD`, async () => {

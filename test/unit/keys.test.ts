@@ -186,7 +186,7 @@ describe('payload validation', () => {
 
   it('[R-KEY-1] names a missing, mistyped or unknown field', () => {
     const cases: [Record<string, unknown>, string][] = [
-      [{ ...raw(), customerRef: undefined }, 'customerRef is required (a non-empty string of at most 200 characters)'],
+      [{ ...raw(), customerRef: undefined }, 'customerRef is required (a non-empty string of at most 200 characters without control characters or unpaired surrogates)'],
       [{ ...raw(), v: 2 }, 'v must be 1'],
       [{ ...raw(), graceDays: 1.5 }, 'graceDays must be a whole number from 0 to 3650'],
       [{ ...raw(), autoRenew: 'yes' }, 'autoRenew must be true or false'],
