@@ -37,6 +37,9 @@ import { rateLimitError } from './rate-limit.ts';
  * costs over a million.
  */
 
+/** The most users one moveUsers names (assignments.service.ts refuses more). */
+const MOVE_USERS_MAX = 1000;
+
 /** Assumed sizes of lists without a size argument, by `Type.field`; others DEFAULT_LIST_SIZE. */
 const LIST_SIZES: Readonly<Record<string, number>> = {
   // The presets: 4 catalogs, at most 28 products, 21 inclusions, 5 requirements of 3 alternatives.
@@ -57,6 +60,13 @@ const LIST_SIZES: Readonly<Record<string, number>> = {
   'Organization.warnings': 100,
   'Team.members': 100,
   'AnalyticsAccess.unlicensedMembers': 100,
+  // A mutation payload's lists of users or of per-user rows: moveUsers names up to 1000 users.
+  'MoveUsersPayload.users': MOVE_USERS_MAX,
+  'MoveUsersPayload.warnings': MOVE_USERS_MAX,
+  'MoveUsersPayload.released': MOVE_USERS_MAX,
+  'MoveUsersPayload.deletedSettings': MOVE_USERS_MAX,
+  'UpdateConfigurationGroupPayload.released': MOVE_USERS_MAX,
+  'UpdateConfigurationGroupPayload.deletedSettings': MOVE_USERS_MAX,
   // A connection's edges: the connection already multiplied by `first`.
   'UserConnection.edges': 1,
   'LicenseEventConnection.edges': 1,

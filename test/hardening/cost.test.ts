@@ -167,6 +167,22 @@ for (const kind of DATABASES) {
       expect(fine.data?.organization.name).toBe('Tenant A');
     });
 
+    it('[R-SEC-3] a mutation payload list is priced by what it may hold: a dry-run moveUsers selecting each moved user\'s site\'s users is refused before anything runs', async () => {
+      // moveUsers may name 1000 users; each of them brings its site's 500 users: half a million users, not 10 × 500.
+      const group = (await ok(gw, 'mutation($i: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $i) { configurationGroup { id } } }', { i: { siteId: a.siteId, name: 'Bomb', functions: [] } })).createConfigurationGroup.configurationGroup.id as string;
+      const userIds = ((await ok(gw, PAGE, { o: a.id, n: 12 })).organization.users.edges as { node: { id: string } }[]).map((e) => e.node.id);
+      const bomb = 'mutation($i: MoveUsersInput!) { moveUsers(input: $i) { applied users { site { users(first: 500) { edges { node { id name email role status createdAt } } } } } } }';
+      counting.reset();
+      const refused = await gw.post({ query: bomb, variables: { i: { userIds, configurationGroupId: group, dryRun: true } } });
+      expect(counting.statements()).toBe(0);
+      expect(refused.status).toBe(400);
+      expectCostRefusal(refused.json);
+      // The payload's lists with small selections are still served.
+      const plain = await gw.gql('mutation($i: MoveUsersInput!) { moveUsers(input: $i) { applied users { id } released { user { id } product { code } } warnings { code message } } }', { i: { userIds, configurationGroupId: group, dryRun: true } });
+      expect(plain.errors).toBeUndefined();
+      expect(plain.data?.moveUsers.users).toHaveLength(12);
+    });
+
     it('[R-SEC-3] a costly selection under a subscription is refused over graphql-ws', async () => {
       const client = gw.ws(`Bearer ${a.token}`);
       const events = 'subscription($o: ID!, $n: Int) { licenseEvents(organizationId: $o) { user { site { users(first: $n) { edges { node { site { users(first: $n) { edges { node { id } } } } } } } } } } }';
