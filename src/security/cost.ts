@@ -13,6 +13,7 @@ import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexit
 import type { Plugin } from 'graphql-yoga';
 import type { Viewer } from '../auth/viewer.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../schema/pagination.ts';
+import { MAX_SITES_PER_ORGANIZATION, MAX_TEAMS_PER_ORGANIZATION } from '../tenancy/validate.ts';
 import { rateLimitError } from './rate-limit.ts';
 
 /**
@@ -55,8 +56,9 @@ const LIST_SIZES: Readonly<Record<string, number>> = {
   'SeatUsage.pools': 30,
   'Site.licenseOverview': 30,
   // Organization-wide lists.
-  'Organization.sites': 100,
-  'Organization.teams': 100,
+  // Bounded at creation (src/tenancy/validate.ts), so the assumption is the truth.
+  'Organization.sites': MAX_SITES_PER_ORGANIZATION,
+  'Organization.teams': MAX_TEAMS_PER_ORGANIZATION,
   'Organization.warnings': 100,
   'Team.members': 100,
   'AnalyticsAccess.unlicensedMembers': 100,

@@ -29,6 +29,12 @@ export async function lockOrganization(db: Executor, id: string): Promise<Organi
   return db.selectFrom('organizations').selectAll().where('id', '=', id).forNoKeyUpdate().executeTakeFirst();
 }
 
+/** How many sites or teams the organization has (for the bounds of src/tenancy/validate.ts). */
+export async function countOf(db: Executor, table: 'sites' | 'teams', organizationId: string): Promise<number> {
+  const row = await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).where('organization_id', '=', organizationId).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export async function customerRefTaken(db: Executor, customerRef: string): Promise<boolean> {
   return (await db.selectFrom('organizations').select('id').where('customer_ref', '=', customerRef).limit(1).executeTakeFirst()) !== undefined;
 }

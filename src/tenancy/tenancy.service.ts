@@ -1,7 +1,7 @@
 import { actorOf, requireOperator } from '../auth/viewer.ts';
 import { catalogOf, getOrganization, getSite, getUser } from './access.ts';
 import type { Context } from '../context.ts';
-import type { Executor } from '../db/database.ts';
+import type { Executor, Trx } from '../db/database.ts';
 import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
 import { badInput, notFound } from '../errors.ts';
 import { appendEvents } from '../events/events.repository.ts';
@@ -11,7 +11,7 @@ import { withTransaction } from '../db/transaction.ts';
 import { changeConfiguration, syncGroupRows } from '../assignments/assignments.service.ts';
 import { endSessionsOfUsers, userEndReason } from '../sessions/sessions.service.ts';
 import * as repo from './tenancy.repository.ts';
-import { cleanEmail, cleanName, cleanOptionalText, validateGroupConfig } from './validate.ts';
+import { cleanEmail, cleanName, cleanOptionalText, MAX_SITES_PER_ORGANIZATION, MAX_TEAMS_PER_ORGANIZATION, validateGroupConfig } from './validate.ts';
 
 export const USER_ROLES = ['AGENT', 'SUPERVISOR', 'TEAM_LEAD', 'ADMINISTRATOR', 'UC_USER', 'VIEWER'] as const;
 export type UserRole = (typeof USER_ROLES)[number];
@@ -74,11 +74,24 @@ export async function createSite(ctx: Context, input: { organizationId: string; 
   return withTransaction(ctx.db, async (trx) => {
     const org = await getOrganization(ctx, input.organizationId, 'write', trx);
     const name = cleanName('input.name', input.name);
+    await withinBound(trx, org.id, 'sites', MAX_SITES_PER_ORGANIZATION);
     if (await repo.siteNameTaken(trx, org.id, name)) throw badInput('input.name', `a site named "${name}" exists already`);
     const row: SiteRow = { organization_id: org.id, id: newId(ctx.clock.now()), name, created_at: ctx.clock.now() };
     await repo.insertSite(trx, row);
     return row;
   });
+}
+
+/**
+ * Refuses one more site or team beyond the organization's bound. Locks the
+ * organization row first (step 1 of the lock order), so two creations racing
+ * for the last place are counted one after the other.
+ */
+async function withinBound(trx: Trx, organizationId: string, table: 'sites' | 'teams', max: number): Promise<void> {
+  await repo.lockOrganization(trx, organizationId);
+  if ((await repo.countOf(trx, table, organizationId)) >= max) {
+    throw badInput('input.organizationId', `the organization has ${max} ${table}, the most one may have`, 'R-SEC-3');
+  }
 }
 
 /* ------------------------------------------------------------ configuration groups */
@@ -120,6 +133,7 @@ export async function createTeam(ctx: Context, input: { organizationId: string; 
       if (!leader) throw badInput('input.leaderId', `no user ${input.leaderId} in this organization`);
       leaderId = leader.id;
     }
+    await withinBound(trx, org.id, 'teams', MAX_TEAMS_PER_ORGANIZATION);
     if (await repo.teamNameTaken(trx, org.id, name)) throw badInput('input.name', `a team named "${name}" exists already`);
     const row: TeamRow = { organization_id: org.id, id: newId(ctx.clock.now()), name, leader_id: leaderId, created_at: ctx.clock.now() };
     await repo.insertTeam(trx, row);

@@ -2,6 +2,15 @@ import type { Catalog } from '../catalogs/types.ts';
 import { badInput } from '../errors.ts';
 
 const MAX_NAME = 200;
+
+/**
+ * The most sites, and the most teams, one organization may have. They are
+ * plain lists in the API (`Organization.sites`, `teams`), so the operation
+ * cost (src/security/cost.ts) assumes this many of each: without a bound,
+ * `sites { users(first: 40) { … } }` would do work no cost had priced.
+ */
+export const MAX_SITES_PER_ORGANIZATION = 500;
+export const MAX_TEAMS_PER_ORGANIZATION = 500;
 // Control characters make names unprintable in admin front ends and logs;
 // bidi overrides make a name display as something else (spoofing).
 const CONTROL = /[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/;
