@@ -439,7 +439,7 @@ export function createApp(deps: AppDeps): App {
     try {
       const expired = await sweepExpiredSessions(db, deps.clock, {
         onError: (organizationId, error) => {
-          metrics.sessionExpiryFailures.inc();
+          metrics.sweepFailures.inc({ sweep: 'session_expiry' });
           logger.warn({ err: error, organizationId }, 'session expiry failed for an organization (the others were swept)');
         },
       });

@@ -38,11 +38,9 @@ export interface Metrics {
   subscribers: Gauge;
   /** Sessions that expired because no heartbeat renewed them (fed by the seats module). */
   sessionsExpired: Counter;
-  /** Organizations whose session expiry failed in a sweep (the others were still swept; the next sweep tries again). */
-  sessionExpiryFailures: Counter;
   /** Transactions PostgreSQL aborted with a deadlock (40P01) or serialization failure (40001): retried, or given up after the bound. */
   transactionRetries: Counter<'code' | 'outcome'>;
-  /** Background sweep failures by sweep (license: one organization's licence state could not be recorded; the others were swept). */
+  /** Background sweep failures per organization, by sweep (license, session_expiry); the other organizations were swept. */
   sweepFailures: Counter<'sweep'>;
   /** Reads the seat gauge from the database at each scrape, so it is exact on every instance. */
   trackSeats(source: () => Promise<readonly { organization: string; product: string; inUse: number }[]>): void;
@@ -100,13 +98,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     subscribers: new Gauge({ name: 'subscribers', help: 'Live GraphQL subscribers', registers }),
     sessionsExpired: new Counter({ name: 'sessions_expired_total', help: 'Sessions expired for want of a heartbeat', registers }),
-    sessionExpiryFailures: new Counter({ name: 'sessions_expiry_failures_total', help: 'Organizations whose session expiry failed in a sweep', registers }),
     transactionRetries: new Counter({
       name: 'gateway_transaction_conflicts_total',
       help: 'Transactions aborted by a deadlock or serialization failure, by SQLSTATE and outcome (retried, gave_up)',
       labelNames: ['code', 'outcome'],
       registers,
     }),
-    sweepFailures: new Counter({ name: 'gateway_sweep_failures_total', help: 'Background sweep failures (license: per organization)', labelNames: ['sweep'], registers }),
+    sweepFailures: new Counter({ name: 'gateway_sweep_failures_total', help: 'Background sweep failures, one per organization and sweep (license, session_expiry)', labelNames: ['sweep'], registers }),
   };
 }
