@@ -48,13 +48,18 @@ ApiTokenRef.implement({
 });
 
 const ApiTokenEdgeRef = builder.objectRef<Connection<ApiTokenRow>['edges'][number]>('ApiTokenEdge').implement({
-  fields: (t) => ({ cursor: t.exposeString('cursor'), node: t.field({ type: ApiTokenRef, resolve: (e) => e.node }) }),
+  description: 'One API token of a page, with the cursor to continue after it.',
+  fields: (t) => ({
+    cursor: t.exposeString('cursor', { description: 'Pass as `after` to get the tokens that follow this one.' }),
+    node: t.field({ type: ApiTokenRef, description: 'The token (never its secret or hash).', resolve: (e) => e.node }),
+  }),
 });
 
 const ApiTokenConnectionRef = builder.objectRef<Connection<ApiTokenRow>>('ApiTokenConnection').implement({
+  description: "A page of an organization's API tokens, newest first.",
   fields: (t) => ({
-    edges: t.field({ type: [ApiTokenEdgeRef], resolve: (c) => c.edges }),
-    pageInfo: t.field({ type: PageInfoRef, resolve: (c) => c.pageInfo }),
+    edges: t.field({ type: [ApiTokenEdgeRef], description: 'The tokens of this page.', resolve: (c) => c.edges }),
+    pageInfo: t.field({ type: PageInfoRef, description: 'Whether more tokens follow, and the cursor to ask for them.', resolve: (c) => c.pageInfo }),
   }),
 });
 
