@@ -32,7 +32,10 @@ const eventTarget = new EventTarget();
 setMaxListeners(0, eventTarget);
 const pubsub = createPubSub<{ usage: [{ at: string; pools: unknown[] }] }>({ eventTarget: eventTarget as never });
 let inUse = 0;
-const snapshot = () => ({ at: new Date().toISOString(), pools: [{ product: { code: 'AGENT_SEAT' }, inUse, emergencyInUse: 0, overageInUse: 0 }] });
+const snapshot = () => ({
+  at: new Date().toISOString(),
+  pools: [{ product: { code: 'AGENT_SEAT' }, inUse, emergencyInUse: 0, overageInUse: 0 }],
+});
 
 const yoga = createYoga({
   graphqlEndpoint: '/graphql',
@@ -104,7 +107,14 @@ useServer(
     },
     onSubscribe: async (_ctx, _id, params) => {
       const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({});
-      const args = { schema, operationName: params.operationName, document: parse(params.query), variableValues: params.variables, contextValue: await contextFactory(), rootValue: { execute, subscribe } };
+      const args = {
+        schema,
+        operationName: params.operationName,
+        document: parse(params.query),
+        variableValues: params.variables,
+        contextValue: await contextFactory(),
+        rootValue: { execute, subscribe },
+      };
       const errors = validate(args.schema, args.document);
       if (errors.length) return errors;
       return args;

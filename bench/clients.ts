@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 
-export interface GqlResult<T = Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any -- GraphQL JSON
+export interface GqlResult<T = Record<string, any>> {
   data?: T;
   errors?: { message: string; extensions?: Record<string, unknown> }[];
 }
@@ -21,7 +21,7 @@ export class GqlClient {
   }
 
   /** One POST; resolves with the parsed body (GraphQL errors included, not thrown). */
-  request<T = Record<string, any>>(query: string, variables: Record<string, unknown> = {}, token?: string): Promise<GqlResult<T>> { // eslint-disable-line @typescript-eslint/no-explicit-any -- GraphQL JSON
+  request<T = Record<string, any>>(query: string, variables: Record<string, unknown> = {}, token?: string): Promise<GqlResult<T>> {
     const body = JSON.stringify({ query, variables });
     return new Promise((resolve, reject) => {
       const req = http.request(
@@ -58,7 +58,7 @@ export class GqlClient {
   }
 
   /** Like request, but throws on GraphQL errors and returns data. */
-  async ok<T = Record<string, any>>(query: string, variables: Record<string, unknown> = {}, token?: string): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any -- GraphQL JSON
+  async ok<T = Record<string, any>>(query: string, variables: Record<string, unknown> = {}, token?: string): Promise<T> {
     const result = await this.request<T>(query, variables, token);
     if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors).slice(0, 800)}`);
     return result.data as T;
@@ -84,7 +84,11 @@ export interface LoadResult<R> {
  * Runs `work` for every item with `concurrency` workers pulling the next item
  * as soon as they are free. Latency is measured around each call.
  */
-export async function runLoad<I, R>(items: readonly I[], concurrency: number, work: (item: I, index: number) => Promise<R>): Promise<LoadResult<R | undefined>> {
+export async function runLoad<I, R>(
+  items: readonly I[],
+  concurrency: number,
+  work: (item: I, index: number) => Promise<R>,
+): Promise<LoadResult<R | undefined>> {
   const results: (R | undefined)[] = new Array(items.length);
   const latenciesUs = new Float64Array(items.length);
   const errors: { index: number; error: string }[] = [];
@@ -120,7 +124,9 @@ export interface StartOutcome {
 
 /** startSession for one user; GraphQL errors become exceptions (counted as errors by runLoad). */
 export async function startSession(client: GqlClient, token: string, userId: string): Promise<StartOutcome> {
-  const data = await client.ok<{ startSession: { granted: boolean; denial: { code: string } | null; session: { id: string; seatKind: string } | null } }>(START_SESSION, { input: { userId } }, token);
+  const data = await client.ok<{
+    startSession: { granted: boolean; denial: { code: string } | null; session: { id: string; seatKind: string } | null };
+  }>(START_SESSION, { input: { userId } }, token);
   const s = data.startSession;
   return { granted: s.granted, denial: s.denial?.code ?? null, sessionId: s.session?.id ?? null, seatKind: s.session?.seatKind ?? null };
 }

@@ -49,7 +49,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const START_ARGS: readonly string[] = (() => {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts?: Record<string, string> };
   const [command, ...args] = (pkg.scripts?.start ?? '').trim().split(/\s+/);
-  if (command !== 'node' || args.length === 0) throw new Error(`package.json's start script is not "node [flags] <main>": ${pkg.scripts?.start}`);
+  if (command !== 'node' || args.length === 0)
+    throw new Error(`package.json's start script is not "node [flags] <main>": ${pkg.scripts?.start}`);
   return args;
 })();
 
@@ -97,14 +98,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       ? spawn('npm', ['start', '--silent'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
       : spawn(process.execPath, nodeArgs, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   // npm runs the gateway in a process group of its own: stop the group by its id.
-  if (options.via === 'npm') child.kill = ((signal?: NodeJS.Signals | number) => {
-    try {
-      process.kill(-child.pid!, signal ?? 'SIGTERM');
-      return true;
-    } catch {
-      return false;
-    }
-  }) as ChildProcess['kill'];
+  if (options.via === 'npm')
+    child.kill = ((signal?: NodeJS.Signals | number) => {
+      try {
+        process.kill(-child.pid!, signal ?? 'SIGTERM');
+        return true;
+      } catch {
+        return false;
+      }
+    }) as ChildProcess['kill'];
   const untrack = ownChild(`gateway ${options.label}`, child);
   const lines: string[] = [];
   const keep = (chunk: Buffer) => {
@@ -123,7 +125,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       untrack();
-      throw new Error(`gateway ${options.label} exited (${child.exitCode ?? child.signalCode}) before ready:\n${lines.slice(-30).join('\n')}`);
+      throw new Error(
+        `gateway ${options.label} exited (${child.exitCode ?? child.signalCode}) before ready:\n${lines.slice(-30).join('\n')}`,
+      );
     }
     try {
       const res = await fetch(`${base}/readyz`);

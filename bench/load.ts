@@ -42,7 +42,7 @@ export function pgSql(url: string): Sql {
 
 /** What the loaders need of the API: a GqlClient over HTTP, or the app in this process. */
 export interface Api {
-  ok<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<T>; // eslint-disable-line @typescript-eslint/no-explicit-any -- GraphQL JSON
+  ok<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<T>;
 }
 
 /**
@@ -53,12 +53,23 @@ export interface Api {
 export async function inProcessGateway(dataDir: string): Promise<{ api: Api; sql: Sql; close(): Promise<void> }> {
   const database = await openDatabase({ databaseUrl: null, dataDir });
   await migrateToLatest(database.db);
-  const app = createApp({ database, clock: systemClock, operatorToken: OPERATOR_TOKEN, trustedKeys: parseTrustedKeys(VENDOR.publicKey), sweepIntervalMs: 0, rateLimits: { activations: 0 } });
+  const app = createApp({
+    database,
+    clock: systemClock,
+    operatorToken: OPERATOR_TOKEN,
+    trustedKeys: parseTrustedKeys(VENDOR.publicKey),
+    sweepIntervalMs: 0,
+    rateLimits: { activations: 0 },
+  });
   const api: Api = {
     async ok(query, variables = {}, token) {
       const response = await app.yoga.fetch('http://bench.local/graphql', {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/graphql-response+json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
         body: JSON.stringify({ query, variables }),
       });
       const body = (await response.json()) as { data?: unknown; errors?: unknown[] };
@@ -110,7 +121,11 @@ export async function createOrgFixture(client: Api, name: string): Promise<OrgFi
     );
     tokens[role] = created.createApiToken.token;
   }
-  const site = await client.ok<{ createSite: { site: { id: string } } }>(`mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }`, { input: { organizationId, name: 'HQ' } }, tokens.ADMIN);
+  const site = await client.ok<{ createSite: { site: { id: string } } }>(
+    `mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }`,
+    { input: { organizationId, name: 'HQ' } },
+    tokens.ADMIN,
+  );
   const siteId = site.createSite.site.id;
   const group = await client.ok<{ createConfigurationGroup: { configurationGroup: { id: string } } }>(
     `mutation($input: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $input) { configurationGroup { id } } }`,
@@ -133,7 +148,10 @@ export async function insertUsers(sql: Sql, org: OrgFixture, count: number): Pro
   lastBatchAt = Math.max(Date.now(), lastBatchAt + 1);
   const at = new Date(lastBatchAt).toISOString();
   const o = org.organizationId;
-  const [{ n: before } = { n: 0 }] = await sql.query<{ n: number }>('select count(*)::int as n from users where organization_id = $1::uuid', [o]);
+  const [{ n: before } = { n: 0 }] = await sql.query<{ n: number }>(
+    'select count(*)::int as n from users where organization_id = $1::uuid',
+    [o],
+  );
   await sql.query(
     `insert into users (organization_id, id, site_id, configuration_group_id, team_id, name, email, role, status, created_at)
      select $1::uuid, gen_random_uuid(), $2::uuid, $3::uuid, null, 'Agent ' || i, null, 'AGENT', 'ACTIVE', $4::timestamptz
@@ -151,7 +169,10 @@ export async function insertUsers(sql: Sql, org: OrgFixture, count: number): Pro
      where u.organization_id = $1::uuid and u.created_at = $2::timestamptz`,
     [o, at],
   );
-  const [{ n: slots } = { n: 0 }] = await sql.query<{ n: number }>(`select coalesce(max(slot_no), 0)::int as n from license_slots where organization_id = $1::uuid and product_code = 'BASE'`, [o]);
+  const [{ n: slots } = { n: 0 }] = await sql.query<{ n: number }>(
+    `select coalesce(max(slot_no), 0)::int as n from license_slots where organization_id = $1::uuid and product_code = 'BASE'`,
+    [o],
+  );
   await sql.query(
     `insert into license_slots (organization_id, product_code, slot_no, holder_user_id, window_start, early_used)
      select organization_id, 'BASE', $3::int + (row_number() over (order by id))::int, id, created_at, false
@@ -185,12 +206,26 @@ export interface Activation {
  * every activation grants at most `batchSize` users (the bench goes on and
  * reports the failure).
  */
-export async function loadAndActivate(api: Api, sql: Sql, org: OrgFixture, users: number, capacity: number, emergency: number, batchSize = 3000): Promise<Activation> {
+export async function loadAndActivate(
+  api: Api,
+  sql: Sql,
+  org: OrgFixture,
+  users: number,
+  capacity: number,
+  emergency: number,
+  batchSize = 3000,
+): Promise<Activation> {
   await insertUsers(sql, org, users);
   await analyze(sql);
   const t0 = process.hrtime.bigint();
   try {
-    return { ms: await activate(api, org, issueBenchKey(users, capacity, emergency, org.customerRef)), mode: 'single', batches: 1, singleError: null, singleMs: null };
+    return {
+      ms: await activate(api, org, issueBenchKey(users, capacity, emergency, org.customerRef)),
+      mode: 'single',
+      batches: 1,
+      singleError: null,
+      singleMs: null,
+    };
   } catch (error) {
     const singleMs = Number(process.hrtime.bigint() - t0) / 1e6;
     const singleError = error instanceof Error ? error.message : String(error);
@@ -212,7 +247,9 @@ export async function analyze(sql: Sql): Promise<void> {
 }
 
 export async function userIdsOf(sql: Sql, organizationId: string): Promise<string[]> {
-  return (await sql.query<{ id: string }>('select id from users where organization_id = $1::uuid order by id', [organizationId])).map((r) => r.id);
+  return (await sql.query<{ id: string }>('select id from users where organization_id = $1::uuid order by id', [organizationId])).map(
+    (r) => r.id,
+  );
 }
 
 /** A key for `users` BASE licences and `capacity` + `emergency` agent seats, valid from yesterday for 12 months. */
@@ -235,9 +272,14 @@ const ACTIVATE = `mutation($input: ActivateLicenseKeyInput!) { activateLicenseKe
 /** Activates a key through the API; resolves with the milliseconds it took. */
 export async function activate(client: Api, org: OrgFixture, key: string): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const data = await client.ok<{ activateLicenseKey: { license: { state: string } } }>(ACTIVATE, { input: { organizationId: org.organizationId, key } }, org.tokens.ADMIN);
+  const data = await client.ok<{ activateLicenseKey: { license: { state: string } } }>(
+    ACTIVATE,
+    { input: { organizationId: org.organizationId, key } },
+    org.tokens.ADMIN,
+  );
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (data.activateLicenseKey.license.state !== 'ACTIVE') throw new Error(`key not ACTIVE for ${org.name}: ${data.activateLicenseKey.license.state}`);
+  if (data.activateLicenseKey.license.state !== 'ACTIVE')
+    throw new Error(`key not ACTIVE for ${org.name}: ${data.activateLicenseKey.license.state}`);
   return ms;
 }
 
@@ -245,11 +287,9 @@ export const SEAT_USAGE = `query($id: ID!) { organization(id: $id) { seatUsage {
 
 /** Every seat in use of the organization's AGENT_SEAT pool (regular + emergency + overage), through the API. */
 export async function seatsInUse(client: Api, org: OrgFixture): Promise<number> {
-  const data = await client.ok<{ organization: { seatUsage: { pools: { product: { code: string }; inUse: number; emergencyInUse: number; overageInUse: number }[] } } }>(
-    SEAT_USAGE,
-    { id: org.organizationId },
-    org.tokens.ADMIN,
-  );
+  const data = await client.ok<{
+    organization: { seatUsage: { pools: { product: { code: string }; inUse: number; emergencyInUse: number; overageInUse: number }[] } };
+  }>(SEAT_USAGE, { id: org.organizationId }, org.tokens.ADMIN);
   const pool = data.organization.seatUsage.pools.find((p) => p.product.code === SEAT);
   return pool ? pool.inUse + pool.emergencyInUse + pool.overageInUse : 0;
 }

@@ -30,10 +30,11 @@ let code = 0;
 try {
   const one = await createOrgFixture(loader.api, 'PGlite storm 1');
   const activation = await loadAndActivate(loader.api, loader.sql, one, spec.single.agents, spec.single.capacity, spec.single.emergency);
-  const out: { one: { fixture: OrgFixture; users: string[]; activation: Activation }; multi: { fixture: OrgFixture; users: string[] }[] } = {
-    one: { fixture: one, users: await userIdsOf(loader.sql, one.organizationId), activation },
-    multi: [],
-  };
+  const out: { one: { fixture: OrgFixture; users: string[]; activation: Activation }; multi: { fixture: OrgFixture; users: string[] }[] } =
+    {
+      one: { fixture: one, users: await userIdsOf(loader.sql, one.organizationId), activation },
+      multi: [],
+    };
   for (let i = 0; spec.multi && i < spec.multi.orgs; i++) {
     const f = await createOrgFixture(loader.api, `PGlite multi ${i + 1}`);
     await loadAndActivate(loader.api, loader.sql, f, spec.multi.agents, spec.multi.capacity, spec.multi.emergency);

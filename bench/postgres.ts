@@ -45,13 +45,25 @@ export async function startPostgres(options: StartOptions = {}): Promise<PgServe
   const dir = mkdtempSync(join(tmpdir(), 'gateway-bench-pg-'));
   const untrackDir = tempDir(dir);
   const asRoot = process.getuid?.() === 0;
-  const asPg = (cmd: string, args: string[]): [string, string[]] => (asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]);
+  const asPg = (cmd: string, args: string[]): [string, string[]] =>
+    asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
   if (asRoot) {
     const id = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
     const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
     chownSync(dir, Number(id.stdout.trim()), Number(gid.stdout.trim()));
   }
-  const [initCmd, initArgs] = asPg(join(PG_BIN, 'initdb'), ['-D', join(dir, 'data'), '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
+  const [initCmd, initArgs] = asPg(join(PG_BIN, 'initdb'), [
+    '-D',
+    join(dir, 'data'),
+    '-U',
+    'postgres',
+    '-A',
+    'trust',
+    '--no-sync',
+    '-E',
+    'UTF8',
+    '--locale=C',
+  ]);
   const init = spawnSync(initCmd, initArgs, { encoding: 'utf8' });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stdout}\n${init.stderr}`);
 
@@ -90,7 +102,10 @@ export async function startPostgres(options: StartOptions = {}): Promise<PgServe
   });
 
   const host = options.unixSocket ? dir : '127.0.0.1';
-  const url = (database = 'postgres') => (options.unixSocket ? `postgres://postgres@localhost:${port}/${database}?host=${encodeURIComponent(dir)}` : `postgres://postgres@127.0.0.1:${port}/${database}`);
+  const url = (database = 'postgres') =>
+    options.unixSocket
+      ? `postgres://postgres@localhost:${port}/${database}?host=${encodeURIComponent(dir)}`
+      : `postgres://postgres@127.0.0.1:${port}/${database}`;
   for (let i = 0; ; i++) {
     const ready = spawnSync(join(PG_BIN, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q']);
     if (ready.status === 0) break;
@@ -131,7 +146,18 @@ export async function startPostgres(options: StartOptions = {}): Promise<PgServe
       return url(name);
     },
     async settings() {
-      const names = ['server_version', 'max_connections', 'shared_buffers', 'fsync', 'synchronous_commit', 'wal_sync_method', 'wal_level', 'work_mem', 'effective_io_concurrency', 'shared_preload_libraries'];
+      const names = [
+        'server_version',
+        'max_connections',
+        'shared_buffers',
+        'fsync',
+        'synchronous_commit',
+        'wal_sync_method',
+        'wal_level',
+        'work_mem',
+        'effective_io_concurrency',
+        'shared_preload_libraries',
+      ];
       const out: Record<string, string> = {};
       for (const n of names) out[n] = (await query<Record<string, string>>(`show ${n}`))[0]?.[n] ?? '?';
       return out;
@@ -195,7 +221,9 @@ export function baselineScript(pools: number, shape: BaselineShape): string {
   // pgbench scripts take one statement per line.
   const take = TAKE.replace(/\n\s*/g, ' ');
   const release = RELEASE.replace(/\n\s*/g, ' ');
-  return shape === 'txn' ? `${pick}\nbegin;\n${take}\n${release}\ncommit;\n` : `${pick}\nbegin;\n${take}\ncommit;\nbegin;\n${release}\ncommit;\n`;
+  return shape === 'txn'
+    ? `${pick}\nbegin;\n${take}\n${release}\ncommit;\n`
+    : `${pick}\nbegin;\n${take}\ncommit;\nbegin;\n${release}\ncommit;\n`;
 }
 
 export interface PgbenchResult {
@@ -226,7 +254,10 @@ export async function prepareBaseline(server: PgServer, pools: number): Promise<
   return name;
 }
 
-export async function pgbench(server: PgServer, options: { database: string; pools: number; shape: BaselineShape; clients: number; seconds: number }): Promise<PgbenchResult> {
+export async function pgbench(
+  server: PgServer,
+  options: { database: string; pools: number; shape: BaselineShape; clients: number; seconds: number },
+): Promise<PgbenchResult> {
   const work = mkdtempSync(join(tmpdir(), 'gateway-bench-pgbench-'));
   const untrack = tempDir(work);
   try {
@@ -234,10 +265,33 @@ export async function pgbench(server: PgServer, options: { database: string; poo
     writeFileSync(script, baselineScript(options.pools, options.shape));
     mkdirSync(join(work, 'log'));
     const threads = Math.min(options.clients, 4);
-    const args = ['-n', '-h', server.host, '-p', String(server.port), '-U', 'postgres', '-c', String(options.clients), '-j', String(threads), '-T', String(options.seconds), '-f', script, '-l', `--log-prefix=${join(work, 'log', 'pgb')}`, options.database];
+    const args = [
+      '-n',
+      '-h',
+      server.host,
+      '-p',
+      String(server.port),
+      '-U',
+      'postgres',
+      '-c',
+      String(options.clients),
+      '-j',
+      String(threads),
+      '-T',
+      String(options.seconds),
+      '-f',
+      script,
+      '-l',
+      `--log-prefix=${join(work, 'log', 'pgb')}`,
+      options.database,
+    ];
     const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       const child = spawn(join(PG_BIN, 'pgbench'), args, { cwd: work });
-      const untrackChild = onCleanup(`pgbench ${child.pid}`, () => void child.kill('SIGKILL'), () => void child.kill('SIGKILL'));
+      const untrackChild = onCleanup(
+        `pgbench ${child.pid}`,
+        () => void child.kill('SIGKILL'),
+        () => void child.kill('SIGKILL'),
+      );
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));
@@ -257,7 +311,15 @@ export async function pgbench(server: PgServer, options: { database: string; poo
         if (parts.length >= 6) latenciesUs.push(Number(parts[2]));
       }
     }
-    return { clients: options.clients, pools: options.pools, shape: options.shape, seconds: options.seconds, transactions, tps, latenciesUs };
+    return {
+      clients: options.clients,
+      pools: options.pools,
+      shape: options.shape,
+      seconds: options.seconds,
+      transactions,
+      tps,
+      latenciesUs,
+    };
   } finally {
     const { rmSync } = await import('node:fs');
     rmSync(work, { recursive: true, force: true });

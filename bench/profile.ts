@@ -94,7 +94,10 @@ export function summarizeProfile(file: string, window?: { fromUs: number; toUs: 
 
 export function formatProfile(s: ProfileSummary, rows = 20): string {
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`.padStart(6);
-  const lines = [`profile ${s.file}: ${s.totalMs.toFixed(0)} ms sampled${s.windowed ? ' (storm window)' : ' (whole run)'}, busy ${s.busyMs.toFixed(0)} ms`, 'top self time by function:'];
+  const lines = [
+    `profile ${s.file}: ${s.totalMs.toFixed(0)} ms sampled${s.windowed ? ' (storm window)' : ' (whole run)'}, busy ${s.busyMs.toFixed(0)} ms`,
+    'top self time by function:',
+  ];
   for (const f of s.functions.slice(0, rows)) lines.push(`  ${pct(f.share)} ${f.selfMs.toFixed(0).padStart(7)} ms  ${f.name}`);
   lines.push('self time by package/module:');
   for (const m of s.modules.slice(0, rows)) lines.push(`  ${pct(m.share)} ${m.selfMs.toFixed(0).padStart(7)} ms  ${m.name}`);

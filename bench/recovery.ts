@@ -31,7 +31,9 @@ export async function scenarioRecovery(report: Report): Promise<void> {
   try {
     const org = await createOrgFixture(client, 'recovery');
     await loadAndActivate(client, sql, org, 16, 16, 0);
-    const users = (await sql.query<{ id: string }>('select id from users where organization_id = $1 order by id', [org.organizationId])).map((r) => r.id);
+    const users = (
+      await sql.query<{ id: string }>('select id from users where organization_id = $1 order by id', [org.organizationId])
+    ).map((r) => r.id);
     // Closed before the faults: its idle connections would die with the server (the bench's pool has no error listener).
     await sql.close();
     closed = true;
@@ -42,7 +44,12 @@ export async function scenarioRecovery(report: Report): Promise<void> {
         try {
           const started = await startSession(client, org.tokens.AGENT_CLIENT, userId);
           lastOk = now();
-          if (started.sessionId) await client.ok('mutation($input: EndSessionInput!) { endSession(input: $input) { session { id } } }', { input: { sessionId: started.sessionId } }, org.tokens.AGENT_CLIENT);
+          if (started.sessionId)
+            await client.ok(
+              'mutation($input: EndSessionInput!) { endSession(input: $input) { session { id } } }',
+              { input: { sessionId: started.sessionId } },
+              org.tokens.AGENT_CLIENT,
+            );
         } catch {
           await sleep(20); // UNAVAILABLE during the outage: retry
         }
@@ -75,8 +82,22 @@ export async function scenarioRecovery(report: Report): Promise<void> {
       const firstStart = lastOk >= back ? lastOk - back : NaN;
       if (Number.isNaN(ready) || Number.isNaN(firstStart)) report.fail(`recovery after ${label}: the gateway did not come back`);
       if (gw.child.exitCode !== null || gw.child.signalCode !== null) report.fail(`recovery after ${label}: the gateway exited`);
-      report.add({ scenario: 'recovery', case: label, metric: 'to /readyz 200', value: ready, unit: 'ms', note: 'from PostgreSQL accepting connections again' });
-      report.add({ scenario: 'recovery', case: label, metric: 'to first startSession', value: firstStart, unit: 'ms', note: 'a successful startSession answered after PostgreSQL was back' });
+      report.add({
+        scenario: 'recovery',
+        case: label,
+        metric: 'to /readyz 200',
+        value: ready,
+        unit: 'ms',
+        note: 'from PostgreSQL accepting connections again',
+      });
+      report.add({
+        scenario: 'recovery',
+        case: label,
+        metric: 'to first startSession',
+        value: firstStart,
+        unit: 'ms',
+        note: 'a successful startSession answered after PostgreSQL was back',
+      });
     }
     stopping = true;
     await load;

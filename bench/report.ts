@@ -19,7 +19,14 @@ export function summary(values: ArrayLike<number>) {
     max = Math.max(max, values[i]!);
     sum += values[i]!;
   }
-  return { n: values.length, p50: percentile(values, 50), p95: percentile(values, 95), p99: percentile(values, 99), max: values.length ? max : Number.NaN, mean: values.length ? sum / values.length : Number.NaN };
+  return {
+    n: values.length,
+    p50: percentile(values, 50),
+    p95: percentile(values, 95),
+    p99: percentile(values, 99),
+    max: values.length ? max : Number.NaN,
+    mean: values.length ? sum / values.length : Number.NaN,
+  };
 }
 
 export interface Target {
@@ -50,7 +57,8 @@ export class Report {
 
   add(figure: Omit<Figure, 'ratio'> & { ratio?: number }): Figure {
     const f: Figure = { ...figure };
-    if (f.baseline && f.ratio === undefined && Number.isFinite(f.baseline.value) && f.baseline.value !== 0) f.ratio = f.value / f.baseline.value;
+    if (f.baseline && f.ratio === undefined && Number.isFinite(f.baseline.value) && f.baseline.value !== 0)
+      f.ratio = f.value / f.baseline.value;
     this.figures.push(f);
     printFigure(f);
     return f;
@@ -90,7 +98,10 @@ export class Report {
   }
 
   write(file: string): void {
-    writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), facts: this.facts, figures: this.figures, failures: this.failures, extra: this.extra }, null, 2)}\n`);
+    writeFileSync(
+      file,
+      `${JSON.stringify({ at: new Date().toISOString(), facts: this.facts, figures: this.figures, failures: this.failures, extra: this.extra }, null, 2)}\n`,
+    );
   }
 }
 
@@ -105,7 +116,9 @@ export function fmt(value: number): string {
 }
 
 function printFigure(f: Figure): void {
-  const base = f.baseline ? `   [baseline ${fmt(f.baseline.value)} ${f.unit} ${f.baseline.label}${f.ratio !== undefined ? `, ratio ${f.ratio.toFixed(2)}×` : ''}]` : '';
+  const base = f.baseline
+    ? `   [baseline ${fmt(f.baseline.value)} ${f.unit} ${f.baseline.label}${f.ratio !== undefined ? `, ratio ${f.ratio.toFixed(2)}×` : ''}]`
+    : '';
   const target = f.target ? `   target ${f.target.text}: ${f.target.pass ? 'ok' : 'MISSED'}` : '';
   console.log(`  ${f.scenario} · ${f.case} · ${f.metric}: ${fmt(f.value)} ${f.unit}${base}${target}${f.note ? `   (${f.note})` : ''}`);
 }

@@ -27,7 +27,19 @@ import { scenarioBombs } from './bombs.ts';
 import { cleanupAll, ownChild, stopChild, tempDir } from './cleanup.ts';
 import { GqlClient, runLoad, startSession, type StartOutcome } from './clients.ts';
 import { ROOT, startGateway, type Gateway } from './gateway.ts';
-import { createOrgFixture, loadAndActivate, pgSql, SEAT, seatsInUse, userIdsOf, VENDOR, type Activation, type Api, type OrgFixture, type Sql } from './load.ts';
+import {
+  createOrgFixture,
+  loadAndActivate,
+  pgSql,
+  SEAT,
+  seatsInUse,
+  userIdsOf,
+  VENDOR,
+  type Activation,
+  type Api,
+  type OrgFixture,
+  type Sql,
+} from './load.ts';
 import { freePort, pgbench, prepareBaseline, startPostgres, type PgbenchResult, type PgServer } from './postgres.ts';
 import { formatProfile, summarizeProfile } from './profile.ts';
 import { fmt, Report, summary, usBetween } from './report.ts';
@@ -37,10 +49,25 @@ import { scenarioRecovery } from './recovery.ts';
 
 const SCENARIOS = ['storm', 'checkout', 'fanout', 'mapping', 'durable', 'profile', 'bombs', 'pglite', 'coldstart', 'recovery'] as const;
 type Scenario = (typeof SCENARIOS)[number];
-const ALIASES: Record<string, Scenario> = { memory: 'fanout', 'fan-out': 'fanout', latency: 'checkout', 'cold-start': 'coldstart', cold: 'coldstart' };
+const ALIASES: Record<string, Scenario> = {
+  memory: 'fanout',
+  'fan-out': 'fanout',
+  latency: 'checkout',
+  'cold-start': 'coldstart',
+  cold: 'coldstart',
+};
 
 function parseArgs(argv: string[]) {
-  const out = { unixSocket: false, markdown: null as string | null, json: null as string | null, smoke: false, only: null as Set<Scenario> | null, poolSize: 10, syncCommit: 'off', profileDir: resolve(ROOT, 'bench-results') };
+  const out = {
+    unixSocket: false,
+    markdown: null as string | null,
+    json: null as string | null,
+    smoke: false,
+    only: null as Set<Scenario> | null,
+    poolSize: 10,
+    syncCommit: 'off',
+    profileDir: resolve(ROOT, 'bench-results'),
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -155,7 +182,14 @@ async function foreignCpu(ms = 1000): Promise<number | null> {
 }
 
 /** Load and CPU used by other processes, per scenario: at its start and (sampled every 2 s) while it ran. */
-const loads: { scenario: string; load1: number; otherCoresAtStart: number | null; otherCoresMean: number | null; otherCoresMax: number | null; samples: number[] }[] = [];
+const loads: {
+  scenario: string;
+  load1: number;
+  otherCoresAtStart: number | null;
+  otherCoresMean: number | null;
+  otherCoresMax: number | null;
+  samples: number[];
+}[] = [];
 let monitor: NodeJS.Timeout | null = null;
 let lastSample: Map<number, { ppid: number; ticks: number }> | null = null;
 let lastSampleAt = 0;
@@ -164,7 +198,11 @@ function ourPids(b: Map<number, { ppid: number; ticks: number }>): Set<number> {
   const ours = new Set<number>([process.pid, process.ppid]);
   for (let grew = true; grew; ) {
     grew = false;
-    for (const [pid, p] of b) if (!ours.has(pid) && ours.has(p.ppid)) (ours.add(pid), (grew = true));
+    for (const [pid, p] of b)
+      if (!ours.has(pid) && ours.has(p.ppid)) {
+        ours.add(pid);
+        grew = true;
+      }
   }
   return ours;
 }
@@ -195,14 +233,24 @@ const benchStarted = Date.now();
 async function heading(text: string): Promise<void> {
   const load1 = loadavg()[0]!;
   const other = await foreignCpu(S.sampleMs);
-  loads.push({ scenario: text.slice(0, 70), load1: +load1.toFixed(2), otherCoresAtStart: other === null ? null : +other.toFixed(2), otherCoresMean: null, otherCoresMax: null, samples: [] });
+  loads.push({
+    scenario: text.slice(0, 70),
+    load1: +load1.toFixed(2),
+    otherCoresAtStart: other === null ? null : +other.toFixed(2),
+    otherCoresMean: null,
+    otherCoresMax: null,
+    samples: [],
+  });
   if (!monitor) {
     sampleForeign();
     monitor = setInterval(sampleForeign, 2000);
     monitor.unref();
   }
-  console.log(`\n== ${text}   [t+${((Date.now() - benchStarted) / 1000).toFixed(0)} s; load ${load1.toFixed(2)}; other processes use ${other === null ? '?' : other.toFixed(2)} of ${cpus().length} cores]`);
-  if (other !== null && other > 0.2) console.log(`   WARNING: other processes use ${other.toFixed(2)} cores; figures will be low and noisy`);
+  console.log(
+    `\n== ${text}   [t+${((Date.now() - benchStarted) / 1000).toFixed(0)} s; load ${load1.toFixed(2)}; other processes use ${other === null ? '?' : other.toFixed(2)} of ${cpus().length} cores]`,
+  );
+  if (other !== null && other > 0.2)
+    console.log(`   WARNING: other processes use ${other.toFixed(2)} cores; figures will be low and noisy`);
 }
 
 /* ------------------------------------------------------------------ shared helpers */
@@ -239,12 +287,22 @@ const activationFailures = new Map<number, string>();
  * Users by SQL, then the key through the API (see loadAndActivate: batches
  * when a single activation fails). `gw` names the gateway whose log explains a failure.
  */
-async function populate(api: Api, sql: Sql, org: OrgFixture, users: number, capacity: number, emergency: number, gw?: Gateway): Promise<Activation> {
+async function populate(
+  api: Api,
+  sql: Sql,
+  org: OrgFixture,
+  users: number,
+  capacity: number,
+  emergency: number,
+  gw?: Gateway,
+): Promise<Activation> {
   const a = await loadAndActivate(api, sql, org, users, capacity, emergency);
   if (a.singleError) {
     const cause = gw ? lastError(gw.output()) : null;
     activationFailures.set(users, cause ?? a.singleError);
-    console.log(`  activateLicenseKey for ${n(users)} users at once FAILED after ${a.singleMs!.toFixed(0)} ms (${(cause ?? a.singleError).slice(0, 200)}); loaded in ${a.batches} batches instead`);
+    console.log(
+      `  activateLicenseKey for ${n(users)} users at once FAILED after ${a.singleMs!.toFixed(0)} ms (${(cause ?? a.singleError).slice(0, 200)}); loaded in ${a.batches} batches instead`,
+    );
   }
   return a;
 }
@@ -267,7 +325,8 @@ function lastError(output: string): string | null {
 function interleave(orgs: StormOrg[]): { token: string; userId: string }[] {
   const items: { token: string; userId: string }[] = [];
   const longest = Math.max(...orgs.map((o) => o.users.length));
-  for (let i = 0; i < longest; i++) for (const o of orgs) if (i < o.users.length) items.push({ token: o.fixture.tokens.AGENT_CLIENT, userId: o.users[i]! });
+  for (let i = 0; i < longest; i++)
+    for (const o of orgs) if (i < o.users.length) items.push({ token: o.fixture.tokens.AGENT_CLIENT, userId: o.users[i]! });
   return items;
 }
 
@@ -302,17 +361,26 @@ async function runStorm(client: GqlClient, orgs: StormOrg[], clients: number): P
 function checkStorm(label: string, o: StormOutcome, expectGranted: number): void {
   const expectDenied = o.requests - expectGranted;
   const problems: string[] = [];
-  if (o.granted !== expectGranted) problems.push(`granted ${o.granted}, expected exactly ${expectGranted}${o.granted > expectGranted ? ' (OVER-ALLOCATED)' : ''}`);
+  if (o.granted !== expectGranted)
+    problems.push(`granted ${o.granted}, expected exactly ${expectGranted}${o.granted > expectGranted ? ' (OVER-ALLOCATED)' : ''}`);
   if (o.denied !== expectDenied) problems.push(`denied ${o.denied}, expected ${expectDenied}`);
   if (o.errors) problems.push(`${o.errors} requests failed`);
   if (o.inUse !== o.granted) problems.push(`pool counters show ${o.inUse} seats in use for ${o.granted} granted sessions`);
   const wrongDenials = Object.keys(o.denials).filter((c) => c !== 'NO_SEAT_AVAILABLE');
   if (wrongDenials.length) problems.push(`unexpected denials ${JSON.stringify(o.denials)}`);
-  console.log(`  ${label}: ${n(o.requests)} requests in ${o.seconds.toFixed(2)} s: granted ${n(o.granted)} (${JSON.stringify(o.kinds)}), denied ${n(o.denied)} ${JSON.stringify(o.denials)}, errors ${o.errors}, pools in use ${n(o.inUse)}`);
+  console.log(
+    `  ${label}: ${n(o.requests)} requests in ${o.seconds.toFixed(2)} s: granted ${n(o.granted)} (${JSON.stringify(o.kinds)}), denied ${n(o.denied)} ${JSON.stringify(o.denials)}, errors ${o.errors}, pools in use ${n(o.inUse)}`,
+  );
   if (problems.length) report.fail(`${label}: ${problems.join('; ')}`);
 }
 
-function stormFigures(scenario: string, label: string, o: StormOutcome, baseline: { label: string; tps: number } | null, target: boolean): void {
+function stormFigures(
+  scenario: string,
+  label: string,
+  o: StormOutcome,
+  baseline: { label: string; tps: number } | null,
+  target: boolean,
+): void {
   const rate = o.requests / o.seconds;
   report.add({
     scenario,
@@ -328,7 +396,14 @@ function stormFigures(scenario: string, label: string, o: StormOutcome, baseline
   report.add({ scenario, case: label, metric: 'latency p50', value: ms(s.p50), unit: 'ms' });
   report.add({ scenario, case: label, metric: 'latency p99', value: ms(s.p99), unit: 'ms' });
   report.add({ scenario, case: label, metric: 'latency max', value: ms(s.max), unit: 'ms' });
-  report.add({ scenario, case: label, metric: 'granted / denied', value: o.granted, unit: `granted / ${n(o.denied)} denied`, target: { text: 'exact', pass: o.errors === 0 && o.inUse === o.granted } });
+  report.add({
+    scenario,
+    case: label,
+    metric: 'granted / denied',
+    value: o.granted,
+    unit: `granted / ${n(o.denied)} denied`,
+    target: { text: 'exact', pass: o.errors === 0 && o.inUse === o.granted },
+  });
 }
 
 function pgbenchLabel(r: PgbenchResult): string {
@@ -336,8 +411,14 @@ function pgbenchLabel(r: PgbenchResult): string {
 }
 
 /** pg_stat_statements (or pg_stat_database) for the gateway's database around `work`. */
-async function countStatements<T>(server: PgServer, database: string, work: () => Promise<T>): Promise<{ result: T; statements: number; commits: number; top: { query: string; calls: number; meanMs: number; totalMs: number }[] }> {
-  const statsDb = async () => (await server.query<{ xact_commit: string }>('select xact_commit from pg_stat_database where datname = $1', [database]))[0]?.xact_commit;
+async function countStatements<T>(
+  server: PgServer,
+  database: string,
+  work: () => Promise<T>,
+): Promise<{ result: T; statements: number; commits: number; top: { query: string; calls: number; meanMs: number; totalMs: number }[] }> {
+  const statsDb = async () =>
+    (await server.query<{ xact_commit: string }>('select xact_commit from pg_stat_database where datname = $1', [database]))[0]
+      ?.xact_commit;
   let hasPss = true;
   try {
     await server.query('select pg_stat_statements_reset()', [], database);
@@ -359,7 +440,14 @@ async function countStatements<T>(server: PgServer, database: string, work: () =
     database,
   );
   const statements = rows.reduce((a, r) => a + Number(r.calls), 0);
-  return { result, statements, commits, top: rows.slice(0, 12).map((r) => ({ query: r.query.replace(/\s+/g, ' ').slice(0, 160), calls: Number(r.calls), meanMs: r.mean, totalMs: r.total })) };
+  return {
+    result,
+    statements,
+    commits,
+    top: rows
+      .slice(0, 12)
+      .map((r) => ({ query: r.query.replace(/\s+/g, ' ').slice(0, 160), calls: Number(r.calls), meanMs: r.mean, totalMs: r.total })),
+  };
 }
 
 /* ------------------------------------------------------------------ subscribers (R-PERF-3) */
@@ -372,7 +460,11 @@ class Subscribers {
   #ready: ((m: Record<string, unknown>) => void) | null = null;
 
   constructor() {
-    this.child = fork(join(ROOT, 'bench', 'subscribers.ts'), [], { cwd: ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(join(ROOT, 'bench', 'subscribers.ts'), [], {
+      cwd: ROOT,
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     this.#untrack = ownChild('subscribers', this.child);
     this.child.on('message', (raw) => {
       const m = raw as Record<string, unknown>;
@@ -414,7 +506,15 @@ class Subscribers {
     this.child.send({ type: 'reset' });
   }
 
-  stats(): Promise<{ subscribers: number; minMessages: number; maxMessages: number; meanMessages: number; lastTotals: Record<string, number>; errors: number; rss: number }> {
+  stats(): Promise<{
+    subscribers: number;
+    minMessages: number;
+    maxMessages: number;
+    meanMessages: number;
+    lastTotals: Record<string, number>;
+    errors: number;
+    rss: number;
+  }> {
     return this.#ask({ type: 'stats' });
   }
 
@@ -462,37 +562,74 @@ interface PgEnv {
 async function scenarioStorm(env: PgEnv): Promise<void> {
   const { server, client, sql } = env;
   const { storm, multi } = S;
-  await heading(`R-PERF-1 login storm on PostgreSQL: ${n(storm.agents)} agents of 1 organization (pool ${n(storm.capacity)} + ${n(storm.emergency)} emergency) and ${multi.orgs} organizations × ${multi.agents}, ${storm.clients} clients`);
+  await heading(
+    `R-PERF-1 login storm on PostgreSQL: ${n(storm.agents)} agents of 1 organization (pool ${n(storm.capacity)} + ${n(storm.emergency)} emergency) and ${multi.orgs} organizations × ${multi.agents}, ${storm.clients} clients`,
+  );
 
   // Baselines first (same server, same statements): pgbench and bare yoga+pg.
   const db1 = await prepareBaseline(server, 1);
   const db100 = await prepareBaseline(server, multi.orgs);
   const pg1 = await pgbench(server, { database: db1, pools: 1, shape: 'txn', clients: storm.clients, seconds: S.pgbenchSeconds });
-  const pg100 = await pgbench(server, { database: db100, pools: multi.orgs, shape: 'txn', clients: multi.clients, seconds: S.pgbenchSeconds });
+  const pg100 = await pgbench(server, {
+    database: db100,
+    pools: multi.orgs,
+    shape: 'txn',
+    clients: multi.clients,
+    seconds: S.pgbenchSeconds,
+  });
   console.log(`  ${pgbenchLabel(pg1)}: ${pg1.tps.toFixed(0)}/s; ${pgbenchLabel(pg100)}: ${pg100.tps.toFixed(0)}/s`);
   const pairs: PgbenchResult[] = [];
   if (S.pairs) {
     pairs.push(await pgbench(server, { database: db1, pools: 1, shape: 'pair', clients: storm.clients, seconds: S.pgbenchSeconds }));
-    pairs.push(await pgbench(server, { database: db100, pools: multi.orgs, shape: 'pair', clients: multi.clients, seconds: S.pgbenchSeconds }));
+    pairs.push(
+      await pgbench(server, { database: db100, pools: multi.orgs, shape: 'pair', clients: multi.clients, seconds: S.pgbenchSeconds }),
+    );
   }
   const bare = await bareBaseline(server, db100, storm.clients, multi.orgs);
 
   // 1 organization.
   const [one] = await createStormOrgs(client, 'Storm', 1);
   const act = await populate(client, sql, one!, storm.agents, storm.capacity, storm.emergency, env.gw);
-  console.log(`  activation of the storm key with ${n(storm.agents)} users: ${act.ms.toFixed(0)} ms${act.mode === 'batches' ? ` (last of ${act.batches} batches)` : ''}`);
+  console.log(
+    `  activation of the storm key with ${n(storm.agents)} users: ${act.ms.toFixed(0)} ms${act.mode === 'batches' ? ` (last of ${act.batches} batches)` : ''}`,
+  );
   const orgs1: StormOrg[] = [{ fixture: one!, users: await userIdsOf(sql, one!.organizationId) }];
   const counted = await countStatements(server, env.dbName, () => runStorm(client, orgs1, storm.clients));
   const o1 = counted.result;
   checkStorm('1 organization', o1, storm.capacity + storm.emergency);
   const label1 = `PostgreSQL, 1 org × ${n(storm.agents)}, pool ${n(storm.capacity)}+${n(storm.emergency)}, ${storm.clients} clients`;
   stormFigures('R-PERF-1 login storm', label1, o1, { label: pgbenchLabel(pg1), tps: pg1.tps }, true);
-  report.add({ scenario: 'R-PERF-1 login storm', case: label1, metric: 'vs bare yoga+pg', value: o1.requests / o1.seconds, unit: '/s', baseline: { label: `bare yoga+pg, same transaction, 1 pool, ${storm.clients} clients`, value: bare.onePool } });
-  report.add({ scenario: 'R-PERF-1 login storm', case: label1, metric: 'SQL statements per startSession', value: counted.statements / o1.requests, unit: 'stmts', note: `${(counted.commits / o1.requests).toFixed(2)} transactions per request (pg_stat_database.xact_commit; each autocommit statement counts)` });
-  for (const p of pairs.filter((p) => p.pools === 1)) report.add({ scenario: 'R-PERF-1 login storm', case: label1, metric: 'vs pgbench pair', value: o1.requests / o1.seconds, unit: '/s', baseline: { label: pgbenchLabel(p), value: p.tps } });
+  report.add({
+    scenario: 'R-PERF-1 login storm',
+    case: label1,
+    metric: 'vs bare yoga+pg',
+    value: o1.requests / o1.seconds,
+    unit: '/s',
+    baseline: { label: `bare yoga+pg, same transaction, 1 pool, ${storm.clients} clients`, value: bare.onePool },
+  });
+  report.add({
+    scenario: 'R-PERF-1 login storm',
+    case: label1,
+    metric: 'SQL statements per startSession',
+    value: counted.statements / o1.requests,
+    unit: 'stmts',
+    note: `${(counted.commits / o1.requests).toFixed(2)} transactions per request (pg_stat_database.xact_commit; each autocommit statement counts)`,
+  });
+  for (const p of pairs.filter((p) => p.pools === 1))
+    report.add({
+      scenario: 'R-PERF-1 login storm',
+      case: label1,
+      metric: 'vs pgbench pair',
+      value: o1.requests / o1.seconds,
+      unit: '/s',
+      baseline: { label: pgbenchLabel(p), value: p.tps },
+    });
   report.extra.stormStatements = counted.top;
   console.log('  top statements of the storm (pg_stat_statements, by total time):');
-  for (const t of counted.top) console.log(`    ${String(t.calls).padStart(6)} calls ${t.meanMs.toFixed(3).padStart(8)} ms mean ${t.totalMs.toFixed(0).padStart(7)} ms total  ${t.query}`);
+  for (const t of counted.top)
+    console.log(
+      `    ${String(t.calls).padStart(6)} calls ${t.meanMs.toFixed(3).padStart(8)} ms mean ${t.totalMs.toFixed(0).padStart(7)} ms total  ${t.query}`,
+    );
 
   // 100 organizations.
   const fixtures = await createStormOrgs(client, 'Multi', multi.orgs);
@@ -503,9 +640,31 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
   checkStorm(`${multi.orgs} organizations`, o100, multi.orgs * (multi.capacity + multi.emergency));
   const label100 = `PostgreSQL, ${multi.orgs} orgs × ${multi.agents}, pools ${multi.capacity}+${multi.emergency}, ${multi.clients} clients`;
   stormFigures('R-PERF-1 login storm', label100, o100, { label: pgbenchLabel(pg100), tps: pg100.tps }, true);
-  report.add({ scenario: 'R-PERF-1 login storm', case: label100, metric: 'vs bare yoga+pg', value: o100.requests / o100.seconds, unit: '/s', baseline: { label: `bare yoga+pg, same transaction, ${multi.orgs} pools, ${multi.clients} clients`, value: bare.manyPools } });
-  for (const p of pairs.filter((p) => p.pools > 1)) report.add({ scenario: 'R-PERF-1 login storm', case: label100, metric: 'vs pgbench pair', value: o100.requests / o100.seconds, unit: '/s', baseline: { label: pgbenchLabel(p), value: p.tps } });
-  report.add({ scenario: 'R-PERF-1 login storm', case: 'pgbench baseline', metric: 'latency p50 / p99', value: ms(summary(pg1.latenciesUs).p50), unit: `ms / ${fmt(ms(summary(pg1.latenciesUs).p99))} ms`, note: pgbenchLabel(pg1) });
+  report.add({
+    scenario: 'R-PERF-1 login storm',
+    case: label100,
+    metric: 'vs bare yoga+pg',
+    value: o100.requests / o100.seconds,
+    unit: '/s',
+    baseline: { label: `bare yoga+pg, same transaction, ${multi.orgs} pools, ${multi.clients} clients`, value: bare.manyPools },
+  });
+  for (const p of pairs.filter((p) => p.pools > 1))
+    report.add({
+      scenario: 'R-PERF-1 login storm',
+      case: label100,
+      metric: 'vs pgbench pair',
+      value: o100.requests / o100.seconds,
+      unit: '/s',
+      baseline: { label: pgbenchLabel(p), value: p.tps },
+    });
+  report.add({
+    scenario: 'R-PERF-1 login storm',
+    case: 'pgbench baseline',
+    metric: 'latency p50 / p99',
+    value: ms(summary(pg1.latenciesUs).p50),
+    unit: `ms / ${fmt(ms(summary(pg1.latenciesUs).p99))} ms`,
+    note: pgbenchLabel(pg1),
+  });
 }
 
 /** The bare yoga+pg server (bench/bare.ts) under the storm's concurrency: 1 pool, then `pools` pools. */
@@ -513,7 +672,11 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
 async function startBare(label: string, env: Record<string, string>): Promise<{ port: number; stop(): Promise<void> }> {
   const { spawn } = await import('node:child_process');
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/bare.ts'], { cwd: ROOT, env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/bare.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   const untrack = ownChild(label, child);
   const stop = async () => {
     await stopChild(child, 'SIGTERM', 5000);
@@ -535,7 +698,12 @@ async function startBare(label: string, env: Record<string, string>): Promise<{ 
   return { port, stop };
 }
 
-async function bareBaseline(server: PgServer, database: string, clients: number, pools: number): Promise<{ onePool: number; manyPools: number }> {
+async function bareBaseline(
+  server: PgServer,
+  database: string,
+  clients: number,
+  pools: number,
+): Promise<{ onePool: number; manyPools: number }> {
   const bare = await startBare('bare yoga+pg', { BARE_DATABASE_URL: server.url(database), POOL_SIZE: String(opts.poolSize) });
   const { port } = bare;
   try {
@@ -575,12 +743,20 @@ async function scenarioCheckout(env: PgEnv): Promise<void> {
   ] as const) {
     const res = await runLoad(slice, conns, (u) => startSession(client, token, u));
     const granted = res.results.filter((r) => r?.granted).length;
-    if (res.errors.length || granted !== slice.length) report.fail(`single checkout @${conns}: ${granted}/${slice.length} granted, ${res.errors.length} errors`);
+    if (res.errors.length || granted !== slice.length)
+      report.fail(`single checkout @${conns}: ${granted}/${slice.length} granted, ${res.errors.length} errors`);
     const base = await pgbench(server, { database: db1, pools: 1, shape: 'txn', clients: conns, seconds: S.pgbenchSeconds });
     const s = summary(res.latenciesUs);
     const b = summary(base.latenciesUs);
     const label = `PostgreSQL, ${conns} connection${conns > 1 ? 's' : ''}, ${n(slice.length)} checkouts`;
-    report.add({ scenario: 'single checkout', case: label, metric: 'latency p50', value: ms(s.p50), unit: 'ms', baseline: { label: pgbenchLabel(base), value: ms(b.p50) } });
+    report.add({
+      scenario: 'single checkout',
+      case: label,
+      metric: 'latency p50',
+      value: ms(s.p50),
+      unit: 'ms',
+      baseline: { label: pgbenchLabel(base), value: ms(b.p50) },
+    });
     report.add({
       scenario: 'single checkout',
       case: label,
@@ -590,8 +766,22 @@ async function scenarioCheckout(env: PgEnv): Promise<void> {
       baseline: { label: pgbenchLabel(base), value: ms(b.p99) },
       ...(conns === 1 ? { target: { text: '≤ 10 ms', pass: ms(s.p99) <= 10 } } : {}),
     });
-    report.add({ scenario: 'single checkout', case: label, metric: 'latency max', value: ms(s.max), unit: 'ms', baseline: { label: pgbenchLabel(base), value: ms(b.max) } });
-    report.add({ scenario: 'single checkout', case: label, metric: 'throughput', value: slice.length / res.seconds, unit: '/s', baseline: { label: pgbenchLabel(base), value: base.tps } });
+    report.add({
+      scenario: 'single checkout',
+      case: label,
+      metric: 'latency max',
+      value: ms(s.max),
+      unit: 'ms',
+      baseline: { label: pgbenchLabel(base), value: ms(b.max) },
+    });
+    report.add({
+      scenario: 'single checkout',
+      case: label,
+      metric: 'throughput',
+      value: slice.length / res.seconds,
+      unit: '/s',
+      baseline: { label: pgbenchLabel(base), value: base.tps },
+    });
   }
 }
 
@@ -639,11 +829,40 @@ async function scenarioFanout(env: PgEnv): Promise<void> {
     const backToBack = await changes(f.singles, 0);
     const label = `PostgreSQL, ${n(f.subscribers)} subscribers, ${f.singles} single changes (each after 150 ms without changes)`;
     const bareLabel = `bare graphql-ws, same subscribers, no DB/coalescing`;
-    report.add({ scenario: 'R-PERF-3 fan-out', case: label, metric: 'last receipt p50', value: ms(sl.p50), unit: 'ms', baseline: { label: bareLabel, value: ms(bareFan.p50) } });
-    report.add({ scenario: 'R-PERF-3 fan-out', case: label, metric: 'last receipt p99', value: ms(sl.p99), unit: 'ms', baseline: { label: bareLabel, value: ms(bareFan.p99) }, target: { text: '≤ 100 ms', pass: ms(sl.p99) <= 100 } });
-    report.add({ scenario: 'R-PERF-3 fan-out', case: label, metric: 'first receipt p50', value: ms(sf.p50), unit: 'ms', note: 'leading edge: the first change after a quiet period is sent at once' });
+    report.add({
+      scenario: 'R-PERF-3 fan-out',
+      case: label,
+      metric: 'last receipt p50',
+      value: ms(sl.p50),
+      unit: 'ms',
+      baseline: { label: bareLabel, value: ms(bareFan.p50) },
+    });
+    report.add({
+      scenario: 'R-PERF-3 fan-out',
+      case: label,
+      metric: 'last receipt p99',
+      value: ms(sl.p99),
+      unit: 'ms',
+      baseline: { label: bareLabel, value: ms(bareFan.p99) },
+      target: { text: '≤ 100 ms', pass: ms(sl.p99) <= 100 },
+    });
+    report.add({
+      scenario: 'R-PERF-3 fan-out',
+      case: label,
+      metric: 'first receipt p50',
+      value: ms(sf.p50),
+      unit: 'ms',
+      note: 'leading edge: the first change after a quiet period is sent at once',
+    });
     const b2bLabel = `PostgreSQL, ${n(f.subscribers)} subscribers, ${f.singles} back-to-back changes (each right after the previous one arrived)`;
-    report.add({ scenario: 'R-PERF-3 fan-out', case: b2bLabel, metric: 'last receipt p50', value: ms(backToBack.sl.p50), unit: 'ms', note: 'within the 100 ms coalescing window of the previous change: sent when it ends' });
+    report.add({
+      scenario: 'R-PERF-3 fan-out',
+      case: b2bLabel,
+      metric: 'last receipt p50',
+      value: ms(backToBack.sl.p50),
+      unit: 'ms',
+      note: 'within the 100 ms coalescing window of the previous change: sent when it ends',
+    });
     report.add({ scenario: 'R-PERF-3 fan-out', case: b2bLabel, metric: 'last receipt p99', value: ms(backToBack.sl.p99), unit: 'ms' });
 
     // The same during a login storm: bounded messages per subscriber, exact final state.
@@ -653,7 +872,8 @@ async function scenarioFanout(env: PgEnv): Promise<void> {
     const storm = await runLoad(rest, f.clients, (u) => startSession(client, token, u));
     const tEnd = process.hrtime.bigint();
     const granted = storm.results.filter((r) => r?.granted).length;
-    if (storm.errors.length || granted !== rest.length) report.fail(`fan-out storm: ${granted}/${rest.length} granted, ${storm.errors.length} errors`);
+    if (storm.errors.length || granted !== rest.length)
+      report.fail(`fan-out storm: ${granted}/${rest.length} granted, ${storm.errors.length} errors`);
     const final = await subs.reached(f.users, 30_000);
     await sleep(500); // anything after the final state would be a bug; let it arrive
     const st = await subs.stats();
@@ -661,20 +881,75 @@ async function scenarioFanout(env: PgEnv): Promise<void> {
     if (!exact) report.fail(`fan-out storm: final state not exact at every subscriber: ${JSON.stringify(st.lastTotals)}`);
     const bound = Math.ceil((storm.seconds * 1000) / 100) + 3;
     const stormLabel = `PostgreSQL, ${n(f.subscribers)} subscribers during a storm of ${n(rest.length)} sessions (${storm.seconds.toFixed(1)} s, ${f.clients} clients)`;
-    report.add({ scenario: 'R-PERF-3 fan-out', case: stormLabel, metric: 'messages per subscriber (max)', value: st.maxMessages, unit: 'msgs', target: { text: `≤ ${bound} (1 per 100 ms)`, pass: st.maxMessages <= bound }, note: `mean ${st.meanMessages.toFixed(1)}, min ${st.minMessages}; ${n(rest.length)} changes` });
-    if ('last' in final) report.add({ scenario: 'R-PERF-3 fan-out', case: stormLabel, metric: 'final state at last subscriber after storm end', value: usBetween(tEnd, final.last) / 1000, unit: 'ms', target: { text: 'exact final state', pass: exact } });
-    report.add({ scenario: 'R-PERF-3 fan-out', case: stormLabel, metric: 'startSession/s during fan-out', value: rest.length / storm.seconds, unit: '/s', note: `p99 ${fmt(ms(summary(storm.latenciesUs).p99))} ms` });
+    report.add({
+      scenario: 'R-PERF-3 fan-out',
+      case: stormLabel,
+      metric: 'messages per subscriber (max)',
+      value: st.maxMessages,
+      unit: 'msgs',
+      target: { text: `≤ ${bound} (1 per 100 ms)`, pass: st.maxMessages <= bound },
+      note: `mean ${st.meanMessages.toFixed(1)}, min ${st.minMessages}; ${n(rest.length)} changes`,
+    });
+    if ('last' in final)
+      report.add({
+        scenario: 'R-PERF-3 fan-out',
+        case: stormLabel,
+        metric: 'final state at last subscriber after storm end',
+        value: usBetween(tEnd, final.last) / 1000,
+        unit: 'ms',
+        target: { text: 'exact final state', pass: exact },
+      });
+    report.add({
+      scenario: 'R-PERF-3 fan-out',
+      case: stormLabel,
+      metric: 'startSession/s during fan-out',
+      value: rest.length / storm.seconds,
+      unit: '/s',
+      note: `p99 ${fmt(ms(summary(storm.latenciesUs).p99))} ms`,
+    });
 
     // R-PERF-4: memory with the sessions open and the subscribers attached.
-    const open = Number((await server.query<{ n: string }>('select count(*) as n from sessions where ended_at is null', [], env.dbName))[0]?.n ?? 0);
+    const open = Number(
+      (await server.query<{ n: string }>('select count(*) as n from sessions where ended_at is null', [], env.dbName))[0]?.n ?? 0,
+    );
     const m = await gw.metrics();
     const proc = gw.procMemory();
     const memLabel = `PostgreSQL, ${n(open)} open sessions, ${n(m.subscribers ?? st.subscribers)} subscribers`;
     const rssMb = (m.process_resident_memory_bytes ?? proc?.rss ?? NaN) / 2 ** 20;
-    report.add({ scenario: 'R-PERF-4 memory', case: memLabel, metric: 'RSS', value: rssMb, unit: 'MiB', baseline: { label: 'same gateway before the subscribers', value: (before.process_resident_memory_bytes ?? NaN) / 2 ** 20 }, target: { text: '≤ 250 MB', pass: rssMb * 2 ** 20 <= 250e6 } });
-    report.add({ scenario: 'R-PERF-4 memory', case: memLabel, metric: 'heap used', value: (m.nodejs_heap_size_used_bytes ?? NaN) / 2 ** 20, unit: 'MiB', baseline: { label: 'same gateway before the subscribers', value: (before.nodejs_heap_size_used_bytes ?? NaN) / 2 ** 20 } });
-    report.add({ scenario: 'R-PERF-4 memory', case: 'PostgreSQL, gateway just started, idle', metric: 'RSS', value: (env.idle.process_resident_memory_bytes ?? NaN) / 2 ** 20, unit: 'MiB', note: `heap used ${fmt((env.idle.nodejs_heap_size_used_bytes ?? NaN) / 2 ** 20)} MiB` });
-    if (proc) report.add({ scenario: 'R-PERF-4 memory', case: memLabel, metric: 'peak RSS (VmHWM)', value: proc.hwm / 2 ** 20, unit: 'MiB', note: 'since the gateway started (includes earlier scenarios)' });
+    report.add({
+      scenario: 'R-PERF-4 memory',
+      case: memLabel,
+      metric: 'RSS',
+      value: rssMb,
+      unit: 'MiB',
+      baseline: { label: 'same gateway before the subscribers', value: (before.process_resident_memory_bytes ?? NaN) / 2 ** 20 },
+      target: { text: '≤ 250 MB', pass: rssMb * 2 ** 20 <= 250e6 },
+    });
+    report.add({
+      scenario: 'R-PERF-4 memory',
+      case: memLabel,
+      metric: 'heap used',
+      value: (m.nodejs_heap_size_used_bytes ?? NaN) / 2 ** 20,
+      unit: 'MiB',
+      baseline: { label: 'same gateway before the subscribers', value: (before.nodejs_heap_size_used_bytes ?? NaN) / 2 ** 20 },
+    });
+    report.add({
+      scenario: 'R-PERF-4 memory',
+      case: 'PostgreSQL, gateway just started, idle',
+      metric: 'RSS',
+      value: (env.idle.process_resident_memory_bytes ?? NaN) / 2 ** 20,
+      unit: 'MiB',
+      note: `heap used ${fmt((env.idle.nodejs_heap_size_used_bytes ?? NaN) / 2 ** 20)} MiB`,
+    });
+    if (proc)
+      report.add({
+        scenario: 'R-PERF-4 memory',
+        case: memLabel,
+        metric: 'peak RSS (VmHWM)',
+        value: proc.hwm / 2 ** 20,
+        unit: 'MiB',
+        note: 'since the gateway started (includes earlier scenarios)',
+      });
     report.extra.subscriberProcessRssMiB = st.rss / 2 ** 20;
   } finally {
     await subs.stop();
@@ -718,11 +993,20 @@ async function scenarioMapping(env: PgEnv): Promise<void> {
     const [fixture] = await createStormOrgs(client, `Mapping ${m.users}`, 1);
     const label = `PostgreSQL, ${n(m.users)} users`;
     const t0 = process.hrtime.bigint();
-    const act = await countStatements(server, env.dbName, () => populate(client, sql, fixture!, m.users, Math.floor(m.users * 0.8), Math.floor(m.users * 0.1), env.gw));
+    const act = await countStatements(server, env.dbName, () =>
+      populate(client, sql, fixture!, m.users, Math.floor(m.users * 0.8), Math.floor(m.users * 0.1), env.gw),
+    );
     const a = act.result;
     console.log(`  loaded ${n(m.users)} users and activated in ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(0)} ms`);
     if (a.mode === 'single') {
-      report.add({ scenario: 'R-PERF-2 licence mapping', case: label, metric: 'activateLicenseKey (allocation for all)', value: a.ms, unit: 'ms', note: `${n(act.statements)} SQL statements` });
+      report.add({
+        scenario: 'R-PERF-2 licence mapping',
+        case: label,
+        metric: 'activateLicenseKey (allocation for all)',
+        value: a.ms,
+        unit: 'ms',
+        note: `${n(act.statements)} SQL statements`,
+      });
     } else {
       report.add({
         scenario: 'R-PERF-2 licence mapping',
@@ -733,7 +1017,14 @@ async function scenarioMapping(env: PgEnv): Promise<void> {
         target: { text: 'succeeds', pass: false },
         note: `FAILED after ${fmt(a.singleMs ?? NaN)} ms: ${(activationFailures.get(m.users) ?? a.singleError ?? '').slice(0, 160)}`,
       });
-      report.add({ scenario: 'R-PERF-2 licence mapping', case: label, metric: `activation, last of ${a.batches} batches of 3,000 (workaround)`, value: a.ms, unit: 'ms', note: 'allocation computed for all users, events only for the last batch' });
+      report.add({
+        scenario: 'R-PERF-2 licence mapping',
+        case: label,
+        metric: `activation, last of ${a.batches} batches of 3,000 (workaround)`,
+        value: a.ms,
+        unit: 'ms',
+        note: 'allocation computed for all users, events only for the last batch',
+      });
     }
     const token = fixture!.tokens.ADMIN;
     const id = fixture!.organizationId;
@@ -742,7 +1033,10 @@ async function scenarioMapping(env: PgEnv): Promise<void> {
     const floor: number[] = [];
     for (let i = 0; i < Math.min(m.reps, 10); i++) {
       const s0 = process.hrtime.bigint();
-      await sql.query(`select u.*, g.options from users u left join configuration_groups g on g.organization_id = u.organization_id and g.id = u.configuration_group_id where u.organization_id = $1 order by u.id`, [id]);
+      await sql.query(
+        `select u.*, g.options from users u left join configuration_groups g on g.organization_id = u.organization_id and g.id = u.configuration_group_id where u.organization_id = $1 order by u.id`,
+        [id],
+      );
       await sql.query(`select * from assignments where organization_id = $1`, [id]);
       await sql.query(`select * from license_slots where organization_id = $1`, [id]);
       await sql.query(`select * from license_keys where organization_id = $1 order by seq`, [id]);
@@ -764,7 +1058,14 @@ async function scenarioMapping(env: PgEnv): Promise<void> {
       const counts: number[] = [];
       for (let i = 0; i < 3; i++) counts.push((await countStatements(server, env.dbName, () => client.ok(query, vars, token))).statements);
       const stmts = Math.min(...counts);
-      report.add({ scenario: 'R-PERF-2 licence mapping', case: label, metric: `${name} p50`, value: ms(s.p50), unit: 'ms', baseline: { label: 'SQL only: the allocation inputs read with pg', value: floorP50 } });
+      report.add({
+        scenario: 'R-PERF-2 licence mapping',
+        case: label,
+        metric: `${name} p50`,
+        value: ms(s.p50),
+        unit: 'ms',
+        baseline: { label: 'SQL only: the allocation inputs read with pg', value: floorP50 },
+      });
       report.add({
         scenario: 'R-PERF-2 licence mapping',
         case: label,
@@ -773,12 +1074,24 @@ async function scenarioMapping(env: PgEnv): Promise<void> {
         unit: 'ms',
         ...(target ? { target: { text: `≤ ${target} ms`, pass: ms(s.p95) <= target } } : {}),
       });
-      report.add({ scenario: 'R-PERF-2 licence mapping', case: label, metric: `${name} SQL statements per request`, value: stmts, unit: 'stmts', note: 'pg_stat_statements, BEGIN/COMMIT included, min of 3' });
+      report.add({
+        scenario: 'R-PERF-2 licence mapping',
+        case: label,
+        metric: `${name} SQL statements per request`,
+        value: stmts,
+        unit: 'stmts',
+        note: 'pg_stat_statements, BEGIN/COMMIT included, min of 3',
+      });
     }
 
     // The figures above are the steady state: the allocation cache of the gateway that activated the key holds
     // the organization. A process that has not read it yet (just started, or another instance) pays for one read.
-    const fresh = await startGateway({ label: `mapping ${m.users} fresh`, databaseUrl: server.url(env.dbName), publicKey: VENDOR.publicKey, poolSize: opts.poolSize });
+    const fresh = await startGateway({
+      label: `mapping ${m.users} fresh`,
+      databaseUrl: server.url(env.dbName),
+      publicKey: VENDOR.publicKey,
+      poolSize: opts.poolSize,
+    });
     try {
       const freshClient = new GqlClient(fresh.url, 1);
       const f0 = process.hrtime.bigint();
@@ -835,16 +1148,36 @@ async function scenarioDurable(env: PgEnv): Promise<void> {
     // Single checkouts need free seats: end 300 sessions first.
     const granted = await (async () => {
       const { END_SESSION } = await import('./clients.ts');
-      const open = await sql.query<{ id: string }>('select id from sessions where organization_id = $1 and ended_at is null order by id limit 300', [fixture!.organizationId]);
+      const open = await sql.query<{ id: string }>(
+        'select id from sessions where organization_id = $1 and ended_at is null order by id limit 300',
+        [fixture!.organizationId],
+      );
       for (const s of open) await client.ok(END_SESSION, { input: { sessionId: s.id } }, fixture!.tokens.AGENT_CLIENT);
       return open.length;
     })();
-    const res = await runLoad(users.slice(storm.agents, storm.agents + granted), 1, (u) => startSession(client, fixture!.tokens.AGENT_CLIENT, u));
+    const res = await runLoad(users.slice(storm.agents, storm.agents + granted), 1, (u) =>
+      startSession(client, fixture!.tokens.AGENT_CLIENT, u),
+    );
     const s = summary(res.latenciesUs);
     const b = summary(base1.latenciesUs);
     const l1 = `PostgreSQL synchronous_commit=on, 1 connection, ${n(granted)} checkouts`;
-    report.add({ scenario: 'single checkout (durable)', case: l1, metric: 'latency p50', value: ms(s.p50), unit: 'ms', baseline: { label: pgbenchLabel(base1), value: ms(b.p50) } });
-    report.add({ scenario: 'single checkout (durable)', case: l1, metric: 'latency p99', value: ms(s.p99), unit: 'ms', baseline: { label: pgbenchLabel(base1), value: ms(b.p99) }, target: { text: '≤ 10 ms', pass: ms(s.p99) <= 10 } });
+    report.add({
+      scenario: 'single checkout (durable)',
+      case: l1,
+      metric: 'latency p50',
+      value: ms(s.p50),
+      unit: 'ms',
+      baseline: { label: pgbenchLabel(base1), value: ms(b.p50) },
+    });
+    report.add({
+      scenario: 'single checkout (durable)',
+      case: l1,
+      metric: 'latency p99',
+      value: ms(s.p99),
+      unit: 'ms',
+      baseline: { label: pgbenchLabel(base1), value: ms(b.p99) },
+      target: { text: '≤ 10 ms', pass: ms(s.p99) <= 10 },
+    });
   } finally {
     await setSynchronousCommit(server, opts.syncCommit);
   }
@@ -859,7 +1192,13 @@ async function scenarioProfile(env: PgEnv): Promise<void> {
   const users = await userIdsOf(sql, fixture!.organizationId);
   const dir = mkdtempSync(join(tmpdir(), 'gateway-bench-prof-'));
   tempDir(dir);
-  const gw = await startGateway({ label: 'profiled', databaseUrl: server.url(env.dbName), publicKey: VENDOR.publicKey, poolSize: opts.poolSize, cpuProfDir: dir });
+  const gw = await startGateway({
+    label: 'profiled',
+    databaseUrl: server.url(env.dbName),
+    publicKey: VENDOR.publicKey,
+    poolSize: opts.poolSize,
+    cpuProfDir: dir,
+  });
   const pclient = new GqlClient(gw.url, storm.clients);
   let o: StormOutcome;
   try {
@@ -888,7 +1227,9 @@ async function scenarioProfile(env: PgEnv): Promise<void> {
 async function scenarioPglite(): Promise<void> {
   const { multi } = S;
   const storm = { ...S.storm, ...S.pglite };
-  await heading(`R-PERF-1 login storm on PGlite (embedded, one serialized connection): ${n(storm.agents)} agents${S.pglite.multi ? ` and ${multi.orgs} organizations × ${multi.agents}` : ''}`);
+  await heading(
+    `R-PERF-1 login storm on PGlite (embedded, one serialized connection): ${n(storm.agents)} agents${S.pglite.multi ? ` and ${multi.orgs} organizations × ${multi.agents}` : ''}`,
+  );
   const dir = mkdtempSync(join(tmpdir(), 'gateway-bench-pglite-'));
   tempDir(dir);
   const dataDir = join(dir, 'data');
@@ -897,9 +1238,19 @@ async function scenarioPglite(): Promise<void> {
   // through its API, users by SQL); the storm then goes to a gateway process.
   const specFile = join(dir, 'spec.json');
   const outFile = join(dir, 'loaded.json');
-  writeFileSync(specFile, JSON.stringify({ dataDir, single: { agents: storm.agents, capacity: storm.capacity, emergency: storm.emergency }, multi: S.pglite.multi ? multi : null }));
+  writeFileSync(
+    specFile,
+    JSON.stringify({
+      dataDir,
+      single: { agents: storm.agents, capacity: storm.capacity, emergency: storm.emergency },
+      multi: S.pglite.multi ? multi : null,
+    }),
+  );
   const { spawn } = await import('node:child_process');
-  const loaderChild = spawn(process.execPath, ['--import', 'tsx', 'bench/pglite-loader.ts', specFile, outFile], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const loaderChild = spawn(process.execPath, ['--import', 'tsx', 'bench/pglite-loader.ts', specFile, outFile], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   const untrackLoader = ownChild('pglite loader', loaderChild);
   const code = await new Promise<number | null>((resolve) => loaderChild.on('exit', (c) => resolve(c)));
   untrackLoader();
@@ -910,21 +1261,42 @@ async function scenarioPglite(): Promise<void> {
   const orgsMulti = loaded.multi;
   const act = loaded.one.activation;
   if (act.singleError) activationFailures.set(storm.agents, act.singleError);
-  console.log(`  activation with ${n(storm.agents)} users on PGlite (in process): ${act.ms.toFixed(0)} ms${act.mode === 'batches' ? ` (last of ${act.batches} batches; one activation FAILED: ${act.singleError})` : ''}`);
+  console.log(
+    `  activation with ${n(storm.agents)} users on PGlite (in process): ${act.ms.toFixed(0)} ms${act.mode === 'batches' ? ` (last of ${act.batches} batches; one activation FAILED: ${act.singleError})` : ''}`,
+  );
 
   const gw = await startGateway({ label: 'pglite', databaseUrl: null, dataDir, publicKey: VENDOR.publicKey });
   const client = new GqlClient(gw.url, 64);
   try {
     const o1 = await runStorm(client, [{ fixture: one, users: users1 }], storm.clients);
     checkStorm('PGlite, 1 organization', o1, storm.capacity + storm.emergency);
-    stormFigures('R-PERF-1 login storm', `PGlite, 1 org × ${n(storm.agents)}, pool ${n(storm.capacity)}+${n(storm.emergency)}, ${storm.clients} clients`, o1, null, false);
+    stormFigures(
+      'R-PERF-1 login storm',
+      `PGlite, 1 org × ${n(storm.agents)}, pool ${n(storm.capacity)}+${n(storm.emergency)}, ${storm.clients} clients`,
+      o1,
+      null,
+      false,
+    );
     if (orgsMulti.length) {
       const o100 = await runStorm(client, orgsMulti, multi.clients);
       checkStorm(`PGlite, ${multi.orgs} organizations`, o100, multi.orgs * (multi.capacity + multi.emergency));
-      stormFigures('R-PERF-1 login storm', `PGlite, ${multi.orgs} orgs × ${multi.agents}, pools ${multi.capacity}+${multi.emergency}, ${multi.clients} clients`, o100, null, false);
+      stormFigures(
+        'R-PERF-1 login storm',
+        `PGlite, ${multi.orgs} orgs × ${multi.agents}, pools ${multi.capacity}+${multi.emergency}, ${multi.clients} clients`,
+        o100,
+        null,
+        false,
+      );
     }
     const m = await gw.metrics();
-    report.add({ scenario: 'R-PERF-4 memory', case: `PGlite after the storms`, metric: 'RSS', value: (m.process_resident_memory_bytes ?? NaN) / 2 ** 20, unit: 'MiB', note: 'the embedded database lives in the gateway process' });
+    report.add({
+      scenario: 'R-PERF-4 memory',
+      case: `PGlite after the storms`,
+      metric: 'RSS',
+      value: (m.process_resident_memory_bytes ?? NaN) / 2 ** 20,
+      unit: 'MiB',
+      note: 'the embedded database lives in the gateway process',
+    });
   } finally {
     client.close();
     await gw.stop();
@@ -943,7 +1315,9 @@ async function scenarioColdStart(server: PgServer | null): Promise<void> {
   const floor: number[] = [];
   for (let i = 0; i < (opts.smoke ? 1 : 3); i++) {
     const t0 = process.hrtime.bigint();
-    await new Promise<void>((resolve) => spawn(process.execPath, [join(empty, 'empty.mjs')], { cwd: ROOT, stdio: 'ignore' }).on('exit', () => resolve()));
+    await new Promise<void>((resolve) =>
+      spawn(process.execPath, [join(empty, 'empty.mjs')], { cwd: ROOT, stdio: 'ignore' }).on('exit', () => resolve()),
+    );
     floor.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
   const floorMs = summary(floor).p50;
@@ -963,8 +1337,25 @@ async function scenarioColdStart(server: PgServer | null): Promise<void> {
     await w.stop();
   }
   const base = { label: 'node, empty module, to exit', value: floorMs };
-  if (pglite.length) report.add({ scenario: 'cold start', case: `PGlite, fresh data directory (initdb + migrations), median of ${S.cold}`, metric: 'to /readyz 200', value: median(pglite), unit: 'ms', baseline: base, note: `runs ${pglite.map((x) => x.toFixed(0)).join(', ')} ms` });
-  if (pgliteWarm.length) report.add({ scenario: 'cold start', case: `PGlite, existing data directory, median of ${S.cold}`, metric: 'to /readyz 200', value: median(pgliteWarm), unit: 'ms', baseline: base });
+  if (pglite.length)
+    report.add({
+      scenario: 'cold start',
+      case: `PGlite, fresh data directory (initdb + migrations), median of ${S.cold}`,
+      metric: 'to /readyz 200',
+      value: median(pglite),
+      unit: 'ms',
+      baseline: base,
+      note: `runs ${pglite.map((x) => x.toFixed(0)).join(', ')} ms`,
+    });
+  if (pgliteWarm.length)
+    report.add({
+      scenario: 'cold start',
+      case: `PGlite, existing data directory, median of ${S.cold}`,
+      metric: 'to /readyz 200',
+      value: median(pgliteWarm),
+      unit: 'ms',
+      baseline: base,
+    });
   if (!server) return;
   const pgCold: number[] = [];
   const pgWarm: number[] = [];
@@ -988,11 +1379,28 @@ async function scenarioColdStart(server: PgServer | null): Promise<void> {
     target: { text: '≤ 3 s', pass: median(pgCold) <= 3000 },
     note: `runs ${pgCold.map((x) => x.toFixed(0)).join(', ')} ms`,
   });
-  if (pgWarm.length) report.add({ scenario: 'cold start', case: `PostgreSQL, migrated database, median of ${S.cold}`, metric: 'to /readyz 200', value: median(pgWarm), unit: 'ms', baseline: base, target: { text: '≤ 3 s', pass: median(pgWarm) <= 3000 } });
+  if (pgWarm.length)
+    report.add({
+      scenario: 'cold start',
+      case: `PostgreSQL, migrated database, median of ${S.cold}`,
+      metric: 'to /readyz 200',
+      value: median(pgWarm),
+      unit: 'ms',
+      baseline: base,
+      target: { text: '≤ 3 s', pass: median(pgWarm) <= 3000 },
+    });
   if (!S.coldWarm) return;
   const url = await server.createDatabase(`cold_npm_${Date.now()}`);
   const g = await startGateway({ label: 'npm start', databaseUrl: url, publicKey: VENDOR.publicKey, poolSize: opts.poolSize, via: 'npm' });
-  report.add({ scenario: 'cold start', case: 'PostgreSQL, empty database, `npm start` (npm, its prestart build check, node)', metric: 'to /readyz 200', value: g.readyMs, unit: 'ms', baseline: base, target: { text: '≤ 3 s', pass: g.readyMs <= 3000 } });
+  report.add({
+    scenario: 'cold start',
+    case: 'PostgreSQL, empty database, `npm start` (npm, its prestart build check, node)',
+    metric: 'to /readyz 200',
+    value: g.readyMs,
+    unit: 'ms',
+    baseline: base,
+    target: { text: '≤ 3 s', pass: g.readyMs <= 3000 },
+  });
   await g.stop();
 }
 
@@ -1001,7 +1409,9 @@ async function scenarioColdStart(server: PgServer | null): Promise<void> {
 async function main(): Promise<void> {
   const started = Date.now();
   Object.assign(report.facts, machineFacts());
-  console.log(`bench: ${opts.smoke ? 'SMOKE (scaled down) ' : ''}${opts.only ? `only ${[...opts.only].join(', ')}` : 'all scenarios'}; ${report.facts.nproc} cores, node ${process.version}`);
+  console.log(
+    `bench: ${opts.smoke ? 'SMOKE (scaled down) ' : ''}${opts.only ? `only ${[...opts.only].join(', ')}` : 'all scenarios'}; ${report.facts.nproc} cores, node ${process.version}`,
+  );
 
   const needsPg = SCENARIOS.some((s) => wants(s) && s !== 'pglite' && s !== 'recovery');
   let server: PgServer | null = null;
@@ -1009,9 +1419,13 @@ async function main(): Promise<void> {
     server = await startPostgres({ unixSocket: opts.unixSocket });
     await setSynchronousCommit(server, opts.syncCommit);
     report.facts.postgres = await server.settings();
-    console.log(`PostgreSQL ${server.version} on ${opts.unixSocket ? `Unix socket ${server.dir}, port` : '127.0.0.1:'}${server.port}; synchronous_commit=${opts.syncCommit}`);
+    console.log(
+      `PostgreSQL ${server.version} on ${opts.unixSocket ? `Unix socket ${server.dir}, port` : '127.0.0.1:'}${server.port}; synchronous_commit=${opts.syncCommit}`,
+    );
   }
-  const pgScenarios = (['storm', 'checkout', 'fanout', 'mapping', 'durable', 'profile', 'bombs'] as const).filter(wants).filter((s) => !(s === 'durable' && opts.syncCommit === 'on'));
+  const pgScenarios = (['storm', 'checkout', 'fanout', 'mapping', 'durable', 'profile', 'bombs'] as const)
+    .filter(wants)
+    .filter((s) => !(s === 'durable' && opts.syncCommit === 'on'));
   if (server && pgScenarios.length) {
     const dbName = 'gateway';
     const url = await server.createDatabase(dbName);
@@ -1042,16 +1456,24 @@ async function main(): Promise<void> {
 
   if (activationFailures.size) {
     const sizes = [...activationFailures.keys()].sort((a, b) => a - b);
-    report.fail(`activateLicenseKey failed for organizations of ${sizes.map(n).join(', ')} users (one activation for all): ${[...new Set(activationFailures.values())].join(' | ').slice(0, 400)}; the bench loaded those organizations in batches instead`);
+    report.fail(
+      `activateLicenseKey failed for organizations of ${sizes.map(n).join(', ')} users (one activation for all): ${[...new Set(activationFailures.values())].join(' | ').slice(0, 400)}; the bench loaded those organizations in batches instead`,
+    );
   }
   report.facts.durationSeconds = Math.round((Date.now() - started) / 1000);
   if (monitor) clearInterval(monitor);
   report.facts.loadAverages = loads.map(({ samples: _s, ...rest }) => rest);
   const busy = loads.filter((l) => (l.otherCoresMax ?? 0) > 0.2);
-  if (busy.length) console.log(`WARNING: other processes competed for CPU during: ${busy.map((l) => `${l.scenario} (mean ${l.otherCoresMean}, max ${l.otherCoresMax} cores)`).join('; ')}`);
+  if (busy.length)
+    console.log(
+      `WARNING: other processes competed for CPU during: ${busy.map((l) => `${l.scenario} (mean ${l.otherCoresMean}, max ${l.otherCoresMax} cores)`).join('; ')}`,
+    );
   console.log(`\n${report.table()}\n`);
   const missed = report.figures.filter((f) => f.target && !f.target.pass);
-  if (missed.length) console.log(`targets missed: ${missed.map((f) => `${f.case} · ${f.metric} (${fmt(f.value)} ${f.unit}; ${f.target!.text})`).join('; ')}`);
+  if (missed.length)
+    console.log(
+      `targets missed: ${missed.map((f) => `${f.case} · ${f.metric} (${fmt(f.value)} ${f.unit}; ${f.target!.text})`).join('; ')}`,
+    );
   if (opts.json) {
     report.write(opts.json);
     console.log(`figures written to ${opts.json}`);

@@ -40,7 +40,9 @@ let product = 'AGENT_SEAT';
 const send = (message: unknown) => process.send?.(message);
 
 function totalOf(data: unknown): number | null {
-  const pools = (data as { seatUsage?: { pools?: { product: { code: string }; inUse: number; emergencyInUse: number; overageInUse: number }[] } })?.seatUsage?.pools;
+  const pools = (
+    data as { seatUsage?: { pools?: { product: { code: string }; inUse: number; emergencyInUse: number; overageInUse: number }[] } }
+  )?.seatUsage?.pools;
   const pool = pools?.find((p) => p.product.code === product);
   return pool ? pool.inUse + pool.emergencyInUse + pool.overageInUse : null;
 }
@@ -128,11 +130,14 @@ process.on('message', (raw) => {
       const waiter: Waiter = {
         id: message.id as number,
         total: message.total as number,
-        timer: setTimeout(() => {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          const missing = subs.filter((s) => !s.seen.has(waiter.total)).length;
-          send({ type: 'reached', id: waiter.id, first: null, last: null, missing });
-        }, (message.timeoutMs as number) ?? 30_000),
+        timer: setTimeout(
+          () => {
+            waiters.splice(waiters.indexOf(waiter), 1);
+            const missing = subs.filter((s) => !s.seen.has(waiter.total)).length;
+            send({ type: 'reached', id: waiter.id, first: null, last: null, missing });
+          },
+          (message.timeoutMs as number) ?? 30_000,
+        ),
       };
       waiters.push(waiter);
       settle(waiter);

@@ -88,7 +88,9 @@ async function build() {
   if (existsSync(OUT)) renameSync(OUT, old);
   renameSync(staging, OUT);
   rmSync(old, { recursive: true, force: true });
-  console.error(`built ${parsed.fileNames.length} files into ${relative(ROOT, OUT) || OUT}/ in ${Math.round(performance.now() - started)} ms`);
+  console.error(
+    `built ${parsed.fileNames.length} files into ${relative(ROOT, OUT) || OUT}/ in ${Math.round(performance.now() - started)} ms`,
+  );
 }
 
 /** Non-TypeScript files the code reads at run time, relative to itself (presets, dashboard.html). */

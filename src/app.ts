@@ -146,7 +146,10 @@ export function createApp(deps: AppDeps): App {
   // Deadlocks and serialization failures that withTransaction ran again (or gave up on): logged and counted.
   const stopRetryReports = onTransactionRetry(db, (n) => {
     metrics.transactionRetries.inc({ code: n.code, outcome: n.retrying ? 'retried' : 'gave_up' });
-    logger.warn({ transaction: n.label, code: n.code, attempt: n.attempt, retrying: n.retrying }, n.retrying ? 'transaction conflict: running it again' : 'transaction conflict: giving up');
+    logger.warn(
+      { transaction: n.label, code: n.code, attempt: n.attempt, retrying: n.retrying },
+      n.retrying ? 'transaction conflict: running it again' : 'transaction conflict: giving up',
+    );
   });
   const tokens = new TokenCache(deps.database, deps.tokenCache);
   // Open WebSockets and SSE streams by API token: a revoked or expired token's are cut (src/tokens/stream-registry.ts).
@@ -187,7 +190,10 @@ export function createApp(deps: AppDeps): App {
       authFailures.hit(address);
       if (!blocked) throw error;
       metrics.rateLimited.inc({ limit: 'auth' });
-      throw rateLimitError('too many failed authentication attempts from this address; try again later', authFailures.retryAfterMs(address));
+      throw rateLimitError(
+        'too many failed authentication attempts from this address; try again later',
+        authFailures.retryAfterMs(address),
+      );
     }
   }
 
@@ -225,14 +231,19 @@ export function createApp(deps: AppDeps): App {
       // SSE subscriptions of a revoked or expired token end (graphql-ws sockets are closed in onConnect's registration).
       useTokenStreamCut(liveConnections, (context) => context.wsViewer !== undefined),
       // SSE subscriptions count against the same bounds as WebSocket ones (live/bounds.ts).
-      useSubscriptionBounds<ServerContext>(bounds, (c) => c.wsViewer !== undefined, (c) => (c as Context).viewer),
+      useSubscriptionBounds<ServerContext>(
+        bounds,
+        (c) => c.wsViewer !== undefined,
+        (c) => (c as Context).viewer,
+      ),
     ],
     context: async (initial) => ({
       db,
       clock: deps.clock,
       catalogs,
       trustedKeys: deps.trustedKeys ?? [],
-      viewer: initial.wsViewer ?? (await authenticate(initial.request.headers.get('authorization'), clientAddress(initial.req, trustProxy))),
+      viewer:
+        initial.wsViewer ?? (await authenticate(initial.request.headers.get('authorization'), clientAddress(initial.req, trustProxy))),
       sessionTtlSeconds: deps.sessionTtlSeconds ?? 120,
       live,
       loaders: createLoaders(db, { clock: deps.clock, catalogs }),
@@ -332,7 +343,10 @@ export function createApp(deps: AppDeps): App {
         const authorization = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         let viewer: Viewer;
         try {
-          viewer = await authenticate(typeof authorization === 'string' ? authorization : null, clientAddress(ctx.extra.request, trustProxy));
+          viewer = await authenticate(
+            typeof authorization === 'string' ? authorization : null,
+            clientAddress(ctx.extra.request, trustProxy),
+          );
         } catch (error) {
           if (error instanceof GraphQLError && error.extensions.code === 'RATE_LIMITED') {
             ctx.extra.socket.close(4429, 'Too many failed authentication attempts');
@@ -344,7 +358,10 @@ export function createApp(deps: AppDeps): App {
         }
         const release = bounds.takeConnection(viewer);
         if (!release) {
-          ctx.extra.socket.close(4429, `Too many WebSocket connections for this token (MAX_WS_CONNECTIONS_PER_TOKEN ${bounds.limits.maxConnectionsPerToken})`);
+          ctx.extra.socket.close(
+            4429,
+            `Too many WebSocket connections for this token (MAX_WS_CONNECTIONS_PER_TOKEN ${bounds.limits.maxConnectionsPerToken})`,
+          );
           return false;
         }
         // A revoked or expired token's socket closes with 4403, whatever it is subscribed to.
@@ -378,14 +395,23 @@ export function createApp(deps: AppDeps): App {
         } catch (error) {
           // Over HTTP Yoga codes syntax errors GRAPHQL_PARSE_FAILED; the same here.
           if (error instanceof GraphQLError) {
-            return [error.extensions.code ? error : new GraphQLError(error.message, { source: error.source, positions: error.positions, extensions: { ...error.extensions, code: 'GRAPHQL_PARSE_FAILED' } })];
+            return [
+              error.extensions.code
+                ? error
+                : new GraphQLError(error.message, {
+                    source: error.source,
+                    positions: error.positions,
+                    extensions: { ...error.extensions, code: 'GRAPHQL_PARSE_FAILED' },
+                  }),
+            ];
           }
           throw error;
         }
         // Bounded before validation: a flood of subscribe messages costs a parse each, nothing more.
         const viewer = ctx.extra.viewer ?? { kind: 'anonymous' };
         const isSubscription = getOperationAST(document, params.operationName ?? undefined)?.operation === 'subscription';
-        const socketSubscriptions = (ctx.extra.subscriptions ??= new Map());
+        ctx.extra.subscriptions ??= new Map();
+        const socketSubscriptions = ctx.extra.subscriptions;
         if (isSubscription) {
           // graphql-ws forgets an operation as soon as the client completes it; its slot is free from then on.
           for (const [other, release] of socketSubscriptions) {
@@ -423,7 +449,11 @@ export function createApp(deps: AppDeps): App {
   const sweep = async () => {
     // R-LIFE-6: an instance off the clock of record decides nothing by time; the other instances sweep.
     const health = deps.clock.health?.();
-    if (health && !health.ok) return void logger.warn({ skewSeconds: health.skewMs === null ? null : health.skewMs / 1000 }, `background sweeps skipped: ${health.message}`);
+    if (health && !health.ok)
+      return void logger.warn(
+        { skewSeconds: health.skewMs === null ? null : health.skewMs / 1000 },
+        `background sweeps skipped: ${health.message}`,
+      );
     try {
       await sweepLicenseStates(db, deps.clock, catalogs, {
         // One organization's bad data fails only that organization; the others are swept.
@@ -474,7 +504,8 @@ export function createApp(deps: AppDeps): App {
       checkDrained();
     });
     const cut = [...inFlight].filter((res) => !streams.has(res)).length;
-    if (cut > 0) logger.warn({ requests: cut, timeoutMs: shutdownTimeoutMs }, 'shutdown timeout: closing connections of unfinished requests');
+    if (cut > 0)
+      logger.warn({ requests: cut, timeoutMs: shutdownTimeoutMs }, 'shutdown timeout: closing connections of unfinished requests');
     // Event streams and whatever is left: close their connections; clients reconnect to another instance.
     server.closeAllConnections();
     for (const res of inFlight) res.socket?.destroy();
@@ -538,6 +569,10 @@ function withTimeout<T>(work: Promise<T>, ms: number, fallback: T): Promise<T> {
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }

@@ -158,7 +158,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       authFailures: integer(env, 'RATE_LIMIT_AUTH_FAILURES', DEFAULT_RATE_LIMITS.authFailures, 0, 1_000_000),
       authWindowMs: integer(env, 'RATE_LIMIT_AUTH_WINDOW_SECONDS', DEFAULT_RATE_LIMITS.authWindowMs / 1000, 1, 86_400) * 1000,
       activations: integer(env, 'RATE_LIMIT_ACTIVATIONS', DEFAULT_RATE_LIMITS.activations, 0, 1_000_000),
-      activationWindowMs: integer(env, 'RATE_LIMIT_ACTIVATION_WINDOW_SECONDS', DEFAULT_RATE_LIMITS.activationWindowMs / 1000, 1, 86_400) * 1000,
+      activationWindowMs:
+        integer(env, 'RATE_LIMIT_ACTIVATION_WINDOW_SECONDS', DEFAULT_RATE_LIMITS.activationWindowMs / 1000, 1, 86_400) * 1000,
     },
     trustProxy: boolean(env, 'TRUST_PROXY', false),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 0, 3600) * 1000,

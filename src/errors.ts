@@ -50,7 +50,9 @@ export function badInput(field: string, message: string, rule?: string): GraphQL
  */
 export function notFound(what: string, id: string, gone?: { reason: string; why: string }): GraphQLError {
   if (!gone) return error('NOT_FOUND', `${what} ${id} not found`);
-  return new GraphQLError(`${what} ${id} not found: ${gone.why} (${gone.reason})`, { extensions: { code: 'NOT_FOUND', reason: gone.reason } });
+  return new GraphQLError(`${what} ${id} not found: ${gone.why} (${gone.reason})`, {
+    extensions: { code: 'NOT_FOUND', reason: gone.reason },
+  });
 }
 
 export function unauthenticated(message = 'a valid API token is required: Authorization: Bearer <token>'): GraphQLError {
@@ -85,7 +87,9 @@ export function rateLimited(message: string): GraphQLError {
 
 /** This instance's OS clock is off the database's by more than CLOCK_SKEW_MAX_SECONDS: it writes nothing (R-LIFE-6). */
 export function clockSkew(message: string, skewMs: number | null, maxSkewMs: number): GraphQLError {
-  const refused = error('CLOCK_SKEW', `${message}; this instance refuses changes until its clock is corrected (R-LIFE-6)`, { rule: 'R-LIFE-6' });
+  const refused = error('CLOCK_SKEW', `${message}; this instance refuses changes until its clock is corrected (R-LIFE-6)`, {
+    rule: 'R-LIFE-6',
+  });
   Object.assign(refused.extensions, { skewSeconds: skewMs === null ? null : skewMs / 1000, maxSkewSeconds: maxSkewMs / 1000 });
   return refused;
 }

@@ -15,18 +15,27 @@ try {
 }
 
 // Loaded after the configuration is known good, so a bad variable is reported at once.
-const [{ createApp }, { DbClock }, { openDatabase }, { migrateToLatest }, { createLogger }, { createMetrics }, { configureAllocationCache }, { describeFault, isConnectionError }, { DataDirInUseError, lockDataDir }] =
-  await Promise.all([
-    import('./app.ts'),
-    import('./db/db-clock.ts'),
-    import('./db/database.ts'),
-    import('./db/migrate.ts'),
-    import('./observability/logger.ts'),
-    import('./observability/metrics.ts'),
-    import('./assignments/allocation-cache.ts'),
-    import('./db/faults.ts'),
-    import('./db/data-dir-lock.ts'),
-  ]);
+const [
+  { createApp },
+  { DbClock },
+  { openDatabase },
+  { migrateToLatest },
+  { createLogger },
+  { createMetrics },
+  { configureAllocationCache },
+  { describeFault, isConnectionError },
+  { DataDirInUseError, lockDataDir },
+] = await Promise.all([
+  import('./app.ts'),
+  import('./db/db-clock.ts'),
+  import('./db/database.ts'),
+  import('./db/migrate.ts'),
+  import('./observability/logger.ts'),
+  import('./observability/metrics.ts'),
+  import('./assignments/allocation-cache.ts'),
+  import('./db/faults.ts'),
+  import('./db/data-dir-lock.ts'),
+]);
 configureAllocationCache(config.allocationCacheUsers);
 
 const logger = createLogger(config.logLevel);
@@ -34,7 +43,8 @@ process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unha
 process.on('uncaughtException', (error) => {
   // A database fault never ends the process (every connection has its error listener; this is the net under
   // them): the pool and the LISTEN connection come back on their own, /readyz says 503 meanwhile.
-  if (isConnectionError(error)) return void logger.error({ err: error, fault: describeFault(error) }, 'database connection fault outside any request; continuing');
+  if (isConnectionError(error))
+    return void logger.error({ err: error, fault: describeFault(error) }, 'database connection fault outside any request; continuing');
   logger.fatal({ err: error }, 'uncaught exception; exiting');
   process.exit(1);
 });
@@ -75,7 +85,9 @@ async function migrateWhenReachable(): Promise<void> {
     } catch (error) {
       const retryInMs = Math.min(5000, 250 * 2 ** Math.min(attempt - 1, 10));
       if (!isConnectionError(error) || Date.now() + retryInMs > deadline) {
-        const reason = isConnectionError(error) ? `database not reachable after ${config.databaseWaitMs / 1000} s (DATABASE_WAIT_SECONDS)` : 'database migration failed';
+        const reason = isConnectionError(error)
+          ? `database not reachable after ${config.databaseWaitMs / 1000} s (DATABASE_WAIT_SECONDS)`
+          : 'database migration failed';
         logger.fatal({ error: error instanceof Error ? error.message : String(error), fault: describeFault(error) }, reason);
         await database.close().catch(() => undefined);
         unlock?.();
@@ -96,7 +108,10 @@ const clock = new DbClock({
   onHealthChange: (health) =>
     health.ok
       ? logger.info({ skewSeconds: (health.skewMs ?? 0) / 1000 }, `clock within bound: ${health.message}`)
-      : logger.error({ skewSeconds: health.skewMs === null ? null : health.skewMs / 1000 }, `clock skew: ${health.message}; not ready, mutations refused`),
+      : logger.error(
+          { skewSeconds: health.skewMs === null ? null : health.skewMs / 1000 },
+          `clock skew: ${health.message}; not ready, mutations refused`,
+        ),
 });
 await clock.start();
 

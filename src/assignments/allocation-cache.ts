@@ -250,7 +250,12 @@ export async function writeTransaction<T>(db: Db, work: (trx: Trx) => Promise<T>
  * published to the cache once the transaction commits; elsewhere it is just
  * `loadAllocation`.
  */
-export async function loadAllocationAfterWrites(trx: Executor, org: OrganizationRow, catalog: Catalog, now: Date): Promise<LoadedAllocation> {
+export async function loadAllocationAfterWrites(
+  trx: Executor,
+  org: OrganizationRow,
+  catalog: Catalog,
+  now: Date,
+): Promise<LoadedAllocation> {
   const inputs = await readAllocationInputs(trx, org.id);
   const { view, memo } = loadedAllocationOf(org, catalog, now, inputs);
   const pending = pendingOf.get(trx);

@@ -44,7 +44,12 @@ export interface LoadedAllocation extends AllocationView {
   slotRows: LicenseSlotRow[];
 }
 
-export const toSlot = (row: LicenseSlotRow): Slot => ({ slotNo: row.slot_no, holderUserId: row.holder_user_id, windowStart: row.window_start, earlyUsed: row.early_used });
+export const toSlot = (row: LicenseSlotRow): Slot => ({
+  slotNo: row.slot_no,
+  holderUserId: row.holder_user_id,
+  windowStart: row.window_start,
+  earlyUsed: row.early_used,
+});
 
 export function cooldownProducts(catalog: Catalog): Product[] {
   return catalog.products.filter((p) => p.reassignCooldownDays !== null);
@@ -137,7 +142,11 @@ export async function readAllocationInputs(db: Executor, organizationId: string)
   const configured = new Map<string, ConfiguredProduct[]>();
   for (const a of assignments) {
     const list = configured.get(a.user_id);
-    const entry: ConfiguredProduct = { product: intern.string(a.product_code), source: a.source, configuredAt: intern.date(a.configured_at) };
+    const entry: ConfiguredProduct = {
+      product: intern.string(a.product_code),
+      source: a.source,
+      configuredAt: intern.date(a.configured_at),
+    };
     if (list) list.push(entry);
     else configured.set(a.user_id, [entry]);
   }
@@ -146,11 +155,21 @@ export async function readAllocationInputs(db: Executor, organizationId: string)
   const allocationUsers = users.map((u) => {
     const list = configured.get(u.id);
     // A list grown by push keeps spare room for a dozen more; the cache keeps an exact copy.
-    return { id: u.id, status: u.status, options: u.group_options ?? NO_OPTIONS, configured: list === undefined ? NOT_CONFIGURED : list.length > 1 ? list.slice() : list };
+    return {
+      id: u.id,
+      status: u.status,
+      options: u.group_options ?? NO_OPTIONS,
+      configured: list === undefined ? NOT_CONFIGURED : list.length > 1 ? list.slice() : list,
+    };
   });
   const slotsByProduct = new Map<string, Slot[]>();
   for (const row of slotRows) {
-    const slot: Slot = { slotNo: row.slot_no, holderUserId: row.holder_user_id === null ? null : userId(row.holder_user_id), windowStart: intern.date(row.window_start), earlyUsed: row.early_used };
+    const slot: Slot = {
+      slotNo: row.slot_no,
+      holderUserId: row.holder_user_id === null ? null : userId(row.holder_user_id),
+      windowStart: intern.date(row.window_start),
+      earlyUsed: row.early_used,
+    };
     const list = slotsByProduct.get(row.product_code);
     if (list) list.push(slot);
     else slotsByProduct.set(row.product_code, [slot]);
@@ -211,21 +230,41 @@ export function allocationViewOf(
   const slots = new Map<string, SlotSummary>();
   const bound = new Map<string, number>();
   for (const p of cooldownProducts(catalog)) {
-    const summary = summarizeSlots(inputs.slotsByProduct.get(p.code) ?? [], status.effectiveAt, p.reassignCooldownDays ?? 0, totals.get(p.code) ?? 0);
+    const summary = summarizeSlots(
+      inputs.slotsByProduct.get(p.code) ?? [],
+      status.effectiveAt,
+      p.reassignCooldownDays ?? 0,
+      totals.get(p.code) ?? 0,
+    );
     slots.set(p.code, summary);
     bound.set(p.code, summary.bound);
   }
   const reuse =
-    memo !== null && memo.catalog === catalog && memo.fullUse === status.fullUse && sameEntitlements(memo.entitlements, entitlements) && sameCounts(memo.bound, bound);
+    memo !== null &&
+    memo.catalog === catalog &&
+    memo.fullUse === status.fullUse &&
+    sameEntitlements(memo.entitlements, entitlements) &&
+    sameCounts(memo.bound, bound);
   const next: AllocateMemo = reuse
     ? memo
-    : { catalog, entitlements, fullUse: status.fullUse, bound, result: allocate({ catalog, entitlements, fullUse: status.fullUse, boundByCooldown: bound, users: inputs.allocationUsers }) };
+    : {
+        catalog,
+        entitlements,
+        fullUse: status.fullUse,
+        bound,
+        result: allocate({ catalog, entitlements, fullUse: status.fullUse, boundByCooldown: bound, users: inputs.allocationUsers }),
+      };
   const view: AllocationView = { org, catalog, now, status, entitlements, users: inputs.users, slots, result: next.result };
   return { view, memo: next };
 }
 
 /** The write path's view from freshly read inputs, with the memo that goes with it. */
-export function loadedAllocationOf(org: OrganizationRow, catalog: Catalog, now: Date, inputs: LoadedInputs): { view: LoadedAllocation; memo: AllocateMemo } {
+export function loadedAllocationOf(
+  org: OrganizationRow,
+  catalog: Catalog,
+  now: Date,
+  inputs: LoadedInputs,
+): { view: LoadedAllocation; memo: AllocateMemo } {
   const { view, memo } = allocationViewOf(org, catalog, now, inputs, null);
   return { view: { ...view, usersById: inputs.usersById, assignments: inputs.assignments, slotRows: inputs.slotRows }, memo };
 }

@@ -11,7 +11,9 @@ export interface AllocationUserRow extends UserRow {
 export function usersWithOptions(db: Executor, organizationId: string): Promise<AllocationUserRow[]> {
   return db
     .selectFrom('users')
-    .leftJoin('configuration_groups as g', (j) => j.onRef('g.organization_id', '=', 'users.organization_id').onRef('g.id', '=', 'users.configuration_group_id'))
+    .leftJoin('configuration_groups as g', (j) =>
+      j.onRef('g.organization_id', '=', 'users.organization_id').onRef('g.id', '=', 'users.configuration_group_id'),
+    )
     .selectAll('users')
     .select('g.options as group_options')
     .where('users.organization_id', '=', organizationId)
@@ -30,11 +32,21 @@ export function slotsOf(db: Executor, organizationId: string): Promise<LicenseSl
 export async function insertAssignments(db: Executor, rows: readonly AssignmentRow[]): Promise<void> {
   // Chunks keep a statement's parameters below PGlite's 32,767.
   for (let i = 0; i < rows.length; i += 1000) {
-    await db.insertInto('assignments').values(rows.slice(i, i + 1000)).onConflict((oc) => oc.doNothing()).execute();
+    await db
+      .insertInto('assignments')
+      .values(rows.slice(i, i + 1000))
+      .onConflict((oc) => oc.doNothing())
+      .execute();
   }
 }
 
-export async function deleteAssignment(db: Executor, organizationId: string, userId: string, product: string, source: 'DIRECT' | 'GROUP'): Promise<void> {
+export async function deleteAssignment(
+  db: Executor,
+  organizationId: string,
+  userId: string,
+  product: string,
+  source: 'DIRECT' | 'GROUP',
+): Promise<void> {
   await db
     .deleteFrom('assignments')
     .where('organization_id', '=', organizationId)
@@ -45,7 +57,11 @@ export async function deleteAssignment(db: Executor, organizationId: string, use
 }
 
 /** Settings of the given (user, function) pairs; deleted when the function goes away (R-NAMED-4). */
-export async function deleteSettings(db: Executor, organizationId: string, pairs: readonly { userId: string; product: string }[]): Promise<UserSettingRow[]> {
+export async function deleteSettings(
+  db: Executor,
+  organizationId: string,
+  pairs: readonly { userId: string; product: string }[],
+): Promise<UserSettingRow[]> {
   const deleted: UserSettingRow[] = [];
   for (const { userId, product } of pairs) {
     const rows = await db
@@ -68,7 +84,9 @@ export async function upsertSetting(db: Executor, row: UserSettingRow): Promise<
   await db
     .insertInto('user_settings')
     .values(row)
-    .onConflict((oc) => oc.columns(['organization_id', 'user_id', 'product_code', 'name']).doUpdateSet({ value: row.value, updated_at: row.updated_at }))
+    .onConflict((oc) =>
+      oc.columns(['organization_id', 'user_id', 'product_code', 'name']).doUpdateSet({ value: row.value, updated_at: row.updated_at }),
+    )
     .execute();
 }
 
@@ -77,7 +95,9 @@ export async function upsertSlot(db: Executor, row: LicenseSlotRow): Promise<voi
     .insertInto('license_slots')
     .values(row)
     .onConflict((oc) =>
-      oc.columns(['organization_id', 'product_code', 'slot_no']).doUpdateSet({ holder_user_id: row.holder_user_id, window_start: row.window_start, early_used: row.early_used }),
+      oc
+        .columns(['organization_id', 'product_code', 'slot_no'])
+        .doUpdateSet({ holder_user_id: row.holder_user_id, window_start: row.window_start, early_used: row.early_used }),
     )
     .execute();
 }
@@ -86,18 +106,30 @@ export function grantsOf(db: Executor, organizationId: string): Promise<{ user_i
   return db.selectFrom('user_grants').select(['user_id', 'product_code', 'status']).where('organization_id', '=', organizationId).execute();
 }
 
-export async function upsertGrants(db: Executor, organizationId: string, rows: readonly { userId: string; product: string; status: string }[]): Promise<void> {
+export async function upsertGrants(
+  db: Executor,
+  organizationId: string,
+  rows: readonly { userId: string; product: string; status: string }[],
+): Promise<void> {
   for (let i = 0; i < rows.length; i += 1000) {
-    const chunk = rows.slice(i, i + 1000).map((r) => ({ organization_id: organizationId, user_id: r.userId, product_code: r.product, status: r.status }));
+    const chunk = rows
+      .slice(i, i + 1000)
+      .map((r) => ({ organization_id: organizationId, user_id: r.userId, product_code: r.product, status: r.status }));
     await db
       .insertInto('user_grants')
       .values(chunk)
-      .onConflict((oc) => oc.columns(['organization_id', 'user_id', 'product_code']).doUpdateSet((eb) => ({ status: eb.ref('excluded.status') })))
+      .onConflict((oc) =>
+        oc.columns(['organization_id', 'user_id', 'product_code']).doUpdateSet((eb) => ({ status: eb.ref('excluded.status') })),
+      )
       .execute();
   }
 }
 
-export async function deleteGrants(db: Executor, organizationId: string, pairs: readonly { userId: string; product: string }[]): Promise<void> {
+export async function deleteGrants(
+  db: Executor,
+  organizationId: string,
+  pairs: readonly { userId: string; product: string }[],
+): Promise<void> {
   const byProduct = new Map<string, string[]>();
   for (const { userId, product } of pairs) byProduct.set(product, [...(byProduct.get(product) ?? []), userId]);
   for (const [product, userIds] of byProduct) {
@@ -115,7 +147,14 @@ export async function deleteGrants(db: Executor, organizationId: string, pairs: 
 /** Pool sizes from the entitlements; in_use is never touched here. */
 export async function upsertPools(
   db: Executor,
-  rows: readonly { organization_id: string; product_code: string; capacity: number; emergency_capacity: number; overage_allowed: boolean; overage_grace_minutes: number }[],
+  rows: readonly {
+    organization_id: string;
+    product_code: string;
+    capacity: number;
+    emergency_capacity: number;
+    overage_allowed: boolean;
+    overage_grace_minutes: number;
+  }[],
 ): Promise<void> {
   if (rows.length === 0) return;
   await db

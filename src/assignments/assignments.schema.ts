@@ -9,7 +9,17 @@ import { seatFigures } from '../sessions/usage.service.ts';
 import { badInput } from '../errors.ts';
 import { builder } from '../schema/builder.ts';
 import { must } from '../schema/loaders.ts';
-import { ConfigurationGroupRef, OrganizationRef, ProductRef, productOfCatalog, SiteRef, TeamRef, UserRef, WarningRef, type WarningShape } from '../schema/refs.ts';
+import {
+  ConfigurationGroupRef,
+  OrganizationRef,
+  ProductRef,
+  productOfCatalog,
+  SiteRef,
+  TeamRef,
+  UserRef,
+  WarningRef,
+  type WarningShape,
+} from '../schema/refs.ts';
 import { teamsOfOrganization } from '../tenancy/tenancy.repository.ts';
 import { settingsOfUsers } from './assignments.repository.ts';
 import * as service from './assignments.service.ts';
@@ -52,17 +62,23 @@ const UserLicenseRef = builder.objectRef<LicenseShape>('UserLicense').implement(
       description: 'The bundle that provides this product without using one of its licences (Elite → Workforce Management).',
       resolve: (l) => (l.license.coveredBy ? productOfCatalog(l.catalog, l.license.coveredBy) : null),
     }),
-    configuredAt: t.field({ type: 'DateTime', description: 'When the product was first configured for the user: the fixed order.', resolve: (l) => l.license.configuredAt }),
+    configuredAt: t.field({
+      type: 'DateTime',
+      description: 'When the product was first configured for the user: the fixed order.',
+      resolve: (l) => l.license.configuredAt,
+    }),
   }),
 });
 
-const ExplanationRef = builder.objectRef<{ catalog: Catalog; product: string; granted: boolean; steps: string[] }>('Explanation').implement({
-  fields: (t) => ({
-    product: t.field({ type: ProductRef, resolve: (e) => productOfCatalog(e.catalog, e.product) }),
-    granted: t.exposeBoolean('granted'),
-    steps: t.exposeStringList('steps'),
-  }),
-});
+const ExplanationRef = builder
+  .objectRef<{ catalog: Catalog; product: string; granted: boolean; steps: string[] }>('Explanation')
+  .implement({
+    fields: (t) => ({
+      product: t.field({ type: ProductRef, resolve: (e) => productOfCatalog(e.catalog, e.product) }),
+      granted: t.exposeBoolean('granted'),
+      steps: t.exposeStringList('steps'),
+    }),
+  });
 
 const UserSettingRef = builder.objectRef<{ catalog: Catalog; row: UserSettingRow }>('UserSetting').implement({
   description: "A personal setting owned by one of the user's functions (voicemail box, fax reception …); deleted with the function.",
@@ -142,9 +158,16 @@ builder.objectFields(UserRef, (t) => ({
       const license = view.result.users.get(user.id)?.find((l) => l.product === product.code);
       const steps = [`Licence state ${view.status.state}: ${LICENSE_STATE_STEP[view.status.state] ?? ''}`];
       const entitled = view.entitlements.find((e) => e.product === product.code);
-      steps.push(entitled ? `The organization is entitled to ${entitled.total} ${product.code} (${entitled.allocation}).` : `The organization has no ${product.code} licences.`);
+      steps.push(
+        entitled
+          ? `The organization is entitled to ${entitled.total} ${product.code} (${entitled.allocation}).`
+          : `The organization has no ${product.code} licences.`,
+      );
       if (license) steps.push(...licenseSteps(license));
-      else steps.push(`${product.code} is not configured for the user (no group function, no direct assignment, not included in a held product).`);
+      else
+        steps.push(
+          `${product.code} is not configured for the user (no group function, no direct assignment, not included in a held product).`,
+        );
       return { catalog: view.catalog, product: product.code, granted: license?.status === 'GRANTED', steps };
     },
   }),
@@ -157,14 +180,16 @@ builder.objectFields(UserRef, (t) => ({
   }),
 }));
 
-const SiteLicenseRowRef = builder.objectRef<{ catalog: Catalog; product: string; required: number; granted: number; shortage: number }>('SiteLicenseRow').implement({
-  fields: (t) => ({
-    product: t.field({ type: ProductRef, resolve: (r) => productOfCatalog(r.catalog, r.product) }),
-    required: t.exposeInt('required'),
-    granted: t.exposeInt('granted'),
-    shortage: t.exposeInt('shortage'),
-  }),
-});
+const SiteLicenseRowRef = builder
+  .objectRef<{ catalog: Catalog; product: string; required: number; granted: number; shortage: number }>('SiteLicenseRow')
+  .implement({
+    fields: (t) => ({
+      product: t.field({ type: ProductRef, resolve: (r) => productOfCatalog(r.catalog, r.product) }),
+      required: t.exposeInt('required'),
+      granted: t.exposeInt('granted'),
+      shortage: t.exposeInt('shortage'),
+    }),
+  });
 
 builder.objectFields(SiteRef, (t) => ({
   licenseOverview: t.field({
@@ -178,18 +203,26 @@ builder.objectFields(SiteRef, (t) => ({
   }),
 }));
 
-const AnalyticsAccessRef = builder.objectRef<{ allowed: boolean; membersRequiringLicense: number; unlicensedMembers: UserRow[] }>('AnalyticsAccess').implement({
-  fields: (t) => ({
-    allowed: t.exposeBoolean('allowed'),
-    membersRequiringLicense: t.exposeInt('membersRequiringLicense', { description: 'Team members that need a licence (the leader needs none).' }),
-    unlicensedMembers: t.field({ type: [UserRef], resolve: (a) => a.unlicensedMembers }),
-  }),
-});
+const AnalyticsAccessRef = builder
+  .objectRef<{ allowed: boolean; membersRequiringLicense: number; unlicensedMembers: UserRow[] }>('AnalyticsAccess')
+  .implement({
+    fields: (t) => ({
+      allowed: t.exposeBoolean('allowed'),
+      membersRequiringLicense: t.exposeInt('membersRequiringLicense', {
+        description: 'Team members that need a licence (the leader needs none).',
+      }),
+      unlicensedMembers: t.field({ type: [UserRef], resolve: (a) => a.unlicensedMembers }),
+    }),
+  });
 
 function analyticsOf(view: AllocationView, team: TeamRow) {
   const members = view.users.filter((u) => u.team_id === team.id);
   const a = teamAnalytics(view.catalog, view.result, { leaderId: team.leader_id, memberIds: members.map((m) => m.id) });
-  return { allowed: a.allowed, membersRequiringLicense: a.membersRequiringLicense, unlicensedMembers: members.filter((m) => a.unlicensedMemberIds.includes(m.id)) };
+  return {
+    allowed: a.allowed,
+    membersRequiringLicense: a.membersRequiringLicense,
+    unlicensedMembers: members.filter((m) => a.unlicensedMemberIds.includes(m.id)),
+  };
 }
 
 builder.objectFields(TeamRef, (t) => ({
@@ -210,8 +243,14 @@ const LicenseMappingRowRef = builder.objectRef<MappingShape>('LicenseMappingRow'
   fields: (t) => ({
     product: t.field({ type: ProductRef, resolve: (m) => productOfCatalog(m.catalog, m.row.product) }),
     total: t.int({ description: 'Bought base licences, bundle-included ones counted once.', resolve: (m) => m.row.total }),
-    inUse: t.int({ description: 'Base licences held by active users, and those still bound by the reassignment cool-down.', resolve: (m) => m.row.inUse }),
-    reusable: t.int({ description: 'Licences assigned within the last 90 days that may be reassigned once more now.', resolve: (m) => m.row.reusable }),
+    inUse: t.int({
+      description: 'Base licences held by active users, and those still bound by the reassignment cool-down.',
+      resolve: (m) => m.row.inUse,
+    }),
+    reusable: t.int({
+      description: 'Licences assigned within the last 90 days that may be reassigned once more now.',
+      resolve: (m) => m.row.reusable,
+    }),
     available: t.int({ description: 'total - inUse + reusable', resolve: (m) => m.row.available }),
     concurrentTotal: t.int({ resolve: (m) => m.row.concurrentTotal }),
     concurrentInUse: t.int({ resolve: (m) => m.row.concurrentInUse }),
@@ -227,15 +266,21 @@ const LicenseMappingRowRef = builder.objectRef<MappingShape>('LicenseMappingRow'
   }),
 });
 
-const AddOnCoverageRef = builder.objectRef<{ catalog: Catalog; addOn: string; usersRequiring: number; coveredByBundle: number; purchased: number; shortfall: number }>('AddOnCoverage').implement({
-  fields: (t) => ({
-    addOn: t.field({ type: ProductRef, resolve: (a) => productOfCatalog(a.catalog, a.addOn) }),
-    usersRequiring: t.exposeInt('usersRequiring', { description: 'Users whose configuration uses the add-on.' }),
-    coveredByBundle: t.exposeInt('coveredByBundle', { description: 'Users covered by a bundle (Elite named: every holder; Elite concurrent: up to the seat count).' }),
-    purchased: t.exposeInt('purchased'),
-    shortfall: t.exposeInt('shortfall', { description: 'Add-on licences still to buy so that every user requiring it has access.' }),
-  }),
-});
+const AddOnCoverageRef = builder
+  .objectRef<{ catalog: Catalog; addOn: string; usersRequiring: number; coveredByBundle: number; purchased: number; shortfall: number }>(
+    'AddOnCoverage',
+  )
+  .implement({
+    fields: (t) => ({
+      addOn: t.field({ type: ProductRef, resolve: (a) => productOfCatalog(a.catalog, a.addOn) }),
+      usersRequiring: t.exposeInt('usersRequiring', { description: 'Users whose configuration uses the add-on.' }),
+      coveredByBundle: t.exposeInt('coveredByBundle', {
+        description: 'Users covered by a bundle (Elite named: every holder; Elite concurrent: up to the seat count).',
+      }),
+      purchased: t.exposeInt('purchased'),
+      shortfall: t.exposeInt('shortfall', { description: 'Add-on licences still to buy so that every user requiring it has access.' }),
+    }),
+  });
 
 /** Everything that needs an administrator's attention (R-LIFE, R-NAMED-3, R-UNDER-2, R-ANALYTICS-2, R-ADDON-1, advisories). */
 async function organizationWarnings(ctx: Context, org: OrganizationRow): Promise<WarningShape[]> {
@@ -256,7 +301,8 @@ async function organizationWarnings(ctx: Context, org: OrganizationRow): Promise
     }
   }
   const active = view.users.filter((u) => u.status === 'ACTIVE').length;
-  for (const a of capacityAdvisories(catalog, view.entitlements, active)) warnings.push({ code: a.code, message: a.message, product: product(a.product) });
+  for (const a of capacityAdvisories(catalog, view.entitlements, active))
+    warnings.push({ code: a.code, message: a.message, product: product(a.product) });
   if (catalog.teamAnalyticsProduct !== null) {
     for (const team of await teamsOfOrganization(ctx.db, org.id)) {
       const access = analyticsOf(view, team);
@@ -290,7 +336,14 @@ builder.objectFields(OrganizationRef, (t) => ({
     resolve: async (org, args, ctx) => {
       const view = await allocationOf(ctx, org.id);
       const kinds: ProductKind[] | null = args.kinds ?? null;
-      const rows = licenseMapping(view.catalog, view.entitlements, view.result, view.slots, await seatFigures(ctx, org, view.catalog), kinds);
+      const rows = licenseMapping(
+        view.catalog,
+        view.entitlements,
+        view.result,
+        view.slots,
+        await seatFigures(ctx, org, view.catalog),
+        kinds,
+      );
       return rows.map((row) => ({ catalog: view.catalog, row }));
     },
   }),
@@ -389,21 +442,24 @@ const MoveUsersPayload = builder.objectRef<service.MoveReport>('MoveUsersPayload
     warnings: t.field({
       type: [WarningRef],
       description: 'Warnings of the moved users after the move.',
-      resolve: (r) => r.userIds.flatMap((id) => {
-        const user = r.after.usersById.get(id);
-        return user ? warningsOfUser(r.after, user) : [];
-      }),
+      resolve: (r) =>
+        r.userIds.flatMap((id) => {
+          const user = r.after.usersById.get(id);
+          return user ? warningsOfUser(r.after, user) : [];
+        }),
     }),
   }),
 });
 
-const UpdateConfigurationGroupPayload = builder.objectRef<service.MoveReport & { group: ConfigurationGroupRow }>('UpdateConfigurationGroupPayload').implement({
-  fields: (t) => ({
-    configurationGroup: t.field({ type: ConfigurationGroupRef, resolve: (p) => p.group }),
-    released: t.field({ type: [ReleasedLicenseRef], resolve: (r) => reportParts(r).released }),
-    deletedSettings: t.field({ type: [DeletedSettingRef], resolve: (r) => reportParts(r).deletedSettings }),
-  }),
-});
+const UpdateConfigurationGroupPayload = builder
+  .objectRef<service.MoveReport & { group: ConfigurationGroupRow }>('UpdateConfigurationGroupPayload')
+  .implement({
+    fields: (t) => ({
+      configurationGroup: t.field({ type: ConfigurationGroupRef, resolve: (p) => p.group }),
+      released: t.field({ type: [ReleasedLicenseRef], resolve: (r) => reportParts(r).released }),
+      deletedSettings: t.field({ type: [DeletedSettingRef], resolve: (r) => reportParts(r).deletedSettings }),
+    }),
+  });
 
 const SetUserSettingPayload = builder.objectRef<{ user: UserRow }>('SetUserSettingPayload').implement({
   fields: (t) => ({ user: t.field({ type: UserRef, resolve: (p) => p.user }) }),
@@ -440,7 +496,8 @@ builder.mutationFields((t) => ({
   }),
   moveUsers: t.field({
     type: MoveUsersPayload,
-    description: 'Moves users into a configuration group (R-NAMED-4): licences of functions they lose are released and their personal settings for them deleted. dryRun reports the same and changes nothing.',
+    description:
+      'Moves users into a configuration group (R-NAMED-4): licences of functions they lose are released and their personal settings for them deleted. dryRun reports the same and changes nothing.',
     args: { input: t.arg({ type: MoveUsersInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const report = await service.moveUsers(ctx, input);
@@ -450,7 +507,8 @@ builder.mutationFields((t) => ({
   }),
   updateConfigurationGroup: t.field({
     type: UpdateConfigurationGroupPayload,
-    description: "Changes a group's functions or options for every member; removed functions release licences and delete settings (R-NAMED-4).",
+    description:
+      "Changes a group's functions or options for every member; removed functions release licences and delete settings (R-NAMED-4).",
     args: { input: t.arg({ type: UpdateConfigurationGroupInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const report = await service.updateConfigurationGroup(ctx, input);

@@ -8,7 +8,13 @@ import { appendEvents, type EventInput } from '../events/events.repository.ts';
 import { pickSlot, summarizeSlots } from '../licensing/reassignment.ts';
 import { isId } from '../ids.ts';
 import { catalogOf, getGroup, getUser } from '../tenancy/access.ts';
-import { findOrganization, findUser, lockOrganization as lockOrganizationRow, setUsersGroup, updateGroup as updateGroupRow } from '../tenancy/tenancy.repository.ts';
+import {
+  findOrganization,
+  findUser,
+  lockOrganization as lockOrganizationRow,
+  setUsersGroup,
+  updateGroup as updateGroupRow,
+} from '../tenancy/tenancy.repository.ts';
 import { validateGroupConfig } from '../tenancy/validate.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { loadAllocationAfterWrites, writeTransaction } from './allocation-cache.ts';
@@ -74,7 +80,7 @@ async function syncSlots(trx: Executor, view: LoadedAllocation, field: string): 
         slot_no: choice.slotNo,
         holder_user_id: userId,
         window_start: choice.opensWindow ? view.status.effectiveAt : (existing?.window_start ?? view.status.effectiveAt),
-        early_used: choice.opensWindow ? false : true,
+        early_used: !choice.opensWindow,
       };
       if (existing) Object.assign(existing, row);
       else rows.push(row);
@@ -105,7 +111,11 @@ function refusal(before: AllocationView, after: LoadedAllocation, checks: Change
   if (checks.direct) {
     const l = after.result.users.get(checks.direct.userId)?.find((x) => x.product === checks.direct?.product);
     if (l?.status === 'MISSING_PREREQUISITE') {
-      return badInput(checks.field, `${l.product} cannot be assigned to ${userName(after, checks.direct.userId)}: it needs ${l.missing.join('; ')}`, 'R-NAMED-3');
+      return badInput(
+        checks.field,
+        `${l.product} cannot be assigned to ${userName(after, checks.direct.userId)}: it needs ${l.missing.join('; ')}`,
+        'R-NAMED-3',
+      );
     }
   }
   for (const [userId, licenses] of after.result.users) {
@@ -117,14 +127,29 @@ function refusal(before: AllocationView, after: LoadedAllocation, checks: Change
       // R-ADDON-1: an add-on that a bundle the user holds covers only up to its seat count (Elite concurrent → WFM, QM)
       // is ranked, not refused: users beyond the coverage have no access until add-ons are bought (addOnCoverage shortfall).
       const beyondBundleCoverage = after.catalog.products.some(
-        (b) => b.includes.some((i) => i.product === l.product && !i.countsTowardTotal) && licenses.some((x) => x.product === b.code && x.status === 'GRANTED'),
+        (b) =>
+          b.includes.some((i) => i.product === l.product && !i.countsTowardTotal) &&
+          licenses.some((x) => x.product === b.code && x.status === 'GRANTED'),
       );
       const refuses = (product.whenExhausted === 'REFUSE' && !beyondBundleCoverage) || allocation === 'FIXED_SEAT';
-      if (refuses && allocation !== 'CONCURRENT' && l.status === 'UNLICENSED' && l.rank !== null && after.status.fullUse && was.get(l.product) !== 'UNLICENSED') {
+      if (
+        refuses &&
+        allocation !== 'CONCURRENT' &&
+        l.status === 'UNLICENSED' &&
+        l.rank !== null &&
+        after.status.fullUse &&
+        was.get(l.product) !== 'UNLICENSED'
+      ) {
         const stats = after.result.products.get(l.product);
         if (allocation === 'FIXED_SEAT') {
-          const holders = [...after.result.users].filter(([, ls]) => ls.some((x) => x.product === l.product && x.status === 'GRANTED')).map(([id]) => userName(after, id));
-          return badInput(checks.field, `${l.product} is a fixed seat bound to ${holders.join(', ') || 'another user'}; nobody else may hold it`, 'R-FIX-1');
+          const holders = [...after.result.users]
+            .filter(([, ls]) => ls.some((x) => x.product === l.product && x.status === 'GRANTED'))
+            .map(([id]) => userName(after, id));
+          return badInput(
+            checks.field,
+            `${l.product} is a fixed seat bound to ${holders.join(', ') || 'another user'}; nobody else may hold it`,
+            'R-FIX-1',
+          );
         }
         return badInput(
           checks.field,
@@ -133,7 +158,11 @@ function refusal(before: AllocationView, after: LoadedAllocation, checks: Change
         );
       }
       if (checks.protectDependents && l.status === 'MISSING_PREREQUISITE' && was.get(l.product) === 'GRANTED') {
-        return badInput(checks.field, `${userName(after, userId)}'s ${l.product} needs it (${l.missing.join('; ')}); remove ${l.product} first`, 'R-NAMED-3');
+        return badInput(
+          checks.field,
+          `${userName(after, userId)}'s ${l.product} needs it (${l.missing.join('; ')}); remove ${l.product} first`,
+          'R-NAMED-3',
+        );
       }
     }
   }
@@ -182,7 +211,11 @@ export const DEMO_POOL = '*DEMO';
  * since the last stored one, including the next user in line receiving a
  * freed licence (R-UNDER-3) and licences a new key grants or takes away.
  */
-export async function persistAllocation(trx: Executor, view: AllocationView, actor: Pick<EventInput, 'actor' | 'apiTokenId'>): Promise<void> {
+export async function persistAllocation(
+  trx: Executor,
+  view: AllocationView,
+  actor: Pick<EventInput, 'actor' | 'apiTokenId'>,
+): Promise<void> {
   const stored = new Map((await repo.grantsOf(trx, view.org.id)).map((g) => [`${g.user_id}|${g.product_code}`, g.status]));
   const upserts: { userId: string; product: string; status: string }[] = [];
   const events: EventInput[] = [];
@@ -206,7 +239,14 @@ export async function persistAllocation(trx: Executor, view: AllocationView, act
       upserts.push({ userId, product: l.product, status: l.status });
       if (!licensed.has(l.product)) continue;
       if (l.status === 'GRANTED') {
-        events.push(event('LICENSE_GRANTED', userId, l.product, `${l.source}${l.rank ? `, rank ${l.rank}` : ''}${l.coveredBy ? `, covered by ${l.coveredBy}` : ''}`));
+        events.push(
+          event(
+            'LICENSE_GRANTED',
+            userId,
+            l.product,
+            `${l.source}${l.rank ? `, rank ${l.rank}` : ''}${l.coveredBy ? `, covered by ${l.coveredBy}` : ''}`,
+          ),
+        );
       } else if (was === 'GRANTED') {
         events.push(event('LICENSE_REVOKED', userId, l.product, `now ${l.status}${l.rank ? ` (rank ${l.rank})` : ''}`));
       }
@@ -238,7 +278,14 @@ export async function persistAllocation(trx: Executor, view: AllocationView, act
       pools.push({ ...pool, capacity: 0, emergency_capacity: 0, overage_allowed: false });
     }
   }
-  pools.push({ organization_id: view.org.id, product_code: DEMO_POOL, capacity: view.status.demoAgentLimit, emergency_capacity: 0, overage_allowed: false, overage_grace_minutes: 0 });
+  pools.push({
+    organization_id: view.org.id,
+    product_code: DEMO_POOL,
+    capacity: view.status.demoAgentLimit,
+    emergency_capacity: 0,
+    overage_allowed: false,
+    overage_grace_minutes: 0,
+  });
   // The upsert locks every pool row: in the one pool order (product code, byte order; see the lock order in sessions.service.ts).
   pools.sort((x, y) => (x.product_code < y.product_code ? -1 : x.product_code > y.product_code ? 1 : 0));
   await repo.upsertPools(trx, pools);
@@ -264,7 +311,8 @@ export async function syncGroupRows(
       removed.push({ userId: user.id, product: a.product_code });
     }
     for (const product of wanted) {
-      if (!have.some((a) => a.product_code === product)) added.push({ organization_id: organizationId, user_id: user.id, product_code: product, source: 'GROUP', configured_at: now });
+      if (!have.some((a) => a.product_code === product))
+        added.push({ organization_id: organizationId, user_id: user.id, product_code: product, source: 'GROUP', configured_at: now });
     }
   }
   await repo.insertAssignments(trx, added);
@@ -297,7 +345,8 @@ export async function releaseFunctions(
 function assignableProduct(catalog: Catalog, code: string, field: string): Product {
   const product = catalog.products.find((p) => p.code === code);
   if (!product) throw badInput(field, `unknown product "${code}" in catalog ${catalog.code}`);
-  if (product.allocation === 'ACCOUNT') throw badInput(field, `${code} is held by the organization as a whole and is never assigned to users`);
+  if (product.allocation === 'ACCOUNT')
+    throw badInput(field, `${code} is held by the organization as a whole and is never assigned to users`);
   if (!product.purchasable) throw badInput(field, `${code} comes only as part of another product`);
   return product;
 }
@@ -309,9 +358,18 @@ export async function assignLicense(ctx: Context, input: { userId: string; produ
     const org = await lockOrganization(trx, user.organization_id);
     const catalog = catalogOf(ctx, org);
     const product = assignableProduct(catalog, input.product, 'input.product');
-    await changeConfiguration(ctx, trx, org, catalog, { field: 'input.product', direct: { userId: user.id, product: product.code } }, async () => {
-      await repo.insertAssignments(trx, [{ organization_id: org.id, user_id: user.id, product_code: product.code, source: 'DIRECT', configured_at: ctx.clock.now() }]);
-    });
+    await changeConfiguration(
+      ctx,
+      trx,
+      org,
+      catalog,
+      { field: 'input.product', direct: { userId: user.id, product: product.code } },
+      async () => {
+        await repo.insertAssignments(trx, [
+          { organization_id: org.id, user_id: user.id, product_code: product.code, source: 'DIRECT', configured_at: ctx.clock.now() },
+        ]);
+      },
+    );
     return user;
   });
 }
@@ -377,7 +435,10 @@ async function maybeDry(ctx: Context, dryRun: boolean, work: (trx: Executor) => 
  * release their licences and delete their personal settings; `dryRun`
  * reports exactly that and changes nothing.
  */
-export async function moveUsers(ctx: Context, input: { userIds: readonly string[]; configurationGroupId: string; dryRun?: boolean | null }): Promise<MoveReport> {
+export async function moveUsers(
+  ctx: Context,
+  input: { userIds: readonly string[]; configurationGroupId: string; dryRun?: boolean | null },
+): Promise<MoveReport> {
   if (input.userIds.length === 0) throw badInput('input.userIds', 'must name at least one user');
   if (input.userIds.length > 1000) throw badInput('input.userIds', 'at most 1000 users per move');
   return maybeDry(ctx, input.dryRun ?? false, async (trx) => {
@@ -388,17 +449,38 @@ export async function moveUsers(ctx: Context, input: { userIds: readonly string[
     for (const [i, id] of input.userIds.entries()) {
       const user = isId(id) ? await findUser(trx, id, org.id) : undefined;
       if (!user) throw badInput(`input.userIds[${i}]`, `no user ${id} in this organization`);
-      if (user.site_id !== group.site_id) throw badInput(`input.userIds[${i}]`, `${user.name} belongs to another site than the configuration group`);
+      if (user.site_id !== group.site_id)
+        throw badInput(`input.userIds[${i}]`, `${user.name} belongs to another site than the configuration group`);
       if (!users.some((u) => u.id === user.id)) users.push(user);
     }
     let released: Released[] = [];
     let deletedSettings: UserSettingRow[] = [];
     const change = await changeConfiguration(ctx, trx, org, catalog, { field: 'input.configurationGroupId' }, async (before) => {
-      await setUsersGroup(trx, org.id, users.map((u) => u.id), group.id);
-      const removed = await syncGroupRows(trx, org.id, users.map((u) => ({ id: u.id, groupId: group.id })), new Map([[group.id, group]]), before.assignments, ctx.clock.now());
+      await setUsersGroup(
+        trx,
+        org.id,
+        users.map((u) => u.id),
+        group.id,
+      );
+      const removed = await syncGroupRows(
+        trx,
+        org.id,
+        users.map((u) => ({ id: u.id, groupId: group.id })),
+        new Map([[group.id, group]]),
+        before.assignments,
+        ctx.clock.now(),
+      );
       ({ released, deletedSettings } = await releaseFunctions(trx, org.id, removed));
     });
-    await appendEvents(trx, [{ organizationId: org.id, type: 'USERS_MOVED', at: ctx.clock.now(), detail: `${users.length} user(s) to ${group.name}`, ...actorOf(ctx.viewer) }]);
+    await appendEvents(trx, [
+      {
+        organizationId: org.id,
+        type: 'USERS_MOVED',
+        at: ctx.clock.now(),
+        detail: `${users.length} user(s) to ${group.name}`,
+        ...actorOf(ctx.viewer),
+      },
+    ]);
     return { applied: true, userIds: users.map((u) => u.id), released, deletedSettings, after: change.after };
   });
 }
@@ -436,7 +518,10 @@ export async function updateConfigurationGroup(
 }
 
 /** Stores one personal setting of a function the user has configured (what R-NAMED-4 deletes). */
-export async function setUserSetting(ctx: Context, input: { userId: string; product: string; name: string; value: string }): Promise<UserSettingRow> {
+export async function setUserSetting(
+  ctx: Context,
+  input: { userId: string; product: string; name: string; value: string },
+): Promise<UserSettingRow> {
   return withTransaction(ctx.db, async (trx) => {
     const user = await getUser(ctx, input.userId, 'write', trx);
     const org = await findOrganization(trx, user.organization_id);
@@ -450,7 +535,14 @@ export async function setUserSetting(ctx: Context, input: { userId: string; prod
     const configured = (await repo.assignmentsOf(trx, org.id)).some((a) => a.user_id === user.id && a.product_code === product.code);
     if (!configured) throw badInput('input.product', `${product.code} is not configured for ${user.name}`);
     if (input.value.length > 4000) throw badInput('input.value', 'must be at most 4000 characters');
-    const row: UserSettingRow = { organization_id: org.id, user_id: user.id, product_code: product.code, name: input.name, value: input.value, updated_at: ctx.clock.now() };
+    const row: UserSettingRow = {
+      organization_id: org.id,
+      user_id: user.id,
+      product_code: product.code,
+      name: input.name,
+      value: input.value,
+      updated_at: ctx.clock.now(),
+    };
     await repo.upsertSetting(trx, row);
     return row;
   });

@@ -28,7 +28,7 @@ const SCOPES: Record<Reach, { reach: Reach }> = {
 };
 
 declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace -- Pothos registers plugins by declaration merging
+  // Pothos registers plugins by declaration merging into this namespace.
   export namespace PothosSchemaTypes {
     export interface Plugins<Types extends SchemaTypes> {
       reach: ReachPlugin<Types>;

@@ -75,8 +75,20 @@ export const REACH: Readonly<Record<string, Fields>> = {
     endSession: 'sessions',
     createOrganization: 'operator',
     ...all('admin', [
-      'activateLicenseKey', 'assignLicense', 'createApiToken', 'createConfigurationGroup', 'createSite', 'createTeam', 'createUser',
-      'deleteUser', 'moveUsers', 'revokeApiToken', 'setUserSetting', 'unassignLicense', 'updateConfigurationGroup', 'updateUserStatus',
+      'activateLicenseKey',
+      'assignLicense',
+      'createApiToken',
+      'createConfigurationGroup',
+      'createSite',
+      'createTeam',
+      'createUser',
+      'deleteUser',
+      'moveUsers',
+      'revokeApiToken',
+      'setUserSetting',
+      'unassignLicense',
+      'updateConfigurationGroup',
+      'updateUserStatus',
     ]),
   },
   Subscription: { licenseEvents: 'read', seatUsage: 'read' },
@@ -97,15 +109,42 @@ export const REACH: Readonly<Record<string, Fields>> = {
   User: {
     id: 'agent',
     name: 'agent',
-    ...all('read', ['email', 'role', 'status', 'createdAt', 'site', 'configurationGroup', 'team', 'licenses', 'explain', 'warnings', 'settings', 'sessions']),
+    ...all('read', [
+      'email',
+      'role',
+      'status',
+      'createdAt',
+      'site',
+      'configurationGroup',
+      'team',
+      'licenses',
+      'explain',
+      'warnings',
+      'settings',
+      'sessions',
+    ]),
   },
   Organization: {
     id: 'agent',
     // customerRef: the vendor's customer number. Not a credential (a key must also be signed by the vendor and
     // activated by ADMIN) and already in the KEY_ACTIVATED event's detail: readers see it.
     ...all('read', [
-      'name', 'customerRef', 'catalog', 'sites', 'teams', 'activeUsers', 'activeUsersInBillingPeriod', 'users', 'license', 'licenseMapping',
-      'addOnCoverage', 'warnings', 'seatUsage', 'usage', 'seatHistory', 'events',
+      'name',
+      'customerRef',
+      'catalog',
+      'sites',
+      'teams',
+      'activeUsers',
+      'activeUsersInBillingPeriod',
+      'users',
+      'license',
+      'licenseMapping',
+      'addOnCoverage',
+      'warnings',
+      'seatUsage',
+      'usage',
+      'seatHistory',
+      'events',
     ]),
     // The organization's API tokens (labels, roles, last use; never a hash): ADMIN only.
     apiTokens: 'admin',
@@ -123,21 +162,63 @@ export const REACH: Readonly<Record<string, Fields>> = {
   AnalyticsAccess: all('read', ['allowed', 'membersRequiringLicense', 'unlicensedMembers']),
   SiteLicenseRow: all('read', ['product', 'required', 'granted', 'shortage']),
   LicenseMappingRow: all('read', [
-    'product', 'total', 'inUse', 'reusable', 'available', 'unitsTotal', 'concurrentTotal', 'concurrentInUse', 'concurrentAvailable',
-    'emergencyTotal', 'emergencyInUse', 'emergencyAvailable', 'emergencyPeakThisPeriod',
+    'product',
+    'total',
+    'inUse',
+    'reusable',
+    'available',
+    'unitsTotal',
+    'concurrentTotal',
+    'concurrentInUse',
+    'concurrentAvailable',
+    'emergencyTotal',
+    'emergencyInUse',
+    'emergencyAvailable',
+    'emergencyPeakThisPeriod',
   ]),
   AddOnCoverage: all('read', ['addOn', 'usersRequiring', 'coveredByBundle', 'purchased', 'shortfall']),
   // The licence: state, dates and counts. keyId and pendingKeyId name a key (the dashboard shows them); no field
   // carries a key's payload or signature.
   LicenseStatus: all('read', [
-    'state', 'keyId', 'validFrom', 'validUntil', 'graceUntil', 'renewalDueAt', 'cancellationDeadline', 'autoRenew', 'demoAgentLimit',
-    'entitlements', 'units', 'fullUse', 'pendingKeyId', 'pendingKeyValidFrom', 'evaluatedAt',
+    'state',
+    'keyId',
+    'validFrom',
+    'validUntil',
+    'graceUntil',
+    'renewalDueAt',
+    'cancellationDeadline',
+    'autoRenew',
+    'demoAgentLimit',
+    'entitlements',
+    'units',
+    'fullUse',
+    'pendingKeyId',
+    'pendingKeyValidFrom',
+    'evaluatedAt',
   ]),
-  Entitlement: all('read', ['product', 'quantity', 'total', 'allocation', 'unitsTotal', 'emergencyQuantity', 'overageAllowed', 'overageGraceMinutes']),
+  Entitlement: all('read', [
+    'product',
+    'quantity',
+    'total',
+    'allocation',
+    'unitsTotal',
+    'emergencyQuantity',
+    'overageAllowed',
+    'overageGraceMinutes',
+  ]),
   UnitTotal: all('read', ['unit', 'total']),
   // Seat usage is also sent to subscribers, one shared execution per snapshot: the same reach for every subscriber.
   SeatUsage: all('read', ['organizationId', 'at', 'pools']),
-  PoolUsage: all('read', ['product', 'capacity', 'inUse', 'emergencyCapacity', 'emergencyInUse', 'overageInUse', 'maxPossible', 'peakToday']),
+  PoolUsage: all('read', [
+    'product',
+    'capacity',
+    'inUse',
+    'emergencyCapacity',
+    'emergencyInUse',
+    'overageInUse',
+    'maxPossible',
+    'peakToday',
+  ]),
   UsageRow: all('read', ['product', 'peakConcurrent', 'emergencyPeak', 'overageEpisodes', 'billableOverage']),
   OverageEpisode: all('read', ['startedAt', 'endedAt', 'peakExcess', 'billable']),
   SeatHistoryPoint: all('read', ['product', 'at', 'inUse']),
@@ -170,8 +251,19 @@ export const REACH: Readonly<Record<string, Fields>> = {
   // The product catalogs: public (Query.catalogs needs no token).
   Catalog: all('public', ['code', 'name', 'vendor', 'maxUsers', 'options', 'products']),
   Product: all('public', [
-    'code', 'name', 'description', 'kind', 'allocation', 'allocationChoices', 'channel', 'unit', 'unitsPerLicense', 'includes', 'requirements',
-    'reassignCooldownDays', 'whenExhausted',
+    'code',
+    'name',
+    'description',
+    'kind',
+    'allocation',
+    'allocationChoices',
+    'channel',
+    'unit',
+    'unitsPerLicense',
+    'includes',
+    'requirements',
+    'reassignCooldownDays',
+    'whenExhausted',
   ]),
   Requirement: all('public', ['anyOf', 'condition', 'minQuantity', 'scope']),
 };
@@ -204,7 +296,14 @@ export function refusal(viewer: Viewer, type: string, field: string): GraphQLErr
   } else if (reach === 'operator') {
     error = forbidden(`${coordinate}: only the platform operator (OPERATOR_TOKEN) may do this (${REACH_RULE})`);
   } else {
-    const action = type === 'Mutation' ? (reach === 'sessions' ? 'manage sessions' : 'change this') : type === 'Subscription' ? 'subscribe' : 'read this';
+    const action =
+      type === 'Mutation'
+        ? reach === 'sessions'
+          ? 'manage sessions'
+          : 'change this'
+        : type === 'Subscription'
+          ? 'subscribe'
+          : 'read this';
     const roles = LEVELS[reach].filter((p) => p !== 'OPERATOR' && p !== 'ANONYMOUS');
     error = forbidden(`${coordinate}: role ${principalOf(viewer)} may not ${action}; needs ${roles.join(' or ')} (${REACH_RULE})`);
   }
@@ -226,16 +325,21 @@ export function reachMarkdown(): string {
     { principal: 'AGENT_CLIENT', title: 'AGENT_CLIENT' },
     { principal: 'ANONYMOUS', title: 'no token' },
   ];
-  const lines = [
-    `| reach | ${columns.map((c) => c.title).join(' | ')} | fields |`,
-    `|---|${columns.map(() => ':-:').join('|')}|---|`,
-  ];
+  const lines = [`| reach | ${columns.map((c) => c.title).join(' | ')} | fields |`, `|---|${columns.map(() => ':-:').join('|')}|---|`];
   for (const reach of Object.keys(LEVELS) as Reach[]) {
     const parts: string[] = [];
     for (const [type, fields] of Object.entries(REACH).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      const here = Object.keys(fields).filter((f) => fields[f] === reach).sort();
+      const here = Object.keys(fields)
+        .filter((f) => fields[f] === reach)
+        .sort();
       if (here.length === 0) continue;
-      parts.push(here.length === Object.keys(fields).length ? `${type}.*` : here.length === 1 ? `${type}.${here[0]}` : `${type}.{${here.join(', ')}}`);
+      parts.push(
+        here.length === Object.keys(fields).length
+          ? `${type}.*`
+          : here.length === 1
+            ? `${type}.${here[0]}`
+            : `${type}.{${here.join(', ')}}`,
+      );
     }
     const who = columns.map((c) => ((LEVELS[reach] as readonly Principal[]).includes(c.principal) ? '✓' : '')).join(' | ');
     lines.push(`| \`${reach}\` | ${who} | ${parts.join(', ')} |`);

@@ -53,7 +53,9 @@ export function authorize(viewer: Viewer, organizationId: string, permission: Pe
   if (viewer.kind === 'operator') return;
   if (viewer.organizationId !== organizationId) throw notFound(what, id);
   if (!ROLES[permission].includes(viewer.role)) {
-    throw forbidden(`role ${viewer.role} may not ${permission === 'read' ? 'read this' : permission === 'write' ? 'change this' : permission === 'sessions' ? 'manage sessions' : 'subscribe'}; needs ${ROLES[permission].join(' or ')}`);
+    throw forbidden(
+      `role ${viewer.role} may not ${permission === 'read' ? 'read this' : permission === 'write' ? 'change this' : permission === 'sessions' ? 'manage sessions' : 'subscribe'}; needs ${ROLES[permission].join(' or ')}`,
+    );
   }
 }
 

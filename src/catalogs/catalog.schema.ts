@@ -1,6 +1,6 @@
 import { builder } from '../schema/builder.ts';
 import { CatalogRef, ProductRef, productOfCatalog, type CatalogProduct } from '../schema/refs.ts';
-import { ALLOCATIONS, PRODUCT_KINDS, REQUIREMENT_SCOPES, type Requirement } from './types.ts';
+import type { ALLOCATIONS, PRODUCT_KINDS, REQUIREMENT_SCOPES, Requirement } from './types.ts';
 
 export const ProductKindEnum = builder.enumType('ProductKind', {
   values: {

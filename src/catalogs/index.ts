@@ -22,7 +22,9 @@ let presets: Map<string, Catalog> | undefined;
 export function loadPresetCatalogs(): Map<string, Catalog> {
   if (presets) return presets;
   const loaded = new Map<string, Catalog>();
-  for (const file of readdirSync(PRESETS).filter((name) => name.endsWith('.json')).sort()) {
+  for (const file of readdirSync(PRESETS)
+    .filter((name) => name.endsWith('.json'))
+    .sort()) {
     const source = `presets/${file}`;
     const catalog = parseCatalog(JSON.parse(readFileSync(new URL(file, PRESETS), 'utf8')), source);
     if (`${catalog.code}.json` !== file) {

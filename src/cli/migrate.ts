@@ -16,7 +16,14 @@ Exit codes: 0 applied or up to date, 1 migration or configuration failed, 2 usag
 
 let help: boolean | undefined;
 try {
-  ({ values: { help } } = parseArgs({ args: process.argv.slice(2), options: { help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
+  ({
+    values: { help },
+  } = parseArgs({
+    args: process.argv.slice(2),
+    options: { help: { type: 'boolean', short: 'h' } },
+    strict: true,
+    allowPositionals: false,
+  }));
 } catch (error) {
   console.error(`migrate: ${error instanceof Error ? error.message : String(error)} (run with --help for usage)`);
   process.exit(2);
@@ -37,6 +44,10 @@ try {
     await handle.close();
   }
 } catch (error) {
-  console.error(error instanceof ConfigError ? `configuration error: ${error.message}` : `migration failed: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(
+    error instanceof ConfigError
+      ? `configuration error: ${error.message}`
+      : `migration failed: ${error instanceof Error ? error.message : String(error)}`,
+  );
   process.exit(1);
 }

@@ -14,7 +14,12 @@ Exit codes: 0 written or up to date, 1 stale (--check), 2 usage error.
 
 let values: { check?: boolean; help?: boolean };
 try {
-  ({ values } = parseArgs({ args: process.argv.slice(2), options: { check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
+  ({ values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+    allowPositionals: false,
+  }));
 } catch (error) {
   console.error(`print-schema: ${error instanceof Error ? error.message : String(error)} (run with --help for usage)`);
   process.exit(2);

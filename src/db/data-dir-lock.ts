@@ -42,7 +42,10 @@ export function procStat(pid: number): ProcStat | null {
     return null;
   }
   // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).trim().split(/\s+/);
+  const fields = text
+    .slice(text.lastIndexOf(')') + 2)
+    .trim()
+    .split(/\s+/);
   const state = fields[0];
   const start = fields[19]; // field 22 of the line; fields[0] is field 3
   return state && start ? { state, start } : null;

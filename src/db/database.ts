@@ -74,7 +74,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       db,
       kind: 'postgres',
       connectionString: url,
-      listen: (channel, onMessage, onReconnect) => listenPostgres(url, channel, onMessage, onReconnect, (error) => onConnectionError(error, 'listen')),
+      listen: (channel, onMessage, onReconnect) =>
+        listenPostgres(url, channel, onMessage, onReconnect, (error) => onConnectionError(error, 'listen')),
       close: () => db.destroy(),
     };
   }

@@ -90,7 +90,14 @@ export class DbClock implements Clock {
     const anchor = this.#anchor;
     const bound = `CLOCK_SKEW_MAX_SECONDS=${this.#maxSkewMs / 1000}`;
     if (!anchor) {
-      return { ok: false, skewMs: null, maxSkewMs: this.#maxSkewMs, roundTripMs: null, measuredAt: null, message: `the clock has not been measured against the database yet (${bound})` };
+      return {
+        ok: false,
+        skewMs: null,
+        maxSkewMs: this.#maxSkewMs,
+        roundTripMs: null,
+        measuredAt: null,
+        message: `the clock has not been measured against the database yet (${bound})`,
+      };
     }
     const skewMs = Math.round(this.#wall() - this.now().getTime());
     const ok = Math.abs(skewMs) <= this.#maxSkewMs;
@@ -122,7 +129,8 @@ export class DbClock implements Clock {
     const sample: Anchor = { dbMs: t.getTime(), mono: (before + after) / 2, roundTripMs: after - before };
     const current = this.#anchor;
     // ±1 ms: the database's time arrives in whole milliseconds.
-    const consistent = current !== null && Math.abs(current.dbMs + (sample.mono - current.mono) - sample.dbMs) <= sample.roundTripMs / 2 + 1;
+    const consistent =
+      current !== null && Math.abs(current.dbMs + (sample.mono - current.mono) - sample.dbMs) <= sample.roundTripMs / 2 + 1;
     if (!current || !consistent || sample.roundTripMs <= 2 * current.roundTripMs) this.#anchor = sample;
     this.#measuredAt = sample.dbMs;
     const health = this.health();

@@ -9,7 +9,19 @@ import { maskError as yogaMaskError } from 'graphql-yoga';
 import { unavailable } from '../errors.ts';
 
 /** Socket-level codes of Node (and of pg, which passes them on). */
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN']);
+const SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+]);
 /**
  * SQLSTATEs of a server that is going away, starting or full: admin_shutdown,
  * crash_shutdown, cannot_connect_now, too_many_connections, and the whole
@@ -39,7 +51,12 @@ export function isConnectionError(error: unknown, depth = 0): boolean {
   if (depth > 5 || error === null || typeof error !== 'object') return false;
   const e = error as { code?: unknown; message?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
   if (typeof e.code === 'string' && (SOCKET_CODES.has(e.code) || SERVER_CODES.has(e.code) || /^08[0-9A-Z]{3}$/.test(e.code))) return true;
-  if (typeof e.message === 'string' && !(error instanceof GraphQLError && error.originalError == null) && MESSAGES.some((m) => m.test(e.message as string))) return true;
+  if (
+    typeof e.message === 'string' &&
+    !(error instanceof GraphQLError && error.originalError == null) &&
+    MESSAGES.some((m) => m.test(e.message as string))
+  )
+    return true;
   if (isConnectionError(e.originalError, depth + 1) || isConnectionError(e.cause, depth + 1)) return true;
   return Array.isArray(e.errors) && e.errors.some((inner) => isConnectionError(inner, depth + 1));
 }

@@ -45,7 +45,9 @@ export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
     // No migration failed: the run did not get that far (the database was not reachable, the lock not had).
     // The original error goes up, so the caller can tell a connection fault (and wait) from a broken migration.
     if (failed === undefined) throw result.error;
-    throw new Error(`migration ${failed} failed: ${result.error instanceof Error ? result.error.message : String(result.error)}`, { cause: result.error });
+    throw new Error(`migration ${failed} failed: ${result.error instanceof Error ? result.error.message : String(result.error)}`, {
+      cause: result.error,
+    });
   }
   return result;
 }

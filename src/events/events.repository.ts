@@ -33,7 +33,11 @@ export async function appendEvents(db: Executor, events: readonly EventInput[]):
     actor: e.actor,
   }));
   // 9 parameters a row: chunks stay far below the protocol's 65,535 (and PGlite's 32,767).
-  for (let i = 0; i < rows.length; i += EVENT_CHUNK) await db.insertInto('events').values(rows.slice(i, i + EVENT_CHUNK)).execute();
+  for (let i = 0; i < rows.length; i += EVENT_CHUNK)
+    await db
+      .insertInto('events')
+      .values(rows.slice(i, i + EVENT_CHUNK))
+      .execute();
   await announce(db, rows);
   return rows;
 }
@@ -73,17 +77,34 @@ export function eventsByIds(db: Executor, organizationId: string, ids: readonly 
 }
 
 export function eventsInRange(db: Executor, organizationId: string, from: string, to: string): Promise<EventRow[]> {
-  return db.selectFrom('events').selectAll().where('organization_id', '=', organizationId).where('id', '>=', from).where('id', '<=', to).orderBy('id').execute();
+  return db
+    .selectFrom('events')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('id', '>=', from)
+    .where('id', '<=', to)
+    .orderBy('id')
+    .execute();
 }
 
 /** Events after `afterId` (catching up after a lost LISTEN connection), oldest first. */
 export function eventsAfter(db: Executor, organizationId: string, afterId: string, limit: number): Promise<EventRow[]> {
-  return db.selectFrom('events').selectAll().where('organization_id', '=', organizationId).where('id', '>', afterId).orderBy('id').limit(limit).execute();
+  return db
+    .selectFrom('events')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
 }
 
 /** Newest first. */
 export function pageOfEvents(db: Executor, organizationId: string, page: Page): Promise<EventRow[]> {
   let q = db.selectFrom('events').selectAll().where('organization_id', '=', organizationId);
   if (page.afterId) q = q.where('id', '<', page.afterId);
-  return q.orderBy('id', 'desc').limit(page.limit + 1).execute();
+  return q
+    .orderBy('id', 'desc')
+    .limit(page.limit + 1)
+    .execute();
 }

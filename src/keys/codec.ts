@@ -14,15 +14,7 @@
  * const key = issueKey(payload, pair.privateKeyPem);
  * verifyKey(key, parseTrustedKeys(pair.publicKey)); // { ok: true, kid, payload }
  */
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  sign,
-  verify,
-  type KeyObject,
-} from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { KeyFormatError, parsePayload, type LicenseKeyPayload } from './payload.ts';
 import { StrictJsonError, parseStrictJson } from './strict-json.ts';
 
@@ -67,9 +59,7 @@ export interface DecodedKey {
 
 export type KeyFailureReason = 'MALFORMED' | 'UNKNOWN_SIGNER' | 'BAD_SIGNATURE' | 'INVALID_PAYLOAD';
 
-export type VerifyResult =
-  | { ok: true; kid: string; payload: LicenseKeyPayload }
-  | { ok: false; reason: KeyFailureReason; message: string };
+export type VerifyResult = { ok: true; kid: string; payload: LicenseKeyPayload } | { ok: false; reason: KeyFailureReason; message: string };
 
 /** The key is not `LK1.<kid>.<payload>.<signature>` with valid base64url and JSON. */
 export class MalformedKeyError extends Error {

@@ -128,7 +128,8 @@ export function orNull<T>(check: Check<T>): Check<T | null> {
 const EARLIEST = Date.parse(KEY_BOUNDS.earliestInstant);
 const LATEST = Date.parse(KEY_BOUNDS.latestInstant);
 const IN_RANGE = `, from ${KEY_BOUNDS.earliestInstant} to before ${KEY_BOUNDS.latestInstant}`;
-const inRange = (date: Date | null): string | undefined => (date !== null && date.getTime() >= EARLIEST && date.getTime() < LATEST ? date.toISOString() : undefined);
+const inRange = (date: Date | null): string | undefined =>
+  date !== null && date.getTime() >= EARLIEST && date.getTime() < LATEST ? date.toISOString() : undefined;
 
 /** Normalised to `toISOString()` so every consumer compares the same text. */
 export const utcInstant: Check<string> = {
@@ -245,7 +246,10 @@ export function readEntitlements(r: FieldReader, minItems: number): KeyEntitleme
   });
   const sum = entitlements.reduce((total, e) => total + e.quantity + e.emergencyQuantity, 0);
   if (sum > KEY_BOUNDS.keyTotal) {
-    throw new KeyFormatError(path, `${path}: the quantities and emergency quantities of one key add up to ${sum}; at most ${KEY_BOUNDS.keyTotal}`);
+    throw new KeyFormatError(
+      path,
+      `${path}: the quantities and emergency quantities of one key add up to ${sum}; at most ${KEY_BOUNDS.keyTotal}`,
+    );
   }
   return entitlements;
 }

@@ -17,7 +17,12 @@ export async function insertKey(
 }
 
 export async function bindCustomerRef(db: Executor, organizationId: string, customerRef: string): Promise<void> {
-  await db.updateTable('organizations').set({ customer_ref: customerRef }).where('id', '=', organizationId).where('customer_ref', 'is', null).execute();
+  await db
+    .updateTable('organizations')
+    .set({ customer_ref: customerRef })
+    .where('id', '=', organizationId)
+    .where('customer_ref', 'is', null)
+    .execute();
 }
 
 /**
@@ -57,18 +62,36 @@ export const KEY_ID_UNIQUE = 'license_keys_key_id_uq';
 export const CUSTOMER_REF_UNIQUE = 'organizations_customer_ref_uq';
 
 export async function keyIdActivatedElsewhere(db: Executor, keyId: string, organizationId: string): Promise<boolean> {
-  const row = await db.selectFrom('license_keys').select('organization_id').where('key_id', '=', keyId).where('organization_id', '<>', organizationId).limit(1).executeTakeFirst();
+  const row = await db
+    .selectFrom('license_keys')
+    .select('organization_id')
+    .where('key_id', '=', keyId)
+    .where('organization_id', '<>', organizationId)
+    .limit(1)
+    .executeTakeFirst();
   return row !== undefined;
 }
 
 export async function customerRefHeldElsewhere(db: Executor, customerRef: string, organizationId: string): Promise<boolean> {
-  const row = await db.selectFrom('organizations').select('id').where('customer_ref', '=', customerRef).where('id', '<>', organizationId).limit(1).executeTakeFirst();
+  const row = await db
+    .selectFrom('organizations')
+    .select('id')
+    .where('customer_ref', '=', customerRef)
+    .where('id', '<>', organizationId)
+    .limit(1)
+    .executeTakeFirst();
   return row !== undefined;
 }
 
 /** Organizations whose licence state is due to change by time, the most overdue first (not locked: see lockDueStateCheck). */
 export async function dueStateChecks(db: Executor, now: Date, limit: number): Promise<string[]> {
-  const rows = await db.selectFrom('organizations').select('id').where('license_check_at', '<=', now).orderBy('license_check_at').limit(limit).execute();
+  const rows = await db
+    .selectFrom('organizations')
+    .select('id')
+    .where('license_check_at', '<=', now)
+    .orderBy('license_check_at')
+    .limit(limit)
+    .execute();
   return rows.map((r) => r.id);
 }
 
@@ -79,14 +102,16 @@ export async function dueStateChecks(db: Executor, now: Date, limit: number): Pr
  * STATE_CHANGED twice.
  */
 export function lockDueStateCheck(db: Executor, organizationId: string, now: Date): Promise<OrganizationRow | undefined> {
-  return db
-    .selectFrom('organizations')
-    .selectAll()
-    .where('id', '=', organizationId)
-    .where('license_check_at', '<=', now)
-    // The organization row's lock of the one lock order (sessions.service.ts): FOR NO KEY UPDATE, which the
-    // foreign-key checks of a concurrent session start (FOR KEY SHARE) do not wait for.
-    .forNoKeyUpdate()
-    .modifyEnd(sql`skip locked`)
-    .executeTakeFirst();
+  return (
+    db
+      .selectFrom('organizations')
+      .selectAll()
+      .where('id', '=', organizationId)
+      .where('license_check_at', '<=', now)
+      // The organization row's lock of the one lock order (sessions.service.ts): FOR NO KEY UPDATE, which the
+      // foreign-key checks of a concurrent session start (FOR KEY SHARE) do not wait for.
+      .forNoKeyUpdate()
+      .modifyEnd(sql`skip locked`)
+      .executeTakeFirst()
+  );
 }

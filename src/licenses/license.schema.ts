@@ -75,8 +75,16 @@ const LicenseStatusRef = builder.objectRef<StatusShape>('LicenseStatus').impleme
       description: 'True while the licence grants everything it lists (ACTIVE, RENEWAL_DUE, GRACE); otherwise demo limits apply.',
       resolve: (s) => s.status.fullUse,
     }),
-    pendingKeyId: t.string({ nullable: true, description: 'A key activated for a later start, which takes over then.', resolve: (s) => s.status.pendingKey?.payload.keyId ?? null }),
-    pendingKeyValidFrom: t.field({ type: 'DateTime', nullable: true, resolve: (s) => (s.status.pendingKey ? new Date(s.status.pendingKey.payload.validFrom) : null) }),
+    pendingKeyId: t.string({
+      nullable: true,
+      description: 'A key activated for a later start, which takes over then.',
+      resolve: (s) => s.status.pendingKey?.payload.keyId ?? null,
+    }),
+    pendingKeyValidFrom: t.field({
+      type: 'DateTime',
+      nullable: true,
+      resolve: (s) => (s.status.pendingKey ? new Date(s.status.pendingKey.payload.validFrom) : null),
+    }),
     evaluatedAt: t.field({
       type: 'DateTime',
       description: 'The instant the state was computed for: the later of the clock and the latest time seen (R-LIFE-6).',

@@ -18,7 +18,6 @@ import { catalogOf, getOrganization } from '../tenancy/access.ts';
 import * as tenancyRepo from '../tenancy/tenancy.repository.ts';
 import * as repo from './license.repository.ts';
 
-
 /** The organization's licence status now, batched per request. */
 export async function licenseStatusOf(ctx: Context, org: OrganizationRow): Promise<LicenseStatusResult> {
   return statusFrom(org, await ctx.loaders.licenseKeys.load(org.id), ctx.clock.now());
@@ -39,7 +38,13 @@ export function organizationWarnings(catalog: Catalog, status: LicenseStatusResu
   return warnings;
 }
 
-function stateChangedEvent(organizationId: string, before: { state: string; keyId: string | null }, after: LicenseStatusResult, at: Date, actor: Pick<EventInput, 'actor' | 'apiTokenId'>): EventInput {
+function stateChangedEvent(
+  organizationId: string,
+  before: { state: string; keyId: string | null },
+  after: LicenseStatusResult,
+  at: Date,
+  actor: Pick<EventInput, 'actor' | 'apiTokenId'>,
+): EventInput {
   const key = after.keyId === before.keyId ? '' : `; key ${before.keyId ?? '(none)'} -> ${after.keyId ?? '(none)'}`;
   return { organizationId, type: 'STATE_CHANGED', at, detail: `${before.state} -> ${after.state}${key}`, ...actor };
 }
@@ -60,8 +65,13 @@ export async function activateLicenseKey(ctx: Context, input: { organizationId: 
   } catch (error) {
     // Another organization won a race for the key or the customer reference (unique indexes, migration 0008).
     const taken = uniqueViolationOf(error);
-    if (taken === 'KEY_ID') throw invalidLicenseKey('CUSTOMER_MISMATCH', 'this key was already activated by another organization; a key activates on one organization only');
-    if (taken === 'CUSTOMER_REF') throw invalidLicenseKey('CUSTOMER_MISMATCH', "the key's customer reference is held by another organization");
+    if (taken === 'KEY_ID')
+      throw invalidLicenseKey(
+        'CUSTOMER_MISMATCH',
+        'this key was already activated by another organization; a key activates on one organization only',
+      );
+    if (taken === 'CUSTOMER_REF')
+      throw invalidLicenseKey('CUSTOMER_MISMATCH', "the key's customer reference is held by another organization");
     throw error;
   }
 }
@@ -91,7 +101,10 @@ async function activateInTransaction(ctx: Context, input: { organizationId: stri
 
     const verified = verifyKey(input.key, ctx.trustedKeys);
     if (!verified.ok) {
-      const hint = verified.reason === 'UNKNOWN_SIGNER' && ctx.trustedKeys.length === 0 ? ' (no public keys are configured: set LICENSE_PUBLIC_KEYS)' : '';
+      const hint =
+        verified.reason === 'UNKNOWN_SIGNER' && ctx.trustedKeys.length === 0
+          ? ' (no public keys are configured: set LICENSE_PUBLIC_KEYS)'
+          : '';
       throw invalidLicenseKey(verified.reason, `${verified.message}${hint}`);
     }
     const payload = verified.payload;
@@ -99,7 +112,10 @@ async function activateInTransaction(ctx: Context, input: { organizationId: stri
       throw invalidLicenseKey('CATALOG_MISMATCH', `the key is for catalog ${payload.catalog}, this organization uses ${org.catalog_code}`);
     }
     if (org.customer_ref !== null && payload.customerRef !== org.customer_ref) {
-      throw invalidLicenseKey('CUSTOMER_MISMATCH', `the key is for customer ${payload.customerRef}, not for this organization's customer reference ${org.customer_ref}`);
+      throw invalidLicenseKey(
+        'CUSTOMER_MISMATCH',
+        `the key is for customer ${payload.customerRef}, not for this organization's customer reference ${org.customer_ref}`,
+      );
     }
     try {
       checkAgainstCatalog(payload, catalog);
@@ -110,7 +126,11 @@ async function activateInTransaction(ctx: Context, input: { organizationId: stri
     // Bundles multiply and units scale what a key lists: every derived figure must fit the integer columns too.
     for (const view of entitlementsOf(catalog, payload.entitlements)) {
       const largest = Math.max(view.total, view.unitsTotal, view.total + view.emergencyQuantity);
-      if (largest > INT32_MAX) throw invalidLicenseKey('CATALOG_PRODUCTS', `${view.product}: the key entitles ${largest} licences or units in catalog ${payload.catalog}; at most ${INT32_MAX}`);
+      if (largest > INT32_MAX)
+        throw invalidLicenseKey(
+          'CATALOG_PRODUCTS',
+          `${view.product}: the key entitles ${largest} licences or units in catalog ${payload.catalog}; at most ${INT32_MAX}`,
+        );
     }
     const keys = await repo.keysOfOrganizations(trx, [org.id]);
     const before = statusFrom(org, keys, now);
@@ -122,10 +142,16 @@ async function activateInTransaction(ctx: Context, input: { organizationId: stri
     }
     // A key activates once in the whole gateway; a customer reference belongs to one organization (R-KEY-3).
     if (await repo.keyIdActivatedElsewhere(trx, payload.keyId, org.id)) {
-      throw invalidLicenseKey('CUSTOMER_MISMATCH', `key ${payload.keyId} was already activated by another organization; a key activates on one organization only`);
+      throw invalidLicenseKey(
+        'CUSTOMER_MISMATCH',
+        `key ${payload.keyId} was already activated by another organization; a key activates on one organization only`,
+      );
     }
     if (org.customer_ref === null && (await repo.customerRefHeldElsewhere(trx, payload.customerRef, org.id))) {
-      throw invalidLicenseKey('CUSTOMER_MISMATCH', `the key is for customer reference ${payload.customerRef}, which is held by another organization`);
+      throw invalidLicenseKey(
+        'CUSTOMER_MISMATCH',
+        `the key is for customer reference ${payload.customerRef}, which is held by another organization`,
+      );
     }
     // Latest-activated wins (R-KEY-4), so a key issued before the one that governs would roll it back.
     const governing = [toActivatedKeyOf(keys, before.keyId), before.pendingKey].filter((k) => k !== null);
@@ -138,7 +164,10 @@ async function activateInTransaction(ctx: Context, input: { organizationId: stri
     }
     const term = keyTerm(payload);
     if (term.graceUntil.getTime() <= before.effectiveAt.getTime()) {
-      throw invalidLicenseKey('EXPIRED', `the key's term ended at ${term.validUntil.toISOString()} and its grace period at ${term.graceUntil.toISOString()}`);
+      throw invalidLicenseKey(
+        'EXPIRED',
+        `the key's term ended at ${term.validUntil.toISOString()} and its grace period at ${term.graceUntil.toISOString()}`,
+      );
     }
 
     const actor = actorOf(ctx.viewer);
@@ -165,7 +194,8 @@ async function activateInTransaction(ctx: Context, input: { organizationId: stri
       },
     ];
     const recorded = { state: org.license_state, keyId: org.license_key_id };
-    if (recorded.state !== after.state || recorded.keyId !== after.keyId) events.push(stateChangedEvent(org.id, recorded, after, now, actor));
+    if (recorded.state !== after.state || recorded.keyId !== after.keyId)
+      events.push(stateChangedEvent(org.id, recorded, after, now, actor));
     await repo.recordLicenseState(trx, org.id, { state: after.state, keyId: after.keyId, checkAt: nextTransitionAt(after) });
     await appendEvents(trx, events);
     // New entitlements: who holds what and how large the seat pools are changes at once (R-KEY-4).
@@ -195,7 +225,12 @@ export interface SweepOptions {
  * every instance at once: an organization is locked with SKIP LOCKED, and
  * one another instance holds is left to it. Returns how many changed.
  */
-export async function sweepLicenseStates(db: Db, clock: Clock, catalogs: ReadonlyMap<string, Catalog>, options: SweepOptions = {}): Promise<number> {
+export async function sweepLicenseStates(
+  db: Db,
+  clock: Clock,
+  catalogs: ReadonlyMap<string, Catalog>,
+  options: SweepOptions = {},
+): Promise<number> {
   const now = clock.now();
   await repo.observeClock(db, null, now, clock.databaseBoundMs);
   let changed = 0;

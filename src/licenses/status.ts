@@ -22,7 +22,7 @@ export function toActivatedKey(row: LicenseKeyRow): ActivatedKey {
   const id = `${row.organization_id}:${row.seq}:${row.key_id}`;
   const known = parsed.get(id);
   if (known) return known;
-  let payload;
+  let payload: ActivatedKey['payload'];
   try {
     payload = parsePayload(row.payload);
   } catch (error) {

@@ -232,12 +232,24 @@ export function allocate(input: AllocationInput): AllocationResult {
     const total = totals.get(product.code) ?? 0;
     const bound = input.boundByCooldown?.get(product.code) ?? 0;
     const capacity = fullUse ? Math.max(0, total - bound) : 0;
-    const stats: ProductAllocation = { product: product.code, allocation, capacity, required: 0, granted: 0, consumed: 0, unlicensed: 0, missingPrerequisite: 0 };
+    const stats: ProductAllocation = {
+      product: product.code,
+      allocation,
+      capacity,
+      required: 0,
+      granted: 0,
+      consumed: 0,
+      unlicensed: 0,
+      missingPrerequisite: 0,
+    };
     const round: DecisionRound = { fullUse, capacity, bound, competing: 0, hasRequirements: product.requirements.length > 0 };
     /** One decision per branch (and included-by product, user status or bundle seats): shared by the licences decided alike. */
     const decisions = new Map<string, Decision>();
     const decision = (outcome: Outcome, includedBy: string | null, userStatus: string | null = null, bundleSeats = 0): Decision => {
-      const key = includedBy === null && userStatus === null && bundleSeats === 0 ? outcome : `${outcome}|${includedBy ?? ''}|${userStatus ?? ''}|${bundleSeats}`;
+      const key =
+        includedBy === null && userStatus === null && bundleSeats === 0
+          ? outcome
+          : `${outcome}|${includedBy ?? ''}|${userStatus ?? ''}|${bundleSeats}`;
       let d = decisions.get(key);
       if (!d) {
         d = { outcome, round, includedBy, userStatus, bundleSeats };
@@ -315,7 +327,10 @@ export function allocate(input: AllocationInput): AllocationResult {
           r.scope === 'USER'
             ? r.anyOf.some((code) => granted(i, code))
             : r.anyOf.reduce((sum, code) => sum + (totals.get(code) ?? 0), 0) >= r.minQuantity;
-        if (!met) (missing ??= []).push(describeRequirement(r));
+        if (!met) {
+          missing ??= [];
+          missing.push(describeRequirement(r));
+        }
       }
       if (missing) {
         license.missing = missing;
@@ -375,7 +390,10 @@ export function allocate(input: AllocationInput): AllocationResult {
   decided.forEach((licenses, i) => {
     const user = users[i];
     if (licenses.size === 0 || !user) return;
-    byUser.set(user.id, [...licenses.values()].sort((a, b) => (order.get(a.product) ?? 0) - (order.get(b.product) ?? 0)));
+    byUser.set(
+      user.id,
+      [...licenses.values()].sort((a, b) => (order.get(a.product) ?? 0) - (order.get(b.product) ?? 0)),
+    );
   });
   return { users: byUser, products };
 }
@@ -419,16 +437,24 @@ export function licenseSteps(license: UserLicense): string[] {
       steps.push(`${code} is a concurrent licence: the user is eligible and takes a seat per session.`);
       break;
     case 'CONCURRENT_NOT_ENTITLED':
-      steps.push(r.fullUse ? `The organization has no ${code} licences.` : 'The licence is not in full use (NONE, PENDING or DEMO): only demo sessions.');
+      steps.push(
+        r.fullUse
+          ? `The organization has no ${code} licences.`
+          : 'The licence is not in full use (NONE, PENDING or DEMO): only demo sessions.',
+      );
       break;
     case 'COVERED':
       steps.push(`Covered by ${license.coveredBy}, which the user holds: no ${code} licence is used.`);
       break;
     case 'COVERED_CONCURRENT':
-      steps.push(`Covered by ${license.coveredBy} on the concurrent model, which covers as many users as it has seats (${d.bundleSeats}): rank ${rank} is within them.`);
+      steps.push(
+        `Covered by ${license.coveredBy} on the concurrent model, which covers as many users as it has seats (${d.bundleSeats}): rank ${rank} is within them.`,
+      );
       break;
     case 'RANKED_GRANTED':
-      steps.push(`Rank ${rank} of ${r.competing} in the fixed order (first configured, then user id); ${r.capacity} licence(s) available: granted.`);
+      steps.push(
+        `Rank ${rank} of ${r.competing} in the fixed order (first configured, then user id); ${r.capacity} licence(s) available: granted.`,
+      );
       break;
     case 'RANKED_NOT_GRANTED':
       steps.push(
@@ -448,18 +474,29 @@ export interface LicenseWarning {
 }
 
 /** Warnings of one active user (R-UNDER-2, R-NAMED-3); inactive users carry none. */
-export function userWarnings(user: Pick<AllocationUser, 'status'>, licenses: readonly UserLicense[], products: ReadonlyMap<string, ProductAllocation>): LicenseWarning[] {
+export function userWarnings(
+  user: Pick<AllocationUser, 'status'>,
+  licenses: readonly UserLicense[],
+  products: ReadonlyMap<string, ProductAllocation>,
+): LicenseWarning[] {
   if (user.status !== ACTIVE) return [];
   const warnings: LicenseWarning[] = [];
   for (const l of licenses) {
     if (l.status === 'MISSING_PREREQUISITE') {
-      warnings.push({ code: 'MISSING_PREREQUISITE', product: l.product, message: `${l.product} is configured but needs ${l.missing.join('; ')}.` });
+      warnings.push({
+        code: 'MISSING_PREREQUISITE',
+        product: l.product,
+        message: `${l.product} is configured but needs ${l.missing.join('; ')}.`,
+      });
     } else if (l.status === 'UNLICENSED') {
       const p = products.get(l.product);
       warnings.push({
         code: 'UNLICENSED',
         product: l.product,
-        message: l.rank !== null && p ? `No ${l.product} licence: rank ${l.rank} of ${p.required - p.missingPrerequisite}, ${p.capacity} licence(s) available.` : `No ${l.product} licence.`,
+        message:
+          l.rank !== null && p
+            ? `No ${l.product} licence: rank ${l.rank} of ${p.required - p.missingPrerequisite}, ${p.capacity} licence(s) available.`
+            : `No ${l.product} licence.`,
       });
     }
   }
@@ -467,7 +504,10 @@ export function userWarnings(user: Pick<AllocationUser, 'status'>, licenses: rea
 }
 
 /** Differences between two allocations, for LICENSE_GRANTED / LICENSE_REVOKED events (R-UNDER-3). */
-export function allocationChanges(before: AllocationResult, after: AllocationResult): { userId: string; product: string; granted: boolean; detail: string }[] {
+export function allocationChanges(
+  before: AllocationResult,
+  after: AllocationResult,
+): { userId: string; product: string; granted: boolean; detail: string }[] {
   const changes: { userId: string; product: string; granted: boolean; detail: string }[] = [];
   const userIds = new Set([...before.users.keys(), ...after.users.keys()]);
   for (const userId of userIds) {
@@ -480,7 +520,9 @@ export function allocationChanges(before: AllocationResult, after: AllocationRes
       const l = now.get(code);
       const detail = b
         ? `${l?.source ?? 'INCLUDED'}${l?.rank ? `, rank ${l.rank}` : ''}${l?.coveredBy ? `, covered by ${l.coveredBy}` : ''}`
-        : (l ? `now ${l.status}${l.rank ? ` (rank ${l.rank})` : ''}` : 'no longer configured');
+        : l
+          ? `now ${l.status}${l.rank ? ` (rank ${l.rank})` : ''}`
+          : 'no longer configured';
       changes.push({ userId, product: code, granted: b, detail });
     }
   }

@@ -173,7 +173,10 @@ export function licenseStatus(input: LicenseStatusInput): LicenseStatusResult {
     };
   } else {
     state = 'DEMO';
-    warning = demoWarning(limit, `The licence ended at ${term.validUntil.toISOString()} and its grace period at ${term.graceUntil.toISOString()}`);
+    warning = demoWarning(
+      limit,
+      `The licence ended at ${term.validUntil.toISOString()} and its grace period at ${term.graceUntil.toISOString()}`,
+    );
   }
 
   return {

@@ -75,7 +75,12 @@ export function summarizeUsage(points: readonly UsagePoint[], from: Date, to: Da
     const startsBeforeTo = open.startedAt.getTime() < to.getTime();
     const endsAfterFrom = endedAt === null || endedAt.getTime() > from.getTime();
     if (startsBeforeTo && endsAfterFrom) {
-      episodes.push({ startedAt: open.startedAt, endedAt, peakExcess: open.peakExcess, billable: end.getTime() - open.startedAt.getTime() > graceMs });
+      episodes.push({
+        startedAt: open.startedAt,
+        endedAt,
+        peakExcess: open.peakExcess,
+        billable: end.getTime() - open.startedAt.getTime() > graceMs,
+      });
     }
     open = null;
   };

@@ -107,7 +107,11 @@ export interface SiteRow {
 }
 
 /** Per product, for the users of one site: how many need it, how many hold it (R-UNDER-2). */
-export function siteOverview(catalog: Catalog, allocation: AllocationResult, users: readonly Pick<AllocationUser, 'id' | 'status'>[]): SiteRow[] {
+export function siteOverview(
+  catalog: Catalog,
+  allocation: AllocationResult,
+  users: readonly Pick<AllocationUser, 'id' | 'status'>[],
+): SiteRow[] {
   const counts = new Map<string, { required: number; granted: number }>();
   for (const user of users) {
     if (user.status !== 'ACTIVE') continue;
@@ -137,7 +141,11 @@ export interface TeamAnalytics {
  * R-ANALYTICS-1: a team's analytics are accessible only if every member
  * except the leader holds a granted analytics licence (XPhone: TEAMDESK).
  */
-export function teamAnalytics(catalog: Catalog, allocation: AllocationResult, team: { leaderId: string | null; memberIds: readonly string[] }): TeamAnalytics {
+export function teamAnalytics(
+  catalog: Catalog,
+  allocation: AllocationResult,
+  team: { leaderId: string | null; memberIds: readonly string[] },
+): TeamAnalytics {
   const product = catalog.teamAnalyticsProduct;
   if (product === null) return { allowed: true, membersRequiringLicense: 0, unlicensedMemberIds: [] };
   const needing = team.memberIds.filter((id) => id !== team.leaderId);
@@ -158,7 +166,11 @@ export interface AddOnCoverageRow {
  * bundle covers (Elite named: every holder; Elite concurrent: up to its seat
  * count), how many were bought, and how many are still to buy.
  */
-export function addOnCoverage(catalog: Catalog, entitlements: readonly EntitlementView[], allocation: AllocationResult): AddOnCoverageRow[] {
+export function addOnCoverage(
+  catalog: Catalog,
+  entitlements: readonly EntitlementView[],
+  allocation: AllocationResult,
+): AddOnCoverageRow[] {
   const bought = new Map(entitlements.map((e) => [e.product, e.quantity]));
   const rows: AddOnCoverageRow[] = [];
   for (const product of catalog.products) {
@@ -172,7 +184,13 @@ export function addOnCoverage(catalog: Catalog, entitlements: readonly Entitleme
       if (l.coveredBy !== null) covered += 1;
     }
     const purchased = bought.get(product.code) ?? 0;
-    rows.push({ addOn: product.code, usersRequiring: requiring, coveredByBundle: covered, purchased, shortfall: Math.max(0, requiring - covered - purchased) });
+    rows.push({
+      addOn: product.code,
+      usersRequiring: requiring,
+      coveredByBundle: covered,
+      purchased,
+      shortfall: Math.max(0, requiring - covered - purchased),
+    });
   }
   return rows;
 }
@@ -192,7 +210,11 @@ export function capacityAdvisories(catalog: Catalog, entitlements: readonly Enti
       const recommended = Math.ceil(activeUsers / a.perUsers);
       const have = totals.get(product.code) ?? 0;
       if (have < recommended) {
-        advisories.push({ code: a.code, product: product.code, message: `${a.message} ${activeUsers} active users: ${recommended} ${product.code} recommended, ${have} licensed.` });
+        advisories.push({
+          code: a.code,
+          product: product.code,
+          message: `${a.message} ${activeUsers} active users: ${recommended} ${product.code} recommended, ${have} licensed.`,
+        });
       }
     }
   }

@@ -26,7 +26,11 @@ export function subscriptionLimitError(limit: keyof typeof SUBSCRIPTION_VARIABLE
   });
 }
 
-const SUBSCRIPTION_VARIABLES = { perSocket: 'MAX_SUBSCRIPTIONS_PER_SOCKET', perToken: 'MAX_SUBSCRIPTIONS_PER_TOKEN', total: 'MAX_SUBSCRIPTIONS' } as const;
+const SUBSCRIPTION_VARIABLES = {
+  perSocket: 'MAX_SUBSCRIPTIONS_PER_SOCKET',
+  perToken: 'MAX_SUBSCRIPTIONS_PER_TOKEN',
+  total: 'MAX_SUBSCRIPTIONS',
+} as const;
 
 /** Counts per key, dropping a key at zero so the map stays as small as the set of live clients. */
 class Tally {
@@ -80,8 +84,10 @@ export class LiveBounds {
 
   /** The error for a subscription beyond a bound, given how many the socket holds (null for SSE), or null when it may go ahead. */
   refuseSubscription(viewer: Viewer, onSocket: number | null): GraphQLError | null {
-    if (onSocket !== null && onSocket >= this.limits.maxSubscriptionsPerSocket) return subscriptionLimitError('perSocket', this.limits.maxSubscriptionsPerSocket);
-    if (this.#subscriptions.get(budgetKey(viewer)) >= this.limits.maxSubscriptionsPerToken) return subscriptionLimitError('perToken', this.limits.maxSubscriptionsPerToken);
+    if (onSocket !== null && onSocket >= this.limits.maxSubscriptionsPerSocket)
+      return subscriptionLimitError('perSocket', this.limits.maxSubscriptionsPerSocket);
+    if (this.#subscriptions.get(budgetKey(viewer)) >= this.limits.maxSubscriptionsPerToken)
+      return subscriptionLimitError('perToken', this.limits.maxSubscriptionsPerToken);
     if (this.#subscriptions.total >= this.limits.maxSubscriptions) return subscriptionLimitError('total', this.limits.maxSubscriptions);
     return null;
   }

@@ -24,7 +24,11 @@ const HOST = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,
 function inlineHashes(html: string, tag: 'script' | 'style'): string[] {
   const hashes: string[] = [];
   for (const match of html.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))) {
-    hashes.push(`'sha256-${createHash('sha256').update(match[1] ?? '', 'utf8').digest('base64')}'`);
+    hashes.push(
+      `'sha256-${createHash('sha256')
+        .update(match[1] ?? '', 'utf8')
+        .digest('base64')}'`,
+    );
   }
   return hashes;
 }
@@ -54,7 +58,11 @@ export function dashboardPage(html: string): DashboardPage {
     serve(req, res) {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         const text = JSON.stringify({ error: 'method not allowed' });
-        res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+        res.writeHead(405, {
+          allow: 'GET, HEAD',
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': Buffer.byteLength(text),
+        });
         res.end(text);
         return;
       }

@@ -100,7 +100,16 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   const stateOf = (id: string): OrgState => {
     let s = orgs.get(id);
     if (!s) {
-      s = { seat: new Set(), events: new Set(), lastEventId: null, recent: new Set(), timer: null, computing: false, dirty: false, lastStart: -Infinity };
+      s = {
+        seat: new Set(),
+        events: new Set(),
+        lastEventId: null,
+        recent: new Set(),
+        timer: null,
+        computing: false,
+        dirty: false,
+        lastStart: -Infinity,
+      };
       orgs.set(id, s);
     }
     return s;
@@ -183,7 +192,11 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     if (!s) return;
     scheduleSnapshot(notice.o);
     if (s.events.size === 0) return;
-    const rows = notice.ids ? await eventsByIds(db, notice.o, notice.ids) : notice.from && notice.to ? await eventsInRange(db, notice.o, notice.from, notice.to) : [];
+    const rows = notice.ids
+      ? await eventsByIds(db, notice.o, notice.ids)
+      : notice.from && notice.to
+        ? await eventsInRange(db, notice.o, notice.from, notice.to)
+        : [];
     deliver(s, rows);
   }
 
@@ -212,10 +225,13 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       },
       () => {
         if (stopped) return;
-        catchUpTimer = setTimeout(() => {
-          catchUpTimer = null;
-          catchUpUntilDone();
-        }, Math.min(2000, 100 * 2 ** Math.min(catchUpAttempt++, 10)));
+        catchUpTimer = setTimeout(
+          () => {
+            catchUpTimer = null;
+            catchUpUntilDone();
+          },
+          Math.min(2000, 100 * 2 ** Math.min(catchUpAttempt++, 10)),
+        );
         catchUpTimer.unref();
       },
     );

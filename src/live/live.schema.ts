@@ -23,7 +23,8 @@ async function subscribable(ctx: Context, organizationId: string) {
 builder.subscriptionFields((t) => ({
   seatUsage: t.field({
     type: SeatUsageRef,
-    description: "The organization's pools, sent at once on subscribe and again after every change (coalesced in bursts; the last state is always sent).",
+    description:
+      "The organization's pools, sent at once on subscribe and again after every change (coalesced in bursts; the last state is always sent).",
     args: { organizationId: t.arg.id({ required: true }) },
     subscribe: async (_root, args, ctx) => {
       const org = await subscribable(ctx, args.organizationId);

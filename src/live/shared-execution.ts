@@ -1,4 +1,12 @@
-import { createSourceEventStream, execute, getOperationAST, Kind, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import {
+  createSourceEventStream,
+  execute,
+  getOperationAST,
+  Kind,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+} from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
 /**
@@ -50,7 +58,10 @@ export function shareable<T extends object>(payload: T): T {
  */
 function operationKey(args: ExecutionArgs): string {
   let id = documentIds.get(args.document);
-  if (id === undefined) documentIds.set(args.document, (id = nextDocumentId++));
+  if (id === undefined) {
+    id = nextDocumentId++;
+    documentIds.set(args.document, id);
+  }
   return `${id}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? null)}`;
 }
 
@@ -62,7 +73,10 @@ async function subscribeShared(args: ExecutionArgs): Promise<AsyncIterableIterat
   const run = (payload: unknown): Promise<ExecutionResult> | ExecutionResult => {
     if (typeof payload !== 'object' || payload === null || !shared.has(payload)) return execute({ ...args, rootValue: payload });
     let byOperation = results.get(payload);
-    if (!byOperation) results.set(payload, (byOperation = new Map()));
+    if (!byOperation) {
+      byOperation = new Map();
+      results.set(payload, byOperation);
+    }
     let result = byOperation.get(key);
     if (result === undefined) {
       result = execute({ ...args, rootValue: payload });

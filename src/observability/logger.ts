@@ -55,10 +55,13 @@ export function silentLogger(): Logger {
 
 /** Yoga's own messages (it logs the original of every masked error) go through the same logger. */
 export function yogaLogger(logger: Logger): YogaLogger {
-  const log = (level: 'debug' | 'info' | 'warn' | 'error') => (...args: unknown[]) => {
-    const [first, ...rest] = args;
-    if (first instanceof Error) logger[level]({ err: first }, level === 'error' ? 'unexpected error (masked in the response)' : first.message);
-    else logger[level]({ details: rest.length ? rest : undefined }, String(first));
-  };
+  const log =
+    (level: 'debug' | 'info' | 'warn' | 'error') =>
+    (...args: unknown[]) => {
+      const [first, ...rest] = args;
+      if (first instanceof Error)
+        logger[level]({ err: first }, level === 'error' ? 'unexpected error (masked in the response)' : first.message);
+      else logger[level]({ details: rest.length ? rest : undefined }, String(first));
+    };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
 }

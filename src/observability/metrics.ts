@@ -64,9 +64,24 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       seatSource = source;
     },
     registry,
-    httpRequests: new Counter({ name: 'gateway_http_requests_total', help: 'HTTP requests to /graphql by method and status', labelNames: ['method', 'status'], registers }),
-    operations: new Counter({ name: 'gateway_graphql_operations_total', help: 'GraphQL operations by type and transport', labelNames: ['type', 'transport'], registers }),
-    errors: new Counter({ name: 'gateway_graphql_errors_total', help: 'GraphQL errors returned, by extensions.code', labelNames: ['code'], registers }),
+    httpRequests: new Counter({
+      name: 'gateway_http_requests_total',
+      help: 'HTTP requests to /graphql by method and status',
+      labelNames: ['method', 'status'],
+      registers,
+    }),
+    operations: new Counter({
+      name: 'gateway_graphql_operations_total',
+      help: 'GraphQL operations by type and transport',
+      labelNames: ['type', 'transport'],
+      registers,
+    }),
+    errors: new Counter({
+      name: 'gateway_graphql_errors_total',
+      help: 'GraphQL errors returned, by extensions.code',
+      labelNames: ['code'],
+      registers,
+    }),
     operationDuration: new Histogram({
       name: 'gateway_graphql_operation_duration_seconds',
       help: 'Duration of GraphQL operations',
@@ -74,7 +89,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
-    rateLimited: new Counter({ name: 'gateway_rate_limited_total', help: 'Requests refused by a rate limit', labelNames: ['limit'], registers }),
+    rateLimited: new Counter({
+      name: 'gateway_rate_limited_total',
+      help: 'Requests refused by a rate limit',
+      labelNames: ['limit'],
+      registers,
+    }),
     websocketConnections: new Gauge({ name: 'gateway_websocket_connections', help: 'Open graphql-ws connections', registers }),
     seatsInUse: new Gauge({
       name: 'seats_in_use',
@@ -104,6 +124,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       labelNames: ['code', 'outcome'],
       registers,
     }),
-    sweepFailures: new Counter({ name: 'gateway_sweep_failures_total', help: 'Background sweep failures, one per organization and sweep (license, session_expiry)', labelNames: ['sweep'], registers }),
+    sweepFailures: new Counter({
+      name: 'gateway_sweep_failures_total',
+      help: 'Background sweep failures, one per organization and sweep (license, session_expiry)',
+      labelNames: ['sweep'],
+      registers,
+    }),
   };
 }

@@ -81,14 +81,26 @@ export function useObservability({ logger, metrics }: { logger: Logger; metrics:
     count(op, 'ws');
     const masked = op.codes?.includes('INTERNAL_SERVER_ERROR');
     logger[masked ? 'error' : 'info'](
-      { requestId, transport: 'ws', operationName: clip(op.name), operationType: op.type, durationMs: op.durationMs, errorCodes: op.codes?.length ? op.codes : undefined },
+      {
+        requestId,
+        transport: 'ws',
+        operationName: clip(op.name),
+        operationType: op.type,
+        durationMs: op.durationMs,
+        errorCodes: op.codes?.length ? op.codes : undefined,
+      },
       'graphql operation',
     );
   };
 
   return {
     onRequest({ request }) {
-      requests.set(request, { id: requestIdFrom(request.headers.get(REQUEST_ID_HEADER)), start: performance.now(), operations: [], requestCodes: [] });
+      requests.set(request, {
+        id: requestIdFrom(request.headers.get(REQUEST_ID_HEADER)),
+        start: performance.now(),
+        operations: [],
+        requestCodes: [],
+      });
     },
     onParams({ params, context }) {
       operations.set(context, { start: performance.now(), name: params.operationName ?? null, type: 'unknown' });
@@ -162,7 +174,14 @@ export function useObservability({ logger, metrics }: { logger: Logger; metrics:
         for (const code of record.requestCodes) metrics.errors.inc({ code });
         const refused = status >= 400 || record.requestCodes.length > 0;
         logger[status >= 500 ? 'error' : refused ? 'info' : 'debug'](
-          { requestId: record.id, transport: 'http', method: request.method, status, durationMs: ms(record.start), errorCodes: record.requestCodes.length ? record.requestCodes : undefined },
+          {
+            requestId: record.id,
+            transport: 'http',
+            method: request.method,
+            status,
+            durationMs: ms(record.start),
+            errorCodes: record.requestCodes.length ? record.requestCodes : undefined,
+          },
           refused ? 'graphql request refused' : 'http request',
         );
       }

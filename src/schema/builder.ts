@@ -32,7 +32,6 @@ export const builder = new SchemaBuilder<{
 builder.queryType({});
 builder.mutationType({});
 
-
 builder.scalarType('DateTime', {
   description: 'An instant in time, ISO 8601 in UTC (e.g. 2026-11-22T09:30:00.000Z).',
   serialize: (value) => value.toISOString(),

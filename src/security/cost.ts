@@ -99,7 +99,10 @@ export const fieldCost: ComplexityEstimator = ({ type, field, args, childComplex
   const isInterval = field.args.some((a) => a.name === 'from') && field.args.some((a) => a.name === 'to');
   if (isInterval) {
     const hours = hoursOf(args.from, args.to);
-    const rows = key === 'Organization.seatHistory' ? Math.min(SEAT_HISTORY_MAX_POINTS, hours * SEAT_HISTORY_POINTS_PER_HOUR) : (LIST_SIZES[key] ?? DEFAULT_LIST_SIZE);
+    const rows =
+      key === 'Organization.seatHistory'
+        ? Math.min(SEAT_HISTORY_MAX_POINTS, hours * SEAT_HISTORY_POINTS_PER_HOUR)
+        : (LIST_SIZES[key] ?? DEFAULT_LIST_SIZE);
     return 1 + hours * INTERVAL_HOUR_COST + rows * Math.max(1, childComplexity);
   }
   if (isListType(getNullableType(field.type)) && childComplexity > 0) {
@@ -123,7 +126,12 @@ const MAX_QUERY_NODES = 10_000;
  * @example
  * operationCost(schema, parse('query($n: Int) { organization(id: "x") { users(first: $n) { totalCount } } }'), null, { n: 500 }); // 1002
  */
-export function operationCost(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined): number {
+export function operationCost(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  variables: Record<string, unknown> | null | undefined,
+): number {
   const operation = getOperationAST(document, operationName ?? undefined);
   if (!operation) return 0;
   // Variables that do not coerce: execution refuses the operation with its own error.
@@ -164,16 +172,29 @@ function formatCost(cost: number): string {
 /** The cost refusal: BAD_USER_INPUT naming R-SEC-3, HTTP 400, with the cost and the limit. */
 export function costError(cost: number, limit: number, batch = false): GraphQLError {
   const what = batch ? 'the operations of this request cost' : 'operation cost';
-  return new GraphQLError(`${what} ${formatCost(cost)}, over the limit of ${limit} (GRAPHQL_MAX_COST); ask for smaller pages or shorter intervals (R-SEC-3)`, {
-    extensions: { code: 'BAD_USER_INPUT', rule: 'R-SEC-3', field: 'query', cost: Number.isFinite(cost) ? Math.ceil(cost) : null, maxCost: limit, http: { status: 400 } },
-  });
+  return new GraphQLError(
+    `${what} ${formatCost(cost)}, over the limit of ${limit} (GRAPHQL_MAX_COST); ask for smaller pages or shorter intervals (R-SEC-3)`,
+    {
+      extensions: {
+        code: 'BAD_USER_INPUT',
+        rule: 'R-SEC-3',
+        field: 'query',
+        cost: Number.isFinite(cost) ? Math.ceil(cost) : null,
+        maxCost: limit,
+        http: { status: 400 },
+      },
+    },
+  );
 }
 
 /** An over-sized result, replaced: BAD_USER_INPUT naming R-SEC-3 (the data is not sent). */
 export function responseSizeError(limit: number): GraphQLError {
-  return new GraphQLError(`the result is larger than ${limit} bytes (GRAPHQL_MAX_RESPONSE_BYTES) and was not sent; ask for smaller pages (R-SEC-3)`, {
-    extensions: { code: 'BAD_USER_INPUT', rule: 'R-SEC-3', field: 'query', maxResponseBytes: limit, http: { status: 400 } },
-  });
+  return new GraphQLError(
+    `the result is larger than ${limit} bytes (GRAPHQL_MAX_RESPONSE_BYTES) and was not sent; ask for smaller pages (R-SEC-3)`,
+    {
+      extensions: { code: 'BAD_USER_INPUT', rule: 'R-SEC-3', field: 'query', maxResponseBytes: limit, http: { status: 400 } },
+    },
+  );
 }
 
 /**
@@ -222,7 +243,10 @@ export class TenantSlots {
   /** Resolves with the release function, or with null when no slot came free within waitMs. */
   async acquire(key: string): Promise<(() => void) | null> {
     let entry = this.#keys.get(key);
-    if (!entry) this.#keys.set(key, (entry = { held: 0, waiting: [] }));
+    if (!entry) {
+      entry = { held: 0, waiting: [] };
+      this.#keys.set(key, entry);
+    }
     const state = entry;
     const release = () => {
       const next = state.waiting.shift();
@@ -281,7 +305,11 @@ function busyError(limits: CostLimits): GraphQLError {
 const QUERY_CANCELED = '57014';
 
 function isStatementTimeout(error: GraphQLError): boolean {
-  for (let e: unknown = error.originalError; e; e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause) {
+  for (
+    let e: unknown = error.originalError;
+    e;
+    e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause
+  ) {
     if ((e as { code?: unknown }).code === QUERY_CANCELED) return true;
   }
   return false;
@@ -289,10 +317,13 @@ function isStatementTimeout(error: GraphQLError): boolean {
 
 /** A statement over DATABASE_STATEMENT_TIMEOUT_MS: STATEMENT_TIMEOUT, HTTP 503, retryable (no SQL in it). */
 export function statementTimeoutError(path: GraphQLError['path']): GraphQLError {
-  return new GraphQLError('a database statement took longer than DATABASE_STATEMENT_TIMEOUT_MS and was cancelled; nothing was changed; retry later or ask for less', {
-    path,
-    extensions: { code: 'STATEMENT_TIMEOUT', retryable: true, http: { status: 503, headers: { 'retry-after': '1' } } },
-  });
+  return new GraphQLError(
+    'a database statement took longer than DATABASE_STATEMENT_TIMEOUT_MS and was cancelled; nothing was changed; retry later or ask for less',
+    {
+      path,
+      extensions: { code: 'STATEMENT_TIMEOUT', retryable: true, http: { status: 503, headers: { 'retry-after': '1' } } },
+    },
+  );
 }
 
 interface RequestState {
@@ -326,10 +357,24 @@ export function useOperationCost(limits: CostLimits & { maxTokens?: number }): P
   /** Costs computed for an HTTP request's params, reused when that very operation executes (same query, variables, name). */
   const costed = new WeakMap<object, { query: string; variables: unknown; operationName: unknown; cost: number }>();
 
-  function costOf(args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null; variableValues?: unknown; contextValue?: unknown }): number {
-    const params = (args.contextValue as { params?: { query?: unknown; variables?: unknown; operationName?: unknown } } | undefined)?.params;
+  function costOf(args: {
+    schema: GraphQLSchema;
+    document: DocumentNode;
+    operationName?: string | null;
+    variableValues?: unknown;
+    contextValue?: unknown;
+  }): number {
+    const params = (args.contextValue as { params?: { query?: unknown; variables?: unknown; operationName?: unknown } } | undefined)
+      ?.params;
     const known = params ? costed.get(params) : undefined;
-    if (known && params && known.query === params.query && known.variables === params.variables && known.operationName === params.operationName && (args.operationName ?? undefined) === (params.operationName ?? undefined)) {
+    if (
+      known &&
+      params &&
+      known.query === params.query &&
+      known.variables === params.variables &&
+      known.operationName === params.operationName &&
+      (args.operationName ?? undefined) === (params.operationName ?? undefined)
+    ) {
       return known.cost;
     }
     return operationCost(args.schema, args.document, args.operationName, args.variableValues as Record<string, unknown> | null);

@@ -1,5 +1,14 @@
 import type { IncomingMessage } from 'node:http';
-import { getArgumentValues, getOperationAST, getVariableValues, Kind, type FieldNode, type FragmentDefinitionNode, type GraphQLError, type SelectionSetNode } from 'graphql';
+import {
+  getArgumentValues,
+  getOperationAST,
+  getVariableValues,
+  Kind,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLError,
+  type SelectionSetNode,
+} from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Viewer } from '../auth/viewer.ts';
 import { rateLimited } from '../errors.ts';
@@ -114,7 +123,9 @@ export class SlidingWindowLimiter {
 /** A RATE_LIMITED error (HTTP 429) with a Retry-After header. */
 export function rateLimitError(message: string, retryAfterMs: number): GraphQLError {
   const error = rateLimited(message);
-  Object.assign(error.extensions, { http: { status: 429, headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) } } });
+  Object.assign(error.extensions, {
+    http: { status: 429, headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) } },
+  });
   return error;
 }
 
@@ -129,7 +140,11 @@ export function clientAddress(req: IncomingMessage | undefined, trustProxy: bool
   if (trustProxy) {
     const forwarded = req.headers['x-forwarded-for'];
     const value = Array.isArray(forwarded) ? forwarded.join(',') : forwarded;
-    const last = value?.split(',').map((s) => s.trim()).filter(Boolean).at(-1);
+    const last = value
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .at(-1);
     if (last) return last;
   }
   return req.socket?.remoteAddress ?? null;
@@ -138,7 +153,12 @@ export function clientAddress(req: IncomingMessage | undefined, trustProxy: bool
 const ACTIVATE = 'activateLicenseKey';
 
 /** Root fields of the operation named `name`, through inline fragments and fragment spreads. */
-function rootFieldsNamed(selectionSet: SelectionSetNode, fragments: ReadonlyMap<string, FragmentDefinitionNode>, name: string, seen = new Set<string>()): FieldNode[] {
+function rootFieldsNamed(
+  selectionSet: SelectionSetNode,
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
+  name: string,
+  seen = new Set<string>(),
+): FieldNode[] {
   const found: FieldNode[] = [];
   for (const selection of selectionSet.selections) {
     if (selection.kind === Kind.FIELD) {
@@ -181,7 +201,8 @@ export function useActivationRateLimit(limiter: SlidingWindowLimiter, onLimited:
       for (const node of nodes) {
         let organizationId: unknown;
         try {
-          organizationId = (getArgumentValues(field, node, variables.coerced).input as { organizationId?: unknown } | undefined)?.organizationId;
+          organizationId = (getArgumentValues(field, node, variables.coerced).input as { organizationId?: unknown } | undefined)
+            ?.organizationId;
         } catch {
           continue; // execution reports it
         }
@@ -192,7 +213,12 @@ export function useActivationRateLimit(limiter: SlidingWindowLimiter, onLimited:
           onLimited();
           const seconds = Math.round(limiter.windowMs / 1000);
           setResultAndStopExecution({
-            errors: [rateLimitError(`too many licence key activation attempts for this organization: at most ${limiter.limit} per ${seconds} s; try again later`, limiter.retryAfterMs(organizationId))],
+            errors: [
+              rateLimitError(
+                `too many licence key activation attempts for this organization: at most ${limiter.limit} per ${seconds} s; try again later`,
+                limiter.retryAfterMs(organizationId),
+              ),
+            ],
           });
           return;
         }

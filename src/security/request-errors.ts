@@ -84,7 +84,8 @@ async function parseJsonBody(request: Request): Promise<unknown> {
   } catch {
     throw badRequest('POST body sent invalid JSON.');
   }
-  if (body === null || typeof body !== 'object') throw badRequest(`POST body is expected to be object but received ${body === null ? 'null' : typeof body}`);
+  if (body === null || typeof body !== 'object')
+    throw badRequest(`POST body is expected to be object but received ${body === null ? 'null' : typeof body}`);
   return body;
 }
 
@@ -129,15 +130,20 @@ export function useRequestShape(): Plugin {
           return await parse(req);
         } catch (error) {
           // Yoga's multipart parser throws errors without a code (and answers them 200).
-          if (error instanceof GraphQLError) throw withoutOriginalError(error.extensions.code === undefined ? badRequest(error.message) : error);
-          throw badRequest(error instanceof SyntaxError ? 'variables and extensions must be JSON objects' : 'the request could not be read');
+          if (error instanceof GraphQLError)
+            throw withoutOriginalError(error.extensions.code === undefined ? badRequest(error.message) : error);
+          throw badRequest(
+            error instanceof SyntaxError ? 'variables and extensions must be JSON objects' : 'the request could not be read',
+          );
         }
       });
       return {
         onRequestParseDone({ requestParserResult }) {
           if (!Array.isArray(requestParserResult)) return;
           if (requestParserResult.length === 0) throw badRequest('a batch must contain at least one operation');
-          const bad = requestParserResult.findIndex((params: unknown) => params === null || typeof params !== 'object' || Array.isArray(params));
+          const bad = requestParserResult.findIndex(
+            (params: unknown) => params === null || typeof params !== 'object' || Array.isArray(params),
+          );
           if (bad >= 0) throw badRequest(`batch entry ${bad} must be an object with a query`);
         },
       };
@@ -146,6 +152,7 @@ export function useRequestShape(): Plugin {
 }
 
 /** U+0000 (PostgreSQL text cannot hold it) or a UTF-16 surrogate without its pair (not Unicode; stored as U+FFFD). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding U+0000 is the point of this pattern
 const ILL_FORMED = /\u0000|\p{Cs}/u;
 const ILL_FORMED_MESSAGE = 'must not contain NUL characters or unpaired UTF-16 surrogates';
 
@@ -178,7 +185,9 @@ export function useWellFormedStrings(): Plugin {
   const refuse = (variables: unknown): GraphQLError | null => {
     if (variables === null || typeof variables !== 'object') return null;
     const path = illFormedStringPath(variables as Record<string, unknown>);
-    return path === null ? null : new GraphQLError(`${path}: ${ILL_FORMED_MESSAGE}`, { extensions: { code: 'BAD_USER_INPUT', field: path } });
+    return path === null
+      ? null
+      : new GraphQLError(`${path}: ${ILL_FORMED_MESSAGE}`, { extensions: { code: 'BAD_USER_INPUT', field: path } });
   };
   return {
     onValidate({ addValidationRule }) {
@@ -186,7 +195,12 @@ export function useWellFormedStrings(): Plugin {
         (context: ValidationContext): ASTVisitor => ({
           StringValue(node: StringValueNode) {
             if (ILL_FORMED.test(node.value)) {
-              context.reportError(new GraphQLError(`query: a string literal ${ILL_FORMED_MESSAGE}`, { nodes: [node], extensions: { code: 'BAD_USER_INPUT', field: 'query' } }));
+              context.reportError(
+                new GraphQLError(`query: a string literal ${ILL_FORMED_MESSAGE}`, {
+                  nodes: [node],
+                  extensions: { code: 'BAD_USER_INPUT', field: 'query' },
+                }),
+              );
             }
           },
         }),

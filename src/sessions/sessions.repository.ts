@@ -32,7 +32,13 @@ export async function takeSeat(db: Executor, organizationId: string, product: st
   return row ?? null;
 }
 
-export async function releaseSeat(db: Executor, organizationId: string, product: string, today: string, count = 1): Promise<PoolCounter | null> {
+export async function releaseSeat(
+  db: Executor,
+  organizationId: string,
+  product: string,
+  today: string,
+  count = 1,
+): Promise<PoolCounter | null> {
   const row = await db
     .updateTable('seat_pools')
     .set({
@@ -47,11 +53,25 @@ export async function releaseSeat(db: Executor, organizationId: string, product:
   return row ?? null;
 }
 
-export async function recordUsage(db: Executor, organizationId: string, at: Date, changes: readonly { product: string; counter: PoolCounter }[]): Promise<void> {
+export async function recordUsage(
+  db: Executor,
+  organizationId: string,
+  at: Date,
+  changes: readonly { product: string; counter: PoolCounter }[],
+): Promise<void> {
   if (changes.length === 0) return;
   await db
     .insertInto('usage_changes')
-    .values(changes.map((c) => ({ organization_id: organizationId, product_code: c.product, at, in_use: c.counter.in_use, capacity: c.counter.capacity, emergency_capacity: c.counter.emergency_capacity })))
+    .values(
+      changes.map((c) => ({
+        organization_id: organizationId,
+        product_code: c.product,
+        at,
+        in_use: c.counter.in_use,
+        capacity: c.counter.capacity,
+        emergency_capacity: c.counter.emergency_capacity,
+      })),
+    )
     .execute();
 }
 
@@ -60,11 +80,22 @@ export function poolsOfOrganizations(db: Executor, organizationIds: readonly str
 }
 
 export function grantsOfUser(db: Executor, organizationId: string, userId: string): Promise<{ product_code: string; status: string }[]> {
-  return db.selectFrom('user_grants').select(['product_code', 'status']).where('organization_id', '=', organizationId).where('user_id', '=', userId).execute();
+  return db
+    .selectFrom('user_grants')
+    .select(['product_code', 'status'])
+    .where('organization_id', '=', organizationId)
+    .where('user_id', '=', userId)
+    .execute();
 }
 
 export function openSessionOf(db: Executor, organizationId: string, userId: string): Promise<SessionRow | undefined> {
-  return db.selectFrom('sessions').selectAll().where('organization_id', '=', organizationId).where('user_id', '=', userId).where('ended_at', 'is', null).executeTakeFirst();
+  return db
+    .selectFrom('sessions')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('user_id', '=', userId)
+    .where('ended_at', 'is', null)
+    .executeTakeFirst();
 }
 
 export function findSession(db: Executor, id: string, organizationId: string | null): Promise<SessionRow | undefined> {
@@ -84,8 +115,15 @@ function expiry(expiresAt: Date, capMs: number | undefined) {
 }
 
 export async function insertSession(db: Executor, row: SessionRow, seats: readonly SessionSeatRow[], expiresCapMs?: number): Promise<void> {
-  await db.insertInto('sessions').values({ ...row, expires_at: expiry(row.expires_at, expiresCapMs), channels: JSON.stringify(row.channels) }).execute();
-  if (seats.length > 0) await db.insertInto('session_seats').values([...seats]).execute();
+  await db
+    .insertInto('sessions')
+    .values({ ...row, expires_at: expiry(row.expires_at, expiresCapMs), channels: JSON.stringify(row.channels) })
+    .execute();
+  if (seats.length > 0)
+    await db
+      .insertInto('session_seats')
+      .values([...seats])
+      .execute();
 }
 
 /**
@@ -93,7 +131,14 @@ export async function insertSession(db: Executor, row: SessionRow, seats: readon
  * ended or expired it first). With `expiredBy`, only if it is still overdue
  * at that instant (a heartbeat may have renewed it since it was picked).
  */
-export function closeSession(db: Executor, organizationId: string, id: string, at: Date, reason: string, expiredBy?: Date): Promise<SessionRow | undefined> {
+export function closeSession(
+  db: Executor,
+  organizationId: string,
+  id: string,
+  at: Date,
+  reason: string,
+  expiredBy?: Date,
+): Promise<SessionRow | undefined> {
   let q = db
     .updateTable('sessions')
     .set({ ended_at: at, end_reason: reason })
@@ -123,34 +168,66 @@ export async function lockPools(db: Executor, organizationId: string, products: 
  * user.
  */
 export async function lockUserForStart(db: Executor, organizationId: string, userId: string): Promise<{ status: string } | undefined> {
-  return db.selectFrom('users').select('status').where('organization_id', '=', organizationId).where('id', '=', userId).forShare().executeTakeFirst();
+  return db
+    .selectFrom('users')
+    .select('status')
+    .where('organization_id', '=', organizationId)
+    .where('id', '=', userId)
+    .forShare()
+    .executeTakeFirst();
 }
 
 /** Open sessions of some users of one organization (a status change or deletion ends them). */
 export function openSessionsOfUsers(db: Executor, organizationId: string, userIds: readonly string[]): Promise<SessionRow[]> {
   if (userIds.length === 0) return Promise.resolve([]);
-  return db.selectFrom('sessions').selectAll().where('organization_id', '=', organizationId).where('user_id', 'in', userIds).where('ended_at', 'is', null).execute();
+  return db
+    .selectFrom('sessions')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('user_id', 'in', userIds)
+    .where('ended_at', 'is', null)
+    .execute();
 }
 
-export function renewSession(db: Executor, organizationId: string, id: string, now: Date, expiresAt: Date, expiresCapMs?: number): Promise<SessionRow | undefined> {
-  return db
-    .updateTable('sessions')
-    .set({ expires_at: expiry(expiresAt, expiresCapMs) })
-    .where('organization_id', '=', organizationId)
-    .where('id', '=', id)
-    .where('ended_at', 'is', null)
-    .where('expires_at', '>', now)
-    // Only an ACTIVE user's session is renewed (a deleted or deactivated user's ends instead).
-    .where(({ exists, selectFrom }) =>
-      exists(selectFrom('users').select('users.id').whereRef('users.organization_id', '=', 'sessions.organization_id').whereRef('users.id', '=', 'sessions.user_id').where('users.status', '=', 'ACTIVE')),
-    )
-    .returningAll()
-    .executeTakeFirst();
+export function renewSession(
+  db: Executor,
+  organizationId: string,
+  id: string,
+  now: Date,
+  expiresAt: Date,
+  expiresCapMs?: number,
+): Promise<SessionRow | undefined> {
+  return (
+    db
+      .updateTable('sessions')
+      .set({ expires_at: expiry(expiresAt, expiresCapMs) })
+      .where('organization_id', '=', organizationId)
+      .where('id', '=', id)
+      .where('ended_at', 'is', null)
+      .where('expires_at', '>', now)
+      // Only an ACTIVE user's session is renewed (a deleted or deactivated user's ends instead).
+      .where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('users')
+            .select('users.id')
+            .whereRef('users.organization_id', '=', 'sessions.organization_id')
+            .whereRef('users.id', '=', 'sessions.user_id')
+            .where('users.status', '=', 'ACTIVE'),
+        ),
+      )
+      .returningAll()
+      .executeTakeFirst()
+  );
 }
 
 export function seatsOfSessions(db: Executor, organizationId: string, sessionIds: readonly string[]): Promise<SessionSeatRow[]> {
   if (sessionIds.length === 0) return Promise.resolve([]);
-  return db.selectFrom('session_seats').selectAll().where('organization_id', '=', organizationId).where('session_id', 'in', sessionIds).execute();
+  return db
+    .selectFrom('session_seats')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('session_id', 'in', sessionIds)
+    .execute();
 }
 
 /**
@@ -173,12 +250,25 @@ export function overdueSessions(db: Executor, organizationId: string, now: Date,
 
 /** Organizations that have open sessions past their expiry (the sweep handles each on its own). */
 export async function organizationsWithOverdue(db: Executor, now: Date): Promise<string[]> {
-  const rows = await db.selectFrom('sessions').select('organization_id').distinct().where('ended_at', 'is', null).where('expires_at', '<=', now).execute();
+  const rows = await db
+    .selectFrom('sessions')
+    .select('organization_id')
+    .distinct()
+    .where('ended_at', 'is', null)
+    .where('expires_at', '<=', now)
+    .execute();
   return rows.map((r) => r.organization_id);
 }
 
 export async function hasOverdue(db: Executor, organizationId: string, now: Date): Promise<boolean> {
-  const row = await db.selectFrom('sessions').select('id').where('organization_id', '=', organizationId).where('ended_at', 'is', null).where('expires_at', '<=', now).limit(1).executeTakeFirst();
+  const row = await db
+    .selectFrom('sessions')
+    .select('id')
+    .where('organization_id', '=', organizationId)
+    .where('ended_at', 'is', null)
+    .where('expires_at', '<=', now)
+    .limit(1)
+    .executeTakeFirst();
   return row !== undefined;
 }
 
@@ -302,7 +392,18 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
   const r = result.rows[0];
   if (!r) return undefined;
   return {
-    user: { organization_id: r.organization_id, id: r.id, site_id: r.site_id, configuration_group_id: r.configuration_group_id, team_id: r.team_id, name: r.name, email: r.email, role: r.role, status: r.status, created_at: r.created_at },
+    user: {
+      organization_id: r.organization_id,
+      id: r.id,
+      site_id: r.site_id,
+      configuration_group_id: r.configuration_group_id,
+      team_id: r.team_id,
+      name: r.name,
+      email: r.email,
+      role: r.role,
+      status: r.status,
+      created_at: r.created_at,
+    },
     organization: {
       id: r.organization_id,
       name: r.o_name,
@@ -354,7 +455,16 @@ export interface SingleSeatStart {
   pool: { product: string } | { direct: { userId: string; revision: number; highWater: Date | null; seatProducts: readonly string[] } };
   today: string;
   /** `expiresCapMs`: see `expiry` (R-LIFE-6). */
-  session: { id: string; userId: string; startedAt: Date; expiresAt: Date; expiresCapMs?: number; deviceId: string | null; apiTokenId: string | null; channels: string[] };
+  session: {
+    id: string;
+    userId: string;
+    startedAt: Date;
+    expiresAt: Date;
+    expiresCapMs?: number;
+    deviceId: string | null;
+    apiTokenId: string | null;
+    channels: string[];
+  };
   event: { id: string; actor: string; detailSuffix: string };
   notifyChannel: string;
 }
@@ -394,7 +504,14 @@ export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promis
             and g.product_code = any(${[...p.pool.direct.seatProducts]}::text[])
           where not exists (select 1 from sessions o_s where o_s.organization_id = u.organization_id and o_s.user_id = u.id and o_s.ended_at is null)
           having count(*) = 1`;
-  const result = await sql<{ product_code: string | null; in_use: number | null; capacity: number; emergency_capacity: number; seat_kind: string; overdue: boolean | null }>`
+  const result = await sql<{
+    product_code: string | null;
+    in_use: number | null;
+    capacity: number;
+    emergency_capacity: number;
+    seat_kind: string;
+    overdue: boolean | null;
+  }>`
     with active_user as (${user}),
     pool as (${pool}),
     seat as (
@@ -435,7 +552,10 @@ export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promis
   if (!row?.product_code) return { product: null, taken: null, overdue: false };
   return {
     product: row.product_code,
-    taken: row.in_use === null ? null : { in_use: row.in_use, capacity: row.capacity, emergency_capacity: row.emergency_capacity, seat_kind: row.seat_kind },
+    taken:
+      row.in_use === null
+        ? null
+        : { in_use: row.in_use, capacity: row.capacity, emergency_capacity: row.emergency_capacity, seat_kind: row.seat_kind },
     overdue: row.overdue === true,
   };
 }

@@ -14,7 +14,14 @@ import { seatUsage, usageBetween, type PoolUsage, type SeatUsageSnapshot, type U
 export const SeatKindEnum = builder.enumType('SeatKind', { values: ['REGULAR', 'EMERGENCY', 'OVERAGE', 'DEMO'] as const });
 
 const DenialCodeEnum = builder.enumType('DenialCode', {
-  values: ['NO_SEAT_AVAILABLE', 'NOT_LICENSED', 'USER_NOT_ACTIVE', 'LICENSE_INACTIVE', 'DEMO_LIMIT_REACHED', 'MISSING_PREREQUISITE'] as const satisfies readonly service.DenialCode[],
+  values: [
+    'NO_SEAT_AVAILABLE',
+    'NOT_LICENSED',
+    'USER_NOT_ACTIVE',
+    'LICENSE_INACTIVE',
+    'DEMO_LIMIT_REACHED',
+    'MISSING_PREREQUISITE',
+  ] as const satisfies readonly service.DenialCode[],
 });
 
 function seatKind(value: string): 'REGULAR' | 'EMERGENCY' | 'OVERAGE' | 'DEMO' {
@@ -34,11 +41,24 @@ export const SessionRef = builder.objectRef<SessionRow>('Session').implement({
         return user;
       },
     }),
-    seatKind: t.field({ type: SeatKindEnum, description: 'The most exceptional seat the session took: REGULAR, EMERGENCY, OVERAGE, or DEMO in demo mode.', resolve: (s) => seatKind(s.seat_kind) }),
+    seatKind: t.field({
+      type: SeatKindEnum,
+      description: 'The most exceptional seat the session took: REGULAR, EMERGENCY, OVERAGE, or DEMO in demo mode.',
+      resolve: (s) => seatKind(s.seat_kind),
+    }),
     startedAt: t.field({ type: 'DateTime', resolve: (s) => s.started_at }),
-    expiresAt: t.field({ type: 'DateTime', description: 'Renew with heartbeat before this instant (R-CONC-3).', resolve: (s) => s.expires_at }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      description: 'Renew with heartbeat before this instant (R-CONC-3).',
+      resolve: (s) => s.expires_at,
+    }),
     endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.ended_at }),
-    endReason: t.string({ nullable: true, description: 'ENDED (by its client), EXPIRED (no heartbeat), or USER_DELETED, USER_INACTIVE, USER_PREPARING (its user was deleted or left ACTIVE).', resolve: (s) => s.end_reason }),
+    endReason: t.string({
+      nullable: true,
+      description:
+        'ENDED (by its client), EXPIRED (no heartbeat), or USER_DELETED, USER_INACTIVE, USER_PREPARING (its user was deleted or left ACTIVE).',
+      resolve: (s) => s.end_reason,
+    }),
     channels: t.stringList({ description: 'The channels the session is licensed for.', resolve: (s) => s.channels }),
     deviceId: t.string({ nullable: true, resolve: (s) => s.device_id }),
   }),
@@ -49,7 +69,11 @@ const DenialRef = builder.objectRef<{ code: service.DenialCode; message: string 
 });
 
 const ChannelDenialRef = builder.objectRef<{ channel: string; code: service.DenialCode; message: string }>('ChannelDenial').implement({
-  fields: (t) => ({ channel: t.exposeString('channel'), code: t.field({ type: DenialCodeEnum, resolve: (d) => d.code }), message: t.exposeString('message') }),
+  fields: (t) => ({
+    channel: t.exposeString('channel'),
+    code: t.field({ type: DenialCodeEnum, resolve: (d) => d.code }),
+    message: t.exposeString('message'),
+  }),
 });
 
 const PoolUsageRef = builder.objectRef<{ catalog: Catalog; pool: PoolUsage }>('PoolUsage').implement({
@@ -60,7 +84,10 @@ const PoolUsageRef = builder.objectRef<{ catalog: Catalog; pool: PoolUsage }>('P
     emergencyCapacity: t.int({ resolve: (p) => p.pool.emergencyCapacity }),
     emergencyInUse: t.int({ resolve: (p) => p.pool.emergencyInUse }),
     overageInUse: t.int({ resolve: (p) => p.pool.overageInUse }),
-    maxPossible: t.int({ description: 'capacity + emergencyCapacity, or demoAgentLimit in demo mode.', resolve: (p) => p.pool.maxPossible }),
+    maxPossible: t.int({
+      description: 'capacity + emergencyCapacity, or demoAgentLimit in demo mode.',
+      resolve: (p) => p.pool.maxPossible,
+    }),
     peakToday: t.int({ description: 'Most seats in use at once today (UTC), every kind counted.', resolve: (p) => p.pool.peakToday }),
   }),
 });
@@ -78,14 +105,19 @@ const OverageEpisodeRef = builder.objectRef<OverageEpisode>('OverageEpisode').im
     startedAt: t.field({ type: 'DateTime', resolve: (e) => e.startedAt }),
     endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (e) => e.endedAt }),
     peakExcess: t.exposeInt('peakExcess'),
-    billable: t.exposeBoolean('billable', { description: "False while an episode is shorter than the product's overage grace (30 minutes by default)." }),
+    billable: t.exposeBoolean('billable', {
+      description: "False while an episode is shorter than the product's overage grace (30 minutes by default).",
+    }),
   }),
 });
 
 const UsageRowRef = builder.objectRef<{ catalog: Catalog; row: UsageRow }>('UsageRow').implement({
   fields: (t) => ({
     product: t.field({ type: ProductRef, resolve: (u) => productOfCatalog(u.catalog, u.row.product) }),
-    peakConcurrent: t.int({ description: 'Most seats in use at once: regular + emergency + overage (R-METER-0).', resolve: (u) => u.row.peakConcurrent }),
+    peakConcurrent: t.int({
+      description: 'Most seats in use at once: regular + emergency + overage (R-METER-0).',
+      resolve: (u) => u.row.peakConcurrent,
+    }),
     emergencyPeak: t.int({ resolve: (u) => u.row.emergencyPeak }),
     overageEpisodes: t.field({ type: [OverageEpisodeRef], resolve: (u) => u.row.episodes }),
     billableOverage: t.int({ description: 'Sum over billable episodes of their peak excess.', resolve: (u) => u.row.billableOverage }),
@@ -100,7 +132,11 @@ export async function seatUsageOf(ctx: Context, organizationId: string) {
 }
 
 builder.objectFields(OrganizationRef, (t) => ({
-  seatUsage: t.field({ type: SeatUsageRef, description: 'Current and maximum possible utilization of every pool (R-MON-1).', resolve: (org, _a, ctx) => seatUsageOf(ctx, org.id) }),
+  seatUsage: t.field({
+    type: SeatUsageRef,
+    description: 'Current and maximum possible utilization of every pool (R-MON-1).',
+    resolve: (org, _a, ctx) => seatUsageOf(ctx, org.id),
+  }),
   usage: t.field({
     type: [UsageRowRef],
     description: 'Peaks, emergency peaks and overage episodes of every pool in [from, to) (R-METER-1).',
@@ -112,19 +148,22 @@ builder.objectFields(OrganizationRef, (t) => ({
   }),
 }));
 
-const SeatHistoryPointRef = builder.objectRef<{ catalog: Catalog; product: string; at: Date; inUse: number }>('SeatHistoryPoint').implement({
-  description: 'A pool counter value from `at` until the next point of the same product (every kind of seat counted).',
-  fields: (t) => ({
-    product: t.field({ type: ProductRef, resolve: (p) => productOfCatalog(p.catalog, p.product) }),
-    at: t.field({ type: 'DateTime', resolve: (p) => p.at }),
-    inUse: t.exposeInt('inUse'),
-  }),
-});
+const SeatHistoryPointRef = builder
+  .objectRef<{ catalog: Catalog; product: string; at: Date; inUse: number }>('SeatHistoryPoint')
+  .implement({
+    description: 'A pool counter value from `at` until the next point of the same product (every kind of seat counted).',
+    fields: (t) => ({
+      product: t.field({ type: ProductRef, resolve: (p) => productOfCatalog(p.catalog, p.product) }),
+      at: t.field({ type: 'DateTime', resolve: (p) => p.at }),
+      inUse: t.exposeInt('inUse'),
+    }),
+  });
 
 builder.objectFields(OrganizationRef, (t) => ({
   seatHistory: t.field({
     type: [SeatHistoryPointRef],
-    description: 'Every change of the pools in [from, to), oldest first, starting with the values in force at `from` (at most 10,000 points): the dashboard chart.',
+    description:
+      'Every change of the pools in [from, to), oldest first, starting with the values in force at `from` (at most 10,000 points): the dashboard chart.',
     args: { from: t.arg({ type: 'DateTime', required: true }), to: t.arg({ type: 'DateTime', required: true }) },
     resolve: async (org, args, ctx) => {
       const catalog = catalogOf(ctx, org);
@@ -164,7 +203,13 @@ const StartSessionPayload = builder.objectRef<service.StartResult>('StartSession
   }),
 });
 const HeartbeatPayload = builder.objectRef<{ session: SessionRow }>('HeartbeatPayload').implement({
-  fields: (t) => ({ session: t.field({ type: SessionRef, description: 'endedAt is set when the session had expired: start a new one.', resolve: (p) => p.session }) }),
+  fields: (t) => ({
+    session: t.field({
+      type: SessionRef,
+      description: 'endedAt is set when the session had expired: start a new one.',
+      resolve: (p) => p.session,
+    }),
+  }),
 });
 const EndSessionPayload = builder.objectRef<{ session: SessionRow }>('EndSessionPayload').implement({
   fields: (t) => ({ session: t.field({ type: SessionRef, resolve: (p) => p.session }) }),

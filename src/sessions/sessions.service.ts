@@ -49,7 +49,13 @@ import * as repo from './sessions.repository.ts';
  * (a lock this order cannot see, such as one taken in psql).
  */
 
-export type DenialCode = 'NO_SEAT_AVAILABLE' | 'NOT_LICENSED' | 'USER_NOT_ACTIVE' | 'LICENSE_INACTIVE' | 'DEMO_LIMIT_REACHED' | 'MISSING_PREREQUISITE';
+export type DenialCode =
+  | 'NO_SEAT_AVAILABLE'
+  | 'NOT_LICENSED'
+  | 'USER_NOT_ACTIVE'
+  | 'LICENSE_INACTIVE'
+  | 'DEMO_LIMIT_REACHED'
+  | 'MISSING_PREREQUISITE';
 
 export interface StartResult {
   granted: boolean;
@@ -66,7 +72,10 @@ const dayOf = (at: Date) => at.toISOString().slice(0, 10);
 
 /** A seat decision refused: rolls the transaction back (seats already taken in it are returned). */
 class Denied extends Error {
-  constructor(readonly code: DenialCode, message: string) {
+  constructor(
+    readonly code: DenialCode,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -160,17 +169,36 @@ interface SessionPlan {
  * unit of its concurrent pool is free (emergency included). A catalog without
  * channel features does not license channels separately (innoACD).
  */
-function planSession(licensing: Licensing, grants: ReadonlyMap<string, string>, channels: readonly string[], userName: string): SessionPlan {
+function planSession(
+  licensing: Licensing,
+  grants: ReadonlyMap<string, string>,
+  channels: readonly string[],
+  userName: string,
+): SessionPlan {
   const seatProducts = licensing.catalog.products.filter((p) => p.kind === 'USER' && allocationOf(licensing, p) === 'CONCURRENT');
   const eligible = seatProducts.filter((p) => grants.get(p.code) === 'GRANTED');
   if (eligible.length === 0) {
     const missing = seatProducts.find((p) => grants.get(p.code) === 'MISSING_PREREQUISITE');
-    if (missing) throw new Denied('MISSING_PREREQUISITE', `${missing.code} is configured for ${userName} but a prerequisite is missing (see user.explain)`);
+    if (missing)
+      throw new Denied(
+        'MISSING_PREREQUISITE',
+        `${missing.code} is configured for ${userName} but a prerequisite is missing (see user.explain)`,
+      );
     const configured = seatProducts.find((p) => grants.has(p.code));
-    throw new Denied('NOT_LICENSED', configured ? `the organization has no ${configured.code} licences` : `no concurrent seat licence (${seatProducts.map((p) => p.code).join(', ') || 'none in this catalog'}) is configured for ${userName}`);
+    throw new Denied(
+      'NOT_LICENSED',
+      configured
+        ? `the organization has no ${configured.code} licences`
+        : `no concurrent seat licence (${seatProducts.map((p) => p.code).join(', ') || 'none in this catalog'}) is configured for ${userName}`,
+    );
   }
   // Sorted by product code: the pool lock order (see LOCK ORDER above).
-  const plan: SessionPlan = { seatProducts: [...eligible].sort((x, y) => byCode(x.code, y.code)), heldChannels: [], pooledChannels: [], deniedChannels: [] };
+  const plan: SessionPlan = {
+    seatProducts: [...eligible].sort((x, y) => byCode(x.code, y.code)),
+    heldChannels: [],
+    pooledChannels: [],
+    deniedChannels: [],
+  };
   const channelProducts = licensing.catalog.products.filter((p) => p.channel !== null);
   for (const channel of channels) {
     if (channelProducts.length === 0) {
@@ -179,7 +207,11 @@ function planSession(licensing: Licensing, grants: ReadonlyMap<string, string>, 
     }
     const candidates = channelProducts.filter((p) => p.channel === channel);
     if (candidates.length === 0) {
-      plan.deniedChannels.push({ channel, code: 'NOT_LICENSED', message: `${licensing.catalog.code} has no licence for channel ${channel}` });
+      plan.deniedChannels.push({
+        channel,
+        code: 'NOT_LICENSED',
+        message: `${licensing.catalog.code} has no licence for channel ${channel}`,
+      });
       continue;
     }
     const held = candidates.find((p) => allocationOf(licensing, p) !== 'CONCURRENT' && grants.get(p.code) === 'GRANTED');
@@ -187,8 +219,18 @@ function planSession(licensing: Licensing, grants: ReadonlyMap<string, string>, 
     const missing = candidates.find((p) => grants.get(p.code) === 'MISSING_PREREQUISITE');
     if (held) plan.heldChannels.push(channel);
     else if (pooled) plan.pooledChannels.push({ channel, product: pooled.code });
-    else if (missing) plan.deniedChannels.push({ channel, code: 'MISSING_PREREQUISITE', message: `${missing.code} is configured but a prerequisite is missing` });
-    else plan.deniedChannels.push({ channel, code: 'NOT_LICENSED', message: `${candidates.map((p) => p.code).join(' or ')} is not licensed for this user` });
+    else if (missing)
+      plan.deniedChannels.push({
+        channel,
+        code: 'MISSING_PREREQUISITE',
+        message: `${missing.code} is configured but a prerequisite is missing`,
+      });
+    else
+      plan.deniedChannels.push({
+        channel,
+        code: 'NOT_LICENSED',
+        message: `${candidates.map((p) => p.code).join(' or ')} is not licensed for this user`,
+      });
   }
   plan.pooledChannels.sort((x, y) => byCode(x.product, y.product));
   return plan;
@@ -198,7 +240,6 @@ const byCode = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
 
 const channelSuffix = (granted: readonly string[], denied: StartResult['deniedChannels']) =>
   `${granted.length ? `; channels ${granted.join(', ')}` : ''}${denied.length ? `; denied ${denied.map((d) => `${d.channel} (${d.code})`).join(', ')}` : ''}`;
-
 
 /**
  * R-CONC-1: takes one seat of every concurrent seat product the user is
@@ -211,10 +252,15 @@ const channelSuffix = (granted: readonly string[], denied: StartResult['deniedCh
  * count is a conditional UPDATE under the pool row's lock, after the user's
  * row is share-locked (see LOCK ORDER above).
  */
-export async function startSession(ctx: Context, input: { userId: string; channels?: readonly string[] | null; deviceId?: string | null }, attempt = 1): Promise<StartResult> {
+export async function startSession(
+  ctx: Context,
+  input: { userId: string; channels?: readonly string[] | null; deviceId?: string | null },
+  attempt = 1,
+): Promise<StartResult> {
   const channels = [...new Set((input.channels ?? []).map((c) => c.trim().toUpperCase()))];
   channels.forEach((c, i) => {
-    if (!/^[A-Z][A-Z0-9_]{0,31}$/.test(c)) throw badInput(`input.channels[${i}]`, 'must be a channel name such as VOICE, EMAIL, WEBCHAT or SMS');
+    if (!/^[A-Z][A-Z0-9_]{0,31}$/.test(c))
+      throw badInput(`input.channels[${i}]`, 'must be a channel name such as VOICE, EMAIL, WEBCHAT or SMS');
   });
   if (input.deviceId != null && input.deviceId.length > 200) throw badInput('input.deviceId', 'must be at most 200 characters');
   requireAuthenticated(ctx.viewer);
@@ -251,7 +297,14 @@ export async function startSession(ctx: Context, input: { userId: string; channe
   }
 }
 
-const refused = (code: DenialCode, message: string): StartResult => ({ granted: false, session: null, denial: { code, message }, grantedChannels: [], deniedChannels: [], changedPools: [] });
+const refused = (code: DenialCode, message: string): StartResult => ({
+  granted: false,
+  session: null,
+  denial: { code, message },
+  grantedChannels: [],
+  deniedChannels: [],
+  changedPools: [],
+});
 const noSeat = (product: string) => `all ${product} seats are in use (capacity and emergency seats)`;
 const notActive = (name: string, status: string) => `${name} is ${status}; only ACTIVE users may start sessions`;
 
@@ -264,14 +317,23 @@ const SYSTEM = { actor: 'system', apiTokenId: null } as const;
  * after expiring overdue sessions when it found some in its way (at most
  * twice; the last run ends them itself).
  */
-async function startTransactional(ctx: Context, user: { id: string; name: string; organization_id: string }, channels: string[], deviceId: string | null): Promise<StartResult> {
+async function startTransactional(
+  ctx: Context,
+  user: { id: string; name: string; organization_id: string },
+  channels: string[],
+  deviceId: string | null,
+): Promise<StartResult> {
   for (let round = 0; ; round++) {
     const mayExpire = round < 2;
     try {
-      return await withTransaction(ctx.db, (trx) => startInTransaction(ctx, trx, user, channels, deviceId, mayExpire), { label: 'startSession' });
+      return await withTransaction(ctx.db, (trx) => startInTransaction(ctx, trx, user, channels, deviceId, mayExpire), {
+        label: 'startSession',
+      });
     } catch (error) {
       if (!(error instanceof ExpireFirst) || !mayExpire) throw error;
-      await withTransaction(ctx.db, (trx) => expireDue(trx, ctx.clock.now(), 50, error.organizationId, SYSTEM), { label: 'expireSessions' });
+      await withTransaction(ctx.db, (trx) => expireDue(trx, ctx.clock.now(), 50, error.organizationId, SYSTEM), {
+        label: 'expireSessions',
+      });
     }
   }
 }
@@ -300,7 +362,9 @@ async function startDirect(ctx: Context, userId: string, deviceId: string | null
   }
   const licensing = licensingFrom(ctx, last.org, last.keys);
   if (!licensing.status.fullUse) return null;
-  const seatProducts = licensing.catalog.products.filter((p) => p.kind === 'USER' && allocationOf(licensing, p) === 'CONCURRENT').map((p) => p.code);
+  const seatProducts = licensing.catalog.products
+    .filter((p) => p.kind === 'USER' && allocationOf(licensing, p) === 'CONCURRENT')
+    .map((p) => p.code);
   if (seatProducts.length === 0) return null;
   const now = ctx.clock.now();
   const actor = actorOf(viewer);
@@ -312,7 +376,16 @@ async function startDirect(ctx: Context, userId: string, deviceId: string | null
         organizationId: orgId,
         pool: { direct: { userId, revision: last.revision, highWater: last.org.clock_high_water, seatProducts } },
         today: dayOf(now),
-        session: { id: session.id, userId, startedAt: now, expiresAt: session.expires_at, expiresCapMs: expiresCapMs(ctx), deviceId, apiTokenId: actor.apiTokenId, channels: [] },
+        session: {
+          id: session.id,
+          userId,
+          startedAt: now,
+          expiresAt: session.expires_at,
+          expiresCapMs: expiresCapMs(ctx),
+          deviceId,
+          apiTokenId: actor.apiTokenId,
+          channels: [],
+        },
         event: { id: newId(now), actor: actor.actor, detailSuffix: '' },
         notifyChannel: LIVE_CHANNEL,
       }),
@@ -320,11 +393,19 @@ async function startDirect(ctx: Context, userId: string, deviceId: string | null
   );
   if (product && !taken && !overdue) return refused('NO_SEAT_AVAILABLE', noSeat(product));
   if (!product || !taken) return null;
-  return { granted: true, session: { ...session, seat_kind: taken.seat_kind }, denial: null, grantedChannels: [], deniedChannels: [], changedPools: [product] };
+  return {
+    granted: true,
+    session: { ...session, seat_kind: taken.seat_kind },
+    denial: null,
+    grantedChannels: [],
+    deniedChannels: [],
+    changedPools: [product],
+  };
 }
 
 /** R-LIFE-6: on the clock of record, SQL caps a session's expiry at the database's now() + TTL + the skew bound. */
-const expiresCapMs = (ctx: Context) => (ctx.clock.databaseBoundMs === undefined ? undefined : ctx.sessionTtlSeconds * 1000 + ctx.clock.databaseBoundMs);
+const expiresCapMs = (ctx: Context) =>
+  ctx.clock.databaseBoundMs === undefined ? undefined : ctx.sessionTtlSeconds * 1000 + ctx.clock.databaseBoundMs;
 
 function newSessionRow(ctx: Context, orgId: string, userId: string, now: Date, channels: string[], deviceId: string | null): SessionRow {
   return {
@@ -343,11 +424,17 @@ function newSessionRow(ctx: Context, orgId: string, userId: string, now: Date, c
 }
 
 /** The one-statement start; null when the case needs the transactional path. */
-async function startFast(ctx: Context, probe: repo.StartProbe, channels: readonly string[], deviceId: string | null): Promise<StartResult | null> {
+async function startFast(
+  ctx: Context,
+  probe: repo.StartProbe,
+  channels: readonly string[],
+  deviceId: string | null,
+): Promise<StartResult | null> {
   const { user, open } = probe;
   const orgId = user.organization_id;
   const now = ctx.clock.now();
-  if (open && open.expires_at > now) return { granted: true, session: open, denial: null, grantedChannels: open.channels, deniedChannels: [], changedPools: [] };
+  if (open && open.expires_at > now)
+    return { granted: true, session: open, denial: null, grantedChannels: open.channels, deniedChannels: [], changedPools: [] };
   if (open) return null;
   const licensing = licensingFrom(ctx, probe.organization, await keysOf(ctx.db, probe));
   if (!licensing.status.fullUse) return null;
@@ -365,7 +452,16 @@ async function startFast(ctx: Context, probe: repo.StartProbe, channels: readonl
           organizationId: orgId,
           pool: { product: product.code },
           today: dayOf(now),
-          session: { id: session.id, userId: user.id, startedAt: now, expiresAt: session.expires_at, expiresCapMs: expiresCapMs(ctx), deviceId, apiTokenId: actor.apiTokenId, channels: plan.heldChannels },
+          session: {
+            id: session.id,
+            userId: user.id,
+            startedAt: now,
+            expiresAt: session.expires_at,
+            expiresCapMs: expiresCapMs(ctx),
+            deviceId,
+            apiTokenId: actor.apiTokenId,
+            channels: plan.heldChannels,
+          },
           event: { id: newId(now), actor: actor.actor, detailSuffix: channelSuffix(plan.heldChannels, plan.deniedChannels) },
           notifyChannel: LIVE_CHANNEL,
         }),
@@ -424,10 +520,18 @@ async function startInTransaction(
     // R-LIFE-5 / R-DEMO-1: whatever the catalog, at most demoAgentLimit sessions at once.
     const counter = await takeSeat(ctx, trx, orgId, DEMO_POOL, mayExpire);
     if (!counter) {
-      throw new Denied('DEMO_LIMIT_REACHED', `the licence is ${licensing.status.state}: demo mode allows ${licensing.status.demoAgentLimit} session(s) at once and they are taken`);
+      throw new Denied(
+        'DEMO_LIMIT_REACHED',
+        `the licence is ${licensing.status.state}: demo mode allows ${licensing.status.demoAgentLimit} session(s) at once and they are taken`,
+      );
     }
     seats.push({ product: DEMO_POOL, kind: 'DEMO', channel: null, counter });
-    for (const channel of channels) deniedChannels.push({ channel, code: 'LICENSE_INACTIVE', message: `the licence is ${licensing.status.state}: channel licences are not granted in demo mode` });
+    for (const channel of channels)
+      deniedChannels.push({
+        channel,
+        code: 'LICENSE_INACTIVE',
+        message: `the licence is ${licensing.status.state}: channel licences are not granted in demo mode`,
+      });
   } else {
     const grants = new Map((await repo.grantsOfUser(trx, orgId, user.id)).map((g) => [g.product_code, g.status]));
     const plan = planSession(licensing, grants, channels, user.name);
@@ -440,7 +544,13 @@ async function startInTransaction(
     for (const { product, channel } of wanted) {
       const counter = await takeSeat(ctx, trx, orgId, product, mayExpire);
       if (!counter && channel === null) throw new Denied('NO_SEAT_AVAILABLE', noSeat(product));
-      if (counter) taken.set(channel ?? `seat ${product}`, { product, kind: kindOfSeat(counter.in_use, counter.capacity, counter.emergency_capacity), channel, counter });
+      if (counter)
+        taken.set(channel ?? `seat ${product}`, {
+          product,
+          kind: kindOfSeat(counter.in_use, counter.capacity, counter.emergency_capacity),
+          channel,
+          counter,
+        });
     }
     // Reported as planned: seats, then channels (held ones first).
     for (const p of plan.seatProducts) seats.push(taken.get(`seat ${p.code}`)!);
@@ -459,9 +569,20 @@ async function startInTransaction(
 
   const kind = seats.reduce<SeatKind | 'DEMO'>((worst, s) => (KIND_ORDER[s.kind] > KIND_ORDER[worst] ? s.kind : worst), 'REGULAR');
   const session: SessionRow = { ...newSessionRow(ctx, orgId, user.id, now, grantedChannels, deviceId), seat_kind: kind };
-  const seatRows: SessionSeatRow[] = seats.map((s) => ({ organization_id: orgId, session_id: session.id, product_code: s.product, seat_kind: s.kind, channel: s.channel }));
+  const seatRows: SessionSeatRow[] = seats.map((s) => ({
+    organization_id: orgId,
+    session_id: session.id,
+    product_code: s.product,
+    seat_kind: s.kind,
+    channel: s.channel,
+  }));
   await repo.insertSession(trx, session, seatRows, expiresCapMs(ctx));
-  await repo.recordUsage(trx, orgId, now, seats.map((s) => ({ product: s.product, counter: s.counter })));
+  await repo.recordUsage(
+    trx,
+    orgId,
+    now,
+    seats.map((s) => ({ product: s.product, counter: s.counter })),
+  );
   const first = seats[0];
   await appendEvents(trx, [
     {
@@ -509,11 +630,21 @@ export function userEndReason(status: string | undefined): EndReason | null {
  * Appends SESSION_EXPIRED / SESSION_ENDED (with the reason) in the same
  * transaction; their NOTIFY refreshes live utilization on commit.
  */
-async function endSessionRows(trx: Executor, sessions: readonly SessionRow[], at: Date, reason: EndReason, actor: Pick<EventInput, 'actor' | 'apiTokenId'>): Promise<SessionRow[]> {
+async function endSessionRows(
+  trx: Executor,
+  sessions: readonly SessionRow[],
+  at: Date,
+  reason: EndReason,
+  actor: Pick<EventInput, 'actor' | 'apiTokenId'>,
+): Promise<SessionRow[]> {
   const organizationId = sessions[0]?.organization_id;
   if (organizationId === undefined) return [];
   if (sessions.some((s) => s.organization_id !== organizationId)) throw new Error('endSessionRows: sessions of one organization at a time');
-  const seats = await repo.seatsOfSessions(trx, organizationId, sessions.map((s) => s.id));
+  const seats = await repo.seatsOfSessions(
+    trx,
+    organizationId,
+    sessions.map((s) => s.id),
+  );
   await repo.lockPools(trx, organizationId, [...new Set(seats.map((s) => s.product_code))]);
   const closed: SessionRow[] = [];
   for (const session of sessions) {
@@ -554,7 +685,13 @@ async function endSessionRows(trx: Executor, sessions: readonly SessionRow[], at
  * the organization's and the users' row locks): their seats and channel
  * units are free when it commits, with SESSION_ENDED carrying `reason`.
  */
-export async function endSessionsOfUsers(ctx: Context, trx: Executor, organizationId: string, userIds: readonly string[], reason: EndReason): Promise<SessionRow[]> {
+export async function endSessionsOfUsers(
+  ctx: Context,
+  trx: Executor,
+  organizationId: string,
+  userIds: readonly string[],
+  reason: EndReason,
+): Promise<SessionRow[]> {
   const open = await repo.openSessionsOfUsers(trx, organizationId, userIds);
   return endSessionRows(trx, open, ctx.clock.now(), reason, actorOf(ctx.viewer));
 }
@@ -565,7 +702,13 @@ export async function endSessionsOfUsers(ctx: Context, trx: Executor, organizati
  * ended only while still open and overdue), and also used when a start finds
  * its pool full. Returns how many expired.
  */
-export async function expireDue(trx: Executor, now: Date, limit: number, organizationId: string, actor: Pick<EventInput, 'actor' | 'apiTokenId'>): Promise<number> {
+export async function expireDue(
+  trx: Executor,
+  now: Date,
+  limit: number,
+  organizationId: string,
+  actor: Pick<EventInput, 'actor' | 'apiTokenId'>,
+): Promise<number> {
   const due = await repo.overdueSessions(trx, organizationId, now, limit);
   return (await endSessionRows(trx, due, now, 'EXPIRED', actor)).length;
 }
@@ -588,7 +731,9 @@ export async function sweepExpiredSessions(db: Db, clock: Clock, options: SweepO
   for (const organizationId of await repo.organizationsWithOverdue(db, clock.now())) {
     try {
       for (;;) {
-        const expired = await withTransaction(db, (trx) => expireDue(trx, clock.now(), batch, organizationId, SYSTEM), { label: 'expireSessions' });
+        const expired = await withTransaction(db, (trx) => expireDue(trx, clock.now(), batch, organizationId, SYSTEM), {
+          label: 'expireSessions',
+        });
         total += expired;
         if (expired < batch) break;
       }
@@ -608,7 +753,8 @@ async function loadSession(ctx: Context, trx: Executor, sessionId: string): Prom
 }
 
 /** A session whose user was deleted has no user to show: asking for it is NOT_FOUND, saying why. */
-const userDeleted = (sessionId: string) => notFound('session', sessionId, { reason: 'USER_DELETED', why: 'its user was deleted and the session ended' });
+const userDeleted = (sessionId: string) =>
+  notFound('session', sessionId, { reason: 'USER_DELETED', why: 'its user was deleted and the session ended' });
 
 /**
  * R-CONC-3: renews an open session for another SESSION_TTL_SECONDS. A session
@@ -624,7 +770,14 @@ export async function heartbeat(ctx: Context, input: { sessionId: string }): Pro
       const session = await loadSession(ctx, trx, input.sessionId);
       const now = ctx.clock.now();
       if (session.ended_at) return session;
-      const renewed = await repo.renewSession(trx, session.organization_id, session.id, now, new Date(now.getTime() + ctx.sessionTtlSeconds * 1000), expiresCapMs(ctx));
+      const renewed = await repo.renewSession(
+        trx,
+        session.organization_id,
+        session.id,
+        now,
+        new Date(now.getTime() + ctx.sessionTtlSeconds * 1000),
+        expiresCapMs(ctx),
+      );
       if (renewed) return renewed;
       // Not renewed: overdue, or its user is gone or no longer ACTIVE (a session left over from before such a change ended them).
       const user = await findUser(trx, session.user_id, session.organization_id);
@@ -648,7 +801,9 @@ export async function endSession(ctx: Context, input: { sessionId: string }): Pr
       const user = await findUser(trx, session.user_id, session.organization_id);
       const reason: EndReason = user ? 'ENDED' : 'USER_DELETED';
       const [ended] = await endSessionRows(trx, [session], ctx.clock.now(), reason, reason === 'ENDED' ? actorOf(ctx.viewer) : SYSTEM);
-      return ended ? { session: ended, changed: true } : { session: (await repo.findSession(trx, session.id, session.organization_id)) ?? session, changed: false };
+      return ended
+        ? { session: ended, changed: true }
+        : { session: (await repo.findSession(trx, session.id, session.organization_id)) ?? session, changed: false };
     },
     { label: 'endSession' },
   );

@@ -33,7 +33,8 @@ const dayOf = (at: Date) => at.toISOString().slice(0, 10);
 
 /** Today's peak, or the current use when the stored peak is of an earlier day. */
 function peakToday(pool: SeatPoolRow, now: Date): number {
-  const day = typeof pool.peak_day === 'string' ? pool.peak_day : pool.peak_day === null ? null : new Date(pool.peak_day).toISOString().slice(0, 10);
+  const day =
+    typeof pool.peak_day === 'string' ? pool.peak_day : pool.peak_day === null ? null : new Date(pool.peak_day).toISOString().slice(0, 10);
   return day === dayOf(now) ? Math.max(pool.peak_today, pool.in_use) : pool.in_use;
 }
 
@@ -49,7 +50,9 @@ export async function seatUsage(db: Executor, org: OrganizationRow, catalog: Cat
   const entitlements = entitlementsOf(catalog, status.entitlements);
   if (!status.fullUse) {
     const demo = pools.find((p) => p.product_code === DEMO_POOL);
-    const seatProducts = catalog.products.filter((p) => p.kind === 'USER' && (entitlements.find((e) => e.product === p.code)?.allocation ?? p.allocation) === 'CONCURRENT');
+    const seatProducts = catalog.products.filter(
+      (p) => p.kind === 'USER' && (entitlements.find((e) => e.product === p.code)?.allocation ?? p.allocation) === 'CONCURRENT',
+    );
     return {
       organizationId: org.id,
       at: now,
@@ -70,7 +73,9 @@ export async function seatUsage(db: Executor, org: OrganizationRow, catalog: Cat
     organizationId: org.id,
     at: now,
     pools: pools
-      .filter((p) => p.product_code !== DEMO_POOL && products.has(p.product_code) && (p.capacity > 0 || p.emergency_capacity > 0 || p.in_use > 0))
+      .filter(
+        (p) => p.product_code !== DEMO_POOL && products.has(p.product_code) && (p.capacity > 0 || p.emergency_capacity > 0 || p.in_use > 0),
+      )
       .map((p) => {
         const s = split(p.in_use, p.capacity, p.emergency_capacity);
         return {
@@ -97,7 +102,14 @@ const MAX_INTERVAL_MS = 400 * 86_400_000;
  * Peaks, emergency peaks and overage episodes of every pool for [from, to)
  * (R-METER-1, R-EMER-2, R-OVER-1), from the recorded series.
  */
-export async function usageBetween(db: Executor, org: OrganizationRow, catalog: Catalog, from: Date, to: Date, now: Date): Promise<UsageRow[]> {
+export async function usageBetween(
+  db: Executor,
+  org: OrganizationRow,
+  catalog: Catalog,
+  from: Date,
+  to: Date,
+  now: Date,
+): Promise<UsageRow[]> {
   if (to.getTime() <= from.getTime()) throw badInput('to', 'must be later than from');
   if (to.getTime() - from.getTime() > MAX_INTERVAL_MS) throw badInput('to', 'the interval may span at most 400 days');
   const [{ before, rows }, pools] = await Promise.all([repo.usageSeries(db, org.id, from, to), repo.poolsOfOrganizations(db, [org.id])]);
@@ -107,7 +119,8 @@ export async function usageBetween(db: Executor, org: OrganizationRow, catalog: 
     list.push(p);
     series.set(product, list);
   };
-  for (const row of rows) add(row.product_code, { at: row.at, inUse: row.in_use, capacity: row.capacity, emergencyCapacity: row.emergency_capacity });
+  for (const row of rows)
+    add(row.product_code, { at: row.at, inUse: row.in_use, capacity: row.capacity, emergencyCapacity: row.emergency_capacity });
   for (const row of before) {
     const list = series.get(row.product_code) ?? [];
     // The value in force at `from`, unless the series already reaches back before it.
@@ -138,4 +151,3 @@ export async function seatFigures(ctx: Context, org: OrganizationRow, catalog: C
     }),
   );
 }
-

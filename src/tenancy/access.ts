@@ -27,7 +27,12 @@ async function load<T extends { organization_id: string }>(
   return row;
 }
 
-export async function getOrganization(ctx: Context, id: string, permission: Permission = 'read', db: Executor = ctx.db): Promise<OrganizationRow> {
+export async function getOrganization(
+  ctx: Context,
+  id: string,
+  permission: Permission = 'read',
+  db: Executor = ctx.db,
+): Promise<OrganizationRow> {
   requireAuthenticated(ctx.viewer);
   const org = isId(id) ? await repo.findOrganization(db, id) : undefined;
   if (!org) throw notFound('organization', id);
@@ -50,4 +55,3 @@ export function catalogOf(ctx: Context, org: OrganizationRow): Catalog {
   if (!catalog) throw new Error(`catalog ${org.catalog_code} of organization ${org.id} is not loaded`);
   return catalog;
 }
-

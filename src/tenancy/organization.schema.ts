@@ -25,7 +25,10 @@ OrganizationRef.implement({
     }),
     users: t.field({
       type: UserConnectionRef,
-      args: { ...pageArgs(t.arg), hasWarnings: t.arg.boolean({ required: false, description: 'Only users with (true) or without (false) licence warnings.' }) },
+      args: {
+        ...pageArgs(t.arg),
+        hasWarnings: t.arg.boolean({ required: false, description: 'Only users with (true) or without (false) licence warnings.' }),
+      },
       resolve: (o, args, ctx) => usersConnection(ctx, { organizationId: o.id }, args),
     }),
   }),

@@ -11,11 +11,17 @@ SiteRef.implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),
-    organization: t.field({ type: OrganizationRef, resolve: (s, _a, ctx) => must(ctx.loaders.organization, s.organization_id, 'organization') }),
+    organization: t.field({
+      type: OrganizationRef,
+      resolve: (s, _a, ctx) => must(ctx.loaders.organization, s.organization_id, 'organization'),
+    }),
     configurationGroups: t.field({ type: [ConfigurationGroupRef], resolve: (s, _a, ctx) => ctx.loaders.groupsOfSite.load(s.id) }),
     users: t.field({
       type: UserConnectionRef,
-      args: { ...pageArgs(t.arg), hasWarnings: t.arg.boolean({ required: false, description: 'Only users with (true) or without (false) licence warnings.' }) },
+      args: {
+        ...pageArgs(t.arg),
+        hasWarnings: t.arg.boolean({ required: false, description: 'Only users with (true) or without (false) licence warnings.' }),
+      },
       resolve: (s, args, ctx) => usersConnection(ctx, { organizationId: s.organization_id, siteId: s.id }, args),
     }),
   }),

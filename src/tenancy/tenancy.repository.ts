@@ -1,14 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
-import type {
-  ConfigurationGroupRow,
-  NewOrganization,
-  NewUser,
-  OrganizationRow,
-  SiteRow,
-  TeamRow,
-  UserRow,
-} from '../db/schema.ts';
+import type { ConfigurationGroupRow, NewOrganization, NewUser, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
 import type { Page } from '../schema/pagination.ts';
 
 /* All SQL for organizations, sites, configuration groups, teams and users. */
@@ -31,12 +23,18 @@ export async function lockOrganization(db: Executor, id: string): Promise<Organi
 
 /** How many sites or teams the organization has (for the bounds of src/tenancy/validate.ts). */
 export async function countOf(db: Executor, table: 'sites' | 'teams', organizationId: string): Promise<number> {
-  const row = await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).where('organization_id', '=', organizationId).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom(table)
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('organization_id', '=', organizationId)
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
 export async function customerRefTaken(db: Executor, customerRef: string): Promise<boolean> {
-  return (await db.selectFrom('organizations').select('id').where('customer_ref', '=', customerRef).limit(1).executeTakeFirst()) !== undefined;
+  return (
+    (await db.selectFrom('organizations').select('id').where('customer_ref', '=', customerRef).limit(1).executeTakeFirst()) !== undefined
+  );
 }
 
 export async function insertOrganization(db: Executor, row: NewOrganization): Promise<void> {
@@ -177,7 +175,12 @@ export async function setUserStatus(db: Executor, organizationId: string, id: st
 }
 
 export async function deleteUser(db: Executor, organizationId: string, id: string): Promise<void> {
-  await db.updateTable('teams').set({ leader_id: null }).where('organization_id', '=', organizationId).where('leader_id', '=', id).execute();
+  await db
+    .updateTable('teams')
+    .set({ leader_id: null })
+    .where('organization_id', '=', organizationId)
+    .where('leader_id', '=', id)
+    .execute();
   await db.deleteFrom('users').where('organization_id', '=', organizationId).where('id', '=', id).execute();
 }
 
@@ -202,7 +205,10 @@ function scoped(db: Executor, scope: UserScope) {
 export function pageOfUsers(db: Executor, scope: UserScope, page: Page): Promise<UserRow[]> {
   let q = scoped(db, scope).selectAll();
   if (page.afterId) q = q.where('id', '>', page.afterId);
-  return q.orderBy('id').limit(page.limit + 1).execute();
+  return q
+    .orderBy('id')
+    .limit(page.limit + 1)
+    .execute();
 }
 
 export function countUsersIn(db: Executor, scope: UserScope): Promise<number> {
@@ -249,7 +255,17 @@ export async function countActiveBetween(db: Executor, organizationId: string, f
   return result.rows[0]?.n ?? 0;
 }
 
-export async function setUsersGroup(db: Executor, organizationId: string, userIds: readonly string[], groupId: string | null): Promise<void> {
+export async function setUsersGroup(
+  db: Executor,
+  organizationId: string,
+  userIds: readonly string[],
+  groupId: string | null,
+): Promise<void> {
   if (userIds.length === 0) return;
-  await db.updateTable('users').set({ configuration_group_id: groupId }).where('organization_id', '=', organizationId).where('id', 'in', userIds).execute();
+  await db
+    .updateTable('users')
+    .set({ configuration_group_id: groupId })
+    .where('organization_id', '=', organizationId)
+    .where('id', 'in', userIds)
+    .execute();
 }

@@ -11,7 +11,14 @@ import { withTransaction } from '../db/transaction.ts';
 import { changeConfiguration, syncGroupRows } from '../assignments/assignments.service.ts';
 import { endSessionsOfUsers, userEndReason } from '../sessions/sessions.service.ts';
 import * as repo from './tenancy.repository.ts';
-import { cleanEmail, cleanName, cleanOptionalText, MAX_SITES_PER_ORGANIZATION, MAX_TEAMS_PER_ORGANIZATION, validateGroupConfig } from './validate.ts';
+import {
+  cleanEmail,
+  cleanName,
+  cleanOptionalText,
+  MAX_SITES_PER_ORGANIZATION,
+  MAX_TEAMS_PER_ORGANIZATION,
+  validateGroupConfig,
+} from './validate.ts';
 
 export const USER_ROLES = ['AGENT', 'SUPERVISOR', 'TEAM_LEAD', 'ADMINISTRATOR', 'UC_USER', 'VIEWER'] as const;
 export type UserRole = (typeof USER_ROLES)[number];
@@ -36,7 +43,10 @@ function event(ctx: Context, organizationId: string, type: string, extra: { user
 
 /* ------------------------------------------------------------ organizations */
 
-export async function createOrganization(ctx: Context, input: { name: string; catalog: string; customerRef?: string | null }): Promise<OrganizationRow> {
+export async function createOrganization(
+  ctx: Context,
+  input: { name: string; catalog: string; customerRef?: string | null },
+): Promise<OrganizationRow> {
   requireOperator(ctx.viewer);
   const name = cleanName('input.name', input.name);
   if (!ctx.catalogs.has(input.catalog)) {
@@ -63,7 +73,8 @@ export async function createOrganization(ctx: Context, input: { name: string; ca
     });
   } catch (error) {
     // Lost a race for the reference to a concurrent creation or activation.
-    if (typeof error === 'object' && error !== null && 'code' in error && error.code === '23505' && row.customer_ref !== null) throw refTaken();
+    if (typeof error === 'object' && error !== null && 'code' in error && error.code === '23505' && row.customer_ref !== null)
+      throw refTaken();
     throw error;
   }
 }
@@ -123,7 +134,10 @@ export async function createConfigurationGroup(
 
 /* ------------------------------------------------------------ teams */
 
-export async function createTeam(ctx: Context, input: { organizationId: string; name: string; leaderId?: string | null }): Promise<TeamRow> {
+export async function createTeam(
+  ctx: Context,
+  input: { organizationId: string; name: string; leaderId?: string | null },
+): Promise<TeamRow> {
   return withTransaction(ctx.db, async (trx) => {
     const org = await getOrganization(ctx, input.organizationId, 'write', trx);
     const name = cleanName('input.name', input.name);
@@ -194,7 +208,8 @@ export async function createUser(
     await changeConfiguration(ctx, trx, org, catalogOf(ctx, org), { field: 'input.configurationGroupId' }, async (before) => {
       await repo.insertUser(trx, row);
       await repo.recordStatus(trx, org.id, row.id, row.status, now);
-      if (group) await syncGroupRows(trx, org.id, [{ id: row.id, groupId: group.id }], new Map([[group.id, group]]), before.assignments, now);
+      if (group)
+        await syncGroupRows(trx, org.id, [{ id: row.id, groupId: group.id }], new Map([[group.id, group]]), before.assignments, now);
     });
     await appendEvents(trx, [event(ctx, org.id, 'USER_CREATED', { userId: row.id, detail: `${row.name} (${row.role}, ${row.status})` })]);
     return row;
@@ -212,7 +227,9 @@ export async function updateUserStatus(ctx: Context, input: { userId: string; st
       await repo.setUserStatus(trx, user.organization_id, user.id, input.status);
       await repo.recordStatus(trx, user.organization_id, user.id, input.status, now);
     });
-    await appendEvents(trx, [event(ctx, user.organization_id, 'USER_STATUS_CHANGED', { userId: user.id, detail: `${user.status} -> ${input.status}` })]);
+    await appendEvents(trx, [
+      event(ctx, user.organization_id, 'USER_STATUS_CHANGED', { userId: user.id, detail: `${user.status} -> ${input.status}` }),
+    ]);
     // Only ACTIVE users hold sessions (R-TEN-1): leaving ACTIVE ends the open one in this transaction, seats freed.
     const reason = userEndReason(input.status);
     if (reason) await endSessionsOfUsers(ctx, trx, user.organization_id, [user.id], reason);

@@ -3,7 +3,15 @@ import type { UserRow } from '../db/schema.ts';
 import { builder } from '../schema/builder.ts';
 import { must } from '../schema/loaders.ts';
 import { parsePage, toConnection, type PageArgs } from '../schema/pagination.ts';
-import { ConfigurationGroupRef, PageInfoRef, SiteRef, TeamRef, UserConnectionRef, UserRef, type UserConnectionShape } from '../schema/refs.ts';
+import {
+  ConfigurationGroupRef,
+  PageInfoRef,
+  SiteRef,
+  TeamRef,
+  UserConnectionRef,
+  UserRef,
+  type UserConnectionShape,
+} from '../schema/refs.ts';
 import * as repo from './tenancy.repository.ts';
 import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
@@ -73,7 +81,11 @@ UserConnectionRef.implement({
  * With `hasWarnings` the filter needs the organization's allocation (warnings
  * depend on everyone's fixed order), which the request computes once.
  */
-export async function usersConnection(ctx: Context, scope: repo.UserScope, args: PageArgs & { hasWarnings?: boolean | null }): Promise<UserConnectionShape> {
+export async function usersConnection(
+  ctx: Context,
+  scope: repo.UserScope,
+  args: PageArgs & { hasWarnings?: boolean | null },
+): Promise<UserConnectionShape> {
   const page = parsePage(args);
   if (args.hasWarnings == null) {
     const rows = await repo.pageOfUsers(ctx.db, scope, page);
@@ -90,7 +102,6 @@ export async function usersConnection(ctx: Context, scope: repo.UserScope, args:
   const rows = (after ? matching.filter((u) => u.id > after) : matching).slice(0, page.limit + 1);
   return { ...toConnection(rows, page), totalCount: async () => matching.length };
 }
-
 
 builder.queryFields((t) => ({
   user: t.field({

@@ -13,6 +13,7 @@ export const MAX_SITES_PER_ORGANIZATION = 500;
 export const MAX_TEAMS_PER_ORGANIZATION = 500;
 // Control characters make names unprintable in admin front ends and logs;
 // bidi overrides make a name display as something else (spoofing).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point of this pattern
 const CONTROL = /[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/;
 // Format characters (zero-width space, joiners …) are invisible on their own.
 const INVISIBLE = /[\p{Cf}\s]/gu;
@@ -42,7 +43,11 @@ export function cleanEmail(field: string, value: string | null | undefined): str
 }
 
 /** Functions are products a user can hold; options must be ones the catalog knows. */
-export function validateGroupConfig(catalog: Catalog, functions: readonly string[], options: readonly string[]): { functions: string[]; options: string[] } {
+export function validateGroupConfig(
+  catalog: Catalog,
+  functions: readonly string[],
+  options: readonly string[],
+): { functions: string[]; options: string[] } {
   const seen = new Set<string>();
   functions.forEach((code, i) => {
     const product = catalog.products.find((p) => p.code === code);
@@ -56,10 +61,12 @@ export function validateGroupConfig(catalog: Catalog, functions: readonly string
   const opts = new Set<string>();
   options.forEach((option, i) => {
     if (!catalog.options.includes(option)) {
-      throw badInput(`input.options[${i}]`, `unknown option "${option}"; ${catalog.code} knows ${catalog.options.join(', ') || 'no options'}`);
+      throw badInput(
+        `input.options[${i}]`,
+        `unknown option "${option}"; ${catalog.code} knows ${catalog.options.join(', ') || 'no options'}`,
+      );
     }
     opts.add(option);
   });
   return { functions: [...seen], options: [...opts] };
 }
-

@@ -23,7 +23,9 @@ export function closeReason(reason: CutReason): string {
 
 /** The last message of an event stream cut by its token. */
 export function cutResult(reason: CutReason): ExecutionResult {
-  const error = unauthenticated(reason === 'revoked' ? 'the API token was revoked; this stream is closed' : 'the API token has expired; this stream is closed');
+  const error = unauthenticated(
+    reason === 'revoked' ? 'the API token was revoked; this stream is closed' : 'the API token has expired; this stream is closed',
+  );
   return { errors: [error] };
 }
 
@@ -121,7 +123,10 @@ export class LiveConnections {
    */
   trackSocket(tokenId: string, socket: TrackedSocket): boolean {
     if (socket.readyState !== socket.OPEN) return false;
-    socket.once('close', this.register(tokenId, (reason) => socket.close(TOKEN_CLOSE_CODE, closeReason(reason))));
+    socket.once(
+      'close',
+      this.register(tokenId, (reason) => socket.close(TOKEN_CLOSE_CODE, closeReason(reason))),
+    );
     return true;
   }
 
@@ -246,7 +251,10 @@ export function useTokenStreamCut<C extends { viewer?: Viewer }>(live: LiveConne
  * and the end. return() goes straight to the source, so an unsubscribe
  * releases it at once (as in live/shared-execution.ts).
  */
-function cuttable(source: AsyncIterable<ExecutionResult>, register: (cut: (reason: CutReason) => void) => () => void): AsyncIterableIterator<ExecutionResult> {
+function cuttable(
+  source: AsyncIterable<ExecutionResult>,
+  register: (cut: (reason: CutReason) => void) => () => void,
+): AsyncIterableIterator<ExecutionResult> {
   const it = source[Symbol.asyncIterator]();
   let state: 'open' | 'cut' | 'closed' = 'open';
   let last: ExecutionResult | undefined;

@@ -29,7 +29,10 @@ ApiTokenRef.implement({
     id: t.exposeID('id'),
     role: t.field({ type: ApiRoleEnum, resolve: (k) => parseRole(k.role) }),
     label: t.exposeString('label', { nullable: true }),
-    organization: t.field({ type: OrganizationRef, resolve: (k, _a, ctx) => must(ctx.loaders.organization, k.organization_id, 'organization') }),
+    organization: t.field({
+      type: OrganizationRef,
+      resolve: (k, _a, ctx) => must(ctx.loaders.organization, k.organization_id, 'organization'),
+    }),
     createdAt: t.field({ type: 'DateTime', resolve: (k) => k.created_at }),
     expiresAt: t.field({
       type: 'DateTime',
@@ -43,7 +46,12 @@ ApiTokenRef.implement({
       description: `A recent use, recorded at most once per ${LAST_USED_GRANULARITY_MS / 1000} s per token and instance (so up to that much older than the latest use; a WebSocket counts when it connects); null: never used.`,
       resolve: (k) => k.last_used_at,
     }),
-    revokedAt: t.field({ type: 'DateTime', nullable: true, description: 'When revokeApiToken revoked it; null: not revoked.', resolve: (k) => k.revoked_at }),
+    revokedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When revokeApiToken revoked it; null: not revoked.',
+      resolve: (k) => k.revoked_at,
+    }),
   }),
 });
 
@@ -59,14 +67,19 @@ const ApiTokenConnectionRef = builder.objectRef<Connection<ApiTokenRow>>('ApiTok
   description: "A page of an organization's API tokens, newest first.",
   fields: (t) => ({
     edges: t.field({ type: [ApiTokenEdgeRef], description: 'The tokens of this page.', resolve: (c) => c.edges }),
-    pageInfo: t.field({ type: PageInfoRef, description: 'Whether more tokens follow, and the cursor to ask for them.', resolve: (c) => c.pageInfo }),
+    pageInfo: t.field({
+      type: PageInfoRef,
+      description: 'Whether more tokens follow, and the cursor to ask for them.',
+      resolve: (c) => c.pageInfo,
+    }),
   }),
 });
 
 builder.objectFields(OrganizationRef, (t) => ({
   apiTokens: t.field({
     type: ApiTokenConnectionRef,
-    description: "The organization's API tokens, newest first, revoked and expired ones included (never their secrets or hashes); the operator or an ADMIN token.",
+    description:
+      "The organization's API tokens, newest first, revoked and expired ones included (never their secrets or hashes); the operator or an ADMIN token.",
     args: pageArgs(t.arg),
     resolve: async (org, args, ctx) => {
       const page = parsePage(args);
@@ -85,7 +98,10 @@ const CreateApiTokenInput = builder.inputType('CreateApiTokenInput', {
       required: false,
       description: `When the token stops working: in the future, at most ${service.MAX_TOKEN_LIFETIME_DAYS} days ahead. Give this or expiresInDays, or neither (no expiry).`,
     }),
-    expiresInDays: t.int({ required: false, description: `The token stops working this many days from now (1..${service.MAX_TOKEN_LIFETIME_DAYS}).` }),
+    expiresInDays: t.int({
+      required: false,
+      description: `The token stops working this many days from now (1..${service.MAX_TOKEN_LIFETIME_DAYS}).`,
+    }),
   }),
 });
 
@@ -105,30 +121,33 @@ const RevokeApiTokenPayload = builder.objectRef<{ apiTokenId: string }>('RevokeA
 builder.mutationFields((t) => ({
   createApiToken: t.field({
     type: CreateApiTokenPayload,
-    description: "The operator, or an ADMIN token of the organization, creates a token. The secret is returned once.",
+    description: 'The operator, or an ADMIN token of the organization, creates a token. The secret is returned once.',
     args: { input: t.arg({ type: CreateApiTokenInput, required: true }) },
     resolve: (_root, { input }, ctx) => service.createApiToken(ctx, input),
   }),
   revokeApiToken: t.field({
     type: RevokeApiTokenPayload,
-    description: "Takes effect at once on every instance: the token is refused (401) and its open WebSocket connections (closed with 4403) and SSE streams end.",
+    description:
+      'Takes effect at once on every instance: the token is refused (401) and its open WebSocket connections (closed with 4403) and SSE streams end.',
     args: { input: t.arg({ type: RevokeApiTokenInput, required: true }) },
     resolve: async (_root, { input }, ctx) => ({ apiTokenId: await service.revokeApiToken(ctx, input) }),
   }),
 }));
 
-const ViewerRef = builder.objectRef<{ kind: 'OPERATOR' | 'TOKEN'; role: ApiRole | null; organizationId: string | null }>('Viewer').implement({
-  description: 'Who the token belongs to: the platform operator, or an organization API token with its role.',
-  fields: (t) => ({
-    kind: t.string({ description: 'OPERATOR or TOKEN.', resolve: (v) => v.kind }),
-    role: t.field({ type: ApiRoleEnum, nullable: true, resolve: (v) => v.role }),
-    organization: t.field({
-      type: OrganizationRef,
-      nullable: true,
-      resolve: (v, _a, ctx) => (v.organizationId ? must(ctx.loaders.organization, v.organizationId, 'organization') : null),
+const ViewerRef = builder
+  .objectRef<{ kind: 'OPERATOR' | 'TOKEN'; role: ApiRole | null; organizationId: string | null }>('Viewer')
+  .implement({
+    description: 'Who the token belongs to: the platform operator, or an organization API token with its role.',
+    fields: (t) => ({
+      kind: t.string({ description: 'OPERATOR or TOKEN.', resolve: (v) => v.kind }),
+      role: t.field({ type: ApiRoleEnum, nullable: true, resolve: (v) => v.role }),
+      organization: t.field({
+        type: OrganizationRef,
+        nullable: true,
+        resolve: (v, _a, ctx) => (v.organizationId ? must(ctx.loaders.organization, v.organizationId, 'organization') : null),
+      }),
     }),
-  }),
-});
+  });
 
 builder.queryFields((t) => ({
   viewer: t.field({

@@ -24,7 +24,10 @@ export async function revokeToken(db: Executor, organizationId: string, id: stri
 export function pageOfTokens(db: Executor, organizationId: string, page: Page): Promise<ApiTokenRow[]> {
   let q = db.selectFrom('api_tokens').selectAll().where('organization_id', '=', organizationId);
   if (page.afterId) q = q.where('id', '<', page.afterId);
-  return q.orderBy('id', 'desc').limit(page.limit + 1).execute();
+  return q
+    .orderBy('id', 'desc')
+    .limit(page.limit + 1)
+    .execute();
 }
 
 /**
@@ -43,7 +46,10 @@ export async function recordTokenUse(db: Executor, organizationId: string, id: s
 }
 
 /** Revocation and expiry of the given tokens (a missing id is a token deleted with its organization). */
-export function tokenStates(db: Executor, ids: readonly string[]): Promise<{ id: string; revoked_at: Date | null; expires_at: Date | null }[]> {
+export function tokenStates(
+  db: Executor,
+  ids: readonly string[],
+): Promise<{ id: string; revoked_at: Date | null; expires_at: Date | null }[]> {
   if (ids.length === 0) return Promise.resolve([]);
   return db.selectFrom('api_tokens').select(['id', 'revoked_at', 'expires_at']).where('id', 'in', ids).execute();
 }

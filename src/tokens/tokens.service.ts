@@ -25,7 +25,13 @@ const DAY_MS = 86_400_000;
  * silently degrades to anonymous. A use is recorded in `last_used_at` about
  * once a minute per token (TokenCache.recordUse).
  */
-export async function resolveViewer(db: Executor, clock: Clock, operatorToken: string, authorization: string | null | undefined, tokens: TokenCache): Promise<Viewer> {
+export async function resolveViewer(
+  db: Executor,
+  clock: Clock,
+  operatorToken: string,
+  authorization: string | null | undefined,
+  tokens: TokenCache,
+): Promise<Viewer> {
   if (authorization == null || authorization.trim() === '') return { kind: 'anonymous' };
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization.trim());
   if (!match?.[1]) throw unauthenticated('the Authorization header must be "Bearer <token>"');
@@ -63,7 +69,8 @@ export function tokenExpiry(input: Pick<CreateApiTokenInput, 'expiresAt' | 'expi
   }
   if (expiresAt != null) {
     if (expiresAt.getTime() <= now.getTime()) throw badInput('input.expiresAt', `must be in the future (now is ${now.toISOString()})`);
-    if (expiresAt.getTime() > latest) throw badInput('input.expiresAt', `must be at most ${MAX_TOKEN_LIFETIME_DAYS} days from now (${new Date(latest).toISOString()})`);
+    if (expiresAt.getTime() > latest)
+      throw badInput('input.expiresAt', `must be at most ${MAX_TOKEN_LIFETIME_DAYS} days from now (${new Date(latest).toISOString()})`);
     return expiresAt;
   }
   return null;
@@ -87,7 +94,15 @@ export async function createApiToken(ctx: Context, input: CreateApiTokenInput): 
       last_used_at: null,
     };
     await repo.insertToken(trx, row);
-    await appendEvents(trx, [{ organizationId: org.id, type: 'API_TOKEN_CREATED', at: ctx.clock.now(), detail: `${row.role}${row.label ? ` "${row.label}"` : ''} (${row.id})`, ...actorOf(ctx.viewer) }]);
+    await appendEvents(trx, [
+      {
+        organizationId: org.id,
+        type: 'API_TOKEN_CREATED',
+        at: ctx.clock.now(),
+        detail: `${row.role}${row.label ? ` "${row.label}"` : ''} (${row.id})`,
+        ...actorOf(ctx.viewer),
+      },
+    ]);
     return { token, apiToken: row };
   });
 }
@@ -100,7 +115,9 @@ export async function revokeApiToken(ctx: Context, input: { apiTokenId: string }
     authorize(ctx.viewer, row.organization_id, 'write', 'API token', input.apiTokenId);
     if (row.revoked_at === null) {
       await repo.revokeToken(trx, row.organization_id, row.id, ctx.clock.now());
-      await appendEvents(trx, [{ organizationId: row.organization_id, type: 'API_TOKEN_REVOKED', at: ctx.clock.now(), detail: row.id, ...actorOf(ctx.viewer) }]);
+      await appendEvents(trx, [
+        { organizationId: row.organization_id, type: 'API_TOKEN_REVOKED', at: ctx.clock.now(), detail: row.id, ...actorOf(ctx.viewer) },
+      ]);
       // Every instance forgets the token and ends its live streams when this commits (token caches, LiveConnections).
       await sql`select pg_notify(${TOKEN_CHANNEL}, ${row.id})`.execute(trx);
     }

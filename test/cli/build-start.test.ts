@@ -31,12 +31,21 @@ describe('build and start (npm start runs dist/src/main.js)', { timeout: 180_000
     expect(readdirSync(join(out, 'src', 'catalogs', 'presets')).length).toBeGreaterThan(0);
 
     // An empty database: the compiled migrations must run (PostgreSQL when available, else a PGlite directory).
-    const env: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', OPERATOR_TOKEN: 'build-test-operator-token-0123' };
+    const env: Record<string, string> = {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      OPERATOR_TOKEN: 'build-test-operator-token-0123',
+    };
     if (DATABASES.includes('postgres')) {
       database = await emptyPostgresDatabase();
       env.DATABASE_URL = database.url;
     } else env.DATA_DIR = join(dataDir, 'data');
-    const child = spawn(process.execPath, [join(out, 'src', 'main.js')], { cwd: ROOT, env: { ...process.env, DATABASE_URL: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(out, 'src', 'main.js')], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     const url = await new Promise<string>((resolve, reject) => {
       const onData = (chunk: Buffer) => {
@@ -50,7 +59,13 @@ describe('build and start (npm start runs dist/src/main.js)', { timeout: 180_000
     });
     try {
       const ready = await fetch(`${url}/readyz`);
-      expect(await ready.json()).toEqual({ ready: true, database: true, migrations: true, clock: expect.objectContaining({ ok: true, maxSkewSeconds: 60 }), draining: false });
+      expect(await ready.json()).toEqual({
+        ready: true,
+        database: true,
+        migrations: true,
+        clock: expect.objectContaining({ ok: true, maxSkewSeconds: 60 }),
+        draining: false,
+      });
     } finally {
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');

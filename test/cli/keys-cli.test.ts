@@ -79,7 +79,13 @@ describe('npm run keys', { timeout: 60_000 }, () => {
   });
 
   it.each(CATALOGS)('[R-KEY-2] issue prints one key line for docs/orders/%s.json', async (catalog) => {
-    const run = await keys(['issue', '--private-key', join(vendor, 'private.pem'), '--order', join(ROOT, 'docs/orders', `${catalog}.json`)]);
+    const run = await keys([
+      'issue',
+      '--private-key',
+      join(vendor, 'private.pem'),
+      '--order',
+      join(ROOT, 'docs/orders', `${catalog}.json`),
+    ]);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^LK1\.\S+\n$/);
     if (!catalogsPresent) expect(run.stderr).toContain('catalog and products were not checked');
@@ -104,7 +110,10 @@ describe('npm run keys', { timeout: 60_000 }, () => {
 
   it('[R-KEY-2] inspect - --json reads the key from stdin and trusts a PEM in LICENSE_PUBLIC_KEYS', async () => {
     const pem = await readFile(join(vendor, 'public.pem'), 'utf8');
-    const run = await keys(['inspect', '-', '--json'], { env: { LICENSE_PUBLIC_KEYS: pem }, input: `${issued.get('zoom-contact-center')}\n` });
+    const run = await keys(['inspect', '-', '--json'], {
+      env: { LICENSE_PUBLIC_KEYS: pem },
+      input: `${issued.get('zoom-contact-center')}\n`,
+    });
     expect(run.code).toBe(0);
     const report: unknown = JSON.parse(run.stdout);
     expect(report).toMatchObject({
@@ -150,11 +159,12 @@ describe('npm run keys', { timeout: 60_000 }, () => {
 
   it('[R-KEY-2] an order beyond a bound, or naming a field twice, is refused naming the field, exit code 1', async () => {
     const order = join(dir, 'unbounded-order.json');
-    const base = '{"customerRef":"CUST-1","catalog":"innoacd","validFrom":"2026-01-15","entitlements":[{"product":"ACD_AGENT","quantity":5}]';
+    const base =
+      '{"customerRef":"CUST-1","catalog":"innoacd","validFrom":"2026-01-15","entitlements":[{"product":"ACD_AGENT","quantity":5}]';
     const cases: [string, string][] = [
       [`${base},"graceDays":1e12}`, 'graceDays must be a whole number from 0 to 3650'],
-      [base.replace('"quantity":5', '"quantity":3000000000') + '}', 'entitlements[0].quantity must be a whole number from 0 to 1000000'],
-      [base.replace('"quantity":5', '"quantity":10,"quantity":100000') + '}', 'duplicate member "quantity" in entitlements[0]'],
+      [`${base.replace('"quantity":5', '"quantity":3000000000')}}`, 'entitlements[0].quantity must be a whole number from 0 to 1000000'],
+      [`${base.replace('"quantity":5', '"quantity":10,"quantity":100000')}}`, 'duplicate member "quantity" in entitlements[0]'],
     ];
     for (const [text, message] of cases) {
       await writeFile(order, text);
@@ -168,13 +178,22 @@ describe('npm run keys', { timeout: 60_000 }, () => {
 
   it.skipIf(!catalogsPresent)('[R-KEY-2] an order naming an unknown product or catalog is refused', async () => {
     const order = join(dir, 'unknown-product.json');
-    const base = { customerRef: 'CUST-2', validFrom: '2026-03-01', entitlements: [{ product: 'SERVER', quantity: 1 }, { product: 'OFFYCE', quantity: 5 }] };
+    const base = {
+      customerRef: 'CUST-2',
+      validFrom: '2026-03-01',
+      entitlements: [
+        { product: 'SERVER', quantity: 1 },
+        { product: 'OFFYCE', quantity: 5 },
+      ],
+    };
     await writeFile(order, JSON.stringify({ ...base, catalog: 'xphone-connect' }));
     const run = await keys(['issue', '--private-key', join(vendor, 'private.pem'), '--order', order]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('entitlements[1].product: unknown product OFFYCE in catalog xphone-connect');
     await writeFile(order, JSON.stringify({ ...base, catalog: 'xphone' }));
-    expect((await keys(['issue', '--private-key', join(vendor, 'private.pem'), '--order', order])).stderr).toContain('catalog: unknown catalog xphone');
+    expect((await keys(['issue', '--private-key', join(vendor, 'private.pem'), '--order', order])).stderr).toContain(
+      'catalog: unknown catalog xphone',
+    );
   });
 
   it('[R-KEY-2] a malformed key is refused with one line, exit code 1', async () => {

@@ -28,7 +28,7 @@ const ADMINS = 4;
 const USERS = 40;
 
 interface Answer {
-  data?: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- results are read dynamically
+  data?: Record<string, any>;
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
@@ -72,114 +72,137 @@ for (const kind of DATABASES) {
       return (await response.json()) as Answer;
     }
 
-    it(
-      '[R-AVAIL-2][R-CONC-4][R-CONC-1] 24 start/heartbeat/end clients and 4 administrators (updateUserStatus, createUser, deleteUser, updateConfigurationGroup) in one organization: no failed request, seats in use = open sessions',
-      { timeout: (SECONDS + 120) * 1000 },
-      async () => {
-        const org = await licensedOrg(gw, 'connect-storm', [
-          { product: 'BASE', quantity: 2000 },
-          { product: 'AGENT_SEAT', quantity: 16, emergencyQuantity: 4 },
-          { product: 'VOICE', quantity: 12 },
-          { product: 'EMAIL', quantity: 12 },
-        ]);
-        const groupId = await createGroup(gw, org, 'Agents', ['BASE', 'AGENT_SEAT', 'VOICE']);
-        const users = await createMembers(gw, org, USERS, groupId, { prefix: 'Agent' });
+    it('[R-AVAIL-2][R-CONC-4][R-CONC-1] 24 start/heartbeat/end clients and 4 administrators (updateUserStatus, createUser, deleteUser, updateConfigurationGroup) in one organization: no failed request, seats in use = open sessions', {
+      timeout: (SECONDS + 120) * 1000,
+    }, async () => {
+      const org = await licensedOrg(gw, 'connect-storm', [
+        { product: 'BASE', quantity: 2000 },
+        { product: 'AGENT_SEAT', quantity: 16, emergencyQuantity: 4 },
+        { product: 'VOICE', quantity: 12 },
+        { product: 'EMAIL', quantity: 12 },
+      ]);
+      const groupId = await createGroup(gw, org, 'Agents', ['BASE', 'AGENT_SEAT', 'VOICE']);
+      const users = await createMembers(gw, org, USERS, groupId, { prefix: 'Agent' });
 
-        const failures: { op: string; answer: Answer }[] = [];
-        const counts = new Map<string, number>();
-        const count = (what: string) => counts.set(what, (counts.get(what) ?? 0) + 1);
-        /** Data, or a refusal with an expected code; anything else is a failure. */
-        const judge = (op: string, answer: Answer): boolean => {
-          if (!answer.errors?.length) {
-            count(`${op} ok`);
-            return true;
-          }
-          const code = answer.errors[0]?.extensions?.code ?? 'NONE';
-          if (EXPECTED_CODES.has(code) && !answer.errors[0]?.message.startsWith('Unexpected')) {
-            count(`${op} ${code}`);
-            return false;
-          }
-          failures.push({ op, answer });
-          return false;
-        };
-
-        const stopAt = Date.now() + SECONDS * 1000;
-        let created = 0;
-        let withEmail = false;
-
-        const client = async (n: number) => {
-          while (Date.now() < stopAt) {
-            const userId = pick(users);
-            if (!userId) break;
-            const channels = n % 3 === 0 ? ['VOICE'] : [];
-            const started = await call(START_SESSION, { input: { userId, ...(channels.length ? { channels } : {}) } }, org.tokens.AGENT_CLIENT);
-            if (!judge('startSession', started)) continue;
-            const result = started.data!.startSession;
-            if (!result.granted) {
-              count(`denial ${result.denial.code}`);
-              continue;
-            }
-            const sessionId = result.session.id as string;
-            for (let i = 0; i < 2; i++) {
-              const renewed = await call(HEARTBEAT, { input: { sessionId } }, org.tokens.AGENT_CLIENT);
-              if (!judge('heartbeat', renewed) || renewed.data!.heartbeat.session.endedAt) break;
-            }
-            judge('endSession', await call(END_SESSION, { input: { sessionId } }, org.tokens.AGENT_CLIENT));
-          }
-        };
-
-        const admin = async (n: number) => {
-          let round = 0;
-          while (Date.now() < stopAt) {
-            const op = (n + round++) % 4;
-            if (op === 0) {
-              const userId = pick(users);
-              if (userId) judge('updateUserStatus', await call(UPDATE_STATUS, { input: { userId, status: Math.random() < 0.5 ? 'INACTIVE' : 'ACTIVE' } }, org.admin));
-            } else if (op === 1) {
-              const answer = await call(CREATE_USER, { input: { siteId: org.siteId, name: `New ${++created}`, role: 'AGENT', configurationGroupId: groupId } }, org.admin);
-              if (judge('createUser', answer)) users.push(answer.data!.createUser.user.id);
-            } else if (op === 2) {
-              // Keep the population near its size: delete only what was added.
-              if (users.length <= USERS) continue;
-              const userId = users.splice(Math.floor(Math.random() * users.length), 1)[0]!;
-              judge('deleteUser', await call(DELETE_USER, { input: { userId } }, org.admin));
-            } else {
-              withEmail = !withEmail;
-              const functions = withEmail ? ['BASE', 'AGENT_SEAT', 'VOICE', 'EMAIL'] : ['BASE', 'AGENT_SEAT', 'VOICE'];
-              judge('updateConfigurationGroup', await call(UPDATE_GROUP, { input: { configurationGroupId: groupId, functions } }, org.admin));
-            }
-          }
-        };
-
-        // The lock order rules deadlocks out (the retry is only a net): count every deadlock PostgreSQL reports.
-        const deadlocks: RetryNotice[] = [];
-        const stopWatching = onTransactionRetry(gw.database.db, (n) => {
-          if (n.code === '40P01') deadlocks.push(n);
-        });
-        await Promise.all([...Array.from({ length: CLIENTS }, (_, i) => client(i)), ...Array.from({ length: ADMINS }, (_, i) => admin(i))]);
-
-        stopWatching();
-        expect(deadlocks.map((d) => d.label)).toEqual([]);
-        expect(failures.slice(0, 5), `${failures.length} failed requests; counts ${JSON.stringify(Object.fromEntries(counts))}; gateway errors: ${errorLog.slice(0, 3).join('\n')}`).toEqual([]);
-        // The mix did run all of its kinds of request.
-        for (const op of ['startSession ok', 'heartbeat ok', 'endSession ok', 'updateUserStatus ok', 'createUser ok', 'deleteUser ok', 'updateConfigurationGroup ok']) {
-          expect(counts.get(op) ?? 0, op).toBeGreaterThan(0);
+      const failures: { op: string; answer: Answer }[] = [];
+      const counts = new Map<string, number>();
+      const count = (what: string) => counts.set(what, (counts.get(what) ?? 0) + 1);
+      /** Data, or a refusal with an expected code; anything else is a failure. */
+      const judge = (op: string, answer: Answer): boolean => {
+        if (!answer.errors?.length) {
+          count(`${op} ok`);
+          return true;
         }
-        // Seats in use = open sessions: every pool counter equals the seats held by open sessions.
-        const open = await openSessions(gw, org.organizationId);
-        expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBe(open.length);
-        expect(await seatsHeld(gw, org.organizationId, 'AGENT_SEAT')).toBe(open.length);
-        expect(await poolCounter(gw, org.organizationId, 'VOICE')).toBe(await seatsHeld(gw, org.organizationId, 'VOICE'));
-        // No open session belongs to a user who is deleted or not ACTIVE.
-        const holders = await gw.database.db
-          .selectFrom('sessions')
-          .leftJoin('users', (j) => j.onRef('users.organization_id', '=', 'sessions.organization_id').onRef('users.id', '=', 'sessions.user_id'))
-          .select(['sessions.id', 'users.status'])
-          .where('sessions.organization_id', '=', org.organizationId)
-          .where('sessions.ended_at', 'is', null)
-          .execute();
-        expect(holders.filter((h) => h.status !== 'ACTIVE')).toEqual([]);
-      },
-    );
+        const code = answer.errors[0]?.extensions?.code ?? 'NONE';
+        if (EXPECTED_CODES.has(code) && !answer.errors[0]?.message.startsWith('Unexpected')) {
+          count(`${op} ${code}`);
+          return false;
+        }
+        failures.push({ op, answer });
+        return false;
+      };
+
+      const stopAt = Date.now() + SECONDS * 1000;
+      let created = 0;
+      let withEmail = false;
+
+      const client = async (n: number) => {
+        while (Date.now() < stopAt) {
+          const userId = pick(users);
+          if (!userId) break;
+          const channels = n % 3 === 0 ? ['VOICE'] : [];
+          const started = await call(
+            START_SESSION,
+            { input: { userId, ...(channels.length ? { channels } : {}) } },
+            org.tokens.AGENT_CLIENT,
+          );
+          if (!judge('startSession', started)) continue;
+          const result = started.data!.startSession;
+          if (!result.granted) {
+            count(`denial ${result.denial.code}`);
+            continue;
+          }
+          const sessionId = result.session.id as string;
+          for (let i = 0; i < 2; i++) {
+            const renewed = await call(HEARTBEAT, { input: { sessionId } }, org.tokens.AGENT_CLIENT);
+            if (!judge('heartbeat', renewed) || renewed.data!.heartbeat.session.endedAt) break;
+          }
+          judge('endSession', await call(END_SESSION, { input: { sessionId } }, org.tokens.AGENT_CLIENT));
+        }
+      };
+
+      const admin = async (n: number) => {
+        let round = 0;
+        while (Date.now() < stopAt) {
+          const op = (n + round++) % 4;
+          if (op === 0) {
+            const userId = pick(users);
+            if (userId)
+              judge(
+                'updateUserStatus',
+                await call(UPDATE_STATUS, { input: { userId, status: Math.random() < 0.5 ? 'INACTIVE' : 'ACTIVE' } }, org.admin),
+              );
+          } else if (op === 1) {
+            const answer = await call(
+              CREATE_USER,
+              { input: { siteId: org.siteId, name: `New ${++created}`, role: 'AGENT', configurationGroupId: groupId } },
+              org.admin,
+            );
+            if (judge('createUser', answer)) users.push(answer.data!.createUser.user.id);
+          } else if (op === 2) {
+            // Keep the population near its size: delete only what was added.
+            if (users.length <= USERS) continue;
+            const userId = users.splice(Math.floor(Math.random() * users.length), 1)[0]!;
+            judge('deleteUser', await call(DELETE_USER, { input: { userId } }, org.admin));
+          } else {
+            withEmail = !withEmail;
+            const functions = withEmail ? ['BASE', 'AGENT_SEAT', 'VOICE', 'EMAIL'] : ['BASE', 'AGENT_SEAT', 'VOICE'];
+            judge('updateConfigurationGroup', await call(UPDATE_GROUP, { input: { configurationGroupId: groupId, functions } }, org.admin));
+          }
+        }
+      };
+
+      // The lock order rules deadlocks out (the retry is only a net): count every deadlock PostgreSQL reports.
+      const deadlocks: RetryNotice[] = [];
+      const stopWatching = onTransactionRetry(gw.database.db, (n) => {
+        if (n.code === '40P01') deadlocks.push(n);
+      });
+      await Promise.all([...Array.from({ length: CLIENTS }, (_, i) => client(i)), ...Array.from({ length: ADMINS }, (_, i) => admin(i))]);
+
+      stopWatching();
+      expect(deadlocks.map((d) => d.label)).toEqual([]);
+      expect(
+        failures.slice(0, 5),
+        `${failures.length} failed requests; counts ${JSON.stringify(Object.fromEntries(counts))}; gateway errors: ${errorLog.slice(0, 3).join('\n')}`,
+      ).toEqual([]);
+      // The mix did run all of its kinds of request.
+      for (const op of [
+        'startSession ok',
+        'heartbeat ok',
+        'endSession ok',
+        'updateUserStatus ok',
+        'createUser ok',
+        'deleteUser ok',
+        'updateConfigurationGroup ok',
+      ]) {
+        expect(counts.get(op) ?? 0, op).toBeGreaterThan(0);
+      }
+      // Seats in use = open sessions: every pool counter equals the seats held by open sessions.
+      const open = await openSessions(gw, org.organizationId);
+      expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBe(open.length);
+      expect(await seatsHeld(gw, org.organizationId, 'AGENT_SEAT')).toBe(open.length);
+      expect(await poolCounter(gw, org.organizationId, 'VOICE')).toBe(await seatsHeld(gw, org.organizationId, 'VOICE'));
+      // No open session belongs to a user who is deleted or not ACTIVE.
+      const holders = await gw.database.db
+        .selectFrom('sessions')
+        .leftJoin('users', (j) =>
+          j.onRef('users.organization_id', '=', 'sessions.organization_id').onRef('users.id', '=', 'sessions.user_id'),
+        )
+        .select(['sessions.id', 'users.status'])
+        .where('sessions.organization_id', '=', org.organizationId)
+        .where('sessions.ended_at', 'is', null)
+        .execute();
+      expect(holders.filter((h) => h.status !== 'ACTIVE')).toEqual([]);
+    });
   });
 }

@@ -57,7 +57,14 @@ function launch(name: string, databaseUrl: string, options: { faketime?: string;
   const node = [process.execPath, '--import', 'tsx', 'src/main.ts'];
   const argv = options.faketime ? [FAKETIME!, '-f', options.faketime, ...node] : node;
   const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const instance: Instance = { name, child, url: '', base: '', log: [], exited: new Promise((resolve) => child.once('exit', () => resolve())) };
+  const instance: Instance = {
+    name,
+    child,
+    url: '',
+    base: '',
+    log: [],
+    exited: new Promise((resolve) => child.once('exit', () => resolve())),
+  };
   children.push(instance);
   return new Promise((resolve, reject) => {
     const fail = (why: string) => reject(new Error(`${name} ${why}:\n${instance.log.join('\n')}`));
@@ -90,7 +97,6 @@ async function stop(instance: Instance): Promise<void> {
   await instance.exited;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- results are read dynamically
 type Gql = { status: number; data?: any; errors?: { message: string; extensions?: Record<string, unknown> }[] };
 
 async function gql(instance: Instance, query: string, variables: Record<string, unknown>, token: string): Promise<Gql> {
@@ -102,7 +108,6 @@ async function gql(instance: Instance, query: string, variables: Record<string, 
   return { ...((await response.json()) as Omit<Gql, 'status'>), status: response.status };
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see Gql
 async function ok(instance: Instance, query: string, variables: Record<string, unknown>, token: string): Promise<any> {
   const result = await gql(instance, query, variables, token);
   if (result.errors?.length) throw new Error(`GraphQL errors on ${instance.name}: ${JSON.stringify(result.errors)}`);
@@ -120,17 +125,59 @@ interface Org {
 async function setUpOrg(instance: Instance, n: number): Promise<Org> {
   // Customer references are unique per organization.
   const customerRef = `CUST-CLOCK-${n}`;
-  const { createOrganization } = await ok(instance, `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`, { input: { name: `Clock ${n}`, catalog: 'innoacd', customerRef } }, OPERATOR_TOKEN);
+  const { createOrganization } = await ok(
+    instance,
+    `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`,
+    { input: { name: `Clock ${n}`, catalog: 'innoacd', customerRef } },
+    OPERATOR_TOKEN,
+  );
   const id = createOrganization.organization.id as string;
-  const { createSite } = await ok(instance, `mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }`, { input: { organizationId: id, name: 'HQ' } }, OPERATOR_TOKEN);
+  const { createSite } = await ok(
+    instance,
+    `mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }`,
+    { input: { organizationId: id, name: 'HQ' } },
+    OPERATOR_TOKEN,
+  );
   const token = async (role: string) =>
-    (await ok(instance, `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }`, { input: { organizationId: id, role } }, OPERATOR_TOKEN)).createApiToken.token as string;
+    (
+      await ok(
+        instance,
+        `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }`,
+        { input: { organizationId: id, role } },
+        OPERATOR_TOKEN,
+      )
+    ).createApiToken.token as string;
   const admin = await token('ADMIN');
   const agentClient = await token('AGENT_CLIENT');
-  const key = issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 5 }], { customerRef, validFrom: new Date(Date.now() - DAY).toISOString() });
-  await ok(instance, `mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }`, { input: { organizationId: id, key } }, admin);
-  const { createConfigurationGroup } = await ok(instance, `mutation($input: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $input) { configurationGroup { id } } }`, { input: { siteId: createSite.site.id, name: 'Agents', functions: ['ACD_AGENT'] } }, admin);
-  const { createUser } = await ok(instance, `mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }`, { input: { siteId: createSite.site.id, name: `Agent ${n}`, role: 'AGENT', configurationGroupId: createConfigurationGroup.configurationGroup.id } }, admin);
+  const key = issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 5 }], {
+    customerRef,
+    validFrom: new Date(Date.now() - DAY).toISOString(),
+  });
+  await ok(
+    instance,
+    `mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }`,
+    { input: { organizationId: id, key } },
+    admin,
+  );
+  const { createConfigurationGroup } = await ok(
+    instance,
+    `mutation($input: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $input) { configurationGroup { id } } }`,
+    { input: { siteId: createSite.site.id, name: 'Agents', functions: ['ACD_AGENT'] } },
+    admin,
+  );
+  const { createUser } = await ok(
+    instance,
+    `mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }`,
+    {
+      input: {
+        siteId: createSite.site.id,
+        name: `Agent ${n}`,
+        role: 'AGENT',
+        configurationGroupId: createConfigurationGroup.configurationGroup.id,
+      },
+    },
+    admin,
+  );
   return { id, admin, agentClient, userId: createUser.user.id as string };
 }
 
@@ -150,9 +197,18 @@ describe.skipIf(!DATABASES.includes('postgres') || !FAKETIME)(
 
     /** Everything a skewed instance must leave alone: each organization's recorded state and high-water mark, sessions, events. */
     const snapshot = async () => ({
-      organizations: await database.db.selectFrom('organizations').select(['id', 'license_state', 'license_key_id', 'license_check_at', 'clock_high_water']).orderBy('id').execute(),
+      organizations: await database.db
+        .selectFrom('organizations')
+        .select(['id', 'license_state', 'license_key_id', 'license_check_at', 'clock_high_water'])
+        .orderBy('id')
+        .execute(),
       sessions: await database.db.selectFrom('sessions').select(['id', 'expires_at', 'ended_at']).orderBy('id').execute(),
-      events: (await database.db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n,
+      events: (
+        await database.db
+          .selectFrom('events')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
     });
 
     beforeAll(async () => {
@@ -182,7 +238,10 @@ describe.skipIf(!DATABASES.includes('postgres') || !FAKETIME)(
 
       // Not ready, naming the measured skew and the bound.
       const readyz = await fetch(`${skewed.base}/readyz`);
-      const ready = (await readyz.json()) as { ready: boolean; clock: { ok: boolean; skewSeconds: number; maxSkewSeconds: number; message: string } | null };
+      const ready = (await readyz.json()) as {
+        ready: boolean;
+        clock: { ok: boolean; skewSeconds: number; maxSkewSeconds: number; message: string } | null;
+      };
       expect.soft(readyz.status).toBe(503);
       expect.soft(ready.ready).toBe(false);
       expect.soft(ready.clock?.ok).toBe(false);
@@ -197,10 +256,22 @@ describe.skipIf(!DATABASES.includes('postgres') || !FAKETIME)(
         await gql(
           skewed,
           `mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }`,
-          { input: { organizationId: orgs[2]!.id, key: issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 9 }], { validFrom: new Date(Date.now() - DAY).toISOString() }) } },
+          {
+            input: {
+              organizationId: orgs[2]!.id,
+              key: issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 9 }], {
+                validFrom: new Date(Date.now() - DAY).toISOString(),
+              }),
+            },
+          },
           orgs[2]!.admin,
         ),
-        await gql(skewed, `mutation { createOrganization(input: { name: "Later", catalog: "innoacd" }) { organization { id } } }`, {}, OPERATOR_TOKEN),
+        await gql(
+          skewed,
+          `mutation { createOrganization(input: { name: "Later", catalog: "innoacd" }) { organization { id } } }`,
+          {},
+          OPERATOR_TOKEN,
+        ),
       ];
       for (const refused of refusals) {
         expect.soft(refused.status).toBe(503);
@@ -227,7 +298,9 @@ describe.skipIf(!DATABASES.includes('postgres') || !FAKETIME)(
         expect(read.organization.warnings).toEqual([]);
       }
       // The correct instance still writes: the session the skewed one could not start.
-      expect((await ok(correct, START_SESSION, { input: { userId: orgs[1]!.userId } }, orgs[1]!.agentClient)).startSession.granted).toBe(true);
+      expect((await ok(correct, START_SESSION, { input: { userId: orgs[1]!.userId } }, orgs[1]!.agentClient)).startSession.granted).toBe(
+        true,
+      );
       await stop(correct);
     });
 
@@ -235,7 +308,9 @@ describe.skipIf(!DATABASES.includes('postgres') || !FAKETIME)(
       const before = await snapshot();
       const behind = await launch('gateway 2 days behind', database.url!, { faketime: '-2d', env: { CLOCK_SKEW_MAX_SECONDS: '30' } });
       const readyz = await fetch(`${behind.base}/readyz`);
-      const ready = (await readyz.json()) as { clock: { ok: boolean; skewSeconds: number; maxSkewSeconds: number; message: string } | null };
+      const ready = (await readyz.json()) as {
+        clock: { ok: boolean; skewSeconds: number; maxSkewSeconds: number; message: string } | null;
+      };
       expect.soft(readyz.status).toBe(503);
       expect.soft(ready.clock?.ok).toBe(false);
       expect.soft(ready.clock?.skewSeconds).toBeLessThan(-1.9 * 86_400);

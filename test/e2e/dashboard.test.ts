@@ -19,7 +19,10 @@ import { activateKey, createGroup, createUsers, issueLicenseKey, licensedOrg, TR
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const SKIPPED = HAVE_CHROMIUM ? '' : ` (skipped: ${CHROMIUM} is not installed; apt-get install chromium)`;
-if (!HAVE_CHROMIUM) console.warn(`[dashboard.test] ${CHROMIUM} not found: the browser tests are skipped. Install it with: apt-get update && apt-get install -y chromium`);
+if (!HAVE_CHROMIUM)
+  console.warn(
+    `[dashboard.test] ${CHROMIUM} not found: the browser tests are skipped. Install it with: apt-get update && apt-get install -y chromium`,
+  );
 
 const START = `mutation($input: StartSessionInput!) { startSession(input: $input) { granted session { id seatKind } denial { code message } } }`;
 const END = `mutation($input: EndSessionInput!) { endSession(input: $input) { session { id } } }`;
@@ -42,7 +45,15 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
       const { chromium } = await import('playwright-core');
       browser = await chromium.launch({
         executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--no-first-run',
+        ],
       });
     }
   });
@@ -52,7 +63,9 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
   });
 
   /** A page that records every request leaving localhost, CSP violations and script errors. */
-  async function openPage(viewport = { width: 1280, height: 900 }): Promise<{ context: BrowserContext; page: Page; problems: string[]; foreign: string[] }> {
+  async function openPage(
+    viewport = { width: 1280, height: 900 },
+  ): Promise<{ context: BrowserContext; page: Page; problems: string[]; foreign: string[] }> {
     const context = await browser!.newContext({ viewport, deviceScaleFactor: 1, locale: 'en-GB', timezoneId: 'UTC', colorScheme: 'light' });
     const page = await context.newPage();
     const problems: string[] = [];
@@ -84,8 +97,13 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
   const poll = <T>(fn: () => Promise<T>) => expect.poll(fn, { timeout: 10_000, interval: 50 });
 
   async function start(org: OrgFixture, userId: string): Promise<{ id: string; seatKind: string }> {
-    const data = await gw.ok<{ startSession: { granted: boolean; session: { id: string; seatKind: string } | null; denial: unknown } }>(START, { input: { userId } }, org.tokens.AGENT_CLIENT);
-    if (!data.startSession.granted || !data.startSession.session) throw new Error(`not granted: ${JSON.stringify(data.startSession.denial)}`);
+    const data = await gw.ok<{ startSession: { granted: boolean; session: { id: string; seatKind: string } | null; denial: unknown } }>(
+      START,
+      { input: { userId } },
+      org.tokens.AGENT_CLIENT,
+    );
+    if (!data.startSession.granted || !data.startSession.session)
+      throw new Error(`not granted: ${JSON.stringify(data.startSession.denial)}`);
     return data.startSession.session;
   }
   const end = (org: OrgFixture, sessionId: string) => gw.ok(END, { input: { sessionId } }, org.tokens.AGENT_CLIENT);
@@ -149,7 +167,10 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
 
       // The token lives in sessionStorage only, never in the URL or localStorage.
       expect(page.url()).toBe(`${base}/dashboard`);
-      expect(await page.evaluate((key) => [sessionStorage.getItem(key), localStorage.length], TOKEN_KEY)).toEqual([org.tokens.SUPERVISOR, 0]);
+      expect(await page.evaluate((key) => [sessionStorage.getItem(key), localStorage.length], TOKEN_KEY)).toEqual([
+        org.tokens.SUPERVISOR,
+        0,
+      ]);
       // A reload signs in again from sessionStorage.
       await page.reload();
       await poll(() => text(page, 'pool-ACD_AGENT-inuse')).toBe('2');
@@ -162,148 +183,167 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
     }
   });
 
-  it.skipIf(!HAVE_CHROMIUM)(`[R-LIVE-2] a bad token, a role without read access and the operator token get clear answers${SKIPPED}`, async () => {
-    const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 2 }]);
-    const { context, page, problems, foreign } = await openPage();
-    try {
-      await signIn(page, 'not-a-token');
-      await poll(() => text(page, 'error-title')).toBe('Token not accepted');
-      await poll(() => text(page, 'error-message')).toContain('UNAUTHENTICATED');
-      expect(await page.getByTestId('login').isVisible()).toBe(true);
-      expect(await page.evaluate((key) => sessionStorage.getItem(key), TOKEN_KEY)).toBeNull();
+  it.skipIf(!HAVE_CHROMIUM)(
+    `[R-LIVE-2] a bad token, a role without read access and the operator token get clear answers${SKIPPED}`,
+    async () => {
+      const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 2 }]);
+      const { context, page, problems, foreign } = await openPage();
+      try {
+        await signIn(page, 'not-a-token');
+        await poll(() => text(page, 'error-title')).toBe('Token not accepted');
+        await poll(() => text(page, 'error-message')).toContain('UNAUTHENTICATED');
+        expect(await page.getByTestId('login').isVisible()).toBe(true);
+        expect(await page.evaluate((key) => sessionStorage.getItem(key), TOKEN_KEY)).toBeNull();
 
-      await signIn(page, org.tokens.AGENT_CLIENT);
-      await poll(() => text(page, 'error-title')).toBe('Missing role');
-      await poll(() => text(page, 'error-message')).toContain('FORBIDDEN');
-      expect(await page.getByTestId('dashboard').isHidden()).toBe(true);
+        await signIn(page, org.tokens.AGENT_CLIENT);
+        await poll(() => text(page, 'error-title')).toBe('Missing role');
+        await poll(() => text(page, 'error-message')).toContain('FORBIDDEN');
+        expect(await page.getByTestId('dashboard').isHidden()).toBe(true);
 
-      // The operator names the organization.
-      await signIn(page, OPERATOR_TOKEN);
-      await poll(() => page.getByTestId('org-input').isVisible()).toBe(true);
-      await page.getByTestId('org-input').fill(org.organizationId);
-      await page.getByTestId('login-submit').click();
-      await poll(() => text(page, 'pool-ACD_AGENT-capacity')).toBe('2');
-      await poll(() => text(page, 'viewer')).toBe('Operator');
-      await poll(() => text(page, 'connection-status')).toBe('Live');
+        // The operator names the organization.
+        await signIn(page, OPERATOR_TOKEN);
+        await poll(() => page.getByTestId('org-input').isVisible()).toBe(true);
+        await page.getByTestId('org-input').fill(org.organizationId);
+        await page.getByTestId('login-submit').click();
+        await poll(() => text(page, 'pool-ACD_AGENT-capacity')).toBe('2');
+        await poll(() => text(page, 'viewer')).toBe('Operator');
+        await poll(() => text(page, 'connection-status')).toBe('Live');
 
-      await page.getByTestId('logout').click();
-      expect(await page.getByTestId('login').isVisible()).toBe(true);
-      expect(await page.evaluate((key) => sessionStorage.getItem(key), TOKEN_KEY)).toBeNull();
-      expect(problems).toEqual([]);
-      expect(foreign).toEqual([]);
-    } finally {
-      await context.close();
-    }
-  });
+        await page.getByTestId('logout').click();
+        expect(await page.getByTestId('login').isVisible()).toBe(true);
+        expect(await page.evaluate((key) => sessionStorage.getItem(key), TOKEN_KEY)).toBeNull();
+        expect(problems).toEqual([]);
+        expect(foreign).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    },
+  );
 
   // Last: it moves the gateway's clock forward by most of an hour.
-  it.skipIf(!HAVE_CHROMIUM)(`[R-LIVE-2][R-EMER-1][R-LIFE-2] emergency seats, today's peak, a licence state change and the last hour, live; takes a screenshot${SKIPPED}`, async () => {
-    // A key whose renewal falls due at 09:45 today (term ends 2026-12-20 09:45, 28 days later).
-    gw.clock.set(T0);
-    const org = await createOrg(gw, 'connect-storm', 'Acme Contact Center', 'CUST-1');
-    await activateKey(
-      gw,
-      org,
-      issueLicenseKey(
-        'connect-storm',
-        [
-          { product: 'BASE', quantity: 14 },
-          { product: 'AGENT_SEAT', quantity: 5, emergencyQuantity: 2 },
-          { product: 'SUPERVISOR_SEAT', quantity: 2 },
-        ],
-        { validFrom: '2025-12-20T09:45:00.000Z', keyId: 'ACME-2025-12' },
-      ),
-    );
-    const agentsGroup = await createGroup(gw, org, 'Agents', ['BASE', 'AGENT_SEAT']);
-    const supervisorsGroup = await createGroup(gw, org, 'Supervisors', ['BASE', 'SUPERVISOR_SEAT']);
-    const agentNames = ['Ada Lovelace', 'Alan Turing', 'Grace Hopper', 'Edsger Dijkstra', 'Barbara Liskov', 'Donald Knuth', 'Frances Allen', 'Ken Thompson', 'Radia Perlman'];
-    const agents: string[] = [];
-    for (const name of agentNames) agents.push(await createUser(gw, org.admin, { siteId: org.siteId, name, role: 'AGENT', configurationGroupId: agentsGroup }));
-    const supervisors: string[] = [];
-    for (const name of ['Margaret Hamilton', 'John Backus', 'Katherine Johnson']) {
-      supervisors.push(await createUser(gw, org.admin, { siteId: org.siteId, name, role: 'SUPERVISOR', configurationGroupId: supervisorsGroup }));
-    }
-    const at = (minutes: number) => gw.clock.set(new Date(T0.getTime() + minutes * MINUTE));
+  it.skipIf(!HAVE_CHROMIUM)(
+    `[R-LIVE-2][R-EMER-1][R-LIFE-2] emergency seats, today's peak, a licence state change and the last hour, live; takes a screenshot${SKIPPED}`,
+    async () => {
+      // A key whose renewal falls due at 09:45 today (term ends 2026-12-20 09:45, 28 days later).
+      gw.clock.set(T0);
+      const org = await createOrg(gw, 'connect-storm', 'Acme Contact Center', 'CUST-1');
+      await activateKey(
+        gw,
+        org,
+        issueLicenseKey(
+          'connect-storm',
+          [
+            { product: 'BASE', quantity: 14 },
+            { product: 'AGENT_SEAT', quantity: 5, emergencyQuantity: 2 },
+            { product: 'SUPERVISOR_SEAT', quantity: 2 },
+          ],
+          { validFrom: '2025-12-20T09:45:00.000Z', keyId: 'ACME-2025-12' },
+        ),
+      );
+      const agentsGroup = await createGroup(gw, org, 'Agents', ['BASE', 'AGENT_SEAT']);
+      const supervisorsGroup = await createGroup(gw, org, 'Supervisors', ['BASE', 'SUPERVISOR_SEAT']);
+      const agentNames = [
+        'Ada Lovelace',
+        'Alan Turing',
+        'Grace Hopper',
+        'Edsger Dijkstra',
+        'Barbara Liskov',
+        'Donald Knuth',
+        'Frances Allen',
+        'Ken Thompson',
+        'Radia Perlman',
+      ];
+      const agents: string[] = [];
+      for (const name of agentNames)
+        agents.push(await createUser(gw, org.admin, { siteId: org.siteId, name, role: 'AGENT', configurationGroupId: agentsGroup }));
+      const supervisors: string[] = [];
+      for (const name of ['Margaret Hamilton', 'John Backus', 'Katherine Johnson']) {
+        supervisors.push(
+          await createUser(gw, org.admin, { siteId: org.siteId, name, role: 'SUPERVISOR', configurationGroupId: supervisorsGroup }),
+        );
+      }
+      const at = (minutes: number) => gw.clock.set(new Date(T0.getTime() + minutes * MINUTE));
 
-    // Before anyone looks: the first half hour, read back by the page from seatHistory.
-    const s: Record<string, { id: string; seatKind: string }> = {};
-    at(4);
-    s.a0 = await start(org, agents[0]!);
-    s.a1 = await start(org, agents[1]!);
-    at(9);
-    s.a2 = await start(org, agents[2]!);
-    s.s0 = await start(org, supervisors[0]!);
-    at(15);
-    s.a3 = await start(org, agents[3]!);
-    s.a4 = await start(org, agents[4]!);
-    at(21);
-    await end(org, s.a1.id);
-    at(26);
-    s.a5 = await start(org, agents[5]!);
-    s.s1 = await start(org, supervisors[1]!);
-    at(30);
+      // Before anyone looks: the first half hour, read back by the page from seatHistory.
+      const s: Record<string, { id: string; seatKind: string }> = {};
+      at(4);
+      s.a0 = await start(org, agents[0]!);
+      s.a1 = await start(org, agents[1]!);
+      at(9);
+      s.a2 = await start(org, agents[2]!);
+      s.s0 = await start(org, supervisors[0]!);
+      at(15);
+      s.a3 = await start(org, agents[3]!);
+      s.a4 = await start(org, agents[4]!);
+      at(21);
+      await end(org, s.a1.id);
+      at(26);
+      s.a5 = await start(org, agents[5]!);
+      s.s1 = await start(org, supervisors[1]!);
+      at(30);
 
-    const { context, page, problems, foreign } = await openPage({ width: 1280, height: 900 });
-    try {
-      await signIn(page, org.tokens.SUPERVISOR);
-      await poll(() => text(page, 'connection-status')).toBe('Live');
-      await poll(() => text(page, 'org-name')).toBe('Acme Contact Center');
-      await poll(() => text(page, 'pool-AGENT_SEAT-inuse')).toBe('5');
-      await poll(() => text(page, 'pool-AGENT_SEAT-emergency-inuse')).toBe('0');
-      await poll(() => text(page, 'pool-SUPERVISOR_SEAT-inuse')).toBe('2');
-      // The chart starts from the recorded last hour.
-      expect(Number(await page.getByTestId('chart').getAttribute('data-points'))).toBeGreaterThanOrEqual(6);
+      const { context, page, problems, foreign } = await openPage({ width: 1280, height: 900 });
+      try {
+        await signIn(page, org.tokens.SUPERVISOR);
+        await poll(() => text(page, 'connection-status')).toBe('Live');
+        await poll(() => text(page, 'org-name')).toBe('Acme Contact Center');
+        await poll(() => text(page, 'pool-AGENT_SEAT-inuse')).toBe('5');
+        await poll(() => text(page, 'pool-AGENT_SEAT-emergency-inuse')).toBe('0');
+        await poll(() => text(page, 'pool-SUPERVISOR_SEAT-inuse')).toBe('2');
+        // The chart starts from the recorded last hour.
+        expect(Number(await page.getByTestId('chart').getAttribute('data-points'))).toBeGreaterThanOrEqual(6);
 
-      // Live: two more agents take the emergency seats; the pool reaches its maximum.
-      at(33);
-      s.a6 = await start(org, agents[6]!);
-      expect(s.a6.seatKind).toBe('EMERGENCY');
-      await poll(() => text(page, 'pool-AGENT_SEAT-emergency-inuse')).toBe('1');
-      at(37);
-      s.a7 = await start(org, agents[7]!);
-      await poll(() => text(page, 'pool-AGENT_SEAT-total')).toBe('7');
-      expect(await page.getByTestId('pool-AGENT_SEAT').getAttribute('data-level')).toBe('emergency');
-      at(41);
-      await end(org, s.s0.id);
-      await poll(() => text(page, 'pool-SUPERVISOR_SEAT-inuse')).toBe('1');
-      at(43);
-      await end(org, s.a2.id);
-      await poll(() => text(page, 'pool-AGENT_SEAT-total')).toBe('6');
+        // Live: two more agents take the emergency seats; the pool reaches its maximum.
+        at(33);
+        s.a6 = await start(org, agents[6]!);
+        expect(s.a6.seatKind).toBe('EMERGENCY');
+        await poll(() => text(page, 'pool-AGENT_SEAT-emergency-inuse')).toBe('1');
+        at(37);
+        s.a7 = await start(org, agents[7]!);
+        await poll(() => text(page, 'pool-AGENT_SEAT-total')).toBe('7');
+        expect(await page.getByTestId('pool-AGENT_SEAT').getAttribute('data-level')).toBe('emergency');
+        at(41);
+        await end(org, s.s0.id);
+        await poll(() => text(page, 'pool-SUPERVISOR_SEAT-inuse')).toBe('1');
+        at(43);
+        await end(org, s.a2.id);
+        await poll(() => text(page, 'pool-AGENT_SEAT-total')).toBe('6');
 
-      // 09:46: the sweep records RENEWAL_DUE; the page refreshes the licence on the STATE_CHANGED event.
-      at(46);
-      expect(await sweepLicenseStates(gw.database.db, gw.clock, loadPresetCatalogs())).toBeGreaterThanOrEqual(1);
-      await poll(() => page.getByTestId('license-state').getAttribute('data-state')).toBe('RENEWAL_DUE');
-      await poll(() => page.getByTestId('warning-RENEWAL_DUE').isVisible()).toBe(true);
-      await poll(() => page.locator('[data-testid="events"] li[data-type="STATE_CHANGED"]').count()).toBe(1);
-      at(48);
-      s.s2 = await start(org, supervisors[2]!);
-      await poll(() => text(page, 'pool-SUPERVISOR_SEAT-inuse')).toBe('2');
+        // 09:46: the sweep records RENEWAL_DUE; the page refreshes the licence on the STATE_CHANGED event.
+        at(46);
+        expect(await sweepLicenseStates(gw.database.db, gw.clock, loadPresetCatalogs())).toBeGreaterThanOrEqual(1);
+        await poll(() => page.getByTestId('license-state').getAttribute('data-state')).toBe('RENEWAL_DUE');
+        await poll(() => page.getByTestId('warning-RENEWAL_DUE').isVisible()).toBe(true);
+        await poll(() => page.locator('[data-testid="events"] li[data-type="STATE_CHANGED"]').count()).toBe(1);
+        at(48);
+        s.s2 = await start(org, supervisors[2]!);
+        await poll(() => text(page, 'pool-SUPERVISOR_SEAT-inuse')).toBe('2');
 
-      await poll(() => text(page, 'pool-AGENT_SEAT-inuse')).toBe('5');
-      await poll(() => text(page, 'pool-AGENT_SEAT-capacity')).toBe('5');
-      await poll(() => text(page, 'pool-AGENT_SEAT-emergency-inuse')).toBe('1');
-      await poll(() => text(page, 'pool-AGENT_SEAT-emergency-capacity')).toBe('2');
-      await poll(() => text(page, 'pool-AGENT_SEAT-overage')).toBe('0');
-      await poll(() => text(page, 'pool-AGENT_SEAT-maxpossible')).toBe('7');
-      await poll(() => text(page, 'pool-AGENT_SEAT-peak')).toBe('7');
-      await poll(() => text(page, 'license-valid-until')).toContain('20 Dec 2026');
-      await poll(() => text(page, 'license-demo-limit')).toContain('2 agents');
-      expect(Number(await page.getByTestId('chart').getAttribute('data-points'))).toBeGreaterThanOrEqual(12);
-      expect(await page.getByTestId('events').locator('li').count()).toBeLessThanOrEqual(20);
+        await poll(() => text(page, 'pool-AGENT_SEAT-inuse')).toBe('5');
+        await poll(() => text(page, 'pool-AGENT_SEAT-capacity')).toBe('5');
+        await poll(() => text(page, 'pool-AGENT_SEAT-emergency-inuse')).toBe('1');
+        await poll(() => text(page, 'pool-AGENT_SEAT-emergency-capacity')).toBe('2');
+        await poll(() => text(page, 'pool-AGENT_SEAT-overage')).toBe('0');
+        await poll(() => text(page, 'pool-AGENT_SEAT-maxpossible')).toBe('7');
+        await poll(() => text(page, 'pool-AGENT_SEAT-peak')).toBe('7');
+        await poll(() => text(page, 'license-valid-until')).toContain('20 Dec 2026');
+        await poll(() => text(page, 'license-demo-limit')).toContain('2 agents');
+        expect(Number(await page.getByTestId('chart').getAttribute('data-points'))).toBeGreaterThanOrEqual(12);
+        expect(await page.getByTestId('events').locator('li').count()).toBeLessThanOrEqual(20);
 
-      expect(problems).toEqual([]);
-      expect(foreign).toEqual([]);
+        expect(problems).toEqual([]);
+        expect(foreign).toEqual([]);
 
-      // Let the bar transitions settle, then keep the picture for the README.
-      await page.waitForTimeout(600);
-      mkdirSync(new URL('../../docs/', import.meta.url), { recursive: true });
-      // The README's screenshot is refreshed only on request (UPDATE_SCREENSHOTS=1); otherwise it goes to test-results/.
-      const target = process.env.UPDATE_SCREENSHOTS ? '../../docs/dashboard.png' : '../../test-results/dashboard.png';
-      mkdirSync(new URL('../../test-results/', import.meta.url), { recursive: true });
-      await page.screenshot({ path: new URL(target, import.meta.url).pathname, fullPage: true });
-    } finally {
-      await context.close();
-    }
-  });
+        // Let the bar transitions settle, then keep the picture for the README.
+        await page.waitForTimeout(600);
+        mkdirSync(new URL('../../docs/', import.meta.url), { recursive: true });
+        // The README's screenshot is refreshed only on request (UPDATE_SCREENSHOTS=1); otherwise it goes to test-results/.
+        const target = process.env.UPDATE_SCREENSHOTS ? '../../docs/dashboard.png' : '../../test-results/dashboard.png';
+        mkdirSync(new URL('../../test-results/', import.meta.url), { recursive: true });
+        await page.screenshot({ path: new URL(target, import.meta.url).pathname, fullPage: true });
+      } finally {
+        await context.close();
+      }
+    },
+  );
 });

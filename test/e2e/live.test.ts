@@ -24,7 +24,13 @@ interface Usage {
 }
 
 function wsClient(url: string, token: string): Client {
-  return createClient({ url, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true, connectionParams: { authorization: `Bearer ${token}` } });
+  return createClient({
+    url,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    lazy: true,
+    connectionParams: { authorization: `Bearer ${token}` },
+  });
 }
 
 /** Collects the values of one subscription; `until` resolves when a value matches. */
@@ -40,7 +46,7 @@ function collect<T>(client: Client, query: string, variables: Record<string, unk
         if (!value.data) return;
         const data = value.data as T;
         values.push(data);
-        for (const w of [...waiters]) if (w.test(data)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(data));
+        for (const w of [...waiters]) if (w.test(data)) waiters.splice(waiters.indexOf(w), 1), w.resolve(data);
       },
       error: (e) => errors.push(e),
       complete: () => undefined,
@@ -54,7 +60,10 @@ function collect<T>(client: Client, query: string, variables: Record<string, unk
       const found = values.find(test);
       if (found) return Promise.resolve(found);
       return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out; got ${JSON.stringify(values.at(-1))} ${JSON.stringify(errors)}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`timed out; got ${JSON.stringify(values.at(-1))} ${JSON.stringify(errors)}`)),
+          timeoutMs,
+        );
         waiters.push({ test, resolve: (v) => (clearTimeout(timer), resolve(v)) });
       });
     },
@@ -104,7 +113,9 @@ for (const kind of DATABASES) {
       await gw.ok(START, { input: { userId: ids[0] } }, org.tokens.AGENT_CLIENT);
       await gw.ok(START, { input: { userId: ids[1] } }, org.tokens.AGENT_CLIENT);
       const text = await (await fetch(http.replace('/graphql', '/metrics'))).text();
-      const held = (await allPoolCounters(gw.database.db)).filter((p) => p.product_code === 'ACD_AGENT').reduce((sum, p) => sum + p.in_use, 0);
+      const held = (await allPoolCounters(gw.database.db))
+        .filter((p) => p.product_code === 'ACD_AGENT')
+        .reduce((sum, p) => sum + p.in_use, 0);
       expect(held).toBeGreaterThanOrEqual(2);
       expect(text).toContain(`seats_in_use{product="ACD_AGENT"} ${held}`);
       expect(text).not.toContain(org.organizationId);
@@ -113,7 +124,9 @@ for (const kind of DATABASES) {
     it('[R-LIVE-1] graphql-ws: licenseEvents sends every event of the organization', async () => {
       const { org, ids } = await innoOrg(5, 2);
       const client = wsClient(ws, org.tokens.INTEGRATOR);
-      const sub = collect<{ licenseEvents: { type: string; user: { id: string } | null; actor: string } }>(client, EVENTS, { id: org.organizationId });
+      const sub = collect<{ licenseEvents: { type: string; user: { id: string } | null; actor: string } }>(client, EVENTS, {
+        id: org.organizationId,
+      });
       // The subscription is registered before the first event once the server acknowledged it; give it a round trip.
       await new Promise((r) => setTimeout(r, 200));
       await gw.ok(START, { input: { userId: ids[0] } }, org.tokens.AGENT_CLIENT);
@@ -182,33 +195,44 @@ for (const kind of DATABASES) {
       expect(await sse.text()).toContain('UNAUTHENTICATED');
     });
 
-    it.skipIf(kind !== 'postgres')('[R-LIVE-1] after the LISTEN connection is lost, later events still arrive (reconnect and catch-up)', async () => {
-      const { org, ids } = await innoOrg(5, 3);
-      const client = wsClient(ws, org.tokens.SUPERVISOR);
-      const sub = collect<{ licenseEvents: { type: string; user: { id: string } | null } }>(client, EVENTS, { id: org.organizationId });
-      await new Promise((r) => setTimeout(r, 200));
-      await gw.ok(START, { input: { userId: ids[0] } }, org.tokens.AGENT_CLIENT);
-      await sub.until((v) => v.licenseEvents.type === 'SESSION_STARTED' && v.licenseEvents.user?.id === ids[0]);
-      // Cut the gateway's LISTEN connection as a database restart or network loss would.
-      const { sql } = await import('kysely');
-      const killed = await sql<{ n: number }>`select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where query ilike 'LISTEN%' and datname = current_database()`.execute(gw.database.db);
-      expect(killed.rows[0]?.n).toBeGreaterThan(0);
-      // An event while the connection is down, and one after: both arrive.
-      await gw.ok(START, { input: { userId: ids[1] } }, org.tokens.AGENT_CLIENT);
-      await new Promise((r) => setTimeout(r, 500));
-      await gw.ok(START, { input: { userId: ids[2] } }, org.tokens.AGENT_CLIENT);
-      await sub.until((v) => v.licenseEvents.user?.id === ids[1]);
-      await sub.until((v) => v.licenseEvents.user?.id === ids[2]);
-      sub.dispose();
-      await client.dispose();
-    });
+    it.skipIf(kind !== 'postgres')(
+      '[R-LIVE-1] after the LISTEN connection is lost, later events still arrive (reconnect and catch-up)',
+      async () => {
+        const { org, ids } = await innoOrg(5, 3);
+        const client = wsClient(ws, org.tokens.SUPERVISOR);
+        const sub = collect<{ licenseEvents: { type: string; user: { id: string } | null } }>(client, EVENTS, { id: org.organizationId });
+        await new Promise((r) => setTimeout(r, 200));
+        await gw.ok(START, { input: { userId: ids[0] } }, org.tokens.AGENT_CLIENT);
+        await sub.until((v) => v.licenseEvents.type === 'SESSION_STARTED' && v.licenseEvents.user?.id === ids[0]);
+        // Cut the gateway's LISTEN connection as a database restart or network loss would.
+        const { sql } = await import('kysely');
+        const killed = await sql<{
+          n: number;
+        }>`select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where query ilike 'LISTEN%' and datname = current_database()`.execute(
+          gw.database.db,
+        );
+        expect(killed.rows[0]?.n).toBeGreaterThan(0);
+        // An event while the connection is down, and one after: both arrive.
+        await gw.ok(START, { input: { userId: ids[1] } }, org.tokens.AGENT_CLIENT);
+        await new Promise((r) => setTimeout(r, 500));
+        await gw.ok(START, { input: { userId: ids[2] } }, org.tokens.AGENT_CLIENT);
+        await sub.until((v) => v.licenseEvents.user?.id === ids[1]);
+        await sub.until((v) => v.licenseEvents.user?.id === ids[2]);
+        sub.dispose();
+        await client.dispose();
+      },
+    );
 
     it('[R-LIVE-1] subscribers of one organization with different selections and variables each get their own shape', async () => {
       const { org, ids } = await innoOrg(5, 1);
       const client = wsClient(ws, org.tokens.SUPERVISOR);
       const full = collect<Usage>(client, SEAT_USAGE, { id: org.organizationId });
       const same = collect<Usage>(client, SEAT_USAGE, { id: org.organizationId });
-      const narrow = collect<{ seatUsage: { pools: { inUse: number }[] } }>(client, `subscription($org: ID!) { seatUsage(organizationId: $org) { pools { inUse } } }`, { org: org.organizationId });
+      const narrow = collect<{ seatUsage: { pools: { inUse: number }[] } }>(
+        client,
+        `subscription($org: ID!) { seatUsage(organizationId: $org) { pools { inUse } } }`,
+        { org: org.organizationId },
+      );
       const aliased = collect<{ u: { n: { product: { code: string }; used: number }[] } }>(
         client,
         `subscription Aliased($id: ID!) { u: seatUsage(organizationId: $id) { n: pools { product { code } used: inUse } } }`,
@@ -224,7 +248,9 @@ for (const kind of DATABASES) {
       ]);
       expect(b).toEqual(a);
       expect(a.seatUsage.organizationId).toBe(org.organizationId);
-      expect(a.seatUsage.pools[0]).toEqual(expect.objectContaining({ product: { code: 'ACD_AGENT' }, inUse: 1, maxPossible: 5, peakToday: 1 }));
+      expect(a.seatUsage.pools[0]).toEqual(
+        expect.objectContaining({ product: { code: 'ACD_AGENT' }, inUse: 1, maxPossible: 5, peakToday: 1 }),
+      );
       expect(c).toEqual({ seatUsage: { pools: [{ inUse: 1 }] } });
       expect(d).toEqual({ u: { n: [{ product: { code: 'ACD_AGENT' }, used: 1 }] } });
       for (const s of [full, same, narrow, aliased]) {
@@ -304,16 +330,42 @@ describe.skipIf(!DATABASES.includes('postgres'))('live utilization across gatewa
     const [a, b] = await Promise.all([startProcess(env), startProcess(env)]);
     children.push(a.child, b.child);
     const call = async (url: string, query: string, variables: Record<string, unknown>, token = OPERATOR_TOKEN) => {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
-      const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown[] }; // eslint-disable-line @typescript-eslint/no-explicit-any -- GraphQL JSON
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query, variables }),
+      });
+      const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown[] };
       if (body.errors) throw new Error(JSON.stringify(body.errors));
       return body.data!;
     };
-    const org = (await call(a.url, 'mutation { createOrganization(input: {name: "Two", catalog: "innoacd", customerRef: "CUST-1"}) { organization { id } } }', {})).createOrganization.organization.id as string;
-    await call(a.url, 'mutation($i: ActivateLicenseKeyInput!) { activateLicenseKey(input: $i) { license { state } } }', { i: { organizationId: org, key: issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 5 }]) } });
-    const site = (await call(a.url, 'mutation($i: CreateSiteInput!) { createSite(input: $i) { site { id } } }', { i: { organizationId: org, name: 'HQ' } })).createSite.site.id as string;
-    const group = (await call(a.url, 'mutation($i: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $i) { configurationGroup { id } } }', { i: { siteId: site, name: 'Agents', functions: ['ACD_AGENT'] } })).createConfigurationGroup.configurationGroup.id as string;
-    const user = (await call(a.url, 'mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }', { i: { siteId: site, name: 'Ada', role: 'AGENT', configurationGroupId: group } })).createUser.user.id as string;
+    const org = (
+      await call(
+        a.url,
+        'mutation { createOrganization(input: {name: "Two", catalog: "innoacd", customerRef: "CUST-1"}) { organization { id } } }',
+        {},
+      )
+    ).createOrganization.organization.id as string;
+    await call(a.url, 'mutation($i: ActivateLicenseKeyInput!) { activateLicenseKey(input: $i) { license { state } } }', {
+      i: { organizationId: org, key: issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 5 }]) },
+    });
+    const site = (
+      await call(a.url, 'mutation($i: CreateSiteInput!) { createSite(input: $i) { site { id } } }', {
+        i: { organizationId: org, name: 'HQ' },
+      })
+    ).createSite.site.id as string;
+    const group = (
+      await call(
+        a.url,
+        'mutation($i: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $i) { configurationGroup { id } } }',
+        { i: { siteId: site, name: 'Agents', functions: ['ACD_AGENT'] } },
+      )
+    ).createConfigurationGroup.configurationGroup.id as string;
+    const user = (
+      await call(a.url, 'mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }', {
+        i: { siteId: site, name: 'Ada', role: 'AGENT', configurationGroupId: group },
+      })
+    ).createUser.user.id as string;
 
     const client = wsClient(b.url.replace('http', 'ws'), OPERATOR_TOKEN);
     const sub = collect<Usage>(client, SEAT_USAGE, { id: org });

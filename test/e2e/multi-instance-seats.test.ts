@@ -75,7 +75,6 @@ function launch(name: string, databaseUrl: string, sessionTtlSeconds: number): P
   });
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- results are read dynamically
 type Gql = { data?: any; errors?: { message: string; extensions?: { code?: string } }[] };
 
 async function gql(instance: Instance, query: string, variables: Record<string, unknown>, token: string): Promise<Gql> {
@@ -88,7 +87,7 @@ async function gql(instance: Instance, query: string, variables: Record<string, 
   return body;
 }
 
-async function ok(instance: Instance, query: string, variables: Record<string, unknown>, token: string): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any -- see Gql
+async function ok(instance: Instance, query: string, variables: Record<string, unknown>, token: string): Promise<any> {
   const result = await gql(instance, query, variables, token);
   if (result.errors?.length) throw new Error(`GraphQL errors on ${instance.name}: ${JSON.stringify(result.errors)}`);
   return result.data;
@@ -105,16 +104,38 @@ interface Org {
 async function setUpOrg(instance: Instance, catalog: string, bought: readonly Bought[], functions: string[], users: number): Promise<Org> {
   // Customer references are unique per organization.
   const customerRef = uniqueCustomerRef();
-  const { createOrganization } = await ok(instance, `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`, { input: { name: `${catalog} e2e`, catalog, customerRef } }, OPERATOR_TOKEN);
+  const { createOrganization } = await ok(
+    instance,
+    `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`,
+    { input: { name: `${catalog} e2e`, catalog, customerRef } },
+    OPERATOR_TOKEN,
+  );
   const id = createOrganization.organization.id as string;
-  const { createSite } = await ok(instance, `mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }`, { input: { organizationId: id, name: 'HQ' } }, OPERATOR_TOKEN);
+  const { createSite } = await ok(
+    instance,
+    `mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }`,
+    { input: { organizationId: id, name: 'HQ' } },
+    OPERATOR_TOKEN,
+  );
   const token = async (role: string) =>
-    (await ok(instance, `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }`, { input: { organizationId: id, role } }, OPERATOR_TOKEN)).createApiToken.token as string;
+    (
+      await ok(
+        instance,
+        `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }`,
+        { input: { organizationId: id, role } },
+        OPERATOR_TOKEN,
+      )
+    ).createApiToken.token as string;
   const admin = await token('ADMIN');
   const agentClient = await token('AGENT_CLIENT');
   // Real time in the processes: the key starts yesterday.
   const key = issueLicenseKey(catalog, bought, { customerRef, validFrom: new Date(Date.now() - DAY).toISOString() });
-  const activated = await ok(instance, `mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }`, { input: { organizationId: id, key } }, admin);
+  const activated = await ok(
+    instance,
+    `mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }`,
+    { input: { organizationId: id, key } },
+    admin,
+  );
   expect(activated.activateLicenseKey.license.state).toBe('ACTIVE');
   const { createConfigurationGroup } = await ok(
     instance,
@@ -124,10 +145,20 @@ async function setUpOrg(instance: Instance, catalog: string, bought: readonly Bo
   );
   const ids: string[] = [];
   for (let i = 0; i < users; i++) {
-    const { createUser } = await ok(instance, `mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }`, { input: { siteId: createSite.site.id, name: `Agent ${i + 1}`, role: 'AGENT' } }, admin);
+    const { createUser } = await ok(
+      instance,
+      `mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }`,
+      { input: { siteId: createSite.site.id, name: `Agent ${i + 1}`, role: 'AGENT' } },
+      admin,
+    );
     ids.push(createUser.user.id);
   }
-  const moved = await ok(instance, `mutation($input: MoveUsersInput!) { moveUsers(input: $input) { applied } }`, { input: { userIds: ids, configurationGroupId: createConfigurationGroup.configurationGroup.id } }, admin);
+  const moved = await ok(
+    instance,
+    `mutation($input: MoveUsersInput!) { moveUsers(input: $input) { applied } }`,
+    { input: { userIds: ids, configurationGroupId: createConfigurationGroup.configurationGroup.id } },
+    admin,
+  );
   expect(moved.moveUsers.applied).toBe(true);
   return { id, admin, agentClient, users: ids };
 }
@@ -147,13 +178,30 @@ describe.skipIf(!DATABASES.includes('postgres'))('gateway processes sharing one 
   let victim: Instance;
 
   const counter = async (org: Org, product: string) =>
-    (await database.db.selectFrom('seat_pools').select('in_use').where('organization_id', '=', org.id).where('product_code', '=', product).executeTakeFirstOrThrow()).in_use;
-  const openSessions = (org: Org) => database.db.selectFrom('sessions').select(['id', 'user_id']).where('organization_id', '=', org.id).where('ended_at', 'is', null).execute();
+    (
+      await database.db
+        .selectFrom('seat_pools')
+        .select('in_use')
+        .where('organization_id', '=', org.id)
+        .where('product_code', '=', product)
+        .executeTakeFirstOrThrow()
+    ).in_use;
+  const openSessions = (org: Org) =>
+    database.db
+      .selectFrom('sessions')
+      .select(['id', 'user_id'])
+      .where('organization_id', '=', org.id)
+      .where('ended_at', 'is', null)
+      .execute();
 
   beforeAll(async () => {
     database = await freshDatabase('postgres');
     // a and b: the default TTL, so nothing expires during the race; the victim: a 5-second TTL.
-    [a, b, victim] = await Promise.all([launch('gateway A', database.url!, 120), launch('gateway B', database.url!, 120), launch('victim', database.url!, 5)]);
+    [a, b, victim] = await Promise.all([
+      launch('gateway A', database.url!, 120),
+      launch('gateway B', database.url!, 120),
+      launch('victim', database.url!, 5),
+    ]);
   }, 120_000);
 
   afterAll(async () => {
@@ -186,8 +234,15 @@ describe.skipIf(!DATABASES.includes('postgres'))('gateway processes sharing one 
     expect(await openSessions(org)).toHaveLength(60);
     // Either instance reports the same pool.
     for (const instance of [a, b]) {
-      const usage = await ok(instance, `query($id: ID!) { organization(id: $id) { seatUsage { pools { product { code } inUse emergencyInUse overageInUse maxPossible } } } }`, { id: org.id }, org.admin);
-      expect(usage.organization.seatUsage.pools).toEqual([{ product: { code: 'AGENT_SEAT' }, inUse: 50, emergencyInUse: 10, overageInUse: 0, maxPossible: 60 }]);
+      const usage = await ok(
+        instance,
+        `query($id: ID!) { organization(id: $id) { seatUsage { pools { product { code } inUse emergencyInUse overageInUse maxPossible } } } }`,
+        { id: org.id },
+        org.admin,
+      );
+      expect(usage.organization.seatUsage.pools).toEqual([
+        { product: { code: 'AGENT_SEAT' }, inUse: 50, emergencyInUse: 10, overageInUse: 0, maxPossible: 60 },
+      ]);
     }
   });
 
@@ -224,7 +279,12 @@ describe.skipIf(!DATABASES.includes('postgres'))('gateway processes sharing one 
     const starts = [...regained.values()].map((r) => new Date(r.session!.startedAt).getTime()).sort((x, y) => x - y);
     starts.forEach((startedAt, k) => expect(startedAt).toBeGreaterThanOrEqual(expiries[k]!));
 
-    const expired = await database.db.selectFrom('events').select(['user_id', 'actor']).where('organization_id', '=', org.id).where('type', '=', 'SESSION_EXPIRED').execute();
+    const expired = await database.db
+      .selectFrom('events')
+      .select(['user_id', 'actor'])
+      .where('organization_id', '=', org.id)
+      .where('type', '=', 'SESSION_EXPIRED')
+      .execute();
     expect(expired.map((e) => e.user_id).sort()).toEqual([...held].sort());
     expect(new Set(expired.map((e) => e.actor))).toEqual(new Set(['system']));
     const open = await openSessions(org);

@@ -147,9 +147,12 @@ describe.skipIf(!DATABASES.includes('pglite'))('PGlite persistence', () => {
       const created = await app.yoga.fetch('http://x/graphql', {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${OPERATOR_TOKEN}` },
-        body: JSON.stringify({ query: 'mutation { createOrganization(input: {name: "Persisted", catalog: "innoacd"}) { organization { id } } }' }),
+        body: JSON.stringify({
+          query: 'mutation { createOrganization(input: {name: "Persisted", catalog: "innoacd"}) { organization { id } } }',
+        }),
       });
-      const id = ((await created.json()) as { data: { createOrganization: { organization: { id: string } } } }).data.createOrganization.organization.id;
+      const id = ((await created.json()) as { data: { createOrganization: { organization: { id: string } } } }).data.createOrganization
+        .organization.id;
       await app.stop();
       await first.close();
 
@@ -185,7 +188,17 @@ describe.skipIf(!DATABASES.includes('postgres'))('PostgreSQL migrations and pers
     try {
       const first = await openDatabase({ databaseUrl: empty.url, dataDir: null });
       await migrateToLatest(first.db);
-      await first.db.insertInto('organizations').values({ id: '01890000-0000-7000-8000-000000000001', name: 'Kept', catalog_code: 'innoacd', customer_ref: null, clock_high_water: null, created_at: new Date() }).execute();
+      await first.db
+        .insertInto('organizations')
+        .values({
+          id: '01890000-0000-7000-8000-000000000001',
+          name: 'Kept',
+          catalog_code: 'innoacd',
+          customer_ref: null,
+          clock_high_water: null,
+          created_at: new Date(),
+        })
+        .execute();
       await first.close();
       const second = await openDatabase({ databaseUrl: empty.url, dataDir: null });
       const row = await second.db.selectFrom('organizations').select('name').executeTakeFirst();

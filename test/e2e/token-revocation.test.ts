@@ -48,7 +48,10 @@ function openWs(url: string, token: string, query: string, variables: Record<str
   const values: unknown[] = [];
   let resolveFirst!: () => void;
   const first = new Promise<void>((resolve) => (resolveFirst = resolve));
-  client.subscribe({ query, variables }, { next: (v) => (values.push(v), resolveFirst()), error: () => undefined, complete: () => undefined });
+  client.subscribe(
+    { query, variables },
+    { next: (v) => (values.push(v), resolveFirst()), error: () => undefined, complete: () => undefined },
+  );
   return { client, closed, first, values };
 }
 
@@ -157,10 +160,13 @@ for (const kind of DATABASES) {
       const seats = openWs(bWs, token, SEAT_USAGE, { id: org.organizationId });
       await within(seats.first, 'the first seat usage');
       // A second subscription on the same connection: it ends with the socket.
-      const events = seats.client.subscribe({ query: EVENTS, variables: { id: org.organizationId } }, { next: () => undefined, error: () => undefined, complete: () => undefined });
+      const events = seats.client.subscribe(
+        { query: EVENTS, variables: { id: org.organizationId } },
+        { next: () => undefined, error: () => undefined, complete: () => undefined },
+      );
 
       expect((await a.gql(REVOKE_TOKEN, { input: { apiTokenId: id } })).errors).toBeUndefined();
-      const closed = await within(seats.closed, 'the close of the revoked token\'s socket');
+      const closed = await within(seats.closed, "the close of the revoked token's socket");
       expect(closed.code).toBe(4403);
       expect(closed.reason).toMatch(/revoked/);
       events();
@@ -176,7 +182,8 @@ for (const kind of DATABASES) {
       const other = await newToken('SUPERVISOR');
       await within(
         (async () => {
-          while (!events.events.some((e) => e.event === 'next' && e.data.includes('API_TOKEN_CREATED') && e.data.includes(other.id))) await new Promise((r) => setTimeout(r, 20));
+          while (!events.events.some((e) => e.event === 'next' && e.data.includes('API_TOKEN_CREATED') && e.data.includes(other.id)))
+            await new Promise((r) => setTimeout(r, 20));
         })(),
         'the API_TOKEN_CREATED event',
       );
@@ -189,7 +196,7 @@ for (const kind of DATABASES) {
       expect((await a.gql(ORGANIZATION, { id: org.organizationId }, token)).status).toBe(401);
     });
 
-    it('[R-SEC-8][TOKEN-REVOKE-LIVE] the operator\'s and other tokens\' streams stay open when one token is revoked', async () => {
+    it("[R-SEC-8][TOKEN-REVOKE-LIVE] the operator's and other tokens' streams stay open when one token is revoked", async () => {
       const victim = await newToken('SUPERVISOR');
       const keeper = await newToken('SUPERVISOR');
       const cut = openWs(bWs, victim.token, SEAT_USAGE, { id: org.organizationId });
@@ -197,19 +204,22 @@ for (const kind of DATABASES) {
       const operator = openWs(bWs, OPERATOR_TOKEN, SEAT_USAGE, { id: org.organizationId });
       await within(Promise.all([cut.first, kept.first, operator.first]), 'the first seat usages');
       await a.ok(REVOKE_TOKEN, { input: { apiTokenId: victim.id } });
-      expect((await within(cut.closed, 'the close of the revoked token\'s socket')).code).toBe(4403);
+      expect((await within(cut.closed, "the close of the revoked token's socket")).code).toBe(4403);
       // The others still receive: a new subscription on their connections answers.
       for (const live of [kept, operator]) {
         let got!: () => void;
         const again = new Promise<void>((resolve) => (got = resolve));
-        const stop = live.client.subscribe({ query: SEAT_USAGE, variables: { id: org.organizationId } }, { next: () => got(), error: () => undefined, complete: () => undefined });
+        const stop = live.client.subscribe(
+          { query: SEAT_USAGE, variables: { id: org.organizationId } },
+          { next: () => got(), error: () => undefined, complete: () => undefined },
+        );
         await within(again, 'a seat usage on a connection that stays open');
         stop();
       }
       await Promise.all([kept.client.dispose(), operator.client.dispose(), cut.client.dispose()]);
     });
 
-    it('[R-SEC-8][TOKEN-EXPIRY-LIVE] an expired token\'s open graphql-ws connection and SSE stream are cut when its expiry passes (test clock)', async () => {
+    it("[R-SEC-8][TOKEN-EXPIRY-LIVE] an expired token's open graphql-ws connection and SSE stream are cut when its expiry passes (test clock)", async () => {
       const expiresAt = new Date(b.clock.now().getTime() + 3_600_000);
       const { token } = await newToken('SUPERVISOR', { expiresAt: expiresAt.toISOString() });
       const ws = openWs(bWs, token, SEAT_USAGE, { id: org.organizationId });
@@ -217,10 +227,10 @@ for (const kind of DATABASES) {
       await within(Promise.all([ws.first, sse.first]), 'the first seat usages');
 
       b.clock.set(expiresAt);
-      const closed = await within(ws.closed, 'the close of the expired token\'s socket');
+      const closed = await within(ws.closed, "the close of the expired token's socket");
       expect(closed.code).toBe(4403);
       expect(closed.reason).toMatch(/expired/);
-      expectCutStream(await within(sse.ended, 'the end of the expired token\'s SSE stream'), /expired/);
+      expectCutStream(await within(sse.ended, "the end of the expired token's SSE stream"), /expired/);
       expect((await b.gql(ORGANIZATION, { id: org.organizationId }, token)).status).toBe(401);
       await ws.client.dispose();
     });
@@ -243,18 +253,25 @@ for (const kind of DATABASES) {
       }
     });
 
-    it.skipIf(kind !== 'postgres')('[R-SEC-8][TOKEN-REVOKE-LIVE] after a lost LISTEN connection comes back, the tokens of open streams are read again (a revocation whose notice was missed ends them)', async () => {
-      const { token, id } = await newToken('SUPERVISOR');
-      const ws = openWs(bWs, token, SEAT_USAGE, { id: org.organizationId });
-      await within(ws.first, 'the first seat usage');
-      // Revoked with no notice (as if it had been sent while the connection was down); B's TTL is an hour.
-      await a.database.db.updateTable('api_tokens').set({ revoked_at: a.clock.now() }).where('id', '=', id).execute();
-      const { sql } = await import('kysely');
-      const killed = await sql<{ n: number }>`select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where query ilike 'LISTEN%' and datname = current_database()`.execute(a.database.db);
-      expect(killed.rows[0]?.n).toBeGreaterThan(0);
-      expect((await within(ws.closed, 'the close after the LISTEN connection came back')).code).toBe(4403);
-      await ws.client.dispose();
-    });
+    it.skipIf(kind !== 'postgres')(
+      '[R-SEC-8][TOKEN-REVOKE-LIVE] after a lost LISTEN connection comes back, the tokens of open streams are read again (a revocation whose notice was missed ends them)',
+      async () => {
+        const { token, id } = await newToken('SUPERVISOR');
+        const ws = openWs(bWs, token, SEAT_USAGE, { id: org.organizationId });
+        await within(ws.first, 'the first seat usage');
+        // Revoked with no notice (as if it had been sent while the connection was down); B's TTL is an hour.
+        await a.database.db.updateTable('api_tokens').set({ revoked_at: a.clock.now() }).where('id', '=', id).execute();
+        const { sql } = await import('kysely');
+        const killed = await sql<{
+          n: number;
+        }>`select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where query ilike 'LISTEN%' and datname = current_database()`.execute(
+          a.database.db,
+        );
+        expect(killed.rows[0]?.n).toBeGreaterThan(0);
+        expect((await within(ws.closed, 'the close after the LISTEN connection came back')).code).toBe(4403);
+        await ws.client.dispose();
+      },
+    );
 
     it('[R-SEC-8][TOKEN-EXPIRY-LIVE] an expired token cannot open a graphql-ws connection (4403) or an SSE stream (UNAUTHENTICATED)', async () => {
       const expiresAt = new Date(b.clock.now().getTime() + 60_000);
@@ -311,13 +328,24 @@ describe.skipIf(!DATABASES.includes('postgres'))('live streams of a revoked toke
     const [a, b] = await Promise.all([startProcess({ DATABASE_URL: database.url! }), startProcess({ DATABASE_URL: database.url! })]);
     children.push(a.child, b.child);
     const call = async (url: string, query: string, variables: Record<string, unknown>, token = OPERATOR_TOKEN) => {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
-      const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown[] }; // eslint-disable-line @typescript-eslint/no-explicit-any -- GraphQL JSON
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query, variables }),
+      });
+      const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown[] };
       if (body.errors) throw new Error(JSON.stringify(body.errors));
       return body.data!;
     };
-    const orgId = (await call(a.url, 'mutation { createOrganization(input: {name: "Revocation", catalog: "innoacd", customerRef: "CUST-1"}) { organization { id } } }', {})).createOrganization.organization.id as string;
-    const created = (await call(a.url, CREATE_TOKEN, { input: { organizationId: orgId, role: 'SUPERVISOR', label: 'dashboard' } })).createApiToken as { token: string; apiToken: { id: string } };
+    const orgId = (
+      await call(
+        a.url,
+        'mutation { createOrganization(input: {name: "Revocation", catalog: "innoacd", customerRef: "CUST-1"}) { organization { id } } }',
+        {},
+      )
+    ).createOrganization.organization.id as string;
+    const created = (await call(a.url, CREATE_TOKEN, { input: { organizationId: orgId, role: 'SUPERVISOR', label: 'dashboard' } }))
+      .createApiToken as { token: string; apiToken: { id: string } };
 
     const ws = openWs(b.url.replace('http', 'ws'), created.token, SEAT_USAGE, { id: orgId });
     const sse = await openSse(b.url, created.token, SEAT_USAGE, { id: orgId });

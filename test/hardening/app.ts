@@ -7,7 +7,7 @@ import type { DatabaseKind } from '../../src/db/database.ts';
 import { freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { OPERATOR_TOKEN } from '../support/gateway.ts';
 
-export type Body = ExecutionResult<Record<string, any>> & Record<string, unknown>; // eslint-disable-line @typescript-eslint/no-explicit-any -- responses are read dynamically
+export type Body = ExecutionResult<Record<string, any>> & Record<string, unknown>;
 
 export interface ListeningApp {
   app: App;
@@ -16,7 +16,10 @@ export interface ListeningApp {
   base: string;
   port: number;
   /** POSTs JSON to /graphql over the socket; `token: null` sends no Authorization header. */
-  post(body: unknown, options?: { token?: string | null; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; text: string; json: Body | null }>;
+  post(
+    body: unknown,
+    options?: { token?: string | null; headers?: Record<string, string> },
+  ): Promise<{ status: number; headers: Headers; text: string; json: Body | null }>;
   /** One operation; GraphQL errors are returned, not thrown. */
   gql(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<Body & { status: number }>;
   ws(authorization?: string | null): Client;
@@ -35,7 +38,12 @@ export async function listen(kind: DatabaseKind, deps: Partial<AppDeps> = {}, da
     const token = options.token === undefined ? OPERATOR_TOKEN : options.token;
     const response = await fetch(`${base}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...options.headers },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/graphql-response+json, application/json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...options.headers,
+      },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await response.text();

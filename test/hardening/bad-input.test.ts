@@ -9,7 +9,13 @@ import { OPERATOR_TOKEN } from '../support/gateway.ts';
 import { leaksIn, listen, type Body, type ListeningApp } from './app.ts';
 
 /** Codes a client may see for a refused request or operation; anything else (INTERNAL_SERVER_ERROR above all) is a bug. */
-const REQUEST_CODES = ['BAD_REQUEST', 'GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'OPERATION_RESOLUTION_FAILURE', 'REQUEST_ENTITY_TOO_LARGE'];
+const REQUEST_CODES = [
+  'BAD_REQUEST',
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'OPERATION_RESOLUTION_FAILURE',
+  'REQUEST_ENTITY_TOO_LARGE',
+];
 const DOMAIN_CODES = ['BAD_USER_INPUT', 'NOT_FOUND', 'FORBIDDEN', 'UNAUTHENTICATED', 'INVALID_LICENSE_KEY', 'RATE_LIMITED'];
 
 interface Answer {
@@ -46,12 +52,25 @@ for (const kind of DATABASES) {
   describe(`[R-SEC-4] [R-API-1] bad input on ${kind}`, () => {
     let gw: ListeningApp;
     const vendor = generateKeyPair();
-    let ids: { organizationId: string; siteId: string; userId: string; groupId: string; teamId: string; tokenId: string; admin: string; validKey: string };
+    let ids: {
+      organizationId: string;
+      siteId: string;
+      userId: string;
+      groupId: string;
+      teamId: string;
+      tokenId: string;
+      admin: string;
+      validKey: string;
+    };
     let before: Record<string, number>;
 
     /** Rows of every table (migrations' own tables aside): what a refused request must leave as it was. */
     async function rowCounts(): Promise<Record<string, number>> {
-      const tables = await sql<{ table_name: string }>`select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' and table_name not like 'kysely_%' order by table_name`.execute(gw.database.db);
+      const tables = await sql<{
+        table_name: string;
+      }>`select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' and table_name not like 'kysely_%' order by table_name`.execute(
+        gw.database.db,
+      );
       const counts: Record<string, number> = {};
       for (const { table_name } of tables.rows) {
         const row = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table_name)}`.execute(gw.database.db);
@@ -61,13 +80,28 @@ for (const kind of DATABASES) {
     }
 
     /** Any HTTP request to the gateway. */
-    async function send(init: { method?: string; path?: string; headers?: Record<string, string>; body?: string | null; token?: string | null }): Promise<Answer> {
+    async function send(init: {
+      method?: string;
+      path?: string;
+      headers?: Record<string, string>;
+      body?: string | null;
+      token?: string | null;
+    }): Promise<Answer> {
       const token = init.token === undefined ? ids.admin : init.token;
-      const headers: Record<string, string> = { ...(init.body != null ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers };
-      const response = await fetch(`${gw.base}${init.path ?? '/graphql'}`, { method: init.method ?? 'POST', headers, body: init.body ?? null });
+      const headers: Record<string, string> = {
+        ...(init.body != null ? { 'content-type': 'application/json' } : {}),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...init.headers,
+      };
+      const response = await fetch(`${gw.base}${init.path ?? '/graphql'}`, {
+        method: init.method ?? 'POST',
+        headers,
+        body: init.body ?? null,
+      });
       return { status: response.status, contentType: response.headers.get('content-type') ?? '', text: await response.text() };
     }
-    const operation = (query: string, variables?: unknown, token?: string | null) => send({ body: JSON.stringify({ query, variables }), token });
+    const operation = (query: string, variables?: unknown, token?: string | null) =>
+      send({ body: JSON.stringify({ query, variables }), token });
 
     /** Writes raw bytes on a fresh connection and returns the response (the server closes these connections). */
     function rawHttp(bytes: string): Promise<Answer> {
@@ -78,7 +112,11 @@ for (const kind of DATABASES) {
         socket.once('error', reject);
         socket.once('close', () => {
           const [head = '', ...rest] = data.split('\r\n\r\n');
-          resolve({ status: Number(head.split(' ')[1]), contentType: /content-type: ([^\r\n]+)/i.exec(head)?.[1] ?? '', text: rest.join('\r\n\r\n') });
+          resolve({
+            status: Number(head.split(' ')[1]),
+            contentType: /content-type: ([^\r\n]+)/i.exec(head)?.[1] ?? '',
+            text: rest.join('\r\n\r\n'),
+          });
         });
       });
     }
@@ -91,17 +129,40 @@ for (const kind of DATABASES) {
         if (result.errors) throw new Error(JSON.stringify(result.errors));
         return result.data!;
       };
-      const org = await ok('mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }', { input: { name: 'Fixture', catalog: 'innoacd', customerRef: 'CUST-1' } });
+      const org = await ok('mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }', {
+        input: { name: 'Fixture', catalog: 'innoacd', customerRef: 'CUST-1' },
+      });
       const organizationId = org.createOrganization.organization.id as string;
-      const token = await ok('mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token apiToken { id } } }', { input: { organizationId, role: 'ADMIN' } });
+      const token = await ok('mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token apiToken { id } } }', {
+        input: { organizationId, role: 'ADMIN' },
+      });
       const admin = token.createApiToken.token as string;
-      const site = await ok('mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }', { input: { organizationId, name: 'HQ' } }, admin);
+      const site = await ok(
+        'mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }',
+        { input: { organizationId, name: 'HQ' } },
+        admin,
+      );
       const siteId = site.createSite.site.id as string;
-      const group = await ok('mutation($input: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $input) { configurationGroup { id } } }', { input: { siteId, name: 'Agents', functions: [] } }, admin);
-      const team = await ok('mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }', { input: { organizationId, name: 'Team' } }, admin);
-      const user = await ok('mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }', { input: { siteId, name: 'Ada', role: 'AGENT' } }, admin);
+      const group = await ok(
+        'mutation($input: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $input) { configurationGroup { id } } }',
+        { input: { siteId, name: 'Agents', functions: [] } },
+        admin,
+      );
+      const team = await ok(
+        'mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }',
+        { input: { organizationId, name: 'Team' } },
+        admin,
+      );
+      const user = await ok(
+        'mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }',
+        { input: { siteId, name: 'Ada', role: 'AGENT' } },
+        admin,
+      );
       const validKey = issueKey(
-        orderToPayload({ customerRef: 'CUST-1', catalog: 'innoacd', validFrom: '2026-11-01', entitlements: [{ product: 'ACD_AGENT', quantity: 5 }] }, new Date('2026-11-22T10:00:00Z')),
+        orderToPayload(
+          { customerRef: 'CUST-1', catalog: 'innoacd', validFrom: '2026-11-01', entitlements: [{ product: 'ACD_AGENT', quantity: 5 }] },
+          new Date('2026-11-22T10:00:00Z'),
+        ),
         vendor.privateKeyPem,
       );
       ids = {
@@ -135,7 +196,10 @@ for (const kind of DATABASES) {
         ['an empty batch', '[]'],
         ['a batch of garbage', '[1, null, "x"]'],
         ['a NUL byte in the JSON', '{"query": "{ catalogs { code } }\u0000"}'],
-        ['a variable nested 100 000 deep', `{"query": "query($x: [[Int]]) { catalogs { code } }", "variables": {"x": ${'['.repeat(100_000)}${']'.repeat(100_000)}}}`],
+        [
+          'a variable nested 100 000 deep',
+          `{"query": "query($x: [[Int]]) { catalogs { code } }", "variables": {"x": ${'['.repeat(100_000)}${']'.repeat(100_000)}}}`,
+        ],
         ['a batch entry that is null', `[{"query": "{ catalogs { code } }"}, null]`],
       ])('%s', async (_name, body) => {
         expectRefusedCleanly(await send({ body }));
@@ -147,12 +211,17 @@ for (const kind of DATABASES) {
         ['multipart with a broken body', 'multipart/form-data; boundary=xyz'],
         ['form-urlencoded with a broken escape', 'application/x-www-form-urlencoded'],
       ])('wrong content type: %s', async (_name, contentType) => {
-        const answer = await send({ body: contentType.startsWith('application/x-www') ? 'query=%ZZ&variables=%7B' : CATALOGS, headers: { 'content-type': contentType } });
+        const answer = await send({
+          body: contentType.startsWith('application/x-www') ? 'query=%ZZ&variables=%7B' : CATALOGS,
+          headers: { 'content-type': contentType },
+        });
         expectRefusedCleanly(answer);
       });
 
       it('no content type at all', async () => {
-        const answer = await rawHttp(`POST /graphql HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${CATALOGS.length}\r\n\r\n${CATALOGS}`);
+        const answer = await rawHttp(
+          `POST /graphql HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${CATALOGS.length}\r\n\r\n${CATALOGS}`,
+        );
         expect(answer.status).toBe(415);
         expectRefusedCleanly(answer);
       });
@@ -177,7 +246,9 @@ for (const kind of DATABASES) {
       });
 
       it('a broken percent-escape in a GET query string', async () => {
-        expectRefusedCleanly(await send({ method: 'GET', path: '/graphql?query=%E0%A4%A&variables=%ZZ', headers: { accept: 'application/json' } }));
+        expectRefusedCleanly(
+          await send({ method: 'GET', path: '/graphql?query=%E0%A4%A&variables=%ZZ', headers: { accept: 'application/json' } }),
+        );
       });
 
       it('a 20 KiB query string: 431 with JSON', async () => {
@@ -206,15 +277,20 @@ for (const kind of DATABASES) {
       const CREATE_SITE = 'mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }';
       const CREATE_USER = 'mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }';
       const CREATE_ORG = 'mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }';
-      const CREATE_GROUP = 'mutation($input: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $input) { configurationGroup { id } } }';
+      const CREATE_GROUP =
+        'mutation($input: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $input) { configurationGroup { id } } }';
       const CREATE_TEAM = 'mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }';
       const ACTIVATE = 'mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }';
-      const USERS_PAGE = 'query($id: ID!, $first: Int, $after: String) { organization(id: $id) { users(first: $first, after: $after) { totalCount } } }';
+      const USERS_PAGE =
+        'query($id: ID!, $first: Int, $after: String) { organization(id: $id) { users(first: $first, after: $after) { totalCount } } }';
       const NIL = '00000000-0000-7000-8000-000000000000';
 
       function expectCode(answer: Answer, code: string): void {
         const result = expectRefusedCleanly(answer);
-        expect(result.errors?.map((e) => e.extensions?.code), answer.text).toContain(code);
+        expect(
+          result.errors?.map((e) => e.extensions?.code),
+          answer.text,
+        ).toContain(code);
       }
 
       it('deep nesting, many aliases, many tokens, many directives: BAD_USER_INPUT (R-SEC-3)', async () => {
@@ -237,10 +313,24 @@ for (const kind of DATABASES) {
         expectCode(await operation(UPDATE_STATUS, { input: { userId: ids.userId, status: 'DELETED' } }), 'BAD_USER_INPUT');
         expectCode(await operation(UPDATE_STATUS, { input: { userId: ids.userId } }), 'BAD_USER_INPUT');
         expectCode(await operation(UPDATE_STATUS, { input: { userId: ids.userId, status: 'INACTIVE', admin: true } }), 'BAD_USER_INPUT');
-        expectCode(await operation(UPDATE_STATUS, { input: [{ userId: ids.userId, status: 'INACTIVE' }, { userId: ids.userId, status: 'ACTIVE' }] }), 'BAD_USER_INPUT');
+        expectCode(
+          await operation(UPDATE_STATUS, {
+            input: [
+              { userId: ids.userId, status: 'INACTIVE' },
+              { userId: ids.userId, status: 'ACTIVE' },
+            ],
+          }),
+          'BAD_USER_INPUT',
+        );
         expectCode(await operation(CREATE_USER, { input: { siteId: ids.siteId, name: 'X', role: 'ROOT' } }), 'BAD_USER_INPUT');
-        expectCode(await operation(CREATE_GROUP, { input: { siteId: ids.siteId, name: 'G', functions: { BASE: true } } }), 'BAD_USER_INPUT');
-        expectCode(await operation('mutation { updateUserStatus(input: { userId: 5, status: "ACTIVE" }) { user { id } } }'), 'GRAPHQL_VALIDATION_FAILED');
+        expectCode(
+          await operation(CREATE_GROUP, { input: { siteId: ids.siteId, name: 'G', functions: { BASE: true } } }),
+          'BAD_USER_INPUT',
+        );
+        expectCode(
+          await operation('mutation { updateUserStatus(input: { userId: 5, status: "ACTIVE" }) { user { id } } }'),
+          'GRAPHQL_VALIDATION_FAILED',
+        );
       });
 
       it('unknown ids: NOT_FOUND', async () => {
@@ -249,21 +339,41 @@ for (const kind of DATABASES) {
         expectCode(await operation(CREATE_SITE, { input: { organizationId: NIL, name: 'S' } }), 'NOT_FOUND');
         expectCode(await operation(CREATE_USER, { input: { siteId: NIL, name: 'U', role: 'AGENT' } }), 'NOT_FOUND');
         // A reference inside an input names the field (BAD_USER_INPUT); the object acted on is NOT_FOUND.
-        expectCode(await operation(CREATE_USER, { input: { siteId: ids.siteId, name: 'U', role: 'AGENT', configurationGroupId: NIL } }), 'BAD_USER_INPUT');
+        expectCode(
+          await operation(CREATE_USER, { input: { siteId: ids.siteId, name: 'U', role: 'AGENT', configurationGroupId: NIL } }),
+          'BAD_USER_INPUT',
+        );
         expectCode(await operation(CREATE_GROUP, { input: { siteId: NIL, name: 'G', functions: [] } }), 'NOT_FOUND');
-        expectCode(await operation(CREATE_TEAM, { input: { organizationId: ids.organizationId, name: 'T', leaderId: NIL } }), 'BAD_USER_INPUT');
+        expectCode(
+          await operation(CREATE_TEAM, { input: { organizationId: ids.organizationId, name: 'T', leaderId: NIL } }),
+          'BAD_USER_INPUT',
+        );
         expectCode(await operation(CREATE_TEAM, { input: { organizationId: NIL, name: 'T' } }), 'NOT_FOUND');
-        expectCode(await operation('mutation($id: ID!) { deleteUser(input: { userId: $id }) { deletedUserId } }', { id: NIL }), 'NOT_FOUND');
-        expectCode(await operation('mutation($id: ID!) { revokeApiToken(input: { apiTokenId: $id }) { apiTokenId } }', { id: NIL }), 'NOT_FOUND');
+        expectCode(
+          await operation('mutation($id: ID!) { deleteUser(input: { userId: $id }) { deletedUserId } }', { id: NIL }),
+          'NOT_FOUND',
+        );
+        expectCode(
+          await operation('mutation($id: ID!) { revokeApiToken(input: { apiTokenId: $id }) { apiTokenId } }', { id: NIL }),
+          'NOT_FOUND',
+        );
         expectCode(await operation('query($id: ID!) { organization(id: $id) { name } }', { id: NIL }), 'NOT_FOUND');
       });
 
       it('negative and huge numbers', async () => {
         for (const first of [-1, 501, 1.5]) expectCode(await operation(USERS_PAGE, { id: ids.organizationId, first }), 'BAD_USER_INPUT');
         for (const first of ['2147483648', '1e400', '-2147483649']) {
-          expectCode(await send({ body: `{"query": ${JSON.stringify(USERS_PAGE)}, "variables": {"id": "${ids.organizationId}", "first": ${first}}}` }), 'BAD_USER_INPUT');
+          expectCode(
+            await send({
+              body: `{"query": ${JSON.stringify(USERS_PAGE)}, "variables": {"id": "${ids.organizationId}", "first": ${first}}}`,
+            }),
+            'BAD_USER_INPUT',
+          );
         }
-        expectCode(await operation(`{ organization(id: "${ids.organizationId}") { users(first: 2147483648) { totalCount } } }`), 'GRAPHQL_VALIDATION_FAILED');
+        expectCode(
+          await operation(`{ organization(id: "${ids.organizationId}") { users(first: 2147483648) { totalCount } } }`),
+          'GRAPHQL_VALIDATION_FAILED',
+        );
         expectCode(await operation(`{ organization(id: "${ids.organizationId}") { users(first: -1) { totalCount } } }`), 'BAD_USER_INPUT');
       });
 
@@ -277,9 +387,20 @@ for (const kind of DATABASES) {
       });
 
       it('overlong names', async () => {
-        expectCode(await operation(CREATE_SITE, { input: { organizationId: ids.organizationId, name: 'x'.repeat(201) } }), 'BAD_USER_INPUT');
-        expectCode(await operation(CREATE_USER, { input: { siteId: ids.siteId, name: 'n'.repeat(500_000), role: 'AGENT' } }), 'BAD_USER_INPUT');
-        expectCode(await operation(CREATE_USER, { input: { siteId: ids.siteId, name: 'Ok', role: 'AGENT', email: `${'e'.repeat(400)}@example.com` } }), 'BAD_USER_INPUT');
+        expectCode(
+          await operation(CREATE_SITE, { input: { organizationId: ids.organizationId, name: 'x'.repeat(201) } }),
+          'BAD_USER_INPUT',
+        );
+        expectCode(
+          await operation(CREATE_USER, { input: { siteId: ids.siteId, name: 'n'.repeat(500_000), role: 'AGENT' } }),
+          'BAD_USER_INPUT',
+        );
+        expectCode(
+          await operation(CREATE_USER, {
+            input: { siteId: ids.siteId, name: 'Ok', role: 'AGENT', email: `${'e'.repeat(400)}@example.com` },
+          }),
+          'BAD_USER_INPUT',
+        );
         expectCode(await operation(CREATE_ORG, { input: { name: 'O', catalog: 'c'.repeat(10_000) } }, OPERATOR_TOKEN), 'BAD_USER_INPUT');
       });
 
@@ -293,28 +414,58 @@ for (const kind of DATABASES) {
           expectCode(answer, 'BAD_USER_INPUT');
           expect(JSON.parse(answer.text).errors[0].extensions.field).toBe('input.organizationId');
         }
-        expectCode(await operation(CREATE_USER, { input: { siteId: ids.siteId, name: 'U', role: 'AGENT', email: 'a\u0000@example.com' } }), 'BAD_USER_INPUT');
-        expectCode(await operation(CREATE_GROUP, { input: { siteId: ids.siteId, name: 'G', functions: ['ACD_AGENT', 'X\ud83d'] } }), 'BAD_USER_INPUT');
-        expectCode(await operation('mutation { createSite(input: { organizationId: "x", name: "lit\\u0000eral" }) { site { id } } }'), 'BAD_USER_INPUT');
-        for (const id of ['\u202e' + ids.organizationId, ids.organizationId + '\u200b', '\ufeff', '\u{1F600}']) {
+        expectCode(
+          await operation(CREATE_USER, { input: { siteId: ids.siteId, name: 'U', role: 'AGENT', email: 'a\u0000@example.com' } }),
+          'BAD_USER_INPUT',
+        );
+        expectCode(
+          await operation(CREATE_GROUP, { input: { siteId: ids.siteId, name: 'G', functions: ['ACD_AGENT', 'X\ud83d'] } }),
+          'BAD_USER_INPUT',
+        );
+        expectCode(
+          await operation('mutation { createSite(input: { organizationId: "x", name: "lit\\u0000eral" }) { site { id } } }'),
+          'BAD_USER_INPUT',
+        );
+        for (const id of [`\u202e${ids.organizationId}`, `${ids.organizationId}\u200b`, '\ufeff', '\u{1F600}']) {
           expectCode(await operation(CREATE_SITE, { input: { organizationId: id, name: 'S' } }), 'NOT_FOUND');
         }
-        for (const key of [`${ids.validKey}\u200b`, `\u202e${ids.validKey}`, ids.validKey.replace('.', '\u2024'), ids.validKey.replace('A', '\u0391')]) {
+        for (const key of [
+          `${ids.validKey}\u200b`,
+          `\u202e${ids.validKey}`,
+          ids.validKey.replace('.', '\u2024'),
+          ids.validKey.replace('A', '\u0391'),
+        ]) {
           expectCode(await operation(ACTIVATE, { input: { organizationId: ids.organizationId, key } }), 'INVALID_LICENSE_KEY');
         }
-        expectCode(await operation(ACTIVATE, { input: { organizationId: ids.organizationId, key: `${ids.validKey}\u0000` } }), 'BAD_USER_INPUT');
+        expectCode(
+          await operation(ACTIVATE, { input: { organizationId: ids.organizationId, key: `${ids.validKey}\u0000` } }),
+          'BAD_USER_INPUT',
+        );
         // The same in raw JSON escapes, exactly as a hostile client would send them.
-        expectCode(await send({ body: `{"query": ${JSON.stringify(CREATE_SITE)}, "variables": {"input": {"organizationId": "\\ud800\\u0000", "name": "\\udc00"}}}` }), 'BAD_USER_INPUT');
+        expectCode(
+          await send({
+            body: `{"query": ${JSON.stringify(CREATE_SITE)}, "variables": {"input": {"organizationId": "\\ud800\\u0000", "name": "\\udc00"}}}`,
+          }),
+          'BAD_USER_INPUT',
+        );
       });
 
       it('SQL-looking strings are data, never SQL', async () => {
-        for (const id of ["' OR '1'='1", "1; DROP TABLE sites; --", "x' UNION SELECT token_hash FROM api_tokens --", "$$; select pg_sleep(10); $$"]) {
+        for (const id of [
+          "' OR '1'='1",
+          '1; DROP TABLE sites; --',
+          "x' UNION SELECT token_hash FROM api_tokens --",
+          '$$; select pg_sleep(10); $$',
+        ]) {
           expectCode(await operation(CREATE_SITE, { input: { organizationId: id, name: 'S' } }), 'NOT_FOUND');
           expectCode(await operation('query($id: ID!) { user(id: $id) { name } }', { id }), 'NOT_FOUND');
           expectCode(await operation(USERS_PAGE, { id: ids.organizationId, first: 1, after: id }), 'BAD_USER_INPUT');
         }
         expectCode(await operation(CREATE_ORG, { input: { name: 'O', catalog: "innoacd' OR '1'='1" } }, OPERATOR_TOKEN), 'BAD_USER_INPUT');
-        expectCode(await operation(CREATE_GROUP, { input: { siteId: ids.siteId, name: 'G', functions: ["BASE'); DROP TABLE users; --"] } }), 'BAD_USER_INPUT');
+        expectCode(
+          await operation(CREATE_GROUP, { input: { siteId: ids.siteId, name: 'G', functions: ["BASE'); DROP TABLE users; --"] } }),
+          'BAD_USER_INPUT',
+        );
       });
 
       it('tampered licence keys: INVALID_LICENSE_KEY naming the check', async () => {
@@ -346,8 +497,12 @@ for (const kind of DATABASES) {
       });
 
       it('bad tokens: UNAUTHENTICATED (401)', async () => {
-        for (const token of ['x'.repeat(10_000), 'a b c', 'lgw_' + '\u00e9'.repeat(10)]) {
-          const answer = await send({ body: JSON.stringify({ query: '{ catalogs { code } }' }), token: null, headers: { authorization: `Bearer ${token}` } });
+        for (const token of ['x'.repeat(10_000), 'a b c', `lgw_${'\u00e9'.repeat(10)}`]) {
+          const answer = await send({
+            body: JSON.stringify({ query: '{ catalogs { code } }' }),
+            token: null,
+            headers: { authorization: `Bearer ${token}` },
+          });
           expect(answer.status).toBe(401);
           expectCode(answer, 'UNAUTHENTICATED');
         }
@@ -361,7 +516,11 @@ for (const kind of DATABASES) {
     it('[R-SEC-4] the process is still up and serving', async () => {
       expect((await fetch(`${gw.base}/healthz`)).status).toBe(200);
       expect((await fetch(`${gw.base}/readyz`)).status).toBe(200);
-      const result = await gw.gql('query($id: ID!) { organization(id: $id) { name sites { name } } }', { id: ids.organizationId }, ids.admin);
+      const result = await gw.gql(
+        'query($id: ID!) { organization(id: $id) { name sites { name } } }',
+        { id: ids.organizationId },
+        ids.admin,
+      );
       expect(result.data?.organization).toEqual({ name: 'Fixture', sites: [{ name: 'HQ' }] });
     });
 
@@ -374,7 +533,19 @@ for (const kind of DATABASES) {
         fc.string(),
         fc.string({ unit: 'binary', maxLength: 50 }),
         fc.string({ unit: 'grapheme', maxLength: 30 }),
-        fc.constantFrom('', ' ', '\u0000', '\ud800', '\u202e', '\u200b', "' OR 1=1 --", 'Robert"); DROP TABLE users;--', 'x'.repeat(201), '\u{1F600}'.repeat(10), 'Ünïcödé'),
+        fc.constantFrom(
+          '',
+          ' ',
+          '\u0000',
+          '\ud800',
+          '\u202e',
+          '\u200b',
+          "' OR 1=1 --",
+          'Robert"); DROP TABLE users;--',
+          'x'.repeat(201),
+          '\u{1F600}'.repeat(10),
+          'Ünïcödé',
+        ),
       );
 
       it('either succeed with a well-formed payload or fail with a known code; never a masked error or a leak', async () => {
@@ -391,7 +562,13 @@ for (const kind of DATABASES) {
               name: text,
               role: fc.oneof(fc.constantFrom('AGENT', 'SUPERVISOR', 'UC_USER'), text),
               status: maybe(fc.constantFrom('ACTIVE', 'INACTIVE', 'PREPARING')),
-              email: maybe(fc.oneof(text, fc.emailAddress(), fc.tuple(text, text).map(([local, domain]) => `${local}@${domain}.example`))),
+              email: maybe(
+                fc.oneof(
+                  text,
+                  fc.emailAddress(),
+                  fc.tuple(text, text).map(([local, domain]) => `${local}@${domain}.example`),
+                ),
+              ),
               configurationGroupId: maybe(fc.oneof(fc.constant(ids.groupId), id())),
               teamId: maybe(fc.oneof(fc.constant(ids.teamId), id())),
             }),
@@ -405,12 +582,20 @@ for (const kind of DATABASES) {
               options: maybe(fc.array(text, { maxLength: 3 })),
             }),
           }),
-          fc.record({ field: fc.constant('createTeam'), input: fc.record({ organizationId: orgId, name: text, leaderId: maybe(fc.oneof(fc.constant(ids.userId), id())) }) }),
+          fc.record({
+            field: fc.constant('createTeam'),
+            input: fc.record({ organizationId: orgId, name: text, leaderId: maybe(fc.oneof(fc.constant(ids.userId), id())) }),
+          }),
           fc.record({
             field: fc.constant('activateLicenseKey'),
             input: fc.record({
               organizationId: orgId,
-              key: fc.oneof(text, fc.constant(ids.validKey).chain((k) => fc.nat({ max: k.length - 1 }).map((at) => k.slice(0, at) + (k[at] === 'A' ? 'B' : 'A') + k.slice(at + 1)))),
+              key: fc.oneof(
+                text,
+                fc
+                  .constant(ids.validKey)
+                  .chain((k) => fc.nat({ max: k.length - 1 }).map((at) => k.slice(0, at) + (k[at] === 'A' ? 'B' : 'A') + k.slice(at + 1))),
+              ),
             }),
           }),
         );
@@ -437,7 +622,11 @@ for (const kind of DATABASES) {
 
         await fc.assert(
           fc.asyncProperty(mutations, fc.boolean(), async ({ field, input }, asOperator) => {
-            const answer = await operation(`mutation($input: ${TYPE[field]}!) { ${field}(input: $input) { ${SELECTION[field]} } }`, { input }, asOperator ? OPERATOR_TOKEN : ids.admin);
+            const answer = await operation(
+              `mutation($input: ${TYPE[field]}!) { ${field}(input: $input) { ${SELECTION[field]} } }`,
+              { input },
+              asOperator ? OPERATOR_TOKEN : ids.admin,
+            );
             expect(answer.status).toBeLessThan(500);
             expect(leaksIn(answer.text), answer.text).toEqual([]);
             const body = JSON.parse(answer.text) as Body;
@@ -453,7 +642,11 @@ for (const kind of DATABASES) {
               expect(node.id).toMatch(UUID);
               // What was acknowledged is what the input said (trimmed, NFC), and exactly that was stored.
               expect(node.name).toBe((input as { name: string }).name.normalize('NFC').trim());
-              const stored = await gw.database.db.selectFrom(TABLE[field]!).select('name').where('id', '=', node.id!).executeTakeFirstOrThrow();
+              const stored = await gw.database.db
+                .selectFrom(TABLE[field]!)
+                .select('name')
+                .where('id', '=', node.id!)
+                .executeTakeFirstOrThrow();
               expect(stored.name).toBe(node.name);
             }
           }),

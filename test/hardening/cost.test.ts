@@ -13,17 +13,22 @@ import { openDatabase } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 
 // The bombs of the availability finding: a read token can send them.
-const NESTED_USERS = 'query($o: ID!, $n: Int) { organization(id: $o) { users(first: $n) { edges { node { site { users(first: $n) { edges { node { id name } } } } } } } } }';
-const NESTED_USERS_LITERAL = 'query($o: ID!) { organization(id: $o) { users(first: 500) { edges { node { site { users(first: 500) { edges { node { id name } } } } } } } } }';
-const NESTED_USERS_DEFAULT = 'query($o: ID!, $n: Int = 500) { organization(id: $o) { users(first: $n) { edges { node { site { users(first: $n) { edges { node { id name } } } } } } } } }';
-const USAGE_FIELDS = 'product { code } peakConcurrent emergencyPeak billableOverage overageEpisodes { startedAt endedAt peakExcess billable }';
+const NESTED_USERS =
+  'query($o: ID!, $n: Int) { organization(id: $o) { users(first: $n) { edges { node { site { users(first: $n) { edges { node { id name } } } } } } } } }';
+const NESTED_USERS_LITERAL =
+  'query($o: ID!) { organization(id: $o) { users(first: 500) { edges { node { site { users(first: 500) { edges { node { id name } } } } } } } } }';
+const NESTED_USERS_DEFAULT =
+  'query($o: ID!, $n: Int = 500) { organization(id: $o) { users(first: $n) { edges { node { site { users(first: $n) { edges { node { id name } } } } } } } } }';
+const USAGE_FIELDS =
+  'product { code } peakConcurrent emergencyPeak billableOverage overageEpisodes { startedAt endedAt peakExcess billable }';
 const USAGE_ALIASES = `query($o: ID!, $from: DateTime!, $to: DateTime!) { organization(id: $o) { ${Array.from({ length: 29 }, (_, i) => `u${i}: usage(from: $from, to: $to) { ${USAGE_FIELDS} }`).join(' ')} } }`;
 const ONE_USAGE = `query($o: ID!, $from: DateTime!, $to: DateTime!) { organization(id: $o) { usage(from: $from, to: $to) { ${USAGE_FIELDS} } } }`;
 // 399 days, as in the finding.
 const FROM = '2025-10-19T00:00:00.000Z';
 const TO = '2026-11-22T00:00:00.000Z';
 const SIMPLE = 'query($o: ID!) { organization(id: $o) { id name } }';
-const PAGE = 'query($o: ID!, $n: Int) { organization(id: $o) { users(first: $n) { totalCount edges { node { id name status site { name } } } } } }';
+const PAGE =
+  'query($o: ID!, $n: Int) { organization(id: $o) { users(first: $n) { totalCount edges { node { id name status site { name } } } } } }';
 
 interface Org {
   id: string;
@@ -31,7 +36,7 @@ interface Org {
   token: string;
 }
 
-async function ok(gw: ListeningApp, query: string, variables: Record<string, unknown>, token?: string): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any -- GraphQL JSON
+async function ok(gw: ListeningApp, query: string, variables: Record<string, unknown>, token?: string): Promise<Record<string, any>> {
   const result = await gw.gql(query, variables, token);
   if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
   return result.data!;
@@ -39,11 +44,23 @@ async function ok(gw: ListeningApp, query: string, variables: Record<string, unk
 
 /** An organization with a site, `users` users and a SUPERVISOR (read) token. */
 async function organization(gw: ListeningApp, name: string, users: number): Promise<Org> {
-  const id = (await ok(gw, 'mutation($i: CreateOrganizationInput!) { createOrganization(input: $i) { organization { id } } }', { i: { name, catalog: 'connect-storm' } })).createOrganization.organization.id as string;
-  const siteId = (await ok(gw, 'mutation($i: CreateSiteInput!) { createSite(input: $i) { site { id } } }', { i: { organizationId: id, name: 'HQ' } })).createSite.site.id as string;
-  const token = (await ok(gw, 'mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { token } }', { i: { organizationId: id, role: 'SUPERVISOR' } })).createApiToken.token as string;
+  const id = (
+    await ok(gw, 'mutation($i: CreateOrganizationInput!) { createOrganization(input: $i) { organization { id } } }', {
+      i: { name, catalog: 'connect-storm' },
+    })
+  ).createOrganization.organization.id as string;
+  const siteId = (
+    await ok(gw, 'mutation($i: CreateSiteInput!) { createSite(input: $i) { site { id } } }', { i: { organizationId: id, name: 'HQ' } })
+  ).createSite.site.id as string;
+  const token = (
+    await ok(gw, 'mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { token } }', {
+      i: { organizationId: id, role: 'SUPERVISOR' },
+    })
+  ).createApiToken.token as string;
   for (let i = 0; i < users; i++) {
-    await ok(gw, 'mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }', { i: { siteId, name: `User ${i + 1}`, role: 'AGENT' } });
+    await ok(gw, 'mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }', {
+      i: { siteId, name: `User ${i + 1}`, role: 'AGENT' },
+    });
   }
   return { id, siteId, token };
 }
@@ -65,7 +82,8 @@ describe('[R-SEC-3] operation cost with variables', () => {
     // A small page costs little: `first` scales it.
     expect(operationCost(schema, parse(NESTED_USERS), null, { o: 'x', n: 5 })).toBeLessThan(200);
     // Fragments and @include count; @skip(if: true) does not.
-    const fragment = 'query($o: ID!, $n: Int, $s: Boolean!) { organization(id: $o) { ...U @skip(if: $s) } } fragment U on Organization { users(first: $n) { edges { node { site { users(first: $n) { edges { node { id name } } } } } } } }';
+    const fragment =
+      'query($o: ID!, $n: Int, $s: Boolean!) { organization(id: $o) { ...U @skip(if: $s) } } fragment U on Organization { users(first: $n) { edges { node { site { users(first: $n) { edges { node { id name } } } } } } } }';
     expect(operationCost(schema, parse(fragment), null, { o: 'x', n: 500, s: false })).toBe(variable);
     expect(operationCost(schema, parse(fragment), null, { o: 'x', n: 500, s: true })).toBeLessThan(5);
   });
@@ -83,9 +101,12 @@ describe('[R-SEC-3] operation cost with variables', () => {
     expect(year).toBeGreaterThan(month * 5);
     expect(year).toBeLessThanOrEqual(DEFAULT_LIMITS.maxCost); // one long report is fine …
     expect(operationCost(schema, parse(USAGE_ALIASES), null, { o: 'x', from: FROM, to: TO })).toBeGreaterThan(DEFAULT_LIMITS.maxCost * 10); // … 29 at once are not
-    const history = 'query($o: ID!, $from: DateTime!, $to: DateTime!) { organization(id: $o) { seatHistory(from: $from, to: $to) { at inUse product { code } } } }';
+    const history =
+      'query($o: ID!, $from: DateTime!, $to: DateTime!) { organization(id: $o) { seatHistory(from: $from, to: $to) { at inUse product { code } } } }';
     const hour = operationCost(schema, parse(history), null, { o: 'x', from: '2026-11-22T09:00:00Z', to: '2026-11-22T10:00:00Z' });
-    expect(operationCost(schema, parse(history), null, { o: 'x', from: '2026-11-01T00:00:00Z', to: '2026-11-22T10:00:00Z' })).toBeGreaterThan(hour * 10);
+    expect(
+      operationCost(schema, parse(history), null, { o: 'x', from: '2026-11-01T00:00:00Z', to: '2026-11-22T10:00:00Z' }),
+    ).toBeGreaterThan(hour * 10);
   });
 });
 
@@ -137,17 +158,24 @@ for (const kind of DATABASES) {
 
     it('[R-SEC-3] a batch is costed as a whole: operations that pass one by one are refused together', async () => {
       // One page of 500 costs about a tenth of the limit; ten of them in one request go over it.
-      const heavy = 'query($o: ID!, $n: Int) { organization(id: $o) { users(first: $n) { edges { node { id name status role email site { id name } } } } } }';
+      const heavy =
+        'query($o: ID!, $n: Int) { organization(id: $o) { users(first: $n) { edges { node { id name status role email site { id name } } } } } }';
       const alone = await gw.post({ query: heavy, variables: { o: a.id, n: 500 } }, { token: a.token });
       expect(alone.json?.errors).toBeUndefined();
-      const together = await gw.post(Array.from({ length: 10 }, () => ({ query: heavy, variables: { o: a.id, n: 500 } })), { token: a.token });
+      const together = await gw.post(
+        Array.from({ length: 10 }, () => ({ query: heavy, variables: { o: a.id, n: 500 } })),
+        { token: a.token },
+      );
       expect(together.status).toBe(400);
       expectCostRefusal(together.json);
     });
 
     it('[R-SEC-3] 29 aliases of usage over 399 days, batched: refused before anything runs; one 399-day report alone is served', async () => {
       counting.reset();
-      const refused = await gw.post(Array.from({ length: 10 }, () => ({ query: USAGE_ALIASES, variables: { o: a.id, from: FROM, to: TO } })), { token: a.token });
+      const refused = await gw.post(
+        Array.from({ length: 10 }, () => ({ query: USAGE_ALIASES, variables: { o: a.id, from: FROM, to: TO } })),
+        { token: a.token },
+      );
       expect(counting.statements()).toBe(0);
       expect(refused.status).toBe(400);
       expectCostRefusal(refused.json);
@@ -167,25 +195,36 @@ for (const kind of DATABASES) {
       expect(fine.data?.organization.name).toBe('Tenant A');
     });
 
-    it('[R-SEC-3] a mutation payload list is priced by what it may hold: a dry-run moveUsers selecting each moved user\'s site\'s users is refused before anything runs', async () => {
+    it("[R-SEC-3] a mutation payload list is priced by what it may hold: a dry-run moveUsers selecting each moved user's site's users is refused before anything runs", async () => {
       // moveUsers may name 1000 users; each of them brings its site's 500 users: half a million users, not 10 × 500.
-      const group = (await ok(gw, 'mutation($i: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $i) { configurationGroup { id } } }', { i: { siteId: a.siteId, name: 'Bomb', functions: [] } })).createConfigurationGroup.configurationGroup.id as string;
-      const userIds = ((await ok(gw, PAGE, { o: a.id, n: 12 })).organization.users.edges as { node: { id: string } }[]).map((e) => e.node.id);
-      const bomb = 'mutation($i: MoveUsersInput!) { moveUsers(input: $i) { applied users { site { users(first: 500) { edges { node { id name email role status createdAt } } } } } } }';
+      const group = (
+        await ok(gw, 'mutation($i: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $i) { configurationGroup { id } } }', {
+          i: { siteId: a.siteId, name: 'Bomb', functions: [] },
+        })
+      ).createConfigurationGroup.configurationGroup.id as string;
+      const userIds = ((await ok(gw, PAGE, { o: a.id, n: 12 })).organization.users.edges as { node: { id: string } }[]).map(
+        (e) => e.node.id,
+      );
+      const bomb =
+        'mutation($i: MoveUsersInput!) { moveUsers(input: $i) { applied users { site { users(first: 500) { edges { node { id name email role status createdAt } } } } } } }';
       counting.reset();
       const refused = await gw.post({ query: bomb, variables: { i: { userIds, configurationGroupId: group, dryRun: true } } });
       expect(counting.statements()).toBe(0);
       expect(refused.status).toBe(400);
       expectCostRefusal(refused.json);
       // The payload's lists with small selections are still served.
-      const plain = await gw.gql('mutation($i: MoveUsersInput!) { moveUsers(input: $i) { applied users { id } released { user { id } product { code } } warnings { code message } } }', { i: { userIds, configurationGroupId: group, dryRun: true } });
+      const plain = await gw.gql(
+        'mutation($i: MoveUsersInput!) { moveUsers(input: $i) { applied users { id } released { user { id } product { code } } warnings { code message } } }',
+        { i: { userIds, configurationGroupId: group, dryRun: true } },
+      );
       expect(plain.errors).toBeUndefined();
       expect(plain.data?.moveUsers.users).toHaveLength(12);
     });
 
     it('[R-SEC-3] a costly selection under a subscription is refused over graphql-ws', async () => {
       const client = gw.ws(`Bearer ${a.token}`);
-      const events = 'subscription($o: ID!, $n: Int) { licenseEvents(organizationId: $o) { user { site { users(first: $n) { edges { node { site { users(first: $n) { edges { node { id } } } } } } } } } } }';
+      const events =
+        'subscription($o: ID!, $n: Int) { licenseEvents(organizationId: $o) { user { site { users(first: $n) { edges { node { site { users(first: $n) { edges { node { id } } } } } } } } } } }';
       expectCostRefusal(await wsRun(client, events, { o: a.id, n: 500 }));
     });
   });
@@ -216,7 +255,10 @@ for (const kind of DATABASES) {
     });
 
     it('[R-SEC-3] the results of a batch count together', async () => {
-      const batch = await gw.post(Array.from({ length: 4 }, () => ({ query: PAGE, variables: { o: a.id, n: 5 } })), { token: a.token });
+      const batch = await gw.post(
+        Array.from({ length: 4 }, () => ({ query: PAGE, variables: { o: a.id, n: 5 } })),
+        { token: a.token },
+      );
       const results = batch.json as unknown as Body[];
       expect(results).toHaveLength(4);
       const refused = results.filter((r) => codeOf(r) === 'BAD_USER_INPUT');
@@ -240,7 +282,10 @@ for (const kind of DATABASES) {
 
     it("[R-SEC-3] beyond GRAPHQL_EXPENSIVE_CONCURRENCY, an organization's expensive operations get RATE_LIMITED with Retry-After, while another organization is served", async () => {
       const [batch, other] = await Promise.all([
-        gw.post(Array.from({ length: 6 }, () => ({ query: PAGE, variables: { o: a.id, n: 20 } })), { token: a.token }),
+        gw.post(
+          Array.from({ length: 6 }, () => ({ query: PAGE, variables: { o: a.id, n: 20 } })),
+          { token: a.token },
+        ),
         gw.gql(PAGE, { o: b.id, n: 20 }, b.token),
       ]);
       expect(other.errors).toBeUndefined();
@@ -255,7 +300,10 @@ for (const kind of DATABASES) {
       expect(busy[0]?.errors?.[0]?.extensions?.rule).toBe('R-SEC-3');
       expect(busy[0]?.errors?.[0]?.message).toMatch(/GRAPHQL_EXPENSIVE_CONCURRENCY/);
       // Cheap operations never wait for a slot.
-      const cheap = await gw.post(Array.from({ length: 6 }, () => ({ query: SIMPLE, variables: { o: a.id } })), { token: a.token });
+      const cheap = await gw.post(
+        Array.from({ length: 6 }, () => ({ query: SIMPLE, variables: { o: a.id } })),
+        { token: a.token },
+      );
       expect((cheap.json as unknown as Body[]).every((r) => r.data?.organization.name === 'Tenant A')).toBe(true);
       // A slot comes back once its operation ended.
       const again = await gw.gql(PAGE, { o: a.id, n: 20 }, a.token);
@@ -286,7 +334,9 @@ if (DATABASES.includes('postgres')) {
       await database.dispose();
     });
 
-    it("[R-SEC-3] while twelve of A's expensive reads are stuck, A's extra ones are refused at once and B's simple query is served from the pool", { timeout: 120_000 }, async () => {
+    it("[R-SEC-3] while twelve of A's expensive reads are stuck, A's extra ones are refused at once and B's simple query is served from the pool", {
+      timeout: 120_000,
+    }, async () => {
       await locker.query('begin');
       await locker.query('lock table users in access exclusive mode');
       const stuck: Promise<Body & { status: number }>[] = [];
@@ -296,10 +346,20 @@ if (DATABASES.includes('postgres')) {
         // pg_stat_activity is a snapshot per transaction: cleared before each look.
         const waiting = async () => {
           await locker.query('select pg_stat_clear_snapshot()');
-          return Number((await locker.query("select count(*) as n from pg_stat_activity where state = 'active' and wait_event_type = 'Lock' and datname = current_database()")).rows[0].n);
+          return Number(
+            (
+              await locker.query(
+                "select count(*) as n from pg_stat_activity where state = 'active' and wait_event_type = 'Lock' and datname = current_database()",
+              )
+            ).rows[0].n,
+          );
         };
         for (let i = 0; i < 1000 && (await waiting()) < 2; i++) await new Promise((resolve) => setTimeout(resolve, 20));
-        const activity = (await locker.query("select state, wait_event_type, left(query, 80) as q from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()")).rows;
+        const activity = (
+          await locker.query(
+            'select state, wait_event_type, left(query, 80) as q from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+          )
+        ).rows;
         expect(await waiting(), JSON.stringify(activity)).toBe(2);
         const other = await gw.gql(SIMPLE, { o: b.id }, b.token);
         expect(other.errors).toBeUndefined();
@@ -362,10 +422,30 @@ describe('[R-SEC-3] cost configuration', () => {
   it('reads the cost, response and slot limits from the environment, with the documented defaults', () => {
     const env = { OPERATOR_TOKEN };
     const config = loadConfig(env);
-    expect(config.limits).toMatchObject({ maxCost: 50_000, maxResponseBytes: 8_388_608, expensiveCost: 2_000, expensiveConcurrency: 3, expensiveWaitMs: 1_000 });
+    expect(config.limits).toMatchObject({
+      maxCost: 50_000,
+      maxResponseBytes: 8_388_608,
+      expensiveCost: 2_000,
+      expensiveConcurrency: 3,
+      expensiveWaitMs: 1_000,
+    });
     expect(config.databaseStatementTimeoutMs).toBe(15_000);
-    const custom = loadConfig({ ...env, GRAPHQL_MAX_COST: '900', GRAPHQL_MAX_RESPONSE_BYTES: '0', GRAPHQL_EXPENSIVE_COST: '50', GRAPHQL_EXPENSIVE_CONCURRENCY: '0', GRAPHQL_EXPENSIVE_WAIT_MS: '0', DATABASE_STATEMENT_TIMEOUT_MS: '0' });
-    expect(custom.limits).toMatchObject({ maxCost: 900, maxResponseBytes: 0, expensiveCost: 50, expensiveConcurrency: 0, expensiveWaitMs: 0 });
+    const custom = loadConfig({
+      ...env,
+      GRAPHQL_MAX_COST: '900',
+      GRAPHQL_MAX_RESPONSE_BYTES: '0',
+      GRAPHQL_EXPENSIVE_COST: '50',
+      GRAPHQL_EXPENSIVE_CONCURRENCY: '0',
+      GRAPHQL_EXPENSIVE_WAIT_MS: '0',
+      DATABASE_STATEMENT_TIMEOUT_MS: '0',
+    });
+    expect(custom.limits).toMatchObject({
+      maxCost: 900,
+      maxResponseBytes: 0,
+      expensiveCost: 50,
+      expensiveConcurrency: 0,
+      expensiveWaitMs: 0,
+    });
     expect(custom.databaseStatementTimeoutMs).toBe(0);
     expect(() => loadConfig({ ...env, GRAPHQL_EXPENSIVE_WAIT_MS: 'soon' })).toThrow(/^GRAPHQL_EXPENSIVE_WAIT_MS: must be a whole number/);
   });

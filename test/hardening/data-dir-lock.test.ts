@@ -64,7 +64,15 @@ describe.skipIf(!DATABASES.includes('pglite'))('PGlite data directory lock', { t
     const log = join(tempDir(), 'victim.log');
     const parent: ChildProcess = spawn('sh', ['-c', `"${process.execPath}" --import tsx src/main.ts >"${log}" 2>&1 & exec sleep 600`], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: '0', OPERATOR_TOKEN: PROCESS_OPERATOR_TOKEN, DATA_DIR: dir, LOG_LEVEL: 'info' },
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: process.env.HOME ?? '/tmp',
+        HOST: '127.0.0.1',
+        PORT: '0',
+        OPERATOR_TOKEN: PROCESS_OPERATOR_TOKEN,
+        DATA_DIR: dir,
+        LOG_LEVEL: 'info',
+      },
       stdio: 'ignore',
     });
     cleanups.push(() => void parent.kill('SIGKILL'));

@@ -21,7 +21,12 @@ describe.skipIf(!DATABASES.includes('postgres') || !HAVE_POSTGRES_BINARIES)('sta
     const port = await freePort();
     gateway = spawnGateway({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/postgres` });
     const waiting = await gateway.waitForLog((l) => l.msg === 'database not reachable; waiting for it (retrying)');
-    expect(waiting).toMatchObject({ level: 'warn', attempt: 1, retryInMs: expect.any(Number), fault: expect.stringContaining('ECONNREFUSED') });
+    expect(waiting).toMatchObject({
+      level: 'warn',
+      attempt: 1,
+      retryInMs: expect.any(Number),
+      fault: expect.stringContaining('ECONNREFUSED'),
+    });
     // It keeps waiting (a second attempt is logged), and is not listening meanwhile.
     await gateway.waitForLog((l) => l.msg === 'database not reachable; waiting for it (retrying)' && l.attempt === 2);
     expect(gateway.lines.some((l) => l.msg === 'gateway listening' || l.level === 'fatal')).toBe(false);

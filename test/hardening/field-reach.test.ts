@@ -81,7 +81,7 @@ for (const kind of DATABASES) {
         body: JSON.stringify({ query, variables }),
       });
       const text = await response.text();
-      return { status: response.status, text, body: JSON.parse(text) as { data?: Record<string, any> | null; errors?: Errors } }; // eslint-disable-line @typescript-eslint/no-explicit-any -- responses are read dynamically
+      return { status: response.status, text, body: JSON.parse(text) as { data?: Record<string, any> | null; errors?: Errors } };
     }
 
     beforeAll(async () => {
@@ -89,9 +89,18 @@ for (const kind of DATABASES) {
       const address = await gw.app.start(0, '127.0.0.1');
       base = `http://127.0.0.1:${address.port}`;
       org = await createOrg(gw, 'innoacd', 'Leaky Contact Center', SECRETS.customerRef);
-      await activateKey(gw, org, issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 3 }], { customerRef: SECRETS.customerRef, keyId: SECRETS.keyId }));
+      await activateKey(
+        gw,
+        org,
+        issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 3 }], { customerRef: SECRETS.customerRef, keyId: SECRETS.keyId }),
+      );
       const group = await createGroup(gw, org, 'Agents', ['ACD_AGENT']);
-      ada = await createUser(gw, org.admin, { siteId: org.siteId, name: 'Ada Agent', email: SECRETS.adaEmail, configurationGroupId: group });
+      ada = await createUser(gw, org.admin, {
+        siteId: org.siteId,
+        name: 'Ada Agent',
+        email: SECRETS.adaEmail,
+        configurationGroupId: group,
+      });
       await createUser(gw, org.admin, { siteId: org.siteId, name: SECRETS.bobName, email: SECRETS.bobEmail, configurationGroupId: group });
     });
     afterAll(() => gw.close());
@@ -115,7 +124,9 @@ for (const kind of DATABASES) {
         const { text, body } = await post(`{ viewer { organization { id ${selection} } } }`, {}, org.tokens.AGENT_CLIENT);
         expectNoSecret(text);
         expect(refusedFields(body.errors), selection).toEqual([field]);
-        expect(body.data).toEqual({ viewer: { organization: customerRefIsNullable(field) ? { id: org.organizationId, customerRef: null } : null } });
+        expect(body.data).toEqual({
+          viewer: { organization: customerRefIsNullable(field) ? { id: org.organizationId, customerRef: null } : null },
+        });
       }
     });
 
@@ -138,13 +149,19 @@ for (const kind of DATABASES) {
       // A second start returns the open session.
       const { body } = await post(START_OK, { input: { userId: ada } }, org.tokens.AGENT_CLIENT);
       expect(body.errors).toBeUndefined();
-      expect(body.data!.startSession).toMatchObject({ granted: true, denial: null, session: { seatKind: 'REGULAR', endedAt: null, user: { id: ada, name: 'Ada Agent' } } });
+      expect(body.data!.startSession).toMatchObject({
+        granted: true,
+        denial: null,
+        session: { seatKind: 'REGULAR', endedAt: null, user: { id: ada, name: 'Ada Agent' } },
+      });
       const sessionId = body.data!.startSession.session.id as string;
 
       const beat = await post(HEARTBEAT_LEAK, { input: { sessionId } }, org.tokens.AGENT_CLIENT);
       expectNoSecret(beat.text);
       expect(refusedFields(beat.body.errors).sort()).toEqual(['User.email']);
-      expect(beat.body.data).toEqual({ heartbeat: { session: { id: sessionId, expiresAt: expect.any(String), user: { id: ada, name: 'Ada Agent', email: null } } } });
+      expect(beat.body.data).toEqual({
+        heartbeat: { session: { id: sessionId, expiresAt: expect.any(String), user: { id: ada, name: 'Ada Agent', email: null } } },
+      });
     });
 
     it('ADMIN and SUPERVISOR still read the organization through viewer', async () => {

@@ -9,7 +9,7 @@ import { DATABASES, freshDatabase, type TestDatabase } from '../support/database
 import { ensureStopped, listeningBase, PROCESS_OPERATOR_TOKEN, spawnGateway, type GatewayProcess } from './process.ts';
 
 interface Reply {
-  data?: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- read dynamically
+  data?: Record<string, any>;
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
@@ -22,7 +22,12 @@ async function graphql(base: string, query: string, variables: Record<string, un
   return (await response.json()) as Reply;
 }
 
-async function ok(base: string, query: string, variables: Record<string, unknown>, token = PROCESS_OPERATOR_TOKEN): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any -- read dynamically
+async function ok(
+  base: string,
+  query: string,
+  variables: Record<string, unknown>,
+  token = PROCESS_OPERATOR_TOKEN,
+): Promise<Record<string, any>> {
   const reply = await graphql(base, query, variables, token);
   if (reply.errors?.length || !reply.data) throw new Error(JSON.stringify(reply.errors));
   return reply.data;
@@ -59,10 +64,25 @@ for (const kind of DATABASES) {
       processes.push(first);
       const base = await listeningBase(first);
 
-      const org = await ok(base, 'mutation { createOrganization(input: { name: "Killed", catalog: "connect-storm" }) { organization { id } } }', {});
+      const org = await ok(
+        base,
+        'mutation { createOrganization(input: { name: "Killed", catalog: "connect-storm" }) { organization { id } } }',
+        {},
+      );
       const organizationId = org.createOrganization.organization.id as string;
-      const token = (await ok(base, 'mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }', { input: { organizationId, role: 'ADMIN' } })).createApiToken.token as string;
-      const siteId = (await ok(base, 'mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }', { input: { organizationId, name: 'Site' } }, token)).createSite.site.id as string;
+      const token = (
+        await ok(base, 'mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }', {
+          input: { organizationId, role: 'ADMIN' },
+        })
+      ).createApiToken.token as string;
+      const siteId = (
+        await ok(
+          base,
+          'mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }',
+          { input: { organizationId, name: 'Site' } },
+          token,
+        )
+      ).createSite.site.id as string;
       const existing: string[] = [];
       for (let i = 0; i < 20; i++) {
         existing.push((await ok(base, CREATE_USER, { input: { siteId, name: `Before ${i}`, role: 'UC_USER' } }, token)).createUser.user.id);
@@ -87,9 +107,19 @@ for (const kind of DATABASES) {
       };
       const burst = [
         ...Array.from({ length: 100 }, (_, i) =>
-          settle(graphql(base, CREATE_USER, { input: { siteId, name: `Burst ${i}`, role: 'UC_USER', status: i % 2 ? 'ACTIVE' : 'PREPARING' } }, token), (r) => acknowledgedUsers.push(r.data!.createUser.user.id)),
+          settle(
+            graphql(
+              base,
+              CREATE_USER,
+              { input: { siteId, name: `Burst ${i}`, role: 'UC_USER', status: i % 2 ? 'ACTIVE' : 'PREPARING' } },
+              token,
+            ),
+            (r) => acknowledgedUsers.push(r.data!.createUser.user.id),
+          ),
         ),
-        ...existing.map((userId) => settle(graphql(base, UPDATE_STATUS, { input: { userId, status: 'INACTIVE' } }, token), () => acknowledgedUpdates.push(userId))),
+        ...existing.map((userId) =>
+          settle(graphql(base, UPDATE_STATUS, { input: { userId, status: 'INACTIVE' } }, token), () => acknowledgedUpdates.push(userId)),
+        ),
       ];
       await Promise.race([killed, Promise.all(burst)]);
       first.child.kill('SIGKILL');
@@ -128,9 +158,18 @@ for (const kind of DATABASES) {
       for (const user of users) expect(latestStatus.get(user.id), `history of ${user.id}`).toBe(user.status);
       // No history (and no event) without its user or organization: nothing of an unfinished transaction remains.
       expect(latest.rows.filter((r) => !users.some((u) => u.id === r.user_id))).toEqual([]);
-      const orphanEvents = await sql<{ n: number }>`select count(*)::int as n from events e where not exists (select 1 from organizations o where o.id = e.organization_id)`.execute(db);
+      const orphanEvents = await sql<{
+        n: number;
+      }>`select count(*)::int as n from events e where not exists (select 1 from organizations o where o.id = e.organization_id)`.execute(
+        db,
+      );
       expect(orphanEvents.rows[0]!.n).toBe(0);
-      const createdEvents = await db.selectFrom('events').select('user_id').where('organization_id', '=', organizationId).where('type', '=', 'USER_CREATED').execute();
+      const createdEvents = await db
+        .selectFrom('events')
+        .select('user_id')
+        .where('organization_id', '=', organizationId)
+        .where('type', '=', 'USER_CREATED')
+        .execute();
       expect(new Set(createdEvents.map((e) => e.user_id))).toEqual(new Set(users.map((u) => u.id)));
     });
   });

@@ -157,7 +157,9 @@ describe('process lifecycle (node --import tsx src/main.ts)', () => {
     gateway.child.kill('SIGINT');
     expect(await gateway.exited, gateway.output()).toEqual({ code: 0, signal: null });
     await stuck.closed;
-    expect(gateway.lines.find((l) => l.msg === 'shutdown timeout: closing connections of unfinished requests')).toMatchObject({ requests: 1 });
+    expect(gateway.lines.find((l) => l.msg === 'shutdown timeout: closing connections of unfinished requests')).toMatchObject({
+      requests: 1,
+    });
   });
 
   it('refuses a second process on the same PGlite DATA_DIR, and takes over the lock of a killed one', async () => {

@@ -18,7 +18,10 @@ function aliases(count: number): string {
   return `{ ${Array.from({ length: count }, (_, i) => `a${i}: catalogs { code }`).join(' ')} }`;
 }
 
-function expectLimit(body: { errors?: readonly { message: string; extensions?: Record<string, unknown> }[] } | null, message: RegExp): void {
+function expectLimit(
+  body: { errors?: readonly { message: string; extensions?: Record<string, unknown> }[] } | null,
+  message: RegExp,
+): void {
   expect(body?.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', rule: 'R-SEC-3' } });
   expect(body?.errors?.[0]?.message).toMatch(message);
 }
@@ -73,14 +76,21 @@ describe('[R-SEC-3] operation limits', () => {
   });
 
   it('[R-SEC-3] batching: up to GRAPHQL_MAX_BATCH operations in one request, more are refused with 413', async () => {
-    const three = await gw.post([{ query: '{ catalogs { code } }' }, { query: '{ a: catalogs { code } }' }, { query: '{ catalog(code: "innoacd") { code } }' }]);
+    const three = await gw.post([
+      { query: '{ catalogs { code } }' },
+      { query: '{ a: catalogs { code } }' },
+      { query: '{ catalog(code: "innoacd") { code } }' },
+    ]);
     expect(three.status).toBe(200);
     expect(Array.isArray(three.json)).toBe(true);
     expect(three.json).toHaveLength(3);
 
     const four = await gw.post(Array.from({ length: 4 }, () => ({ query: '{ catalogs { code } }' })));
     expect(four.status).toBe(413);
-    expect(four.json?.errors?.[0]).toMatchObject({ message: 'Batching is limited to 3 operations per request.', extensions: { code: 'BAD_REQUEST' } });
+    expect(four.json?.errors?.[0]).toMatchObject({
+      message: 'Batching is limited to 3 operations per request.',
+      extensions: { code: 'BAD_REQUEST' },
+    });
   });
 
   it('[R-SEC-3] every operation of a batch is checked on its own', async () => {
@@ -119,7 +129,12 @@ describe('[R-SEC-3] operation limits', () => {
         controller.close();
       },
     });
-    const response = await fetch(`${gw.base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: stream, duplex: 'half' } as RequestInit);
+    const response = await fetch(`${gw.base}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
     expect(response.status).toBe(413);
     expect(await response.json()).toMatchObject({ errors: [{ extensions: { code: 'REQUEST_ENTITY_TOO_LARGE' } }] });
   });
@@ -140,7 +155,9 @@ describe('[R-SEC-3] operation limits', () => {
     const socket = new WebSocket(`${gw.base.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
     await new Promise((resolve) => socket.once('open', resolve));
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
-    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${OPERATOR_TOKEN}`, padding: 'x'.repeat(30_000) } }));
+    socket.send(
+      JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${OPERATOR_TOKEN}`, padding: 'x'.repeat(30_000) } }),
+    );
     expect(await closed).toBe(1009);
   });
 });
@@ -174,7 +191,10 @@ describe('[R-SEC-3] introspection switch', () => {
   it('[R-SEC-3] with introspection off, errors give no "Did you mean" suggestions (fields, arguments, enum values)', async () => {
     const field = await closed.gql('{ catalogz { code } }');
     expect(field.errors?.[0]?.message).toMatch(/Cannot query field "catalogz"/);
-    const enumValue = await closed.gql('mutation($s: UserStatus!) { updateUserStatus(input: { userId: "x", status: $s }) { user { id } } }', { s: 'ACTIV' });
+    const enumValue = await closed.gql(
+      'mutation($s: UserStatus!) { updateUserStatus(input: { userId: "x", status: $s }) { user { id } } }',
+      { s: 'ACTIV' },
+    );
     expect(enumValue.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     const literal = await closed.gql('mutation { updateUserStatus(input: { userId: "x", status: ACTIV }) { user { id } } }');
     for (const result of [field, enumValue, literal]) {
@@ -220,7 +240,16 @@ describe('[R-SEC-3] limit configuration', () => {
       MAX_REQUEST_BODY_BYTES: '65536',
       GRAPHQL_INTROSPECTION: 'false',
     });
-    expect(custom.limits).toMatchObject({ maxDepth: 8, maxAliases: 3, maxTokens: 500, maxCost: 900, maxDirectives: 2, maxBatch: 0, maxBodyBytes: 65536, introspection: false });
+    expect(custom.limits).toMatchObject({
+      maxDepth: 8,
+      maxAliases: 3,
+      maxTokens: 500,
+      maxCost: 900,
+      maxDirectives: 2,
+      maxBatch: 0,
+      maxBodyBytes: 65536,
+      introspection: false,
+    });
     expect(() => loadConfig({ ...env, MAX_REQUEST_BODY_BYTES: '12kb' })).toThrow(/^MAX_REQUEST_BODY_BYTES: must be a whole number/);
     expect(() => loadConfig({ ...env, GRAPHQL_MAX_BATCH: '5000' })).toThrow(/^GRAPHQL_MAX_BATCH: must be between 0 and 1000/);
   });

@@ -19,7 +19,7 @@ const SEAT_USAGE = 'subscription($id: ID!) { seatUsage(organizationId: $id) { or
 interface Message {
   type: string;
   id?: string;
-  payload?: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- protocol messages are read dynamically
+  payload?: any;
 }
 
 /** A bare graphql-transport-ws socket: every message it got, and the close code once closed. */
@@ -39,10 +39,12 @@ async function rawSocket(base: string, token: string): Promise<RawSocket & { ack
   const check = () => {
     for (const w of [...waiters]) {
       const found = messages.filter(w.match);
-      if (found.length >= w.count) (waiters.splice(waiters.indexOf(w), 1), w.resolve(found));
+      if (found.length >= w.count) waiters.splice(waiters.indexOf(w), 1), w.resolve(found);
     }
   };
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   socket.on('message', (data) => {
     messages.push(JSON.parse(data.toString()) as Message);
     check();
@@ -63,7 +65,10 @@ async function rawSocket(base: string, token: string): Promise<RawSocket & { ack
     send: (message) => socket.send(JSON.stringify(message)),
     waitFor: (match, count = 1) =>
       new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out waiting for ${count} messages; got ${messages.length}: ${JSON.stringify(messages.slice(-3))}`)), 60_000);
+        const timer = setTimeout(
+          () => reject(new Error(`timed out waiting for ${count} messages; got ${messages.length}: ${JSON.stringify(messages.slice(-3))}`)),
+          60_000,
+        );
         waiters.push({ match, count, resolve: (ms) => (clearTimeout(timer), resolve(ms)) });
         check();
       }),
@@ -71,12 +76,16 @@ async function rawSocket(base: string, token: string): Promise<RawSocket & { ack
   };
 }
 
-const subscribe = (id: string, organizationId: string): Message => ({ type: 'subscribe', id, payload: { query: SEAT_USAGE, variables: { id: organizationId } } });
+const subscribe = (id: string, organizationId: string): Message => ({
+  type: 'subscribe',
+  id,
+  payload: { query: SEAT_USAGE, variables: { id: organizationId } },
+});
 const isError = (id?: string) => (m: Message) => m.type === 'error' && (id === undefined || m.id === id);
 const isNext = (id?: string) => (m: Message) => m.type === 'next' && (id === undefined || m.id === id);
 
 /** An SSE subscription: its status and first event's data (the stream stays open until `abort`). */
-async function sse(base: string, token: string, organizationId: string): Promise<{ status: number; first: any; abort(): void }> { // eslint-disable-line @typescript-eslint/no-explicit-any -- read dynamically
+async function sse(base: string, token: string, organizationId: string): Promise<{ status: number; first: any; abort(): void }> {
   const controller = new AbortController();
   const response = await fetch(`${base}/graphql`, {
     method: 'POST',
@@ -102,11 +111,13 @@ for (const kind of DATABASES) {
     let b: OrgFixture;
     beforeAll(async () => {
       gw = await listen(kind);
-      const fixture = { ok: async (query: string, variables?: Record<string, unknown>, token?: string | null) => {
-        const result = await gw.gql(query, variables, token === undefined ? OPERATOR_TOKEN : token);
-        if (result.errors?.length) throw new Error(JSON.stringify(result.errors));
-        return result.data as never;
-      } };
+      const fixture = {
+        ok: async (query: string, variables?: Record<string, unknown>, token?: string | null) => {
+          const result = await gw.gql(query, variables, token === undefined ? OPERATOR_TOKEN : token);
+          if (result.errors?.length) throw new Error(JSON.stringify(result.errors));
+          return result.data as never;
+        },
+      };
       a = await createOrg(fixture as never, 'innoacd', 'Flooder');
       b = await createOrg(fixture as never, 'innoacd', 'Neighbour');
     });
@@ -120,13 +131,21 @@ for (const kind of DATABASES) {
       const nexts = await socket.waitFor(isNext(), 100);
       expect(new Set(nexts.map((m) => m.id)).size).toBe(100);
       expect(errors).toHaveLength(9_900);
-      expect(errors[0]!.payload).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'RATE_LIMITED', limit: 'MAX_SUBSCRIPTIONS_PER_SOCKET' }) })]);
-      expect(errors[0]!.payload[0].message).toMatch(/too many subscriptions on this WebSocket \(at most 100, MAX_SUBSCRIPTIONS_PER_SOCKET\)/);
+      expect(errors[0]!.payload).toEqual([
+        expect.objectContaining({ extensions: expect.objectContaining({ code: 'RATE_LIMITED', limit: 'MAX_SUBSCRIPTIONS_PER_SOCKET' }) }),
+      ]);
+      expect(errors[0]!.payload[0].message).toMatch(
+        /too many subscriptions on this WebSocket \(at most 100, MAX_SUBSCRIPTIONS_PER_SOCKET\)/,
+      );
       // The accepted ones are the first 100, and none of them got an error.
       expect(new Set(nexts.map((m) => m.id))).toEqual(new Set(Array.from({ length: 100 }, (_, i) => String(i + 1))));
 
       // The same socket still answers a query …
-      socket.send({ type: 'subscribe', id: 'query', payload: { query: 'query($id: ID!) { organization(id: $id) { id } }', variables: { id: a.organizationId } } });
+      socket.send({
+        type: 'subscribe',
+        id: 'query',
+        payload: { query: 'query($id: ID!) { organization(id: $id) { id } }', variables: { id: a.organizationId } },
+      });
       const [answer] = await socket.waitFor(isNext('query'));
       expect(answer!.payload).toEqual({ data: { organization: { id: a.organizationId } } });
       // … and once a subscription ends, its slot is free again.
@@ -148,7 +167,19 @@ for (const kind of DATABASES) {
     });
 
     it('[R-AVAIL-3][live-bounds] per-token and per-process bounds count WebSocket and SSE subscriptions alike; connections beyond their bound are closed with 4429 / 1013', async () => {
-      const small = await listen(kind, { liveLimits: { maxSubscriptionsPerSocket: 3, maxSubscriptionsPerToken: 5, maxSubscriptions: 8, maxConnectionsPerToken: 3, maxConnections: 6 } }, gw.database);
+      const small = await listen(
+        kind,
+        {
+          liveLimits: {
+            maxSubscriptionsPerSocket: 3,
+            maxSubscriptionsPerToken: 5,
+            maxSubscriptions: 8,
+            maxConnectionsPerToken: 3,
+            maxConnections: 6,
+          },
+        },
+        gw.database,
+      );
       try {
         // Token A: 3 on its first socket (the fourth is refused per socket), 2 more on a second (then per token).
         const s1 = await rawSocket(small.base, a.tokens.SUPERVISOR);

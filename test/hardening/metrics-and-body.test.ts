@@ -42,9 +42,17 @@ for (const kind of DATABASES) {
       perOrganizationBase = `http://127.0.0.1:${(await perOrganization.start(0, '127.0.0.1')).port}`;
       a = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 5 }]);
       b = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 5 }]);
-      for (const [org, count] of [[a, 2], [b, 1]] as const) {
+      for (const [org, count] of [
+        [a, 2],
+        [b, 1],
+      ] as const) {
         const group = await createGroup(gw, org, 'Agents', ['ACD_AGENT']);
-        for (let i = 0; i < count; i++) await startGranted(gw, org, await createUser(gw, org.admin, { siteId: org.siteId, name: `Agent ${i}`, configurationGroupId: group }));
+        for (let i = 0; i < count; i++)
+          await startGranted(
+            gw,
+            org,
+            await createUser(gw, org.admin, { siteId: org.siteId, name: `Agent ${i}`, configurationGroupId: group }),
+          );
       }
     });
     afterAll(async () => {
@@ -76,7 +84,9 @@ for (const kind of DATABASES) {
       gw = await startGateway(kind);
       base = `http://127.0.0.1:${(await gw.app.start(0, '127.0.0.1')).port}`;
       const org = await gw.ok('mutation { createOrganization(input: { name: "Bytes", catalog: "innoacd" }) { organization { id } } }');
-      const site = await gw.ok('mutation($id: ID!) { createSite(input: { organizationId: $id, name: "HQ" }) { site { id } } }', { id: org.createOrganization.organization.id });
+      const site = await gw.ok('mutation($id: ID!) { createSite(input: { organizationId: $id, name: "HQ" }) { site { id } } }', {
+        id: org.createOrganization.organization.id,
+      });
       siteId = site.createSite.site.id;
     });
     afterAll(() => gw.close());
@@ -90,7 +100,14 @@ for (const kind of DATABASES) {
       const text = await response.text();
       expect(leaksIn(text), text).toEqual([]);
       expect(text).not.toContain('originalError');
-      return { status: response.status, text, json: JSON.parse(text) as { data?: Record<string, any> | null; errors?: { message: string; extensions?: Record<string, unknown> }[] } }; // eslint-disable-line @typescript-eslint/no-explicit-any -- responses are read dynamically
+      return {
+        status: response.status,
+        text,
+        json: JSON.parse(text) as {
+          data?: Record<string, any> | null;
+          errors?: { message: string; extensions?: Record<string, unknown> }[];
+        },
+      };
     }
 
     const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
@@ -104,8 +121,12 @@ for (const kind of DATABASES) {
       }
     });
 
-    it('broken JSON, with or without a BOM: 400 BAD_REQUEST without the parser\'s message', async () => {
-      for (const body of [Buffer.concat([BOM, Buffer.from('{"query": ')]), Buffer.from('{"query": '), Buffer.concat([BOM, BOM, Buffer.from('{}')])]) {
+    it("broken JSON, with or without a BOM: 400 BAD_REQUEST without the parser's message", async () => {
+      for (const body of [
+        Buffer.concat([BOM, Buffer.from('{"query": ')]),
+        Buffer.from('{"query": '),
+        Buffer.concat([BOM, BOM, Buffer.from('{}')]),
+      ]) {
         const answer = await send(body);
         expect(answer.status).toBe(400);
         expect(answer.json.errors?.[0]?.extensions).toEqual({ code: 'BAD_REQUEST' });
@@ -115,7 +136,9 @@ for (const kind of DATABASES) {
 
     it('invalid UTF-8 anywhere in the body: 400 BAD_REQUEST naming the encoding; nothing is stored', async () => {
       const query = 'mutation($input: CreateUserInput!) { createUser(input: $input) { user { id name } } }';
-      const prefix = Buffer.from(`{"query": ${JSON.stringify(query)}, "variables": {"input": {"siteId": "${siteId}", "role": "AGENT", "name": "Bad `);
+      const prefix = Buffer.from(
+        `{"query": ${JSON.stringify(query)}, "variables": {"input": {"siteId": "${siteId}", "role": "AGENT", "name": "Bad `,
+      );
       const suffix = Buffer.from(' name"}}}');
       for (const bad of [[0xff], [0xc3], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xc0, 0xaf]]) {
         const answer = await send(Buffer.concat([prefix, Buffer.from(bad), suffix]));
@@ -131,12 +154,20 @@ for (const kind of DATABASES) {
     });
 
     it('invalid UTF-8 in a body of the other media types Yoga reads (application/graphql, form, multipart): 400 BAD_REQUEST naming the encoding; nothing is stored', async () => {
-      const [before, after] = [`mutation { createUser(input: { siteId: "${siteId}", role: AGENT, name: "Other `, ' name" }) { user { id name } } }'];
+      const [before, after] = [
+        `mutation { createUser(input: { siteId: "${siteId}", role: AGENT, name: "Other `,
+        ' name" }) { user { id name } } }',
+      ];
       const literal = (name: Buffer) => Buffer.concat([Buffer.from(before), name, Buffer.from(after)]);
-      const form = (name: Buffer) => Buffer.concat([Buffer.from(`query=${encodeURIComponent(before)}`), name, Buffer.from(encodeURIComponent(after))]);
+      const form = (name: Buffer) =>
+        Buffer.concat([Buffer.from(`query=${encodeURIComponent(before)}`), name, Buffer.from(encodeURIComponent(after))]);
       const [jsonBefore, jsonAfter] = JSON.stringify(`${before}|${after}`).split('|') as [string, string];
       const multipart = (name: Buffer) =>
-        Buffer.concat([Buffer.from(`--b\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{"query": ${jsonBefore}`), name, Buffer.from(`${jsonAfter}}\r\n--b--\r\n`)]);
+        Buffer.concat([
+          Buffer.from(`--b\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{"query": ${jsonBefore}`),
+          name,
+          Buffer.from(`${jsonAfter}}\r\n--b--\r\n`),
+        ]);
       for (const [contentType, body] of [
         ['application/graphql', literal],
         ['application/x-www-form-urlencoded', form],
@@ -162,7 +193,10 @@ for (const kind of DATABASES) {
     });
 
     it('a multipart body Yoga cannot read: 400 BAD_REQUEST, never an error without a code', async () => {
-      const answer = await send(Buffer.from('--b\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{"query":\r\n--b--\r\n'), 'multipart/form-data; boundary=b');
+      const answer = await send(
+        Buffer.from('--b\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{"query":\r\n--b--\r\n'),
+        'multipart/form-data; boundary=b',
+      );
       expect(answer.status).toBe(400);
       expect(answer.json.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_REQUEST' });
     });

@@ -22,7 +22,12 @@ describe('structured logs and metrics', () => {
   let gw: ListeningApp;
   let metrics: Metrics;
   const output: string[] = [];
-  const lines = () => output.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
+  const lines = () =>
+    output
+      .join('')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Line);
   let orgToken = '';
   let organizationId = '';
 
@@ -32,7 +37,9 @@ describe('structured logs and metrics', () => {
     gw = await listen('pglite', { logger, metrics });
     const org = await gw.gql('mutation { createOrganization(input: { name: "Logged", catalog: "innoacd" }) { organization { id } } }');
     organizationId = org.data?.createOrganization.organization.id;
-    const token = await gw.gql('mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }', { input: { organizationId, role: 'ADMIN' } });
+    const token = await gw.gql('mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }', {
+      input: { organizationId, role: 'ADMIN' },
+    });
     orgToken = token.data?.createApiToken.token;
   });
   afterAll(() => gw.close());
@@ -46,14 +53,23 @@ describe('structured logs and metrics', () => {
     expect(response.headers.get('x-request-id')).toBe('req-0001');
     const line = lines().filter((l) => l.requestId === 'req-0001');
     expect(line).toHaveLength(1);
-    expect(line[0]).toMatchObject({ level: 'info', msg: 'graphql operation', operationName: 'Named', operationType: 'query', transport: 'http', status: 200 });
+    expect(line[0]).toMatchObject({
+      level: 'info',
+      msg: 'graphql operation',
+      operationName: 'Named',
+      operationType: 'query',
+      transport: 'http',
+      status: 200,
+    });
     expect(line[0]?.durationMs).toBeTypeOf('number');
     expect(line[0]?.errorCodes).toBeUndefined();
     expect(new Date(line[0]!.time).toISOString()).toBe(line[0]!.time);
   });
 
   it('generates a request id when none (or an unusable one) is sent, and logs error codes', async () => {
-    const missing = await gw.post({ query: 'mutation { updateUserStatus(input: { userId: "00000000-0000-7000-8000-000000000000", status: ACTIVE }) { user { id } } }' });
+    const missing = await gw.post({
+      query: 'mutation { updateUserStatus(input: { userId: "00000000-0000-7000-8000-000000000000", status: ACTIVE }) { user { id } } }',
+    });
     const id = missing.headers.get('x-request-id');
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     expect(lines().find((l) => l.requestId === id)).toMatchObject({ operationType: 'mutation', errorCodes: ['NOT_FOUND'] });
@@ -63,7 +79,9 @@ describe('structured logs and metrics', () => {
   });
 
   it('logs each operation of a batch, and requests refused before any operation', async () => {
-    const batch = await gw.post([{ query: '{ catalogs { code } }' }, { query: 'query Second { catalog(code: "innoacd") { code } }' }], { headers: { 'x-request-id': 'req-batch' } });
+    const batch = await gw.post([{ query: '{ catalogs { code } }' }, { query: 'query Second { catalog(code: "innoacd") { code } }' }], {
+      headers: { 'x-request-id': 'req-batch' },
+    });
     expect(batch.status).toBe(200);
     const batchLines = lines().filter((l) => l.requestId === 'req-batch');
     expect(batchLines.map((l) => l.operationName ?? null).sort()).toEqual(['Second', null].sort());
@@ -71,18 +89,32 @@ describe('structured logs and metrics', () => {
 
     const broken = await gw.post('{"query": ', { headers: { 'x-request-id': 'req-broken' } });
     expect(broken.status).toBe(400);
-    expect(lines().find((l) => l.requestId === 'req-broken')).toMatchObject({ msg: 'graphql request refused', status: 400, errorCodes: ['BAD_REQUEST'] });
+    expect(lines().find((l) => l.requestId === 'req-broken')).toMatchObject({
+      msg: 'graphql request refused',
+      status: 400,
+      errorCodes: ['BAD_REQUEST'],
+    });
   });
 
   it('logs graphql-ws operations too', async () => {
     const result = await wsRun(gw.ws(`Bearer ${orgToken}`), 'query OverWs { catalogs { code } }');
     expect(result.data?.catalogs).toHaveLength(4);
-    expect(lines().find((l) => l.operationName === 'OverWs')).toMatchObject({ transport: 'ws', operationType: 'query', msg: 'graphql operation' });
+    expect(lines().find((l) => l.operationName === 'OverWs')).toMatchObject({
+      transport: 'ws',
+      operationType: 'query',
+      msg: 'graphql operation',
+    });
   });
 
   it('never logs a token, the Authorization header, variables or the query text', async () => {
     await gw.post({ query: '{ catalogs { code } }' }, { token: 'lgw_ThisIsASecretLookingGuess0123456789' });
-    await gw.post({ query: 'mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }', variables: { input: { organizationId, key: 'LK1.secret-key-material.payload.signature' } } }, { token: orgToken });
+    await gw.post(
+      {
+        query: 'mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }',
+        variables: { input: { organizationId, key: 'LK1.secret-key-material.payload.signature' } },
+      },
+      { token: orgToken },
+    );
     const text = output.join('');
     expect(text.length).toBeGreaterThan(0);
     for (const secret of [OPERATOR_TOKEN, orgToken, 'lgw_ThisIsASecretLookingGuess0123456789', 'secret-key-material', 'Bearer']) {

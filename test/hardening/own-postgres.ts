@@ -58,14 +58,26 @@ export interface OwnPostgres {
 export async function ownPostgres(port?: number): Promise<OwnPostgres> {
   const dir = mkdtempSync(join(tmpdir(), 'gateway-test-pg-'));
   const asRoot = process.getuid?.() === 0;
-  const asPg = (cmd: string, args: string[]): [string, string[]] => (asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]);
+  const asPg = (cmd: string, args: string[]): [string, string[]] =>
+    asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
   if (asRoot) {
     const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim());
     const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
     chownSync(dir, uid, gid);
   }
   const data = join(dir, 'data');
-  const [initCmd, initArgs] = asPg(join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
+  const [initCmd, initArgs] = asPg(join(PG_BIN, 'initdb'), [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '-A',
+    'trust',
+    '--no-sync',
+    '-E',
+    'UTF8',
+    '--locale=C',
+  ]);
   const init = spawnSync(initCmd, initArgs, { encoding: 'utf8' });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stdout}\n${init.stderr}`);
   const chosen = port ?? (await freePort());
@@ -83,7 +95,20 @@ export async function ownPostgres(port?: number): Promise<OwnPostgres> {
 
   const start = async () => {
     for (let attempt = 0; ; attempt++) {
-      const [cmd, args] = asPg(join(PG_BIN, 'postgres'), ['-D', data, '-h', '127.0.0.1', '-p', String(chosen), '-k', dir, '-c', 'max_connections=100', '-c', 'fsync=on']);
+      const [cmd, args] = asPg(join(PG_BIN, 'postgres'), [
+        '-D',
+        data,
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(chosen),
+        '-k',
+        dir,
+        '-c',
+        'max_connections=100',
+        '-c',
+        'fsync=on',
+      ]);
       const fd = openSync(join(dir, 'server.log'), 'a');
       const child = spawn(cmd, args, { stdio: ['ignore', fd, fd] });
       closeSync(fd);

@@ -70,7 +70,9 @@ export function spawnGateway(env: Record<string, string>): GatewayProcess {
     }
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   return {
     child,
     lines,
@@ -82,7 +84,9 @@ export function spawnGateway(env: Record<string, string>): GatewayProcess {
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
         waiters.push({ match, resolve });
-        void exited.then(({ code, signal }) => reject(new Error(`gateway exited (${code ?? signal}) before the expected log line:\n${out}${err}`)));
+        void exited.then(({ code, signal }) =>
+          reject(new Error(`gateway exited (${code ?? signal}) before the expected log line:\n${out}${err}`)),
+        );
       });
     },
   };

@@ -46,10 +46,18 @@ describe('SlidingWindowLimiter', () => {
     expect(loadConfig(env).rateLimits).toEqual(DEFAULT_RATE_LIMITS);
     expect(DEFAULT_RATE_LIMITS).toEqual({ authFailures: 20, authWindowMs: 60_000, activations: 10, activationWindowMs: 60_000 });
     expect(
-      loadConfig({ ...env, RATE_LIMIT_AUTH_FAILURES: '5', RATE_LIMIT_AUTH_WINDOW_SECONDS: '300', RATE_LIMIT_ACTIVATIONS: '0', RATE_LIMIT_ACTIVATION_WINDOW_SECONDS: '3600' }).rateLimits,
+      loadConfig({
+        ...env,
+        RATE_LIMIT_AUTH_FAILURES: '5',
+        RATE_LIMIT_AUTH_WINDOW_SECONDS: '300',
+        RATE_LIMIT_ACTIVATIONS: '0',
+        RATE_LIMIT_ACTIVATION_WINDOW_SECONDS: '3600',
+      }).rateLimits,
     ).toEqual({ authFailures: 5, authWindowMs: 300_000, activations: 0, activationWindowMs: 3_600_000 });
     expect(loadConfig({ ...env, TRUST_PROXY: 'true' }).trustProxy).toBe(true);
-    expect(() => loadConfig({ ...env, RATE_LIMIT_AUTH_WINDOW_SECONDS: '0' })).toThrow(/^RATE_LIMIT_AUTH_WINDOW_SECONDS: must be between 1 and 86400/);
+    expect(() => loadConfig({ ...env, RATE_LIMIT_AUTH_WINDOW_SECONDS: '0' })).toThrow(
+      /^RATE_LIMIT_AUTH_WINDOW_SECONDS: must be between 1 and 86400/,
+    );
   });
 });
 
@@ -65,9 +73,16 @@ describe('[R-SEC-6] rate limit on authentication failures (per client address): 
   afterAll(() => gw.close());
 
   it('after RATE_LIMIT_AUTH_FAILURES bad tokens, bad tokens from that address get 429 RATE_LIMITED for the window; valid tokens and anonymous reads are served', async () => {
-    const created = await gw.gql('mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }', { input: { name: 'Behind NAT', catalog: 'innoacd' } });
+    const created = await gw.gql(
+      'mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }',
+      { input: { name: 'Behind NAT', catalog: 'innoacd' } },
+    );
     const organizationId = created.data?.createOrganization.organization.id as string;
-    const admin = (await gw.gql('mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }', { input: { organizationId, role: 'ADMIN' } })).data?.createApiToken.token as string;
+    const admin = (
+      await gw.gql('mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }', {
+        input: { organizationId, role: 'ADMIN' },
+      })
+    ).data?.createApiToken.token as string;
 
     for (let i = 0; i < 3; i++) {
       const bad = await gw.gql(CATALOGS, {}, `not-a-token-${i}`);
@@ -110,7 +125,8 @@ describe('[R-SEC-6] rate limit on authentication failures (per client address): 
   it('counts behind a proxy per X-Forwarded-For address only when TRUST_PROXY is set', async () => {
     const proxied = await listen('pglite', { rateLimits: { authFailures: 1 }, trustProxy: true, rateLimitTicker: time.now });
     try {
-      const from = (address: string, token: string) => proxied.post({ query: CATALOGS }, { token, headers: { 'x-forwarded-for': `203.0.113.9, ${address}` } });
+      const from = (address: string, token: string) =>
+        proxied.post({ query: CATALOGS }, { token, headers: { 'x-forwarded-for': `203.0.113.9, ${address}` } });
       expect((await from('198.51.100.1', 'bad-token-1')).status).toBe(401);
       expect((await from('198.51.100.1', 'bad-token-2')).status).toBe(429);
       expect((await from('198.51.100.2', 'bad-token-3')).status).toBe(401);
@@ -135,9 +151,13 @@ describe('[R-KEY-3] rate limit on activateLicenseKey (per organization)', () => 
   const time = ticker();
 
   async function newOrganization(name: string): Promise<{ id: string; admin: string }> {
-    const org = await gw.gql('mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }', { input: { name, catalog: 'innoacd' } });
+    const org = await gw.gql('mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }', {
+      input: { name, catalog: 'innoacd' },
+    });
     const id = org.data?.createOrganization.organization.id as string;
-    const token = await gw.gql('mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }', { input: { organizationId: id, role: 'ADMIN' } });
+    const token = await gw.gql('mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }', {
+      input: { organizationId: id, role: 'ADMIN' },
+    });
     return { id, admin: token.data?.createApiToken.token as string };
   }
 
@@ -160,12 +180,16 @@ describe('[R-KEY-3] rate limit on activateLicenseKey (per organization)', () => 
     expect(limited.data ?? null).toBeNull();
     // The operator is limited for that organization too; other organizations are not.
     expect(codeOf(await gw.gql(ACTIVATE, { input: { organizationId: org.id, key: 'LK1.bogus.op' } }))).toBe('RATE_LIMITED');
-    expect(codeOf(await gw.gql(ACTIVATE, { input: { organizationId: other.id, key: 'LK1.bogus.o' } }, other.admin))).toBe('INVALID_LICENSE_KEY');
+    expect(codeOf(await gw.gql(ACTIVATE, { input: { organizationId: other.id, key: 'LK1.bogus.o' } }, other.admin))).toBe(
+      'INVALID_LICENSE_KEY',
+    );
     const keys = await gw.database.db.selectFrom('license_keys').select('key_id').where('organization_id', '=', org.id).execute();
     expect(keys).toEqual([]);
 
     time.advance(60_000);
-    expect(codeOf(await gw.gql(ACTIVATE, { input: { organizationId: org.id, key: 'LK1.bogus.later' } }, org.admin))).toBe('INVALID_LICENSE_KEY');
+    expect(codeOf(await gw.gql(ACTIVATE, { input: { organizationId: org.id, key: 'LK1.bogus.later' } }, org.admin))).toBe(
+      'INVALID_LICENSE_KEY',
+    );
   });
 
   it('counts every activateLicenseKey of an operation (aliases, inline arguments, fragments) before it runs', async () => {
@@ -188,6 +212,8 @@ describe('[R-KEY-3] rate limit on activateLicenseKey (per organization)', () => 
     for (let i = 0; i < 10; i++) {
       expect(codeOf(await gw.gql(ACTIVATE, { input: { organizationId: victim.id, key: 'LK1.s' } }, stranger.admin))).toBe('NOT_FOUND');
     }
-    expect(codeOf(await gw.gql(ACTIVATE, { input: { organizationId: victim.id, key: 'LK1.v' } }, victim.admin))).toBe('INVALID_LICENSE_KEY');
+    expect(codeOf(await gw.gql(ACTIVATE, { input: { organizationId: victim.id, key: 'LK1.v' } }, victim.admin))).toBe(
+      'INVALID_LICENSE_KEY',
+    );
   });
 });

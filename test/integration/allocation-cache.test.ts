@@ -66,7 +66,17 @@ const EXPLAIN = `query($id: ID!, $product: String!) { user(id: $id) { explain(pr
 interface Page {
   licenseMapping: { product: { code: string }; total: number; inUse: number; reusable: number; available: number }[];
   warnings: { code: string; message: string }[];
-  users: { totalCount: number; edges: { node: { id: string; status: string; licenses: { product: { code: string }; status: string; rank: number | null }[]; warnings: { code: string }[] } }[] };
+  users: {
+    totalCount: number;
+    edges: {
+      node: {
+        id: string;
+        status: string;
+        licenses: { product: { code: string }; status: string; rank: number | null }[];
+        warnings: { code: string }[];
+      };
+    }[];
+  };
   warned: { totalCount: number };
 }
 
@@ -81,7 +91,8 @@ for (const kind of DATABASES) {
     beforeEach(() => gw.clock.set(NOW));
 
     const cache = () => allocationCacheOf(gw.database.db);
-    const read = async (org: OrgFixture): Promise<Page> => (await gw.ok<{ organization: Page }>(PAGE, { id: org.organizationId, first: 100 }, org.admin)).organization;
+    const read = async (org: OrgFixture): Promise<Page> =>
+      (await gw.ok<{ organization: Page }>(PAGE, { id: org.organizationId, first: 100 }, org.admin)).organization;
 
     /** The page through the cache, checked against the page computed from SQL at the same instant. */
     async function page(org: OrgFixture): Promise<Page> {
@@ -118,7 +129,8 @@ for (const kind of DATABASES) {
       return result;
     }
 
-    const explain = async (org: OrgFixture, userId: string, product: string) => (await gw.ok(EXPLAIN, { id: userId, product }, org.admin)).user.explain as unknown;
+    const explain = async (org: OrgFixture, userId: string, product: string) =>
+      (await gw.ok(EXPLAIN, { id: userId, product }, org.admin)).user.explain as unknown;
 
     const statusOf = (p: Page, userId: string, product: string) =>
       p.users.edges.find((e) => e.node.id === userId)?.node.licenses.find((l) => l.product.code === product)?.status;
@@ -217,7 +229,9 @@ for (const kind of DATABASES) {
       // The direct assignment goes; OFFICE stays as a group function.
       expect((await unassignLicense(gw, org, u!, 'OFFICE')).errors).toBeUndefined();
       p = await page(org);
-      expect(p.users.edges.find((e) => e.node.id === u)?.node.licenses.find((l) => l.product.code === 'OFFICE')).toMatchObject({ status: 'GRANTED' });
+      expect(p.users.edges.find((e) => e.node.id === u)?.node.licenses.find((l) => l.product.code === 'OFFICE')).toMatchObject({
+        status: 'GRANTED',
+      });
 
       await moveUsers(gw, org, [u!, v!], office);
       p = await page(org);
@@ -235,7 +249,18 @@ for (const kind of DATABASES) {
       const [, second] = await createUsers(gw, org, 2, { configurationGroupId: office, stepMs: 1000 });
       let p = await page(org);
       expect(statusOf(p, second!, 'OFFICE')).toBe('UNLICENSED');
-      await activateKey(gw, org, issueLicenseKey(XPHONE, [{ product: 'SERVER', quantity: 1 }, { product: 'OFFICE', quantity: 5 }], { org, keyId: `K-MORE-${kind}` }));
+      await activateKey(
+        gw,
+        org,
+        issueLicenseKey(
+          XPHONE,
+          [
+            { product: 'SERVER', quantity: 1 },
+            { product: 'OFFICE', quantity: 5 },
+          ],
+          { org, keyId: `K-MORE-${kind}` },
+        ),
+      );
       p = await page(org);
       expect(statusOf(p, second!, 'OFFICE')).toBe('GRANTED');
       expect(row(p, 'OFFICE')).toMatchObject({ total: 5, inUse: 2, available: 3 });
@@ -261,10 +286,15 @@ for (const kind of DATABASES) {
       expect(row(p, 'OFFICE')).toMatchObject({ inUse: 0, available: 1 });
 
       await otherInstance(`update configuration_groups set options = '["client"]'::jsonb where id = $1`, [office]);
-      const revision = async () => (await gw.database.db.selectFrom('organizations').select('revision').where('id', '=', org.organizationId).executeTakeFirstOrThrow()).revision;
+      const revision = async () =>
+        (await gw.database.db.selectFrom('organizations').select('revision').where('id', '=', org.organizationId).executeTakeFirstOrThrow())
+          .revision;
       const seen = await revision();
       await page(org);
-      await otherInstance(`insert into assignments (organization_id, user_id, product_code, source, configured_at) values ($1, $2, 'OFFICE', 'DIRECT', $3)`, [org.organizationId, second, NOW.toISOString()]);
+      await otherInstance(
+        `insert into assignments (organization_id, user_id, product_code, source, configured_at) values ($1, $2, 'OFFICE', 'DIRECT', $3)`,
+        [org.organizationId, second, NOW.toISOString()],
+      );
       expect(Number(await revision())).toBeGreaterThan(Number(seen));
       p = await page(org);
       expect(statusOf(p, second!, 'OFFICE')).toBe('GRANTED');
@@ -273,12 +303,26 @@ for (const kind of DATABASES) {
     it('[R-PERF-2] [R-LIFE-1] [R-LIFE-4] [R-LIFE-5] ACTIVE → GRACE → DEMO by time alone: the cached page follows without any write', async () => {
       // Term: two months from 2026-11-01 (ends 2027-01-01), then 14 days' grace.
       const org = await licensedOrg(gw, XPHONE, null);
-      await activateKey(gw, org, issueLicenseKey(XPHONE, [{ product: 'SERVER', quantity: 1 }, { product: 'OFFICE', quantity: 2 }], { org, termMonths: 2, keyId: `K-TERM-${kind}` }));
+      await activateKey(
+        gw,
+        org,
+        issueLicenseKey(
+          XPHONE,
+          [
+            { product: 'SERVER', quantity: 1 },
+            { product: 'OFFICE', quantity: 2 },
+          ],
+          { org, termMonths: 2, keyId: `K-TERM-${kind}` },
+        ),
+      );
       const office = await createGroup(gw, org, 'Office', ['OFFICE']);
       const [u] = await createUsers(gw, org, 3, { configurationGroupId: office, stepMs: 1000 });
       let p = await page(org);
       expect(statusOf(p, u!, 'OFFICE')).toBe('GRANTED');
-      const events = await gw.database.db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      const events = await gw.database.db
+        .selectFrom('events')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
 
       const misses = cache().stats.misses;
       gw.clock.set(new Date('2027-01-01T00:00:00.000Z'));
@@ -295,7 +339,12 @@ for (const kind of DATABASES) {
       gw.clock.set(new Date('2027-01-01T00:00:00.000Z'));
       p = await page(org);
       expect(p).toEqual(grace);
-      expect(await gw.database.db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).toEqual(events);
+      expect(
+        await gw.database.db
+          .selectFrom('events')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow(),
+      ).toEqual(events);
     });
 
     it('[R-PERF-2] [R-REASSIGN-2] [R-REASSIGN-3] the 90-day window ending frees a bound licence without any write', async () => {
@@ -311,11 +360,10 @@ for (const kind of DATABASES) {
       expect((await assignLicense(gw, org, c!, 'BASE')).errors).toBeUndefined(); // spends the early reassignment
       expect((await unassignLicense(gw, org, c!, 'BASE')).errors).toBeUndefined(); // now bound until day 90
       // D configured by another instance without a slot (as after a smaller key): it queues behind the bound licence.
-      await otherInstance(`insert into assignments (organization_id, user_id, product_code, source, configured_at) values ($1, $2, 'BASE', 'DIRECT', $3)`, [
-        org.organizationId,
-        d,
-        gw.clock.now().toISOString(),
-      ]);
+      await otherInstance(
+        `insert into assignments (organization_id, user_id, product_code, source, configured_at) values ($1, $2, 'BASE', 'DIRECT', $3)`,
+        [org.organizationId, d, gw.clock.now().toISOString()],
+      );
       let p = await page(org);
       expect(row(p, 'BASE')).toMatchObject({ total: 2, inUse: 2, reusable: 0, available: 0 });
       expect(statusOf(p, d!, 'BASE')).toBe('UNLICENSED');
@@ -375,7 +423,11 @@ for (const kind of DATABASES) {
 
       // A refused write rolls back: nothing published, the entry before it still serves.
       const published = cache().stats.published;
-      const refused = await gw.gql(UPDATE_GROUP, { input: { configurationGroupId: voice, functions: ['VOICEMAIL', 'OFFICE', 'NOT_A_PRODUCT'] } }, org.admin);
+      const refused = await gw.gql(
+        UPDATE_GROUP,
+        { input: { configurationGroupId: voice, functions: ['VOICEMAIL', 'OFFICE', 'NOT_A_PRODUCT'] } },
+        org.admin,
+      );
       expect(refused.errors).toBeDefined();
       expect(cache().stats.published).toBe(published);
       expect(await pageAfterWrite(org)).toEqual(p);
@@ -395,7 +447,8 @@ for (const kind of DATABASES) {
       await read(org); // cached again after page()'s clear
       const stats = { ...cache().stats };
 
-      const dry = (await gw.ok(MOVE_USERS, { input: { userIds: [u, v], configurationGroupId: office, dryRun: true } }, org.admin)).moveUsers;
+      const dry = (await gw.ok(MOVE_USERS, { input: { userIds: [u, v], configurationGroupId: office, dryRun: true } }, org.admin))
+        .moveUsers;
       expect(dry.applied).toBe(false);
       expect(dry.released).toHaveLength(2);
       expect(cache().stats.published).toBe(stats.published);
@@ -421,14 +474,36 @@ for (const kind of DATABASES) {
       expect(statusOf(p, a!, 'OFFICE')).not.toBe('GRANTED');
 
       await publishes(() =>
-        activateKey(gw, org, issueLicenseKey(XPHONE, [{ product: 'SERVER', quantity: 1 }, { product: 'OFFICE', quantity: 1 }], { org, termMonths: 2, keyId: `K-PUB-${kind}` })),
+        activateKey(
+          gw,
+          org,
+          issueLicenseKey(
+            XPHONE,
+            [
+              { product: 'SERVER', quantity: 1 },
+              { product: 'OFFICE', quantity: 1 },
+            ],
+            { org, termMonths: 2, keyId: `K-PUB-${kind}` },
+          ),
+        ),
       );
       p = await pageAfterWrite(org);
       expect(statusOf(p, a!, 'OFFICE')).toBe('GRANTED');
       expect(statusOf(p, b!, 'OFFICE')).toBe('UNLICENSED');
 
       await publishes(() =>
-        activateKey(gw, org, issueLicenseKey(XPHONE, [{ product: 'SERVER', quantity: 1 }, { product: 'OFFICE', quantity: 2 }], { org, termMonths: 2, keyId: `K-PUB2-${kind}` })),
+        activateKey(
+          gw,
+          org,
+          issueLicenseKey(
+            XPHONE,
+            [
+              { product: 'SERVER', quantity: 1 },
+              { product: 'OFFICE', quantity: 2 },
+            ],
+            { org, termMonths: 2, keyId: `K-PUB2-${kind}` },
+          ),
+        ),
       );
       p = await pageAfterWrite(org);
       expect(statusOf(p, b!, 'OFFICE')).toBe('GRANTED');

@@ -42,10 +42,22 @@ for (const kind of DATABASES) {
         await gw.database.db.insertInto('users').values(chunk).execute();
         await gw.database.db
           .insertInto('assignments')
-          .values(chunk.map((u) => ({ organization_id: org.organizationId, user_id: u.id, product_code: 'PREMIUM', source: 'GROUP' as const, configured_at: now })))
+          .values(
+            chunk.map((u) => ({
+              organization_id: org.organizationId,
+              user_id: u.id,
+              product_code: 'PREMIUM',
+              source: 'GROUP' as const,
+              configured_at: now,
+            })),
+          )
           .execute();
       }
-      await activateKey(gw, org, issueLicenseKey('zoom-contact-center', [{ product: 'PREMIUM', quantity: count }], { org, keyId: `K-BULK-${kind}` }));
+      await activateKey(
+        gw,
+        org,
+        issueLicenseKey('zoom-contact-center', [{ product: 'PREMIUM', quantity: count }], { org, keyId: `K-BULK-${kind}` }),
+      );
       const granted = (await eventsOf(gw, org.organizationId)).filter((e) => e.type === 'LICENSE_GRANTED' && e.product_code === 'PREMIUM');
       expect(granted.length).toBe(count);
       const row = await gw.database.db

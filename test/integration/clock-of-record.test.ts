@@ -24,7 +24,8 @@ const DAY = 86_400_000;
 const BOUND = 60_000;
 
 const dbNow = async (db: Db): Promise<number> => (await sql<{ t: Date }>`select clock_timestamp() as t`.execute(db)).rows[0]!.t.getTime();
-const markOf = async (db: Db, id: string) => (await db.selectFrom('organizations').select(['clock_high_water', 'license_state']).where('id', '=', id).executeTakeFirstOrThrow());
+const markOf = async (db: Db, id: string) =>
+  await db.selectFrom('organizations').select(['clock_high_water', 'license_state']).where('id', '=', id).executeTakeFirstOrThrow();
 
 describe('[R-LIFE-6] CLOCK_SKEW_MAX_SECONDS', () => {
   it('defaults to 60 s, takes whole seconds, and a bad value names the variable', () => {
@@ -58,7 +59,7 @@ for (const kind of DATABASES) {
       return app;
     }
 
-    it('[R-LIFE-6] DbClock: now() is the database\'s time whatever the OS clock says; the skew is measured both ways', async () => {
+    it("[R-LIFE-6] DbClock: now() is the database's time whatever the OS clock says; the skew is measured both ways", async () => {
       const { gw } = await seeded();
       const ahead = new DbClock({ db: gw.database.db, maxSkewMs: BOUND, intervalMs: 0, wall: () => Date.now() + 800 * DAY });
       expect(ahead.health()).toMatchObject({ ok: false, skewMs: null });
@@ -83,7 +84,7 @@ for (const kind of DATABASES) {
       expect((await right.measure()).ok).toBe(true);
     });
 
-    it('[R-LIFE-6] an instance 800 days ahead: /readyz 503 with the skew, mutations CLOCK_SKEW (HTTP 503, graphql-ws too), queries on the database\'s time, its sweep skipped', async () => {
+    it("[R-LIFE-6] an instance 800 days ahead: /readyz 503 with the skew, mutations CLOCK_SKEW (HTTP 503, graphql-ws too), queries on the database's time, its sweep skipped", async () => {
       const { gw, org } = await seeded();
       const seededMark = await markOf(gw.database.db, org.organizationId);
       const clock = new DbClock({ db: gw.database.db, maxSkewMs: BOUND, intervalMs: 0, wall: () => Date.now() + 800 * DAY });
@@ -103,12 +104,18 @@ for (const kind of DATABASES) {
       const refused = await app.gql(site, { input: { organizationId: org.organizationId, name: 'Later' } }, org.admin);
       expect(refused.status).toBe(503);
       expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'CLOCK_SKEW', rule: 'R-LIFE-6', maxSkewSeconds: 60 });
-      expect(refused.errors?.[0]?.message).toMatch(/800d 0h 0m \d+s ahead of the database's \(bound CLOCK_SKEW_MAX_SECONDS=60\); this instance refuses changes/);
+      expect(refused.errors?.[0]?.message).toMatch(
+        /800d 0h 0m \d+s ahead of the database's \(bound CLOCK_SKEW_MAX_SECONDS=60\); this instance refuses changes/,
+      );
       const overWs = await wsRun(app.ws(), site, { input: { organizationId: org.organizationId, name: 'Later' } });
       expect(overWs.errors?.[0]?.extensions).toMatchObject({ code: 'CLOCK_SKEW' });
 
       // Reads are served, at the database's time: still ACTIVE.
-      const read = await app.gql(`query($id: ID!) { organization(id: $id) { license { state } sites { name } } }`, { id: org.organizationId }, org.admin);
+      const read = await app.gql(
+        `query($id: ID!) { organization(id: $id) { license { state } sites { name } } }`,
+        { id: org.organizationId },
+        org.admin,
+      );
       expect(read.errors).toBeUndefined();
       expect(read.data?.organization.license.state).toBe('ACTIVE');
       expect(read.data?.organization.sites.map((s: { name: string }) => s.name)).toEqual(['Headquarters']);
@@ -118,7 +125,7 @@ for (const kind of DATABASES) {
       expect(await markOf(gw.database.db, org.organizationId)).toEqual(seededMark);
     });
 
-    it('[R-LIFE-6] an instance within the bound is ready, writes, and its sweep raises the mark to the database\'s time', async () => {
+    it("[R-LIFE-6] an instance within the bound is ready, writes, and its sweep raises the mark to the database's time", async () => {
       const { gw, org } = await seeded();
       const clock = new DbClock({ db: gw.database.db, maxSkewMs: BOUND, intervalMs: 0 });
       await clock.measure();
@@ -126,7 +133,11 @@ for (const kind of DATABASES) {
       const readyz = await fetch(`${app.base}/readyz`);
       expect(readyz.status).toBe(200);
       expect(((await readyz.json()) as { clock: { ok: boolean } }).clock.ok).toBe(true);
-      const created = await app.gql(`mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }`, { input: { organizationId: org.organizationId, name: 'Branch' } }, org.admin);
+      const created = await app.gql(
+        `mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }`,
+        { input: { organizationId: org.organizationId, name: 'Branch' } },
+        org.admin,
+      );
       expect(created.errors).toBeUndefined();
       await app.close();
       open.splice(open.indexOf(app), 1);
@@ -151,10 +162,14 @@ for (const kind of DATABASES) {
       expect((await markOf(gw.database.db, org.organizationId)).clock_high_water!.getTime()).toBe(far.getTime());
     });
 
-    it('[R-LIFE-6] through the API, a clock of record 800 days ahead (a bug) can push neither a mark nor a session expiry past the database\'s now() + TTL + the bound', async () => {
+    it("[R-LIFE-6] through the API, a clock of record 800 days ahead (a bug) can push neither a mark nor a session expiry past the database's now() + TTL + the bound", async () => {
       const { gw } = await seeded();
       const far = new Date(Date.now() + 800 * DAY);
-      const app = await listen(kind, { clock: new ManualClock(far, { databaseBoundMs: BOUND }), trustedKeys: TRUSTED_KEYS, sessionTtlSeconds: 120 }, gw.database);
+      const app = await listen(
+        kind,
+        { clock: new ManualClock(far, { databaseBoundMs: BOUND }), trustedKeys: TRUSTED_KEYS, sessionTtlSeconds: 120 },
+        gw.database,
+      );
       open.push(app);
       // The fixtures' helpers need only `ok`.
       const api = {
@@ -165,35 +180,65 @@ for (const kind of DATABASES) {
         },
       } as unknown as TestGateway;
       const licensed = await createOrg(api, 'innoacd', 'Far ahead');
-      await activateKey(api, licensed, issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 5 }], { org: licensed, validFrom: new Date(far.getTime() - DAY).toISOString() }));
+      await activateKey(
+        api,
+        licensed,
+        issueLicenseKey('innoacd', [{ product: 'ACD_AGENT', quantity: 5 }], {
+          org: licensed,
+          validFrom: new Date(far.getTime() - DAY).toISOString(),
+        }),
+      );
       const group = await createGroup(api, licensed, 'Agents', ['ACD_AGENT']);
       const agent = await createUser(api, licensed.admin, { siteId: licensed.siteId, name: 'Ada', configurationGroupId: group });
       const demo = await createOrg(api, 'innoacd', 'No key');
       const demoAgent = await createUser(api, demo.admin, { siteId: demo.siteId, name: 'Bob' });
 
       // The one-statement start, the transactional (demo) start, and a heartbeat.
-      const first = await api.ok<{ startSession: { granted: boolean; session: { id: string } } }>(START_SESSION, { input: { userId: agent } }, licensed.tokens.AGENT_CLIENT);
-      const second = await api.ok<{ startSession: { granted: boolean } }>(START_SESSION, { input: { userId: demoAgent } }, demo.tokens.AGENT_CLIENT);
+      const first = await api.ok<{ startSession: { granted: boolean; session: { id: string } } }>(
+        START_SESSION,
+        { input: { userId: agent } },
+        licensed.tokens.AGENT_CLIENT,
+      );
+      const second = await api.ok<{ startSession: { granted: boolean } }>(
+        START_SESSION,
+        { input: { userId: demoAgent } },
+        demo.tokens.AGENT_CLIENT,
+      );
       expect([first.startSession.granted, second.startSession.granted]).toEqual([true, true]);
       await api.ok(HEARTBEAT, { input: { sessionId: first.startSession.session.id } }, licensed.tokens.AGENT_CLIENT);
 
       const now = await dbNow(gw.database.db);
-      const sessions = await gw.database.db.selectFrom('sessions').select(['organization_id', 'expires_at']).where('organization_id', 'in', [licensed.organizationId, demo.organizationId]).execute();
+      const sessions = await gw.database.db
+        .selectFrom('sessions')
+        .select(['organization_id', 'expires_at'])
+        .where('organization_id', 'in', [licensed.organizationId, demo.organizationId])
+        .execute();
       expect(sessions).toHaveLength(2);
       for (const session of sessions) expect(session.expires_at.getTime()).toBeLessThanOrEqual(now + 120_000 + BOUND);
       expect((await markOf(gw.database.db, licensed.organizationId)).clock_high_water!.getTime()).toBeLessThanOrEqual(now + BOUND);
     });
 
-    it('[R-LIFE-6] CLOCK_ROLLBACK is still reported on the database\'s time (a mark recorded while the database clock was 3 days ahead)', async () => {
+    it("[R-LIFE-6] CLOCK_ROLLBACK is still reported on the database's time (a mark recorded while the database clock was 3 days ahead)", async () => {
       const { gw, org } = await seeded();
-      await sql`update organizations set clock_high_water = now() + interval '3 days' where id = ${org.organizationId}`.execute(gw.database.db);
+      await sql`update organizations set clock_high_water = now() + interval '3 days' where id = ${org.organizationId}`.execute(
+        gw.database.db,
+      );
       const clock = new DbClock({ db: gw.database.db, maxSkewMs: BOUND, intervalMs: 0 });
       await clock.measure();
       const app = await serve(gw, clock);
-      const read = await app.gql(`query($id: ID!) { organization(id: $id) { license { state } warnings { code message } } }`, { id: org.organizationId }, org.admin);
+      const read = await app.gql(
+        `query($id: ID!) { organization(id: $id) { license { state } warnings { code message } } }`,
+        { id: org.organizationId },
+        org.admin,
+      );
       expect(read.errors).toBeUndefined();
       expect(read.data?.organization.license.state).toBe('ACTIVE');
-      expect(read.data?.organization.warnings).toEqual([expect.objectContaining({ code: 'CLOCK_ROLLBACK', message: expect.stringMatching(/is (2d 23h 59m|3d 0h 0m) behind the latest time seen/) })]);
+      expect(read.data?.organization.warnings).toEqual([
+        expect.objectContaining({
+          code: 'CLOCK_ROLLBACK',
+          message: expect.stringMatching(/is (2d 23h 59m|3d 0h 0m) behind the latest time seen/),
+        }),
+      ]);
     });
   });
 }

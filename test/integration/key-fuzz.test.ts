@@ -26,7 +26,14 @@ const ENTITLEMENT_NUMBERS = ['quantity', 'emergencyQuantity', 'overageGraceMinut
 /** Numbers near every bound, and the ones that broke things before: 3e9, 1e12, 2^31, MAX_SAFE_INTEGER, fractions, negatives. */
 const numberish = fc.oneof(
   fc.integer({ min: -3, max: 130 }),
-  fc.constantFrom(KEY_BOUNDS.quantity, KEY_BOUNDS.quantity + 1, KEY_BOUNDS.graceDays, KEY_BOUNDS.graceDays + 1, KEY_BOUNDS.overageGraceMinutes + 1, KEY_BOUNDS.demoAgentLimit + 1),
+  fc.constantFrom(
+    KEY_BOUNDS.quantity,
+    KEY_BOUNDS.quantity + 1,
+    KEY_BOUNDS.graceDays,
+    KEY_BOUNDS.graceDays + 1,
+    KEY_BOUNDS.overageGraceMinutes + 1,
+    KEY_BOUNDS.demoAgentLimit + 1,
+  ),
   fc.constantFrom(3_000_000_000, 1e12, 2 ** 31, 2 ** 31 - 1, Number.MAX_SAFE_INTEGER, 2 ** 53, 1e308, -1e12, 0.5, -0),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
   fc.integer(),
@@ -34,8 +41,12 @@ const numberish = fc.oneof(
 
 /** Instants from year 0 to 9999 in several spellings, and things that are not instants. */
 const instantish = fc.oneof(
-  fc.date({ min: new Date('0001-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59Z'), noInvalidDate: true }).map((d) => d.toISOString()),
-  fc.date({ min: new Date('1999-06-01T00:00:00Z'), max: new Date('2101-06-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString()),
+  fc
+    .date({ min: new Date('0001-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59Z'), noInvalidDate: true })
+    .map((d) => d.toISOString()),
+  fc
+    .date({ min: new Date('1999-06-01T00:00:00Z'), max: new Date('2101-06-01T00:00:00Z'), noInvalidDate: true })
+    .map((d) => d.toISOString()),
   fc.constantFrom('2026-02-30T00:00:00Z', '2026-11-01', '2026-11-01T00:00:00+01:00', '+275760-09-13T00:00:00.000Z', '', 'now'),
   fc.string(),
 );
@@ -58,8 +69,12 @@ const firstProduct = (p: Payload): string => {
 };
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ field: fc.constantFrom(...NUMBER_FIELDS), value: numberish }).map(({ field, value }) => labelled(`${field} = ${value}`, (p) => void (p[field] = value))),
-  fc.record({ field: fc.constantFrom('validFrom', 'issuedAt'), value: instantish }).map(({ field, value }) => labelled(`${field} = ${JSON.stringify(value)}`, (p) => void (p[field] = value))),
+  fc
+    .record({ field: fc.constantFrom(...NUMBER_FIELDS), value: numberish })
+    .map(({ field, value }) => labelled(`${field} = ${value}`, (p) => void (p[field] = value))),
+  fc
+    .record({ field: fc.constantFrom('validFrom', 'issuedAt'), value: instantish })
+    .map(({ field, value }) => labelled(`${field} = ${JSON.stringify(value)}`, (p) => void (p[field] = value))),
   fc.record({ index: fc.nat(3), field: fc.constantFrom(...ENTITLEMENT_NUMBERS), value: numberish }).map(({ index, field, value }) =>
     labelled(`entitlements[${index} mod length].${field} = ${value}`, (p) => {
       const list = p.entitlements;
@@ -67,21 +82,39 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
       if (isObject(e)) e[field] = value;
     }),
   ),
-  fc.record({ field: fc.constantFrom('v', 'keyId', 'catalog', 'autoRenew', 'entitlements', 'extra'), value: anyJson }).map(({ field, value }) => labelled(`${field} = ${JSON.stringify(value)}`, (p) => void (p[field] = value))),
-  fc.record({ field: fc.constantFrom('keyId', 'customerRef'), length: fc.constantFrom(199, 200, 201, 5000) }).map(({ field, length }) =>
-    labelled(`${field} of ${length} characters`, (p) => void (p[field] = `${String(p[field])}${'x'.repeat(length)}`.slice(0, length))),
-  ),
-  fc.record({ count: fc.constantFrom(0, 1, 199, 200, 201), quantity: numberish }).map(({ count, quantity }) =>
-    labelled(`${count} entitlements of quantity ${quantity}`, (p) => void (p.entitlements = Array.from({ length: count }, (_, i) => ({ product: i === 0 ? firstProduct(p) : `P${i}`, quantity })))),
-  ),
+  fc
+    .record({ field: fc.constantFrom('v', 'keyId', 'catalog', 'autoRenew', 'entitlements', 'extra'), value: anyJson })
+    .map(({ field, value }) => labelled(`${field} = ${JSON.stringify(value)}`, (p) => void (p[field] = value))),
+  fc
+    .record({ field: fc.constantFrom('keyId', 'customerRef'), length: fc.constantFrom(199, 200, 201, 5000) })
+    .map(({ field, length }) =>
+      labelled(`${field} of ${length} characters`, (p) => void (p[field] = `${String(p[field])}${'x'.repeat(length)}`.slice(0, length))),
+    ),
+  fc
+    .record({ count: fc.constantFrom(0, 1, 199, 200, 201), quantity: numberish })
+    .map(({ count, quantity }) =>
+      labelled(
+        `${count} entitlements of quantity ${quantity}`,
+        (p) =>
+          void (p.entitlements = Array.from({ length: count }, (_, i) => ({ product: i === 0 ? firstProduct(p) : `P${i}`, quantity }))),
+      ),
+    ),
 );
 
 /** Text-level damage after serialising: duplicate members, truncation, a flipped character. */
-type TextMutation = { kind: 'none' } | { kind: 'duplicate'; member: string; value: string } | { kind: 'truncate'; at: number } | { kind: 'flip'; at: number; char: string };
+type TextMutation =
+  | { kind: 'none' }
+  | { kind: 'duplicate'; member: string; value: string }
+  | { kind: 'truncate'; at: number }
+  | { kind: 'flip'; at: number; char: string };
 
 const textMutation: fc.Arbitrary<TextMutation> = fc.oneof(
   { arbitrary: fc.constant<TextMutation>({ kind: 'none' }), weight: 4 },
-  fc.record({ kind: fc.constant('duplicate' as const), member: fc.constantFrom('quantity', 'graceDays', 'customerRef', 'keyId', 'product'), value: fc.constantFrom('100000', '1e12', '"X"', 'null') }),
+  fc.record({
+    kind: fc.constant('duplicate' as const),
+    member: fc.constantFrom('quantity', 'graceDays', 'customerRef', 'keyId', 'product'),
+    value: fc.constantFrom('100000', '1e12', '"X"', 'null'),
+  }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), char: fc.constantFrom('{', '}', '"', ',', ':', '\\', '\u0000', 'é', '9') }),
 );
@@ -119,11 +152,17 @@ function basePayload(customerRef: string, keyId: string, catalog: string): Recor
     autoRenew: true,
     noticeMonths: 3,
     issuedAt: '2026-10-01T00:00:00.000Z',
-    entitlements: [{ product: productOf(catalog), quantity: 5, allocation: null, emergencyQuantity: 0, overageAllowed: null, overageGraceMinutes: null }],
+    entitlements: [
+      { product: productOf(catalog), quantity: 5, allocation: null, emergencyQuantity: 0, overageAllowed: null, overageGraceMinutes: null },
+    ],
   };
 }
 
-const keyCase = fc.record({ mutations: fc.array(mutation, { minLength: 0, maxLength: 3 }), text: textMutation, catalog: fc.constantFrom(...CATALOG_CODES) });
+const keyCase = fc.record({
+  mutations: fc.array(mutation, { minLength: 0, maxLength: 3 }),
+  text: textMutation,
+  catalog: fc.constantFrom(...CATALOG_CODES),
+});
 
 function keyOf(customerRef: string, keyId: string, c: { mutations: Mutation[]; text: TextMutation; catalog: string }): string {
   const payload = basePayload(customerRef, keyId, c.catalog);
@@ -162,10 +201,17 @@ describe('[R-KEY-1] fuzzed licence keys: decoding', () => {
 
   it('arbitrary strings as keys are refused with a reason, never an exception', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.stringMatching(/^LK1\.[A-Za-z0-9_-]{12}\.[A-Za-z0-9_-]{0,200}\.[A-Za-z0-9_-]{86}$/)), (key) => {
-        const result = verifyKey(key, TRUSTED_KEYS);
-        expect(result.ok).toBe(false);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.string({ unit: 'binary' }),
+          fc.stringMatching(/^LK1\.[A-Za-z0-9_-]{12}\.[A-Za-z0-9_-]{0,200}\.[A-Za-z0-9_-]{86}$/),
+        ),
+        (key) => {
+          const result = verifyKey(key, TRUSTED_KEYS);
+          expect(result.ok).toBe(false);
+        },
+      ),
       { numRuns: 400 },
     );
   });
@@ -192,12 +238,19 @@ for (const kind of DATABASES) {
       await fc.assert(
         fc.asyncProperty(keyCase, async (c) => {
           const customerRef = uniqueCustomerRef();
-          const created = await gw.ok(`mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`, {
-            input: { name: `Fuzz ${kind} ${++n}`, catalog: c.catalog, customerRef },
-          });
+          const created = await gw.ok(
+            `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`,
+            {
+              input: { name: `Fuzz ${kind} ${++n}`, catalog: c.catalog, customerRef },
+            },
+          );
           const organizationId = created.createOrganization.organization.id as string;
           const key = keyOf(customerRef, `K-FUZZ-${kind}-${n}`, c);
-          const result = await gw.gql(`mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state validUntil graceUntil } } }`, { input: { organizationId, key } }, OPERATOR_TOKEN);
+          const result = await gw.gql(
+            `mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state validUntil graceUntil } } }`,
+            { input: { organizationId, key } },
+            OPERATOR_TOKEN,
+          );
           expect(JSON.stringify(result)).not.toMatch(/Unexpected error|RangeError|Invalid time value/);
           if (result.errors) {
             expect(ALLOWED_CODES, JSON.stringify(result.errors)).toContain(result.errors[0]?.extensions?.code);

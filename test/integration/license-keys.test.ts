@@ -60,9 +60,17 @@ for (const kind of DATABASES) {
     const activate = (organizationId: string, key: string, token?: string | null): Promise<Result> =>
       gw.gql(ACTIVATE, { input: { organizationId, key } }, token === undefined ? (admins.get(organizationId) ?? null) : token);
     const status = async (organizationId = org.organizationId) =>
-      (await gw.ok(STATUS, { id: organizationId })).organization as { license: Record<string, any>; warnings: { code: string; message: string; product: { code: string } | null }[] }; // eslint-disable-line @typescript-eslint/no-explicit-any -- GraphQL JSON
+      (await gw.ok(STATUS, { id: organizationId })).organization as {
+        license: Record<string, any>;
+        warnings: { code: string; message: string; product: { code: string } | null }[];
+      };
     const eventsOf = (organizationId: string) =>
-      gw.database.db.selectFrom('events').select(['type', 'detail', 'actor']).where('organization_id', '=', organizationId).orderBy('id').execute();
+      gw.database.db
+        .selectFrom('events')
+        .select(['type', 'detail', 'actor'])
+        .where('organization_id', '=', organizationId)
+        .orderBy('id')
+        .execute();
     /** A fresh organization (own customer reference) so that tests do not share key history. */
     const freshOrg = async (catalog = 'innoacd', customerRef = uniqueCustomerRef()) => {
       const created = await createOrg(gw, catalog, `Org ${catalog} ${++counter}`, customerRef);
@@ -114,32 +122,72 @@ for (const kind of DATABASES) {
 
     it('[R-LIFE-3] cancellationDeadline is the end of term minus the 3 months notice; auto-renew is the key flag', async () => {
       const o = await freshOrg();
-      const result = await activate(o.organizationId, issueKey(payload({ keyId: 'K-NOTICE', autoRenew: false, noticeMonths: 3 }), vendor.privateKeyPem));
+      const result = await activate(
+        o.organizationId,
+        issueKey(payload({ keyId: 'K-NOTICE', autoRenew: false, noticeMonths: 3 }), vendor.privateKeyPem),
+      );
       expect(result.data?.activateLicenseKey.license).toMatchObject({ cancellationDeadline: '2026-10-15T00:00:00.000Z', autoRenew: false });
     });
 
     describe('[R-KEY-3] refusals name the failed check and change nothing', () => {
       const good = () => issueKey(payload({ keyId: `K-GOOD-${++counter}` }), vendor.privateKeyPem);
       const cases: [string, string, () => string][] = [
-        ['tampered payload', 'BAD_SIGNATURE', () => {
-          const [p, kid, body, sig] = good().split('.');
-          const json = JSON.parse(Buffer.from(body!, 'base64url').toString());
-          json.entitlements[0].quantity = 5000;
-          return [p, kid, Buffer.from(JSON.stringify(json)).toString('base64url'), sig].join('.');
-        }],
-        ['tampered signature', 'BAD_SIGNATURE', () => {
-          const key = good();
-          const last = key.at(-2) === 'A' ? 'B' : 'A';
-          return `${key.slice(0, -2)}${last}${key.at(-1)}`;
-        }],
+        [
+          'tampered payload',
+          'BAD_SIGNATURE',
+          () => {
+            const [p, kid, body, sig] = good().split('.');
+            const json = JSON.parse(Buffer.from(body!, 'base64url').toString());
+            json.entitlements[0].quantity = 5000;
+            return [p, kid, Buffer.from(JSON.stringify(json)).toString('base64url'), sig].join('.');
+          },
+        ],
+        [
+          'tampered signature',
+          'BAD_SIGNATURE',
+          () => {
+            const key = good();
+            const last = key.at(-2) === 'A' ? 'B' : 'A';
+            return `${key.slice(0, -2)}${last}${key.at(-1)}`;
+          },
+        ],
         ['unknown signer', 'UNKNOWN_SIGNER', () => issueKey(payload(), stranger.privateKeyPem)],
         ['other customer', 'CUSTOMER_MISMATCH', () => issueKey(payload({ customerRef: 'CUST-2' }), vendor.privateKeyPem)],
-        ['other catalog', 'CATALOG_MISMATCH', () => issueKey(orderToPayload({ customerRef: lastCustomerRef, catalog: 'connect-storm', validFrom: START.toISOString(), entitlements: [{ product: 'BASE', quantity: 5 }] }, START), vendor.privateKeyPem)],
+        [
+          'other catalog',
+          'CATALOG_MISMATCH',
+          () =>
+            issueKey(
+              orderToPayload(
+                {
+                  customerRef: lastCustomerRef,
+                  catalog: 'connect-storm',
+                  validFrom: START.toISOString(),
+                  entitlements: [{ product: 'BASE', quantity: 5 }],
+                },
+                START,
+              ),
+              vendor.privateKeyPem,
+            ),
+        ],
         ['malformed base64', 'MALFORMED', () => good().replace(/\.([^.]+)\./, '.$1!*.')],
         ['truncated key', 'MALFORMED', () => good().slice(0, 40)],
         ['not a key at all', 'MALFORMED', () => 'hello'],
         ['expired key', 'EXPIRED', () => issueKey(payload({ validFrom: '2024-01-01T00:00:00.000Z' }), vendor.privateKeyPem)],
-        ['unknown product', 'CATALOG_PRODUCTS', () => issueKey({ ...payload(), entitlements: [{ product: 'NOPE', quantity: 1, allocation: null, emergencyQuantity: 0, overageAllowed: null, overageGraceMinutes: null }] }, vendor.privateKeyPem)],
+        [
+          'unknown product',
+          'CATALOG_PRODUCTS',
+          () =>
+            issueKey(
+              {
+                ...payload(),
+                entitlements: [
+                  { product: 'NOPE', quantity: 1, allocation: null, emergencyQuantity: 0, overageAllowed: null, overageGraceMinutes: null },
+                ],
+              },
+              vendor.privateKeyPem,
+            ),
+        ],
       ];
       for (const [name, check, make] of cases) {
         it(`${name}: INVALID_LICENSE_KEY (${check})`, async () => {
@@ -152,7 +200,11 @@ for (const kind of DATABASES) {
           expect(JSON.stringify(result)).not.toMatch(/\.ts:\d+|stack/);
           expect((await status(o.organizationId)).license.state).toBe('NONE');
           expect(await eventsOf(o.organizationId)).toEqual(before);
-          const keys = await gw.database.db.selectFrom('license_keys').select('key_id').where('organization_id', '=', o.organizationId).execute();
+          const keys = await gw.database.db
+            .selectFrom('license_keys')
+            .select('key_id')
+            .where('organization_id', '=', o.organizationId)
+            .execute();
           expect(keys).toEqual([]);
         });
       }
@@ -169,7 +221,10 @@ for (const kind of DATABASES) {
     it('[R-KEY-1] rotated public keys: keys signed by either trusted key activate', async () => {
       const o = await freshOrg();
       expect((await activate(o.organizationId, issueKey(payload({ keyId: 'K-ROT-1' }), vendor.privateKeyPem))).errors).toBeUndefined();
-      const second = await activate(o.organizationId, issueKey(payload({ keyId: 'K-ROT-2', validFrom: new Date(START.getTime() + DAY / 2).toISOString() }), rotated.privateKeyPem));
+      const second = await activate(
+        o.organizationId,
+        issueKey(payload({ keyId: 'K-ROT-2', validFrom: new Date(START.getTime() + DAY / 2).toISOString() }), rotated.privateKeyPem),
+      );
       expect(second.errors).toBeUndefined();
       expect(second.data?.activateLicenseKey.license.keyId).toBe('K-ROT-2');
     });
@@ -178,7 +233,15 @@ for (const kind of DATABASES) {
       const o = await freshOrg();
       const first = issueKey(payload({ keyId: 'K-OLD' }), vendor.privateKeyPem);
       await activate(o.organizationId, first);
-      const replacing = issueKey(payload({ keyId: 'K-NEW', entitlements: [{ product: 'ACD_AGENT', quantity: 80, allocation: null, emergencyQuantity: 0, overageAllowed: null, overageGraceMinutes: null }] }), vendor.privateKeyPem);
+      const replacing = issueKey(
+        payload({
+          keyId: 'K-NEW',
+          entitlements: [
+            { product: 'ACD_AGENT', quantity: 80, allocation: null, emergencyQuantity: 0, overageAllowed: null, overageGraceMinutes: null },
+          ],
+        }),
+        vendor.privateKeyPem,
+      );
       const result = await activate(o.organizationId, replacing);
       expect(result.data?.activateLicenseKey.license).toMatchObject({ keyId: 'K-NEW', entitlements: [{ total: 80 }] });
       expect((await activate(o.organizationId, replacing)).errors).toBeUndefined();
@@ -192,8 +255,16 @@ for (const kind of DATABASES) {
     it('[R-KEY-4] a future-dated key is PENDING without a current key, and takes over on its start date', async () => {
       const o = await freshOrg();
       const from = new Date(gw.clock.now().getTime() + 10 * DAY);
-      const result = await activate(o.organizationId, issueKey(payload({ keyId: 'K-FUTURE', validFrom: from.toISOString() }), vendor.privateKeyPem));
-      expect(result.data?.activateLicenseKey.license).toMatchObject({ state: 'PENDING', keyId: 'K-FUTURE', fullUse: false, entitlements: [] });
+      const result = await activate(
+        o.organizationId,
+        issueKey(payload({ keyId: 'K-FUTURE', validFrom: from.toISOString() }), vendor.privateKeyPem),
+      );
+      expect(result.data?.activateLicenseKey.license).toMatchObject({
+        state: 'PENDING',
+        keyId: 'K-FUTURE',
+        fullUse: false,
+        entitlements: [],
+      });
       const now = gw.clock.now();
       try {
         gw.clock.set(new Date(from.getTime() - 1));
@@ -201,7 +272,10 @@ for (const kind of DATABASES) {
         gw.clock.set(from);
         expect((await status(o.organizationId)).license).toMatchObject({ state: 'ACTIVE', keyId: 'K-FUTURE' });
         expect(await sweepLicenseStates(gw.database.db, gw.clock, loadPresetCatalogs())).toBeGreaterThanOrEqual(1);
-        expect((await eventsOf(o.organizationId)).filter((e) => e.type === 'STATE_CHANGED').map((e) => e.detail)).toEqual(['NONE -> PENDING; key (none) -> K-FUTURE', 'PENDING -> ACTIVE']);
+        expect((await eventsOf(o.organizationId)).filter((e) => e.type === 'STATE_CHANGED').map((e) => e.detail)).toEqual([
+          'NONE -> PENDING; key (none) -> K-FUTURE',
+          'PENDING -> ACTIVE',
+        ]);
       } finally {
         gw.clock.set(now);
       }
@@ -236,7 +310,10 @@ for (const kind of DATABASES) {
         expect(changes).toEqual(['NONE -> ACTIVE; key (none) -> K-LIFE', 'ACTIVE -> RENEWAL_DUE', 'RENEWAL_DUE -> GRACE', 'GRACE -> DEMO']);
 
         // [R-LIFE-5] A new valid key restores full use at once.
-        const renewal = await activate(o.organizationId, issueKey(payload({ keyId: 'K-LIFE-2', validFrom: END.toISOString() }), vendor.privateKeyPem));
+        const renewal = await activate(
+          o.organizationId,
+          issueKey(payload({ keyId: 'K-LIFE-2', validFrom: END.toISOString() }), vendor.privateKeyPem),
+        );
         expect(renewal.data?.activateLicenseKey.license).toMatchObject({ state: 'ACTIVE', keyId: 'K-LIFE-2', fullUse: true });
       } finally {
         gw.clock.set(saved);
@@ -253,7 +330,11 @@ for (const kind of DATABASES) {
         gw.clock.set(RENEWAL_DUE_AT);
         expect((await status(o.organizationId)).license).toMatchObject({ state: 'ACTIVE', keyId: 'K-CUR', pendingKeyId: 'K-FOLLOW' });
         gw.clock.set(END);
-        expect((await status(o.organizationId)).license).toMatchObject({ state: 'ACTIVE', keyId: 'K-FOLLOW', validUntil: '2028-01-15T00:00:00.000Z' });
+        expect((await status(o.organizationId)).license).toMatchObject({
+          state: 'ACTIVE',
+          keyId: 'K-FOLLOW',
+          validUntil: '2028-01-15T00:00:00.000Z',
+        });
       } finally {
         gw.clock.set(saved);
       }
@@ -286,7 +367,10 @@ for (const kind of DATABASES) {
     it('[R-BUNDLE-1] 100 Office + 50 Office Plus make 150 Office (50 with Office Plus); units and organization prerequisites', async () => {
       const o = await freshOrg('xphone-connect');
       const order = ORDERS.find((x) => x.code === 'xphone-connect')!.order;
-      const key = issueKey(orderToPayload({ ...order, customerRef: o.customerRef, validFrom: START.toISOString() }, START), vendor.privateKeyPem);
+      const key = issueKey(
+        orderToPayload({ ...order, customerRef: o.customerRef, validFrom: START.toISOString() }, START),
+        vendor.privateKeyPem,
+      );
       const result = await activate(o.organizationId, key, o.admin);
       expect(result.errors).toBeUndefined();
       const license = result.data?.activateLicenseKey.license;
@@ -304,7 +388,19 @@ for (const kind of DATABASES) {
     it('[R-NAMED-3] VOICEMAIL without 2 IP_CHANNEL gives an organization warning naming the product', async () => {
       const o = await freshOrg('xphone-connect', 'CUST-THIN');
       const key = issueKey(
-        orderToPayload({ customerRef: 'CUST-THIN', catalog: 'xphone-connect', validFrom: START.toISOString(), entitlements: [{ product: 'SERVER', quantity: 1 }, { product: 'IP_CHANNEL', quantity: 1 }, { product: 'VOICEMAIL', quantity: 10 }] }, START),
+        orderToPayload(
+          {
+            customerRef: 'CUST-THIN',
+            catalog: 'xphone-connect',
+            validFrom: START.toISOString(),
+            entitlements: [
+              { product: 'SERVER', quantity: 1 },
+              { product: 'IP_CHANNEL', quantity: 1 },
+              { product: 'VOICEMAIL', quantity: 10 },
+            ],
+          },
+          START,
+        ),
         vendor.privateKeyPem,
       );
       expect((await activate(o.organizationId, key, o.admin)).errors).toBeUndefined();
@@ -317,23 +413,35 @@ for (const kind of DATABASES) {
     it('[R-KEY-2] a key issued from each documented order activates with the right catalog and entitlements', async () => {
       for (const { code, order } of ORDERS) {
         const o = await freshOrg(code);
-        const key = issueKey(orderToPayload({ ...order, customerRef: o.customerRef, validFrom: START.toISOString() }, START), vendor.privateKeyPem);
+        const key = issueKey(
+          orderToPayload({ ...order, customerRef: o.customerRef, validFrom: START.toISOString() }, START),
+          vendor.privateKeyPem,
+        );
         const result = await activate(o.organizationId, key, o.admin);
         expect(result.errors, code).toBeUndefined();
         const license = result.data?.activateLicenseKey.license;
         expect(license.state).toBe('ACTIVE');
-        const codes = license.entitlements.filter((e: { quantity: number }) => e.quantity > 0).map((e: { product: { code: string } }) => e.product.code).sort();
+        const codes = license.entitlements
+          .filter((e: { quantity: number }) => e.quantity > 0)
+          .map((e: { product: { code: string } }) => e.product.code)
+          .sort();
         const ordered = (order.entitlements as { product: string }[]).map((e) => e.product).sort();
         expect(codes).toEqual(ordered);
       }
     });
 
     it('binds the customer reference of an organization created without one to its first key', async () => {
-      const created = await gw.ok(`mutation { createOrganization(input: {name: "No ref ${kind}", catalog: "innoacd"}) { organization { id customerRef } } }`);
+      const created = await gw.ok(
+        `mutation { createOrganization(input: {name: "No ref ${kind}", catalog: "innoacd"}) { organization { id customerRef } } }`,
+      );
       const id = created.createOrganization.organization.id as string;
-      const result = await gw.gql(ACTIVATE, { input: { organizationId: id, key: issueKey(payload({ keyId: 'K-BIND', customerRef: 'CUST-77' }), vendor.privateKeyPem) } });
+      const result = await gw.gql(ACTIVATE, {
+        input: { organizationId: id, key: issueKey(payload({ keyId: 'K-BIND', customerRef: 'CUST-77' }), vendor.privateKeyPem) },
+      });
       expect(result.data?.activateLicenseKey.organization.customerRef).toBe('CUST-77');
-      const other = await gw.gql(ACTIVATE, { input: { organizationId: id, key: issueKey(payload({ keyId: 'K-BIND-2', customerRef: 'CUST-78' }), vendor.privateKeyPem) } });
+      const other = await gw.gql(ACTIVATE, {
+        input: { organizationId: id, key: issueKey(payload({ keyId: 'K-BIND-2', customerRef: 'CUST-78' }), vendor.privateKeyPem) },
+      });
       expect(other.errors?.[0]?.extensions?.rule).toBe('CUSTOMER_MISMATCH');
     });
   });

@@ -82,9 +82,14 @@ const UPDATE_GROUP = `mutation($input: UpdateConfigurationGroupInput!) {
 
 // ------------------------------------------------------------------ helpers
 
-type Page = { totalCount: number; edges: { cursor: string; node: { id: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+type Page = {
+  totalCount: number;
+  edges: { cursor: string; node: { id: string } }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+};
 
-const byCode = (licenses: LicenseView[]) => Object.fromEntries(licenses.map((l) => [l.product.code, { source: l.source, status: l.status, rank: l.rank }]));
+const byCode = (licenses: LicenseView[]) =>
+  Object.fromEntries(licenses.map((l) => [l.product.code, { source: l.source, status: l.status, rank: l.rank }]));
 const sorted = (ids: readonly string[]) => [...ids].sort();
 
 function expectRefused(result: Result, rule: string, ...mentions: string[]): void {
@@ -112,9 +117,14 @@ for (const kind of DATABASES) {
       (await gw.ok(SITE_USERS_FILTERED, { id: org.siteId, hasWarnings, first, after }, org.admin)).site.users;
     const idsOf = (page: Page) => page.edges.map((e) => e.node.id);
     const siteOverview = async (org: OrgFixture) =>
-      ((await gw.ok(SITE_OVERVIEW, { id: org.siteId }, org.admin)).site.licenseOverview as { product: { code: string }; required: number; granted: number; shortage: number }[]).map(
-        (r) => ({ product: r.product.code, required: r.required, granted: r.granted, shortage: r.shortage }),
-      );
+      (
+        (await gw.ok(SITE_OVERVIEW, { id: org.siteId }, org.admin)).site.licenseOverview as {
+          product: { code: string };
+          required: number;
+          granted: number;
+          shortage: number;
+        }[]
+      ).map((r) => ({ product: r.product.code, required: r.required, granted: r.granted, shortage: r.shortage }));
     const orgWarnings = async (org: OrgFixture) =>
       (await gw.ok(ORG_WARNINGS, { id: org.organizationId }, org.admin)).organization.warnings as {
         code: string;
@@ -123,11 +133,19 @@ for (const kind of DATABASES) {
         team: { id: string } | null;
       }[];
     const explain = async (org: OrgFixture, userId: string, product: string) =>
-      (await gw.ok(EXPLAIN, { id: userId, product }, org.admin)).user.explain as { product: { code: string }; granted: boolean; steps: string[] };
+      (await gw.ok(EXPLAIN, { id: userId, product }, org.admin)).user.explain as {
+        product: { code: string };
+        granted: boolean;
+        steps: string[];
+      };
     const deleteUser = (org: OrgFixture, userId: string) => gw.ok(DELETE_USER, { input: { userId } }, org.admin);
     const setStatus = (org: OrgFixture, userId: string, status: string) => gw.ok(UPDATE_STATUS, { input: { userId, status } }, org.admin);
     const assignmentRows = (org: OrgFixture) =>
-      gw.database.db.selectFrom('assignments').select(['user_id', 'product_code', 'source']).where('organization_id', '=', org.organizationId).execute();
+      gw.database.db
+        .selectFrom('assignments')
+        .select(['user_id', 'product_code', 'source'])
+        .where('organization_id', '=', org.organizationId)
+        .execute();
 
     // ---------------------------------------------------------------- R-NAMED-1, R-BUNDLE-1
 
@@ -153,19 +171,27 @@ for (const kind of DATABASES) {
           OFFICE: { source: 'INCLUDED', status: 'GRANTED', rank: 1 },
           OFFICE_PLUS: { source: 'GROUP', status: 'GRANTED', rank: 1 },
         });
-        expect(byCode((await licensesOf(gw, org, withOffice!)).licenses)).toEqual({ OFFICE: { source: 'GROUP', status: 'GRANTED', rank: 2 } });
+        expect(byCode((await licensesOf(gw, org, withOffice!)).licenses)).toEqual({
+          OFFICE: { source: 'GROUP', status: 'GRANTED', rank: 2 },
+        });
         // Held as soon as configured, whether or not the user ever logs in: no session exists.
         expect(await licensesOf(gw, org, direct!)).toEqual({ licenses: [], warnings: [] });
 
         const result = await assignLicense(gw, org, direct!, 'OFFICE');
         expect(result.errors).toBeUndefined();
-        expect(result.data?.assignLicense).toEqual({ license: { product: { code: 'OFFICE' }, source: 'DIRECT', status: 'GRANTED', rank: 3 }, user: { id: direct } });
+        expect(result.data?.assignLicense).toEqual({
+          license: { product: { code: 'OFFICE' }, source: 'DIRECT', status: 'GRANTED', rank: 3 },
+          user: { id: direct },
+        });
         expect(byCode((await licensesOf(gw, org, direct!)).licenses)).toEqual({ OFFICE: { source: 'DIRECT', status: 'GRANTED', rank: 3 } });
         expect(await assignmentRows(org)).toHaveLength(3);
 
         // Assigning again is idempotent; a direct assignment on top of the group keeps one licence.
         expect((await assignLicense(gw, org, direct!, 'OFFICE')).errors).toBeUndefined();
-        expect((await assignLicense(gw, org, withOffice!, 'OFFICE')).data?.assignLicense.license).toMatchObject({ source: 'DIRECT', status: 'GRANTED' });
+        expect((await assignLicense(gw, org, withOffice!, 'OFFICE')).data?.assignLicense.license).toMatchObject({
+          source: 'DIRECT',
+          status: 'GRANTED',
+        });
 
         // The included Office uses one of the 15 Office licences (10 + 5 included), not a new one.
         const officeRow = await mappingRow(gw, org, 'OFFICE');
@@ -210,7 +236,9 @@ for (const kind of DATABASES) {
         // The 151st Office user (configured later) finds none left: 150, not 200.
         gw.clock.advance(1000);
         const [extra] = await createUsers(gw, org, 1, { prefix: 'Extra', configurationGroupId: office });
-        expect(byCode((await licensesOf(gw, org, extra!)).licenses)).toEqual({ OFFICE: { source: 'GROUP', status: 'UNLICENSED', rank: 151 } });
+        expect(byCode((await licensesOf(gw, org, extra!)).licenses)).toEqual({
+          OFFICE: { source: 'GROUP', status: 'UNLICENSED', rank: 151 },
+        });
       }, 60_000);
     });
 
@@ -250,7 +278,12 @@ for (const kind of DATABASES) {
           { product: 'PADLOCK', quantity: 1 },
         ]);
         const [a, b] = await createUsers(gw, org, 2, { prefix: 'Agent' });
-        expect((await assignLicense(gw, org, a!, 'PADLOCK')).data?.assignLicense.license).toEqual({ product: { code: 'PADLOCK' }, source: 'DIRECT', status: 'GRANTED', rank: 1 });
+        expect((await assignLicense(gw, org, a!, 'PADLOCK')).data?.assignLicense.license).toEqual({
+          product: { code: 'PADLOCK' },
+          source: 'DIRECT',
+          status: 'GRANTED',
+          rank: 1,
+        });
 
         const events = await eventsOf(gw, org.organizationId);
         const refused = await assignLicense(gw, org, b!, 'PADLOCK');
@@ -288,7 +321,10 @@ for (const kind of DATABASES) {
         expect(await assignmentRows(org)).toEqual([]);
 
         expect((await assignLicense(gw, org, u!, 'OFFICE_PLUS')).errors).toBeUndefined();
-        expect((await assignLicense(gw, org, u!, 'TEAMDESK')).data?.assignLicense.license).toMatchObject({ source: 'DIRECT', status: 'GRANTED' });
+        expect((await assignLicense(gw, org, u!, 'TEAMDESK')).data?.assignLicense.license).toMatchObject({
+          source: 'DIRECT',
+          status: 'GRANTED',
+        });
         expect(await statusesOf(gw, org, u!)).toEqual({ OFFICE: 'GRANTED', OFFICE_PLUS: 'GRANTED', TEAMDESK: 'GRANTED' });
       });
 
@@ -343,7 +379,12 @@ for (const kind of DATABASES) {
 
         // Meeting the prerequisite (a direct OFFICE_PLUS) grants both.
         expect((await assignLicense(gw, org, u!, 'OFFICE_PLUS')).errors).toBeUndefined();
-        expect(await statusesOf(gw, org, u!)).toEqual({ OFFICE: 'GRANTED', OFFICE_PLUS: 'GRANTED', TEAMDESK: 'GRANTED', VOICEMAIL: 'GRANTED' });
+        expect(await statusesOf(gw, org, u!)).toEqual({
+          OFFICE: 'GRANTED',
+          OFFICE_PLUS: 'GRANTED',
+          TEAMDESK: 'GRANTED',
+          VOICEMAIL: 'GRANTED',
+        });
         expect((await licensesOf(gw, org, u!)).warnings).toEqual([]);
       });
 
@@ -443,7 +484,10 @@ for (const kind of DATABASES) {
 
       it('[R-UNDER-3] deleting or deactivating a holder gives the licence to the next in line, with a LICENSE_GRANTED event', async () => {
         const { org, users } = await underLicensed();
-        const grantedTo = async () => (await eventsOf(gw, org.organizationId)).filter((e) => e.type === 'LICENSE_GRANTED' && e.product_code === 'OFFICE').map((e) => e.user_id);
+        const grantedTo = async () =>
+          (await eventsOf(gw, org.organizationId))
+            .filter((e) => e.type === 'LICENSE_GRANTED' && e.product_code === 'OFFICE')
+            .map((e) => e.user_id);
         expect(await grantedTo()).toEqual(users.slice(0, 3));
 
         gw.clock.advance(1000);
@@ -522,11 +566,19 @@ for (const kind of DATABASES) {
           await database.db.transaction().execute(async (trx) => {
             const rows = await trx.selectFrom('assignments').selectAll().orderBy('user_id', 'desc').execute();
             await trx.deleteFrom('assignments').execute();
-            const [mine, theirs] = [rows.filter((r) => r.organization_id === org.organizationId), rows.filter((r) => r.organization_id !== org.organizationId)];
-            await trx.insertInto('assignments').values([...theirs, ...mine]).execute();
+            const [mine, theirs] = [
+              rows.filter((r) => r.organization_id === org.organizationId),
+              rows.filter((r) => r.organization_id !== org.organizationId),
+            ];
+            await trx
+              .insertInto('assignments')
+              .values([...theirs, ...mine])
+              .execute();
           });
           expect(await holders(second)).toEqual(expected);
-          expect(idsOf((await second.ok(USERS_FILTERED, { id: org.organizationId, hasWarnings: true }, org.admin)).organization.users)).toEqual(sorted(configured.slice(3)));
+          expect(
+            idsOf((await second.ok(USERS_FILTERED, { id: org.organizationId, hasWarnings: true }, org.admin)).organization.users),
+          ).toEqual(sorted(configured.slice(3)));
         } finally {
           await first?.app.stop();
           await second?.app.stop();
@@ -590,7 +642,10 @@ for (const kind of DATABASES) {
         const known = new Set(events.map((e) => e.id));
         const newEvents = (await eventsOf(gw, org.organizationId)).filter((e) => !known.has(e.id));
         expect(newEvents.map((e) => [e.type, e.user_id, e.product_code])).toEqual(
-          expect.arrayContaining([['LICENSE_REVOKED', u, 'VOICEMAIL'], ['USERS_MOVED', null, null]]),
+          expect.arrayContaining([
+            ['LICENSE_REVOKED', u, 'VOICEMAIL'],
+            ['USERS_MOVED', null, null],
+          ]),
         );
         expect(await mappingRow(gw, org, 'VOICEMAIL')).toMatchObject({ total: 10, inUse: 0, available: 10 });
       });
@@ -605,7 +660,10 @@ for (const kind of DATABASES) {
         const moved = (await gw.ok(MOVE_USERS, { input: { userIds: [u], configurationGroupId: basic } }, org.admin)).moveUsers;
         expect(moved).toMatchObject({ applied: true, released: [], deletedSettings: [] });
         const after = await userState(org, u!);
-        expect(after.licenses.map((l) => `${l.product.code}:${l.source}:${l.status}`)).toEqual(['OFFICE:GROUP:GRANTED', 'VOICEMAIL:DIRECT:GRANTED']);
+        expect(after.licenses.map((l) => `${l.product.code}:${l.source}:${l.status}`)).toEqual([
+          'OFFICE:GROUP:GRANTED',
+          'VOICEMAIL:DIRECT:GRANTED',
+        ]);
         expect(after.settings).toHaveLength(1);
       });
 
@@ -619,11 +677,14 @@ for (const kind of DATABASES) {
           await gw.ok(SET_SETTING, { input: { userId: id, product: 'VOICEMAIL', name: 'voicemailBox', value: `box-${id}` } }, org.admin);
         }
 
-        const updated = (await gw.ok(UPDATE_GROUP, { input: { configurationGroupId: group, functions: ['OFFICE'] } }, org.admin)).updateConfigurationGroup;
+        const updated = (await gw.ok(UPDATE_GROUP, { input: { configurationGroupId: group, functions: ['OFFICE'] } }, org.admin))
+          .updateConfigurationGroup;
         expect(updated.configurationGroup.functions).toEqual([{ code: 'OFFICE' }]);
         expect(updated.released).toEqual(expect.arrayContaining(members.map((id) => ({ user: { id }, product: { code: 'VOICEMAIL' } }))));
         expect(updated.released).toHaveLength(2);
-        expect(updated.deletedSettings).toEqual(expect.arrayContaining(members.map((id) => ({ user: { id }, function: { code: 'VOICEMAIL' }, name: 'voicemailBox' }))));
+        expect(updated.deletedSettings).toEqual(
+          expect.arrayContaining(members.map((id) => ({ user: { id }, function: { code: 'VOICEMAIL' }, name: 'voicemailBox' }))),
+        );
         expect(updated.deletedSettings).toHaveLength(2);
         for (const id of members) {
           const s = await userState(org, id);
@@ -647,7 +708,10 @@ for (const kind of DATABASES) {
         const windowStart = gw.clock.now();
         const [a] = await createUsers(gw, org, 1, { prefix: 'A', configurationGroupId: group });
         const [b] = await createUsers(gw, org, 1, { prefix: 'B' });
-        expect((await assignLicense(gw, org, b!, 'BASE')).data?.assignLicense.license).toMatchObject({ source: 'DIRECT', status: 'GRANTED' });
+        expect((await assignLicense(gw, org, b!, 'BASE')).data?.assignLicense.license).toMatchObject({
+          source: 'DIRECT',
+          status: 'GRANTED',
+        });
         expect(await mappingRow(gw, org, 'BASE')).toMatchObject({ total: 2, inUse: 2, reusable: 0, available: 0 });
 
         // A leaves within 90 days: its licence may be reassigned once right away.
@@ -716,29 +780,87 @@ for (const kind of DATABASES) {
         const rows = await licenseMapping(gw, org);
         // Every purchasable product of the catalog has a row, bought or not.
         expect(rows.map((r) => r.product.code)).toEqual([
-          'BASE', 'AGENT_SEAT', 'SUPERVISOR_SEAT', 'VOICE', 'EMAIL', 'WEBCHAT', 'SMS', 'CALL_RECORDING', 'REPORTING', 'CONFERENCE',
-          'ADMINISTRATOR', 'UC_USER', 'VIEW', 'RECORDER', 'PADLOCK', 'CTI_INTEGRATION',
+          'BASE',
+          'AGENT_SEAT',
+          'SUPERVISOR_SEAT',
+          'VOICE',
+          'EMAIL',
+          'WEBCHAT',
+          'SMS',
+          'CALL_RECORDING',
+          'REPORTING',
+          'CONFERENCE',
+          'ADMINISTRATOR',
+          'UC_USER',
+          'VIEW',
+          'RECORDER',
+          'PADLOCK',
+          'CTI_INTEGRATION',
         ]);
         const row = (code: string) => rows.find((r) => r.product.code === code);
         expect(row('BASE')).toEqual({
-          product: { code: 'BASE', kind: 'USER' }, total: 20, inUse: 3, reusable: 0, available: 17,
-          concurrentTotal: 0, concurrentInUse: 0, concurrentAvailable: 0,
-          emergencyTotal: 0, emergencyInUse: 0, emergencyPeakThisPeriod: 0, emergencyAvailable: 0, unitsTotal: 20,
+          product: { code: 'BASE', kind: 'USER' },
+          total: 20,
+          inUse: 3,
+          reusable: 0,
+          available: 17,
+          concurrentTotal: 0,
+          concurrentInUse: 0,
+          concurrentAvailable: 0,
+          emergencyTotal: 0,
+          emergencyInUse: 0,
+          emergencyPeakThisPeriod: 0,
+          emergencyAvailable: 0,
+          unitsTotal: 20,
         });
         expect(row('AGENT_SEAT')).toEqual({
-          product: { code: 'AGENT_SEAT', kind: 'USER' }, total: 10, inUse: 0, reusable: 0, available: 10,
-          concurrentTotal: 10, concurrentInUse: 0, concurrentAvailable: 10,
-          emergencyTotal: 2, emergencyInUse: 0, emergencyPeakThisPeriod: 0, emergencyAvailable: 2, unitsTotal: 10,
+          product: { code: 'AGENT_SEAT', kind: 'USER' },
+          total: 10,
+          inUse: 0,
+          reusable: 0,
+          available: 10,
+          concurrentTotal: 10,
+          concurrentInUse: 0,
+          concurrentAvailable: 10,
+          emergencyTotal: 2,
+          emergencyInUse: 0,
+          emergencyPeakThisPeriod: 0,
+          emergencyAvailable: 2,
+          unitsTotal: 10,
         });
-        expect(row('VOICE')).toMatchObject({ product: { code: 'VOICE', kind: 'FEATURE' }, total: 8, concurrentTotal: 8, concurrentAvailable: 8, emergencyTotal: 0 });
+        expect(row('VOICE')).toMatchObject({
+          product: { code: 'VOICE', kind: 'FEATURE' },
+          total: 8,
+          concurrentTotal: 8,
+          concurrentAvailable: 8,
+          emergencyTotal: 0,
+        });
         expect(row('PADLOCK')).toMatchObject({ product: { code: 'PADLOCK', kind: 'FEATURE' }, total: 1, inUse: 0, available: 1 });
         expect(row('EMAIL')).toMatchObject({ total: 0, inUse: 0, available: 0, concurrentTotal: 0 });
 
         const features = await licenseMapping(gw, org, ['FEATURE']);
         expect(features.every((r) => r.product.kind === 'FEATURE')).toBe(true);
-        expect(features.map((r) => r.product.code)).toEqual(['VOICE', 'EMAIL', 'WEBCHAT', 'SMS', 'CALL_RECORDING', 'REPORTING', 'CONFERENCE', 'PADLOCK', 'CTI_INTEGRATION']);
+        expect(features.map((r) => r.product.code)).toEqual([
+          'VOICE',
+          'EMAIL',
+          'WEBCHAT',
+          'SMS',
+          'CALL_RECORDING',
+          'REPORTING',
+          'CONFERENCE',
+          'PADLOCK',
+          'CTI_INTEGRATION',
+        ]);
         const userRows = await licenseMapping(gw, org, ['USER']);
-        expect(userRows.map((r) => r.product.code)).toEqual(['BASE', 'AGENT_SEAT', 'SUPERVISOR_SEAT', 'ADMINISTRATOR', 'UC_USER', 'VIEW', 'RECORDER']);
+        expect(userRows.map((r) => r.product.code)).toEqual([
+          'BASE',
+          'AGENT_SEAT',
+          'SUPERVISOR_SEAT',
+          'ADMINISTRATOR',
+          'UC_USER',
+          'VIEW',
+          'RECORDER',
+        ]);
         expect(await licenseMapping(gw, org, ['SYSTEM', 'ADDON'])).toEqual([]);
         expect((await licenseMapping(gw, org, ['USER', 'FEATURE'])).length).toBe(rows.length);
       });
@@ -758,7 +880,10 @@ for (const kind of DATABASES) {
           ['AUTO_ATTENDANT', 2, 40, 2, 0],
           ['ADDITIONAL_DATABASES', 2, 20, 2, 0],
         ]);
-        expect((await licenseMapping(gw, org, ['USER'])).find((r) => r.product.code === 'OFFICE')).toMatchObject({ total: 5, unitsTotal: 5 });
+        expect((await licenseMapping(gw, org, ['USER'])).find((r) => r.product.code === 'OFFICE')).toMatchObject({
+          total: 5,
+          unitsTotal: 5,
+        });
       });
     });
 
@@ -800,7 +925,9 @@ for (const kind of DATABASES) {
         gw.clock.advance(1000);
         const [fourth] = await createUsers(gw, org, 1, { prefix: 'Member 4', configurationGroupId: noPlus, teamId: team });
         expect(await statusesOf(gw, org, fourth!)).toEqual({ TEAMDESK: 'MISSING_PREREQUISITE' });
-        expect(sorted((await access()).analyticsAccess.unlicensedMembers.map((m: { id: string }) => m.id))).toEqual(sorted([third!, fourth!]));
+        expect(sorted((await access()).analyticsAccess.unlicensedMembers.map((m: { id: string }) => m.id))).toEqual(
+          sorted([third!, fourth!]),
+        );
 
         // Members leaving restore access.
         await deleteUser(org, third!);
@@ -826,8 +953,20 @@ for (const kind of DATABASES) {
           shortfall: number;
         }[];
         const row = (code: string) => coverage.find((r) => r.addOn.code === code);
-        expect(row('WORKFORCE_MANAGEMENT')).toEqual({ addOn: { code: 'WORKFORCE_MANAGEMENT' }, usersRequiring: 100, coveredByBundle: 25, purchased: 0, shortfall: 75 });
-        expect(row('QUALITY_MANAGEMENT')).toEqual({ addOn: { code: 'QUALITY_MANAGEMENT' }, usersRequiring: 100, coveredByBundle: 25, purchased: 0, shortfall: 75 });
+        expect(row('WORKFORCE_MANAGEMENT')).toEqual({
+          addOn: { code: 'WORKFORCE_MANAGEMENT' },
+          usersRequiring: 100,
+          coveredByBundle: 25,
+          purchased: 0,
+          shortfall: 75,
+        });
+        expect(row('QUALITY_MANAGEMENT')).toEqual({
+          addOn: { code: 'QUALITY_MANAGEMENT' },
+          usersRequiring: 100,
+          coveredByBundle: 25,
+          purchased: 0,
+          shortfall: 75,
+        });
         expect(row('AI_EXPERT_ASSIST')).toMatchObject({ usersRequiring: 100, coveredByBundle: 100, shortfall: 0 });
         // Account-wide add-ons are never assigned to users: no coverage row.
         expect(coverage.map((r) => r.addOn.code).sort()).toEqual(['AI_EXPERT_ASSIST', 'QUALITY_MANAGEMENT', 'WORKFORCE_MANAGEMENT']);
@@ -838,9 +977,19 @@ for (const kind of DATABASES) {
 
         // Users beyond coverage, in the fixed order, have no access; the first 25 do.
         const order = sorted(agents);
-        expect(await statusesOf(gw, org, order[0]!)).toMatchObject({ ELITE: 'GRANTED', WORKFORCE_MANAGEMENT: 'GRANTED', QUALITY_MANAGEMENT: 'GRANTED', AI_EXPERT_ASSIST: 'GRANTED' });
+        expect(await statusesOf(gw, org, order[0]!)).toMatchObject({
+          ELITE: 'GRANTED',
+          WORKFORCE_MANAGEMENT: 'GRANTED',
+          QUALITY_MANAGEMENT: 'GRANTED',
+          AI_EXPERT_ASSIST: 'GRANTED',
+        });
         expect(await statusesOf(gw, org, order[24]!)).toMatchObject({ WORKFORCE_MANAGEMENT: 'GRANTED', QUALITY_MANAGEMENT: 'GRANTED' });
-        expect(await statusesOf(gw, org, order[25]!)).toMatchObject({ ELITE: 'GRANTED', WORKFORCE_MANAGEMENT: 'UNLICENSED', QUALITY_MANAGEMENT: 'UNLICENSED', AI_EXPERT_ASSIST: 'GRANTED' });
+        expect(await statusesOf(gw, org, order[25]!)).toMatchObject({
+          ELITE: 'GRANTED',
+          WORKFORCE_MANAGEMENT: 'UNLICENSED',
+          QUALITY_MANAGEMENT: 'UNLICENSED',
+          AI_EXPERT_ASSIST: 'GRANTED',
+        });
         expect((await usersPage(org, true, 0)).totalCount).toBe(75);
       }, 60_000);
 
@@ -853,7 +1002,11 @@ for (const kind of DATABASES) {
         await createUsers(gw, concurrent, 5, { configurationGroupId: group });
         const coverage = (await gw.ok(ADDON_COVERAGE, { id: concurrent.organizationId }, concurrent.admin)).organization.addOnCoverage;
         expect(coverage.find((r: { addOn: { code: string } }) => r.addOn.code === 'WORKFORCE_MANAGEMENT')).toEqual({
-          addOn: { code: 'WORKFORCE_MANAGEMENT' }, usersRequiring: 5, coveredByBundle: 2, purchased: 3, shortfall: 0,
+          addOn: { code: 'WORKFORCE_MANAGEMENT' },
+          usersRequiring: 5,
+          coveredByBundle: 2,
+          purchased: 3,
+          shortfall: 0,
         });
         expect((await usersPage(concurrent, true)).totalCount).toBe(0);
 
@@ -861,11 +1014,15 @@ for (const kind of DATABASES) {
         const namedGroup = await createGroup(gw, named, 'Agents', ['ELITE', 'WORKFORCE_MANAGEMENT', 'QUALITY_MANAGEMENT']);
         await createUsers(gw, named, 5, { configurationGroupId: namedGroup });
         const namedCoverage = (await gw.ok(ADDON_COVERAGE, { id: named.organizationId }, named.admin)).organization.addOnCoverage;
-        expect(namedCoverage.find((r: { addOn: { code: string } }) => r.addOn.code === 'QUALITY_MANAGEMENT')).toMatchObject({ usersRequiring: 5, coveredByBundle: 5, shortfall: 0 });
+        expect(namedCoverage.find((r: { addOn: { code: string } }) => r.addOn.code === 'QUALITY_MANAGEMENT')).toMatchObject({
+          usersRequiring: 5,
+          coveredByBundle: 5,
+          shortfall: 0,
+        });
         expect((await orgWarnings(named)).map((w) => w.code)).not.toContain('ADDON_SHORTFALL');
       });
 
-      it('[R-ADDON-1] [R-NAMED-2] an add-on beyond a concurrent bundle\'s coverage is recorded without access; beyond bought add-ons without a bundle it is refused', async () => {
+      it("[R-ADDON-1] [R-NAMED-2] an add-on beyond a concurrent bundle's coverage is recorded without access; beyond bought add-ons without a bundle it is refused", async () => {
         const org = await licensedOrg(gw, ZOOM, [
           { product: 'ELITE', quantity: 1, allocation: 'CONCURRENT' },
           { product: 'PREMIUM', quantity: 5, allocation: 'NAMED' },
@@ -876,13 +1033,28 @@ for (const kind of DATABASES) {
         for (const id of [p1, p2]) expect((await assignLicense(gw, org, id!, 'PREMIUM')).errors).toBeUndefined();
 
         // Elite concurrent (1 seat) covers e1; the one bought add-on serves e2; e3 is recorded, ranked, flagged.
-        for (const id of [e1, e2]) expect((await assignLicense(gw, org, id!, 'WORKFORCE_MANAGEMENT')).data?.assignLicense.license).toMatchObject({ status: 'GRANTED' });
+        for (const id of [e1, e2])
+          expect((await assignLicense(gw, org, id!, 'WORKFORCE_MANAGEMENT')).data?.assignLicense.license).toMatchObject({
+            status: 'GRANTED',
+          });
         const beyond = await assignLicense(gw, org, e3!, 'WORKFORCE_MANAGEMENT');
         expect(beyond.errors).toBeUndefined();
-        expect(beyond.data?.assignLicense.license).toEqual({ product: { code: 'WORKFORCE_MANAGEMENT' }, source: 'DIRECT', status: 'UNLICENSED', rank: 3 });
-        expect((await licensesOf(gw, org, e3!)).warnings).toEqual([expect.objectContaining({ code: 'UNLICENSED', product: { code: 'WORKFORCE_MANAGEMENT' } })]);
+        expect(beyond.data?.assignLicense.license).toEqual({
+          product: { code: 'WORKFORCE_MANAGEMENT' },
+          source: 'DIRECT',
+          status: 'UNLICENSED',
+          rank: 3,
+        });
+        expect((await licensesOf(gw, org, e3!)).warnings).toEqual([
+          expect.objectContaining({ code: 'UNLICENSED', product: { code: 'WORKFORCE_MANAGEMENT' } }),
+        ]);
         const coverage = (await gw.ok(ADDON_COVERAGE, { id: org.organizationId }, org.admin)).organization.addOnCoverage;
-        expect(coverage.find((r: { addOn: { code: string } }) => r.addOn.code === 'WORKFORCE_MANAGEMENT')).toMatchObject({ usersRequiring: 3, coveredByBundle: 1, purchased: 1, shortfall: 1 });
+        expect(coverage.find((r: { addOn: { code: string } }) => r.addOn.code === 'WORKFORCE_MANAGEMENT')).toMatchObject({
+          usersRequiring: 3,
+          coveredByBundle: 1,
+          purchased: 1,
+          shortfall: 1,
+        });
 
         // Premium covers no add-on: with every bought add-on held, the next is refused.
         expectRefused(await assignLicense(gw, org, p1!, 'WORKFORCE_MANAGEMENT'), 'R-NAMED-2', 'WORKFORCE_MANAGEMENT');
@@ -1033,8 +1205,18 @@ for (const kind of DATABASES) {
         for (let i = 0; i < users; i++) {
           ids.push(await createUser(cgw, org.admin, { siteId: org.siteId, name: `User ${i}`, ...(i % 5 === 0 ? { teamId: team } : {}) }));
         }
-        await moveUsers(cgw, org, ids.filter((_, i) => i % 3 === 0), plus);
-        await moveUsers(cgw, org, ids.filter((_, i) => i % 3 !== 0), office);
+        await moveUsers(
+          cgw,
+          org,
+          ids.filter((_, i) => i % 3 === 0),
+          plus,
+        );
+        await moveUsers(
+          cgw,
+          org,
+          ids.filter((_, i) => i % 3 !== 0),
+          office,
+        );
         return org;
       }
 
@@ -1053,7 +1235,12 @@ for (const kind of DATABASES) {
         counting = await countingDatabase(kind);
         // Tokens stay cached for the whole suite: building the organizations takes longer than the default TTL,
         // and a token read again would count one statement more for one organization than for the other.
-        cgw = await startGateway(kind, { now: NOW, database: counting.database, trustedKeys: TRUSTED_KEYS, tokenCache: { ttlMs: 3_600_000 } });
+        cgw = await startGateway(kind, {
+          now: NOW,
+          database: counting.database,
+          trustedKeys: TRUSTED_KEYS,
+          tokenCache: { ttlMs: 3_600_000 },
+        });
         small = await build(10);
         large = await build(200);
       }, 120_000);

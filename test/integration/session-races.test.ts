@@ -79,49 +79,70 @@ for (const kind of DATABASES) {
     beforeEach(() => gw.clock.set(NOW));
 
     // Setting up 200 users one by one through the API is the slow part (on PGlite especially), not the race.
-    it('[R-CONC-4] 200 concurrent startSession calls for 200 agents against 50 + 10 emergency seats: exactly 60 granted, 140 NO_SEAT_AVAILABLE, counter 60', { timeout: 180_000 }, async () => {
+    it('[R-CONC-4] 200 concurrent startSession calls for 200 agents against 50 + 10 emergency seats: exactly 60 granted, 140 NO_SEAT_AVAILABLE, counter 60', {
+      timeout: 180_000,
+    }, async () => {
       const { org, agents } = await stormPool(gw, 200);
       const results = payloads(await Promise.all(agents.map((id) => startRaw(gw, org, id))));
       expect(tally(results)).toEqual({ granted: 60, regular: 50, emergency: 10, denied: 140, denials: ['NO_SEAT_AVAILABLE'] });
       await expectConsistent(gw, org, 60);
-      expect(await pool(gw, org, 'AGENT_SEAT')).toEqual({ capacity: 50, inUse: 50, emergencyCapacity: 10, emergencyInUse: 10, overageInUse: 0, maxPossible: 60, peakToday: 60 });
+      expect(await pool(gw, org, 'AGENT_SEAT')).toEqual({
+        capacity: 50,
+        inUse: 50,
+        emergencyCapacity: 10,
+        emergencyInUse: 10,
+        overageInUse: 0,
+        maxPossible: 60,
+        peakToday: 60,
+      });
       // Every granted agent has its own session; the series never recorded more than 60.
       expect(new Set(results.filter((r) => r.granted).map((r) => r.session?.user.id)).size).toBe(60);
-      const series = await gw.database.db.selectFrom('usage_changes').select('in_use').where('organization_id', '=', org.organizationId).where('product_code', '=', 'AGENT_SEAT').execute();
+      const series = await gw.database.db
+        .selectFrom('usage_changes')
+        .select('in_use')
+        .where('organization_id', '=', org.organizationId)
+        .where('product_code', '=', 'AGENT_SEAT')
+        .execute();
       expect(series).toHaveLength(60);
       expect(Math.max(...series.map((r) => r.in_use))).toBe(60);
       expect((await eventsOf(gw, org.organizationId)).filter((e) => e.type === 'SESSION_STARTED')).toHaveLength(60);
     });
 
-    it.skipIf(kind !== 'postgres')('[R-CONC-4][R-SCALE-1] two gateway instances on one PostgreSQL, 200 concurrent starts split across them: exactly 60 granted', { timeout: 180_000 }, async () => {
-      const other = await secondInstance(gw.database, { now: NOW, trustedKeys: TRUSTED_KEYS });
-      try {
-        const { org, agents } = await stormPool(gw, 200);
-        const results = payloads(await Promise.all(agents.map((id, i) => startRaw(i % 2 === 0 ? gw : other, org, id))));
-        expect(tally(results)).toMatchObject({ granted: 60, regular: 50, emergency: 10, denied: 140, denials: ['NO_SEAT_AVAILABLE'] });
-        await expectConsistent(gw, org, 60);
+    it.skipIf(kind !== 'postgres')(
+      '[R-CONC-4][R-SCALE-1] two gateway instances on one PostgreSQL, 200 concurrent starts split across them: exactly 60 granted',
+      { timeout: 180_000 },
+      async () => {
+        const other = await secondInstance(gw.database, { now: NOW, trustedKeys: TRUSTED_KEYS });
+        try {
+          const { org, agents } = await stormPool(gw, 200);
+          const results = payloads(await Promise.all(agents.map((id, i) => startRaw(i % 2 === 0 ? gw : other, org, id))));
+          expect(tally(results)).toMatchObject({ granted: 60, regular: 50, emergency: 10, denied: 140, denials: ['NO_SEAT_AVAILABLE'] });
+          await expectConsistent(gw, org, 60);
 
-        // Both instances end and start at once: the counter still equals the open sessions.
-        const open = results.filter((r) => r.granted).map((r) => r.session!);
-        const holders = new Set(open.map((s) => s.user.id));
-        const waiting = agents.filter((id) => !holders.has(id));
-        expect(waiting).toHaveLength(140);
-        const churn = await Promise.all([
-          ...open.slice(0, 30).map((s, i) => (i % 2 === 0 ? other : gw).gql(END_SESSION, { input: { sessionId: s.id } }, org.tokens.AGENT_CLIENT)),
-          ...waiting.slice(0, 100).map((id, i) => startRaw(i % 2 === 0 ? gw : other, org, id)),
-        ]);
-        for (const r of churn) expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
-        const after = await poolCounter(gw, org.organizationId, 'AGENT_SEAT');
-        expect(after).toBeLessThanOrEqual(60);
-        await expectConsistent(gw, org, after);
-        // The freed seats could all be retaken: whatever the interleaving, a second round fills the pool exactly.
-        const second = payloads(await Promise.all(waiting.slice(0, 100).map((id, i) => startRaw(i % 2 === 0 ? other : gw, org, id))));
-        expect(second.every((r) => r.granted || r.denial?.code === 'NO_SEAT_AVAILABLE')).toBe(true);
-        await expectConsistent(gw, org, 60);
-      } finally {
-        await other.close();
-      }
-    });
+          // Both instances end and start at once: the counter still equals the open sessions.
+          const open = results.filter((r) => r.granted).map((r) => r.session!);
+          const holders = new Set(open.map((s) => s.user.id));
+          const waiting = agents.filter((id) => !holders.has(id));
+          expect(waiting).toHaveLength(140);
+          const churn = await Promise.all([
+            ...open
+              .slice(0, 30)
+              .map((s, i) => (i % 2 === 0 ? other : gw).gql(END_SESSION, { input: { sessionId: s.id } }, org.tokens.AGENT_CLIENT)),
+            ...waiting.slice(0, 100).map((id, i) => startRaw(i % 2 === 0 ? gw : other, org, id)),
+          ]);
+          for (const r of churn) expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
+          const after = await poolCounter(gw, org.organizationId, 'AGENT_SEAT');
+          expect(after).toBeLessThanOrEqual(60);
+          await expectConsistent(gw, org, after);
+          // The freed seats could all be retaken: whatever the interleaving, a second round fills the pool exactly.
+          const second = payloads(await Promise.all(waiting.slice(0, 100).map((id, i) => startRaw(i % 2 === 0 ? other : gw, org, id))));
+          expect(second.every((r) => r.granted || r.denial?.code === 'NO_SEAT_AVAILABLE')).toBe(true);
+          await expectConsistent(gw, org, 60);
+        } finally {
+          await other.close();
+        }
+      },
+    );
 
     it('[R-CONC-1][R-CONC-4] the same agent starting 20 times at once holds exactly one seat; every call returns the same session', async () => {
       const { org, agents } = await stormPool(gw, 3, 2, 0);
@@ -139,9 +160,15 @@ for (const kind of DATABASES) {
       const { org, agents } = await stormPool(gw, 3, 3, 0);
       const [a, b] = [await startGranted(gw, org, agents[0]!), await startGranted(gw, org, agents[1]!)];
       gw.clock.advance(1000);
-      const ended = await Promise.all(Array.from({ length: 20 }, () => gw.gql<{ endSession: { session: SessionView } }>(END_SESSION, { input: { sessionId: a.id } }, org.tokens.AGENT_CLIENT)));
+      const ended = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          gw.gql<{ endSession: { session: SessionView } }>(END_SESSION, { input: { sessionId: a.id } }, org.tokens.AGENT_CLIENT),
+        ),
+      );
       for (const r of ended) expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
-      expect(new Set(ended.map((r) => r.data?.endSession.session.endedAt))).toEqual(new Set([new Date(NOW.getTime() + 1000).toISOString()]));
+      expect(new Set(ended.map((r) => r.data?.endSession.session.endedAt))).toEqual(
+        new Set([new Date(NOW.getTime() + 1000).toISOString()]),
+      );
       await expectConsistent(gw, org, 1);
       expect((await eventsOf(gw, org.organizationId)).filter((e) => e.type === 'SESSION_ENDED')).toHaveLength(1);
       expect(await endSession(gw, org, b.id)).toMatchObject({ endReason: 'ENDED' });
@@ -161,8 +188,16 @@ for (const kind of DATABASES) {
       const agents = await createMembers(gw, org, 40, agentsGroup, { prefix: 'Agent' });
       const supervisors = await createMembers(gw, org, 40, supervisorsGroup, { prefix: 'Supervisor' });
       const calls = agents.flatMap((agent, i) => [
-        gw.gql<{ startSession: StartView }>(START_SESSION, { input: { userId: agent, channels: ['VOICE', 'EMAIL'] } }, org.tokens.AGENT_CLIENT),
-        gw.gql<{ startSession: StartView }>(START_SESSION, { input: { userId: supervisors[i], channels: ['EMAIL', 'VOICE'] } }, org.tokens.AGENT_CLIENT),
+        gw.gql<{ startSession: StartView }>(
+          START_SESSION,
+          { input: { userId: agent, channels: ['VOICE', 'EMAIL'] } },
+          org.tokens.AGENT_CLIENT,
+        ),
+        gw.gql<{ startSession: StartView }>(
+          START_SESSION,
+          { input: { userId: supervisors[i], channels: ['EMAIL', 'VOICE'] } },
+          org.tokens.AGENT_CLIENT,
+        ),
       ]);
       const results = payloads(await Promise.all(calls));
       // Every seat product has room for everyone; the channel pools for 25 each.
@@ -174,14 +209,22 @@ for (const kind of DATABASES) {
         expect([...r.grantedChannels, ...r.deniedChannels.map((d) => d.channel)].sort()).toEqual(['EMAIL', 'VOICE']);
         for (const d of r.deniedChannels) expect(d.code).toBe('NO_SEAT_AVAILABLE');
       }
-      for (const [product, held] of [['AGENT_SEAT', 40], ['SUPERVISOR_SEAT', 40], ['VOICE', 25], ['EMAIL', 25]] as const) {
+      for (const [product, held] of [
+        ['AGENT_SEAT', 40],
+        ['SUPERVISOR_SEAT', 40],
+        ['VOICE', 25],
+        ['EMAIL', 25],
+      ] as const) {
         expect(await poolCounter(gw, org.organizationId, product)).toBe(held);
         expect(await seatsHeld(gw, org.organizationId, product)).toBe(held);
       }
       // And all end at once: everything is freed exactly.
-      const ended = await Promise.all(results.map((r) => gw.gql(END_SESSION, { input: { sessionId: r.session!.id } }, org.tokens.AGENT_CLIENT)));
+      const ended = await Promise.all(
+        results.map((r) => gw.gql(END_SESSION, { input: { sessionId: r.session!.id } }, org.tokens.AGENT_CLIENT)),
+      );
       for (const r of ended) expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
-      for (const product of ['AGENT_SEAT', 'SUPERVISOR_SEAT', 'VOICE', 'EMAIL']) expect(await poolCounter(gw, org.organizationId, product)).toBe(0);
+      for (const product of ['AGENT_SEAT', 'SUPERVISOR_SEAT', 'VOICE', 'EMAIL'])
+        expect(await poolCounter(gw, org.organizationId, product)).toBe(0);
     });
 
     it('[R-CONC-4][R-CONC-3] starts racing over a pool full of overdue sessions: each is expired once, never more seats than capacity', async () => {
@@ -197,7 +240,10 @@ for (const kind of DATABASES) {
       const expired = (await eventsOf(gw, org.organizationId)).filter((e) => e.type === 'SESSION_EXPIRED');
       expect(expired.map((e) => e.user_id).sort()).toEqual(agents.slice(0, 10).sort());
       // The seats freed but lost in the race are all there for the next agents.
-      for (const id of agents.slice(10).filter((id) => !results.some((r) => r.granted && r.session?.user.id === id)).slice(0, 10 - granted)) {
+      for (const id of agents
+        .slice(10)
+        .filter((id) => !results.some((r) => r.granted && r.session?.user.id === id))
+        .slice(0, 10 - granted)) {
         expect((await startSession(gw, org, id)).granted).toBe(true);
       }
       await expectConsistent(gw, org, 10);

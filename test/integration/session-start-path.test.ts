@@ -2,7 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { DATABASES } from '../support/databases.ts';
 import { startGateway, type OrgFixture, type TestGateway } from '../support/gateway.ts';
-import { TRUSTED_KEYS, activateKey, countingDatabase, createGroup, createUsers, issueLicenseKey, licensedOrg } from '../support/licensing.ts';
+import {
+  TRUSTED_KEYS,
+  activateKey,
+  countingDatabase,
+  createGroup,
+  createUsers,
+  issueLicenseKey,
+  licensedOrg,
+} from '../support/licensing.ts';
 import { endSession, poolCounter, startSession } from '../support/sessions.ts';
 
 /*
@@ -47,14 +55,15 @@ for (const kind of DATABASES) {
 
     it('[R-CONC-1][R-PERF-1] once the organization is known, an agent client start is one SQL statement (token cached, no reads before the write)', async () => {
       // The first start of the organization probes (and the token is read once).
-      const start = async (userId: string) => (await gw.ok<{ startSession: unknown }>(START, { input: { userId } }, org.tokens.AGENT_CLIENT)).startSession;
+      const start = async (userId: string) =>
+        (await gw.ok<{ startSession: unknown }>(START, { input: { userId } }, org.tokens.AGENT_CLIENT)).startSession;
       const first = await counting(() => start(users[0]!));
       expect(first.result).toMatchObject({ granted: true, session: { seatKind: 'REGULAR' } });
       expect(first.statements.length).toBeGreaterThan(1);
 
       const second = await counting(() => start(users[1]!));
       expect(second.result).toMatchObject({ granted: true, session: { seatKind: 'REGULAR' } });
-      expect(second.statements, second.statements.join("\n")).toHaveLength(1);
+      expect(second.statements, second.statements.join('\n')).toHaveLength(1);
       expect(second.statements[0]).toMatch(/update seat_pools/);
       expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBe(2);
     });
@@ -62,7 +71,12 @@ for (const kind of DATABASES) {
     it('[R-CONC-1] a second start of the same user returns the open session (the one-statement start defers to the full path)', async () => {
       const again = await startSession(gw, org, users[1]!);
       expect(again.granted).toBe(true);
-      const open = await gw.database.db.selectFrom('sessions').select('id').where('user_id', '=', users[1]!).where('ended_at', 'is', null).execute();
+      const open = await gw.database.db
+        .selectFrom('sessions')
+        .select('id')
+        .where('user_id', '=', users[1]!)
+        .where('ended_at', 'is', null)
+        .execute();
       expect(open).toHaveLength(1);
       expect(again.session?.id).toBe(open[0]!.id);
       expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBe(2);
@@ -85,7 +99,10 @@ for (const kind of DATABASES) {
       expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBe(4);
       // A refusal with nothing overdue to expire is one statement too.
       const again = await counting(() => startSession(gw, org, users[5]!));
-      expect(again.result).toMatchObject({ granted: false, denial: { code: 'NO_SEAT_AVAILABLE', message: 'all AGENT_SEAT seats are in use (capacity and emergency seats)' } });
+      expect(again.result).toMatchObject({
+        granted: false,
+        denial: { code: 'NO_SEAT_AVAILABLE', message: 'all AGENT_SEAT seats are in use (capacity and emergency seats)' },
+      });
       expect(again.statements, again.statements.join('\n')).toHaveLength(1);
       await endSession(gw, org, emergency.session!.id);
       await endSession(gw, org, third.session!.id);
@@ -100,13 +117,20 @@ for (const kind of DATABASES) {
       const late = await startSession(gw, org, users[5]!);
       expect(late).toMatchObject({ granted: true, session: { seatKind: 'REGULAR' } });
       expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBeLessThan(4);
-      const expired = await gw.database.db.selectFrom('sessions').select('id').where('organization_id', '=', org.organizationId).where('end_reason', '=', 'EXPIRED').execute();
+      const expired = await gw.database.db
+        .selectFrom('sessions')
+        .select('id')
+        .where('organization_id', '=', org.organizationId)
+        .where('end_reason', '=', 'EXPIRED')
+        .execute();
       expect(expired.length).toBeGreaterThan(0);
     });
 
     it('[R-CONC-1] grants changed past the gateway (SQL by hand) are honoured: the statement reads them, not a copy', async () => {
       const before = await poolCounter(gw, org.organizationId, 'AGENT_SEAT');
-      await sql`update user_grants set status = 'NOT_LICENSED' where user_id = ${users[6]!} and product_code = 'AGENT_SEAT'`.execute(gw.database.db);
+      await sql`update user_grants set status = 'NOT_LICENSED' where user_id = ${users[6]!} and product_code = 'AGENT_SEAT'`.execute(
+        gw.database.db,
+      );
       const result = await startSession(gw, org, users[6]!);
       expect(result).toMatchObject({ granted: false, denial: { code: 'NOT_LICENSED' } });
       expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBe(before);
@@ -114,7 +138,11 @@ for (const kind of DATABASES) {
 
     it('[R-LIFE-1][R-CONC-1] a key activated after the organization became known takes effect on the next start (the revision changed, so the start re-reads)', async () => {
       // A follow-up key without AGENT_SEAT: the organization has no seat licences any more.
-      await activateKey(gw, org, issueLicenseKey(STORM, [{ product: 'BASE', quantity: 10 }], { org, validFrom: NOW.toISOString(), keyId: 'FOLLOW-UP-1' }));
+      await activateKey(
+        gw,
+        org,
+        issueLicenseKey(STORM, [{ product: 'BASE', quantity: 10 }], { org, validFrom: NOW.toISOString(), keyId: 'FOLLOW-UP-1' }),
+      );
       const before = await poolCounter(gw, org.organizationId, 'AGENT_SEAT');
       const refused = await startSession(gw, org, users[7]!);
       expect(refused).toMatchObject({ granted: false, denial: { code: 'NOT_LICENSED' } });
@@ -130,7 +158,9 @@ for (const kind of DATABASES) {
       const staff = await createUsers(gw, org2, 3, { configurationGroupId: group });
       expect(await startSession(gw, org2, staff[0]!)).toMatchObject({ granted: true, session: { seatKind: 'REGULAR' } });
       // Another instance saw a time three years on: the one-year licence is over there, so it is here too.
-      await sql`update organizations set clock_high_water = ${new Date(NOW.getTime() + 3 * 365 * 86_400_000)} where id = ${org2.organizationId}`.execute(gw.database.db);
+      await sql`update organizations set clock_high_water = ${new Date(NOW.getTime() + 3 * 365 * 86_400_000)} where id = ${org2.organizationId}`.execute(
+        gw.database.db,
+      );
       const late = await startSession(gw, org2, staff[1]!);
       expect(late.session?.seatKind ?? late.denial?.code).not.toBe('REGULAR');
       expect(await poolCounter(gw, org2.organizationId, 'AGENT_SEAT')).toBe(1);

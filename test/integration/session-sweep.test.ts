@@ -37,13 +37,19 @@ for (const kind of DATABASES) {
       const healthy = await orgWithSession();
       gw.clock.advance(10 * 60_000);
       expect(isId(failing.org.organizationId)).toBe(true);
-      await sql`create function refuse_session_update() returns trigger language plpgsql as $$ begin raise exception 'sessions of this organization refuse updates'; end $$`.execute(gw.database.db);
+      await sql`create function refuse_session_update() returns trigger language plpgsql as $$ begin raise exception 'sessions of this organization refuse updates'; end $$`.execute(
+        gw.database.db,
+      );
       await sql`create trigger refuse_session_update before update on sessions for each row
-        when (old.organization_id = ${sql.lit(failing.org.organizationId)}::uuid) execute function refuse_session_update()`.execute(gw.database.db);
+        when (old.organization_id = ${sql.lit(failing.org.organizationId)}::uuid) execute function refuse_session_update()`.execute(
+        gw.database.db,
+      );
 
       const failures: string[] = [];
       try {
-        const expired = await sweepExpiredSessions(gw.database.db, gw.clock, { onError: (organizationId) => failures.push(organizationId) });
+        const expired = await sweepExpiredSessions(gw.database.db, gw.clock, {
+          onError: (organizationId) => failures.push(organizationId),
+        });
         expect(expired).toBe(1);
         expect(failures).toEqual([failing.org.organizationId]);
         expect(await openSessions(gw, healthy.org.organizationId)).toEqual([]);

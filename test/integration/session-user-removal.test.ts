@@ -2,7 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
 import { codeOf, startGateway, type OrgFixture, type Result, type TestGateway } from '../support/gateway.ts';
 import { createGroup, createMembers, eventsOf, licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
-import { END_SESSION, HEARTBEAT, SESSION_FIELDS, openSessions, poolCounter, seatsHeld, startGranted, startSession, type SessionView } from '../support/sessions.ts';
+import {
+  END_SESSION,
+  HEARTBEAT,
+  SESSION_FIELDS,
+  openSessions,
+  poolCounter,
+  seatsHeld,
+  startGranted,
+  startSession,
+  type SessionView,
+} from '../support/sessions.ts';
 
 /*
  * A deleted user, or one taken out of ACTIVE (INACTIVE, back to PREPARING),
@@ -79,9 +89,12 @@ for (const kind of DATABASES) {
     });
     afterAll(() => gw.close());
 
-    const heartbeatRaw = (sessionId: string): Promise<Result<{ heartbeat: { session: SessionView } }>> => gw.gql(HEARTBEAT, { input: { sessionId } }, org.tokens.AGENT_CLIENT);
-    const endRaw = (sessionId: string): Promise<Result<{ endSession: { session: SessionView } }>> => gw.gql(END_SESSION, { input: { sessionId } }, org.tokens.AGENT_CLIENT);
-    const sessionEnded = async (sessionId: string) => (await eventsOf(gw, org.organizationId)).filter((e) => e.type === 'SESSION_ENDED' && e.detail?.includes(sessionId));
+    const heartbeatRaw = (sessionId: string): Promise<Result<{ heartbeat: { session: SessionView } }>> =>
+      gw.gql(HEARTBEAT, { input: { sessionId } }, org.tokens.AGENT_CLIENT);
+    const endRaw = (sessionId: string): Promise<Result<{ endSession: { session: SessionView } }>> =>
+      gw.gql(END_SESSION, { input: { sessionId } }, org.tokens.AGENT_CLIENT);
+    const sessionEnded = async (sessionId: string) =>
+      (await eventsOf(gw, org.organizationId)).filter((e) => e.type === 'SESSION_ENDED' && e.detail?.includes(sessionId));
 
     it('[R-CONC-1][user-removal] deleteUser of a logged-in user frees its seat and channel unit in that transaction, with SESSION_ENDED (USER_DELETED); heartbeat and endSession then answer NOT_FOUND naming the session and why', async () => {
       const [victim, other] = [users[0]!, users[1]!];
@@ -105,7 +118,11 @@ for (const kind of DATABASES) {
         const [ended] = await sessionEnded(session.id);
         expect(ended).toMatchObject({ type: 'SESSION_ENDED', user_id: victim });
         expect(ended!.detail).toContain('USER_DELETED');
-        const stored = await gw.database.db.selectFrom('sessions').select(['ended_at', 'end_reason']).where('id', '=', session.id).executeTakeFirstOrThrow();
+        const stored = await gw.database.db
+          .selectFrom('sessions')
+          .select(['ended_at', 'end_reason'])
+          .where('id', '=', session.id)
+          .executeTakeFirstOrThrow();
         expect(stored.end_reason).toBe('USER_DELETED');
         expect(stored.ended_at).not.toBeNull();
         // Written by the deletion's transaction: its SESSION_ENDED comes right after its USER_DELETED in the log.
@@ -156,7 +173,12 @@ for (const kind of DATABASES) {
         gw.clock.advance(30_000);
         const beat = await heartbeatRaw(session.id);
         expect(beat.errors).toBeUndefined();
-        expect(beat.data!.heartbeat.session).toMatchObject({ id: session.id, endReason: reason, expiresAt: session.expiresAt, endedAt: expect.any(String) });
+        expect(beat.data!.heartbeat.session).toMatchObject({
+          id: session.id,
+          endReason: reason,
+          expiresAt: session.expiresAt,
+          endedAt: expect.any(String),
+        });
         const end = await endRaw(session.id);
         expect(end.errors).toBeUndefined();
         expect(end.data!.endSession.session).toMatchObject({ id: session.id, endReason: reason });

@@ -4,7 +4,17 @@ import { sweepLicenseStates } from '../../src/licenses/license.service.ts';
 import { sweepExpiredSessions } from '../../src/sessions/sessions.service.ts';
 import { DATABASES } from '../support/databases.ts';
 import { codeOf, startGateway, type OrgFixture, type Result, type TestGateway } from '../support/gateway.ts';
-import { TRUSTED_KEYS, activateKey, createGroup, createUsers, issueLicenseKey, licensedOrg, mappingRow, statusesOf, type Bought } from '../support/licensing.ts';
+import {
+  TRUSTED_KEYS,
+  activateKey,
+  createGroup,
+  createUsers,
+  issueLicenseKey,
+  licensedOrg,
+  mappingRow,
+  statusesOf,
+  type Bought,
+} from '../support/licensing.ts';
 import {
   END_SESSION,
   HEARTBEAT,
@@ -58,7 +68,12 @@ for (const kind of DATABASES) {
     beforeEach(() => gw.clock.set(NOW));
 
     /** A licensed organization with one configuration group of `functions` and `count` members. */
-    async function staffed(catalog: string, bought: readonly Bought[] | null, functions: string[], count: number): Promise<{ org: OrgFixture; users: string[] }> {
+    async function staffed(
+      catalog: string,
+      bought: readonly Bought[] | null,
+      functions: string[],
+      count: number,
+    ): Promise<{ org: OrgFixture; users: string[] }> {
       const org = await licensedOrg(gw, catalog, bought);
       const group = await createGroup(gw, org, 'Agents', functions);
       const users = await createUsers(gw, org, count, { configurationGroupId: group });
@@ -86,7 +101,13 @@ for (const kind of DATABASES) {
 
         const started = await startSession(gw, org, agent!);
         expect(started).toMatchObject({ granted: true, denial: null, grantedChannels: [], deniedChannels: [] });
-        expect(started.session).toMatchObject({ seatKind: 'REGULAR', startedAt: NOW.toISOString(), expiresAt: iso(NOW.getTime() + TTL_MS), endedAt: null, user: { id: agent } });
+        expect(started.session).toMatchObject({
+          seatKind: 'REGULAR',
+          startedAt: NOW.toISOString(),
+          expiresAt: iso(NOW.getTime() + TTL_MS),
+          endedAt: null,
+          user: { id: agent },
+        });
         expect(await poolCounter(gw, org.organizationId, 'ACD_AGENT')).toBe(1);
         expect(await pool(gw, org, 'ACD_AGENT')).toMatchObject({ capacity: 3, inUse: 1, maxPossible: 3 });
         expect(await mappingRow(gw, org, 'ACD_AGENT')).toMatchObject({ concurrentTotal: 3, concurrentInUse: 1, concurrentAvailable: 2 });
@@ -116,7 +137,10 @@ for (const kind of DATABASES) {
         expect(second.granted).toBe(true);
         expect(second.session).toEqual(first);
         expect(await poolCounter(gw, org.organizationId, 'ACD_AGENT')).toBe(1);
-        const sessions = (await gw.ok(USER_SESSIONS, { id: users[0] }, org.admin)).user.sessions as { id: string; endedAt: string | null }[];
+        const sessions = (await gw.ok(USER_SESSIONS, { id: users[0] }, org.admin)).user.sessions as {
+          id: string;
+          endedAt: string | null;
+        }[];
         expect(sessions).toEqual([{ id: first.id, endedAt: null, endReason: null, seatKind: 'REGULAR' }]);
         expect(await eventsOfType(org, 'SESSION_STARTED')).toHaveLength(1);
       });
@@ -126,7 +150,12 @@ for (const kind of DATABASES) {
 
     describe('eligibility and denials', () => {
       it('[R-CONC-0][R-CONC-2] Zoom seed example, scaled to 4 concurrent seats shared by 10 staff: all 10 are eligible, 4 work at once, a freed seat goes to the next', async () => {
-        const { org, users } = await staffed(ZOOM, [{ product: 'ESSENTIALS', quantity: 4, allocation: 'CONCURRENT', overageAllowed: false }], ['ESSENTIALS'], 10);
+        const { org, users } = await staffed(
+          ZOOM,
+          [{ product: 'ESSENTIALS', quantity: 4, allocation: 'CONCURRENT', overageAllowed: false }],
+          ['ESSENTIALS'],
+          10,
+        );
         // Eligibility is not limited by the seats bought.
         for (const user of users) expect((await statusesOf(gw, org, user)).ESSENTIALS).toBe('GRANTED');
         expect(await mappingRow(gw, org, 'ESSENTIALS')).toMatchObject({ concurrentTotal: 4, concurrentInUse: 0, concurrentAvailable: 4 });
@@ -157,7 +186,13 @@ for (const kind of DATABASES) {
         const [inactive] = await createUsers(gw, org, 1, { configurationGroupId: group, status: 'INACTIVE', prefix: 'Inactive' });
         for (const user of [preparing!, inactive!]) {
           const result = await startSession(gw, org, user);
-          expect(result).toMatchObject({ granted: false, session: null, denial: { code: 'USER_NOT_ACTIVE' }, grantedChannels: [], deniedChannels: [] });
+          expect(result).toMatchObject({
+            granted: false,
+            session: null,
+            denial: { code: 'USER_NOT_ACTIVE' },
+            grantedChannels: [],
+            deniedChannels: [],
+          });
         }
         expect(await poolCounter(gw, org.organizationId, 'ACD_AGENT')).toBe(0);
         expect(await eventsOfType(org, 'SESSION_STARTED')).toHaveLength(0);
@@ -218,10 +253,23 @@ for (const kind of DATABASES) {
         expect(kinds).toEqual(['REGULAR', 'REGULAR', 'EMERGENCY', 'EMERGENCY']);
         expect((await startSession(gw, org, users[4]!)).denial?.code).toBe('NO_SEAT_AVAILABLE');
 
-        expect(await pool(gw, org, 'AGENT_SEAT')).toEqual({ capacity: 2, inUse: 2, emergencyCapacity: 2, emergencyInUse: 2, overageInUse: 0, maxPossible: 4, peakToday: 4 });
+        expect(await pool(gw, org, 'AGENT_SEAT')).toEqual({
+          capacity: 2,
+          inUse: 2,
+          emergencyCapacity: 2,
+          emergencyInUse: 2,
+          overageInUse: 0,
+          maxPossible: 4,
+          peakToday: 4,
+        });
         // Supervisors watch the same figures (R-MON-1).
-        const seen = (await gw.ok(`query($id: ID!) { organization(id: $id) { seatUsage { organizationId pools { product { code } maxPossible } } } }`, { id: org.organizationId }, org.tokens.SUPERVISOR))
-          .organization.seatUsage;
+        const seen = (
+          await gw.ok(
+            `query($id: ID!) { organization(id: $id) { seatUsage { organizationId pools { product { code } maxPossible } } } }`,
+            { id: org.organizationId },
+            org.tokens.SUPERVISOR,
+          )
+        ).organization.seatUsage;
         expect(seen).toEqual({ organizationId: org.organizationId, pools: [{ product: { code: 'AGENT_SEAT' }, maxPossible: 4 }] });
         expect(await mappingRow(gw, org, 'AGENT_SEAT')).toMatchObject({
           concurrentTotal: 2,
@@ -237,8 +285,21 @@ for (const kind of DATABASES) {
         gw.clock.advance(MINUTE);
         await endSession(gw, org, sessions[0]!.id);
         await endSession(gw, org, sessions[2]!.id);
-        expect(await pool(gw, org, 'AGENT_SEAT')).toEqual({ capacity: 2, inUse: 2, emergencyCapacity: 2, emergencyInUse: 0, overageInUse: 0, maxPossible: 4, peakToday: 4 });
-        expect(await mappingRow(gw, org, 'AGENT_SEAT')).toMatchObject({ concurrentInUse: 2, emergencyInUse: 0, emergencyPeakThisPeriod: 2, emergencyAvailable: 2 });
+        expect(await pool(gw, org, 'AGENT_SEAT')).toEqual({
+          capacity: 2,
+          inUse: 2,
+          emergencyCapacity: 2,
+          emergencyInUse: 0,
+          overageInUse: 0,
+          maxPossible: 4,
+          peakToday: 4,
+        });
+        expect(await mappingRow(gw, org, 'AGENT_SEAT')).toMatchObject({
+          concurrentInUse: 2,
+          emergencyInUse: 0,
+          emergencyPeakThisPeriod: 2,
+          emergencyAvailable: 2,
+        });
         // The next login takes an emergency seat again.
         expect((await startGranted(gw, org, users[4]!)).seatKind).toBe('EMERGENCY');
       });
@@ -266,14 +327,18 @@ for (const kind of DATABASES) {
         // Next billing period: what is in force on the 1st (1 emergency seat) is its peak so far.
         gw.clock.set(new Date('2026-12-01T00:00:10.000Z'));
         expect(await mappingRow(gw, org, 'AGENT_SEAT')).toMatchObject({ emergencyPeakThisPeriod: 1 });
-        expect(await usageOf(gw, org, 'AGENT_SEAT', new Date('2026-12-01T00:00:00.000Z'), new Date('2027-01-01T00:00:00.000Z'))).toMatchObject({ peakConcurrent: 2, emergencyPeak: 1 });
+        expect(
+          await usageOf(gw, org, 'AGENT_SEAT', new Date('2026-12-01T00:00:00.000Z'), new Date('2027-01-01T00:00:00.000Z')),
+        ).toMatchObject({ peakConcurrent: 2, emergencyPeak: 1 });
       });
     });
 
     // ---------------------------------------------------------------- R-OVER
 
     describe('overage', () => {
-      const zoomOverage: Bought[] = [{ product: 'ESSENTIALS', quantity: 2, allocation: 'CONCURRENT', overageAllowed: true, overageGraceMinutes: 30 }];
+      const zoomOverage: Bought[] = [
+        { product: 'ESSENTIALS', quantity: 2, allocation: 'CONCURRENT', overageAllowed: true, overageGraceMinutes: 30 },
+      ];
       const HOUR_BEFORE = new Date(NOW.getTime() - 60 * MINUTE);
 
       it('[R-OVER-1] Zoom concurrent with overage: a session beyond capacity is granted with seatKind OVERAGE and counted apart', async () => {
@@ -283,7 +348,15 @@ for (const kind of DATABASES) {
         const over = await startSession(gw, org, users[2]!);
         expect(over).toMatchObject({ granted: true, denial: null, session: { seatKind: 'OVERAGE' } });
         expect((await startGranted(gw, org, users[3]!)).seatKind).toBe('OVERAGE');
-        expect(await pool(gw, org, 'ESSENTIALS')).toEqual({ capacity: 2, inUse: 2, emergencyCapacity: 0, emergencyInUse: 0, overageInUse: 2, maxPossible: 2, peakToday: 4 });
+        expect(await pool(gw, org, 'ESSENTIALS')).toEqual({
+          capacity: 2,
+          inUse: 2,
+          emergencyCapacity: 0,
+          emergencyInUse: 0,
+          overageInUse: 2,
+          maxPossible: 2,
+          peakToday: 4,
+        });
         expect(await poolCounter(gw, org.organizationId, 'ESSENTIALS')).toBe(4);
         // Back within capacity: the next one is regular again.
         await endSession(gw, org, regular[0]!.id);
@@ -368,11 +441,15 @@ for (const kind of DATABASES) {
 
       it('[R-OVER-1] usage refuses an empty interval with BAD_USER_INPUT naming `to`', async () => {
         const org = await licensedOrg(gw, ZOOM, zoomOverage);
-        const result = await gw.gql(`query($id: ID!, $from: DateTime!, $to: DateTime!) { organization(id: $id) { usage(from: $from, to: $to) { billableOverage } } }`, {
-          id: org.organizationId,
-          from: NOW.toISOString(),
-          to: NOW.toISOString(),
-        }, org.admin);
+        const result = await gw.gql(
+          `query($id: ID!, $from: DateTime!, $to: DateTime!) { organization(id: $id) { usage(from: $from, to: $to) { billableOverage } } }`,
+          {
+            id: org.organizationId,
+            from: NOW.toISOString(),
+            to: NOW.toISOString(),
+          },
+          org.admin,
+        );
         expect(codeOf(result)).toBe('BAD_USER_INPUT');
         expect(result.errors?.[0]?.message).toContain('to');
       });
@@ -383,7 +460,10 @@ for (const kind of DATABASES) {
     describe('demo mode', () => {
       it('[R-DEMO-1][R-LIFE-5] seed example "2 demo agents": with no key (NONE) only 2 sessions at once, the third gets DEMO_LIMIT_REACHED; a key restores full use at once', async () => {
         const { org, users } = await staffed(INNOACD, null, ['ACD_AGENT'], 4);
-        expect((await gw.ok(LICENSE, { id: org.organizationId }, org.admin)).organization.license).toMatchObject({ state: 'NONE', demoAgentLimit: 2 });
+        expect((await gw.ok(LICENSE, { id: org.organizationId }, org.admin)).organization.license).toMatchObject({
+          state: 'NONE',
+          demoAgentLimit: 2,
+        });
 
         const first = await startGranted(gw, org, users[0]!);
         const second = await startGranted(gw, org, users[1]!);
@@ -391,7 +471,15 @@ for (const kind of DATABASES) {
         const third = await startSession(gw, org, users[2]!);
         expect(third).toMatchObject({ granted: false, session: null, denial: { code: 'DEMO_LIMIT_REACHED' } });
         expect(third.denial?.message).toContain('2');
-        expect(await pool(gw, org, 'ACD_AGENT')).toEqual({ capacity: 0, inUse: 2, emergencyCapacity: 0, emergencyInUse: 0, overageInUse: 0, maxPossible: 2, peakToday: 2 });
+        expect(await pool(gw, org, 'ACD_AGENT')).toEqual({
+          capacity: 0,
+          inUse: 2,
+          emergencyCapacity: 0,
+          emergencyInUse: 0,
+          overageInUse: 0,
+          maxPossible: 2,
+          peakToday: 2,
+        });
 
         // One leaves: the third gets the demo seat.
         await endSession(gw, org, first.id);
@@ -408,7 +496,10 @@ for (const kind of DATABASES) {
 
       it('[R-DEMO-1][R-LIFE-4][R-LIFE-5] after term + 14 days of grace: DEMO, only 2 sessions at once; a new key restores full use', async () => {
         const { org, users } = await staffed(INNOACD, [{ product: 'ACD_AGENT', quantity: 5 }], ['ACD_AGENT'], 3);
-        const license = (await gw.ok(LICENSE, { id: org.organizationId }, org.admin)).organization.license as { validUntil: string; graceUntil: string };
+        const license = (await gw.ok(LICENSE, { id: org.organizationId }, org.admin)).organization.license as {
+          validUntil: string;
+          graceUntil: string;
+        };
         expect(new Date(license.graceUntil).getTime() - new Date(license.validUntil).getTime()).toBe(14 * DAY);
 
         // Last minute of grace: everything still works.
@@ -423,7 +514,10 @@ for (const kind of DATABASES) {
         // Past term + grace.
         gw.clock.set(new Date(new Date(license.graceUntil).getTime() + MINUTE));
         await sweepLicenseStates(gw.database.db, gw.clock, loadPresetCatalogs());
-        expect((await gw.ok(LICENSE, { id: org.organizationId }, org.admin)).organization.license).toMatchObject({ state: 'DEMO', demoAgentLimit: 2 });
+        expect((await gw.ok(LICENSE, { id: org.organizationId }, org.admin)).organization.license).toMatchObject({
+          state: 'DEMO',
+          demoAgentLimit: 2,
+        });
         expect((await startGranted(gw, org, users[0]!)).seatKind).toBe('DEMO');
         expect((await startGranted(gw, org, users[1]!)).seatKind).toBe('DEMO');
         expect((await startSession(gw, org, users[2]!)).denial?.code).toBe('DEMO_LIMIT_REACHED');
@@ -468,7 +562,13 @@ for (const kind of DATABASES) {
         const { org, users } = await staffed(STORM, stormChannels, ['BASE', 'AGENT_SEAT', 'VOICE', 'EMAIL'], 4);
         const a = await startSession(gw, org, users[0]!, ['VOICE', 'EMAIL']);
         expect([...a.grantedChannels].sort()).toEqual(['EMAIL', 'VOICE']);
-        expect(await pool(gw, org, 'VOICE')).toMatchObject({ capacity: 1, inUse: 1, emergencyCapacity: 1, emergencyInUse: 0, maxPossible: 2 });
+        expect(await pool(gw, org, 'VOICE')).toMatchObject({
+          capacity: 1,
+          inUse: 1,
+          emergencyCapacity: 1,
+          emergencyInUse: 0,
+          maxPossible: 2,
+        });
 
         // The one regular VOICE unit is taken: the emergency unit serves the next agent.
         const b = await startSession(gw, org, users[1]!, ['VOICE']);
@@ -577,7 +677,8 @@ for (const kind of DATABASES) {
         const expired = await eventsOfType(org, 'SESSION_EXPIRED');
         expect(expired.map((e) => e.user?.id).sort()).toEqual([...users].sort());
         for (const e of expired) expect(e).toMatchObject({ actor: 'system', apiTokenId: null });
-        for (const s of [a, b]) expect(await heartbeat(gw, org, s.id)).toMatchObject({ endReason: 'EXPIRED', endedAt: iso(NOW.getTime() + TTL_MS + 1) });
+        for (const s of [a, b])
+          expect(await heartbeat(gw, org, s.id)).toMatchObject({ endReason: 'EXPIRED', endedAt: iso(NOW.getTime() + TTL_MS + 1) });
 
         // A second sweep finds nothing more of this organization.
         await sweepExpiredSessions(gw.database.db, gw.clock);
@@ -607,7 +708,10 @@ for (const kind of DATABASES) {
         const fresh = await startGranted(gw, org, users[0]!);
         expect(fresh.id).not.toBe(old.id);
         expect(await poolCounter(gw, org.organizationId, 'ACD_AGENT')).toBe(1);
-        const sessions = (await gw.ok(USER_SESSIONS, { id: users[0] }, org.admin)).user.sessions as { id: string; endReason: string | null }[];
+        const sessions = (await gw.ok(USER_SESSIONS, { id: users[0] }, org.admin)).user.sessions as {
+          id: string;
+          endReason: string | null;
+        }[];
         expect(sessions.find((s) => s.id === old.id)?.endReason).toBe('EXPIRED');
         expect(sessions.find((s) => s.id === fresh.id)?.endReason).toBeNull();
       });
@@ -650,14 +754,18 @@ for (const kind of DATABASES) {
 
         const byType = (type: string) => events.filter((e) => e.type === type);
         expect(byType('SESSION_STARTED')).toHaveLength(2);
-        for (const e of byType('SESSION_STARTED')) expect(e).toMatchObject({ actor: `token:${agentId}`, apiTokenId: agentId, product: { code: 'ACD_AGENT' } });
-        expect(byType('SESSION_ENDED')).toEqual([expect.objectContaining({ actor: `token:${agentId}`, apiTokenId: agentId, user: { id: u1 } })]);
+        for (const e of byType('SESSION_STARTED'))
+          expect(e).toMatchObject({ actor: `token:${agentId}`, apiTokenId: agentId, product: { code: 'ACD_AGENT' } });
+        expect(byType('SESSION_ENDED')).toEqual([
+          expect.objectContaining({ actor: `token:${agentId}`, apiTokenId: agentId, user: { id: u1 } }),
+        ]);
         expect(byType('SESSION_EXPIRED')).toEqual([expect.objectContaining({ actor: 'system', apiTokenId: null, user: { id: u2 } })]);
         expect(byType('KEY_ACTIVATED')).toEqual([expect.objectContaining({ actor: `token:${adminId}`, apiTokenId: adminId })]);
         expect(byType('KEY_ACTIVATED')[0]?.detail).toContain(INNOACD);
         const granted = byType('LICENSE_GRANTED');
         expect(granted.map((e) => e.user?.id).sort()).toEqual([u1, u2].sort());
-        for (const e of granted) expect(e).toMatchObject({ actor: `token:${adminId}`, apiTokenId: adminId, product: { code: 'ACD_AGENT' } });
+        for (const e of granted)
+          expect(e).toMatchObject({ actor: `token:${adminId}`, apiTokenId: adminId, product: { code: 'ACD_AGENT' } });
 
         // A supervisor reads the same log.
         expect((await eventsPage(gw, org, 100, null, org.tokens.SUPERVISOR)).edges.map((e) => e.node.id)).toEqual(events.map((e) => e.id));
@@ -690,7 +798,11 @@ for (const kind of DATABASES) {
         expect(paged).toEqual(all);
         expect(pages).toBe(Math.ceil(all.length / 4));
         expect((await eventsPage(gw, org, 0)).edges).toEqual([]);
-        const bad = await gw.gql(`query($id: ID!) { organization(id: $id) { events(first: 2, after: "nonsense") { edges { cursor } } } }`, { id: org.organizationId }, org.admin);
+        const bad = await gw.gql(
+          `query($id: ID!) { organization(id: $id) { events(first: 2, after: "nonsense") { edges { cursor } } } }`,
+          { id: org.organizationId },
+          org.admin,
+        );
         expect(codeOf(bad)).toBe('BAD_USER_INPUT');
       });
     });
@@ -707,7 +819,8 @@ for (const kind of DATABASES) {
 
       it('[R-SEC-1] AGENT_CLIENT may start, renew and end sessions; SUPERVISOR and INTEGRATOR get FORBIDDEN and change nothing', async () => {
         const { org, users } = await staffed(INNOACD, acd, ['ACD_AGENT'], 1);
-        for (const role of ['SUPERVISOR', 'INTEGRATOR'] as const) expectCode(await startSessionRaw(gw, org.tokens[role], users[0]!), 'FORBIDDEN');
+        for (const role of ['SUPERVISOR', 'INTEGRATOR'] as const)
+          expectCode(await startSessionRaw(gw, org.tokens[role], users[0]!), 'FORBIDDEN');
         expect(await poolCounter(gw, org.organizationId, 'ACD_AGENT')).toBe(0);
 
         const started = await startSessionRaw(gw, org.tokens.AGENT_CLIENT, users[0]!);
@@ -729,7 +842,7 @@ for (const kind of DATABASES) {
         expect(await poolCounter(gw, org.organizationId, 'ACD_AGENT')).toBe(0);
       });
 
-      it('[R-SEC-2] another organization\'s token gets NOT_FOUND for the user and the session, as for ids that do not exist', async () => {
+      it("[R-SEC-2] another organization's token gets NOT_FOUND for the user and the session, as for ids that do not exist", async () => {
         const { org, users } = await staffed(INNOACD, acd, ['ACD_AGENT'], 1);
         const other = await licensedOrg(gw, INNOACD, acd);
         const session = await startGranted(gw, org, users[0]!);
@@ -740,7 +853,10 @@ for (const kind of DATABASES) {
         expectCode(await gw.gql(END_SESSION, { input: { sessionId: session.id } }, other.admin), 'NOT_FOUND');
         // The same answer for ids that exist nowhere, and for ids of the wrong shape.
         expectCode(await startSessionRaw(gw, org.tokens.AGENT_CLIENT, '01890000-0000-7000-8000-000000000000'), 'NOT_FOUND');
-        expectCode(await gw.gql(END_SESSION, { input: { sessionId: '01890000-0000-7000-8000-000000000000' } }, org.tokens.AGENT_CLIENT), 'NOT_FOUND');
+        expectCode(
+          await gw.gql(END_SESSION, { input: { sessionId: '01890000-0000-7000-8000-000000000000' } }, org.tokens.AGENT_CLIENT),
+          'NOT_FOUND',
+        );
         expectCode(await gw.gql(HEARTBEAT, { input: { sessionId: 'not-an-id' } }, org.tokens.AGENT_CLIENT), 'NOT_FOUND');
         // No token at all.
         expectCode(await gw.gql(START_SESSION, { input: { userId: users[0] } }, null), 'UNAUTHENTICATED');

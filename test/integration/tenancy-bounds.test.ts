@@ -24,16 +24,33 @@ for (const kind of DATABASES) {
       org = await createOrg(gw, 'connect-storm');
       // Fill up to one below the bound directly (one site exists already), as many earlier creations would have.
       const now = new Date('2026-11-22T10:00:00.000Z');
-      const rows = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ organization_id: org.organizationId, id: newId(now), name: `${prefix} ${i}`, created_at: now }));
-      await gw.database.db.insertInto('sites').values(rows('Site', MAX - 2)).execute();
-      await gw.database.db.insertInto('teams').values(rows('Team', MAX - 1).map((r) => ({ ...r, leader_id: null }))).execute();
+      const rows = (prefix: string, n: number) =>
+        Array.from({ length: n }, (_, i) => ({
+          organization_id: org.organizationId,
+          id: newId(now),
+          name: `${prefix} ${i}`,
+          created_at: now,
+        }));
+      await gw.database.db
+        .insertInto('sites')
+        .values(rows('Site', MAX - 2))
+        .execute();
+      await gw.database.db
+        .insertInto('teams')
+        .values(rows('Team', MAX - 1).map((r) => ({ ...r, leader_id: null })))
+        .execute();
     });
     afterAll(async () => {
       await gw?.close();
     });
 
     it('[R-SEC-3] the 500th site is created, the 501st refused naming the bound; two racing for the last place: exactly one wins', async () => {
-      const create = (name: string) => gw.gql('mutation($i: CreateSiteInput!) { createSite(input: $i) { site { id } } }', { i: { organizationId: org.organizationId, name } }, org.admin);
+      const create = (name: string) =>
+        gw.gql(
+          'mutation($i: CreateSiteInput!) { createSite(input: $i) { site { id } } }',
+          { i: { organizationId: org.organizationId, name } },
+          org.admin,
+        );
       const [a, b] = await Promise.all([create('Racer A'), create('Racer B')]);
       const won = [a, b].filter((r) => !r.errors);
       expect(won).toHaveLength(1);
@@ -41,12 +58,19 @@ for (const kind of DATABASES) {
       expect(codeOf(lost)).toBe('BAD_USER_INPUT');
       expect(lost.errors?.[0]?.message).toMatch(/500 sites/);
       expect(lost.errors?.[0]?.extensions).toMatchObject({ field: 'input.organizationId', rule: 'R-SEC-3' });
-      const count = await sql<{ n: number }>`select count(*)::int as n from sites where organization_id = ${org.organizationId}`.execute(gw.database.db);
+      const count = await sql<{ n: number }>`select count(*)::int as n from sites where organization_id = ${org.organizationId}`.execute(
+        gw.database.db,
+      );
       expect(count.rows[0]?.n).toBe(MAX);
     });
 
     it('[R-SEC-3] the 500th team is created, the 501st refused naming the bound', async () => {
-      const create = (name: string) => gw.gql('mutation($i: CreateTeamInput!) { createTeam(input: $i) { team { id } } }', { i: { organizationId: org.organizationId, name } }, org.admin);
+      const create = (name: string) =>
+        gw.gql(
+          'mutation($i: CreateTeamInput!) { createTeam(input: $i) { team { id } } }',
+          { i: { organizationId: org.organizationId, name } },
+          org.admin,
+        );
       expect((await create('Last team')).errors).toBeUndefined();
       const refused = await create('One too many');
       expect(codeOf(refused)).toBe('BAD_USER_INPUT');
@@ -63,7 +87,11 @@ for (const kind of DATABASES) {
       expect(result.errors?.[0]?.extensions).toMatchObject({ rule: 'R-SEC-3' });
       expect(result.data ?? undefined).toBeUndefined();
       // What a site list is for still runs.
-      const names = await gw.ok<{ organization: { sites: { name: string }[] } }>('query($o: ID!) { organization(id: $o) { sites { id name } } }', { o: org.organizationId }, org.tokens.SUPERVISOR);
+      const names = await gw.ok<{ organization: { sites: { name: string }[] } }>(
+        'query($o: ID!) { organization(id: $o) { sites { id name } } }',
+        { o: org.organizationId },
+        org.tokens.SUPERVISOR,
+      );
       expect(names.organization.sites).toHaveLength(MAX);
     });
   });

@@ -140,7 +140,14 @@ async function newSite(gw: TestGateway, token: string, organizationId: string, n
   return data.createSite.site.id as string;
 }
 
-async function newGroup(gw: TestGateway, token: string, siteId: string, functions: string[] = [], options?: string[], name = unique('Group')): Promise<string> {
+async function newGroup(
+  gw: TestGateway,
+  token: string,
+  siteId: string,
+  functions: string[] = [],
+  options?: string[],
+  name = unique('Group'),
+): Promise<string> {
   const data = await gw.ok(CREATE_GROUP, { input: { siteId, name, functions, options } }, token);
   return data.createConfigurationGroup.configurationGroup.id as string;
 }
@@ -158,12 +165,19 @@ async function removeUser(gw: TestGateway, token: string, userId: string): Promi
   await gw.ok(DELETE_USER, { input: { userId } }, token);
 }
 
-async function activeCounts(gw: TestGateway, token: string, organizationId: string): Promise<{ activeUsers: number; activeUsersInBillingPeriod: number }> {
+async function activeCounts(
+  gw: TestGateway,
+  token: string,
+  organizationId: string,
+): Promise<{ activeUsers: number; activeUsersInBillingPeriod: number }> {
   const data = await gw.ok(ACTIVE_COUNTS, { id: organizationId }, token);
   return data.organization;
 }
 
-async function tableCount(gw: TestGateway, table: 'users' | 'events' | 'user_status_history' | 'sites' | 'teams' | 'configuration_groups'): Promise<number> {
+async function tableCount(
+  gw: TestGateway,
+  table: 'users' | 'events' | 'user_status_history' | 'sites' | 'teams' | 'configuration_groups',
+): Promise<number> {
   const row = await gw.database.db
     .selectFrom(table)
     .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -229,7 +243,9 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
 
       describe('createOrganization', () => {
         it('creates an organization with its catalog and nothing in it yet', async () => {
-          const data = await gw.ok(CREATE_ORGANIZATION, { input: { name: '  Acme Contact GmbH  ', catalog: 'innoacd', customerRef: 'C-42' } });
+          const data = await gw.ok(CREATE_ORGANIZATION, {
+            input: { name: '  Acme Contact GmbH  ', catalog: 'innoacd', customerRef: 'C-42' },
+          });
           const org = data.createOrganization.organization;
           expect(org).toEqual({
             id: expect.stringMatching(/^[0-9a-f-]{36}$/),
@@ -283,7 +299,13 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
         it('creates a site (trimmed name) that the organization lists', async () => {
           const data = await gw.ok(CREATE_SITE, { input: { organizationId: fx.organizationId, name: '  Munich  ' } }, fx.admin);
           const site = data.createSite.site;
-          expect(site).toEqual({ id: expect.any(String), name: 'Munich', organization: { id: fx.organizationId }, configurationGroups: [], users: { totalCount: 0 } });
+          expect(site).toEqual({
+            id: expect.any(String),
+            name: 'Munich',
+            organization: { id: fx.organizationId },
+            configurationGroups: [],
+            users: { totalCount: 0 },
+          });
           const org = await gw.ok(ORGANIZATION, { id: fx.organizationId }, fx.admin);
           expect(org.organization.sites).toEqual([
             { id: fx.siteId, name: 'Headquarters' },
@@ -359,12 +381,23 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
         });
 
         it('[R-API-1] refuses an unknown product in functions, naming its index', async () => {
-          const result = await gw.gql(CREATE_GROUP, { input: { siteId: fx.siteId, name: unique('G'), functions: ['OFFICE', 'ACD_AGENT'] } }, fx.admin);
-          expectError(result, 'BAD_USER_INPUT', { field: 'input.functions[1]', message: /unknown product "ACD_AGENT" in catalog xphone-connect/ });
+          const result = await gw.gql(
+            CREATE_GROUP,
+            { input: { siteId: fx.siteId, name: unique('G'), functions: ['OFFICE', 'ACD_AGENT'] } },
+            fx.admin,
+          );
+          expectError(result, 'BAD_USER_INPUT', {
+            field: 'input.functions[1]',
+            message: /unknown product "ACD_AGENT" in catalog xphone-connect/,
+          });
         });
 
         it('[R-API-1] refuses an ACCOUNT product (xphone SERVER) as a user function', async () => {
-          const result = await gw.gql(CREATE_GROUP, { input: { siteId: fx.siteId, name: unique('G'), functions: ['OFFICE', 'SERVER'] } }, fx.admin);
+          const result = await gw.gql(
+            CREATE_GROUP,
+            { input: { siteId: fx.siteId, name: unique('G'), functions: ['OFFICE', 'SERVER'] } },
+            fx.admin,
+          );
           expectError(result, 'BAD_USER_INPUT', { field: 'input.functions[1]', message: /SERVER .*organization as a whole/ });
         });
 
@@ -393,7 +426,11 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
             options: ['client'],
           });
 
-          const options = await gw.ok(UPDATE_GROUP, { input: { configurationGroupId: groupId, options: ['mobileApp', 'smsNotification'] } }, fx.admin);
+          const options = await gw.ok(
+            UPDATE_GROUP,
+            { input: { configurationGroupId: groupId, options: ['mobileApp', 'smsNotification'] } },
+            fx.admin,
+          );
           expect(options.updateConfigurationGroup.configurationGroup).toMatchObject({
             functions: [{ code: 'OFFICE_PLUS' }, { code: 'FAX' }],
             options: ['mobileApp', 'smsNotification'],
@@ -409,16 +446,28 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
           const groupId = await newGroup(gw, fx.admin, fx.siteId, ['OFFICE']);
           const events = await tableCount(gw, 'events');
 
-          expectError(await gw.gql(UPDATE_GROUP, { input: { configurationGroupId: groupId, functions: ['OFFICE', 'NOPE'] } }, fx.admin), 'BAD_USER_INPUT', {
-            field: 'input.functions[1]',
-            message: /unknown product "NOPE"/,
-          });
-          expectError(await gw.gql(UPDATE_GROUP, { input: { configurationGroupId: groupId, functions: ['OFFICE', 'IP_CHANNEL'] } }, fx.admin), 'BAD_USER_INPUT', {
-            field: 'input.functions[1]',
-          });
-          expectError(await gw.gql(UPDATE_GROUP, { input: { configurationGroupId: groupId, options: ['shiny'] } }, fx.admin), 'BAD_USER_INPUT', {
-            field: 'input.options[0]',
-          });
+          expectError(
+            await gw.gql(UPDATE_GROUP, { input: { configurationGroupId: groupId, functions: ['OFFICE', 'NOPE'] } }, fx.admin),
+            'BAD_USER_INPUT',
+            {
+              field: 'input.functions[1]',
+              message: /unknown product "NOPE"/,
+            },
+          );
+          expectError(
+            await gw.gql(UPDATE_GROUP, { input: { configurationGroupId: groupId, functions: ['OFFICE', 'IP_CHANNEL'] } }, fx.admin),
+            'BAD_USER_INPUT',
+            {
+              field: 'input.functions[1]',
+            },
+          );
+          expectError(
+            await gw.gql(UPDATE_GROUP, { input: { configurationGroupId: groupId, options: ['shiny'] } }, fx.admin),
+            'BAD_USER_INPUT',
+            {
+              field: 'input.options[0]',
+            },
+          );
 
           const memberId = await createUser(gw, fx.admin, { siteId: fx.siteId, name: unique('Member'), configurationGroupId: groupId });
           const read = await gw.ok(USER, { id: memberId }, fx.admin);
@@ -480,8 +529,15 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
 
         it('[R-API-1] refuses an unknown or malformed leader', async () => {
           for (const leaderId of [newId(), 'not-a-user']) {
-            const result = await gw.gql(CREATE_TEAM, { input: { organizationId: fx.organizationId, name: unique('T'), leaderId } }, fx.admin);
-            expectError(result, 'BAD_USER_INPUT', { field: 'input.leaderId', message: new RegExp(`no user ${leaderId} in this organization`) });
+            const result = await gw.gql(
+              CREATE_TEAM,
+              { input: { organizationId: fx.organizationId, name: unique('T'), leaderId } },
+              fx.admin,
+            );
+            expectError(result, 'BAD_USER_INPUT', {
+              field: 'input.leaderId',
+              message: new RegExp(`no user ${leaderId} in this organization`),
+            });
           }
         });
       });
@@ -531,7 +587,11 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
         });
 
         it('a user without group, team or e-mail; an explicit status is kept', async () => {
-          const data = await gw.ok(CREATE_USER, { input: { siteId: fx.siteId, name: unique('Plain'), role: 'AGENT', status: 'PREPARING', email: '' } }, fx.admin);
+          const data = await gw.ok(
+            CREATE_USER,
+            { input: { siteId: fx.siteId, name: unique('Plain'), role: 'AGENT', status: 'PREPARING', email: '' } },
+            fx.admin,
+          );
           expect(data.createUser.user).toMatchObject({ email: null, status: 'PREPARING', configurationGroup: null, team: null });
         });
 
@@ -540,22 +600,44 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
           expectError(result, 'BAD_USER_INPUT', { field: 'input.name', message });
         });
 
-        it.each(['erika', 'erika@', 'erika@example', 'erika mustermann@example.com', '@example.com'])('[R-API-1] refuses the e-mail "%s"', async (email) => {
-          const result = await gw.gql(CREATE_USER, { input: { siteId: fx.siteId, name: unique('Mail'), role: 'AGENT', email } }, fx.admin);
-          expectError(result, 'BAD_USER_INPUT', { field: 'input.email', message: /not an e-mail address/ });
-        });
+        it.each(['erika', 'erika@', 'erika@example', 'erika mustermann@example.com', '@example.com'])(
+          '[R-API-1] refuses the e-mail "%s"',
+          async (email) => {
+            const result = await gw.gql(
+              CREATE_USER,
+              { input: { siteId: fx.siteId, name: unique('Mail'), role: 'AGENT', email } },
+              fx.admin,
+            );
+            expectError(result, 'BAD_USER_INPUT', { field: 'input.email', message: /not an e-mail address/ });
+          },
+        );
 
         it('[R-API-1] refuses a configuration group of another site', async () => {
           const otherSite = await newSite(gw, fx.admin, fx.organizationId);
-          const result = await gw.gql(CREATE_USER, { input: { siteId: otherSite, name: unique('U'), role: 'AGENT', configurationGroupId: groupId } }, fx.admin);
+          const result = await gw.gql(
+            CREATE_USER,
+            { input: { siteId: otherSite, name: unique('U'), role: 'AGENT', configurationGroupId: groupId } },
+            fx.admin,
+          );
           expectError(result, 'BAD_USER_INPUT', { field: 'input.configurationGroupId', message: /another site/ });
         });
 
         it('[R-API-1] refuses an unknown configuration group and an unknown team', async () => {
           for (const id of [newId(), 'garbage']) {
-            const group = await gw.gql(CREATE_USER, { input: { siteId: fx.siteId, name: unique('U'), role: 'AGENT', configurationGroupId: id } }, fx.admin);
-            expectError(group, 'BAD_USER_INPUT', { field: 'input.configurationGroupId', message: /no configuration group .* in this organization/ });
-            const team = await gw.gql(CREATE_USER, { input: { siteId: fx.siteId, name: unique('U'), role: 'AGENT', teamId: id } }, fx.admin);
+            const group = await gw.gql(
+              CREATE_USER,
+              { input: { siteId: fx.siteId, name: unique('U'), role: 'AGENT', configurationGroupId: id } },
+              fx.admin,
+            );
+            expectError(group, 'BAD_USER_INPUT', {
+              field: 'input.configurationGroupId',
+              message: /no configuration group .* in this organization/,
+            });
+            const team = await gw.gql(
+              CREATE_USER,
+              { input: { siteId: fx.siteId, name: unique('U'), role: 'AGENT', teamId: id } },
+              fx.admin,
+            );
             expectError(team, 'BAD_USER_INPUT', { field: 'input.teamId', message: /no team .* in this organization/ });
           }
         });
@@ -566,16 +648,25 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
         });
 
         it('[R-API-2] a refused createUser leaves no user, no status history and no event behind', async () => {
-          const orgUsers = async () => (await gw.ok(ORG_USERS_PAGE, { id: fx.organizationId, first: 0 }, fx.admin)).organization.users.totalCount as number;
+          const orgUsers = async () =>
+            (await gw.ok(ORG_USERS_PAGE, { id: fx.organizationId, first: 0 }, fx.admin)).organization.users.totalCount as number;
           const inOrg = await orgUsers();
-          const before = { users: await tableCount(gw, 'users'), history: await tableCount(gw, 'user_status_history'), events: await tableCount(gw, 'events') };
+          const before = {
+            users: await tableCount(gw, 'users'),
+            history: await tableCount(gw, 'user_status_history'),
+            events: await tableCount(gw, 'events'),
+          };
           const refused = [
             await gw.gql(CREATE_USER, { input: { siteId: fx.siteId, name: unique('U'), role: 'AGENT', email: 'nope' } }, fx.admin),
             await gw.gql(CREATE_USER, { input: { siteId: fx.siteId, name: unique('U'), role: 'AGENT', teamId: newId() } }, fx.admin),
             await gw.gql(CREATE_USER, { input: { siteId: fx.siteId, name: unique('U'), role: 'AGENT' } }, fx.tokens.SUPERVISOR),
           ];
           for (const result of refused) expect(result.errors).toHaveLength(1);
-          expect({ users: await tableCount(gw, 'users'), history: await tableCount(gw, 'user_status_history'), events: await tableCount(gw, 'events') }).toEqual(before);
+          expect({
+            users: await tableCount(gw, 'users'),
+            history: await tableCount(gw, 'user_status_history'),
+            events: await tableCount(gw, 'events'),
+          }).toEqual(before);
           expect(await orgUsers()).toBe(inOrg);
         });
 
@@ -596,7 +687,9 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
 
         it('[R-API-1] updateUserStatus of an unknown or malformed user is NOT_FOUND', async () => {
           for (const userId of [newId(), 'x']) {
-            expectError(await gw.gql(UPDATE_USER_STATUS, { input: { userId, status: 'ACTIVE' } }, fx.admin), 'NOT_FOUND', { message: /^user .* not found$/ });
+            expectError(await gw.gql(UPDATE_USER_STATUS, { input: { userId, status: 'ACTIVE' } }, fx.admin), 'NOT_FOUND', {
+              message: /^user .* not found$/,
+            });
           }
         });
 
@@ -704,7 +797,14 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
           const teamId = await newTeam(gw, fx.admin, fx.organizationId);
           const userId = await createUser(gw, fx.admin, { siteId: fx.siteId, name: 'Auth User', configurationGroupId: groupId, teamId });
           const token = await gw.ok(CREATE_TOKEN, { input: { organizationId: fx.organizationId, role: 'INTEGRATOR', label: 'victim' } });
-          ids = { organizationId: fx.organizationId, siteId: fx.siteId, groupId, teamId, userId, tokenId: token.createApiToken.apiToken.id };
+          ids = {
+            organizationId: fx.organizationId,
+            siteId: fx.siteId,
+            groupId,
+            teamId,
+            userId,
+            tokenId: token.createApiToken.apiToken.id,
+          };
         });
 
         const READS: { name: string; query: string; vars: (ids: Ids) => Record<string, unknown> }[] = [
@@ -717,8 +817,16 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
         const WRITES: { name: string; query: string; vars: (ids: Ids) => Record<string, unknown> }[] = [
           { name: 'createOrganization', query: CREATE_ORGANIZATION, vars: () => ({ input: { name: unique('Org'), catalog: 'innoacd' } }) },
           { name: 'createSite', query: CREATE_SITE, vars: (i) => ({ input: { organizationId: i.organizationId, name: unique('Site') } }) },
-          { name: 'createConfigurationGroup', query: CREATE_GROUP, vars: (i) => ({ input: { siteId: i.siteId, name: unique('Group'), functions: [] } }) },
-          { name: 'updateConfigurationGroup', query: UPDATE_GROUP, vars: (i) => ({ input: { configurationGroupId: i.groupId, functions: [] } }) },
+          {
+            name: 'createConfigurationGroup',
+            query: CREATE_GROUP,
+            vars: (i) => ({ input: { siteId: i.siteId, name: unique('Group'), functions: [] } }),
+          },
+          {
+            name: 'updateConfigurationGroup',
+            query: UPDATE_GROUP,
+            vars: (i) => ({ input: { configurationGroupId: i.groupId, functions: [] } }),
+          },
           { name: 'createTeam', query: CREATE_TEAM, vars: (i) => ({ input: { organizationId: i.organizationId, name: unique('Team') } }) },
           { name: 'createUser', query: CREATE_USER, vars: (i) => ({ input: { siteId: i.siteId, name: unique('User'), role: 'AGENT' } }) },
           { name: 'updateUserStatus', query: UPDATE_USER_STATUS, vars: (i) => ({ input: { userId: i.userId, status: 'INACTIVE' } }) },
@@ -733,7 +841,11 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
           expect(user.user).toMatchObject({ id: ids.userId, status: 'ACTIVE', configurationGroup: { id: ids.groupId } });
           const group = await gw.ok(GROUP_USERS_PAGE, { id: ids.userId });
           expect(group.user.configurationGroup.users.totalCount).toBe(1);
-          const token = await gw.database.db.selectFrom('api_tokens').select('revoked_at').where('id', '=', ids.tokenId).executeTakeFirstOrThrow();
+          const token = await gw.database.db
+            .selectFrom('api_tokens')
+            .select('revoked_at')
+            .where('id', '=', ids.tokenId)
+            .executeTakeFirstOrThrow();
           expect(token.revoked_at).toBeNull();
         }
 
@@ -764,20 +876,27 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
           }
         });
 
-        it.each(['SUPERVISOR', 'INTEGRATOR', 'AGENT_CLIENT'] as const)('[R-SEC-1] %s gets FORBIDDEN on every mutation and changes nothing', async (role) => {
-          for (const { name, query, vars } of WRITES) {
-            const result = await gw.gql(query, vars(ids), fx.tokens[role]);
-            expectError(result, 'FORBIDDEN');
-            expect(result.errors![0]!.message, name).toMatch(name === 'createOrganization' ? /only the platform operator/ : new RegExp(`role ${role} may not`));
-          }
-          await expectFixtureIntact();
-        });
+        it.each(['SUPERVISOR', 'INTEGRATOR', 'AGENT_CLIENT'] as const)(
+          '[R-SEC-1] %s gets FORBIDDEN on every mutation and changes nothing',
+          async (role) => {
+            for (const { name, query, vars } of WRITES) {
+              const result = await gw.gql(query, vars(ids), fx.tokens[role]);
+              expectError(result, 'FORBIDDEN');
+              expect(result.errors![0]!.message, name).toMatch(
+                name === 'createOrganization' ? /only the platform operator/ : new RegExp(`role ${role} may not`),
+              );
+            }
+            await expectFixtureIntact();
+          },
+        );
 
         it('[R-SEC-1] AGENT_CLIENT gets FORBIDDEN on reads of its own organization', async () => {
           for (const { name, query, vars } of READS) {
             const result = await gw.gql(query, vars(ids), fx.tokens.AGENT_CLIENT);
             expectError(result, 'FORBIDDEN', { message: /role AGENT_CLIENT may not read/ });
-            expect(result.data, name).toEqual({ [query === SITE ? 'site' : query === USER ? 'user' : query === TEAM ? 'team' : 'organization']: null });
+            expect(result.data, name).toEqual({
+              [query === SITE ? 'site' : query === USER ? 'user' : query === TEAM ? 'team' : 'organization']: null,
+            });
           }
         });
 
@@ -831,7 +950,11 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
          * answers must be the same NOT_FOUND, the id aside.
          */
         /** NOT_FOUND naming the id; or, for a role the field is refused to whatever the id (R-SEC-5), that same refusal. */
-        async function expectSameAsMissing(run: (id: string) => Promise<Result>, foreignId: string, code: 'NOT_FOUND' | 'FORBIDDEN' = 'NOT_FOUND'): Promise<void> {
+        async function expectSameAsMissing(
+          run: (id: string) => Promise<Result>,
+          foreignId: string,
+          code: 'NOT_FOUND' | 'FORBIDDEN' = 'NOT_FOUND',
+        ): Promise<void> {
           const randomId = newId();
           const malformed = 'not-a-uuid';
           const foreign = await run(foreignId);
@@ -842,39 +965,78 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
           expect(notFoundShape(await run(malformed), malformed)).toEqual(shape);
         }
 
-        it.each(['ADMIN', 'SUPERVISOR', 'AGENT_CLIENT'] as const)("[R-SEC-2] a %s token of A reading B's organization, site, user, team gets NOT_FOUND as for a missing id", async (role) => {
-          const token = a.tokens[role];
-          // AGENT_CLIENT may not read these fields at all (R-SEC-5): FORBIDDEN before any id is looked at, the same for every id.
-          const code = role === 'AGENT_CLIENT' ? 'FORBIDDEN' : 'NOT_FOUND';
-          await expectSameAsMissing((id) => gw.gql(ORGANIZATION, { id }, token), b.organizationId, code);
-          await expectSameAsMissing((id) => gw.gql(SITE, { id }, token), b.siteId, code);
-          await expectSameAsMissing((id) => gw.gql(USER, { id }, token), bUser, code);
-          await expectSameAsMissing((id) => gw.gql(TEAM, { id }, token), bTeam, code);
-        });
+        it.each(['ADMIN', 'SUPERVISOR', 'AGENT_CLIENT'] as const)(
+          "[R-SEC-2] a %s token of A reading B's organization, site, user, team gets NOT_FOUND as for a missing id",
+          async (role) => {
+            const token = a.tokens[role];
+            // AGENT_CLIENT may not read these fields at all (R-SEC-5): FORBIDDEN before any id is looked at, the same for every id.
+            const code = role === 'AGENT_CLIENT' ? 'FORBIDDEN' : 'NOT_FOUND';
+            await expectSameAsMissing((id) => gw.gql(ORGANIZATION, { id }, token), b.organizationId, code);
+            await expectSameAsMissing((id) => gw.gql(SITE, { id }, token), b.siteId, code);
+            await expectSameAsMissing((id) => gw.gql(USER, { id }, token), bUser, code);
+            await expectSameAsMissing((id) => gw.gql(TEAM, { id }, token), bTeam, code);
+          },
+        );
 
         it("[R-SEC-2] A's ADMIN cannot change anything of B: NOT_FOUND as for a missing id", async () => {
           const t = a.admin;
-          await expectSameAsMissing((organizationId) => gw.gql(CREATE_SITE, { input: { organizationId, name: unique('Intruder') } }, t), b.organizationId);
-          await expectSameAsMissing((siteId) => gw.gql(CREATE_USER, { input: { siteId, name: unique('Intruder'), role: 'AGENT' } }, t), b.siteId);
-          await expectSameAsMissing((siteId) => gw.gql(CREATE_GROUP, { input: { siteId, name: unique('Intruder'), functions: [] } }, t), b.siteId);
-          await expectSameAsMissing((configurationGroupId) => gw.gql(UPDATE_GROUP, { input: { configurationGroupId, functions: [] } }, t), bGroup);
-          await expectSameAsMissing((organizationId) => gw.gql(CREATE_TEAM, { input: { organizationId, name: unique('Intruder') } }, t), b.organizationId);
+          await expectSameAsMissing(
+            (organizationId) => gw.gql(CREATE_SITE, { input: { organizationId, name: unique('Intruder') } }, t),
+            b.organizationId,
+          );
+          await expectSameAsMissing(
+            (siteId) => gw.gql(CREATE_USER, { input: { siteId, name: unique('Intruder'), role: 'AGENT' } }, t),
+            b.siteId,
+          );
+          await expectSameAsMissing(
+            (siteId) => gw.gql(CREATE_GROUP, { input: { siteId, name: unique('Intruder'), functions: [] } }, t),
+            b.siteId,
+          );
+          await expectSameAsMissing(
+            (configurationGroupId) => gw.gql(UPDATE_GROUP, { input: { configurationGroupId, functions: [] } }, t),
+            bGroup,
+          );
+          await expectSameAsMissing(
+            (organizationId) => gw.gql(CREATE_TEAM, { input: { organizationId, name: unique('Intruder') } }, t),
+            b.organizationId,
+          );
           await expectSameAsMissing((userId) => gw.gql(UPDATE_USER_STATUS, { input: { userId, status: 'INACTIVE' } }, t), bUser);
           await expectSameAsMissing((userId) => gw.gql(DELETE_USER, { input: { userId } }, t), bUser);
           await expectSameAsMissing((apiTokenId) => gw.gql(REVOKE_TOKEN, { input: { apiTokenId } }, t), bTokenId);
-          await expectSameAsMissing((organizationId) => gw.gql(CREATE_TOKEN, { input: { organizationId, role: 'ADMIN' } }, t), b.organizationId);
+          await expectSameAsMissing(
+            (organizationId) => gw.gql(CREATE_TOKEN, { input: { organizationId, role: 'ADMIN' } }, t),
+            b.organizationId,
+          );
         });
 
         it("[R-SEC-2] B's objects cannot be referenced from A's own mutations", async () => {
-          const groupRef = await gw.gql(CREATE_USER, { input: { siteId: a.siteId, name: unique('U'), role: 'AGENT', configurationGroupId: bGroup } }, a.admin);
-          const groupMissing = await gw.gql(CREATE_USER, { input: { siteId: a.siteId, name: unique('U'), role: 'AGENT', configurationGroupId: newId() } }, a.admin);
+          const groupRef = await gw.gql(
+            CREATE_USER,
+            { input: { siteId: a.siteId, name: unique('U'), role: 'AGENT', configurationGroupId: bGroup } },
+            a.admin,
+          );
+          const groupMissing = await gw.gql(
+            CREATE_USER,
+            { input: { siteId: a.siteId, name: unique('U'), role: 'AGENT', configurationGroupId: newId() } },
+            a.admin,
+          );
           expectError(groupRef, 'BAD_USER_INPUT', { field: 'input.configurationGroupId' });
-          expect(groupRef.errors![0]!.message.replace(bGroup, '<id>')).toBe(groupMissing.errors![0]!.message.replace(/[0-9a-f-]{36}/, '<id>'));
+          expect(groupRef.errors![0]!.message.replace(bGroup, '<id>')).toBe(
+            groupMissing.errors![0]!.message.replace(/[0-9a-f-]{36}/, '<id>'),
+          );
 
-          const teamRef = await gw.gql(CREATE_USER, { input: { siteId: a.siteId, name: unique('U'), role: 'AGENT', teamId: bTeam } }, a.admin);
+          const teamRef = await gw.gql(
+            CREATE_USER,
+            { input: { siteId: a.siteId, name: unique('U'), role: 'AGENT', teamId: bTeam } },
+            a.admin,
+          );
           expectError(teamRef, 'BAD_USER_INPUT', { field: 'input.teamId', message: /no team .* in this organization/ });
 
-          const leaderRef = await gw.gql(CREATE_TEAM, { input: { organizationId: a.organizationId, name: unique('T'), leaderId: bUser } }, a.admin);
+          const leaderRef = await gw.gql(
+            CREATE_TEAM,
+            { input: { organizationId: a.organizationId, name: unique('T'), leaderId: bUser } },
+            a.admin,
+          );
           expectError(leaderRef, 'BAD_USER_INPUT', { field: 'input.leaderId', message: /no user .* in this organization/ });
         });
 
@@ -1059,14 +1221,22 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
         });
 
         it('[R-TEN-3][R-API-2] refuses the 5001st user of an XPhone organization and leaves nothing behind', async () => {
-          const before = { users: await tableCount(gw, 'users'), history: await tableCount(gw, 'user_status_history'), events: await tableCount(gw, 'events') };
+          const before = {
+            users: await tableCount(gw, 'users'),
+            history: await tableCount(gw, 'user_status_history'),
+            events: await tableCount(gw, 'events'),
+          };
           for (const status of ['ACTIVE', 'PREPARING']) {
             const result = await gw.gql(CREATE_USER, { input: { ...createInput().input, status } }, fx.admin);
             expectError(result, 'BAD_USER_INPUT', { rule: 'R-TEN-3', message: /at most 5000 users/ });
             expect(result.data).toBeNull();
           }
           expect(await totalUsers()).toBe(5000);
-          expect({ users: await tableCount(gw, 'users'), history: await tableCount(gw, 'user_status_history'), events: await tableCount(gw, 'events') }).toEqual(before);
+          expect({
+            users: await tableCount(gw, 'users'),
+            history: await tableCount(gw, 'user_status_history'),
+            events: await tableCount(gw, 'events'),
+          }).toEqual(before);
         });
 
         it('[R-TEN-3] a deleted user frees a place; two concurrent createUser calls race for it and exactly one wins', async () => {
@@ -1099,7 +1269,11 @@ describe.skipIf(DATABASES.length === 0)('tenancy', () => {
         });
 
         /** Creates users one millisecond apart, so that creation order is id order. */
-        async function createUsers(count: number, input: { siteId: string; configurationGroupId?: string }, token = fx.admin): Promise<string[]> {
+        async function createUsers(
+          count: number,
+          input: { siteId: string; configurationGroupId?: string },
+          token = fx.admin,
+        ): Promise<string[]> {
           const ids: string[] = [];
           for (let i = 0; i < count; i++) {
             gw.clock.advance(1);

@@ -55,7 +55,13 @@ interface CreatedToken {
   apiToken: { id: string; role: string; label: string | null; createdAt: string; organization: { id: string; name: string } };
 }
 
-async function createToken(gw: TestGateway, organizationId: string, role: string, label?: string | null, token: string = OPERATOR_TOKEN): Promise<CreatedToken> {
+async function createToken(
+  gw: TestGateway,
+  organizationId: string,
+  role: string,
+  label?: string | null,
+  token: string = OPERATOR_TOKEN,
+): Promise<CreatedToken> {
   const data = await gw.ok(CREATE_TOKEN, { input: { organizationId, role, label } }, token);
   return data.createApiToken;
 }
@@ -65,10 +71,19 @@ async function revoke(gw: TestGateway, apiTokenId: string, token: string | null 
 }
 
 /** A request with an Authorization header exactly as given (null: none). */
-async function withAuthorization(gw: TestGateway, authorization: string | null, query: string, variables: Record<string, unknown> = {}): Promise<Result> {
+async function withAuthorization(
+  gw: TestGateway,
+  authorization: string | null,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<Result> {
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/graphql-response+json' };
   if (authorization !== null) headers.authorization = authorization;
-  const response = await gw.app.yoga.fetch('http://gateway.test/graphql', { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+  const response = await gw.app.yoga.fetch('http://gateway.test/graphql', {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ query, variables }),
+  });
   return { ...((await response.json()) as object), status: response.status } as Result;
 }
 
@@ -77,8 +92,14 @@ async function tokenRow(gw: TestGateway, id: string) {
 }
 
 async function counts(gw: TestGateway): Promise<{ tokens: number; events: number }> {
-  const tokens = await gw.database.db.selectFrom('api_tokens').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-  const events = await gw.database.db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const tokens = await gw.database.db
+    .selectFrom('api_tokens')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  const events = await gw.database.db
+    .selectFrom('events')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   return { tokens: Number(tokens.n), events: Number(events.n) };
 }
 
@@ -167,20 +188,31 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
             .where('type', '=', 'API_TOKEN_CREATED')
             .where('detail', 'like', `%${created.apiToken.id}%`)
             .executeTakeFirstOrThrow();
-          expect(event).toMatchObject({ organization_id: fx.organizationId, actor: `token:${admin.apiToken.id}`, api_token_id: admin.apiToken.id });
+          expect(event).toMatchObject({
+            organization_id: fx.organizationId,
+            actor: `token:${admin.apiToken.id}`,
+            api_token_id: admin.apiToken.id,
+          });
         }
       });
 
-      it.each(['SUPERVISOR', 'INTEGRATOR', 'AGENT_CLIENT'] as const)('[R-SEC-1] a %s token may neither create nor revoke tokens', async (role) => {
-        const victim = await createToken(gw, fx.organizationId, 'INTEGRATOR', 'victim');
-        const before = await counts(gw);
-        expectError(await gw.gql(CREATE_TOKEN, { input: { organizationId: fx.organizationId, role: 'ADMIN' } }, fx.tokens[role]), 'FORBIDDEN', {
-          message: new RegExp(`role ${role} may not change this; needs ADMIN`),
-        });
-        expectError(await revoke(gw, victim.apiToken.id, fx.tokens[role]), 'FORBIDDEN');
-        expect(await counts(gw)).toEqual(before);
-        expect((await tokenRow(gw, victim.apiToken.id)).revoked_at).toBeNull();
-      });
+      it.each(['SUPERVISOR', 'INTEGRATOR', 'AGENT_CLIENT'] as const)(
+        '[R-SEC-1] a %s token may neither create nor revoke tokens',
+        async (role) => {
+          const victim = await createToken(gw, fx.organizationId, 'INTEGRATOR', 'victim');
+          const before = await counts(gw);
+          expectError(
+            await gw.gql(CREATE_TOKEN, { input: { organizationId: fx.organizationId, role: 'ADMIN' } }, fx.tokens[role]),
+            'FORBIDDEN',
+            {
+              message: new RegExp(`role ${role} may not change this; needs ADMIN`),
+            },
+          );
+          expectError(await revoke(gw, victim.apiToken.id, fx.tokens[role]), 'FORBIDDEN');
+          expect(await counts(gw)).toEqual(before);
+          expect((await tokenRow(gw, victim.apiToken.id)).revoked_at).toBeNull();
+        },
+      );
 
       it('[R-SEC-1] without a token createApiToken and revokeApiToken are UNAUTHENTICATED (401)', async () => {
         const victim = await createToken(gw, fx.organizationId, 'INTEGRATOR');
@@ -203,7 +235,9 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
 
       it('[R-API-1] an unknown or malformed organization is NOT_FOUND; so is an unknown or malformed token id', async () => {
         for (const id of [newId(), 'not-an-id']) {
-          expectError(await gw.gql(CREATE_TOKEN, { input: { organizationId: id, role: 'ADMIN' } }), 'NOT_FOUND', { message: new RegExp(`^organization ${id} not found$`) });
+          expectError(await gw.gql(CREATE_TOKEN, { input: { organizationId: id, role: 'ADMIN' } }), 'NOT_FOUND', {
+            message: new RegExp(`^organization ${id} not found$`),
+          });
           expectError(await revoke(gw, id), 'NOT_FOUND', { message: new RegExp(`^API token ${id} not found$`) });
         }
       });
@@ -268,7 +302,11 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
             expect((await other.gql(ORGANIZATION, { id: fx.organizationId }, created.token)).errors).toBeUndefined();
             return other.app.tokens.size > 0;
           });
-          await gw.database.db.updateTable('api_tokens').set({ revoked_at: gw.clock.now() }).where('id', '=', created.apiToken.id).execute();
+          await gw.database.db
+            .updateTable('api_tokens')
+            .set({ revoked_at: gw.clock.now() })
+            .where('id', '=', created.apiToken.id)
+            .execute();
           // Within the TTL the cached entry still answers (documented: this is what the NOTIFY is for) ...
           now = 9_999;
           expect((await other.gql(ORGANIZATION, { id: fx.organizationId }, created.token)).errors).toBeUndefined();
@@ -292,7 +330,12 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
         expect(again.data).toEqual({ revokeApiToken: { apiTokenId: created.apiToken.id } });
         expect((await tokenRow(gw, created.apiToken.id)).revoked_at).toEqual(revokedAt);
 
-        const events = await gw.database.db.selectFrom('events').select('id').where('type', '=', 'API_TOKEN_REVOKED').where('detail', '=', created.apiToken.id).execute();
+        const events = await gw.database.db
+          .selectFrom('events')
+          .select('id')
+          .where('type', '=', 'API_TOKEN_REVOKED')
+          .where('detail', '=', created.apiToken.id)
+          .execute();
         expect(events).toHaveLength(1);
       });
 
@@ -300,10 +343,13 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
         const admin = await createToken(gw, fx.organizationId, 'ADMIN', 'self-revoking');
         expect((await revoke(gw, admin.apiToken.id, admin.token)).errors).toBeUndefined();
         expectError(await gw.gql(ORGANIZATION, { id: fx.organizationId }, admin.token), 'UNAUTHENTICATED');
-        expectError(await gw.gql(CREATE_TOKEN, { input: { organizationId: fx.organizationId, role: 'ADMIN' } }, admin.token), 'UNAUTHENTICATED');
+        expectError(
+          await gw.gql(CREATE_TOKEN, { input: { organizationId: fx.organizationId, role: 'ADMIN' } }, admin.token),
+          'UNAUTHENTICATED',
+        );
       });
 
-      it('[R-SEC-1] revoking one token leaves the organization\'s other tokens working', async () => {
+      it("[R-SEC-1] revoking one token leaves the organization's other tokens working", async () => {
         const a = await createToken(gw, fx.organizationId, 'SUPERVISOR', 'a');
         const b = await createToken(gw, fx.organizationId, 'SUPERVISOR', 'b');
         await revoke(gw, a.apiToken.id);
@@ -326,13 +372,17 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
         const at = new Date(now + 3_600_000).toISOString();
         const byDate = await gw.ok(CREATE_EXPIRING, { input: { organizationId: fx.organizationId, role: 'SUPERVISOR', expiresAt: at } });
         expect(byDate.createApiToken.apiToken).toMatchObject({ expiresAt: at, lastUsedAt: null, revokedAt: null });
-        const byDays = await gw.ok(CREATE_EXPIRING, { input: { organizationId: fx.organizationId, role: 'SUPERVISOR', expiresInDays: 30 } });
+        const byDays = await gw.ok(CREATE_EXPIRING, {
+          input: { organizationId: fx.organizationId, role: 'SUPERVISOR', expiresInDays: 30 },
+        });
         expect(byDays.createApiToken.apiToken.expiresAt).toBe(new Date(now + 30 * 86_400_000).toISOString());
         expect((await tokenRow(gw, byDays.createApiToken.apiToken.id)).expires_at).toEqual(new Date(now + 30 * 86_400_000));
         const never = await gw.ok(CREATE_EXPIRING, { input: { organizationId: fx.organizationId, role: 'SUPERVISOR' } });
         expect(never.createApiToken.apiToken.expiresAt).toBeNull();
         // The longest lifetime is accepted.
-        const longest = await gw.ok(CREATE_EXPIRING, { input: { organizationId: fx.organizationId, role: 'SUPERVISOR', expiresInDays: 3650 } });
+        const longest = await gw.ok(CREATE_EXPIRING, {
+          input: { organizationId: fx.organizationId, role: 'SUPERVISOR', expiresInDays: 3650 },
+        });
         expect(longest.createApiToken.apiToken.expiresAt).toBe(new Date(now + 3650 * 86_400_000).toISOString());
       });
 
@@ -356,13 +406,17 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
           expect(result.data).toBeNull();
         }
         // Not a date at all: refused by the DateTime scalar.
-        expect(codeOf(await gw.gql(CREATE_EXPIRING, { input: { organizationId: fx.organizationId, role: 'ADMIN', expiresAt: 'tomorrow' } }))).toBe('BAD_USER_INPUT');
+        expect(
+          codeOf(await gw.gql(CREATE_EXPIRING, { input: { organizationId: fx.organizationId, role: 'ADMIN', expiresAt: 'tomorrow' } })),
+        ).toBe('BAD_USER_INPUT');
         expect(await counts(gw)).toEqual(before);
       });
 
       it('[TOKEN-EXPIRY] an expired token gets 401 like a revoked one, from the instant of its expiry (even when cached)', async () => {
         const expiresAt = new Date(gw.clock.now().getTime() + 60_000);
-        const created = await gw.ok(CREATE_EXPIRING, { input: { organizationId: fx.organizationId, role: 'SUPERVISOR', expiresAt: expiresAt.toISOString() } });
+        const created = await gw.ok(CREATE_EXPIRING, {
+          input: { organizationId: fx.organizationId, role: 'SUPERVISOR', expiresAt: expiresAt.toISOString() },
+        });
         const token = created.createApiToken.token as string;
         expect((await gw.gql(ORGANIZATION, { id: fx.organizationId }, token)).errors).toBeUndefined();
         gw.clock.set(new Date(expiresAt.getTime() - 1));
@@ -437,7 +491,8 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
       it("[TOKEN-LIST] ADMIN lists its organization's tokens newest first, paginated, with revocation, expiry and last use, never the hash", async () => {
         const org = await createOrg(gw, 'innoacd', 'Listing Org');
         const made: string[] = [];
-        for (const label of ['one', 'two', 'three']) made.push((await createToken(gw, org.organizationId, 'INTEGRATOR', label)).apiToken.id);
+        for (const label of ['one', 'two', 'three'])
+          made.push((await createToken(gw, org.organizationId, 'INTEGRATOR', label)).apiToken.id);
         await revoke(gw, made[0]!);
         const all: { id: string; label: string | null; revokedAt: string | null }[] = [];
         let after: string | null = null;
@@ -462,18 +517,27 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
         // The operator lists them too; nothing of the secret or its hash appears.
         const operator = await gw.gql(LIST, { id: org.organizationId, first: 50 });
         expect(operator.data!.organization.apiTokens.edges).toHaveLength(7);
-        const rows = await gw.database.db.selectFrom('api_tokens').select('token_hash').where('organization_id', '=', org.organizationId).execute();
+        const rows = await gw.database.db
+          .selectFrom('api_tokens')
+          .select('token_hash')
+          .where('organization_id', '=', org.organizationId)
+          .execute();
         for (const { token_hash } of rows) expect(JSON.stringify(operator)).not.toContain(token_hash);
         // A bad page size or cursor is refused as for every connection.
         expectError(await gw.gql(LIST, { id: org.organizationId, first: 501 }, org.admin), 'BAD_USER_INPUT', { field: 'first' });
-        expectError(await gw.gql(LIST, { id: org.organizationId, first: 1, after: 'nope' }, org.admin), 'BAD_USER_INPUT', { field: 'after' });
+        expectError(await gw.gql(LIST, { id: org.organizationId, first: 1, after: 'nope' }, org.admin), 'BAD_USER_INPUT', {
+          field: 'after',
+        });
       });
 
-      it.each(['SUPERVISOR', 'INTEGRATOR', 'AGENT_CLIENT'] as const)('[TOKEN-LIST] a %s token may not list the tokens (FORBIDDEN)', async (role) => {
-        const result = await gw.gql(LIST, { id: fx.organizationId, first: 10 }, fx.tokens[role]);
-        expectError(result, 'FORBIDDEN');
-        expect(result.data).toEqual({ organization: null });
-      });
+      it.each(['SUPERVISOR', 'INTEGRATOR', 'AGENT_CLIENT'] as const)(
+        '[TOKEN-LIST] a %s token may not list the tokens (FORBIDDEN)',
+        async (role) => {
+          const result = await gw.gql(LIST, { id: fx.organizationId, first: 10 }, fx.tokens[role]);
+          expectError(result, 'FORBIDDEN');
+          expect(result.data).toEqual({ organization: null });
+        },
+      );
 
       it("[TOKEN-LIST][R-SEC-2] another organization's ADMIN gets NOT_FOUND", async () => {
         expectError(await gw.gql(LIST, { id: fx.organizationId, first: 10 }, other.admin), 'NOT_FOUND');
@@ -509,7 +573,7 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
         expect((await tokenRow(gw, victim.apiToken.id)).revoked_at).toBeNull();
       });
 
-      it("[R-SEC-2] a token reads only its own organization", async () => {
+      it('[R-SEC-2] a token reads only its own organization', async () => {
         const own = await gw.gql(ORGANIZATION, { id: other.organizationId }, other.tokens.SUPERVISOR);
         expect(own.errors).toBeUndefined();
         const foreign = await gw.gql(ORGANIZATION, { id: fx.organizationId }, other.tokens.SUPERVISOR);
@@ -521,7 +585,11 @@ describe.skipIf(DATABASES.length === 0)('API tokens', () => {
 
       describe('[R-SEC-1] the Authorization header', () => {
         it('accepts "Bearer <token>" with any case of the scheme and surrounding spaces', async () => {
-          for (const header of [`Bearer ${fx.tokens.SUPERVISOR}`, `bearer ${fx.tokens.SUPERVISOR}`, `  BEARER   ${fx.tokens.SUPERVISOR}  `]) {
+          for (const header of [
+            `Bearer ${fx.tokens.SUPERVISOR}`,
+            `bearer ${fx.tokens.SUPERVISOR}`,
+            `  BEARER   ${fx.tokens.SUPERVISOR}  `,
+          ]) {
             const result = await withAuthorization(gw, header, ORGANIZATION, { id: fx.organizationId });
             expect(result.errors, header).toBeUndefined();
             expect(result.status).toBe(200);
@@ -577,7 +645,11 @@ describe.skipIf(DATABASES.length === 0)('migration 0007 (token expiry and last u
       const database = await freshDatabase(kind);
       try {
         const columns = async () =>
-          (await sql<{ column_name: string }>`select column_name from information_schema.columns where table_name = 'api_tokens' order by column_name`.execute(database.db)).rows.map((r) => r.column_name);
+          (
+            await sql<{
+              column_name: string;
+            }>`select column_name from information_schema.columns where table_name = 'api_tokens' order by column_name`.execute(database.db)
+          ).rows.map((r) => r.column_name);
         expect(await columns()).toEqual(expect.arrayContaining(['expires_at', 'last_used_at']));
         await migration0007.down(database.db);
         expect(await columns()).not.toContain('expires_at');

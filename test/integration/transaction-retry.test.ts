@@ -47,6 +47,7 @@ for (const kind of DATABASES) {
       let other: pg.Client;
       let watcher: pg.Client;
 
+      // biome-ignore lint/suspicious/noDuplicateTestHooks: the hook of this skipIf-describe, not a second one of the outer
       beforeAll(async () => {
         other = new pg.Client({ connectionString: database.url! });
         watcher = new pg.Client({ connectionString: database.url! });
@@ -54,6 +55,7 @@ for (const kind of DATABASES) {
         // The helper's side detects the cycle (its timeout is far shorter), so it is the one PostgreSQL aborts.
         await other.query(`set deadlock_timeout = '10s'`);
       });
+      // biome-ignore lint/suspicious/noDuplicateTestHooks: see beforeAll above
       afterAll(async () => {
         await other.end();
         await watcher.end();
@@ -104,7 +106,9 @@ for (const kind of DATABASES) {
             { label: 'probe' },
           );
           expect(value).toBe(2);
-          expect(notices.map((n) => ({ label: n.label, code: n.code, attempt: n.attempt, retrying: n.retrying }))).toEqual([{ label: 'probe', code: '40P01', attempt: 1, retrying: true }]);
+          expect(notices.map((n) => ({ label: n.label, code: n.code, attempt: n.attempt, retrying: n.retrying }))).toEqual([
+            { label: 'probe', code: '40P01', attempt: 1, retrying: true },
+          ]);
         } finally {
           stop();
         }

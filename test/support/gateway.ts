@@ -9,7 +9,7 @@ import { freshDatabase, type TestDatabase } from './databases.ts';
 
 export const OPERATOR_TOKEN = 'test-operator-token-0123456789';
 
-export type Result<T = Record<string, any>> = ExecutionResult<T> & { status: number }; // eslint-disable-line @typescript-eslint/no-explicit-any -- test results are read dynamically
+export type Result<T = Record<string, any>> = ExecutionResult<T> & { status: number };
 
 export interface TestGateway {
   kind: DatabaseKind;
@@ -17,20 +17,34 @@ export interface TestGateway {
   database: TestDatabase;
   clock: ManualClock;
   /** Runs one operation through yoga.fetch (the real HTTP handler, no socket). */
-  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<Result<T>>; // eslint-disable-line @typescript-eslint/no-explicit-any -- see Result
+  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<Result<T>>;
   /** Like gql, but fails the test on any GraphQL error and returns data. */
-  ok<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<T>; // eslint-disable-line @typescript-eslint/no-explicit-any -- see Result
+  ok<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<T>;
   close(): Promise<void>;
 }
 
 export async function startGateway(
   kind: DatabaseKind,
-  options: { now?: Date; database?: TestDatabase; trustedKeys?: readonly TrustedKey[]; tokenCache?: TokenCacheOptions; logger?: Logger } = {},
+  options: {
+    now?: Date;
+    database?: TestDatabase;
+    trustedKeys?: readonly TrustedKey[];
+    tokenCache?: TokenCacheOptions;
+    logger?: Logger;
+  } = {},
 ): Promise<TestGateway> {
   const database = options.database ?? (await freshDatabase(kind));
   const clock = new ManualClock(options.now ?? new Date('2026-11-22T10:00:00.000Z'));
   // Background sweeps are off: tests drive time with the ManualClock and call sweeps themselves.
-  const app = createApp({ database, clock, operatorToken: OPERATOR_TOKEN, trustedKeys: options.trustedKeys ?? [], sweepIntervalMs: 0, ...(options.tokenCache ? { tokenCache: options.tokenCache } : {}), ...(options.logger ? { logger: options.logger } : {}) });
+  const app = createApp({
+    database,
+    clock,
+    operatorToken: OPERATOR_TOKEN,
+    trustedKeys: options.trustedKeys ?? [],
+    sweepIntervalMs: 0,
+    ...(options.tokenCache ? { tokenCache: options.tokenCache } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
 
   const gql: TestGateway['gql'] = async (query, variables, token = OPERATOR_TOKEN) => {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/graphql-response+json' };
@@ -83,7 +97,12 @@ export function uniqueCustomerRef(): string {
 }
 
 /** An organization of `catalog` with one site and a token of every role; its customer reference is unique unless one is given. */
-export async function createOrg(gw: TestGateway, catalog: string, name = `Org ${catalog}`, customerRef: string | null = uniqueCustomerRef()): Promise<OrgFixture> {
+export async function createOrg(
+  gw: TestGateway,
+  catalog: string,
+  name = `Org ${catalog}`,
+  customerRef: string | null = uniqueCustomerRef(),
+): Promise<OrgFixture> {
   const org = await gw.ok<{ createOrganization: { organization: { id: string } } }>(
     `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`,
     { input: { name, catalog, customerRef } },

@@ -56,7 +56,11 @@ export function issueLicenseKey(
 const ACTIVATE = `mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }`;
 
 export async function activateKey(gw: TestGateway, org: OrgFixture, key: string): Promise<void> {
-  const data = await gw.ok<{ activateLicenseKey: { license: { state: string } } }>(ACTIVATE, { input: { organizationId: org.organizationId, key } }, org.admin);
+  const data = await gw.ok<{ activateLicenseKey: { license: { state: string } } }>(
+    ACTIVATE,
+    { input: { organizationId: org.organizationId, key } },
+    org.admin,
+  );
   if (data.activateLicenseKey.license.state !== 'ACTIVE') throw new Error(`key not active: ${data.activateLicenseKey.license.state}`);
 }
 
@@ -71,15 +75,30 @@ export async function licensedOrg(gw: TestGateway, catalog: string, bought: read
 
 const CREATE_GROUP = `mutation($input: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $input) { configurationGroup { id } } }`;
 
-export async function createGroup(gw: TestGateway, org: OrgFixture, name: string, functions: string[], options: string[] = [], siteId = org.siteId): Promise<string> {
-  const data = await gw.ok<{ createConfigurationGroup: { configurationGroup: { id: string } } }>(CREATE_GROUP, { input: { siteId, name, functions, options } }, org.admin);
+export async function createGroup(
+  gw: TestGateway,
+  org: OrgFixture,
+  name: string,
+  functions: string[],
+  options: string[] = [],
+  siteId = org.siteId,
+): Promise<string> {
+  const data = await gw.ok<{ createConfigurationGroup: { configurationGroup: { id: string } } }>(
+    CREATE_GROUP,
+    { input: { siteId, name, functions, options } },
+    org.admin,
+  );
   return data.createConfigurationGroup.configurationGroup.id;
 }
 
 const CREATE_TEAM = `mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }`;
 
 export async function createTeam(gw: TestGateway, org: OrgFixture, name: string, leaderId?: string): Promise<string> {
-  const data = await gw.ok<{ createTeam: { team: { id: string } } }>(CREATE_TEAM, { input: { organizationId: org.organizationId, name, leaderId } }, org.admin);
+  const data = await gw.ok<{ createTeam: { team: { id: string } } }>(
+    CREATE_TEAM,
+    { input: { organizationId: org.organizationId, name, leaderId } },
+    org.admin,
+  );
   return data.createTeam.team.id;
 }
 
@@ -119,7 +138,13 @@ export async function moveUsers(gw: TestGateway, org: OrgFixture, userIds: reado
  * (nothing to allocate), then moved into it at once. They are configured at
  * the same instant, so the fixed order among them is their id order.
  */
-export async function createMembers(gw: TestGateway, org: OrgFixture, count: number, configurationGroupId: string, options: { prefix?: string; teamId?: string } = {}): Promise<string[]> {
+export async function createMembers(
+  gw: TestGateway,
+  org: OrgFixture,
+  count: number,
+  configurationGroupId: string,
+  options: { prefix?: string; teamId?: string } = {},
+): Promise<string[]> {
   const ids = await createUsers(gw, org, count, options);
   await moveUsers(gw, org, ids, configurationGroupId);
   return ids;
@@ -155,7 +180,11 @@ const USER_LICENSES = `query($id: ID!) {
   user(id: $id) { id licenses { product { code } source status rank } warnings { code message product { code } } }
 }`;
 
-export async function licensesOf(gw: TestGateway, org: OrgFixture, userId: string): Promise<{ licenses: LicenseView[]; warnings: WarningView[] }> {
+export async function licensesOf(
+  gw: TestGateway,
+  org: OrgFixture,
+  userId: string,
+): Promise<{ licenses: LicenseView[]; warnings: WarningView[] }> {
   const data = await gw.ok<{ user: { licenses: LicenseView[]; warnings: WarningView[] } }>(USER_LICENSES, { id: userId }, org.admin);
   return { licenses: data.user.licenses, warnings: data.user.warnings };
 }
@@ -175,7 +204,11 @@ export type MappingRow = Omit<MappingColumns, 'product'> & { product: { code: st
 const MAPPING = `query($id: ID!, $kinds: [ProductKind!]) { organization(id: $id) { licenseMapping(kinds: $kinds) { ${MAPPING_COLUMNS} } } }`;
 
 export async function licenseMapping(gw: TestGateway, org: OrgFixture, kinds?: string[]): Promise<MappingRow[]> {
-  const data = await gw.ok<{ organization: { licenseMapping: MappingRow[] } }>(MAPPING, { id: org.organizationId, kinds: kinds ?? null }, org.admin);
+  const data = await gw.ok<{ organization: { licenseMapping: MappingRow[] } }>(
+    MAPPING,
+    { id: org.organizationId, kinds: kinds ?? null },
+    org.admin,
+  );
   return data.organization.licenseMapping;
 }
 
@@ -189,7 +222,8 @@ export function eventsOf(gw: TestGateway, organizationId: string) {
     .selectFrom('events')
     .select(['id', 'type', 'user_id', 'product_code', 'detail'])
     .where('organization_id', '=', organizationId)
-    .orderBy('at').orderBy('id')
+    .orderBy('at')
+    .orderBy('id')
     .execute();
 }
 
@@ -197,7 +231,9 @@ export function eventsOf(gw: TestGateway, organizationId: string) {
  * A fresh migrated database whose Kysely instance counts every SQL statement
  * it runs (R-API-4). PostgreSQL: a new database of its own, as freshDatabase.
  */
-export async function countingDatabase(kind: DatabaseKind): Promise<{ database: TestDatabase; statements(): number; sql(): string[]; reset(): void }> {
+export async function countingDatabase(
+  kind: DatabaseKind,
+): Promise<{ database: TestDatabase; statements(): number; sql(): string[]; reset(): void }> {
   let seen: string[] = [];
   const log = (event: LogEvent) => {
     if (event.level === 'query') seen.push(event.query.sql);

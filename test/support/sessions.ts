@@ -98,12 +98,23 @@ export interface EventsPage {
 }
 
 /** startSession as the organization's AGENT_CLIENT (or `token`); the raw result, so errors can be asserted. */
-export function startSessionRaw(gw: TestGateway, token: string, userId: string, channels?: string[]): Promise<Result<{ startSession: StartView }>> {
+export function startSessionRaw(
+  gw: TestGateway,
+  token: string,
+  userId: string,
+  channels?: string[],
+): Promise<Result<{ startSession: StartView }>> {
   return gw.gql(START_SESSION, { input: { userId, ...(channels ? { channels } : {}) } }, token);
 }
 
 export async function startSession(gw: TestGateway, org: OrgFixture, userId: string, channels?: string[]): Promise<StartView> {
-  return (await gw.ok<{ startSession: StartView }>(START_SESSION, { input: { userId, ...(channels ? { channels } : {}) } }, org.tokens.AGENT_CLIENT)).startSession;
+  return (
+    await gw.ok<{ startSession: StartView }>(
+      START_SESSION,
+      { input: { userId, ...(channels ? { channels } : {}) } },
+      org.tokens.AGENT_CLIENT,
+    )
+  ).startSession;
 }
 
 /** Starts a session that must be granted; returns it. */
@@ -114,14 +125,20 @@ export async function startGranted(gw: TestGateway, org: OrgFixture, userId: str
 }
 
 export async function heartbeat(gw: TestGateway, org: OrgFixture, sessionId: string): Promise<SessionView> {
-  return (await gw.ok<{ heartbeat: { session: SessionView } }>(HEARTBEAT, { input: { sessionId } }, org.tokens.AGENT_CLIENT)).heartbeat.session;
+  return (await gw.ok<{ heartbeat: { session: SessionView } }>(HEARTBEAT, { input: { sessionId } }, org.tokens.AGENT_CLIENT)).heartbeat
+    .session;
 }
 
 export async function endSession(gw: TestGateway, org: OrgFixture, sessionId: string): Promise<SessionView> {
-  return (await gw.ok<{ endSession: { session: SessionView } }>(END_SESSION, { input: { sessionId } }, org.tokens.AGENT_CLIENT)).endSession.session;
+  return (await gw.ok<{ endSession: { session: SessionView } }>(END_SESSION, { input: { sessionId } }, org.tokens.AGENT_CLIENT)).endSession
+    .session;
 }
 
-export async function seatUsage(gw: TestGateway, org: OrgFixture, token = org.admin): Promise<{ organizationId: string; at: string; pools: PoolView[] }> {
+export async function seatUsage(
+  gw: TestGateway,
+  org: OrgFixture,
+  token = org.admin,
+): Promise<{ organizationId: string; at: string; pools: PoolView[] }> {
   return (await gw.ok(SEAT_USAGE, { id: org.organizationId }, token)).organization.seatUsage;
 }
 
@@ -140,7 +157,13 @@ export async function usageOf(gw: TestGateway, org: OrgFixture, product: string,
   return (await usage(gw, org, from, to)).find((u) => u.product.code === product);
 }
 
-export async function eventsPage(gw: TestGateway, org: OrgFixture, first?: number, after?: string | null, token = org.admin): Promise<EventsPage> {
+export async function eventsPage(
+  gw: TestGateway,
+  org: OrgFixture,
+  first?: number,
+  after?: string | null,
+  token = org.admin,
+): Promise<EventsPage> {
   return (await gw.ok(EVENTS, { id: org.organizationId, first, after: after ?? null }, token)).organization.events;
 }
 
@@ -169,7 +192,9 @@ export async function openSessions(gw: TestGateway, organizationId: string): Pro
 export async function seatsHeld(gw: TestGateway, organizationId: string, product: string): Promise<number> {
   const row = await gw.database.db
     .selectFrom('session_seats')
-    .innerJoin('sessions', (j) => j.onRef('sessions.organization_id', '=', 'session_seats.organization_id').onRef('sessions.id', '=', 'session_seats.session_id'))
+    .innerJoin('sessions', (j) =>
+      j.onRef('sessions.organization_id', '=', 'session_seats.organization_id').onRef('sessions.id', '=', 'session_seats.session_id'),
+    )
     .select((eb) => eb.fn.countAll<string>().as('n'))
     .where('session_seats.organization_id', '=', organizationId)
     .where('session_seats.product_code', '=', product)
@@ -194,7 +219,13 @@ export async function tokenIdOf(gw: TestGateway, org: OrgFixture, role: keyof Or
  * `sessionIds` at every step, so they stay open across a long stretch of
  * ManualClock time (the default TTL is 120 s).
  */
-export async function advanceKeepingAlive(gw: TestGateway, org: OrgFixture, ms: number, sessionIds: readonly string[], stepMs = 60_000): Promise<void> {
+export async function advanceKeepingAlive(
+  gw: TestGateway,
+  org: OrgFixture,
+  ms: number,
+  sessionIds: readonly string[],
+  stepMs = 60_000,
+): Promise<void> {
   let left = ms;
   while (left > 0) {
     const step = Math.min(stepMs, left);
@@ -212,7 +243,10 @@ export async function advanceKeepingAlive(gw: TestGateway, org: OrgFixture, ms: 
  * connection pool of its own. Closing it closes only its pool; the first
  * gateway still owns (and drops) the database.
  */
-export async function secondInstance(database: TestDatabase, options: { now?: Date; trustedKeys?: readonly TrustedKey[] } = {}): Promise<TestGateway> {
+export async function secondInstance(
+  database: TestDatabase,
+  options: { now?: Date; trustedKeys?: readonly TrustedKey[] } = {},
+): Promise<TestGateway> {
   if (database.kind !== 'postgres' || !database.url) throw new Error('a second instance needs a PostgreSQL test database');
   const handle = await openDatabase({ databaseUrl: database.url, dataDir: null, poolSize: 10 });
   const own: TestDatabase = { ...handle, url: database.url, dispose: () => handle.close() };

@@ -7,7 +7,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { listCatalogs, type Allocation, type Catalog, type Product } from '../../src/catalogs/index.ts';
-import { allocate, type AllocationInput, type AllocationResult, type AllocationUser, type UserLicense } from '../../src/licensing/allocation.ts';
+import {
+  allocate,
+  type AllocationInput,
+  type AllocationResult,
+  type AllocationUser,
+  type UserLicense,
+} from '../../src/licensing/allocation.ts';
 import { entitlementsOf } from '../../src/licensing/entitlements.ts';
 
 const NUM_RUNS = 200;
@@ -23,7 +29,9 @@ const assignable = (cat: Catalog): Product[] => cat.products.filter((p) => p.all
  * licences (the interesting cases) are common.
  */
 function stateArb(cat: Catalog, focus: { products?: string[]; maxQuantity?: number } = {}): fc.Arbitrary<AllocationInput> {
-  const codes = assignable(cat).map((p) => p.code).filter((code) => !focus.products || focus.products.includes(code));
+  const codes = assignable(cat)
+    .map((p) => p.code)
+    .filter((code) => !focus.products || focus.products.includes(code));
   const bought = fc.array(
     fc.record({
       product: fc.constantFrom(...cat.products.filter((p) => p.purchasable).map((p) => p.code)),
@@ -50,32 +58,36 @@ function stateArb(cat: Catalog, focus: { products?: string[]; maxQuantity?: numb
     .uniqueArray(fc.integer({ min: 0, max: 40 }), { maxLength: 14 })
     .chain((ns) => fc.tuple(...ns.map((n) => userArb(`u${n}`))));
   const cooldown = cat.products.filter((p) => p.reassignCooldownDays !== null).map((p) => p.code);
-  return fc.record({
-    bought,
-    users: usersArb,
-    fullUse: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
-    bound: fc.array(fc.tuple(fc.constantFrom(...(cooldown.length > 0 ? cooldown : ['-'])), fc.integer({ min: 0, max: 3 })), { maxLength: 2 }),
-  }).map(({ bought: b, users, fullUse, bound }) => {
-    // One entitlement per product (a key lists each product once); a tier's
-    // allocation only where the catalog allows the choice.
-    const once = new Map<string, (typeof b)[number]>();
-    for (const e of b) once.set(e.product, e);
-    const entitlements = entitlementsOf(
-      cat,
-      [...once.values()].map((e) => {
-        const choices = cat.products.find((p) => p.code === e.product)?.allocationChoices ?? [];
-        return {
-          product: e.product,
-          quantity: e.quantity,
-          allocation: e.allocation !== null && choices.includes(e.allocation) ? e.allocation : null,
-          emergencyQuantity: 0,
-          overageAllowed: null,
-          overageGraceMinutes: null,
-        };
+  return fc
+    .record({
+      bought,
+      users: usersArb,
+      fullUse: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
+      bound: fc.array(fc.tuple(fc.constantFrom(...(cooldown.length > 0 ? cooldown : ['-'])), fc.integer({ min: 0, max: 3 })), {
+        maxLength: 2,
       }),
-    );
-    return { catalog: cat, entitlements, fullUse, users, boundByCooldown: new Map(bound.filter(([code]) => code !== '-')) };
-  });
+    })
+    .map(({ bought: b, users, fullUse, bound }) => {
+      // One entitlement per product (a key lists each product once); a tier's
+      // allocation only where the catalog allows the choice.
+      const once = new Map<string, (typeof b)[number]>();
+      for (const e of b) once.set(e.product, e);
+      const entitlements = entitlementsOf(
+        cat,
+        [...once.values()].map((e) => {
+          const choices = cat.products.find((p) => p.code === e.product)?.allocationChoices ?? [];
+          return {
+            product: e.product,
+            quantity: e.quantity,
+            allocation: e.allocation !== null && choices.includes(e.allocation) ? e.allocation : null,
+            emergencyQuantity: 0,
+            overageAllowed: null,
+            overageGraceMinutes: null,
+          };
+        }),
+      );
+      return { catalog: cat, entitlements, fullUse, users, boundByCooldown: new Map(bound.filter(([code]) => code !== '-')) };
+    });
 }
 
 const anyState = fc.constantFrom(...CATALOGS).chain((cat) => stateArb(cat));
@@ -88,8 +100,14 @@ function preset(code: string): Catalog {
 
 /** Scarce licences along prerequisite chains: Office → Office Plus → TeamDesk, Contacts → Dashboard, tiers → add-ons. */
 const chainState = fc.oneof(
-  stateArb(preset('xphone-connect'), { products: ['OFFICE', 'OFFICE_PLUS', 'TEAMDESK', 'CONTACTS', 'DASHBOARD', 'VOICEMAIL'], maxQuantity: 3 }),
-  stateArb(preset('zoom-contact-center'), { products: ['ESSENTIALS', 'PREMIUM', 'ELITE', 'WORKFORCE_MANAGEMENT', 'QUALITY_MANAGEMENT', 'AI_EXPERT_ASSIST'], maxQuantity: 3 }),
+  stateArb(preset('xphone-connect'), {
+    products: ['OFFICE', 'OFFICE_PLUS', 'TEAMDESK', 'CONTACTS', 'DASHBOARD', 'VOICEMAIL'],
+    maxQuantity: 3,
+  }),
+  stateArb(preset('zoom-contact-center'), {
+    products: ['ESSENTIALS', 'PREMIUM', 'ELITE', 'WORKFORCE_MANAGEMENT', 'QUALITY_MANAGEMENT', 'AI_EXPERT_ASSIST'],
+    maxQuantity: 3,
+  }),
   stateArb(preset('connect-storm'), { products: ['BASE', 'AGENT_SEAT', 'VOICE', 'PADLOCK'], maxQuantity: 3 }),
 );
 const someState = fc.oneof(anyState, chainState);
@@ -105,13 +123,20 @@ function licensesOf(result: AllocationResult, product: string): { userId: string
   return out;
 }
 
-function requirementMet(input: AllocationInput, result: AllocationResult, user: AllocationUser, r: Product['requirements'][number]): boolean {
-  if (r.scope === 'USER') return r.anyOf.some((code) => result.users.get(user.id)?.some((l) => l.product === code && l.status === 'GRANTED'));
+function requirementMet(
+  input: AllocationInput,
+  result: AllocationResult,
+  user: AllocationUser,
+  r: Product['requirements'][number],
+): boolean {
+  if (r.scope === 'USER')
+    return r.anyOf.some((code) => result.users.get(user.id)?.some((l) => l.product === code && l.status === 'GRANTED'));
   const have = r.anyOf.reduce((sum, code) => sum + (input.entitlements.find((e) => e.product === code)?.total ?? 0), 0);
   return have >= r.minQuantity;
 }
 
-const applicable = (product: Product, user: AllocationUser) => product.requirements.filter((r) => r.condition === null || user.options.includes(r.condition));
+const applicable = (product: Product, user: AllocationUser) =>
+  product.requirements.filter((r) => r.condition === null || user.options.includes(r.condition));
 
 function normalize(result: AllocationResult): unknown {
   const byKey = <T>([a]: [string, T], [b]: [string, T]): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -130,7 +155,8 @@ function permute<T>(xs: readonly T[], seed: number): T[] {
   return out;
 }
 
-const licenseOf = (r: AllocationResult, userId: string, code: string): UserLicense | undefined => r.users.get(userId)?.find((l) => l.product === code);
+const licenseOf = (r: AllocationResult, userId: string, code: string): UserLicense | undefined =>
+  r.users.get(userId)?.find((l) => l.product === code);
 
 /** Every licence lost when `removed` leaves is explained by the prerequisite cascade. */
 function checkRemoval(input: AllocationInput, before: AllocationResult, removed: AllocationUser): void {
@@ -155,7 +181,11 @@ function checkRemoval(input: AllocationInput, before: AllocationResult, removed:
       } else {
         // Someone blocked by a prerequisite before now competes, ahead of it in the order.
         const ahead = licensesOf(after, was.product).filter(
-          ({ userId, l }) => l.rank !== null && now?.rank != null && l.rank < now.rank && licenseOf(before, userId, was.product)?.status === 'MISSING_PREREQUISITE',
+          ({ userId, l }) =>
+            l.rank !== null &&
+            now?.rank != null &&
+            l.rank < now.rank &&
+            licenseOf(before, userId, was.product)?.status === 'MISSING_PREREQUISITE',
         );
         expect(ahead.length, what).toBeGreaterThan(0);
       }
@@ -167,7 +197,8 @@ function checkRemoval(input: AllocationInput, before: AllocationResult, removed:
     const product = byCode.get(l.product);
     if (l.rank === null || !product || product.requirements.some((r) => r.scope === 'USER')) continue;
     for (const { userId, l: other } of licensesOf(before, l.product)) {
-      if (other.rank !== null && other.rank < l.rank) expect(licenseOf(after, userId, l.product)?.status, `${userId} ${l.product}`).toBe(other.status);
+      if (other.rank !== null && other.rank < l.rank)
+        expect(licenseOf(after, userId, l.product)?.status, `${userId} ${l.product}`).toBe(other.status);
     }
   }
 }
@@ -222,7 +253,8 @@ describe('allocation properties (random states of the preset catalogs)', () => {
           // Once a competitor goes without, nobody later in the order takes a licence.
           const firstWithout = byRank.find(({ l }) => l.status === 'UNLICENSED');
           if (firstWithout) {
-            for (const { l } of byRank) if ((l.rank ?? 0) > (firstWithout.l.rank ?? 0) && l.status === 'GRANTED') expect(l.coveredBy).not.toBeNull();
+            for (const { l } of byRank)
+              if ((l.rank ?? 0) > (firstWithout.l.rank ?? 0) && l.status === 'GRANTED') expect(l.coveredBy).not.toBeNull();
           }
         }
       }),
@@ -236,7 +268,9 @@ describe('allocation properties (random states of the preset catalogs)', () => {
         const reference = normalize(allocate(input));
         expect(normalize(allocate(input))).toEqual(reference);
         const shuffled = permute(input.users, seed).map((u, i) => ({ ...u, configured: permute(u.configured, seed + i + 1) }));
-        expect(normalize(allocate({ ...input, users: shuffled, entitlements: permute(input.entitlements, seed ^ 0x5bd1e995) }))).toEqual(reference);
+        expect(normalize(allocate({ ...input, users: shuffled, entitlements: permute(input.entitlements, seed ^ 0x5bd1e995) }))).toEqual(
+          reference,
+        );
       }),
       { numRuns: NUM_RUNS },
     );
@@ -289,7 +323,7 @@ describe('allocation properties (random states of the preset catalogs)', () => {
     );
   });
 
-  it('[R-UNDER-1] configuring again what a user already needs (directly or through a bundle) changes nobody\'s licences', () => {
+  it("[R-UNDER-1] configuring again what a user already needs (directly or through a bundle) changes nobody's licences", () => {
     fc.assert(
       fc.property(
         someState.filter((s) => s.users.some((u) => u.configured.length > 0)),
@@ -297,11 +331,16 @@ describe('allocation properties (random states of the preset catalogs)', () => {
         fc.boolean(),
         (input, pick, direct) => {
           const before = allocate(input);
-          const candidates = input.users.flatMap((u) => (before.users.get(u.id) ?? []).filter((l) => l.rank !== null || l.coveredBy === null).map((l) => ({ u, l })));
+          const candidates = input.users.flatMap((u) =>
+            (before.users.get(u.id) ?? []).filter((l) => l.rank !== null || l.coveredBy === null).map((l) => ({ u, l })),
+          );
           if (candidates.length === 0) return;
           const { u, l } = candidates[pick % candidates.length] as (typeof candidates)[number];
           const later = new Date(Math.max(...u.configured.map((c) => c.configuredAt.getTime())) + 60_000);
-          const again: AllocationUser = { ...u, configured: [...u.configured, { product: l.product, source: direct ? 'DIRECT' : 'GROUP', configuredAt: later }] };
+          const again: AllocationUser = {
+            ...u,
+            configured: [...u.configured, { product: l.product, source: direct ? 'DIRECT' : 'GROUP', configuredAt: later }],
+          };
           const after = allocate({ ...input, users: input.users.map((x) => (x.id === u.id ? again : x)) });
           const summary = (r: AllocationResult) =>
             [...r.users].flatMap(([id, ls]) => ls.map((x) => `${id} ${x.product} ${x.status} ${x.rank} ${x.coveredBy}`)).sort();

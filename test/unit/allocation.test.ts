@@ -106,8 +106,10 @@ describe('decision order', () => {
       expect([...order].sort(), cat.code).toEqual(cat.products.map((p) => p.code).sort());
       const pos = (code: string): number => order.indexOf(code);
       for (const p of cat.products) {
-        for (const r of p.requirements) if (r.scope === 'USER') for (const q of r.anyOf) expect(pos(q), `${q} before ${p.code}`).toBeLessThan(pos(p.code));
-        for (const i of p.includes) if (!i.countsTowardTotal) expect(pos(p.code), `${p.code} before ${i.product}`).toBeLessThan(pos(i.product));
+        for (const r of p.requirements)
+          if (r.scope === 'USER') for (const q of r.anyOf) expect(pos(q), `${q} before ${p.code}`).toBeLessThan(pos(p.code));
+        for (const i of p.includes)
+          if (!i.countsTowardTotal) expect(pos(p.code), `${p.code} before ${i.product}`).toBeLessThan(pos(i.product));
       }
     }
   });
@@ -125,7 +127,12 @@ describe('named licences and bundles', () => {
   });
 
   it('[R-NAMED-1] a product both configured by the group and assigned directly is one licence, DIRECT, since its first configuration', () => {
-    const r = run(xphone, buy(xphone, { ...XPHONE_BASICS, CONTACTS: 5 }), [user('a', [['CONTACTS', 7, 'DIRECT'], ['CONTACTS', 3, 'GROUP']])]);
+    const r = run(xphone, buy(xphone, { ...XPHONE_BASICS, CONTACTS: 5 }), [
+      user('a', [
+        ['CONTACTS', 7, 'DIRECT'],
+        ['CONTACTS', 3, 'GROUP'],
+      ]),
+    ]);
     expect(r.users.get('a')).toHaveLength(1);
     expect(lic(r, 'a', 'CONTACTS')).toMatchObject({ source: 'DIRECT', status: 'GRANTED', configuredAt: at(3) });
     expect(r.products.get('CONTACTS')?.consumed).toBe(1);
@@ -147,7 +154,13 @@ describe('named licences and bundles', () => {
     const ent = buy(xphone, { SERVER: 1, OFFICE: 1, OFFICE_PLUS: 1 }); // 2 OFFICE, 1 OFFICE_PLUS
     const others = [user('y', [['OFFICE', 1]]), user('z', [['OFFICE', 2]])];
     const before = run(xphone, ent, [user('x', [['OFFICE_PLUS', 0]]), ...others]);
-    const after = run(xphone, ent, [user('x', [['OFFICE_PLUS', 0], ['OFFICE', 10, 'DIRECT']]), ...others]);
+    const after = run(xphone, ent, [
+      user('x', [
+        ['OFFICE_PLUS', 0],
+        ['OFFICE', 10, 'DIRECT'],
+      ]),
+      ...others,
+    ]);
     for (const r of [before, after]) {
       expect(holders(r, 'OFFICE')).toEqual(['x', 'y']);
       expect(holders(r, 'OFFICE_PLUS')).toEqual(['x']);
@@ -222,9 +235,17 @@ describe('prerequisites (R-NAMED-3)', () => {
   });
 
   it('[R-NAMED-3] minQuantity: VOICEMAIL needs at least 2 IP_CHANNEL; FAX is content with 1', () => {
-    const us = [user('a', [['VOICEMAIL', 0], ['FAX', 0]])];
+    const us = [
+      user('a', [
+        ['VOICEMAIL', 0],
+        ['FAX', 0],
+      ]),
+    ];
     const one = run(xphone, buy(xphone, { SERVER: 1, IP_CHANNEL: 1, VOICEMAIL: 5, FAX: 5 }), us);
-    expect(lic(one, 'a', 'VOICEMAIL')).toMatchObject({ status: 'MISSING_PREREQUISITE', missing: [expect.stringMatching(/at least 2 IP_CHANNEL/)] });
+    expect(lic(one, 'a', 'VOICEMAIL')).toMatchObject({
+      status: 'MISSING_PREREQUISITE',
+      missing: [expect.stringMatching(/at least 2 IP_CHANNEL/)],
+    });
     expect(lic(one, 'a', 'FAX')).toMatchObject({ status: 'GRANTED', missing: [] });
     const two = run(xphone, buy(xphone, { SERVER: 1, IP_CHANNEL: 2, VOICEMAIL: 5, FAX: 5 }), us);
     expect(lic(two, 'a', 'VOICEMAIL')).toMatchObject({ status: 'GRANTED', missing: [] });
@@ -233,18 +254,38 @@ describe('prerequisites (R-NAMED-3)', () => {
   it('[R-NAMED-3] USER scope: TEAMDESK needs OFFICE_PLUS, DASHBOARD needs CONTACTS on the same user', () => {
     const ent = buy(xphone, { SERVER: 1, OFFICE_PLUS: 5, TEAMDESK: 5, CONTACTS: 5, DASHBOARD: 5 });
     const r = run(xphone, ent, [
-      user('a', [['TEAMDESK', 0], ['DASHBOARD', 0]]),
-      user('b', [['OFFICE_PLUS', 0], ['TEAMDESK', 1], ['CONTACTS', 0], ['DASHBOARD', 1]]),
+      user('a', [
+        ['TEAMDESK', 0],
+        ['DASHBOARD', 0],
+      ]),
+      user('b', [
+        ['OFFICE_PLUS', 0],
+        ['TEAMDESK', 1],
+        ['CONTACTS', 0],
+        ['DASHBOARD', 1],
+      ]),
     ]);
-    expect(lic(r, 'a', 'TEAMDESK')).toMatchObject({ status: 'MISSING_PREREQUISITE', missing: [expect.stringMatching(/OFFICE_PLUS on the same user/)] });
-    expect(lic(r, 'a', 'DASHBOARD')).toMatchObject({ status: 'MISSING_PREREQUISITE', missing: [expect.stringMatching(/CONTACTS on the same user/)] });
+    expect(lic(r, 'a', 'TEAMDESK')).toMatchObject({
+      status: 'MISSING_PREREQUISITE',
+      missing: [expect.stringMatching(/OFFICE_PLUS on the same user/)],
+    });
+    expect(lic(r, 'a', 'DASHBOARD')).toMatchObject({
+      status: 'MISSING_PREREQUISITE',
+      missing: [expect.stringMatching(/CONTACTS on the same user/)],
+    });
     expect(statusOf(r, 'b', 'TEAMDESK')).toBe('GRANTED');
     expect(statusOf(r, 'b', 'DASHBOARD')).toBe('GRANTED');
   });
 
   it('[R-NAMED-3] a configured but unlicensed prerequisite does not count: the dependent is MISSING_PREREQUISITE', () => {
     const ent = buy(xphone, { SERVER: 1, CONTACTS: 1, DASHBOARD: 5 });
-    const r = run(xphone, ent, [user('a', [['CONTACTS', 0]]), user('b', [['CONTACTS', 1], ['DASHBOARD', 1]])]);
+    const r = run(xphone, ent, [
+      user('a', [['CONTACTS', 0]]),
+      user('b', [
+        ['CONTACTS', 1],
+        ['DASHBOARD', 1],
+      ]),
+    ]);
     expect(statusOf(r, 'a', 'CONTACTS')).toBe('GRANTED');
     expect(lic(r, 'b', 'CONTACTS')).toMatchObject({ status: 'UNLICENSED', rank: 2 });
     expect(lic(r, 'b', 'DASHBOARD')).toMatchObject({ status: 'MISSING_PREREQUISITE', missing: [expect.stringContaining('CONTACTS')] });
@@ -281,7 +322,10 @@ describe('prerequisites (R-NAMED-3)', () => {
       expect(missing('client-bare')).toEqual([expect.stringMatching(/OFFICE or OFFICE_PLUS on the same user \(option client\)/)]);
       expect(statusOf(r, 'client-office', 'VOICEMAIL')).toBe('GRANTED');
       expect(statusOf(r, 'client-plus', 'VOICEMAIL')).toBe('GRANTED');
-      expect(lic(r, 'fax-client', 'FAX')).toMatchObject({ status: 'MISSING_PREREQUISITE', missing: [expect.stringMatching(/OFFICE or OFFICE_PLUS.*client/)] });
+      expect(lic(r, 'fax-client', 'FAX')).toMatchObject({
+        status: 'MISSING_PREREQUISITE',
+        missing: [expect.stringMatching(/OFFICE or OFFICE_PLUS.*client/)],
+      });
     });
 
     it('[R-NAMED-3] `mobileApp` → OFFICE_PLUS (OFFICE is not enough)', () => {
@@ -307,7 +351,13 @@ describe('prerequisites (R-NAMED-3)', () => {
 describe('under-licensing (R-UNDER)', () => {
   const ent = buy(xphone, { SERVER: 1, CONTACTS: 3 });
   // Configured at minutes 5, 1, 1, 3, 0: the order is e(0), b(1), c(1) by id, d(3), a(5).
-  const five = [user('a', [['CONTACTS', 5]]), user('c', [['CONTACTS', 1]]), user('b', [['CONTACTS', 1]]), user('d', [['CONTACTS', 3]]), user('e', [['CONTACTS', 0]])];
+  const five = [
+    user('a', [['CONTACTS', 5]]),
+    user('c', [['CONTACTS', 1]]),
+    user('b', [['CONTACTS', 1]]),
+    user('d', [['CONTACTS', 3]]),
+    user('e', [['CONTACTS', 0]]),
+  ];
 
   it('[R-UNDER-1] licences go in a fixed order: first configured, then user id', () => {
     const r = run(xphone, ent, five);
@@ -319,7 +369,13 @@ describe('under-licensing (R-UNDER)', () => {
   });
 
   it('[R-UNDER-1] the first configuration counts, not a later re-configuration', () => {
-    const r = run(xphone, ent, [...five.filter((u) => u.id !== 'a'), user('a', [['CONTACTS', 50, 'DIRECT'], ['CONTACTS', 0, 'GROUP']])]);
+    const r = run(xphone, ent, [
+      ...five.filter((u) => u.id !== 'a'),
+      user('a', [
+        ['CONTACTS', 50, 'DIRECT'],
+        ['CONTACTS', 0, 'GROUP'],
+      ]),
+    ]);
     expect(lic(r, 'a', 'CONTACTS')).toMatchObject({ rank: 1, status: 'GRANTED', source: 'DIRECT' });
   });
 
@@ -358,7 +414,9 @@ describe('under-licensing (R-UNDER)', () => {
     const warnings = Object.fromEntries(all.map((u) => [u.id, userWarnings(u, r.users.get(u.id) ?? [], r.products)]));
     expect(warnings.e).toEqual([]);
     expect(warnings.b).toEqual([]);
-    expect(warnings.d).toEqual([{ code: 'UNLICENSED', product: 'CONTACTS', message: 'No CONTACTS licence: rank 4 of 5, 3 licence(s) available.' }]);
+    expect(warnings.d).toEqual([
+      { code: 'UNLICENSED', product: 'CONTACTS', message: 'No CONTACTS licence: rank 4 of 5, 3 licence(s) available.' },
+    ]);
     expect(warnings.a).toEqual([expect.objectContaining({ code: 'UNLICENSED', message: expect.stringContaining('rank 5 of 5') })]);
     // Inactive users are configured earliest but neither take a licence nor carry warnings.
     expect(warnings.p).toEqual([]);
@@ -370,7 +428,11 @@ describe('under-licensing (R-UNDER)', () => {
 
   it('[R-UNDER-3] removing a granted user gives the licence to the next in line', () => {
     const before = run(xphone, ent, five);
-    const after = run(xphone, ent, five.filter((u) => u.id !== 'b'));
+    const after = run(
+      xphone,
+      ent,
+      five.filter((u) => u.id !== 'b'),
+    );
     expect(holders(after, 'CONTACTS')).toEqual(['c', 'd', 'e']);
     expect(lic(after, 'd', 'CONTACTS')).toMatchObject({ status: 'GRANTED', rank: 3 });
     const changes = allocationChanges(before, after);
@@ -381,7 +443,11 @@ describe('under-licensing (R-UNDER)', () => {
 
   it('[R-UNDER-3] a holder who becomes INACTIVE frees the licence for the next in line', () => {
     const before = run(xphone, ent, five);
-    const after = run(xphone, ent, five.map((u) => (u.id === 'e' ? { ...u, status: 'INACTIVE' } : u)));
+    const after = run(
+      xphone,
+      ent,
+      five.map((u) => (u.id === 'e' ? { ...u, status: 'INACTIVE' } : u)),
+    );
     expect(holders(after, 'CONTACTS')).toEqual(['b', 'c', 'd']);
     expect(allocationChanges(before, after)).toEqual(
       expect.arrayContaining([
@@ -398,8 +464,14 @@ describe('under-licensing (R-UNDER)', () => {
     // the OFFICE_PLUS order, the OFFICE_PLUS licence x held. Holding it
     // because u was there before would make holders depend on history.
     const ent2 = buy(xphone, { SERVER: 1, OFFICE: 1, OFFICE_PLUS: 1 });
-    const u = user('u', [['OFFICE', 0], ['OFFICE_PLUS', 5]]);
-    const x = user('x', [['OFFICE', 1, 'DIRECT'], ['OFFICE_PLUS', 3]]);
+    const u = user('u', [
+      ['OFFICE', 0],
+      ['OFFICE_PLUS', 5],
+    ]);
+    const x = user('x', [
+      ['OFFICE', 1, 'DIRECT'],
+      ['OFFICE_PLUS', 3],
+    ]);
     const v = user('v', [['OFFICE_PLUS', 2]]);
     const before = run(xphone, ent2, [u, x, v]);
     expect(holders(before, 'OFFICE')).toEqual(['u', 'x']);
@@ -466,7 +538,8 @@ describe('fixed seats and cool-down capacity', () => {
 
 describe('add-on coverage (R-ADDON-1)', () => {
   const agents = users('a', 100, ['ELITE', 'WORKFORCE_MANAGEMENT', 'QUALITY_MANAGEMENT']);
-  const coverage = (r: AllocationResult, ent: EntitlementView[]) => Object.fromEntries(addOnCoverage(zoom, ent, r).map(({ addOn, ...row }) => [addOn, row]));
+  const coverage = (r: AllocationResult, ent: EntitlementView[]) =>
+    Object.fromEntries(addOnCoverage(zoom, ent, r).map(({ addOn, ...row }) => [addOn, row]));
 
   it('[R-ADDON-1] ELITE concurrent, 25 seats, 100 agents with WFM and QM: 25 covered, shortfall 75 each; AI Expert Assist for all', () => {
     const ent = buy(zoom, { ELITE: 25 }, { ELITE: 'CONCURRENT' });
@@ -500,7 +573,20 @@ describe('add-on coverage (R-ADDON-1)', () => {
 
   it('[R-ADDON-1] the covered agents are the first in the fixed order, not the first in the input', () => {
     const ent = buy(zoom, { ELITE: 2 }, { ELITE: 'CONCURRENT' });
-    const us = [user('z', [['ELITE', 0], ['WORKFORCE_MANAGEMENT', 9]]), user('y', [['ELITE', 0], ['WORKFORCE_MANAGEMENT', 1]]), user('x', [['ELITE', 0], ['WORKFORCE_MANAGEMENT', 1]])];
+    const us = [
+      user('z', [
+        ['ELITE', 0],
+        ['WORKFORCE_MANAGEMENT', 9],
+      ]),
+      user('y', [
+        ['ELITE', 0],
+        ['WORKFORCE_MANAGEMENT', 1],
+      ]),
+      user('x', [
+        ['ELITE', 0],
+        ['WORKFORCE_MANAGEMENT', 1],
+      ]),
+    ];
     const r = run(zoom, ent, us);
     expect(holders(r, 'WORKFORCE_MANAGEMENT')).toEqual(['x', 'y']);
     expect(lic(r, 'z', 'WORKFORCE_MANAGEMENT')).toMatchObject({ status: 'UNLICENSED', rank: 3 });
@@ -541,7 +627,8 @@ describe('licence state', () => {
     const us = [...users('o', 3, ['OFFICE', 'CONTACTS']), ...users('p', 2, ['OFFICE_PLUS'])];
     const r = run(xphone, ent, us, { fullUse: false });
     for (const licenses of r.users.values()) for (const l of licenses) expect(l.status, `${l.product}`).not.toBe('GRANTED');
-    for (const code of ['OFFICE', 'OFFICE_PLUS', 'CONTACTS']) expect(r.products.get(code)).toMatchObject({ capacity: 0, granted: 0, consumed: 0 });
+    for (const code of ['OFFICE', 'OFFICE_PLUS', 'CONTACTS'])
+      expect(r.products.get(code)).toMatchObject({ capacity: 0, granted: 0, consumed: 0 });
     expect(stepsOf(r, 'o001', 'OFFICE')).toMatch(/not in full use/);
     const z = run(zoom, buy(zoom, { ELITE: 10 }), users('e', 2, ['ELITE', 'WORKFORCE_MANAGEMENT']), { fullUse: false });
     expect(holders(z, 'ELITE')).toEqual([]);

@@ -49,10 +49,24 @@ describe('preset catalogs', () => {
     expect(productOf(xphone, 'SERVER')).toMatchObject({ kind: 'SYSTEM', allocation: 'ACCOUNT', unit: 'DATA_SOURCE', unitsPerLicense: 10 });
     expect(productOf(xphone, 'ADDITIONAL_DATABASES')).toMatchObject({ unit: 'DATA_SOURCE', unitsPerLicense: 10 });
     expect(productOf(xphone, 'AUTO_ATTENDANT')).toMatchObject({ unit: 'AA_CHANNEL', unitsPerLicense: 20 });
-    expect(productOf(xphone, 'AUTO_ATTENDANT').requirements).toContainEqual({ scope: 'ORGANIZATION', anyOf: ['IP_CHANNEL'], minQuantity: 2, condition: null });
-    expect(productOf(xphone, 'IP_CHANNEL')).toMatchObject({ unit: 'CHANNEL', unitsPerLicense: 1, advisories: [{ code: 'CAPACITY_ADVISORY', perUsers: 25 }] });
+    expect(productOf(xphone, 'AUTO_ATTENDANT').requirements).toContainEqual({
+      scope: 'ORGANIZATION',
+      anyOf: ['IP_CHANNEL'],
+      minQuantity: 2,
+      condition: null,
+    });
+    expect(productOf(xphone, 'IP_CHANNEL')).toMatchObject({
+      unit: 'CHANNEL',
+      unitsPerLicense: 1,
+      advisories: [{ code: 'CAPACITY_ADVISORY', perUsers: 25 }],
+    });
     for (const product of xphone.products.filter((p) => p.code !== 'SERVER')) {
-      expect(product.requirements, product.code).toContainEqual({ scope: 'ORGANIZATION', anyOf: ['SERVER'], minQuantity: 1, condition: null });
+      expect(product.requirements, product.code).toContainEqual({
+        scope: 'ORGANIZATION',
+        anyOf: ['SERVER'],
+        minQuantity: 1,
+        condition: null,
+      });
     }
   });
 
@@ -64,13 +78,32 @@ describe('preset catalogs', () => {
       { scope: 'USER', anyOf: ['OFFICE_PLUS'], minQuantity: 1, condition: 'mobileApp' },
       { scope: 'USER', anyOf: ['OFFICE'], minQuantity: 1, condition: 'smsNotification' },
     ]);
-    expect(productOf(xphone, 'TEAMDESK').requirements).toContainEqual({ scope: 'USER', anyOf: ['OFFICE_PLUS'], minQuantity: 1, condition: null });
-    expect(productOf(xphone, 'DASHBOARD').requirements).toContainEqual({ scope: 'USER', anyOf: ['CONTACTS'], minQuantity: 1, condition: null });
+    expect(productOf(xphone, 'TEAMDESK').requirements).toContainEqual({
+      scope: 'USER',
+      anyOf: ['OFFICE_PLUS'],
+      minQuantity: 1,
+      condition: null,
+    });
+    expect(productOf(xphone, 'DASHBOARD').requirements).toContainEqual({
+      scope: 'USER',
+      anyOf: ['CONTACTS'],
+      minQuantity: 1,
+      condition: null,
+    });
   });
 
   it('[R-UNDER-1] XPhone user licences are NAMED and queue when exhausted', () => {
     const users = xphone.products.filter((p) => p.kind === 'USER');
-    expect(users.map((p) => p.code)).toEqual(['OFFICE', 'OFFICE_PLUS', 'TEAMDESK', 'VOICEMAIL', 'FAX', 'TAPI_LINE', 'CONTACTS', 'DASHBOARD']);
+    expect(users.map((p) => p.code)).toEqual([
+      'OFFICE',
+      'OFFICE_PLUS',
+      'TEAMDESK',
+      'VOICEMAIL',
+      'FAX',
+      'TAPI_LINE',
+      'CONTACTS',
+      'DASHBOARD',
+    ]);
     expect(users.every((p) => p.allocation === 'NAMED' && p.whenExhausted === 'QUEUE')).toBe(true);
   });
 
@@ -109,7 +142,9 @@ describe('preset catalogs', () => {
 
   it('[R-ADDON-1] Elite covers AI Expert Assist always, WFM and QM only when named', () => {
     const coverage = Object.fromEntries(
-      productOf(zoom, 'ELITE').includes.filter((i) => productOf(zoom, i.product).kind === 'ADDON').map((i) => [i.product, i.coverage]),
+      productOf(zoom, 'ELITE')
+        .includes.filter((i) => productOf(zoom, i.product).kind === 'ADDON')
+        .map((i) => [i.product, i.coverage]),
     );
     expect(coverage).toEqual({ AI_EXPERT_ASSIST: 'ALWAYS', QUALITY_MANAGEMENT: 'NAMED_ONLY', WORKFORCE_MANAGEMENT: 'NAMED_ONLY' });
     expect(productOf(zoom, 'WORKFORCE_MANAGEMENT').requirements).toEqual([
@@ -120,7 +155,12 @@ describe('preset catalogs', () => {
   });
 
   it('[R-REASSIGN-1] connect storm BASE is named, refuses when exhausted and cools down 90 days', () => {
-    expect(productOf(storm, 'BASE')).toMatchObject({ kind: 'USER', allocation: 'NAMED', whenExhausted: 'REFUSE', reassignCooldownDays: 90 });
+    expect(productOf(storm, 'BASE')).toMatchObject({
+      kind: 'USER',
+      allocation: 'NAMED',
+      whenExhausted: 'REFUSE',
+      reassignCooldownDays: 90,
+    });
   });
 
   it('[R-EMER-1] connect storm seats are concurrent, need BASE and allow emergency seats', () => {
@@ -167,7 +207,14 @@ describe('[R-CAT-2] broken catalogs are refused, naming the product', () => {
     options: ['client'],
     products: [
       { code: 'A', name: 'A', kind: 'USER', allocation: 'NAMED' },
-      { code: 'B', name: 'B', kind: 'USER', allocation: 'NAMED', includes: [{ product: 'A' }], requirements: [{ scope: 'USER', anyOf: ['A'] }] },
+      {
+        code: 'B',
+        name: 'B',
+        kind: 'USER',
+        allocation: 'NAMED',
+        includes: [{ product: 'A' }],
+        requirements: [{ scope: 'USER', anyOf: ['A'] }],
+      },
     ],
   });
   const refuse = (change: (raw: ReturnType<typeof base>) => void) => {
@@ -233,7 +280,9 @@ describe('[R-CAT-2] broken catalogs are refused, naming the product', () => {
 
   it('[R-CAT-2] unknown fields, kinds and scopes, and allocation choices without the default', () => {
     expect(refuse((c) => (c.products[0]!.unitPerLicense = 2))).toThrow('product A: unknown field unitPerLicense');
-    expect(refuse((c) => (c.products[0]!.kind = 'SEAT'))).toThrow('product A: kind must be one of USER, SYSTEM, FEATURE, ADDON, got "SEAT"');
+    expect(refuse((c) => (c.products[0]!.kind = 'SEAT'))).toThrow(
+      'product A: kind must be one of USER, SYSTEM, FEATURE, ADDON, got "SEAT"',
+    );
     expect(refuse((c) => (c.products[1]!.requirements = [{ scope: 'TEAM', anyOf: ['A'] }]))).toThrow('product B: requirements[0]: scope');
     expect(refuse((c) => (c.products[0]!.allocationChoices = ['CONCURRENT']))).toThrow(
       'product A: allocationChoices [CONCURRENT] do not contain its allocation NAMED',

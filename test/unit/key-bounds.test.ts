@@ -79,11 +79,22 @@ describe('[R-KEY-1] key bounds', () => {
   });
 
   it('[R-KEY-2] an order beyond a bound is refused by the issuer too, naming the field and the bound', () => {
-    const order = { customerRef: 'CUST-1', catalog: 'innoacd', validFrom: '2026-01-15', entitlements: [{ product: 'ACD_AGENT', quantity: 5 }] };
+    const order = {
+      customerRef: 'CUST-1',
+      catalog: 'innoacd',
+      validFrom: '2026-01-15',
+      entitlements: [{ product: 'ACD_AGENT', quantity: 5 }],
+    };
     const now = new Date('2026-01-01T00:00:00Z');
     expect(() => orderToPayload({ ...order, graceDays: 1e12 }, now)).toThrow('graceDays must be a whole number from 0 to 3650');
-    expect(() => orderToPayload({ ...order, entitlements: [{ product: 'ACD_AGENT', quantity: 3_000_000_000 }] }, now)).toThrow('entitlements[0].quantity must be a whole number from 0 to 1000000');
-    expect(() => orderToPayload({ ...order, validFrom: '2100-01-01' }, now)).toThrow(/validFrom must be .* to before 2100-01-01T00:00:00\.000Z/);
-    expect(() => orderToPayload({ ...order, keyId: 'K'.repeat(201) }, now)).toThrow('keyId must be a non-empty string of at most 200 characters');
+    expect(() => orderToPayload({ ...order, entitlements: [{ product: 'ACD_AGENT', quantity: 3_000_000_000 }] }, now)).toThrow(
+      'entitlements[0].quantity must be a whole number from 0 to 1000000',
+    );
+    expect(() => orderToPayload({ ...order, validFrom: '2100-01-01' }, now)).toThrow(
+      /validFrom must be .* to before 2100-01-01T00:00:00\.000Z/,
+    );
+    expect(() => orderToPayload({ ...order, keyId: 'K'.repeat(201) }, now)).toThrow(
+      'keyId must be a non-empty string of at most 200 characters',
+    );
   });
 });

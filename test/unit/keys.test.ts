@@ -150,7 +150,9 @@ describe('licence key codec', () => {
   });
 
   it('[R-KEY-1] issueKey refuses an invalid payload and a key that is not Ed25519', () => {
-    expect(() => issueKey({ ...basePayload(), termMonths: 0 }, pair.privateKeyPem)).toThrow('termMonths must be a whole number from 1 to 120');
+    expect(() => issueKey({ ...basePayload(), termMonths: 0 }, pair.privateKeyPem)).toThrow(
+      'termMonths must be a whole number from 1 to 120',
+    );
     expect(() => issueKey(basePayload(), pair.publicKeyPem)).toThrow('private key: not a PEM-encoded private key');
   });
 });
@@ -186,7 +188,10 @@ describe('payload validation', () => {
 
   it('[R-KEY-1] names a missing, mistyped or unknown field', () => {
     const cases: [Record<string, unknown>, string][] = [
-      [{ ...raw(), customerRef: undefined }, 'customerRef is required (a non-empty string of at most 200 characters without control characters or unpaired surrogates)'],
+      [
+        { ...raw(), customerRef: undefined },
+        'customerRef is required (a non-empty string of at most 200 characters without control characters or unpaired surrogates)',
+      ],
       [{ ...raw(), v: 2 }, 'v must be 1'],
       [{ ...raw(), graceDays: 1.5 }, 'graceDays must be a whole number from 0 to 3650'],
       [{ ...raw(), autoRenew: 'yes' }, 'autoRenew must be true or false'],
@@ -194,10 +199,25 @@ describe('payload validation', () => {
       [{ ...raw(), validFrom: '2026-01-15T00:00:00+01:00' }, 'validFrom must be an ISO 8601 UTC instant'],
       [{ ...raw(), expires: '2027-01-01' }, 'expires is not a known field'],
       [{ ...raw(), entitlements: {} }, 'entitlements must be an array'],
-      [{ ...raw(), entitlements: [{ product: 'A', quantity: 1, allocation: 'FLOATING' }] }, 'entitlements[0].allocation must be NAMED or CONCURRENT or FIXED_SEAT or ACCOUNT or null'],
+      [
+        { ...raw(), entitlements: [{ product: 'A', quantity: 1, allocation: 'FLOATING' }] },
+        'entitlements[0].allocation must be NAMED or CONCURRENT or FIXED_SEAT or ACCOUNT or null',
+      ],
       [{ ...raw(), entitlements: [{ product: 'A', quantity: 1, seats: 2 }] }, 'entitlements[0].seats is not a known field'],
-      [{ ...raw(), entitlements: [{ product: 'A', quantity: 1 }, { product: 'A', quantity: 2 }] }, 'entitlements[1].product: A is already listed in entitlements[0]'],
-      [{ ...raw(), entitlements: [{ product: 'A', quantity: 1, overageGraceMinutes: -5 }] }, 'entitlements[0].overageGraceMinutes must be a whole number from 0 to 10080 or null'],
+      [
+        {
+          ...raw(),
+          entitlements: [
+            { product: 'A', quantity: 1 },
+            { product: 'A', quantity: 2 },
+          ],
+        },
+        'entitlements[1].product: A is already listed in entitlements[0]',
+      ],
+      [
+        { ...raw(), entitlements: [{ product: 'A', quantity: 1, overageGraceMinutes: -5 }] },
+        'entitlements[0].overageGraceMinutes must be a whole number from 0 to 10080 or null',
+      ],
     ];
     for (const [input, message] of cases) {
       expect(() => parsePayload(input)).toThrow(message);
@@ -207,7 +227,13 @@ describe('payload validation', () => {
 
   it('[R-KEY-1] the error carries the field path', () => {
     try {
-      parsePayload({ ...raw(), entitlements: [{ product: 'A', quantity: 1 }, { product: 'B', quantity: 'ten' }] });
+      parsePayload({
+        ...raw(),
+        entitlements: [
+          { product: 'A', quantity: 1 },
+          { product: 'B', quantity: 'ten' },
+        ],
+      });
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(KeyFormatError);
@@ -269,10 +295,17 @@ describe('orders', () => {
     const bad = (entitlement: Record<string, unknown>) => () =>
       orderToPayload(order({ entitlements: [{ product: 'SERVER', quantity: 1 }, entitlement] }), now, catalogs);
     expect(bad({ product: 'OFFYCE', quantity: 1 })).toThrow('entitlements[1].product: unknown product OFFYCE in catalog xphone-connect');
-    expect(bad({ product: 'ELITE', quantity: 1, allocation: 'FIXED_SEAT' })).toThrow('entitlements[1].allocation: ELITE is allocated NAMED or CONCURRENT, not FIXED_SEAT');
-    expect(bad({ product: 'OFFICE', quantity: 1, emergencyQuantity: 3 })).toThrow('entitlements[1].emergencyQuantity: OFFICE has no emergency seats');
+    expect(bad({ product: 'ELITE', quantity: 1, allocation: 'FIXED_SEAT' })).toThrow(
+      'entitlements[1].allocation: ELITE is allocated NAMED or CONCURRENT, not FIXED_SEAT',
+    );
+    expect(bad({ product: 'OFFICE', quantity: 1, emergencyQuantity: 3 })).toThrow(
+      'entitlements[1].emergencyQuantity: OFFICE has no emergency seats',
+    );
     expect(bad({ product: 'EMAIL', quantity: 1 })).toThrow('entitlements[1].product: EMAIL is part of a bundle');
-    expect(orderToPayload(order({ entitlements: [{ product: 'ELITE', quantity: 5, allocation: 'CONCURRENT' }] }), now, catalogs).entitlements[0]?.allocation).toBe('CONCURRENT');
+    expect(
+      orderToPayload(order({ entitlements: [{ product: 'ELITE', quantity: 5, allocation: 'CONCURRENT' }] }), now, catalogs).entitlements[0]
+        ?.allocation,
+    ).toBe('CONCURRENT');
     expect(() => orderToPayload(order({ catalog: 'xphone' }), now, catalogs)).toThrow('catalog: unknown catalog xphone');
   });
 

@@ -2,13 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
 import { parsePayload } from '../../src/keys/payload.ts';
 import { DAY_MS, addMonthsUtc } from '../../src/licensing/dates.ts';
-import {
-  keyTerm,
-  licenseStatus,
-  nextTransitionAt,
-  type ActivatedKey,
-  type LicenseStatusResult,
-} from '../../src/licensing/lifecycle.ts';
+import { keyTerm, licenseStatus, nextTransitionAt, type ActivatedKey, type LicenseStatusResult } from '../../src/licensing/lifecycle.ts';
 
 const HOUR_MS = 3_600_000;
 const at = (iso: string): Date => new Date(iso);
@@ -130,7 +124,15 @@ describe('state boundaries', () => {
 
   it('[R-LIFE-5] with no key ever the state is NONE: demo mode, nothing granted', () => {
     const result = status([], at('2026-06-01T00:00:00Z'));
-    expect(result).toMatchObject({ state: 'NONE', keyId: null, validUntil: null, fullUse: false, entitlements: [], pendingKey: null, autoRenew: false });
+    expect(result).toMatchObject({
+      state: 'NONE',
+      keyId: null,
+      validUntil: null,
+      fullUse: false,
+      entitlements: [],
+      pendingKey: null,
+      autoRenew: false,
+    });
     expect(codes(result)).toEqual(['DEMO_MODE']);
     expect(nextTransitionAt(result)).toBeNull();
   });
@@ -147,7 +149,14 @@ describe('several keys', () => {
   it('[R-KEY-4] a key whose start lies in the future is PENDING until its start, then ACTIVE', () => {
     const future = key(1, '2026-03-01T00:00:00Z');
     const before = status([future], at('2026-02-01T00:00:00Z'));
-    expect(before).toMatchObject({ state: 'PENDING', keyId: 'K-1', validFrom: at('2026-03-01T00:00:00Z'), fullUse: false, entitlements: [], pendingKey: future });
+    expect(before).toMatchObject({
+      state: 'PENDING',
+      keyId: 'K-1',
+      validFrom: at('2026-03-01T00:00:00Z'),
+      fullUse: false,
+      entitlements: [],
+      pendingKey: future,
+    });
     expect(codes(before)).toEqual(['DEMO_MODE']);
     expect(nextTransitionAt(before)).toEqual(at('2026-03-01T00:00:00Z'));
     expect(status([future], at('2026-02-28T23:59:59.999Z')).state).toBe('PENDING');

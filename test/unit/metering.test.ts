@@ -11,7 +11,12 @@ const MIN = 60_000;
 const T0 = new Date('2026-11-02T08:00:00.000Z');
 const at = (ms: number) => new Date(T0.getTime() + ms);
 /** A counter value from `T0 + ms` on. */
-const pt = (ms: number, inUse: number, capacity = 4, emergencyCapacity = 0): UsagePoint => ({ at: at(ms), inUse, capacity, emergencyCapacity });
+const pt = (ms: number, inUse: number, capacity = 4, emergencyCapacity = 0): UsagePoint => ({
+  at: at(ms),
+  inUse,
+  capacity,
+  emergencyCapacity,
+});
 
 describe('split', () => {
   it('[R-METER-0] fills regular seats first, then emergency seats, then overage', () => {
@@ -63,7 +68,12 @@ describe('kindOfSeat', () => {
 describe('summarizeUsage: peaks', () => {
   it('[R-METER-1] the peak of an interval is the most seats in use at once within it', () => {
     const points = [pt(5 * MIN, 2, 10), pt(10 * MIN, 5, 10), pt(20 * MIN, 1, 10)];
-    expect(summarizeUsage(points, T0, at(60 * MIN), 30, at(60 * MIN))).toEqual({ peakConcurrent: 5, emergencyPeak: 0, episodes: [], billableOverage: 0 });
+    expect(summarizeUsage(points, T0, at(60 * MIN), 30, at(60 * MIN))).toEqual({
+      peakConcurrent: 5,
+      emergencyPeak: 0,
+      episodes: [],
+      billableOverage: 0,
+    });
   });
 
   it('[R-METER-1] the value in force at `from` counts, although it was recorded before', () => {
@@ -87,7 +97,12 @@ describe('summarizeUsage: peaks', () => {
   });
 
   it('[R-METER-1] no recorded change: all figures zero', () => {
-    expect(summarizeUsage([], T0, at(60 * MIN), 30, at(60 * MIN))).toEqual({ peakConcurrent: 0, emergencyPeak: 0, episodes: [], billableOverage: 0 });
+    expect(summarizeUsage([], T0, at(60 * MIN), 30, at(60 * MIN))).toEqual({
+      peakConcurrent: 0,
+      emergencyPeak: 0,
+      episodes: [],
+      billableOverage: 0,
+    });
   });
 
   it('[R-EMER-2] the emergency peak is the most emergency seats in use at once; peakConcurrent counts every kind (R-METER-0)', () => {
@@ -151,7 +166,7 @@ describe('summarizeUsage: overage episodes (30-minute grace)', () => {
     expect(after.billableOverage).toBe(2);
   });
 
-  it('[R-OVER-1] the grace is the product\'s: 45 minutes make a 40-minute episode free, 0 minutes bill any', () => {
+  it("[R-OVER-1] the grace is the product's: 45 minutes make a 40-minute episode free, 0 minutes bill any", () => {
     const points = [pt(0, 5), pt(40 * MIN, 4)];
     expect(summarizeUsage(points, FROM, TO, 45, NOW).episodes[0]?.billable).toBe(false);
     expect(summarizeUsage(points, FROM, TO, 30, NOW).episodes[0]?.billable).toBe(true);

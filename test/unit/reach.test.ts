@@ -70,11 +70,17 @@ describe('[R-SEC-5] the reach table covers the schema', () => {
   it('lists every Type.field of the schema, and nothing the schema lacks', () => {
     const inSchema = objectTypes(schema).flatMap((t) => Object.keys(t.getFields()).map((f) => `${t.name}.${f}`));
     const inTable = Object.entries(REACH).flatMap(([type, fields]) => Object.keys(fields).map((f) => `${type}.${f}`));
-    expect(inSchema.filter((c) => !inTable.includes(c)), 'fields missing from src/auth/reach.ts').toEqual([]);
-    expect(inTable.filter((c) => !inSchema.includes(c)), 'fields listed in src/auth/reach.ts that the schema lacks').toEqual([]);
+    expect(
+      inSchema.filter((c) => !inTable.includes(c)),
+      'fields missing from src/auth/reach.ts',
+    ).toEqual([]);
+    expect(
+      inTable.filter((c) => !inSchema.includes(c)),
+      'fields listed in src/auth/reach.ts that the schema lacks',
+    ).toEqual([]);
   });
 
-  it('a field missing from the table is the operator\'s alone (fail closed)', async () => {
+  it("a field missing from the table is the operator's alone (fail closed)", async () => {
     const scratch = new SchemaBuilder<{ Context: { viewer: Viewer }; AuthScopes: { reach: keyof typeof LEVELS } }>({
       plugins: [ScopeAuthPlugin, 'reach'],
       scopeAuth: {
@@ -119,19 +125,47 @@ describe('[R-SEC-5] every field × caller is refused or served as the table says
 describe('[R-SEC-5] what each role reaches', () => {
   const reachable = (principal: Principal) =>
     Object.entries(REACH)
-      .flatMap(([type, fields]) => Object.entries(fields).filter(([, reach]) => reach !== 'public' && (LEVELS[reach] as readonly Principal[]).includes(principal)).map(([f]) => `${type}.${f}`))
+      .flatMap(([type, fields]) =>
+        Object.entries(fields)
+          .filter(([, reach]) => reach !== 'public' && (LEVELS[reach] as readonly Principal[]).includes(principal))
+          .map(([f]) => `${type}.${f}`),
+      )
       .sort();
 
   it('AGENT_CLIENT: its mutations, its session and their results, who it is, the id and name of its user; nothing else', () => {
     expect(reachable('AGENT_CLIENT')).toEqual(
       [
-        'Query.viewer', 'Viewer.kind', 'Viewer.organization', 'Viewer.role', 'Organization.id',
-        'Mutation.startSession', 'Mutation.heartbeat', 'Mutation.endSession',
-        'StartSessionPayload.granted', 'StartSessionPayload.session', 'StartSessionPayload.denial', 'StartSessionPayload.grantedChannels', 'StartSessionPayload.deniedChannels',
-        'HeartbeatPayload.session', 'EndSessionPayload.session',
-        'Denial.code', 'Denial.message', 'ChannelDenial.channel', 'ChannelDenial.code', 'ChannelDenial.message',
-        'Session.id', 'Session.user', 'Session.seatKind', 'Session.startedAt', 'Session.expiresAt', 'Session.endedAt', 'Session.endReason', 'Session.channels', 'Session.deviceId',
-        'User.id', 'User.name',
+        'Query.viewer',
+        'Viewer.kind',
+        'Viewer.organization',
+        'Viewer.role',
+        'Organization.id',
+        'Mutation.startSession',
+        'Mutation.heartbeat',
+        'Mutation.endSession',
+        'StartSessionPayload.granted',
+        'StartSessionPayload.session',
+        'StartSessionPayload.denial',
+        'StartSessionPayload.grantedChannels',
+        'StartSessionPayload.deniedChannels',
+        'HeartbeatPayload.session',
+        'EndSessionPayload.session',
+        'Denial.code',
+        'Denial.message',
+        'ChannelDenial.channel',
+        'ChannelDenial.code',
+        'ChannelDenial.message',
+        'Session.id',
+        'Session.user',
+        'Session.seatKind',
+        'Session.startedAt',
+        'Session.expiresAt',
+        'Session.endedAt',
+        'Session.endReason',
+        'Session.channels',
+        'Session.deviceId',
+        'User.id',
+        'User.name',
       ].sort(),
     );
   });
@@ -139,7 +173,11 @@ describe('[R-SEC-5] what each role reaches', () => {
   it('SUPERVISOR and INTEGRATOR: no secrets (token secrets, tokens), no changes', () => {
     for (const role of ['SUPERVISOR', 'INTEGRATOR'] as const) {
       const fields = reachable(role);
-      expect(fields.filter((f) => f.startsWith('Mutation.') && !['Mutation.startSession', 'Mutation.heartbeat', 'Mutation.endSession'].includes(f))).toEqual([]);
+      expect(
+        fields.filter(
+          (f) => f.startsWith('Mutation.') && !['Mutation.startSession', 'Mutation.heartbeat', 'Mutation.endSession'].includes(f),
+        ),
+      ).toEqual([]);
       expect(fields.filter((f) => /^(ApiToken|CreateApiTokenPayload|RevokeApiTokenPayload)\./.test(f))).toEqual([]);
     }
     expect(reachOf('CreateApiTokenPayload', 'token')).toBe('admin');
@@ -160,7 +198,10 @@ describe('[R-SEC-5] what each role reaches', () => {
       seen.add(type.name);
       for (const field of Object.values(type.getFields())) {
         const level = LEVELS[reachOf(type.name, field.name)] as readonly Principal[];
-        expect(subscribers.every((p) => level.includes(p)), `${type.name}.${field.name}`).toBe(true);
+        expect(
+          subscribers.every((p) => level.includes(p)),
+          `${type.name}.${field.name}`,
+        ).toBe(true);
         stack.push(getNamedType(field.type));
       }
     }

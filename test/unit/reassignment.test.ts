@@ -12,8 +12,18 @@ const COOLDOWN = getCatalog('connect-storm')?.products.find((p) => p.code === 'B
 const DAY0 = Date.UTC(2026, 2, 1, 9, 30);
 const day = (n: number, ms = 0): Date => new Date(DAY0 + n * DAY_MS + ms);
 
-const held = (slotNo: number, holder: string, windowDay: number, earlyUsed = false): Slot => ({ slotNo, holderUserId: holder, windowStart: day(windowDay), earlyUsed });
-const freed = (slotNo: number, windowDay: number, earlyUsed: boolean): Slot => ({ slotNo, holderUserId: null, windowStart: day(windowDay), earlyUsed });
+const held = (slotNo: number, holder: string, windowDay: number, earlyUsed = false): Slot => ({
+  slotNo,
+  holderUserId: holder,
+  windowStart: day(windowDay),
+  earlyUsed,
+});
+const freed = (slotNo: number, windowDay: number, earlyUsed: boolean): Slot => ({
+  slotNo,
+  holderUserId: null,
+  windowStart: day(windowDay),
+  earlyUsed,
+});
 
 /** What the service stores when `choice` is taken by `holder` at `now` (assignments.service syncSlots). */
 function take(slots: Slot[], holder: string, now: Date, total: number): Slot[] {

@@ -8,7 +8,15 @@ import { getCatalog, type Allocation, type Catalog } from '../../src/catalogs/in
 import { allocate, type AllocationResult, type AllocationUser } from '../../src/licensing/allocation.ts';
 import { entitlementsOf, type EntitlementView } from '../../src/licensing/entitlements.ts';
 import { summarizeSlots, type SlotSummary } from '../../src/licensing/reassignment.ts';
-import { addOnCoverage, capacityAdvisories, licenseMapping, siteOverview, teamAnalytics, type MappingRow, type SeatFigures } from '../../src/licensing/reports.ts';
+import {
+  addOnCoverage,
+  capacityAdvisories,
+  licenseMapping,
+  siteOverview,
+  teamAnalytics,
+  type MappingRow,
+  type SeatFigures,
+} from '../../src/licensing/reports.ts';
 
 function catalog(code: string): Catalog {
   const found = getCatalog(code);
@@ -23,24 +31,40 @@ const storm = catalog('connect-storm');
 const T0 = Date.UTC(2026, 0, 1);
 const at = (minutes: number): Date => new Date(T0 + minutes * 60_000);
 
-function buy(cat: Catalog, quantities: Record<string, number | { quantity: number; emergency?: number; allocation?: Allocation }>): EntitlementView[] {
+function buy(
+  cat: Catalog,
+  quantities: Record<string, number | { quantity: number; emergency?: number; allocation?: Allocation }>,
+): EntitlementView[] {
   return entitlementsOf(
     cat,
     Object.entries(quantities).map(([product, q]) => {
       const e = typeof q === 'number' ? { quantity: q } : q;
-      return { product, quantity: e.quantity, allocation: e.allocation ?? null, emergencyQuantity: e.emergency ?? 0, overageAllowed: null, overageGraceMinutes: null };
+      return {
+        product,
+        quantity: e.quantity,
+        allocation: e.allocation ?? null,
+        emergencyQuantity: e.emergency ?? 0,
+        overageAllowed: null,
+        overageGraceMinutes: null,
+      };
     }),
   );
 }
 
 function user(id: string, products: string[], minute = 0, status = 'ACTIVE'): AllocationUser {
-  return { id, status, options: [], configured: products.map((product) => ({ product, source: 'GROUP' as const, configuredAt: at(minute) })) };
+  return {
+    id,
+    status,
+    options: [],
+    configured: products.map((product) => ({ product, source: 'GROUP' as const, configuredAt: at(minute) })),
+  };
 }
 
 const numbered = (prefix: string, n: number, products: string[]): AllocationUser[] =>
   Array.from({ length: n }, (_, i) => user(`${prefix}${String(i + 1).padStart(2, '0')}`, products, i));
 
-const run = (cat: Catalog, ent: EntitlementView[], users: AllocationUser[]): AllocationResult => allocate({ catalog: cat, entitlements: ent, fullUse: true, users });
+const run = (cat: Catalog, ent: EntitlementView[], users: AllocationUser[]): AllocationResult =>
+  allocate({ catalog: cat, entitlements: ent, fullUse: true, users });
 
 const NO_SLOTS = new Map<string, SlotSummary>();
 const NO_SEATS = new Map<string, SeatFigures>();
@@ -66,7 +90,21 @@ describe('licence mapping (R-MAP-1)', () => {
     expect(rows.map((r) => r.product)).toEqual(xphone.products.map((p) => p.code));
     for (const row of rows) {
       expect(Object.keys(row).sort()).toEqual(
-        ['product', 'total', 'inUse', 'reusable', 'available', 'concurrentTotal', 'concurrentInUse', 'concurrentAvailable', 'emergencyTotal', 'emergencyInUse', 'emergencyPeakThisPeriod', 'emergencyAvailable', 'unitsTotal'].sort(),
+        [
+          'product',
+          'total',
+          'inUse',
+          'reusable',
+          'available',
+          'concurrentTotal',
+          'concurrentInUse',
+          'concurrentAvailable',
+          'emergencyTotal',
+          'emergencyInUse',
+          'emergencyPeakThisPeriod',
+          'emergencyAvailable',
+          'unitsTotal',
+        ].sort(),
       );
     }
     // Not bought: an all-zero row.
@@ -75,7 +113,14 @@ describe('licence mapping (R-MAP-1)', () => {
 
   it('[R-MAP-1] [R-BUNDLE-1] named rows without slots: inUse = licences taken, available = total − inUse; bundle-included counted once', () => {
     expect(rowOf(rows, 'OFFICE')).toEqual({ product: 'OFFICE', total: 150, inUse: 6, available: 144, unitsTotal: 150, ...ZERO_COLUMNS });
-    expect(rowOf(rows, 'OFFICE_PLUS')).toEqual({ product: 'OFFICE_PLUS', total: 50, inUse: 2, available: 48, unitsTotal: 50, ...ZERO_COLUMNS });
+    expect(rowOf(rows, 'OFFICE_PLUS')).toEqual({
+      product: 'OFFICE_PLUS',
+      total: 50,
+      inUse: 2,
+      available: 48,
+      unitsTotal: 50,
+      ...ZERO_COLUMNS,
+    });
     // Five configured, three bought: all three in use, none available.
     expect(rowOf(rows, 'CONTACTS')).toEqual({ product: 'CONTACTS', total: 3, inUse: 3, available: 0, unitsTotal: 3, ...ZERO_COLUMNS });
   });
@@ -85,24 +130,60 @@ describe('licence mapping (R-MAP-1)', () => {
     expect(rowOf(rows, 'ADDITIONAL_DATABASES')).toMatchObject({ total: 2, inUse: 2, available: 0, unitsTotal: 20 });
     expect(rowOf(rows, 'IP_CHANNEL')).toMatchObject({ total: 3, inUse: 3, available: 0, unitsTotal: 3 });
     const z = licenseMapping(zoom, buy(zoom, { VIRTUAL_AGENT: 1, CLOUD_STORAGE: 4 }), run(zoom, [], []), NO_SLOTS, NO_SEATS, ['ADDON']);
-    expect(rowOf(z, 'VIRTUAL_AGENT')).toEqual({ product: 'VIRTUAL_AGENT', total: 1, inUse: 1, available: 0, unitsTotal: 1, ...ZERO_COLUMNS });
+    expect(rowOf(z, 'VIRTUAL_AGENT')).toEqual({
+      product: 'VIRTUAL_AGENT',
+      total: 1,
+      inUse: 1,
+      available: 0,
+      unitsTotal: 1,
+      ...ZERO_COLUMNS,
+    });
     expect(rowOf(z, 'CLOUD_STORAGE')).toMatchObject({ total: 4, inUse: 4, available: 0 });
   });
 
   it('[R-MAP-1] `kinds` filters USER / FEATURE / SYSTEM / ADDON rows', () => {
     const result = run(xphone, ent, users);
-    const codes = (kinds: Parameters<typeof licenseMapping>[5]): string[] => licenseMapping(xphone, ent, result, NO_SLOTS, NO_SEATS, kinds).map((r) => r.product);
+    const codes = (kinds: Parameters<typeof licenseMapping>[5]): string[] =>
+      licenseMapping(xphone, ent, result, NO_SLOTS, NO_SEATS, kinds).map((r) => r.product);
     expect(codes(['SYSTEM'])).toEqual(['SERVER', 'IP_CHANNEL', 'AUTO_ATTENDANT', 'ADDITIONAL_DATABASES']);
     expect(codes(['USER'])).toEqual(['OFFICE', 'OFFICE_PLUS', 'TEAMDESK', 'VOICEMAIL', 'FAX', 'TAPI_LINE', 'CONTACTS', 'DASHBOARD']);
     expect(codes(['FEATURE', 'ADDON'])).toEqual([]);
     expect(codes([])).toEqual([]);
     const stormCodes = licenseMapping(storm, [], run(storm, [], []), NO_SLOTS, NO_SEATS, ['FEATURE']).map((r) => r.product);
-    expect(stormCodes).toEqual(['VOICE', 'EMAIL', 'WEBCHAT', 'SMS', 'CALL_RECORDING', 'REPORTING', 'CONFERENCE', 'PADLOCK', 'CTI_INTEGRATION']);
+    expect(stormCodes).toEqual([
+      'VOICE',
+      'EMAIL',
+      'WEBCHAT',
+      'SMS',
+      'CALL_RECORDING',
+      'REPORTING',
+      'CONFERENCE',
+      'PADLOCK',
+      'CTI_INTEGRATION',
+    ]);
   });
 
   it('[R-MAP-1] Zoom tier features (part of a tier, not bought) have no rows', () => {
-    const z = licenseMapping(zoom, buy(zoom, { ELITE: 10 }), run(zoom, buy(zoom, { ELITE: 10 }), numbered('e', 3, ['ELITE'])), NO_SLOTS, NO_SEATS, null);
-    expect(z.map((r) => r.product)).toEqual(['ESSENTIALS', 'PREMIUM', 'ELITE', 'AI_EXPERT_ASSIST', 'QUALITY_MANAGEMENT', 'WORKFORCE_MANAGEMENT', 'VIRTUAL_AGENT', 'TOLL_FREE_NUMBERS', 'CLOUD_STORAGE', 'GLOBAL_NUMBERS']);
+    const z = licenseMapping(
+      zoom,
+      buy(zoom, { ELITE: 10 }),
+      run(zoom, buy(zoom, { ELITE: 10 }), numbered('e', 3, ['ELITE'])),
+      NO_SLOTS,
+      NO_SEATS,
+      null,
+    );
+    expect(z.map((r) => r.product)).toEqual([
+      'ESSENTIALS',
+      'PREMIUM',
+      'ELITE',
+      'AI_EXPERT_ASSIST',
+      'QUALITY_MANAGEMENT',
+      'WORKFORCE_MANAGEMENT',
+      'VIRTUAL_AGENT',
+      'TOLL_FREE_NUMBERS',
+      'CLOUD_STORAGE',
+      'GLOBAL_NUMBERS',
+    ]);
     expect(rowOf(z, 'ELITE')).toMatchObject({ total: 10, inUse: 3, available: 7 });
   });
 
@@ -150,13 +231,24 @@ describe('licence mapping (R-MAP-1)', () => {
     // No sessions yet: zero usage.
     expect(rowOf(rows2, 'SUPERVISOR_SEAT')).toMatchObject({ total: 0, concurrentTotal: 0, concurrentInUse: 0, emergencyTotal: 0 });
     const idle = licenseMapping(storm, e, result, NO_SLOTS, NO_SEATS, ['USER']);
-    expect(rowOf(idle, 'AGENT_SEAT')).toMatchObject({ concurrentTotal: 10, concurrentInUse: 0, concurrentAvailable: 10, emergencyTotal: 2, emergencyAvailable: 2 });
+    expect(rowOf(idle, 'AGENT_SEAT')).toMatchObject({
+      concurrentTotal: 10,
+      concurrentInUse: 0,
+      concurrentAvailable: 10,
+      emergencyTotal: 2,
+      emergencyAvailable: 2,
+    });
   });
 
   it('[R-MAP-1] a Zoom tier bought on the concurrent model is a concurrent row', () => {
     const e = buy(zoom, { ELITE: { quantity: 25, allocation: 'CONCURRENT' } });
     const result = run(zoom, e, numbered('e', 40, ['ELITE']));
-    const row = rowOf(licenseMapping(zoom, e, result, NO_SLOTS, new Map([['ELITE', { inUse: 20, emergencyInUse: 0, emergencyPeakThisPeriod: 0 }]]), ['USER']), 'ELITE');
+    const row = rowOf(
+      licenseMapping(zoom, e, result, NO_SLOTS, new Map([['ELITE', { inUse: 20, emergencyInUse: 0, emergencyPeakThisPeriod: 0 }]]), [
+        'USER',
+      ]),
+      'ELITE',
+    );
     expect(row).toMatchObject({ total: 25, concurrentTotal: 25, concurrentInUse: 20, concurrentAvailable: 5, inUse: 20, available: 5 });
   });
 });
@@ -219,19 +311,42 @@ describe('team analytics (R-ANALYTICS)', () => {
       unlicensedMemberIds: [],
     });
     // The leader need not be listed among the members either.
-    expect(teamAnalytics(xphone, result, { leaderId: 'lead', memberIds: ['m1', 'm2'] })).toEqual({ allowed: true, membersRequiringLicense: 2, unlicensedMemberIds: [] });
+    expect(teamAnalytics(xphone, result, { leaderId: 'lead', memberIds: ['m1', 'm2'] })).toEqual({
+      allowed: true,
+      membersRequiringLicense: 2,
+      unlicensedMemberIds: [],
+    });
   });
 
   it('[R-ANALYTICS-1] not allowed when a member is UNLICENSED, missing the prerequisite, or not configured; without a leader everyone needs one', () => {
-    expect(teamAnalytics(xphone, result, { leaderId: 'lead', memberIds: ['lead', 'm1', 'm4'] })).toEqual({ allowed: false, membersRequiringLicense: 2, unlicensedMemberIds: ['m4'] });
-    expect(teamAnalytics(xphone, result, { leaderId: 'lead', memberIds: ['m1', 'm5', 'm6'] })).toEqual({ allowed: false, membersRequiringLicense: 3, unlicensedMemberIds: ['m5', 'm6'] });
-    expect(teamAnalytics(xphone, result, { leaderId: null, memberIds: ['lead', 'm1'] })).toEqual({ allowed: false, membersRequiringLicense: 2, unlicensedMemberIds: ['lead'] });
+    expect(teamAnalytics(xphone, result, { leaderId: 'lead', memberIds: ['lead', 'm1', 'm4'] })).toEqual({
+      allowed: false,
+      membersRequiringLicense: 2,
+      unlicensedMemberIds: ['m4'],
+    });
+    expect(teamAnalytics(xphone, result, { leaderId: 'lead', memberIds: ['m1', 'm5', 'm6'] })).toEqual({
+      allowed: false,
+      membersRequiringLicense: 3,
+      unlicensedMemberIds: ['m5', 'm6'],
+    });
+    expect(teamAnalytics(xphone, result, { leaderId: null, memberIds: ['lead', 'm1'] })).toEqual({
+      allowed: false,
+      membersRequiringLicense: 2,
+      unlicensedMemberIds: ['lead'],
+    });
     // A leader holding TEAMDESK is not counted.
-    expect(teamAnalytics(xphone, result, { leaderId: 'm1', memberIds: ['m1', 'm2'] })).toMatchObject({ allowed: true, membersRequiringLicense: 1 });
+    expect(teamAnalytics(xphone, result, { leaderId: 'm1', memberIds: ['m1', 'm2'] })).toMatchObject({
+      allowed: true,
+      membersRequiringLicense: 1,
+    });
   });
 
   it('[R-ANALYTICS-1] a catalog without team analytics always allows them', () => {
-    expect(teamAnalytics(zoom, run(zoom, [], []), { leaderId: null, memberIds: ['x', 'y'] })).toEqual({ allowed: true, membersRequiringLicense: 0, unlicensedMemberIds: [] });
+    expect(teamAnalytics(zoom, run(zoom, [], []), { leaderId: null, memberIds: ['x', 'y'] })).toEqual({
+      allowed: true,
+      membersRequiringLicense: 0,
+      unlicensedMemberIds: [],
+    });
   });
 
   it('[R-ANALYTICS-2] a team with more members needing a licence than there are licences is underlicensed (the ANALYTICS_UNDERLICENSED figures)', () => {
@@ -243,8 +358,16 @@ describe('team analytics (R-ANALYTICS)', () => {
     expect(access).toMatchObject({ allowed: false, unlicensedMemberIds: ['m4'] });
     // Buying one more licence makes the team whole.
     const more = buy(xphone, { SERVER: 1, OFFICE_PLUS: 10, TEAMDESK: 4 });
-    const after = run(xphone, more, ['m1', 'm2', 'm3', 'm4'].map((id, i) => user(id, desk, i + 1)));
-    expect(teamAnalytics(xphone, after, { leaderId: 'lead', memberIds: ['lead', 'm1', 'm2', 'm3', 'm4'] })).toEqual({ allowed: true, membersRequiringLicense: 4, unlicensedMemberIds: [] });
+    const after = run(
+      xphone,
+      more,
+      ['m1', 'm2', 'm3', 'm4'].map((id, i) => user(id, desk, i + 1)),
+    );
+    expect(teamAnalytics(xphone, after, { leaderId: 'lead', memberIds: ['lead', 'm1', 'm2', 'm3', 'm4'] })).toEqual({
+      allowed: true,
+      membersRequiringLicense: 4,
+      unlicensedMemberIds: [],
+    });
   });
 });
 
@@ -258,7 +381,13 @@ describe('add-on coverage rows (R-ADDON-1)', () => {
   it('[R-ADDON-1] purchased beyond need leaves no negative shortfall', () => {
     const ent = buy(zoom, { PREMIUM: 5, QUALITY_MANAGEMENT: 10 });
     const rows = addOnCoverage(zoom, ent, run(zoom, ent, numbered('p', 3, ['PREMIUM', 'QUALITY_MANAGEMENT'])));
-    expect(rows.find((r) => r.addOn === 'QUALITY_MANAGEMENT')).toEqual({ addOn: 'QUALITY_MANAGEMENT', usersRequiring: 3, coveredByBundle: 0, purchased: 10, shortfall: 0 });
+    expect(rows.find((r) => r.addOn === 'QUALITY_MANAGEMENT')).toEqual({
+      addOn: 'QUALITY_MANAGEMENT',
+      usersRequiring: 3,
+      coveredByBundle: 0,
+      purchased: 10,
+      shortfall: 0,
+    });
   });
 });
 
@@ -267,9 +396,15 @@ describe('sizing advisories', () => {
 
   it('XPhone CAPACITY_ADVISORY when IP_CHANNEL < ceil(active users / 25): 51 users with 2 channels', () => {
     expect(capacityAdvisories(xphone, ent(2), 51)).toEqual([
-      { code: 'CAPACITY_ADVISORY', product: 'IP_CHANNEL', message: expect.stringContaining('51 active users: 3 IP_CHANNEL recommended, 2 licensed') },
+      {
+        code: 'CAPACITY_ADVISORY',
+        product: 'IP_CHANNEL',
+        message: expect.stringContaining('51 active users: 3 IP_CHANNEL recommended, 2 licensed'),
+      },
     ]);
-    expect(capacityAdvisories(xphone, buy(xphone, { SERVER: 1 }), 1)).toEqual([expect.objectContaining({ code: 'CAPACITY_ADVISORY', product: 'IP_CHANNEL' })]);
+    expect(capacityAdvisories(xphone, buy(xphone, { SERVER: 1 }), 1)).toEqual([
+      expect.objectContaining({ code: 'CAPACITY_ADVISORY', product: 'IP_CHANNEL' }),
+    ]);
   });
 
   it('XPhone: no CAPACITY_ADVISORY at the recommendation: 50 users with 2 channels, no users, other catalogs', () => {
