@@ -1,0 +1,37 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+// Migrations are frozen once landed: a database that ran one never runs it again, so an edit would split
+// the fleet into databases built from two texts. Change the schema with a new migration, named after the
+// newest one below; once it lands, add its SHA-256 here in the same commit.
+const LANDED = new Map<string, string>([
+  ['2026_11_22_0001_foundation.ts', 'a932058f2c70cead6b1190b3cd08b08d71a001458910936d5ca437ef949fb2ab'],
+  ['2026_11_22_0002_license_keys.ts', '0f7a1b70150a599c8fe9fe9b05f8535afa0dd62e10bb8ea80589f4e89102e43c'],
+  ['2026_11_22_0003_assignments.ts', '0531de6de26ace4dc7e6fe4fe167bed252509b3d08c3b41ec5853b72b22c515c'],
+  ['2026_11_22_0004_seats.ts', 'f200f8e25405001ba254e9f5024b3e7ad479e75024531241bb003fe36e8dd505'],
+  ['2026_11_23_0005_revision.ts', 'bb5ec0963a7e11813194a98abc6a24bc6a825028aef613ebbc6c707f823b5006'],
+  ['2026_12_01_0007_token_expiry.ts', '836913c43a87a10fd05fba828a609f380757e83bee24b5a5fc3ba141c071eb65'],
+  ['2026_12_01_0008_key_uniqueness.ts', '4f6cb6933f82a1dc3531452aacf6cc53e2634c1c0f4b9c8b876fa6ad97991bcf'],
+]);
+
+const DIR = new URL('../../migrations/', import.meta.url);
+const files = readdirSync(DIR)
+  .filter((name) => name.endsWith('.ts'))
+  .sort();
+
+describe('migrations', () => {
+  it('keeps every landed migration byte for byte', () => {
+    const changed = [...LANDED].filter(([name, sha]) => {
+      const text = files.includes(name) ? readFileSync(new URL(name, DIR)) : null;
+      return text === null || createHash('sha256').update(text).digest('hex') !== sha;
+    });
+    expect(changed.map(([name]) => name)).toEqual([]);
+  });
+
+  it('adds new migrations only after the newest landed one', () => {
+    const newest = [...LANDED.keys()].sort().at(-1) ?? '';
+    const inserted = files.filter((name) => !LANDED.has(name) && name < newest);
+    expect(inserted).toEqual([]);
+  });
+});
