@@ -364,6 +364,8 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
         await poll(() => text(page, 'org-count')).toBe('20 organizations shown, more follow matching “picker org”.');
         await page.getByTestId('org-more').click();
         await poll(() => page.locator('[data-testid="org-options"] button').count()).toBe(23);
+        mkdirSync(new URL('../../test-results/', import.meta.url), { recursive: true });
+        await page.screenshot({ path: new URL('../../test-results/dashboard-picker.png', import.meta.url).pathname });
         expect(await page.getByTestId('org-more').isHidden()).toBe(true);
         await page.getByTestId('org-search').fill('Picker Org 07');
         await poll(() => page.locator('[data-testid="org-options"] button').count()).toBe(1);
@@ -431,6 +433,8 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
         await poll(() => dashboard.getAttribute('data-stale')).toBe('');
         await poll(() => text(page, 'stale')).toMatch(/^Stale since \d\d:\d\d:\d\d: .*not updating/);
         await poll(opacity).toBeLessThan(0.6);
+        mkdirSync(new URL('../../test-results/', import.meta.url), { recursive: true });
+        await page.screenshot({ path: new URL('../../test-results/dashboard-stale.png', import.meta.url).pathname });
         // A change meanwhile is not shown, and the page keeps saying so.
         await start(org, users[0]!);
         expect(await text(page, 'pool-ACD_AGENT-inuse')).toBe('0');
