@@ -68,7 +68,16 @@ function all(reach: Reach, fields: readonly string[]): Fields {
  */
 export const REACH: Readonly<Record<string, Fields>> = {
   // Roots. The table decides by role; the resolvers add the organization check (R-SEC-2).
-  Query: { catalog: 'public', catalogs: 'public', viewer: 'agent', organization: 'read', site: 'read', team: 'read', user: 'read' },
+  Query: {
+    catalog: 'public',
+    catalogs: 'public',
+    viewer: 'agent',
+    organization: 'read',
+    organizations: 'operator',
+    site: 'read',
+    team: 'read',
+    user: 'read',
+  },
   Mutation: {
     startSession: 'sessions',
     heartbeat: 'sessions',
@@ -149,6 +158,9 @@ export const REACH: Readonly<Record<string, Fields>> = {
     // The organization's API tokens (labels, roles, last use; never a hash): ADMIN only.
     apiTokens: 'admin',
   },
+  // The operator's list of every organization (the dashboard's picker).
+  OrganizationConnection: all('operator', ['edges', 'pageInfo']),
+  OrganizationEdge: all('operator', ['cursor', 'node']),
   Site: all('read', ['id', 'name', 'organization', 'configurationGroups', 'users', 'licenseOverview']),
   ConfigurationGroup: all('read', ['id', 'name', 'site', 'functions', 'options', 'users']),
   Team: all('read', ['id', 'name', 'leader', 'members', 'analyticsAccess']),

@@ -1,7 +1,8 @@
 import type { OrganizationRow } from '../db/schema.ts';
 import { builder } from '../schema/builder.ts';
 import { pageArgs } from '../schema/args.ts';
-import { CatalogRef, OrganizationRef, SiteRef, TeamRef, UserConnectionRef } from '../schema/refs.ts';
+import { type Connection, parsePage, toConnection } from '../schema/pagination.ts';
+import { CatalogRef, OrganizationRef, PageInfoRef, SiteRef, TeamRef, UserConnectionRef } from '../schema/refs.ts';
 import * as repo from './tenancy.repository.ts';
 import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
@@ -34,12 +35,50 @@ OrganizationRef.implement({
   }),
 });
 
+const OrganizationFilter = builder.inputType('OrganizationFilter', {
+  fields: (t) => ({
+    name: t.string({
+      required: false,
+      description: 'Only organizations whose name contains this text (case-insensitive, at most 200 characters).',
+    }),
+  }),
+});
+
+const OrganizationEdgeRef = builder.objectRef<Connection<OrganizationRow>['edges'][number]>('OrganizationEdge').implement({
+  description: 'One organization of a page, with the cursor to continue after it.',
+  fields: (t) => ({
+    cursor: t.exposeString('cursor', { description: 'Pass as `after` to get the organizations that follow this one.' }),
+    node: t.field({ type: OrganizationRef, resolve: (e) => e.node }),
+  }),
+});
+
+const OrganizationConnectionRef = builder.objectRef<Connection<OrganizationRow>>('OrganizationConnection').implement({
+  description: 'A page of organizations, oldest first.',
+  fields: (t) => ({
+    edges: t.field({ type: [OrganizationEdgeRef], description: 'The organizations of this page.', resolve: (c) => c.edges }),
+    pageInfo: t.field({
+      type: PageInfoRef,
+      description: 'Whether more organizations follow, and the cursor to ask for them.',
+      resolve: (c) => c.pageInfo,
+    }),
+  }),
+});
+
 builder.queryFields((t) => ({
   organization: t.field({
     type: OrganizationRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => access.getOrganization(ctx, args.id),
+  }),
+  organizations: t.field({
+    type: OrganizationConnectionRef,
+    description: "Every organization, oldest first, a page at a time (the dashboard's picker): the platform operator only.",
+    args: { ...pageArgs(t.arg), filter: t.arg({ type: OrganizationFilter, required: false }) },
+    resolve: async (_root, args, ctx) => {
+      const page = parsePage(args);
+      return toConnection(await service.listOrganizations(ctx, page, args.filter?.name), page);
+    },
   }),
 }));
 

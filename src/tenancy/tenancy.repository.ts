@@ -37,6 +37,21 @@ export async function customerRefTaken(db: Executor, customerRef: string): Promi
   );
 }
 
+/**
+ * One page of organizations in id order (ids sort by creation), fetched with
+ * one extra row to learn hasNextPage; `nameContains` matches the name
+ * case-insensitively, as plain text (% and _ are not wildcards).
+ */
+export function pageOfOrganizations(db: Executor, page: Page, nameContains: string | null): Promise<OrganizationRow[]> {
+  let q = db.selectFrom('organizations').selectAll();
+  if (nameContains) q = q.where('name', 'ilike', `%${nameContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+  if (page.afterId) q = q.where('id', '>', page.afterId);
+  return q
+    .orderBy('id')
+    .limit(page.limit + 1)
+    .execute();
+}
+
 export async function insertOrganization(db: Executor, row: NewOrganization): Promise<void> {
   await db.insertInto('organizations').values(row).execute();
 }

@@ -10,6 +10,7 @@ import { writeTransaction } from '../assignments/allocation-cache.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { changeConfiguration, syncGroupRows } from '../assignments/assignments.service.ts';
 import { endSessionsOfUsers, userEndReason } from '../sessions/sessions.service.ts';
+import type { Page } from '../schema/pagination.ts';
 import * as repo from './tenancy.repository.ts';
 import {
   cleanEmail,
@@ -42,6 +43,18 @@ function event(ctx: Context, organizationId: string, type: string, extra: { user
 }
 
 /* ------------------------------------------------------------ organizations */
+
+export const MAX_ORGANIZATION_FILTER_LENGTH = 200;
+
+/** A page of every organization, optionally only those whose name contains `name`: the platform operator only. */
+export async function listOrganizations(ctx: Context, page: Page, name: string | null | undefined): Promise<OrganizationRow[]> {
+  requireOperator(ctx.viewer);
+  const contains = name?.trim() || null;
+  if (contains && contains.length > MAX_ORGANIZATION_FILTER_LENGTH) {
+    throw badInput('filter.name', `may have at most ${MAX_ORGANIZATION_FILTER_LENGTH} characters`);
+  }
+  return repo.pageOfOrganizations(ctx.db, page, contains);
+}
 
 export async function createOrganization(
   ctx: Context,

@@ -220,6 +220,239 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
     },
   );
 
+  /** A connect-storm organization with every concurrent pool: two seat pools and seven feature and channel pools. */
+  async function stormOrg(name: string): Promise<{ org: OrgFixture; agents: string[] }> {
+    const org = await createOrg(gw, 'connect-storm', name);
+    await activateKey(
+      gw,
+      org,
+      issueLicenseKey(
+        'connect-storm',
+        [
+          { product: 'BASE', quantity: 60 },
+          { product: 'AGENT_SEAT', quantity: 40, emergencyQuantity: 5 },
+          { product: 'SUPERVISOR_SEAT', quantity: 6, emergencyQuantity: 1 },
+          { product: 'VOICE', quantity: 40, emergencyQuantity: 4 },
+          { product: 'EMAIL', quantity: 20 },
+          { product: 'WEBCHAT', quantity: 20 },
+          { product: 'SMS', quantity: 10 },
+          { product: 'CALL_RECORDING', quantity: 40 },
+          { product: 'REPORTING', quantity: 6 },
+          { product: 'CONFERENCE', quantity: 10 },
+        ],
+        { org },
+      ),
+    );
+    const group = await createGroup(gw, org, 'Agents', ['BASE', 'AGENT_SEAT', 'VOICE']);
+    const agents = await createUsers(gw, org, 3, { configurationGroupId: group, prefix: 'Agent' });
+    return { org, agents };
+  }
+  const FEATURES = ['VOICE', 'EMAIL', 'WEBCHAT', 'SMS', 'CALL_RECORDING', 'REPORTING', 'CONFERENCE'];
+
+  it.skipIf(!HAVE_CHROMIUM)(
+    `[R-LIVE-2][dashboard-layout] a connect-storm organization's nine pools fit one 1366×768 screen, seat pools prominent${SKIPPED}`,
+    async () => {
+      const { org, agents } = await stormOrg('Storm Layout');
+      for (const agent of agents) {
+        await gw.ok(START, { input: { userId: agent, channels: ['VOICE'] } }, org.tokens.AGENT_CLIENT);
+      }
+      const { context, page, problems, foreign } = await openPage({ width: 1366, height: 768 });
+      try {
+        await signIn(page, org.tokens.SUPERVISOR);
+        await poll(() => text(page, 'connection-status')).toBe('Live');
+        await poll(() => text(page, 'pool-AGENT_SEAT-inuse')).toBe('3');
+        await poll(() => text(page, 'pool-VOICE-total')).toBe('3');
+        for (const code of FEATURES) await poll(() => page.getByTestId(`pool-${code}`).isVisible()).toBe(true);
+
+        // The whole page fits the screen: no scrolling, every pool and the chart inside the viewport.
+        const height = await page.evaluate(() => document.documentElement.scrollHeight);
+        expect(height).toBeLessThanOrEqual(768);
+        const box = async (testId: string) => {
+          const b = await page.getByTestId(testId).boundingBox();
+          if (!b) throw new Error(`${testId} has no box`);
+          return b;
+        };
+        for (const code of ['AGENT_SEAT', 'SUPERVISOR_SEAT', ...FEATURES]) {
+          const b = await box(`pool-${code}`);
+          expect(b.y + b.height, `pool-${code} ends below the screen`).toBeLessThanOrEqual(768);
+          expect(b.x + b.width).toBeLessThanOrEqual(1366);
+        }
+        const chart = await box('chart');
+        expect(chart.y + chart.height).toBeLessThanOrEqual(768);
+        // Seat pools are the prominent ones: a seat card has well over twice the area of a feature tile.
+        const seat = await box('pool-AGENT_SEAT');
+        const tile = await box('pool-VOICE');
+        expect(seat.width * seat.height).toBeGreaterThan(2 * tile.width * tile.height);
+        // A tile still carries every figure of its pool.
+        expect(await text(page, 'pool-VOICE-maxpossible')).toBe('44');
+        expect(await text(page, 'pool-VOICE-emergency-capacity')).toBe('4');
+        expect(await text(page, 'pool-EMAIL-total')).toBe('0');
+        expect(await page.getByTestId('pool-VOICE-bar').getAttribute('aria-label')).toContain('3 of 44 possible');
+        expect(problems).toEqual([]);
+        expect(foreign).toEqual([]);
+        mkdirSync(new URL('../../test-results/', import.meta.url), { recursive: true });
+        await page.screenshot({ path: new URL('../../test-results/dashboard-connect-storm.png', import.meta.url).pathname });
+      } finally {
+        await context.close();
+      }
+    },
+  );
+
+  it.skipIf(!HAVE_CHROMIUM)(
+    `[R-LIVE-2][dashboard-chart] the chart is scaled to the usage, not to a maximum far above it${SKIPPED}`,
+    async () => {
+      const { org, agents } = await stormOrg('Storm Chart');
+      const { context, page, problems } = await openPage({ width: 1366, height: 768 });
+      try {
+        await signIn(page, org.tokens.SUPERVISOR);
+        await poll(() => text(page, 'connection-status')).toBe('Live');
+        for (const agent of agents) await start(org, agent);
+        await poll(() => text(page, 'pool-AGENT_SEAT-inuse')).toBe('3');
+        await poll(() => page.getByTestId('chart').getAttribute('aria-label')).toContain('3 in use now');
+        // The pixels of the agent line (its exact colour: the dashed maxima are paler) span a good part of the
+        // plot: from 0 at the start of the hour to 3 now, while the maximum possible is 45.
+        const color = await page.locator('[data-testid="chart-legend"] [data-product="AGENT_SEAT"]').getAttribute('data-color');
+        expect(color).toMatch(/^#[0-9a-f]{6}$/i);
+        const span = await page.getByTestId('chart').evaluate((canvas: HTMLCanvasElement, hex: string) => {
+          const [r, g, b] = [1, 3, 5].map((i) => Number.parseInt(hex.slice(i, i + 2), 16));
+          const { width, height } = canvas;
+          const pixels = canvas.getContext('2d')!.getImageData(0, 0, width, height).data;
+          let minY = Number.POSITIVE_INFINITY;
+          let maxY = Number.NEGATIVE_INFINITY;
+          // The plot only (its right edge, "now", included): the labels in the right margin are left out.
+          for (let y = 0; y < height; y++)
+            for (let x = 0; x < width - 81; x++) {
+              const i = (y * width + x) * 4;
+              if (pixels[i] === r && pixels[i + 1] === g && pixels[i + 2] === b && pixels[i + 3] === 255) {
+                minY = Math.min(minY, y);
+                maxY = Math.max(maxY, y);
+              }
+            }
+          return (maxY - minY) / height;
+        }, color!);
+        expect(span).toBeGreaterThan(0.4);
+        expect(Number(await page.getByTestId('chart').getAttribute('data-top'))).toBeLessThanOrEqual(6);
+        // The maximum is still named, as being above the scale.
+        await poll(() => page.getByTestId('chart-off-scale').isVisible()).toBe(true);
+        expect(await page.getByTestId('chart').getAttribute('aria-label')).toContain('Above the scale: Agent seat max 45');
+        // Feature tiles have their own sparkline, scaled to their own data.
+        await poll(() => page.getByTestId('pool-EMAIL-spark').getAttribute('data-high')).toBe('0');
+        expect(problems).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    },
+  );
+
+  it.skipIf(!HAVE_CHROMIUM)(
+    `[R-LIVE-2][dashboard-picker] the operator picks the organization from a searchable, paged list${SKIPPED}`,
+    async () => {
+      const created: string[] = [];
+      for (let i = 1; i <= 23; i++) {
+        const data = await gw.ok<{ createOrganization: { organization: { id: string } } }>(
+          `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`,
+          { input: { name: `Picker Org ${String(i).padStart(2, '0')}`, catalog: 'innoacd' } },
+        );
+        created.push(data.createOrganization.organization.id);
+      }
+      const { context, page, problems, foreign } = await openPage();
+      try {
+        await signIn(page, OPERATOR_TOKEN);
+        await poll(() => page.getByTestId('org-search').isVisible()).toBe(true);
+        await page.getByTestId('org-search').fill('picker org');
+        await poll(() => page.locator('[data-testid="org-options"] button').count()).toBe(20);
+        await poll(() => text(page, 'org-count')).toBe('20 organizations shown, more follow matching “picker org”.');
+        await page.getByTestId('org-more').click();
+        await poll(() => page.locator('[data-testid="org-options"] button').count()).toBe(23);
+        mkdirSync(new URL('../../test-results/', import.meta.url), { recursive: true });
+        await page.screenshot({ path: new URL('../../test-results/dashboard-picker.png', import.meta.url).pathname });
+        expect(await page.getByTestId('org-more').isHidden()).toBe(true);
+        await page.getByTestId('org-search').fill('Picker Org 07');
+        await poll(() => page.locator('[data-testid="org-options"] button').count()).toBe(1);
+        await page.getByTestId('org-search').fill('no such organization');
+        await poll(() => text(page, 'org-count')).toContain('No organization matches');
+        await page.getByTestId('org-search').fill('Picker Org 07');
+        await poll(() => page.locator('[data-testid="org-options"] button').count()).toBe(1);
+        await page.getByTestId(`org-option-${created[6]}`).click();
+        await poll(() => text(page, 'org-name')).toBe('Picker Org 07');
+        await poll(() => text(page, 'connection-status')).toBe('Live');
+        await poll(() => text(page, 'pool-ACD_AGENT-maxpossible')).toBe('2');
+        // The operator may switch to another organization without signing out.
+        await page.getByTestId('switch-org').click();
+        await poll(() => page.getByTestId('org-search').isVisible()).toBe(true);
+        await page.getByTestId('org-search').fill('Picker Org 23');
+        await poll(() => page.locator('[data-testid="org-options"] button').count()).toBe(1);
+        await page.getByTestId(`org-option-${created[22]}`).click();
+        await poll(() => text(page, 'org-name')).toBe('Picker Org 23');
+        expect(problems).toEqual([]);
+        expect(foreign).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    },
+  );
+
+  it.skipIf(!HAVE_CHROMIUM)(
+    `[R-LIVE-2][dashboard-stale] while the live connection is down the figures are dimmed and marked stale${SKIPPED}`,
+    async () => {
+      const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 5 }]);
+      const group = await createGroup(gw, org, 'Agents', ['ACD_AGENT']);
+      const users = await createUsers(gw, org, 2, { configurationGroupId: group, prefix: 'Agent' });
+      const { context, page, problems } = await openPage();
+      // Every page WebSocket goes through this route to the gateway; `down` cuts it and refuses new ones.
+      let down = false;
+      const open = new Set<{ close(options?: { code?: number; reason?: string }): Promise<void> }>();
+      await page.routeWebSocket(/\/graphql$/, (ws) => {
+        if (down) {
+          void ws.close({ code: 1013, reason: 'gateway down (test)' });
+          return;
+        }
+        ws.connectToServer();
+        open.add(ws);
+      });
+      try {
+        await signIn(page, org.tokens.SUPERVISOR);
+        await poll(() => text(page, 'connection-status')).toBe('Live');
+        await poll(() => text(page, 'pool-ACD_AGENT-inuse')).toBe('0');
+        const dashboard = page.getByTestId('dashboard');
+        // The effective opacity of the pool's figures: the product of its own and its ancestors'.
+        const opacity = () =>
+          page.getByTestId('pool-ACD_AGENT-inuse').evaluate((el) => {
+            let o = 1;
+            for (let e: Element | null = el; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity);
+            return o;
+          });
+        expect(await dashboard.getAttribute('data-stale')).toBeNull();
+        expect(await page.getByTestId('stale').isHidden()).toBe(true);
+        expect(await opacity()).toBe(1);
+
+        down = true;
+        for (const ws of open) await ws.close({ code: 1012, reason: 'restart (test)' });
+        open.clear();
+        await poll(() => text(page, 'connection-status')).toMatch(/^Reconnecting/);
+        await poll(() => dashboard.getAttribute('data-stale')).toBe('');
+        await poll(() => text(page, 'stale')).toMatch(/^Stale since \d\d:\d\d:\d\d: .*not updating/);
+        await poll(opacity).toBeLessThan(0.6);
+        mkdirSync(new URL('../../test-results/', import.meta.url), { recursive: true });
+        await page.screenshot({ path: new URL('../../test-results/dashboard-stale.png', import.meta.url).pathname });
+        // A change meanwhile is not shown, and the page keeps saying so.
+        await start(org, users[0]!);
+        expect(await text(page, 'pool-ACD_AGENT-inuse')).toBe('0');
+        expect(await dashboard.getAttribute('data-stale')).toBe('');
+
+        down = false;
+        await expect.poll(() => text(page, 'connection-status'), { timeout: 20_000, interval: 100 }).toBe('Live');
+        await poll(() => text(page, 'pool-ACD_AGENT-inuse')).toBe('1');
+        expect(await dashboard.getAttribute('data-stale')).toBeNull();
+        expect(await page.getByTestId('stale').isHidden()).toBe(true);
+        await poll(opacity).toBe(1);
+        expect(problems).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    },
+  );
+
   // Last: it moves the gateway's clock forward by most of an hour.
   it.skipIf(!HAVE_CHROMIUM)(
     `[R-LIVE-2][R-EMER-1][R-LIFE-2] emergency seats, today's peak, a licence state change and the last hour, live; takes a screenshot${SKIPPED}`,
