@@ -95,7 +95,7 @@ async function licensingOf(ctx: Context, trx: Executor, organizationId: string):
 
 function licensingFrom(ctx: Context, org: OrganizationRow, keys: readonly LicenseKeyRow[]): Licensing {
   const catalog = catalogOf(ctx, org);
-  const status = statusFrom(org, keys, ctx.clock.now());
+  const status = statusFrom(org, keys, ctx.clock.now(), ctx.caches.parsedKeys);
   return { org, catalog, status, entitlements: entitlementsOf(catalog, status.entitlements) };
 }
 
