@@ -11,7 +11,9 @@ import type { Viewer } from './auth/viewer.ts';
 import { loadPresetCatalogs } from './catalogs/index.ts';
 import type { Catalog } from './catalogs/types.ts';
 import type { Clock } from './clock.ts';
-import type { Context } from './context.ts';
+import type { AppCaches, Context } from './context.ts';
+import { AllocationCache } from './allocation/cache.ts';
+import { ParsedKeys } from './allocation/keys.ts';
 import { ping, type DatabaseHandle } from './db/database.ts';
 import { maskDatabaseFaults, isConnectionError } from './db/faults.ts';
 import { migrationsApplied } from './db/migrate.ts';
@@ -76,6 +78,8 @@ export interface AppDeps {
   tokenCache?: TokenCacheOptions;
   /** Bounds on WebSocket connections and subscriptions; missing fields take DEFAULT_LIVE_LIMITS. */
   liveLimits?: Partial<LiveLimits>;
+  /** ALLOCATION_CACHE_USERS: users' worth of allocations the app's allocation cache keeps (default 120,000; 0 off). */
+  allocationCacheUsers?: number;
 }
 
 /** What the HTTP layer or the WebSocket layer hands to the context factory. */
@@ -99,6 +103,8 @@ export interface App {
   metrics: Metrics;
   /** Live API tokens this process remembers (see TokenCache). */
   tokens: TokenCache;
+  /** The app's allocation and parsed-key caches (every operation gets them in its Context). */
+  caches: AppCaches;
   /** Listens (port 0 picks a free port) and resolves with the bound address. */
   start(port: number, host?: string): Promise<AddressInfo>;
   /**
@@ -152,6 +158,8 @@ export function createApp(deps: AppDeps): App {
     );
   });
   const tokens = new TokenCache(deps.database, deps.tokenCache);
+  const parsedKeys = new ParsedKeys();
+  const caches: AppCaches = { parsedKeys, allocation: new AllocationCache({ maxUsers: deps.allocationCacheUsers, parsedKeys }) };
   // Open WebSockets and SSE streams by API token: a revoked or expired token's are cut (src/tokens/stream-registry.ts).
   const liveConnections = new LiveConnections({
     db,
@@ -246,8 +254,10 @@ export function createApp(deps: AppDeps): App {
         initial.wsViewer ?? (await authenticate(initial.request.headers.get('authorization'), clientAddress(initial.req, trustProxy))),
       sessionTtlSeconds: deps.sessionTtlSeconds ?? 120,
       live,
-      loaders: createLoaders(db, { clock: deps.clock, catalogs }),
+      loaders: createLoaders(db, { clock: deps.clock, catalogs, allocations: caches.allocation }),
       tokens,
+      caches,
+      writeTransaction: (work) => caches.allocation.writeTransaction(db, work),
     }),
   });
 
@@ -456,6 +466,7 @@ export function createApp(deps: AppDeps): App {
       );
     try {
       await sweepLicenseStates(db, deps.clock, catalogs, {
+        allocations: caches.allocation,
         // One organization's bad data fails only that organization; the others are swept.
         onFailure: (organizationId, error) => {
           metrics.sweepFailures.inc({ sweep: 'license' });
@@ -522,6 +533,7 @@ export function createApp(deps: AppDeps): App {
     server,
     metrics,
     tokens,
+    caches,
     get draining() {
       return stopping;
     },

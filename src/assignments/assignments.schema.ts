@@ -23,7 +23,7 @@ import {
 import { teamsOfOrganization } from '../tenancy/tenancy.repository.ts';
 import { settingsOfUsers } from './assignments.repository.ts';
 import * as service from './assignments.service.ts';
-import type { AllocationView } from './allocation-view.ts';
+import type { AllocationView } from '../allocation/view.ts';
 
 const AssignmentSourceEnum = builder.enumType('AssignmentSource', {
   values: {

@@ -6,14 +6,16 @@ export function keysOfOrganizations(db: Executor, organizationIds: readonly stri
   return db.selectFrom('license_keys').selectAll().where('organization_id', 'in', organizationIds).orderBy('seq').execute();
 }
 
-export async function insertKey(
+/** Inserts an activated key and returns the stored row, as `keysOfOrganizations` reads it. */
+export function insertKey(
   db: Executor,
   row: { organization_id: string; key_id: string; kid: string; payload: unknown; raw: string; activated_at: Date; activated_by: string },
-): Promise<void> {
-  await db
+): Promise<LicenseKeyRow> {
+  return db
     .insertInto('license_keys')
     .values({ ...row, payload: JSON.stringify(row.payload) })
-    .execute();
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }
 
 export async function bindCustomerRef(db: Executor, organizationId: string, customerRef: string): Promise<void> {

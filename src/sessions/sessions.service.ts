@@ -1,5 +1,5 @@
 import { actorOf, authorize, requireAuthenticated, viewerOrganization } from '../auth/viewer.ts';
-import { DEMO_POOL } from '../assignments/assignments.service.ts';
+import { DEMO_POOL } from '../licensing/seats.ts';
 import type { Catalog, Product } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Context } from '../context.ts';
@@ -13,7 +13,7 @@ import { entitlementsOf, type EntitlementView } from '../licensing/entitlements.
 import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { kindOfSeat, type SeatKind } from '../licensing/metering.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
-import { statusFrom } from '../licenses/status.ts';
+import { statusFrom } from '../allocation/keys.ts';
 import { catalogOf } from '../tenancy/access.ts';
 import { findOrganization, findUser } from '../tenancy/tenancy.repository.ts';
 import * as repo from './sessions.repository.ts';
@@ -95,7 +95,7 @@ async function licensingOf(ctx: Context, trx: Executor, organizationId: string):
 
 function licensingFrom(ctx: Context, org: OrganizationRow, keys: readonly LicenseKeyRow[]): Licensing {
   const catalog = catalogOf(ctx, org);
-  const status = statusFrom(org, keys, ctx.clock.now());
+  const status = statusFrom(org, keys, ctx.clock.now(), ctx.caches.parsedKeys);
   return { org, catalog, status, entitlements: entitlementsOf(catalog, status.entitlements) };
 }
 

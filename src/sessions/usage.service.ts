@@ -1,4 +1,4 @@
-import { DEMO_POOL } from '../assignments/assignments.service.ts';
+import { DEMO_POOL } from '../licensing/seats.ts';
 import type { Catalog } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
@@ -8,7 +8,7 @@ import { entitlementsOf } from '../licensing/entitlements.ts';
 import { split, summarizeUsage, type UsagePoint, type UsageSummary } from '../licensing/metering.ts';
 import type { SeatFigures } from '../licensing/reports.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
-import { statusFrom } from '../licenses/status.ts';
+import { statusFrom } from '../allocation/keys.ts';
 import { billingPeriod } from '../tenancy/tenancy.service.ts';
 import * as repo from './sessions.repository.ts';
 
