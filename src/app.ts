@@ -38,7 +38,8 @@ import {
   type RateLimits,
   type Ticker,
 } from './security/rate-limit.ts';
-import { sweepExpiredSessions } from './sessions/sessions.service.ts';
+import { StartCache } from './sessions/start-cache.ts';
+import { sweepExpiredSessions } from './sessions/sweep.ts';
 import { onTransactionRetry } from './db/transaction.ts';
 import { allPoolCounters } from './sessions/sessions.repository.ts';
 import { createLiveHub } from './live/hub.ts';
@@ -152,6 +153,7 @@ export function createApp(deps: AppDeps): App {
     );
   });
   const tokens = new TokenCache(deps.database, deps.tokenCache);
+  const startCache = new StartCache();
   // Open WebSockets and SSE streams by API token: a revoked or expired token's are cut (src/tokens/stream-registry.ts).
   const liveConnections = new LiveConnections({
     db,
@@ -248,6 +250,7 @@ export function createApp(deps: AppDeps): App {
       live,
       loaders: createLoaders(db, { clock: deps.clock, catalogs }),
       tokens,
+      startCache,
     }),
   });
 

@@ -4,6 +4,7 @@ import type { Db } from './db/database.ts';
 import type { TrustedKey } from './keys/codec.ts';
 import type { Viewer } from './auth/viewer.ts';
 import type { LiveHub } from './live/hub.ts';
+import type { StartCache } from './sessions/start-cache.ts';
 import type { Loaders } from './schema/loaders.ts';
 import type { TokenCache } from './tokens/token-cache.ts';
 
@@ -23,4 +24,5 @@ export interface Context {
   loaders: Loaders;
   /** Live API tokens of this process (a revocation forgets its token here at once). */
   tokens: TokenCache;
+  startCache: StartCache;
 }

@@ -6,6 +6,7 @@ import type { AssignmentRow, ConfigurationGroupRow, LicenseSlotRow, Organization
 import { badInput } from '../errors.ts';
 import { appendEvents, type EventInput } from '../events/events.repository.ts';
 import { pickSlot, summarizeSlots } from '../licensing/reassignment.ts';
+import { allocationOf, DEMO_POOL } from '../licensing/seats.ts';
 import { isId } from '../ids.ts';
 import { catalogOf, getGroup, getUser } from '../tenancy/access.ts';
 import {
@@ -123,7 +124,7 @@ function refusal(before: AllocationView, after: LoadedAllocation, checks: Change
     for (const l of licenses) {
       const product = after.catalog.products.find((p) => p.code === l.product);
       if (!product) continue;
-      const allocation = after.entitlements.find((e) => e.product === l.product)?.allocation ?? product.allocation;
+      const allocation = allocationOf(product, after.entitlements);
       // R-ADDON-1: an add-on that a bundle the user holds covers only up to its seat count (Elite concurrent → WFM, QM)
       // is ranked, not refused: users beyond the coverage have no access until add-ons are bought (addOnCoverage shortfall).
       const beyondBundleCoverage = after.catalog.products.some(
@@ -202,9 +203,6 @@ export async function changeConfiguration(
   return { before, after };
 }
 
-/** The pseudo-product of the demo pool: at most demoAgentLimit sessions in NONE, PENDING and DEMO (R-DEMO-1). */
-export const DEMO_POOL = '*DEMO';
-
 /**
  * Stores the allocation's result (user_grants) and the pool sizes, and
  * records LICENSE_GRANTED / LICENSE_REVOKED for every status that changed
@@ -219,7 +217,7 @@ export async function persistAllocation(
   const stored = new Map((await repo.grantsOf(trx, view.org.id)).map((g) => [`${g.user_id}|${g.product_code}`, g.status]));
   const upserts: { userId: string; product: string; status: string }[] = [];
   const events: EventInput[] = [];
-  const event = (type: string, userId: string, product: string, detail: string): EventInput => ({
+  const event = (type: EventInput['type'], userId: string, product: string, detail: string): EventInput => ({
     organizationId: view.org.id,
     type,
     at: view.now,
@@ -286,7 +284,7 @@ export async function persistAllocation(
     overage_allowed: false,
     overage_grace_minutes: 0,
   });
-  // The upsert locks every pool row: in the one pool order (product code, byte order; see the lock order in sessions.service.ts).
+  // The upsert locks every pool row: in the one pool order (product code, byte order; see src/sessions/lock-order.ts).
   pools.sort((x, y) => (x.product_code < y.product_code ? -1 : x.product_code > y.product_code ? 1 : 0));
   await repo.upsertPools(trx, pools);
 }

@@ -1,9 +1,9 @@
 import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { DatabaseHandle } from '../db/database.ts';
-import type { EventRow } from '../db/schema.ts';
+import type { LicenseEvent as EventRow } from '../events/event.ts';
 import { eventsAfter, eventsByIds, eventsInRange, LIVE_CHANNEL, type LiveNotice } from '../events/events.repository.ts';
-import { seatUsage, type SeatUsageSnapshot } from '../sessions/usage.service.ts';
+import { seatUsage, type SeatUsageSnapshot } from '../sessions/seat-usage.ts';
 import { findOrganization } from '../tenancy/tenancy.repository.ts';
 import { Channel } from './channel.ts';
 import { shareable } from './shared-execution.ts';
