@@ -25,6 +25,7 @@
  * (`granted: false`, `denial`, from `refusal` and the plan).
  */
 import { actorOf, authorize, requireAuthenticated, viewerOrganization } from '../auth/viewer.ts';
+import type { Catalog } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
 import type { LicenseKeyRow, OrganizationRow, SessionSeatRow } from '../db/schema.ts';
@@ -33,7 +34,8 @@ import { badInput, notFound } from '../errors.ts';
 import { appendEvents, eventRow } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
 import { dayOf } from '../licensing/billing.ts';
-import { entitlementsOf } from '../licensing/entitlements.ts';
+import { type EntitlementView, entitlementsOf } from '../licensing/entitlements.ts';
+import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { kindOfSeat } from '../licensing/metering.ts';
 import { concurrentSeatProducts, DEMO_POOL } from '../licensing/seats.ts';
 import {
@@ -109,10 +111,11 @@ const isUniqueViolation = (error: unknown) => sqlState(error) === '23505';
 const channelSuffix = (granted: readonly string[], denied: readonly ChannelDenial[]) =>
   `${granted.length ? `; channels ${granted.join(', ')}` : ''}${denied.length ? `; denied ${denied.map((d) => `${d.channel} (${d.code})`).join(', ')}` : ''}`;
 
+/** The organization's licensing as a start decides by it. */
 interface Licensing {
-  catalog: ReturnType<typeof catalogOf>;
-  status: ReturnType<typeof statusFrom>;
-  entitlements: ReturnType<typeof entitlementsOf>;
+  catalog: Catalog;
+  status: LicenseStatusResult;
+  entitlements: EntitlementView[];
 }
 
 function licensingFrom(ctx: Context, org: OrganizationRow, keys: readonly LicenseKeyRow[]): Licensing {
