@@ -40,7 +40,8 @@ import {
   type RateLimits,
   type Ticker,
 } from './security/rate-limit.ts';
-import { sweepExpiredSessions } from './sessions/sessions.service.ts';
+import { StartCache } from './sessions/start-cache.ts';
+import { sweepExpiredSessions } from './sessions/sweep.ts';
 import { onTransactionRetry } from './db/transaction.ts';
 import { allPoolCounters } from './sessions/sessions.repository.ts';
 import { createLiveHub } from './live/hub.ts';
@@ -160,6 +161,7 @@ export function createApp(deps: AppDeps): App {
   const tokens = new TokenCache(deps.database, deps.tokenCache);
   const parsedKeys = new ParsedKeys();
   const caches: AppCaches = { parsedKeys, allocation: new AllocationCache({ maxUsers: deps.allocationCacheUsers, parsedKeys }) };
+  const startCache = new StartCache();
   // Open WebSockets and SSE streams by API token: a revoked or expired token's are cut (src/tokens/stream-registry.ts).
   const liveConnections = new LiveConnections({
     db,
@@ -168,7 +170,13 @@ export function createApp(deps: AppDeps): App {
     recheckMs: deps.tokenCache?.ttlMs ?? DEFAULT_TOKEN_TTL_MS,
     onError: (error) => logger.warn({ err: error }, 'live connection token check failed'),
   });
-  const live = createLiveHub({ database: deps.database, clock: deps.clock, catalogs, onSubscribers: (n) => metrics.subscribers.set(n) });
+  const live = createLiveHub({
+    database: deps.database,
+    clock: deps.clock,
+    catalogs,
+    parsedKeys,
+    onSubscribers: (n) => metrics.subscribers.set(n),
+  });
   const limits: OperationLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   const rateLimits: RateLimits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };
   const ticker = deps.rateLimitTicker ?? monotonicTicker;
@@ -258,6 +266,7 @@ export function createApp(deps: AppDeps): App {
       tokens,
       caches,
       writeTransaction: (work) => caches.allocation.writeTransaction(db, work),
+      startCache,
     }),
   });
 

@@ -6,6 +6,7 @@ import type { Db, Trx } from './db/database.ts';
 import type { TrustedKey } from './keys/codec.ts';
 import type { Viewer } from './auth/viewer.ts';
 import type { LiveHub } from './live/hub.ts';
+import type { StartCache } from './sessions/start-cache.ts';
 import type { Loaders } from './schema/loaders.ts';
 import type { TokenCache } from './tokens/token-cache.ts';
 
@@ -40,4 +41,5 @@ export interface Context {
    * goes into `caches.allocation` once it commits (see allocation/cache.ts).
    */
   writeTransaction<T>(work: (trx: Trx, write: AllocationWrite) => Promise<T>): Promise<T>;
+  startCache: StartCache;
 }

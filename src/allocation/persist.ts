@@ -30,7 +30,7 @@ export async function persistAllocation(
   const stored = new Map((await repo.grantsOf(trx, view.org.id)).map((g) => [`${g.user_id}|${g.product_code}`, g.status]));
   const upserts: { userId: string; product: string; status: string }[] = [];
   const events: EventInput[] = [];
-  const event = (type: string, userId: string, product: string, detail: string): EventInput => ({
+  const event = (type: EventInput['type'], userId: string, product: string, detail: string): EventInput => ({
     organizationId: view.org.id,
     type,
     at: view.now,
@@ -97,7 +97,7 @@ export async function persistAllocation(
     overage_allowed: false,
     overage_grace_minutes: 0,
   });
-  // The upsert locks every pool row: in the one pool order (product code, byte order; see the lock order in sessions.service.ts).
+  // The upsert locks every pool row: in the one pool order (product code, byte order; see src/sessions/lock-order.ts).
   pools.sort((x, y) => (x.product_code < y.product_code ? -1 : x.product_code > y.product_code ? 1 : 0));
   await repo.upsertPools(trx, pools);
 }

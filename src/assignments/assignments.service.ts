@@ -7,6 +7,7 @@ import { badInput } from '../errors.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { configurationRefusal, noSlotRefusal, type ChangeChecks } from '../licensing/configuration.ts';
 import { pickSlot, summarizeSlots } from '../licensing/reassignment.ts';
+
 import { isId } from '../ids.ts';
 import { catalogOf, getGroup, getUser } from '../tenancy/access.ts';
 import {

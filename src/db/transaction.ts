@@ -7,7 +7,7 @@ import type { Db, Trx } from './database.ts';
  * the transaction was committed, so running it again from the start is safe.
  *
  * The gateway's writes take their locks in one order (see the lock order in
- * src/sessions/sessions.service.ts), so deadlocks should not occur at all;
+ * src/sessions/lock-order.ts), so deadlocks should not occur at all;
  * the retry is the net for what the order cannot cover (a lock taken by a
  * trigger or a foreign key check, a manual session in psql). Retries are
  * bounded, spaced with random jitter so that the two sides of a cycle do not

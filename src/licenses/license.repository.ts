@@ -110,7 +110,7 @@ export function lockDueStateCheck(db: Executor, organizationId: string, now: Dat
       .selectAll()
       .where('id', '=', organizationId)
       .where('license_check_at', '<=', now)
-      // The organization row's lock of the one lock order (sessions.service.ts): FOR NO KEY UPDATE, which the
+      // The organization row's lock of the one lock order (src/sessions/lock-order.ts): FOR NO KEY UPDATE, which the
       // foreign-key checks of a concurrent session start (FOR KEY SHARE) do not wait for.
       .forNoKeyUpdate()
       .modifyEnd(sql`skip locked`)

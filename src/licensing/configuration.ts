@@ -10,6 +10,7 @@
  */
 import type { Catalog } from '../catalogs/types.ts';
 import type { AllocationResult } from './allocation.ts';
+import { allocationOf } from './seats.ts';
 import type { EntitlementView } from './entitlements.ts';
 import type { SlotSummary } from './reassignment.ts';
 
@@ -62,7 +63,7 @@ export function configurationRefusal(
     for (const l of licenses) {
       const product = after.catalog.products.find((p) => p.code === l.product);
       if (!product) continue;
-      const allocation = after.entitlements.find((e) => e.product === l.product)?.allocation ?? product.allocation;
+      const allocation = allocationOf(product, after.entitlements);
       // R-ADDON-1: an add-on that a bundle the user holds covers only up to its seat count (Elite concurrent → WFM, QM)
       // is ranked, not refused: users beyond the coverage have no access until add-ons are bought (addOnCoverage shortfall).
       const beyondBundleCoverage = after.catalog.products.some(

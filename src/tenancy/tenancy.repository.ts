@@ -12,7 +12,7 @@ export function findOrganization(db: Executor, id: string): Promise<Organization
 /**
  * Serializes writes that change organization-wide state (configuration,
  * users, keys, the maxUsers check) across connections and instances: step 1
- * of the lock order (src/sessions/sessions.service.ts). FOR NO KEY UPDATE,
+ * of the lock order (src/sessions/lock-order.ts). FOR NO KEY UPDATE,
  * not FOR UPDATE: the foreign-key checks of a session start's inserts take
  * FOR KEY SHARE on this row while the start holds its pool, and FOR UPDATE
  * would make the two wait on each other (deadlock).

@@ -4,12 +4,14 @@ import type { Context } from '../context.ts';
 import type { Executor, Trx } from '../db/database.ts';
 import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
 import { badInput, notFound } from '../errors.ts';
+import type { EventType } from '../events/event.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
+import { billingPeriod } from '../licensing/billing.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { syncGroupRows } from '../allocation/persist.ts';
 import { changeConfiguration } from '../assignments/assignments.service.ts';
-import { endSessionsOfUsers, userEndReason } from '../sessions/sessions.service.ts';
+import { endSessionsOfUsers, userEndReason } from '../sessions/end.ts';
 import type { Page } from '../schema/pagination.ts';
 import * as repo from './tenancy.repository.ts';
 import {
@@ -27,7 +29,7 @@ export const USER_STATUSES = ['PREPARING', 'ACTIVE', 'INACTIVE'] as const;
 export type UserStatus = (typeof USER_STATUSES)[number];
 
 /*
- * User writes follow the lock order of src/sessions/sessions.service.ts: the
+ * User writes follow the lock order of src/sessions/lock-order.ts: the
  * organization row (FOR NO KEY UPDATE), then the user row (update or
  * delete, which waits for a start of that user in flight), then every seat
  * pool (changeConfiguration stores their sizes), then the user's sessions.
@@ -38,7 +40,7 @@ async function lockedOrganization(trx: Executor, id: string): Promise<Organizati
   return org;
 }
 
-function event(ctx: Context, organizationId: string, type: string, extra: { userId?: string; detail?: string } = {}) {
+function event(ctx: Context, organizationId: string, type: EventType, extra: { userId?: string; detail?: string } = {}) {
   return { organizationId, type, at: ctx.clock.now(), ...extra, ...actorOf(ctx.viewer) };
 }
 
@@ -269,13 +271,6 @@ export async function deleteUser(ctx: Context, input: { userId: string }): Promi
 }
 
 /* ------------------------------------------------------------ counts */
-
-/** The calendar month (UTC) containing `now`: the billing period (R-TEN-2). */
-export function billingPeriod(now: Date): { from: Date; to: Date } {
-  const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
-  const to = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
-  return { from, to };
-}
 
 export function activeUsersInBillingPeriod(ctx: Context, organizationId: string): Promise<number> {
   const now = ctx.clock.now();
