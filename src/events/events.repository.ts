@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { EventRow } from '../db/schema.ts';
 import { newId } from '../ids.ts';
-import type { Page } from '../schema/pagination.ts';
+import type { Page } from '../db/pages.ts';
 
 /** What an event says; who did it comes from the viewer (R-EVENT-1). */
 export interface EventInput {

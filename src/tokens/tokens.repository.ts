@@ -1,6 +1,7 @@
+import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { ApiTokenRow } from '../db/schema.ts';
-import type { Page } from '../schema/pagination.ts';
+import type { Page } from '../db/pages.ts';
 
 export function findActiveTokenByHash(db: Executor, tokenHash: string): Promise<ApiTokenRow | undefined> {
   return db.selectFrom('api_tokens').selectAll().where('token_hash', '=', tokenHash).where('revoked_at', 'is', null).executeTakeFirst();
@@ -52,4 +53,12 @@ export function tokenStates(
 ): Promise<{ id: string; revoked_at: Date | null; expires_at: Date | null }[]> {
   if (ids.length === 0) return Promise.resolve([]);
   return db.selectFrom('api_tokens').select(['id', 'revoked_at', 'expires_at']).where('id', 'in', ids).execute();
+}
+
+/**
+ * Tells every instance (LISTEN on `channel`) that token `id` changed; PostgreSQL
+ * delivers it when the surrounding transaction commits, and not at all on rollback.
+ */
+export async function notifyTokenChange(db: Executor, channel: string, id: string): Promise<void> {
+  await sql`select pg_notify(${channel}, ${id})`.execute(db);
 }

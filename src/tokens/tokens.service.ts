@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import { API_ROLES, generateToken, hashToken, sameSecret, type ApiRole } from '../auth/tokens.ts';
 import { actorOf, authorize, requireAuthenticated, viewerOrganization, type Viewer } from '../auth/viewer.ts';
 import type { Context } from '../context.ts';
@@ -6,7 +5,7 @@ import type { Executor } from '../db/database.ts';
 import type { ApiTokenRow } from '../db/schema.ts';
 import type { Clock } from '../clock.ts';
 import { badInput, notFound, unauthenticated } from '../errors.ts';
-import type { Page } from '../schema/pagination.ts';
+import type { Page } from '../db/pages.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
 import { getOrganization } from '../tenancy/access.ts';
@@ -119,7 +118,7 @@ export async function revokeApiToken(ctx: Context, input: { apiTokenId: string }
         { organizationId: row.organization_id, type: 'API_TOKEN_REVOKED', at: ctx.clock.now(), detail: row.id, ...actorOf(ctx.viewer) },
       ]);
       // Every instance forgets the token and ends its live streams when this commits (token caches, LiveConnections).
-      await sql`select pg_notify(${TOKEN_CHANNEL}, ${row.id})`.execute(trx);
+      await repo.notifyTokenChange(trx, TOKEN_CHANNEL, row.id);
     }
     return row.id;
   });
