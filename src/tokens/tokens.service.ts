@@ -1,4 +1,4 @@
-import { API_ROLES, generateToken, hashToken, sameSecret, type ApiRole } from '../auth/tokens.ts';
+import { generateToken, hashToken, sameSecret, type ApiRole } from '../auth/tokens.ts';
 import { actorOf, authorize, requireAuthenticated, viewerOrganization, type Viewer } from '../auth/viewer.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
@@ -41,7 +41,7 @@ export async function resolveViewer(
   if (!row) throw unauthenticated('the API token is unknown or revoked');
   const now = clock.now();
   if (row.expires_at !== null && row.expires_at.getTime() <= now.getTime()) throw unauthenticated('the API token has expired');
-  const role = API_ROLES.find((r) => r === row.role);
+  const role = repo.apiRoleOf(row.role);
   if (!role) throw unauthenticated('the API token has an unknown role');
   await tokens.recordUse(db, row, now);
   return { kind: 'token', tokenId: row.id, organizationId: row.organization_id, role };
@@ -75,7 +75,7 @@ export function tokenExpiry(input: Pick<CreateApiTokenInput, 'expiresAt' | 'expi
   return null;
 }
 
-export async function createApiToken(ctx: Context, input: CreateApiTokenInput): Promise<{ token: string; apiToken: ApiTokenRow }> {
+export async function createApiToken(ctx: Context, input: CreateApiTokenInput): Promise<{ token: string; apiToken: repo.ApiToken }> {
   return ctx.db.transaction().execute(async (trx) => {
     // The operator creates any organization's tokens; an ADMIN token those of its own organization.
     const org = await getOrganization(ctx, input.organizationId, 'write', trx);
@@ -102,7 +102,7 @@ export async function createApiToken(ctx: Context, input: CreateApiTokenInput): 
         ...actorOf(ctx.viewer),
       },
     ]);
-    return { token, apiToken: row };
+    return { token, apiToken: repo.toApiToken(row) };
   });
 }
 
@@ -111,11 +111,11 @@ export async function revokeApiToken(ctx: Context, input: { apiTokenId: string }
     requireAuthenticated(ctx.viewer);
     const row = isId(input.apiTokenId) ? await repo.findToken(trx, input.apiTokenId, viewerOrganization(ctx.viewer)) : undefined;
     if (!row) throw notFound('API token', input.apiTokenId);
-    authorize(ctx.viewer, row.organization_id, 'write', 'API token', input.apiTokenId);
-    if (row.revoked_at === null) {
-      await repo.revokeToken(trx, row.organization_id, row.id, ctx.clock.now());
+    authorize(ctx.viewer, row.organizationId, 'write', 'API token', input.apiTokenId);
+    if (row.revokedAt === null) {
+      await repo.revokeToken(trx, row.organizationId, row.id, ctx.clock.now());
       await appendEvents(trx, [
-        { organizationId: row.organization_id, type: 'API_TOKEN_REVOKED', at: ctx.clock.now(), detail: row.id, ...actorOf(ctx.viewer) },
+        { organizationId: row.organizationId, type: 'API_TOKEN_REVOKED', at: ctx.clock.now(), detail: row.id, ...actorOf(ctx.viewer) },
       ]);
       // Every instance forgets the token and ends its live streams when this commits (token caches, LiveConnections).
       await repo.notifyTokenChange(trx, TOKEN_CHANNEL, row.id);
@@ -131,6 +131,6 @@ export async function revokeApiToken(ctx: Context, input: { apiTokenId: string }
  * ask is the reach table's `Organization.apiTokens` (ADMIN and the operator),
  * and the organization was authorized when it was read (R-SEC-2).
  */
-export async function listApiTokens(ctx: Context, organizationId: string, page: Page): Promise<ApiTokenRow[]> {
+export async function listApiTokens(ctx: Context, organizationId: string, page: Page): Promise<repo.ApiToken[]> {
   return repo.pageOfTokens(ctx.db, organizationId, page);
 }
