@@ -2,7 +2,7 @@ import { type RawBuilder, sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { EventRow } from '../db/schema.ts';
 import { newId } from '../ids.ts';
-import type { Page } from '../schema/pagination.ts';
+import type { Page } from '../db/pages.ts';
 import { eventOf, type EventType, type LicenseEvent } from './event.ts';
 
 /** What an event says; who did it comes from the viewer (R-EVENT-1). */

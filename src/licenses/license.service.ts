@@ -9,7 +9,6 @@ import { appendEvents, type EventInput } from '../events/events.repository.ts';
 import { verifyKey } from '../keys/codec.ts';
 import { checkAgainstCatalog } from '../keys/order.ts';
 import { KeyFormatError } from '../keys/payload.ts';
-import { entitlementsOf, organizationPrerequisiteGaps } from '../licensing/entitlements.ts';
 import { keyFitsKeys, keyFitsOrganization } from '../licensing/key-acceptance.ts';
 import { keyTerm, nextTransitionAt, type LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { writeTransaction, type AllocationCache } from '../allocation/cache.ts';
@@ -21,21 +20,6 @@ import * as repo from './license.repository.ts';
 /** The organization's licence status now, batched per request. */
 export async function licenseStatusOf(ctx: Context, org: OrganizationRow): Promise<LicenseStatusResult> {
   return statusFrom(org, await ctx.loaders.licenseKeys.load(org.id), ctx.clock.now(), ctx.caches.parsedKeys);
-}
-
-export interface OrganizationWarning {
-  code: string;
-  message: string;
-  product: string | null;
-}
-
-/** Licence-state and organization-scope prerequisite warnings (R-LIFE-2/4/5/6, R-NAMED-3). */
-export function organizationWarnings(catalog: Catalog, status: LicenseStatusResult): OrganizationWarning[] {
-  const warnings: OrganizationWarning[] = status.warnings.map((w) => ({ code: w.code, message: w.message, product: null }));
-  for (const gap of organizationPrerequisiteGaps(catalog, entitlementsOf(catalog, status.entitlements))) {
-    warnings.push({ code: 'MISSING_PREREQUISITE', message: gap.message, product: gap.product });
-  }
-  return warnings;
 }
 
 function stateChangedEvent(

@@ -32,7 +32,7 @@ function groupedBy<T, K extends keyof T>(key: K, fetch: (ids: readonly string[])
 }
 
 export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMap<string, Catalog>; allocations: AllocationCache }) {
-  const organization = byId<OrganizationRow>((ids) => db.selectFrom('organizations').selectAll().where('id', 'in', ids).execute());
+  const organization = byId<OrganizationRow>((ids) => tenancy.organizationsByIds(db, ids));
   const { allocations } = deps;
   return {
     organization,

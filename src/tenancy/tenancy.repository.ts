@@ -1,9 +1,13 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { ConfigurationGroupRow, NewOrganization, NewUser, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
-import type { Page } from '../schema/pagination.ts';
+import type { Page } from '../db/pages.ts';
 
 /* All SQL for organizations, sites, configuration groups, teams and users. */
+
+export function organizationsByIds(db: Executor, ids: readonly string[]): Promise<OrganizationRow[]> {
+  return db.selectFrom('organizations').selectAll().where('id', 'in', ids).execute();
+}
 
 export function findOrganization(db: Executor, id: string): Promise<OrganizationRow | undefined> {
   return db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
