@@ -67,6 +67,15 @@ async function syncSlots(trx: Executor, view: LoadedAllocation, field: string): 
       if (!choice && neededProducts(view.catalog, view.assignments, userId).has(product.code)) continue;
       if (!choice) {
         const s = summarizeSlots(rows.map(toSlot), view.status.effectiveAt, days, total);
+        // Before any key (NONE) or before a future key starts (PENDING) there is no licence at all: say so (R-LIFE-5, R-KEY-4).
+        const { state } = view.status;
+        if (total === 0 && (state === 'NONE' || state === 'PENDING')) {
+          throw badInput(
+            field,
+            `no ${product.code} licence can be assigned: ${state === 'NONE' ? 'no licence key is active' : 'the licence key has not started yet'} (licence state ${state}); activate a key with activateLicenseKey first`,
+            state === 'NONE' ? 'R-LIFE-5' : 'R-KEY-4',
+          );
+        }
         throw badInput(
           field,
           `no ${product.code} licence can be assigned: ${s.held} of ${total} are held and ${s.bound} are bound by the ${days}-day reassignment cool-down`,
