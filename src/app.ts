@@ -45,6 +45,8 @@ import { createLiveHub } from './live/hub.ts';
 import { dashboardPage } from './live/dashboard.ts';
 import { useSharedSubscriptionExecution } from './live/shared-execution.ts';
 import { LiveBounds, useSubscriptionBounds, type LiveLimits } from './live/bounds.ts';
+import { GraphiQLPage } from './server/graphiql.ts';
+import { createSubscribeToken } from './server/ws-token.ts';
 
 export interface AppDeps {
   database: DatabaseHandle;
@@ -118,18 +120,6 @@ const GRAPHQL_PATH = '/graphql';
 /** The live utilization page (R-LIVE-2), read once at startup. */
 const DASHBOARD = dashboardPage(readFileSync(new URL('./live/dashboard.html', import.meta.url), 'utf8'));
 
-const EXAMPLE_QUERY = `# Send your token in the Headers tab: {"Authorization": "Bearer <token>"}
-# (the operator token is printed at start when OPERATOR_TOKEN is unset).
-query Catalogs {
-  catalogs {
-    code
-    name
-    maxUsers
-    products { code kind allocation unit unitsPerLicense }
-  }
-}
-`;
-
 /**
  * Builds the gateway without listening: graphql-yoga for HTTP (GET/POST, SSE,
  * GraphiQL served from the package, no CDN) and graphql-ws on the same path,
@@ -169,6 +159,12 @@ export function createApp(deps: AppDeps): App {
   const trustProxy = deps.trustProxy ?? false;
   const shutdownTimeoutMs = deps.shutdownTimeoutMs ?? 10_000;
   const bounds = new LiveBounds(deps.liveLimits);
+  const graphiql = new GraphiQLPage(GRAPHQL_PATH);
+  const subscribeToken = createSubscribeToken({
+    authenticate: (authorization, request) => authenticate(authorization, clientAddress(request, trustProxy)),
+    bounds,
+    liveConnections,
+  });
 
   /**
    * Resolves the viewer of a request that presents `authorization`. A valid
@@ -209,9 +205,8 @@ export function createApp(deps: AppDeps): App {
     schema: getSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
-    // GraphiQL's bundle is ~40 MiB of RSS once loaded: only when someone opens it.
-    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
-    graphiql: { title: 'Licensing gateway', defaultQuery: EXAMPLE_QUERY, subscriptionsProtocol: 'WS' },
+    // GraphiQL is served compressed, before Yoga, by src/server/graphiql.ts.
+    graphiql: false,
     // Never the development mode that copies original errors (and stacks) into responses, whatever NODE_ENV says.
     // A lost database answers UNAVAILABLE (503, Retry-After) rather than the masked "Unexpected error." (db/faults.ts).
     maskedErrors: { isDev: false, maskError: maskDatabaseFaults },
@@ -277,6 +272,7 @@ export function createApp(deps: AppDeps): App {
       return;
     }
     if (path === '/metrics') return void serveMetrics(req, res);
+    if (graphiql.wants(req)) return void graphiql.serve(req, res);
     void yoga.handle(req, res, { req, res });
   });
 
@@ -384,6 +380,9 @@ export function createApp(deps: AppDeps): App {
         ctx.extra.subscriptions?.delete(id);
       },
       onSubscribe: async (ctx, id, params) => {
+        // GraphiQL sends its Headers tab's token in each subscribe message (src/server/ws-token.ts).
+        const tokenRefused = await subscribeToken(ctx.extra, params.extensions);
+        if (tokenRefused) return [tokenRefused];
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           req: ctx.extra.request,
           wsViewer: ctx.extra.viewer ?? { kind: 'anonymous' },

@@ -22,7 +22,10 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createClient } from 'graphql-ws';
 import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { GRAPHIQL_TABS } from '../../src/server/graphiql-tabs.ts';
 import { DATABASES, emptyPostgresDatabase } from '../support/databases.ts';
 import { fencedBlocks, operationOf, readmeSection, readmeSteps, type ReadmeStep as Step } from '../support/readme.ts';
 
@@ -69,6 +72,18 @@ describe('README.md', () => {
       const shown = step.variables === null ? [] : Object.keys(JSON.parse(step.variables) as object).sort();
       expect(shown, `variables shown next to ${step.name}`).toEqual(declared);
     }
+    // GraphiQL opens with the quick start's operations, then the seat usage subscription of "Live utilization".
+    const tabs: { query: string; variables: string | null; headers: string | null }[] = [];
+    let headers: string | null = null;
+    for (const step of steps.slice(0, steps.findIndex((s) => s.kind === 'operation' && s.name === 'Organization') + 1)) {
+      if (step.kind === 'headers') headers = step.text;
+      if (step.kind === 'operation') tabs.push({ query: step.query, variables: step.variables, headers });
+    }
+    const live = fencedBlocks(readmeSection('Live utilization'));
+    expect(live.slice(0, 2).map((b) => b.lang)).toEqual(['graphql', 'json']);
+    expect(operationOf(live[0]?.body ?? '').name?.value).toBe('SeatUsage');
+    tabs.push({ query: live[0]?.body ?? '', variables: live[1]?.body ?? null, headers });
+    expect(GRAPHIQL_TABS).toEqual(tabs);
     // The two command lines of the quick start stay two lines, and `npm test` is the suite.
     expect(fencedBlocks(readmeSection('Quick start'))[0]?.body.trim().split('\n')).toHaveLength(2);
     expect((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.test).toBe(
@@ -228,6 +243,28 @@ for (const kind of DATABASES) {
         expect(response.status, step.name).toBe(200);
         checkAnswer(step.name, body.data ?? {});
         answers.set(step.name, body.data);
+      }
+      // "Live utilization": the seat usage subscription, sent as GraphiQL sends it (token in the subscribe message).
+      const [subscription, subscriptionVariables] = fencedBlocks(readmeSection('Live utilization'));
+      const client = createClient({
+        url: `${base?.replace('http', 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        connectionParams: () => ({}),
+      });
+      try {
+        const events = client.iterate({
+          query: subscription?.body ?? '',
+          operationName: 'SeatUsage',
+          variables: JSON.parse(fill(subscriptionVariables?.body ?? '{}', answers, printed)) as Record<string, unknown>,
+          extensions: { headers },
+        });
+        const first = await events.next();
+        expect(first.value?.errors, 'SeatUsage answered errors').toBeUndefined();
+        expect((first.value?.data as { seatUsage: { pools: unknown[] } }).seatUsage.pools.length).toBeGreaterThan(0);
+        await events.return?.();
+      } finally {
+        await client.dispose();
       }
       expect([...answers.keys()]).toEqual(EXPECTED.filter((s) => !s.startsWith('sh: ') && s !== 'headers'));
       expect(printed.get(ISSUE)).toMatch(/^LK1\.\S+$/);
