@@ -261,7 +261,8 @@ for (const kind of DATABASES) {
         });
         const first = await events.next();
         expect(first.value?.errors, 'SeatUsage answered errors').toBeUndefined();
-        expect((first.value?.data as { seatUsage: { pools: unknown[] } }).seatUsage.pools.length).toBeGreaterThan(0);
+        const data = first.value?.data as { seatUsage: { pools: unknown[] } } | undefined;
+        expect(data?.seatUsage.pools.length).toBeGreaterThan(0);
         await events.return?.();
       } finally {
         await client.dispose();
