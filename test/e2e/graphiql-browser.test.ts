@@ -44,6 +44,7 @@ describe(`GraphiQL in headless Chromium on ${kind}${SKIPPED}`, { timeout: 240_00
   });
 
   /** An editor's text as shown (Monaco renders spaces as no-break spaces). */
+  // biome-ignore lint/performance/useDomNodeTextContent: Playwright's Locator.innerText (the rendered text), not a DOM node's
   const textOf = async (page: Page, selector: string) => (await page.locator(selector).innerText()).replace(/\u00a0/g, ' ');
 
   /** Replaces the text of the visible editor of the editor tools (Variables or Headers) as a person pasting it would. */
