@@ -19,11 +19,12 @@ import { DEFAULT_RATE_LIMITS, monotonicTicker, SlidingWindowLimiter, type RateLi
 import { createLoaders } from './schema/loaders.ts';
 import { createAuthenticate } from './server/authenticate.ts';
 import { Drain } from './server/drain.ts';
+import { GraphiQLPage } from './server/graphiql.ts';
 import { createHttpServer, listen } from './server/http.ts';
 import { createReadiness } from './server/readiness.ts';
 import { createSweeps } from './server/sweeps.ts';
 import { attachWebSocket } from './server/websocket.ts';
-import { createGatewayYoga, type GatewayYoga } from './server/yoga.ts';
+import { createGatewayYoga, GRAPHQL_PATH, type GatewayYoga } from './server/yoga.ts';
 import { allPoolCounters } from './sessions/sessions.repository.ts';
 import { StartCache } from './sessions/start-cache.ts';
 import { LiveConnections } from './tokens/stream-registry.ts';
@@ -164,7 +165,14 @@ export function createApp(deps: AppDeps): App {
     onEventStream: (res) => drain.markStream(res),
   });
   const readiness = createReadiness({ db, clock, draining: () => drain.draining });
-  const server = createHttpServer({ yoga, drain, metrics, metricsToken: deps.metricsToken, readiness });
+  const server = createHttpServer({
+    yoga,
+    graphiql: new GraphiQLPage(GRAPHQL_PATH),
+    drain,
+    metrics,
+    metricsToken: deps.metricsToken,
+    readiness,
+  });
   const wss = attachWebSocket({
     server,
     yoga,

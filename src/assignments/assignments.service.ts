@@ -78,6 +78,7 @@ async function syncSlots(trx: Executor, view: LoadedAllocation, field: string): 
           summarizeSlots(rows.map(toSlot), view.status.effectiveAt, days, total),
           total,
           days,
+          view.status.state,
         );
         throw badInput(refused.field, refused.message, refused.rule);
       }

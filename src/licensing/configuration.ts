@@ -12,6 +12,7 @@ import type { Catalog } from '../catalogs/types.ts';
 import type { AllocationResult } from './allocation.ts';
 import { allocationOf } from './seats.ts';
 import type { EntitlementView } from './entitlements.ts';
+import type { LicenseState } from './lifecycle.ts';
 import type { SlotSummary } from './reassignment.ts';
 
 export interface ChangeChecks {
@@ -108,7 +109,22 @@ export function configurationRefusal(
  * free or reusable (`summary` of the product's slots, `total` licences bought,
  * `days` of cool-down).
  */
-export function noSlotRefusal(field: string, product: string, summary: SlotSummary, total: number, days: number): ConfigurationRefusal {
+export function noSlotRefusal(
+  field: string,
+  product: string,
+  summary: SlotSummary,
+  total: number,
+  days: number,
+  state?: LicenseState,
+): ConfigurationRefusal {
+  // Before any key (NONE) or before a future key starts (PENDING) there is no licence at all: say so (R-LIFE-5, R-KEY-4).
+  if (total === 0 && (state === 'NONE' || state === 'PENDING')) {
+    return {
+      field,
+      message: `no ${product} licence can be assigned: ${state === 'NONE' ? 'no licence key is active' : 'the licence key has not started yet'} (licence state ${state}); activate a key with activateLicenseKey first`,
+      rule: state === 'NONE' ? 'R-LIFE-5' : 'R-KEY-4',
+    };
+  }
   return {
     field,
     message: `no ${product} licence can be assigned: ${summary.held} of ${total} are held and ${summary.bound} are bound by the ${days}-day reassignment cool-down`,

@@ -5,6 +5,7 @@ import { sameSecret } from '../auth/tokens.ts';
 import { dashboardPage } from '../live/dashboard.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Drain } from './drain.ts';
+import type { GraphiQLPage } from './graphiql.ts';
 import type { Readiness } from './readiness.ts';
 import type { GatewayYoga } from './yoga.ts';
 
@@ -13,6 +14,8 @@ const DASHBOARD = dashboardPage(readFileSync(new URL('../live/dashboard.html', i
 
 export interface HttpDeps {
   yoga: GatewayYoga;
+  /** GraphiQL on GET /graphql for browsers, compressed (server/graphiql.ts). */
+  graphiql: GraphiQLPage;
   drain: Drain;
   metrics: Metrics;
   /** When set, /metrics answers only to `Authorization: Bearer <metricsToken>`. */
@@ -37,6 +40,7 @@ export function createHttpServer(deps: HttpDeps): Server {
       return;
     }
     if (path === '/metrics') return void serveMetrics(deps, req, res);
+    if (deps.graphiql.wants(req)) return void deps.graphiql.serve(req, res);
     void yoga.handle(req, res, { req, res });
   });
 

@@ -10,6 +10,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { clientAddress } from '../security/rate-limit.ts';
 import type { LiveConnections } from '../tokens/stream-registry.ts';
 import type { Authenticate } from './authenticate.ts';
+import { createSubscribeToken } from './ws-token.ts';
 import { GRAPHQL_PATH, type GatewayYoga } from './yoga.ts';
 
 /** What graphql-ws keeps per socket besides the viewer: its subscriptions' slots, its token's connection slot. */
@@ -48,6 +49,11 @@ export interface WebSocketDeps {
 export function attachWebSocket(deps: WebSocketDeps): WebSocketServer {
   const { yoga, bounds, metrics, liveConnections } = deps;
   const wss = new WebSocketServer({ server: deps.server, path: GRAPHQL_PATH, maxPayload: deps.maxPayload });
+  const subscribeToken = createSubscribeToken({
+    authenticate: (authorization, request) => deps.authenticate(authorization, clientAddress(request, deps.trustProxy)),
+    bounds,
+    liveConnections,
+  });
   wss.on('connection', (socket) => {
     metrics.websocketConnections.inc();
     socket.once('close', () => metrics.websocketConnections.dec());
@@ -113,6 +119,9 @@ export function attachWebSocket(deps: WebSocketDeps): WebSocketServer {
         ctx.extra.subscriptions?.delete(id);
       },
       onSubscribe: async (ctx, id, params) => {
+        // GraphiQL sends its Headers tab's token in each subscribe message (server/ws-token.ts).
+        const tokenRefused = await subscribeToken(ctx.extra, params.extensions);
+        if (tokenRefused) return [tokenRefused];
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           req: ctx.extra.request,
           wsViewer: ctx.extra.viewer ?? { kind: 'anonymous' },

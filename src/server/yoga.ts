@@ -16,7 +16,6 @@ import { useRequestShape, useWellFormedStrings } from '../security/request-error
 import { getSchema } from '../schema/index.ts';
 import { useTokenStreamCut, type LiveConnections } from '../tokens/stream-registry.ts';
 import type { Authenticate } from './authenticate.ts';
-import { GRAPHIQL, renderGraphiQL } from './graphiql.ts';
 
 /** The path of GraphQL over HTTP (GET/POST, SSE, GraphiQL) and over graphql-ws. */
 export const GRAPHQL_PATH = '/graphql';
@@ -65,8 +64,8 @@ export function createGatewayYoga(deps: GatewayYogaDeps): GatewayYoga {
     schema: getSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
-    renderGraphiQL,
-    graphiql: GRAPHIQL,
+    // GraphiQL is served compressed, before Yoga, by server/graphiql.ts.
+    graphiql: false,
     // Never the development mode that copies original errors (and stacks) into responses, whatever NODE_ENV says.
     // A lost database answers UNAVAILABLE (503, Retry-After) rather than the masked "Unexpected error." (db/faults.ts).
     maskedErrors: { isDev: false, maskError: maskDatabaseFaults },
