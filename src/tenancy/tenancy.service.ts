@@ -12,7 +12,7 @@ import { withTransaction } from '../db/transaction.ts';
 import { syncGroupRows } from '../allocation/persist.ts';
 import { changeConfiguration } from '../assignments/assignments.service.ts';
 import { endSessionsOfUsers, userEndReason } from '../sessions/end.ts';
-import type { Page } from '../schema/pagination.ts';
+import type { Page } from '../db/pages.ts';
 import * as repo from './tenancy.repository.ts';
 import {
   cleanEmail,
