@@ -6,7 +6,6 @@ import { DEFAULT_LIVE_LIMITS, type LiveLimits } from './live/bounds.ts';
 import { DEFAULT_LIMITS, type OperationLimits } from './security/limits.ts';
 import { DEFAULT_RATE_LIMITS, type RateLimits } from './security/rate-limit.ts';
 
-
 /** DATABASE_STATEMENT_TIMEOUT_MS default: well above the slowest statement the benchmark measures (a 100,000-user organization). */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 15_000;
 
@@ -46,7 +45,6 @@ export interface Config {
   /** CLOCK_SKEW_MAX_SECONDS in ms: beyond this skew against the database's clock an instance is not ready and writes nothing (R-LIFE-6). */
   clockSkewMaxMs: number;
 }
-
 
 /** A configuration error names the variable; `main.ts` prints it and exits non-zero. */
 export class ConfigError extends Error {
