@@ -16,8 +16,10 @@
  *    pooled channel, the same one statement for the planned pool. Null when
  *    the case needs a transaction.
  * 3. THE TRANSACTIONAL PATH (`startTransactional`): everything else (several
- *    seat products, pooled channels, demo mode, an overdue open session), one
- *    transaction in the lock order (lock-order.ts).
+ *    seat products, pooled channels and features (R-FEAT-1), a named session
+ *    that takes no seat (R-NAMED-5), demo mode with the sessions carried over
+ *    from full use counted against its limit (R-DEMO-2), an overdue open
+ *    session), one transaction in the lock order (lock-order.ts).
  *
  * Every path counts the seat with a conditional UPDATE under the pool row's
  * lock, after the user's row is share-locked. A user has at most one open
@@ -474,7 +476,7 @@ async function startInTransaction(
       at: now,
       userId: user.id,
       productCode: first?.product === DEMO_POOL ? null : (first?.product ?? null),
-      detail: `${seats.map((s) => (s.product === DEMO_POOL ? 'demo seat' : `${s.product} ${s.kind}`)).join(', ')}${channelSuffix(grantedChannels, deniedChannels)}`,
+      detail: `${[...(plan.named ? ['named, no seat'] : []), ...seats.map((s) => (s.product === DEMO_POOL ? 'demo seat' : `${s.product} ${s.kind}`))].join(', ')}${channelSuffix(grantedChannels, deniedChannels)}`,
       ...actorOf(ctx.viewer),
     },
   ]);
