@@ -27,3 +27,19 @@ const isMap = (entitled: EntitledAllocations): entitled is ReadonlyMap<string, {
 export function concurrentSeatProducts(catalog: Catalog, entitled: EntitledAllocations): Product[] {
   return catalog.products.filter((p) => p.kind === 'USER' && allocationOf(p, entitled) === 'CONCURRENT');
 }
+
+/**
+ * The user licences that let their holder log in without a concurrent seat
+ * (R-NAMED-5, R-FIX-1): USER products allocated NAMED or FIXED_SEAT for the
+ * organization (Zoom tiers on the named model, connect storm's fixed seats).
+ * A base licence that a concurrent seat product requires (connect storm
+ * BASE: it lets a named user exist, the seat lets them log in) is none.
+ */
+export function loginLicences(catalog: Catalog, entitled: EntitledAllocations): Product[] {
+  const seats = concurrentSeatProducts(catalog, entitled);
+  const bases = new Set(seats.flatMap((p) => p.requirements.filter((r) => r.scope === 'USER').flatMap((r) => r.anyOf)));
+  return catalog.products.filter((p) => {
+    const allocation = allocationOf(p, entitled);
+    return p.kind === 'USER' && (allocation === 'NAMED' || allocation === 'FIXED_SEAT') && !bases.has(p.code);
+  });
+}

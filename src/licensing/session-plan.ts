@@ -12,7 +12,7 @@
  */
 import type { Catalog } from '../catalogs/types.ts';
 import type { SeatKind } from './metering.ts';
-import { allocationOf, concurrentSeatProducts, DEMO_POOL, type EntitledAllocations } from './seats.ts';
+import { allocationOf, concurrentSeatProducts, DEMO_POOL, type EntitledAllocations, loginLicences } from './seats.ts';
 
 export type DenialCode =
   | 'NO_SEAT_AVAILABLE'
@@ -76,6 +76,12 @@ export interface SeatPlanInput {
 export interface SeatPlan {
   /** Demo mode: one unit of the demo pool, whatever the catalog (R-LIFE-5, R-DEMO-1). */
   demo: boolean;
+  /**
+   * A named session (R-NAMED-5): the user holds a named or fixed-seat user
+   * licence and no concurrent seat product, so the session takes no seat
+   * (`seatProducts` empty) and its kind is NAMED.
+   */
+  named: boolean;
   /** Seat products to take one seat of each (R-CONC-1), by product code; in demo mode the demo pool. */
   seatProducts: string[];
   /** Channels licensed without a pool (held feature, tier feature, or not licensed separately). */
@@ -92,8 +98,10 @@ export const byCode = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
 
 /**
  * R-CONC-1, R-CHAN-1 and eligibility. With full use: one seat of every
- * concurrent seat product the user is eligible for (refused when none), and
- * per channel: licensed when the user holds its channel feature (named,
+ * concurrent seat product the user is eligible for; without one, a held
+ * named or fixed-seat user licence (R-NAMED-5, R-FIX-1) opens a NAMED
+ * session that takes no seat; refused when neither. Per requested channel or
+ * concurrent feature (R-FEAT-1, a feature licence named by its code): licensed when the user holds its channel feature (named,
  * fixed seat, or included in their tier), or when a unit of its concurrent
  * pool is free (emergency included). A catalog without channel features does
  * not license channels separately (innoACD). In demo mode: one demo seat,
@@ -105,6 +113,7 @@ export function planSession(input: SeatPlanInput): { plan: SeatPlan } | { refusa
     return {
       plan: {
         demo: true,
+        named: false,
         seatProducts: [DEMO_POOL],
         heldChannels: [],
         pooledChannels: [],
@@ -119,7 +128,9 @@ export function planSession(input: SeatPlanInput): { plan: SeatPlan } | { refusa
   }
   const seatProducts = concurrentSeatProducts(catalog, entitlements);
   const eligible = seatProducts.filter((p) => grants.get(p.code) === 'GRANTED');
-  if (eligible.length === 0) {
+  // R-NAMED-5: without a concurrent seat, a held named or fixed-seat user licence is the user's access (no seat taken).
+  const named = eligible.length === 0 && loginLicences(catalog, entitlements).some((p) => grants.get(p.code) === 'GRANTED');
+  if (eligible.length === 0 && !named) {
     const missing = seatProducts.find((p) => grants.get(p.code) === 'MISSING_PREREQUISITE');
     if (missing)
       return {
@@ -140,6 +151,7 @@ export function planSession(input: SeatPlanInput): { plan: SeatPlan } | { refusa
   }
   const plan: SeatPlan = {
     demo: false,
+    named,
     seatProducts: eligible.map((p) => p.code).sort(byCode),
     heldChannels: [],
     pooledChannels: [],
@@ -152,9 +164,16 @@ export function planSession(input: SeatPlanInput): { plan: SeatPlan } | { refusa
       plan.heldChannels.push(channel);
       continue;
     }
-    const candidates = channelProducts.filter((p) => p.channel === channel);
+    // A requested name is a channel (VOICE) or a feature licence without a channel (CALL_RECORDING, R-FEAT-1).
+    const candidates = catalog.products.filter(
+      (p) => p.channel === channel || (p.channel === null && p.kind === 'FEATURE' && p.code === channel),
+    );
     if (candidates.length === 0) {
-      plan.deniedChannels.push({ channel, code: 'NOT_LICENSED', message: `${catalog.code} has no licence for channel ${channel}` });
+      plan.deniedChannels.push({
+        channel,
+        code: 'NOT_LICENSED',
+        message: `${catalog.code} has no licence for channel or feature ${channel}`,
+      });
       continue;
     }
     const held = candidates.find((p) => allocationOf(p, entitlements) !== 'CONCURRENT' && grants.get(p.code) === 'GRANTED');
@@ -183,13 +202,19 @@ export function planSession(input: SeatPlanInput): { plan: SeatPlan } | { refusa
   return { plan };
 }
 
-/** The kind of a seat a session took: a pool's seat kind, or DEMO for the demo pool. */
-export type SessionSeatKind = SeatKind | 'DEMO';
+/** The kind of a seat a session took: a pool's seat kind, DEMO for the demo pool, NAMED for a session without a seat (R-NAMED-5). */
+export type SessionSeatKind = SeatKind | 'DEMO' | 'NAMED';
 
 /** Worst kind first: the session's kind is the most exceptional seat it took. */
-const KIND_ORDER: Record<SessionSeatKind, number> = { REGULAR: 0, EMERGENCY: 1, OVERAGE: 2, DEMO: 3 };
+const KIND_ORDER: Record<SessionSeatKind, number> = { NAMED: -1, REGULAR: 0, EMERGENCY: 1, OVERAGE: 2, DEMO: 3 };
 
-/** The kind of a session: the most exceptional of its seats' kinds (REGULAR when it took none). */
-export function sessionKind(kinds: readonly SessionSeatKind[]): SessionSeatKind {
+/**
+ * The kind of a session: the most exceptional of its seats' kinds; a
+ * session that took no seat is NAMED when its plan says so (R-NAMED-5),
+ * REGULAR otherwise. Feature units of a named session do not make it a seat
+ * session: its kind stays NAMED.
+ */
+export function sessionKind(kinds: readonly SessionSeatKind[], named = false): SessionSeatKind {
+  if (named) return 'NAMED';
   return kinds.reduce<SessionSeatKind>((worst, kind) => (KIND_ORDER[kind] > KIND_ORDER[worst] ? kind : worst), 'REGULAR');
 }

@@ -2,6 +2,7 @@ import type { Catalog } from '../catalogs/types.ts';
 import type { Executor } from '../db/database.ts';
 import type { OrganizationRow, SeatPoolRow } from '../db/schema.ts';
 import { dayOf, storedDay } from '../licensing/billing.ts';
+import { demoUtilization } from '../licensing/demo-switch.ts';
 import { entitlementsOf } from '../licensing/entitlements.ts';
 import { split } from '../licensing/metering.ts';
 import { concurrentSeatProducts, DEMO_POOL } from '../licensing/seats.ts';
@@ -40,8 +41,8 @@ function peakToday(pool: SeatPoolRow, now: Date): number {
 /**
  * The organization's pools now (R-LIVE-1, R-MON-1). With full use: every
  * concurrent pool, split into regular, emergency and overage use. In NONE,
- * PENDING and DEMO the seat products show the demo sessions against
- * demoAgentLimit (maxPossible).
+ * PENDING and DEMO the seat products show the demo sessions plus the sessions
+ * open since before the switch against demoAgentLimit (maxPossible, R-DEMO-2).
  */
 export async function seatUsage(
   db: Executor,
@@ -55,20 +56,18 @@ export async function seatUsage(
   const entitlements = entitlementsOf(catalog, status.entitlements);
   if (!status.fullUse) {
     const demo = pools.find((p) => p.product_code === DEMO_POOL);
+    const demoUse = { inUse: demo?.in_use ?? 0, peakToday: demo ? peakToday(demo, now) : 0 };
+    // The seat products of the catalog (also those the lapsed key had): sessions open at the switch still hold their seats (R-DEMO-2).
     const seatProducts = concurrentSeatProducts(catalog, entitlements);
+    const byCode = new Map(pools.map((p) => [p.product_code, p]));
     return {
       organizationId: org.id,
       at: now,
-      pools: seatProducts.map((p) => ({
-        product: p.code,
-        capacity: 0,
-        inUse: demo?.in_use ?? 0,
-        emergencyCapacity: 0,
-        emergencyInUse: 0,
-        overageInUse: 0,
-        maxPossible: status.demoAgentLimit,
-        peakToday: demo ? peakToday(demo, now) : 0,
-      })),
+      pools: seatProducts.map((p) => {
+        const own = byCode.get(p.code);
+        const use = demoUtilization(demoUse, { inUse: own?.in_use ?? 0, peakToday: own ? peakToday(own, now) : 0 }, status.demoAgentLimit);
+        return { product: p.code, ...use, emergencyCapacity: 0, emergencyInUse: 0, overageInUse: 0 };
+      }),
     };
   }
   const products = new Set(catalog.products.map((p) => p.code));

@@ -9,7 +9,7 @@ import type { SessionSeatKind } from '../licensing/session-plan.ts';
 export const END_REASONS = ['ENDED', 'EXPIRED', 'USER_DELETED', 'USER_INACTIVE', 'USER_PREPARING'] as const;
 export type EndReason = (typeof END_REASONS)[number];
 
-export const SEAT_KINDS = ['REGULAR', 'EMERGENCY', 'OVERAGE', 'DEMO'] as const satisfies readonly SessionSeatKind[];
+export const SEAT_KINDS = ['REGULAR', 'EMERGENCY', 'OVERAGE', 'DEMO', 'NAMED'] as const satisfies readonly SessionSeatKind[];
 
 /** A session: its row, with its seat kind and end reason checked. */
 export type Session = Omit<SessionRow, 'seat_kind' | 'end_reason'> & { seat_kind: SessionSeatKind; end_reason: EndReason | null };

@@ -278,6 +278,22 @@ export async function organizationsWithOverdue(db: Executor, now: Date): Promise
   return rows.map((r) => r.organization_id);
 }
 
+/**
+ * Open sessions of the organization that hold no demo seat: those carried
+ * over from full use into demo mode (R-DEMO-2), counted against the demo
+ * agent limit.
+ */
+export async function openNonDemoSessions(db: Executor, organizationId: string): Promise<number> {
+  const row = await db
+    .selectFrom('sessions')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('organization_id', '=', organizationId)
+    .where('ended_at', 'is', null)
+    .where('seat_kind', '<>', 'DEMO')
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export async function hasOverdue(db: Executor, organizationId: string, now: Date): Promise<boolean> {
   const row = await db
     .selectFrom('sessions')

@@ -14,7 +14,21 @@ import { END_REASONS, SEAT_KINDS, type Session } from './session.ts';
 import { type StartResult, startSession } from './start.ts';
 import { type UsageRow, usageBetween } from './usage.service.ts';
 
-export const SeatKindEnum = builder.enumType('SeatKind', { values: SEAT_KINDS });
+const SEAT_KIND_DESCRIPTIONS: Record<(typeof SEAT_KINDS)[number], string> = {
+  REGULAR: 'A regular seat of a concurrent pool.',
+  EMERGENCY: 'An emergency seat, taken when the regular seats are full (R-EMER-1).',
+  OVERAGE: 'A seat beyond capacity and emergency, where overage is allowed (R-OVER-1).',
+  DEMO: 'A seat of the demo pool: the licence is in NONE, PENDING or DEMO (R-DEMO-1).',
+  NAMED:
+    'No seat: the user holds a named or fixed-seat user licence (a Zoom tier on the named model, a connect storm fixed seat) and logs in with it (R-NAMED-5).',
+};
+
+export const SeatKindEnum = builder.enumType('SeatKind', {
+  values: Object.fromEntries(SEAT_KINDS.map((kind) => [kind, { description: SEAT_KIND_DESCRIPTIONS[kind] }])) as Record<
+    (typeof SEAT_KINDS)[number],
+    { description: string }
+  >,
+});
 
 const SessionEndReasonEnum = builder.enumType('SessionEndReason', {
   description:
@@ -47,7 +61,8 @@ export const SessionRef = builder.objectRef<Session>('Session').implement({
     }),
     seatKind: t.field({
       type: SeatKindEnum,
-      description: 'The most exceptional seat the session took: REGULAR, EMERGENCY, OVERAGE, or DEMO in demo mode.',
+      description:
+        'The most exceptional seat the session took: REGULAR, EMERGENCY, OVERAGE, DEMO in demo mode, or NAMED when the user logs in with a named or fixed-seat licence and takes no seat.',
       resolve: (s) => s.seat_kind,
     }),
     startedAt: t.field({ type: 'DateTime', resolve: (s) => s.started_at }),
@@ -64,7 +79,10 @@ export const SessionRef = builder.objectRef<Session>('Session').implement({
         'ENDED (by its client), EXPIRED (no heartbeat), or USER_DELETED, USER_INACTIVE, USER_PREPARING (its user was deleted or left ACTIVE).',
       resolve: (s) => s.end_reason,
     }),
-    channels: t.stringList({ description: 'The channels the session is licensed for.', resolve: (s) => s.channels }),
+    channels: t.stringList({
+      description: 'The channels and concurrent features (R-FEAT-1) the session is licensed for.',
+      resolve: (s) => s.channels,
+    }),
     deviceId: t.string({ nullable: true, resolve: (s) => s.device_id }),
   }),
 });
@@ -191,7 +209,11 @@ builder.objectFields(UserRef, (t) => ({
 const StartSessionInput = builder.inputType('StartSessionInput', {
   fields: (t) => ({
     userId: t.id(),
-    channels: t.stringList({ required: false, description: 'Channels the agent wants to handle (VOICE, EMAIL, WEBCHAT, SMS ...).' }),
+    channels: t.stringList({
+      required: false,
+      description:
+        'Channels the agent wants to handle (VOICE, EMAIL, WEBCHAT, SMS ...) and concurrent feature licences they want to use, by product code (CALL_RECORDING, REPORTING, CONFERENCE ...; R-FEAT-1).',
+    }),
     deviceId: t.string({ required: false }),
   }),
 });

@@ -16,8 +16,10 @@
  *    pooled channel, the same one statement for the planned pool. Null when
  *    the case needs a transaction.
  * 3. THE TRANSACTIONAL PATH (`startTransactional`): everything else (several
- *    seat products, pooled channels, demo mode, an overdue open session), one
- *    transaction in the lock order (lock-order.ts).
+ *    seat products, pooled channels and features (R-FEAT-1), a named session
+ *    that takes no seat (R-NAMED-5), demo mode with the sessions carried over
+ *    from full use counted against its limit (R-DEMO-2), an overdue open
+ *    session), one transaction in the lock order (lock-order.ts).
  *
  * Every path counts the seat with a conditional UPDATE under the pool row's
  * lock, after the user's row is share-locked. A user has at most one open
@@ -34,6 +36,7 @@ import { badInput, notFound } from '../errors.ts';
 import { appendEvents, eventRow } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
 import { dayOf } from '../licensing/billing.ts';
+import { demoStartFits as fitsDemoLimit } from '../licensing/demo-switch.ts';
 import { type EntitlementView, entitlementsOf } from '../licensing/entitlements.ts';
 import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { kindOfSeat } from '../licensing/metering.ts';
@@ -372,6 +375,21 @@ async function takeUnit(ctx: Context, trx: Executor, orgId: string, product: str
   return null;
 }
 
+/**
+ * R-DEMO-2: whether a demo start that took its demo seat (`counter`) fits
+ * the limit with the sessions carried over from full use. The demo pool's
+ * row lock orders demo starts, so the count is exact; overdue carried-over
+ * sessions are expired first (`ExpireFirst`) rather than counted.
+ */
+async function demoStartFits(ctx: Context, trx: Executor, orgId: string, counter: repo.PoolCounter, mayExpire: boolean): Promise<boolean> {
+  const carriedOver = await repo.openNonDemoSessions(trx, orgId);
+  if (carriedOver === 0) return true;
+  const counts = { demoInUse: counter.in_use, carriedOver };
+  if (fitsDemoLimit(counts, counter.capacity)) return true;
+  if (mayExpire && (await repo.hasOverdue(trx, orgId, ctx.clock.now()))) throw new ExpireFirst(orgId);
+  return false;
+}
+
 async function startInTransaction(
   ctx: Context,
   trx: Executor,
@@ -401,14 +419,12 @@ async function startInTransaction(
   const plan = planOrDeny(licensing, grants, channels, user.name);
   // Lock order 3: seat and channel units together, by product code.
   const taken = new Map<string, { product: string; kind: SessionSeatKind; channel: string | null; counter: repo.PoolCounter }>();
+  const demoLimit = { code: 'DEMO_LIMIT_REACHED', state: licensing.status.state, demoAgentLimit: licensing.status.demoAgentLimit } as const;
   for (const { product, channel } of plan.units) {
     const counter = await takeUnit(ctx, trx, orgId, product, mayExpire);
-    if (!counter && channel === null)
-      deny(
-        plan.demo
-          ? { code: 'DEMO_LIMIT_REACHED', state: licensing.status.state, demoAgentLimit: licensing.status.demoAgentLimit }
-          : { code: 'NO_SEAT_AVAILABLE', product },
-      );
+    if (!counter && channel === null) deny(plan.demo ? demoLimit : { code: 'NO_SEAT_AVAILABLE', product });
+    // R-DEMO-2: sessions open since before the switch to demo mode count against the limit (read under the demo pool's lock).
+    if (counter && product === DEMO_POOL && !(await demoStartFits(ctx, trx, orgId, counter, mayExpire))) deny(demoLimit);
     if (counter)
       taken.set(channel ?? `seat ${product}`, {
         product,
@@ -433,7 +449,10 @@ async function startInTransaction(
 
   const session: Session = {
     ...newSession(ctx, orgId, user.id, now, grantedChannels, deviceId),
-    seat_kind: sessionKind(seats.map((s) => s.kind)),
+    seat_kind: sessionKind(
+      seats.map((s) => s.kind),
+      plan.named,
+    ),
   };
   const seatRows: SessionSeatRow[] = seats.map((s) => ({
     organization_id: orgId,
@@ -457,7 +476,7 @@ async function startInTransaction(
       at: now,
       userId: user.id,
       productCode: first?.product === DEMO_POOL ? null : (first?.product ?? null),
-      detail: `${seats.map((s) => (s.product === DEMO_POOL ? 'demo seat' : `${s.product} ${s.kind}`)).join(', ')}${channelSuffix(grantedChannels, deniedChannels)}`,
+      detail: `${[...(plan.named ? ['named, no seat'] : []), ...seats.map((s) => (s.product === DEMO_POOL ? 'demo seat' : `${s.product} ${s.kind}`))].join(', ')}${channelSuffix(grantedChannels, deniedChannels)}`,
       ...actorOf(ctx.viewer),
     },
   ]);
