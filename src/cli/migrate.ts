@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { sql } from 'kysely';
 import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { DataDirInUseError, lockDataDir } from '../db/data-dir-lock.ts';
 import { openDatabase, type DatabaseHandle } from '../db/database.ts';
@@ -79,8 +80,15 @@ async function status(handle: DatabaseHandle): Promise<void> {
   for (const m of all) {
     console.log(m.executedAt ? `applied  ${m.name}  ${m.executedAt.toISOString()}` : `pending  ${m.name}`);
   }
+  // Kysely lists only the migrations of this release: those a newer release applied are read from its table.
+  const known = new Set(all.map((m) => m.name));
+  const recorded = all.some((m) => m.executedAt)
+    ? (await sql<{ name: string; timestamp: string }>`select name, timestamp from kysely_migration order by name`.execute(handle.db)).rows
+    : [];
+  const unknown = recorded.filter((r) => !known.has(r.name));
+  for (const r of unknown) console.log(`unknown  ${r.name}  ${new Date(r.timestamp).toISOString()}  (applied by a newer release)`);
   const pending = all.filter((m) => !m.executedAt).length;
-  console.log(`${all.length - pending} applied, ${pending} pending`);
+  console.log(`${all.length - pending} applied, ${pending} pending${unknown.length ? `, ${unknown.length} unknown to this release` : ''}`);
 }
 
 async function down(handle: DatabaseHandle): Promise<void> {

@@ -150,3 +150,72 @@ describe.skipIf(!DATABASES.includes('pglite'))('npm run migrate and a gateway on
     expect(after.stdout).toMatch(/^\d+ applied, 0 pending$/m);
   });
 });
+
+/*
+ * A rolling upgrade seen from the old release: the database has a migration
+ * this release does not know (a newer one applied it). A running gateway of
+ * this release stays ready; `migrate status` names the unknown migration;
+ * `migrate up` and a new start of this release refuse, naming it.
+ */
+describe.each(DATABASES)('a database migrated by a newer release, on %s', { timeout: 180_000 }, (kind) => {
+  const FUTURE = '2099_01_01_0099_future';
+  let env: Record<string, string>;
+  let dispose: () => Promise<void> = async () => undefined;
+  const gateways: GatewayProcess[] = [];
+  beforeAll(async () => {
+    if (kind === 'pglite') {
+      env = { DATA_DIR: join(dir, 'newer') };
+      const applied = await migrate([], env);
+      expect(applied.code, applied.stderr).toBe(0);
+    } else {
+      const empty = await emptyPostgresDatabase();
+      env = { DATABASE_URL: empty.url };
+      dispose = empty.dispose;
+    }
+  });
+  afterAll(async () => {
+    await Promise.all(gateways.map((g) => ensureStopped(g)));
+    await dispose();
+  });
+
+  async function recordFuture(): Promise<void> {
+    const handle = await openDatabase({ databaseUrl: env.DATABASE_URL ?? null, dataDir: env.DATA_DIR ?? null });
+    try {
+      await sql`insert into kysely_migration (name, timestamp) values (${FUTURE}, ${new Date().toISOString()})`.execute(handle.db);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  it('status lists it as unknown, up refuses naming it; a gateway already running stays ready, a new one does not start', async () => {
+    let running: GatewayProcess | undefined;
+    if (kind === 'postgres') {
+      // PostgreSQL: a gateway of this release is running while the newer release migrates.
+      running = spawnGateway({ DATABASE_URL: env.DATABASE_URL! });
+      gateways.push(running);
+      const base = await listeningBase(running);
+      await recordFuture();
+      const ready = await fetch(`${base}/readyz`);
+      expect(ready.status).toBe(200);
+    } else {
+      await recordFuture();
+    }
+
+    const status = await migrate(['status'], env);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(new RegExp(`^unknown  ${FUTURE}  .*applied by a newer release`, 'm'));
+    expect(status.stdout).toMatch(/, 1 unknown to this release$/m);
+
+    const up = await migrate([], env);
+    expect(up.code).toBe(1);
+    expect(up.stderr).toContain(`previously executed migration ${FUTURE} is missing`);
+
+    if (kind === 'postgres') {
+      const late = spawnGateway({ DATABASE_URL: env.DATABASE_URL! });
+      gateways.push(late);
+      const exited = await late.exited;
+      expect(exited.code).toBe(1);
+      expect(late.output()).toContain(`previously executed migration ${FUTURE} is missing`);
+    }
+  });
+});
