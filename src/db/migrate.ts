@@ -27,7 +27,8 @@ const provider: MigrationProvider = {
   },
 };
 
-function migrator(db: Db): Migrator {
+/** Kysely's Migrator over `migrations/` (the CLI's `status` and `down` use it directly). */
+export function migrator(db: Db): Migrator {
   return new Migrator({ db, provider });
 }
 

@@ -72,6 +72,24 @@ describe('tool usage', { timeout: 90_000 }, () => {
     }
   });
 
+  it('npm run keys -- keypair --out DIR --help prints its usage and writes no key pair', async () => {
+    const out = join(dir, 'keys-never-written');
+    const result = await run('src/cli/keys.ts', ['keypair', '--out', out, '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/usage: npm run keys/i);
+    await expect(stat(out)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('npm run migrate -- status --help and -- down --help change nothing', async () => {
+    const dataDir = join(dir, 'never-created-either');
+    for (const command of ['status', 'down']) {
+      const result = await run('src/cli/migrate.ts', [command, '--help'], { DATABASE_URL: '', DATA_DIR: dataDir });
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/usage: npm run migrate/i);
+    }
+    await expect(stat(dataDir)).rejects.toThrow(/ENOENT/);
+  });
+
   it('licence signing keys written by npm run keys under .keys/ are ignored by git', async () => {
     const result = await git(['check-ignore', '-q', '.keys/private.pem']);
     expect(result.code).toBe(0);
