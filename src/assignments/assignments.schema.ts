@@ -28,6 +28,7 @@ import * as service from './assignments.service.ts';
 import type { AllocationView } from '../allocation/view.ts';
 
 const AssignmentSourceEnum = builder.enumType('AssignmentSource', {
+  description: 'Why a user has a product (R-NAMED-1).',
   values: {
     DIRECT: { description: 'Assigned to the user directly.' },
     GROUP: { description: "Required by a function of the user's configuration group." },
@@ -36,8 +37,9 @@ const AssignmentSourceEnum = builder.enumType('AssignmentSource', {
 });
 
 const AssignmentStatusEnum = builder.enumType('AssignmentStatus', {
+  description: 'Whether a product configured for a user is actually granted.',
   values: {
-    GRANTED: {},
+    GRANTED: { description: 'The user holds the licence.' },
     UNLICENSED: { description: 'Configured, but the pool has too few licences and the user ranks beyond it.' },
     MISSING_PREREQUISITE: { description: 'Configured, but a prerequisite is not met.' },
   },
@@ -49,10 +51,15 @@ interface LicenseShape {
 }
 
 const UserLicenseRef = builder.objectRef<LicenseShape>('UserLicense').implement({
+  description: 'A product configured for a user (directly, by group or by bundle) and whether it is granted.',
   fields: (t) => ({
-    product: t.field({ type: ProductRef, resolve: (l) => productOfCatalog(l.catalog, l.license.product) }),
-    source: t.field({ type: AssignmentSourceEnum, resolve: (l) => l.license.source }),
-    status: t.field({ type: AssignmentStatusEnum, resolve: (l) => l.license.status }),
+    product: t.field({
+      type: ProductRef,
+      description: 'The product configured for the user.',
+      resolve: (l) => productOfCatalog(l.catalog, l.license.product),
+    }),
+    source: t.field({ type: AssignmentSourceEnum, description: 'Why the user has it.', resolve: (l) => l.license.source }),
+    status: t.field({ type: AssignmentStatusEnum, description: 'Granted, or why not.', resolve: (l) => l.license.status }),
     rank: t.int({
       nullable: true,
       description: "Where several users compete for too few licences: the user's place in the fixed order (1 = first).",
@@ -75,20 +82,30 @@ const UserLicenseRef = builder.objectRef<LicenseShape>('UserLicense').implement(
 const ExplanationRef = builder
   .objectRef<{ catalog: Catalog; product: string; granted: boolean; steps: string[] }>('Explanation')
   .implement({
+    description: 'Why a user does or does not hold a product (User.explain).',
     fields: (t) => ({
-      product: t.field({ type: ProductRef, resolve: (e) => productOfCatalog(e.catalog, e.product) }),
-      granted: t.exposeBoolean('granted'),
-      steps: t.exposeStringList('steps'),
+      product: t.field({ type: ProductRef, description: 'The product explained.', resolve: (e) => productOfCatalog(e.catalog, e.product) }),
+      granted: t.exposeBoolean('granted', { description: 'Whether the user holds it now.' }),
+      steps: t.exposeStringList('steps', {
+        description: "The checks made, in order, each a sentence: licence state, entitlement, the user's licence.",
+      }),
     }),
   });
 
 const UserSettingRef = builder.objectRef<{ catalog: Catalog; row: UserSettingRow }>('UserSetting').implement({
   description: "A personal setting owned by one of the user's functions (voicemail box, fax reception …); deleted with the function.",
   fields: (t) => ({
-    function: t.field({ type: ProductRef, resolve: (s) => productOfCatalog(s.catalog, s.row.product_code) }),
-    name: t.string({ resolve: (s) => s.row.name }),
-    value: t.string({ resolve: (s) => s.row.value }),
-    updatedAt: t.field({ type: 'DateTime', resolve: (s) => s.row.updated_at }),
+    function: t.field({
+      type: ProductRef,
+      description: 'The function (product) that owns the setting.',
+      resolve: (s) => productOfCatalog(s.catalog, s.row.product_code),
+    }),
+    name: t.string({
+      description: "The setting's name, one the catalog lists for the product (e.g. voicemailBox).",
+      resolve: (s) => s.row.name,
+    }),
+    value: t.string({ description: 'The stored value, at most 4000 characters.', resolve: (s) => s.row.value }),
+    updatedAt: t.field({ type: 'DateTime', description: 'When the value was last set.', resolve: (s) => s.row.updated_at }),
   }),
 });
 
@@ -121,12 +138,13 @@ builder.objectFields(UserRef, (t) => ({
   }),
   warnings: t.field({
     type: [WarningRef],
+    description: "The user's licence warnings (UNLICENSED, MISSING_PREREQUISITE …); always empty unless the user is ACTIVE.",
     resolve: async (user, _a, ctx) => warningsOfUser(await allocationOf(ctx, user.organization_id), user),
   }),
   explain: t.field({
     type: ExplanationRef,
     description: 'Why the user does or does not hold the product, step by step.',
-    args: { product: t.arg.string({ required: true }) },
+    args: { product: t.arg.string({ required: true, description: "A product code of the organization's catalog." }) },
     resolve: async (user, args, ctx) => {
       const view = await allocationOf(ctx, user.organization_id);
       const product = view.catalog.products.find((p) => p.code === args.product);
@@ -142,6 +160,7 @@ builder.objectFields(UserRef, (t) => ({
   }),
   settings: t.field({
     type: [UserSettingRef],
+    description: "The user's personal settings of their functions (voicemail box, fax reception …).",
     resolve: async (user, _a, ctx) => {
       const view = await allocationOf(ctx, user.organization_id);
       return (await settingsOfUsers(ctx.db, [user.id])).map((row) => ({ catalog: view.catalog, row }));
@@ -152,11 +171,16 @@ builder.objectFields(UserRef, (t) => ({
 const SiteLicenseRowRef = builder
   .objectRef<{ catalog: Catalog; product: string; required: number; granted: number; shortage: number }>('SiteLicenseRow')
   .implement({
+    description: 'One product of a site overview (R-UNDER-2).',
     fields: (t) => ({
-      product: t.field({ type: ProductRef, resolve: (r) => productOfCatalog(r.catalog, r.product) }),
-      required: t.exposeInt('required'),
-      granted: t.exposeInt('granted'),
-      shortage: t.exposeInt('shortage'),
+      product: t.field({
+        type: ProductRef,
+        description: 'The product this row counts.',
+        resolve: (r) => productOfCatalog(r.catalog, r.product),
+      }),
+      required: t.exposeInt('required', { description: "The site's active users configured for the product." }),
+      granted: t.exposeInt('granted', { description: 'Those of them that hold it.' }),
+      shortage: t.exposeInt('shortage', { description: 'required - granted: users that go without.' }),
     }),
   });
 
@@ -175,12 +199,19 @@ builder.objectFields(SiteRef, (t) => ({
 const AnalyticsAccessRef = builder
   .objectRef<{ allowed: boolean; membersRequiringLicense: number; unlicensedMembers: UserRow[] }>('AnalyticsAccess')
   .implement({
+    description: "Whether a team's analytics may be used (R-ANALYTICS-1).",
     fields: (t) => ({
-      allowed: t.exposeBoolean('allowed'),
+      allowed: t.exposeBoolean('allowed', {
+        description: 'True when every member but the leader holds a granted analytics licence (always true where the catalog needs none).',
+      }),
       membersRequiringLicense: t.exposeInt('membersRequiringLicense', {
         description: 'Team members that need a licence (the leader needs none).',
       }),
-      unlicensedMembers: t.field({ type: [UserRef], resolve: (a) => a.unlicensedMembers }),
+      unlicensedMembers: t.field({
+        type: [UserRef],
+        description: 'Members (leader excepted) without a granted analytics licence.',
+        resolve: (a) => a.unlicensedMembers,
+      }),
     }),
   });
 
@@ -210,7 +241,11 @@ interface MappingShape {
 const LicenseMappingRowRef = builder.objectRef<MappingShape>('LicenseMappingRow').implement({
   description: 'One row of the licence mapping screen.',
   fields: (t) => ({
-    product: t.field({ type: ProductRef, resolve: (m) => productOfCatalog(m.catalog, m.row.product) }),
+    product: t.field({
+      type: ProductRef,
+      description: 'The product of this row.',
+      resolve: (m) => productOfCatalog(m.catalog, m.row.product),
+    }),
     total: t.int({ description: 'Bought base licences, bundle-included ones counted once.', resolve: (m) => m.row.total }),
     inUse: t.int({
       description: 'Base licences held by active users, and those still bound by the reassignment cool-down.',
@@ -221,17 +256,32 @@ const LicenseMappingRowRef = builder.objectRef<MappingShape>('LicenseMappingRow'
       resolve: (m) => m.row.reusable,
     }),
     available: t.int({ description: 'total - inUse + reusable', resolve: (m) => m.row.available }),
-    concurrentTotal: t.int({ resolve: (m) => m.row.concurrentTotal }),
-    concurrentInUse: t.int({ resolve: (m) => m.row.concurrentInUse }),
-    concurrentAvailable: t.int({ resolve: (m) => m.row.concurrentAvailable }),
-    emergencyTotal: t.int({ resolve: (m) => m.row.emergencyTotal }),
-    emergencyInUse: t.int({ resolve: (m) => m.row.emergencyInUse }),
+    concurrentTotal: t.int({
+      description: 'For concurrent products: regular seats bought; 0 otherwise.',
+      resolve: (m) => m.row.concurrentTotal,
+    }),
+    concurrentInUse: t.int({
+      description: 'For concurrent products: regular seats held by open sessions now.',
+      resolve: (m) => m.row.concurrentInUse,
+    }),
+    concurrentAvailable: t.int({
+      description: 'concurrentTotal - concurrentInUse, never below 0.',
+      resolve: (m) => m.row.concurrentAvailable,
+    }),
+    emergencyTotal: t.int({
+      description: 'For concurrent products: emergency seats of the key (R-EMER-1); 0 otherwise.',
+      resolve: (m) => m.row.emergencyTotal,
+    }),
+    emergencyInUse: t.int({ description: 'Emergency seats held by open sessions now.', resolve: (m) => m.row.emergencyInUse }),
     emergencyPeakThisPeriod: t.int({
       description: 'The most emergency licences in use at once during the current billing period: the billed figure.',
       resolve: (m) => m.row.emergencyPeakThisPeriod,
     }),
-    emergencyAvailable: t.int({ resolve: (m) => m.row.emergencyAvailable }),
-    unitsTotal: t.int({ resolve: (m) => m.row.unitsTotal }),
+    emergencyAvailable: t.int({ description: 'emergencyTotal - emergencyInUse, never below 0.', resolve: (m) => m.row.emergencyAvailable }),
+    unitsTotal: t.int({
+      description: 'Units the licences unlock (total * unitsPerLicense); 0 for products without a unit.',
+      resolve: (m) => m.row.unitsTotal,
+    }),
   }),
 });
 
@@ -240,13 +290,18 @@ const AddOnCoverageRef = builder
     'AddOnCoverage',
   )
   .implement({
+    description: 'How far bundles and purchases cover the users of one add-on (R-ADDON-1).',
     fields: (t) => ({
-      addOn: t.field({ type: ProductRef, resolve: (a) => productOfCatalog(a.catalog, a.addOn) }),
+      addOn: t.field({
+        type: ProductRef,
+        description: 'The add-on product (e.g. WORKFORCE_MANAGEMENT).',
+        resolve: (a) => productOfCatalog(a.catalog, a.addOn),
+      }),
       usersRequiring: t.exposeInt('usersRequiring', { description: 'Users whose configuration uses the add-on.' }),
       coveredByBundle: t.exposeInt('coveredByBundle', {
         description: 'Users covered by a bundle (Elite named: every holder; Elite concurrent: up to the seat count).',
       }),
-      purchased: t.exposeInt('purchased'),
+      purchased: t.exposeInt('purchased', { description: 'Add-on licences bought.' }),
       shortfall: t.exposeInt('shortfall', { description: 'Add-on licences still to buy so that every user requiring it has access.' }),
     }),
   });
@@ -281,7 +336,7 @@ builder.objectFields(OrganizationRef, (t) => ({
   licenseMapping: t.field({
     type: [LicenseMappingRowRef],
     description: 'One row per product (R-MAP-1); `kinds` filters USER / FEATURE / SYSTEM / ADDON rows.',
-    args: { kinds: t.arg({ type: [ProductKindEnum], required: false }) },
+    args: { kinds: t.arg({ type: [ProductKindEnum], required: false, description: 'Only rows of these kinds; omitted: every kind.' }) },
     resolve: async (org, args, ctx) => {
       const view = await allocationOf(ctx, org.id);
       const kinds: ProductKind[] | null = args.kinds ?? null;
@@ -304,51 +359,73 @@ builder.objectFields(OrganizationRef, (t) => ({
       return addOnCoverage(view.catalog, view.entitlements, view.result).map((r) => ({ catalog: view.catalog, ...r }));
     },
   }),
-  warnings: t.field({ type: [WarningRef], resolve: (org, _a, ctx) => organizationWarnings(ctx, org) }),
+  warnings: t.field({
+    type: [WarningRef],
+    description: 'Everything about the licence that needs attention: lifecycle, shortages, prerequisites, analytics, add-ons.',
+    resolve: (org, _a, ctx) => organizationWarnings(ctx, org),
+  }),
 }));
 
 /* ------------------------------------------------------------ mutations */
 
-const AssignLicenseInput = builder.inputType('AssignLicenseInput', { fields: (t) => ({ userId: t.id(), product: t.string() }) });
-const UnassignLicenseInput = builder.inputType('UnassignLicenseInput', { fields: (t) => ({ userId: t.id(), product: t.string() }) });
-const MoveUsersInput = builder.inputType('MoveUsersInput', {
+const AssignLicenseInput = builder.inputType('AssignLicenseInput', {
+  description: 'A product to assign to a user directly.',
   fields: (t) => ({
-    userIds: t.idList(),
-    configurationGroupId: t.id(),
+    userId: t.id({ description: 'The user to assign the product to.' }),
+    product: t.string({ description: "A product code of the organization's catalog." }),
+  }),
+});
+const UnassignLicenseInput = builder.inputType('UnassignLicenseInput', {
+  description: 'A direct assignment to remove.',
+  fields: (t) => ({
+    userId: t.id({ description: 'The user who holds the direct assignment.' }),
+    product: t.string({ description: 'The product code assigned directly.' }),
+  }),
+});
+const MoveUsersInput = builder.inputType('MoveUsersInput', {
+  description: 'Users to move into a configuration group.',
+  fields: (t) => ({
+    userIds: t.idList({ description: "Users of the group's site, 1..1000." }),
+    configurationGroupId: t.id({ description: 'The group to move them into.' }),
     dryRun: t.boolean({ required: false, description: 'Report what would change, change nothing.' }),
   }),
 });
 const UpdateConfigurationGroupInput = builder.inputType('UpdateConfigurationGroupInput', {
+  description: 'New functions or options of a configuration group.',
   fields: (t) => ({
-    configurationGroupId: t.id(),
+    configurationGroupId: t.id({ description: 'The group to change.' }),
     functions: t.stringList({ required: false, description: 'The new full list; omitted: unchanged.' }),
     options: t.stringList({ required: false, description: 'The new full list; omitted: unchanged.' }),
   }),
 });
 const SetUserSettingInput = builder.inputType('SetUserSettingInput', {
+  description: "A personal setting of one of the user's functions.",
   fields: (t) => ({
-    userId: t.id(),
+    userId: t.id({ description: 'The user; the product must be configured for them.' }),
     product: t.string({ description: 'The function that owns the setting (e.g. VOICEMAIL).' }),
     name: t.string({ description: "One of the product's settings (catalog), e.g. voicemailBox." }),
-    value: t.string(),
+    value: t.string({ description: 'The value, at most 4000 characters.' }),
   }),
 });
 
 const AssignLicensePayload = builder.objectRef<{ user: UserRow; view: AllocationView; product: string }>('AssignLicensePayload').implement({
+  description: 'Result of assignLicense.',
   fields: (t) => ({
     license: t.field({
       type: UserLicenseRef,
+      description: 'The assigned product as the user now has it (GRANTED, or UNLICENSED with its rank for QUEUE products).',
       resolve: (p) => {
         const license = p.view.result.users.get(p.user.id)?.find((l) => l.product === p.product);
         if (!license) throw new Error('assigned licence missing from the allocation');
         return { catalog: p.view.catalog, license };
       },
     }),
-    user: t.field({ type: UserRef, resolve: (p) => p.user }),
+    user: t.field({ type: UserRef, description: 'The user after the assignment.', resolve: (p) => p.user }),
   }),
 });
 const UnassignLicensePayload = builder.objectRef<{ user: UserRow }>('UnassignLicensePayload').implement({
-  fields: (t) => ({ user: t.field({ type: UserRef, resolve: (p) => p.user }) }),
+  description: 'Result of unassignLicense.',
+  fields: (t) => ({ user: t.field({ type: UserRef, description: 'The user after the removal.', resolve: (p) => p.user }) }),
 });
 
 interface ReportRef {
@@ -357,15 +434,29 @@ interface ReportRef {
   product: string;
 }
 const ReleasedLicenseRef = builder.objectRef<ReportRef>('ReleasedLicense').implement({
+  description: 'A licence a user loses (or would lose, in a dry run) because a function goes (R-NAMED-4).',
   fields: (t) => ({
-    user: t.field({ type: UserRef, resolve: (r, _a, ctx) => must(ctx.loaders.user, r.userId, 'user') }),
-    product: t.field({ type: ProductRef, resolve: (r) => productOfCatalog(r.catalog, r.product) }),
+    user: t.field({
+      type: UserRef,
+      description: 'The user who loses it.',
+      resolve: (r, _a, ctx) => must(ctx.loaders.user, r.userId, 'user'),
+    }),
+    product: t.field({ type: ProductRef, description: 'The product released.', resolve: (r) => productOfCatalog(r.catalog, r.product) }),
   }),
 });
 const DeletedSettingRef = builder.objectRef<ReportRef & { name: string }>('DeletedSetting').implement({
+  description: 'A personal setting deleted (or to be deleted, in a dry run) with its function (R-NAMED-4).',
   fields: (t) => ({
-    user: t.field({ type: UserRef, resolve: (r, _a, ctx) => must(ctx.loaders.user, r.userId, 'user') }),
-    function: t.field({ type: ProductRef, resolve: (r) => productOfCatalog(r.catalog, r.product) }),
+    user: t.field({
+      type: UserRef,
+      description: 'The user whose setting it was.',
+      resolve: (r, _a, ctx) => must(ctx.loaders.user, r.userId, 'user'),
+    }),
+    function: t.field({
+      type: ProductRef,
+      description: 'The function that owned it.',
+      resolve: (r) => productOfCatalog(r.catalog, r.product),
+    }),
     name: t.exposeString('name', { description: 'The setting that was (or would be) deleted.' }),
   }),
 });
@@ -380,14 +471,20 @@ function reportParts(report: service.MoveReport) {
 }
 
 const MoveUsersPayload = builder.objectRef<service.MoveReport>('MoveUsersPayload').implement({
+  description: 'What moveUsers changed, or would change with dryRun.',
   fields: (t) => ({
-    applied: t.exposeBoolean('applied'),
+    applied: t.exposeBoolean('applied', { description: 'False for a dry run: nothing was changed.' }),
     users: t.field({
       type: [UserRef],
+      description: 'The moved users as they are (or would be) after the move.',
       resolve: (r) => r.userIds.map((id) => r.after.usersById.get(id)).filter((u): u is NonNullable<typeof u> => u !== undefined),
     }),
-    released: t.field({ type: [ReleasedLicenseRef], resolve: (r) => reportParts(r).released }),
-    deletedSettings: t.field({ type: [DeletedSettingRef], resolve: (r) => reportParts(r).deletedSettings }),
+    released: t.field({ type: [ReleasedLicenseRef], description: 'Licences the users lose.', resolve: (r) => reportParts(r).released }),
+    deletedSettings: t.field({
+      type: [DeletedSettingRef],
+      description: 'Personal settings deleted with the functions they lose.',
+      resolve: (r) => reportParts(r).deletedSettings,
+    }),
     warnings: t.field({
       type: [WarningRef],
       description: 'Warnings of the moved users after the move.',
@@ -403,15 +500,21 @@ const MoveUsersPayload = builder.objectRef<service.MoveReport>('MoveUsersPayload
 const UpdateConfigurationGroupPayload = builder
   .objectRef<service.MoveReport & { group: ConfigurationGroupRow }>('UpdateConfigurationGroupPayload')
   .implement({
+    description: 'Result of updateConfigurationGroup.',
     fields: (t) => ({
-      configurationGroup: t.field({ type: ConfigurationGroupRef, resolve: (p) => p.group }),
-      released: t.field({ type: [ReleasedLicenseRef], resolve: (r) => reportParts(r).released }),
-      deletedSettings: t.field({ type: [DeletedSettingRef], resolve: (r) => reportParts(r).deletedSettings }),
+      configurationGroup: t.field({ type: ConfigurationGroupRef, description: 'The group after the change.', resolve: (p) => p.group }),
+      released: t.field({ type: [ReleasedLicenseRef], description: 'Licences members lost.', resolve: (r) => reportParts(r).released }),
+      deletedSettings: t.field({
+        type: [DeletedSettingRef],
+        description: 'Personal settings deleted with the removed functions.',
+        resolve: (r) => reportParts(r).deletedSettings,
+      }),
     }),
   });
 
 const SetUserSettingPayload = builder.objectRef<{ user: UserRow }>('SetUserSettingPayload').implement({
-  fields: (t) => ({ user: t.field({ type: UserRef, resolve: (p) => p.user }) }),
+  description: 'Result of setUserSetting.',
+  fields: (t) => ({ user: t.field({ type: UserRef, description: 'The user with the setting stored.', resolve: (p) => p.user }) }),
 });
 
 /** After a write the request's cached allocation is stale, and so is the organization's revision that keys the shared cache. */
@@ -426,7 +529,7 @@ builder.mutationFields((t) => ({
     type: AssignLicensePayload,
     description:
       'Assigns a product directly (R-NAMED-1). Refused with the prerequisite it lacks (R-NAMED-3), when every licence of a REFUSE product is held (R-NAMED-2) or a fixed seat is taken (R-FIX-1); QUEUE products are recorded, ranked and flagged.',
-    args: { input: t.arg({ type: AssignLicenseInput, required: true }) },
+    args: { input: t.arg({ type: AssignLicenseInput, required: true, description: 'User and product.' }) },
     resolve: async (_root, { input }, ctx) => {
       const user = await service.assignLicense(ctx, input);
       fresh(ctx);
@@ -436,7 +539,7 @@ builder.mutationFields((t) => ({
   unassignLicense: t.field({
     type: UnassignLicensePayload,
     description: 'Removes a direct assignment; refused while another product the user holds needs it.',
-    args: { input: t.arg({ type: UnassignLicenseInput, required: true }) },
+    args: { input: t.arg({ type: UnassignLicenseInput, required: true, description: 'User and product.' }) },
     resolve: async (_root, { input }, ctx) => {
       const user = await service.unassignLicense(ctx, input);
       fresh(ctx);
@@ -447,7 +550,7 @@ builder.mutationFields((t) => ({
     type: MoveUsersPayload,
     description:
       'Moves users into a configuration group (R-NAMED-4): licences of functions they lose are released and their personal settings for them deleted. dryRun reports the same and changes nothing.',
-    args: { input: t.arg({ type: MoveUsersInput, required: true }) },
+    args: { input: t.arg({ type: MoveUsersInput, required: true, description: 'Users, target group and dryRun.' }) },
     resolve: async (_root, { input }, ctx) => {
       const report = await service.moveUsers(ctx, input);
       fresh(ctx);
@@ -458,7 +561,7 @@ builder.mutationFields((t) => ({
     type: UpdateConfigurationGroupPayload,
     description:
       "Changes a group's functions or options for every member; removed functions release licences and delete settings (R-NAMED-4).",
-    args: { input: t.arg({ type: UpdateConfigurationGroupInput, required: true }) },
+    args: { input: t.arg({ type: UpdateConfigurationGroupInput, required: true, description: 'Group and its new lists.' }) },
     resolve: async (_root, { input }, ctx) => {
       const report = await service.updateConfigurationGroup(ctx, input);
       fresh(ctx);
@@ -468,7 +571,7 @@ builder.mutationFields((t) => ({
   setUserSetting: t.field({
     type: SetUserSettingPayload,
     description: 'Stores a personal setting of a function configured for the user (deleted when the function is removed).',
-    args: { input: t.arg({ type: SetUserSettingInput, required: true }) },
+    args: { input: t.arg({ type: SetUserSettingInput, required: true, description: 'User, product, setting name and value.' }) },
     resolve: async (_root, { input }, ctx) => {
       const row = await service.setUserSetting(ctx, input);
       return { user: await must(ctx.loaders.user, row.user_id, 'user') };

@@ -3,15 +3,35 @@ import { pageArgs } from '../schema/args.ts';
 import { PageInfoRef, OrganizationRef, ProductRef, productOfCatalog, UserRef } from '../schema/refs.ts';
 import { parsePage, toConnection, type Connection } from '../schema/pagination.ts';
 import { catalogOf } from '../tenancy/access.ts';
-import { EVENT_TYPES, type LicenseEvent } from './event.ts';
+import type { EventType, LicenseEvent } from './event.ts';
 import { pageOfEvents } from './events.repository.ts';
 
-const EventTypeEnum = builder.enumType('EventType', { description: 'What an entry of the event log records.', values: EVENT_TYPES });
+const EventTypeEnum = builder.enumType('EventType', {
+  description: 'What an entry of the event log records.',
+  values: {
+    ORGANIZATION_CREATED: { description: 'The organization was created (detail: its catalog).' },
+    USER_CREATED: { description: 'A user was created (detail: name, role, status).' },
+    USER_STATUS_CHANGED: { description: "A user's status changed (detail: old -> new)." },
+    USER_DELETED: { description: 'A user was deleted (detail: the name); userId keeps the reference.' },
+    USERS_MOVED: { description: 'Users were moved into a configuration group (detail: how many, to which group).' },
+    CONFIGURATION_GROUP_CHANGED: { description: "A configuration group's functions or options were changed." },
+    LICENSE_GRANTED: { description: 'A user now holds a licence of the product (R-UNDER-3: also when one frees up).' },
+    LICENSE_REVOKED: { description: 'A user no longer holds a licence of the product (detail: why).' },
+    KEY_ACTIVATED: { description: 'A licence key was activated (detail: key id, catalog, customer reference, term).' },
+    STATE_CHANGED: { description: 'The licence state changed (detail: old -> new).' },
+    API_TOKEN_CREATED: { description: 'An API token was created (detail: role, label, id).' },
+    API_TOKEN_REVOKED: { description: 'An API token was revoked (detail: its id).' },
+    SESSION_STARTED: { description: 'A session started (detail: the seats taken and channels).' },
+    SESSION_ENDED: { description: 'A session ended by its client or because its user was deleted or left ACTIVE.' },
+    SESSION_EXPIRED: { description: 'A session expired without heartbeat and freed its seats (R-CONC-3).' },
+  } satisfies Record<EventType, unknown>,
+});
 
 export const LicenseEventRef = builder.objectRef<LicenseEvent>('LicenseEvent').implement({
+  description: 'An entry of the append-only event log (R-EVENT-1): who changed what, when, with which token.',
   fields: (t) => ({
-    id: t.exposeID('id'),
-    at: t.field({ type: 'DateTime', resolve: (e) => e.at }),
+    id: t.exposeID('id', { description: 'The event id; ids sort by time.' }),
+    at: t.field({ type: 'DateTime', description: 'When it happened.', resolve: (e) => e.at }),
     type: t.field({
       type: EventTypeEnum,
       description: 'SESSION_STARTED, SESSION_ENDED, SESSION_EXPIRED, LICENSE_GRANTED, LICENSE_REVOKED, KEY_ACTIVATED, STATE_CHANGED ...',
@@ -23,10 +43,11 @@ export const LicenseEventRef = builder.objectRef<LicenseEvent>('LicenseEvent').i
       description: 'Null when the user has been deleted since (userId keeps the reference).',
       resolve: async (e, _a, ctx) => (e.user_id ? ((await ctx.loaders.user.load(e.user_id)) ?? null) : null),
     }),
-    userId: t.id({ nullable: true, resolve: (e) => e.user_id }),
+    userId: t.id({ nullable: true, description: 'The user concerned, also after deletion; null: no user.', resolve: (e) => e.user_id }),
     product: t.field({
       type: ProductRef,
       nullable: true,
+      description: "The product concerned; null: none, or not in the organization's catalog.",
       resolve: async (e, _a, ctx) => {
         if (!e.product_code) return null;
         const org = await ctx.loaders.organization.load(e.organization_id);
@@ -34,20 +55,32 @@ export const LicenseEventRef = builder.objectRef<LicenseEvent>('LicenseEvent').i
         return catalog?.products.some((p) => p.code === e.product_code) ? productOfCatalog(catalog, e.product_code) : null;
       },
     }),
-    detail: t.exposeString('detail', { nullable: true }),
+    detail: t.exposeString('detail', { nullable: true, description: 'What changed, in words; null: nothing to add.' }),
     actor: t.exposeString('actor', { description: 'operator, token:<apiTokenId> or system.' }),
-    apiTokenId: t.exposeID('api_token_id', { nullable: true }),
+    apiTokenId: t.exposeID('api_token_id', {
+      nullable: true,
+      description: 'The API token that made the change; null: the operator or the system.',
+    }),
   }),
 });
 
 const LicenseEventEdgeRef = builder.objectRef<Connection<LicenseEvent>['edges'][number]>('LicenseEventEdge').implement({
-  fields: (t) => ({ cursor: t.exposeString('cursor'), node: t.field({ type: LicenseEventRef, resolve: (e) => e.node }) }),
+  description: 'One event of a page, with the cursor to continue after it.',
+  fields: (t) => ({
+    cursor: t.exposeString('cursor', { description: 'Pass as `after` to get the events that follow this one.' }),
+    node: t.field({ type: LicenseEventRef, description: 'The event at this place of the page.', resolve: (e) => e.node }),
+  }),
 });
 
 const LicenseEventConnectionRef = builder.objectRef<Connection<LicenseEvent>>('LicenseEventConnection').implement({
+  description: 'A page of the event log, newest first (R-API-3).',
   fields: (t) => ({
-    edges: t.field({ type: [LicenseEventEdgeRef], resolve: (c) => c.edges }),
-    pageInfo: t.field({ type: PageInfoRef, resolve: (c) => c.pageInfo }),
+    edges: t.field({ type: [LicenseEventEdgeRef], description: 'The events of this page.', resolve: (c) => c.edges }),
+    pageInfo: t.field({
+      type: PageInfoRef,
+      description: 'Whether older events follow, and the cursor to ask for them.',
+      resolve: (c) => c.pageInfo,
+    }),
   }),
 });
 

@@ -9,10 +9,11 @@ import { catalogOf } from '../tenancy/access.ts';
 import { activateLicenseKey, licenseStatusOf, type Activation } from './license.service.ts';
 
 const LicenseStateEnum = builder.enumType('LicenseState', {
+  description: "Where the organization's licence is in its life (R-LIFE): ACTIVE → RENEWAL_DUE → GRACE → DEMO, or PENDING, NONE.",
   values: {
     NONE: { description: 'No key was ever activated: demo mode limits apply.' },
     PENDING: { description: "The key's start date lies in the future." },
-    ACTIVE: {},
+    ACTIVE: { description: 'Within the term, outside the renewal window or with a follow-up key: everything licensed works.' },
     RENEWAL_DUE: { description: 'Active, and the term ends within the renewal window (28 days) with no follow-up key.' },
     GRACE: { description: 'The term has ended; full function continues for the grace period (14 days).' },
     DEMO: { description: 'Term and grace are over: only demoAgentLimit agents may log in.' },
@@ -20,21 +21,42 @@ const LicenseStateEnum = builder.enumType('LicenseState', {
 });
 
 const EntitlementRef = builder.objectRef<{ catalog: Catalog; view: EntitlementView }>('Entitlement').implement({
+  description: 'What the licence key grants of one product: quantities, allocation, emergency seats and overage.',
   fields: (t) => ({
-    product: t.field({ type: ProductRef, resolve: (e) => productOfCatalog(e.catalog, e.view.product) }),
+    product: t.field({
+      type: ProductRef,
+      description: 'The entitled product.',
+      resolve: (e) => productOfCatalog(e.catalog, e.view.product),
+    }),
     quantity: t.int({ description: 'Licences bought of this product itself.', resolve: (e) => e.view.quantity }),
     total: t.int({ description: 'quantity plus what other bought products include of it.', resolve: (e) => e.view.total }),
-    allocation: t.field({ type: AllocationEnum, resolve: (e) => e.view.allocation }),
+    allocation: t.field({
+      type: AllocationEnum,
+      description: "The allocation the key chose, or the product's default.",
+      resolve: (e) => e.view.allocation,
+    }),
     unitsTotal: t.int({ description: 'units * total, where the product has a unit.', resolve: (e) => e.view.unitsTotal }),
-    emergencyQuantity: t.int({ resolve: (e) => e.view.emergencyQuantity }),
-    overageAllowed: t.boolean({ resolve: (e) => e.view.overageAllowed }),
-    overageGraceMinutes: t.int({ resolve: (e) => e.view.overageGraceMinutes }),
+    emergencyQuantity: t.int({
+      description: 'Emergency seats on top of the regular ones, taken when those are full (R-EMER-1); 0: none.',
+      resolve: (e) => e.view.emergencyQuantity,
+    }),
+    overageAllowed: t.boolean({
+      description: 'Whether sessions beyond capacity and emergency are granted as OVERAGE (R-OVER-1).',
+      resolve: (e) => e.view.overageAllowed,
+    }),
+    overageGraceMinutes: t.int({
+      description: 'Minutes an overage episode may last without being billed (R-OVER-1), 0..10080.',
+      resolve: (e) => e.view.overageGraceMinutes,
+    }),
   }),
 });
 
 const UnitTotalRef = builder.objectRef<{ unit: string; total: number }>('UnitTotal').implement({
   description: 'Units summed over every entitled product with that unit (SERVER + 2 ADDITIONAL_DATABASES = 30 DATA_SOURCE).',
-  fields: (t) => ({ unit: t.exposeString('unit'), total: t.exposeInt('total') }),
+  fields: (t) => ({
+    unit: t.exposeString('unit', { description: 'The unit, e.g. CHANNEL or DATA_SOURCE.' }),
+    total: t.exposeInt('total', { description: 'Units granted in all, summed over the products with this unit.' }),
+  }),
 });
 
 interface StatusShape {
@@ -43,12 +65,32 @@ interface StatusShape {
 }
 
 const LicenseStatusRef = builder.objectRef<StatusShape>('LicenseStatus').implement({
+  description: "The organization's licence now: state, the governing key's dates, and what it grants (R-LIFE, R-KEY-4).",
   fields: (t) => ({
-    state: t.field({ type: LicenseStateEnum, resolve: (s) => s.status.state }),
-    keyId: t.string({ nullable: true, resolve: (s) => s.status.keyId }),
-    validFrom: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.status.validFrom }),
-    validUntil: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.status.validUntil }),
-    graceUntil: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.status.graceUntil }),
+    state: t.field({ type: LicenseStateEnum, description: 'The lifecycle state at evaluatedAt.', resolve: (s) => s.status.state }),
+    keyId: t.string({
+      nullable: true,
+      description: 'Id of the governing key (or of the pending one when none governs yet); null: no key activated.',
+      resolve: (s) => s.status.keyId,
+    }),
+    validFrom: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: "Start of the key's term; null: no key.",
+      resolve: (s) => s.status.validFrom,
+    }),
+    validUntil: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'End of the term (12 months after validFrom unless the key says otherwise, R-LIFE-1); null: no key.',
+      resolve: (s) => s.status.validUntil,
+    }),
+    graceUntil: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'End of the grace period after validUntil (14 days by default, R-LIFE-4); null: no key.',
+      resolve: (s) => s.status.graceUntil,
+    }),
     renewalDueAt: t.field({
       type: 'DateTime',
       nullable: true,
@@ -61,14 +103,22 @@ const LicenseStatusRef = builder.objectRef<StatusShape>('LicenseStatus').impleme
       description: 'validUntil minus 3 months: the last day to cancel the automatic renewal.',
       resolve: (s) => s.status.cancellationDeadline,
     }),
-    autoRenew: t.boolean({ resolve: (s) => s.status.autoRenew }),
-    demoAgentLimit: t.int({ resolve: (s) => s.status.demoAgentLimit }),
+    autoRenew: t.boolean({
+      description: "The key's automatic-renewal flag (R-LIFE-3); false without a key.",
+      resolve: (s) => s.status.autoRenew,
+    }),
+    demoAgentLimit: t.int({
+      description: 'Sessions allowed at once when the licence is not in full use (DEMO, NONE, PENDING; R-DEMO-1); 2 by default.',
+      resolve: (s) => s.status.demoAgentLimit,
+    }),
     entitlements: t.field({
       type: [EntitlementRef],
+      description: "The key's entitlements, one per product; empty without a key.",
       resolve: (s) => entitlementsOf(s.catalog, s.status.entitlements).map((view) => ({ catalog: s.catalog, view })),
     }),
     units: t.field({
       type: [UnitTotalRef],
+      description: 'Units granted per unit name, over every entitled product that has a unit.',
       resolve: (s) => unitTotals(s.catalog, entitlementsOf(s.catalog, s.status.entitlements)),
     }),
     fullUse: t.boolean({
@@ -83,6 +133,7 @@ const LicenseStatusRef = builder.objectRef<StatusShape>('LicenseStatus').impleme
     pendingKeyValidFrom: t.field({
       type: 'DateTime',
       nullable: true,
+      description: 'When the pending key takes over; null when there is none.',
       resolve: (s) => (s.status.pendingKey ? new Date(s.status.pendingKey.payload.validFrom) : null),
     }),
     evaluatedAt: t.field({
@@ -98,21 +149,35 @@ async function statusShape(ctx: Parameters<typeof licenseStatusOf>[0], org: Orga
 }
 
 builder.objectFields(OrganizationRef, (t) => ({
-  license: t.field({ type: LicenseStatusRef, resolve: (org, _a, ctx) => statusShape(ctx, org) }),
+  license: t.field({
+    type: LicenseStatusRef,
+    description: "The organization's licence state, dates and entitlements, evaluated now.",
+    resolve: (org, _a, ctx) => statusShape(ctx, org),
+  }),
 }));
 
 const ActivateLicenseKeyInput = builder.inputType('ActivateLicenseKeyInput', {
+  description: 'A licence key for an organization.',
   fields: (t) => ({
-    organizationId: t.id(),
+    organizationId: t.id({ description: 'The organization the key is for; its catalog and customer reference must match.' }),
     key: t.string({ description: 'The key as issued (LK1.…); whitespace and line breaks are ignored.' }),
   }),
 });
 
 const ActivateLicenseKeyPayload = builder.objectRef<Activation>('ActivateLicenseKeyPayload').implement({
+  description: 'Result of activateLicenseKey.',
   fields: (t) => ({
     // The status the activation computed for the keys it committed (no second read of the keys).
-    license: t.field({ type: LicenseStatusRef, resolve: (p, _a, ctx) => ({ catalog: catalogOf(ctx, p.organization), status: p.status }) }),
-    organization: t.field({ type: OrganizationRef, resolve: (p) => p.organization }),
+    license: t.field({
+      type: LicenseStatusRef,
+      description: 'The licence state with the new key committed.',
+      resolve: (p, _a, ctx) => ({ catalog: catalogOf(ctx, p.organization), status: p.status }),
+    }),
+    organization: t.field({
+      type: OrganizationRef,
+      description: 'The organization, read after the activation.',
+      resolve: (p) => p.organization,
+    }),
   }),
 });
 
@@ -121,7 +186,7 @@ builder.mutationFields((t) => ({
     type: ActivateLicenseKeyPayload,
     description:
       'Checks signature, catalog and customer reference, then replaces the entitlements at once on every instance (R-KEY-3, R-KEY-4). A refused key changes nothing; the error code is INVALID_LICENSE_KEY and extensions.rule names the failed check.',
-    args: { input: t.arg({ type: ActivateLicenseKeyInput, required: true }) },
+    args: { input: t.arg({ type: ActivateLicenseKeyInput, required: true, description: 'Organization and key.' }) },
     resolve: async (_root, { input }, ctx) => {
       const activation = await activateLicenseKey(ctx, input);
       // Fields read through the payload's organization read after commit: what every instance now sees.

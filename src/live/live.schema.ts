@@ -9,7 +9,9 @@ import { SeatUsageRef, seatUsageOf } from '../sessions/sessions.schema.ts';
 import { findOrganization } from '../tenancy/tenancy.repository.ts';
 import type { Channel } from './channel.ts';
 
-builder.subscriptionType({});
+builder.subscriptionType({
+  description: 'Live data over graphql-ws or SSE (R-LIVE-1), for ADMIN, SUPERVISOR and INTEGRATOR tokens and the operator.',
+});
 
 /** Subscribing needs ADMIN, SUPERVISOR or INTEGRATOR of the organization (R-SEC-2: another organization's id is NOT_FOUND). */
 async function subscribable(ctx: Context, organizationId: string) {
@@ -25,7 +27,12 @@ builder.subscriptionFields((t) => ({
     type: SeatUsageRef,
     description:
       "The organization's pools, sent at once on subscribe and again after every change (coalesced in bursts; the last state is always sent).",
-    args: { organizationId: t.arg.id({ required: true }) },
+    args: {
+      organizationId: t.arg.id({
+        required: true,
+        description: 'The organization to watch; one the token cannot reach is NOT_FOUND (R-SEC-2).',
+      }),
+    },
     subscribe: async (_root, args, ctx) => {
       const org = await subscribable(ctx, args.organizationId);
       await ctx.live.ready();
@@ -39,7 +46,12 @@ builder.subscriptionFields((t) => ({
   licenseEvents: t.field({
     type: LicenseEventRef,
     description: 'Every licence event of the organization as it happens, from any gateway instance.',
-    args: { organizationId: t.arg.id({ required: true }) },
+    args: {
+      organizationId: t.arg.id({
+        required: true,
+        description: 'The organization to watch; one the token cannot reach is NOT_FOUND (R-SEC-2).',
+      }),
+    },
     subscribe: async (_root, args, ctx) => {
       const org = await subscribable(ctx, args.organizationId);
       await ctx.live.ready();

@@ -29,8 +29,10 @@ export const builder = new SchemaBuilder<{
   defaultInputFieldRequiredness: true,
 });
 
-builder.queryType({});
-builder.mutationType({});
+builder.queryType({
+  description: "Reads. A field the token's role does not reach is null with a FORBIDDEN error naming it (R-SEC-5).",
+});
+builder.mutationType({ description: 'Changes. Each mutation is one transaction: on any error nothing of it remains (R-API-2).' });
 
 builder.scalarType('DateTime', {
   description: 'An instant in time, ISO 8601 in UTC (e.g. 2026-11-22T09:30:00.000Z).',

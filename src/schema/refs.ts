@@ -52,13 +52,19 @@ export interface WarningShape {
   team?: TeamRow | null;
 }
 export const WarningRef = builder.objectRef<WarningShape>('Warning').implement({
+  description: 'Something about the licence that needs attention, with the objects it is about.',
   fields: (t) => ({
-    code: t.field({ type: WarningCodeEnum, resolve: (w) => w.code }),
-    message: t.exposeString('message'),
-    product: t.field({ type: ProductRef, nullable: true, resolve: (w) => w.product ?? null }),
-    user: t.field({ type: UserRef, nullable: true, resolve: (w) => w.user ?? null }),
-    site: t.field({ type: SiteRef, nullable: true, resolve: (w) => w.site ?? null }),
-    team: t.field({ type: TeamRef, nullable: true, resolve: (w) => w.team ?? null }),
+    code: t.field({ type: WarningCodeEnum, description: 'What the warning is about, for programs.', resolve: (w) => w.code }),
+    message: t.exposeString('message', { description: 'The warning in words, with figures and dates.' }),
+    product: t.field({
+      type: ProductRef,
+      nullable: true,
+      description: 'The product concerned; null: none.',
+      resolve: (w) => w.product ?? null,
+    }),
+    user: t.field({ type: UserRef, nullable: true, description: 'The user concerned; null: none.', resolve: (w) => w.user ?? null }),
+    site: t.field({ type: SiteRef, nullable: true, description: 'The site concerned; null: none.', resolve: (w) => w.site ?? null }),
+    team: t.field({ type: TeamRef, nullable: true, description: 'The team concerned; null: none.', resolve: (w) => w.team ?? null }),
   }),
 });
 
@@ -66,9 +72,13 @@ export type UserConnectionShape = Connection<UserRow> & { totalCount: () => Prom
 export const UserConnectionRef = builder.objectRef<UserConnectionShape>('UserConnection');
 
 export const PageInfoRef = builder.objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo').implement({
+  description: 'Where a page of a connection ends (R-API-3).',
   fields: (t) => ({
-    hasNextPage: t.exposeBoolean('hasNextPage'),
-    endCursor: t.exposeString('endCursor', { nullable: true }),
+    hasNextPage: t.exposeBoolean('hasNextPage', { description: 'Whether more items follow this page.' }),
+    endCursor: t.exposeString('endCursor', {
+      nullable: true,
+      description: 'The cursor of the last item: pass it as `after` for the next page; null: the page is empty.',
+    }),
   }),
 });
 

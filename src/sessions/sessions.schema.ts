@@ -10,7 +10,7 @@ import { catalogOf } from '../tenancy/access.ts';
 import { seatHistory, sessionsOfUsers } from './sessions.repository.ts';
 import { endSession, heartbeat } from './end.ts';
 import { type PoolUsage, type SeatUsageSnapshot, seatUsage } from './seat-usage.ts';
-import { END_REASONS, SEAT_KINDS, type Session } from './session.ts';
+import { type END_REASONS, SEAT_KINDS, type Session } from './session.ts';
 import { type StartResult, startSession } from './start.ts';
 import { type UsageRow, usageBetween } from './usage.service.ts';
 
@@ -24,6 +24,7 @@ const SEAT_KIND_DESCRIPTIONS: Record<(typeof SEAT_KINDS)[number], string> = {
 };
 
 export const SeatKindEnum = builder.enumType('SeatKind', {
+  description: 'Which kind of seat a session holds.',
   values: Object.fromEntries(SEAT_KINDS.map((kind) => [kind, { description: SEAT_KIND_DESCRIPTIONS[kind] }])) as Record<
     (typeof SEAT_KINDS)[number],
     { description: string }
@@ -33,25 +34,34 @@ export const SeatKindEnum = builder.enumType('SeatKind', {
 const SessionEndReasonEnum = builder.enumType('SessionEndReason', {
   description:
     'Why a session ended: ENDED (by its client), EXPIRED (no heartbeat), or USER_DELETED, USER_INACTIVE, USER_PREPARING (its user was deleted or left ACTIVE).',
-  values: END_REASONS,
+  values: {
+    ENDED: { description: 'Ended by its client (endSession).' },
+    EXPIRED: { description: 'No heartbeat within SESSION_TTL_SECONDS (R-CONC-3).' },
+    USER_DELETED: { description: 'Its user was deleted.' },
+    USER_INACTIVE: { description: 'Its user was made INACTIVE.' },
+    USER_PREPARING: { description: 'Its user was set back to PREPARING.' },
+  } satisfies Record<(typeof END_REASONS)[number], unknown>,
 });
 
 const DenialCodeEnum = builder.enumType('DenialCode', {
-  values: [
-    'NO_SEAT_AVAILABLE',
-    'NOT_LICENSED',
-    'USER_NOT_ACTIVE',
-    'LICENSE_INACTIVE',
-    'DEMO_LIMIT_REACHED',
-    'MISSING_PREREQUISITE',
-  ] as const satisfies readonly DenialCode[],
+  description: 'Why a session or one of its channels was refused (R-API-1: seat refusals are data).',
+  values: {
+    NO_SEAT_AVAILABLE: { description: 'Every seat of a pool is in use: capacity, emergency and any overage (R-CONC-4).' },
+    NOT_LICENSED: { description: 'The user is not configured for the product or channel, or the organization has no licence of it.' },
+    USER_NOT_ACTIVE: { description: 'Only ACTIVE users may start sessions.' },
+    LICENSE_INACTIVE: { description: 'The licence is not in full use (demo mode): channel licences are not granted.' },
+    DEMO_LIMIT_REACHED: { description: 'Demo mode: demoAgentLimit sessions are open already (R-DEMO-1).' },
+    MISSING_PREREQUISITE: { description: 'A product is configured for the user but a prerequisite is missing (see User.explain).' },
+  } satisfies Record<DenialCode, unknown>,
 });
 
 export const SessionRef = builder.objectRef<Session>('Session').implement({
+  description: "A user's login: it holds seats of the concurrent pools while open and ends by endSession, expiry or a user change.",
   fields: (t) => ({
-    id: t.exposeID('id'),
+    id: t.exposeID('id', { description: 'The session id: pass it to heartbeat and endSession.' }),
     user: t.field({
       type: UserRef,
+      description: 'The user logged in (an AGENT_CLIENT token reads its id and name).',
       // Deleted while this answer was being written (a deletion ends the user's sessions): a coded refusal, not a fault.
       resolve: async (s, _a, ctx) => {
         const user = await ctx.loaders.user.load(s.user_id);
@@ -65,13 +75,18 @@ export const SessionRef = builder.objectRef<Session>('Session').implement({
         'The most exceptional seat the session took: REGULAR, EMERGENCY, OVERAGE, DEMO in demo mode, or NAMED when the user logs in with a named or fixed-seat licence and takes no seat.',
       resolve: (s) => s.seat_kind,
     }),
-    startedAt: t.field({ type: 'DateTime', resolve: (s) => s.started_at }),
+    startedAt: t.field({ type: 'DateTime', description: 'When the session started.', resolve: (s) => s.started_at }),
     expiresAt: t.field({
       type: 'DateTime',
       description: 'Renew with heartbeat before this instant (R-CONC-3).',
       resolve: (s) => s.expires_at,
     }),
-    endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.ended_at }),
+    endedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the session ended; null while open.',
+      resolve: (s) => s.ended_at,
+    }),
     endReason: t.field({
       type: SessionEndReasonEnum,
       nullable: true,
@@ -83,30 +98,46 @@ export const SessionRef = builder.objectRef<Session>('Session').implement({
       description: 'The channels and concurrent features (R-FEAT-1) the session is licensed for.',
       resolve: (s) => s.channels,
     }),
-    deviceId: t.string({ nullable: true, resolve: (s) => s.device_id }),
+    deviceId: t.string({ nullable: true, description: 'The device id given at start; null: none.', resolve: (s) => s.device_id }),
   }),
 });
 
 const DenialRef = builder.objectRef<Refusal>('Denial').implement({
-  fields: (t) => ({ code: t.field({ type: DenialCodeEnum, resolve: (d) => d.code }), message: t.exposeString('message') }),
+  description: 'Why startSession granted no session.',
+  fields: (t) => ({
+    code: t.field({ type: DenialCodeEnum, description: 'The reason, for programs.', resolve: (d) => d.code }),
+    message: t.exposeString('message', { description: 'The reason in words, naming the product or limit.' }),
+  }),
 });
 
 const ChannelDenialRef = builder.objectRef<{ channel: string; code: DenialCode; message: string }>('ChannelDenial').implement({
+  description: 'A requested channel the session goes without (R-CHAN-1).',
   fields: (t) => ({
-    channel: t.exposeString('channel'),
-    code: t.field({ type: DenialCodeEnum, resolve: (d) => d.code }),
-    message: t.exposeString('message'),
+    channel: t.exposeString('channel', { description: 'The channel, e.g. SMS.' }),
+    code: t.field({ type: DenialCodeEnum, description: 'The reason, for programs.', resolve: (d) => d.code }),
+    message: t.exposeString('message', { description: 'The reason in words.' }),
   }),
 });
 
 const PoolUsageRef = builder.objectRef<{ catalog: Catalog; pool: PoolUsage }>('PoolUsage').implement({
+  description: 'One concurrent pool now: its seats and how many are in use.',
   fields: (t) => ({
-    product: t.field({ type: ProductRef, resolve: (p) => productOfCatalog(p.catalog, p.pool.product) }),
-    capacity: t.int({ resolve: (p) => p.pool.capacity }),
+    product: t.field({
+      type: ProductRef,
+      description: 'The concurrent product of the pool.',
+      resolve: (p) => productOfCatalog(p.catalog, p.pool.product),
+    }),
+    capacity: t.int({
+      description: 'Regular seats: the quantity the key grants (0 when the licence is not in full use).',
+      resolve: (p) => p.pool.capacity,
+    }),
     inUse: t.int({ description: 'Regular seats in use (at most capacity).', resolve: (p) => p.pool.inUse }),
-    emergencyCapacity: t.int({ resolve: (p) => p.pool.emergencyCapacity }),
-    emergencyInUse: t.int({ resolve: (p) => p.pool.emergencyInUse }),
-    overageInUse: t.int({ resolve: (p) => p.pool.overageInUse }),
+    emergencyCapacity: t.int({ description: 'Emergency seats on top of capacity (R-EMER-1).', resolve: (p) => p.pool.emergencyCapacity }),
+    emergencyInUse: t.int({ description: 'Emergency seats in use.', resolve: (p) => p.pool.emergencyInUse }),
+    overageInUse: t.int({
+      description: 'Sessions beyond capacity and emergency, where overage is allowed (R-OVER-1).',
+      resolve: (p) => p.pool.overageInUse,
+    }),
     maxPossible: t.int({
       description: 'capacity + emergencyCapacity, or demoAgentLimit in demo mode.',
       resolve: (p) => p.pool.maxPossible,
@@ -116,18 +147,29 @@ const PoolUsageRef = builder.objectRef<{ catalog: Catalog; pool: PoolUsage }>('P
 });
 
 export const SeatUsageRef = builder.objectRef<{ catalog: Catalog; snapshot: SeatUsageSnapshot }>('SeatUsage').implement({
+  description: "A snapshot of an organization's concurrent pools (R-LIVE-1).",
   fields: (t) => ({
-    organizationId: t.id({ resolve: (u) => u.snapshot.organizationId }),
-    at: t.field({ type: 'DateTime', resolve: (u) => u.snapshot.at }),
-    pools: t.field({ type: [PoolUsageRef], resolve: (u) => u.snapshot.pools.map((pool) => ({ catalog: u.catalog, pool })) }),
+    organizationId: t.id({ description: 'The organization of the pools.', resolve: (u) => u.snapshot.organizationId }),
+    at: t.field({ type: 'DateTime', description: 'When the snapshot was taken.', resolve: (u) => u.snapshot.at }),
+    pools: t.field({
+      type: [PoolUsageRef],
+      description: 'The concurrent pools that have seats or sessions; in demo mode one per seat product, counting the demo sessions.',
+      resolve: (u) => u.snapshot.pools.map((pool) => ({ catalog: u.catalog, pool })),
+    }),
   }),
 });
 
 const OverageEpisodeRef = builder.objectRef<OverageEpisode>('OverageEpisode').implement({
+  description: 'A stretch of time in which a pool had sessions beyond capacity and emergency (R-OVER-1).',
   fields: (t) => ({
-    startedAt: t.field({ type: 'DateTime', resolve: (e) => e.startedAt }),
-    endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (e) => e.endedAt }),
-    peakExcess: t.exposeInt('peakExcess'),
+    startedAt: t.field({ type: 'DateTime', description: 'When the first overage session started.', resolve: (e) => e.startedAt }),
+    endedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the pool came back within capacity and emergency; null: still going on.',
+      resolve: (e) => e.endedAt,
+    }),
+    peakExcess: t.exposeInt('peakExcess', { description: 'The most overage seats in use at once during the episode.' }),
     billable: t.exposeBoolean('billable', {
       description: "False while an episode is shorter than the product's overage grace (30 minutes by default).",
     }),
@@ -135,14 +177,23 @@ const OverageEpisodeRef = builder.objectRef<OverageEpisode>('OverageEpisode').im
 });
 
 const UsageRowRef = builder.objectRef<{ catalog: Catalog; row: UsageRow }>('UsageRow').implement({
+  description: 'Metered use of one concurrent pool over an interval (R-METER-1).',
   fields: (t) => ({
-    product: t.field({ type: ProductRef, resolve: (u) => productOfCatalog(u.catalog, u.row.product) }),
+    product: t.field({
+      type: ProductRef,
+      description: 'The concurrent product.',
+      resolve: (u) => productOfCatalog(u.catalog, u.row.product),
+    }),
     peakConcurrent: t.int({
       description: 'Most seats in use at once: regular + emergency + overage (R-METER-0).',
       resolve: (u) => u.row.peakConcurrent,
     }),
-    emergencyPeak: t.int({ resolve: (u) => u.row.emergencyPeak }),
-    overageEpisodes: t.field({ type: [OverageEpisodeRef], resolve: (u) => u.row.episodes }),
+    emergencyPeak: t.int({ description: 'Most emergency seats in use at once (R-EMER-2).', resolve: (u) => u.row.emergencyPeak }),
+    overageEpisodes: t.field({
+      type: [OverageEpisodeRef],
+      description: 'Overage episodes that overlap the interval, each reported whole, oldest first.',
+      resolve: (u) => u.row.episodes,
+    }),
     billableOverage: t.int({ description: 'Sum over billable episodes of their peak excess.', resolve: (u) => u.row.billableOverage }),
   }),
 });
@@ -163,7 +214,10 @@ builder.objectFields(OrganizationRef, (t) => ({
   usage: t.field({
     type: [UsageRowRef],
     description: 'Peaks, emergency peaks and overage episodes of every pool in [from, to) (R-METER-1).',
-    args: { from: t.arg({ type: 'DateTime', required: true }), to: t.arg({ type: 'DateTime', required: true }) },
+    args: {
+      from: t.arg({ type: 'DateTime', required: true, description: 'Start of the interval (inclusive).' }),
+      to: t.arg({ type: 'DateTime', required: true, description: 'End of the interval (exclusive): after from, at most 400 days later.' }),
+    },
     resolve: async (org, args, ctx) => {
       const catalog = catalogOf(ctx, org);
       return (await usageBetween(ctx.db, org, catalog, args.from, args.to, ctx.clock.now())).map((row) => ({ catalog, row }));
@@ -176,9 +230,13 @@ const SeatHistoryPointRef = builder
   .implement({
     description: 'A pool counter value from `at` until the next point of the same product (every kind of seat counted).',
     fields: (t) => ({
-      product: t.field({ type: ProductRef, resolve: (p) => productOfCatalog(p.catalog, p.product) }),
-      at: t.field({ type: 'DateTime', resolve: (p) => p.at }),
-      inUse: t.exposeInt('inUse'),
+      product: t.field({
+        type: ProductRef,
+        description: 'The concurrent product whose pool changed.',
+        resolve: (p) => productOfCatalog(p.catalog, p.product),
+      }),
+      at: t.field({ type: 'DateTime', description: 'When the pool took this value.', resolve: (p) => p.at }),
+      inUse: t.exposeInt('inUse', { description: 'Seats in use from then on, every kind counted.' }),
     }),
   });
 
@@ -187,7 +245,10 @@ builder.objectFields(OrganizationRef, (t) => ({
     type: [SeatHistoryPointRef],
     description:
       'Every change of the pools in [from, to), oldest first, starting with the values in force at `from` (at most 10,000 points): the dashboard chart.',
-    args: { from: t.arg({ type: 'DateTime', required: true }), to: t.arg({ type: 'DateTime', required: true }) },
+    args: {
+      from: t.arg({ type: 'DateTime', required: true, description: 'Start of the interval (inclusive).' }),
+      to: t.arg({ type: 'DateTime', required: true, description: 'End of the interval (exclusive).' }),
+    },
     resolve: async (org, args, ctx) => {
       const catalog = catalogOf(ctx, org);
       const known = new Set(catalog.products.map((p) => p.code));
@@ -207,29 +268,42 @@ builder.objectFields(UserRef, (t) => ({
 }));
 
 const StartSessionInput = builder.inputType('StartSessionInput', {
+  description: 'Who logs in, with which channels.',
   fields: (t) => ({
-    userId: t.id(),
+    userId: t.id({ description: 'The user logging in; must be ACTIVE.' }),
     channels: t.stringList({
       required: false,
       description:
         'Channels the agent wants to handle (VOICE, EMAIL, WEBCHAT, SMS ...) and concurrent feature licences they want to use, by product code (CALL_RECORDING, REPORTING, CONFERENCE ...; R-FEAT-1).',
     }),
-    deviceId: t.string({ required: false }),
+    deviceId: t.string({ required: false, description: 'The client device, at most 200 characters; shown on the session.' }),
   }),
 });
-const HeartbeatInput = builder.inputType('HeartbeatInput', { fields: (t) => ({ sessionId: t.id() }) });
-const EndSessionInput = builder.inputType('EndSessionInput', { fields: (t) => ({ sessionId: t.id() }) });
+const HeartbeatInput = builder.inputType('HeartbeatInput', {
+  description: 'The session to renew.',
+  fields: (t) => ({ sessionId: t.id({ description: 'The id startSession returned.' }) }),
+});
+const EndSessionInput = builder.inputType('EndSessionInput', {
+  description: 'The session to end.',
+  fields: (t) => ({ sessionId: t.id({ description: 'The id startSession returned.' }) }),
+});
 
 const StartSessionPayload = builder.objectRef<StartResult>('StartSessionPayload').implement({
+  description: 'Result of startSession: a session, or a denial.',
   fields: (t) => ({
-    granted: t.exposeBoolean('granted'),
-    session: t.field({ type: SessionRef, nullable: true, resolve: (r) => r.session }),
-    denial: t.field({ type: DenialRef, nullable: true, resolve: (r) => r.denial }),
-    grantedChannels: t.exposeStringList('grantedChannels'),
-    deniedChannels: t.field({ type: [ChannelDenialRef], resolve: (r) => r.deniedChannels }),
+    granted: t.exposeBoolean('granted', { description: 'True when the user holds a session now.' }),
+    session: t.field({ type: SessionRef, nullable: true, description: 'The open session; null when refused.', resolve: (r) => r.session }),
+    denial: t.field({ type: DenialRef, nullable: true, description: 'Why it was refused; null when granted.', resolve: (r) => r.denial }),
+    grantedChannels: t.exposeStringList('grantedChannels', { description: 'Requested channels the session is licensed for.' }),
+    deniedChannels: t.field({
+      type: [ChannelDenialRef],
+      description: 'Requested channels refused, each with its reason (R-CHAN-1).',
+      resolve: (r) => r.deniedChannels,
+    }),
   }),
 });
 const HeartbeatPayload = builder.objectRef<{ session: Session }>('HeartbeatPayload').implement({
+  description: 'Result of heartbeat.',
   fields: (t) => ({
     session: t.field({
       type: SessionRef,
@@ -239,7 +313,8 @@ const HeartbeatPayload = builder.objectRef<{ session: Session }>('HeartbeatPaylo
   }),
 });
 const EndSessionPayload = builder.objectRef<{ session: Session }>('EndSessionPayload').implement({
-  fields: (t) => ({ session: t.field({ type: SessionRef, resolve: (p) => p.session }) }),
+  description: 'Result of endSession.',
+  fields: (t) => ({ session: t.field({ type: SessionRef, description: 'The session, ended.', resolve: (p) => p.session }) }),
 });
 
 builder.mutationFields((t) => ({
@@ -247,19 +322,19 @@ builder.mutationFields((t) => ({
     type: StartSessionPayload,
     description:
       'Takes one seat of every concurrent seat product the user is eligible for, in one transaction (R-CONC-1); regular seats first, then emergency (R-EMER-1), then overage where allowed (R-OVER-1). A second start returns the open session. Refusals are data: granted false with a denial.',
-    args: { input: t.arg({ type: StartSessionInput, required: true }) },
+    args: { input: t.arg({ type: StartSessionInput, required: true, description: 'User, channels and device.' }) },
     resolve: (_root, { input }, ctx) => startSession(ctx, input),
   }),
   heartbeat: t.field({
     type: HeartbeatPayload,
     description: 'Renews the session for SESSION_TTL_SECONDS (R-CONC-3).',
-    args: { input: t.arg({ type: HeartbeatInput, required: true }) },
+    args: { input: t.arg({ type: HeartbeatInput, required: true, description: 'The session to renew.' }) },
     resolve: async (_root, { input }, ctx) => ({ session: await heartbeat(ctx, input) }),
   }),
   endSession: t.field({
     type: EndSessionPayload,
     description: 'Ends the session and frees its seats.',
-    args: { input: t.arg({ type: EndSessionInput, required: true }) },
+    args: { input: t.arg({ type: EndSessionInput, required: true, description: 'The session to end.' }) },
     resolve: async (_root, { input }, ctx) => ({ session: (await endSession(ctx, input)).session }),
   }),
 }));

@@ -8,10 +8,15 @@ import * as service from './tenancy.service.ts';
 import { usersConnection } from './user.schema.ts';
 
 ConfigurationGroupRef.implement({
+  description: 'A set of functions and options at one site; its functions assign their products to every member (R-NAMED-1).',
   fields: (t) => ({
-    id: t.exposeID('id'),
-    name: t.exposeString('name'),
-    site: t.field({ type: SiteRef, resolve: (g, _a, ctx) => must(ctx.loaders.site, g.site_id, 'site') }),
+    id: t.exposeID('id', { description: 'Opaque id of the group; ids sort by creation.' }),
+    name: t.exposeString('name', { description: 'Display name, unique within the site.' }),
+    site: t.field({
+      type: SiteRef,
+      description: 'The site the group belongs to.',
+      resolve: (g, _a, ctx) => must(ctx.loaders.site, g.site_id, 'site'),
+    }),
     functions: t.field({
       type: [ProductRef],
       description: 'Products whose function is enabled for every member.',
@@ -26,6 +31,7 @@ ConfigurationGroupRef.implement({
     }),
     users: t.field({
       type: UserConnectionRef,
+      description: "The group's members, oldest first, a page at a time (R-API-3).",
       args: pageArgs(t.arg),
       resolve: (g, args, ctx) => usersConnection(ctx, { organizationId: g.organization_id, configurationGroupId: g.id }, args),
     }),
@@ -33,22 +39,32 @@ ConfigurationGroupRef.implement({
 });
 
 const CreateConfigurationGroupInput = builder.inputType('CreateConfigurationGroupInput', {
+  description: 'A new configuration group.',
   fields: (t) => ({
-    siteId: t.id(),
-    name: t.string(),
+    siteId: t.id({ description: 'The site to add the group to.' }),
+    name: t.string({ description: 'Display name, 1..200 characters, unique within the site.' }),
     functions: t.stringList({ description: "Product codes of the organization's catalog." }),
-    options: t.stringList({ required: false }),
+    options: t.stringList({
+      required: false,
+      description: 'Options of the catalog to switch on (e.g. client, mobileApp); none by default.',
+    }),
   }),
 });
 
 const CreateConfigurationGroupPayload = builder
   .objectRef<{ configurationGroup: ConfigurationGroupRow }>('CreateConfigurationGroupPayload')
-  .implement({ fields: (t) => ({ configurationGroup: t.field({ type: ConfigurationGroupRef, resolve: (p) => p.configurationGroup }) }) });
+  .implement({
+    description: 'Result of createConfigurationGroup.',
+    fields: (t) => ({
+      configurationGroup: t.field({ type: ConfigurationGroupRef, description: 'The group created.', resolve: (p) => p.configurationGroup }),
+    }),
+  });
 
 builder.mutationFields((t) => ({
   createConfigurationGroup: t.field({
     type: CreateConfigurationGroupPayload,
-    args: { input: t.arg({ type: CreateConfigurationGroupInput, required: true }) },
+    description: 'Adds a configuration group to a site; functions must be user products of the catalog, options ones it knows.',
+    args: { input: t.arg({ type: CreateConfigurationGroupInput, required: true, description: 'Site, name, functions and options.' }) },
     resolve: async (_root, { input }, ctx) => ({ configurationGroup: await service.createConfigurationGroup(ctx, input) }),
   }),
 }));

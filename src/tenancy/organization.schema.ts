@@ -9,13 +9,30 @@ import * as service from './tenancy.service.ts';
 import { usersConnection } from './user.schema.ts';
 
 OrganizationRef.implement({
+  description: 'A customer of the platform: its sites, teams, users, licence and usage. Every tenant object belongs to one.',
   fields: (t) => ({
-    id: t.exposeID('id'),
-    name: t.exposeString('name'),
-    customerRef: t.exposeString('customer_ref', { nullable: true }),
-    catalog: t.field({ type: CatalogRef, resolve: (o, _a, ctx) => access.catalogOf(ctx, o) }),
-    sites: t.field({ type: [SiteRef], resolve: (o, _a, ctx) => repo.sitesOfOrganization(ctx.db, o.id) }),
-    teams: t.field({ type: [TeamRef], resolve: (o, _a, ctx) => repo.teamsOfOrganization(ctx.db, o.id) }),
+    id: t.exposeID('id', { description: 'The organization id (AGENT_CLIENT tokens may read it).' }),
+    name: t.exposeString('name', { description: 'Display name, 1..200 characters.' }),
+    customerRef: t.exposeString('customer_ref', {
+      nullable: true,
+      description:
+        "The vendor's customer reference that licence keys must carry (R-KEY-3); null until given or bound by the first activated key.",
+    }),
+    catalog: t.field({
+      type: CatalogRef,
+      description: 'The product catalog the organization licenses from, fixed at creation.',
+      resolve: (o, _a, ctx) => access.catalogOf(ctx, o),
+    }),
+    sites: t.field({
+      type: [SiteRef],
+      description: 'Every site, by name (at most 500 per organization, R-SEC-3).',
+      resolve: (o, _a, ctx) => repo.sitesOfOrganization(ctx.db, o.id),
+    }),
+    teams: t.field({
+      type: [TeamRef],
+      description: 'Every team, by name (at most 500 per organization, R-SEC-3).',
+      resolve: (o, _a, ctx) => repo.teamsOfOrganization(ctx.db, o.id),
+    }),
     activeUsers: t.int({
       description: 'Users with status ACTIVE now (R-TEN-1).',
       resolve: (o, _a, ctx) => repo.countActiveUsers(ctx.db, o.id),
@@ -26,6 +43,7 @@ OrganizationRef.implement({
     }),
     users: t.field({
       type: UserConnectionRef,
+      description: "The organization's users, oldest first, a page at a time (R-API-3).",
       args: {
         ...pageArgs(t.arg),
         hasWarnings: t.arg.boolean({ required: false, description: 'Only users with (true) or without (false) licence warnings.' }),
@@ -36,6 +54,7 @@ OrganizationRef.implement({
 });
 
 const OrganizationFilter = builder.inputType('OrganizationFilter', {
+  description: 'Narrows Query.organizations.',
   fields: (t) => ({
     name: t.string({
       required: false,
@@ -48,7 +67,7 @@ const OrganizationEdgeRef = builder.objectRef<Connection<OrganizationRow>['edges
   description: 'One organization of a page, with the cursor to continue after it.',
   fields: (t) => ({
     cursor: t.exposeString('cursor', { description: 'Pass as `after` to get the organizations that follow this one.' }),
-    node: t.field({ type: OrganizationRef, resolve: (e) => e.node }),
+    node: t.field({ type: OrganizationRef, description: 'The organization at this place of the page.', resolve: (e) => e.node }),
   }),
 });
 
@@ -68,13 +87,18 @@ builder.queryFields((t) => ({
   organization: t.field({
     type: OrganizationRef,
     nullable: true,
-    args: { id: t.arg.id({ required: true }) },
+    description:
+      'One organization by id: the operator any, other tokens their own; an unknown id, or one of another organization, is NOT_FOUND (R-SEC-2).',
+    args: { id: t.arg.id({ required: true, description: 'Id of the organization to read.' }) },
     resolve: (_root, args, ctx) => access.getOrganization(ctx, args.id),
   }),
   organizations: t.field({
     type: OrganizationConnectionRef,
     description: "Every organization, oldest first, a page at a time (the dashboard's picker): the platform operator only.",
-    args: { ...pageArgs(t.arg), filter: t.arg({ type: OrganizationFilter, required: false }) },
+    args: {
+      ...pageArgs(t.arg),
+      filter: t.arg({ type: OrganizationFilter, required: false, description: 'Optional narrowing; none: every organization.' }),
+    },
     resolve: async (_root, args, ctx) => {
       const page = parsePage(args);
       return toConnection(await service.listOrganizations(ctx, page, args.filter?.name), page);
@@ -83,22 +107,26 @@ builder.queryFields((t) => ({
 }));
 
 const CreateOrganizationInput = builder.inputType('CreateOrganizationInput', {
+  description: 'A new organization.',
   fields: (t) => ({
-    name: t.string(),
+    name: t.string({ description: 'Display name, 1..200 characters, no control characters.' }),
     catalog: t.string({ description: 'Catalog code, e.g. innoacd, xphone-connect, zoom-contact-center, connect-storm.' }),
     customerRef: t.string({ required: false, description: "The vendor's customer reference; licence keys must carry the same." }),
   }),
 });
 
 const CreateOrganizationPayload = builder.objectRef<{ organization: OrganizationRow }>('CreateOrganizationPayload').implement({
-  fields: (t) => ({ organization: t.field({ type: OrganizationRef, resolve: (p) => p.organization }) }),
+  description: 'Result of createOrganization.',
+  fields: (t) => ({
+    organization: t.field({ type: OrganizationRef, description: 'The organization created.', resolve: (p) => p.organization }),
+  }),
 });
 
 builder.mutationFields((t) => ({
   createOrganization: t.field({
     type: CreateOrganizationPayload,
-    description: 'Platform operator only (OPERATOR_TOKEN).',
-    args: { input: t.arg({ type: CreateOrganizationInput, required: true }) },
+    description: 'Creates an organization on one catalog, with no licence key yet (demo mode). Platform operator only (OPERATOR_TOKEN).',
+    args: { input: t.arg({ type: CreateOrganizationInput, required: true, description: 'Name, catalog and customer reference.' }) },
     resolve: async (_root, { input }, ctx) => ({ organization: await service.createOrganization(ctx, input) }),
   }),
 }));

@@ -17,13 +17,24 @@ import * as repo from './tenancy.repository.ts';
 import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
 
-export const UserRoleEnum = builder.enumType('UserRole', { values: service.USER_ROLES });
+export const UserRoleEnum = builder.enumType('UserRole', {
+  description: "The user's job in the installation; it documents who the user is, licences come from configuration.",
+  values: {
+    AGENT: { description: 'Handles contacts (calls, e-mails, chats).' },
+    SUPERVISOR: { description: 'Supervises agents and their queues.' },
+    TEAM_LEAD: { description: 'Leads a team.' },
+    ADMINISTRATOR: { description: 'Administers the installation.' },
+    UC_USER: { description: 'A unified-communications user without contact-center work.' },
+    VIEWER: { description: 'Only looks on (wallboards, reports).' },
+  } satisfies Record<service.UserRole, unknown>,
+});
 
 export const UserStatusEnum = builder.enumType('UserStatus', {
+  description: 'Where a user is in its life; only ACTIVE users count as active users and hold licences and sessions.',
   values: {
     PREPARING: { description: 'Created but not yet active; not counted as an active user.' },
-    ACTIVE: {},
-    INACTIVE: {},
+    ACTIVE: { description: 'In use: counted as an active user (R-TEN-1), holds licences, may start sessions.' },
+    INACTIVE: { description: 'Kept but out of use: holds no licence and no session; history stays.' },
   } satisfies Record<service.UserStatus, unknown>,
 });
 
@@ -40,38 +51,51 @@ function parseStatus(value: string): service.UserStatus {
 }
 
 UserRef.implement({
+  description: 'A person of an organization, at one site, optionally in a configuration group and a team.',
   fields: (t) => ({
-    id: t.exposeID('id'),
-    name: t.exposeString('name'),
-    email: t.exposeString('email', { nullable: true }),
-    role: t.field({ type: UserRoleEnum, resolve: (u) => parseRole(u.role) }),
-    status: t.field({ type: UserStatusEnum, resolve: (u) => parseStatus(u.status) }),
-    createdAt: t.field({ type: 'DateTime', resolve: (u) => u.created_at }),
-    site: t.field({ type: SiteRef, resolve: (u, _a, ctx) => must(ctx.loaders.site, u.site_id, 'site') }),
+    id: t.exposeID('id', { description: 'The user id (AGENT_CLIENT tokens may read it).' }),
+    name: t.exposeString('name', { description: 'Display name, 1..200 characters (AGENT_CLIENT tokens may read it).' }),
+    email: t.exposeString('email', { nullable: true, description: 'E-mail address; null when none was given.' }),
+    role: t.field({ type: UserRoleEnum, description: "The user's job.", resolve: (u) => parseRole(u.role) }),
+    status: t.field({ type: UserStatusEnum, description: 'PREPARING, ACTIVE or INACTIVE.', resolve: (u) => parseStatus(u.status) }),
+    createdAt: t.field({ type: 'DateTime', description: 'When the user was created.', resolve: (u) => u.created_at }),
+    site: t.field({
+      type: SiteRef,
+      description: 'The site the user belongs to.',
+      resolve: (u, _a, ctx) => must(ctx.loaders.site, u.site_id, 'site'),
+    }),
     configurationGroup: t.field({
       type: ConfigurationGroupRef,
       nullable: true,
+      description: 'The configuration group whose functions the user gets (R-NAMED-1); null: none.',
       resolve: (u, _a, ctx) => (u.configuration_group_id ? must(ctx.loaders.group, u.configuration_group_id, 'configuration group') : null),
     }),
     team: t.field({
       type: TeamRef,
       nullable: true,
+      description: "The user's team; null: none.",
       resolve: (u, _a, ctx) => (u.team_id ? must(ctx.loaders.team, u.team_id, 'team') : null),
     }),
   }),
 });
 
 const UserEdgeRef = builder.objectRef<UserConnectionShape['edges'][number]>('UserEdge').implement({
+  description: 'One user of a page, with the cursor to continue after it.',
   fields: (t) => ({
-    cursor: t.exposeString('cursor'),
-    node: t.field({ type: UserRef, resolve: (e) => e.node }),
+    cursor: t.exposeString('cursor', { description: 'Pass as `after` to get the users that follow this one.' }),
+    node: t.field({ type: UserRef, description: 'The user at this place of the page.', resolve: (e) => e.node }),
   }),
 });
 
 UserConnectionRef.implement({
+  description: 'A page of users, oldest first (R-API-3).',
   fields: (t) => ({
-    edges: t.field({ type: [UserEdgeRef], resolve: (c) => c.edges }),
-    pageInfo: t.field({ type: PageInfoRef, resolve: (c) => c.pageInfo }),
+    edges: t.field({ type: [UserEdgeRef], description: 'The users of this page.', resolve: (c) => c.edges }),
+    pageInfo: t.field({
+      type: PageInfoRef,
+      description: 'Whether more users follow, and the cursor to ask for them.',
+      resolve: (c) => c.pageInfo,
+    }),
     totalCount: t.int({ description: 'Users matching the filter, on all pages.', resolve: (c) => c.totalCount() }),
   }),
 });
@@ -107,55 +131,68 @@ builder.queryFields((t) => ({
   user: t.field({
     type: UserRef,
     nullable: true,
-    args: { id: t.arg.id({ required: true }) },
+    description: 'One user by id; an unknown id, or one of another organization, is NOT_FOUND (R-SEC-2).',
+    args: { id: t.arg.id({ required: true, description: 'Id of the user to read.' }) },
     resolve: (_root, args, ctx) => access.getUser(ctx, args.id),
   }),
 }));
 
 const CreateUserInput = builder.inputType('CreateUserInput', {
+  description: 'A new user.',
   fields: (t) => ({
-    siteId: t.id(),
-    name: t.string(),
-    role: t.field({ type: UserRoleEnum }),
-    email: t.string({ required: false }),
+    siteId: t.id({ description: 'The site the user belongs to.' }),
+    name: t.string({ description: 'Display name, 1..200 characters, no control characters.' }),
+    role: t.field({ type: UserRoleEnum, description: "The user's job." }),
+    email: t.string({ required: false, description: 'E-mail address, at most 320 characters; none by default.' }),
     status: t.field({ type: UserStatusEnum, required: false, description: 'Default ACTIVE.' }),
-    configurationGroupId: t.id({ required: false }),
-    teamId: t.id({ required: false }),
+    configurationGroupId: t.id({ required: false, description: 'A configuration group of the same site; none by default.' }),
+    teamId: t.id({ required: false, description: 'A team of the organization; none by default.' }),
   }),
 });
 
 const UpdateUserStatusInput = builder.inputType('UpdateUserStatusInput', {
-  fields: (t) => ({ userId: t.id(), status: t.field({ type: UserStatusEnum }) }),
+  description: "A user's new status.",
+  fields: (t) => ({
+    userId: t.id({ description: 'The user to change.' }),
+    status: t.field({ type: UserStatusEnum, description: 'The new status.' }),
+  }),
 });
 
-const DeleteUserInput = builder.inputType('DeleteUserInput', { fields: (t) => ({ userId: t.id() }) });
+const DeleteUserInput = builder.inputType('DeleteUserInput', {
+  description: 'The user to delete.',
+  fields: (t) => ({ userId: t.id({ description: 'The user to delete.' }) }),
+});
 
 const CreateUserPayload = builder.objectRef<{ user: UserRow }>('CreateUserPayload').implement({
-  fields: (t) => ({ user: t.field({ type: UserRef, resolve: (p) => p.user }) }),
+  description: 'Result of createUser.',
+  fields: (t) => ({ user: t.field({ type: UserRef, description: 'The user created.', resolve: (p) => p.user }) }),
 });
 const UpdateUserStatusPayload = builder.objectRef<{ user: UserRow }>('UpdateUserStatusPayload').implement({
-  fields: (t) => ({ user: t.field({ type: UserRef, resolve: (p) => p.user }) }),
+  description: 'Result of updateUserStatus.',
+  fields: (t) => ({ user: t.field({ type: UserRef, description: 'The user with its new status.', resolve: (p) => p.user }) }),
 });
 const DeleteUserPayload = builder.objectRef<{ deletedUserId: string }>('DeleteUserPayload').implement({
-  fields: (t) => ({ deletedUserId: t.exposeID('deletedUserId') }),
+  description: 'Result of deleteUser.',
+  fields: (t) => ({ deletedUserId: t.exposeID('deletedUserId', { description: 'The id of the user deleted.' }) }),
 });
 
 builder.mutationFields((t) => ({
   createUser: t.field({
     type: CreateUserPayload,
     description: "Creates a user at a site. Refused beyond the catalog's maxUsers (R-TEN-3).",
-    args: { input: t.arg({ type: CreateUserInput, required: true }) },
+    args: { input: t.arg({ type: CreateUserInput, required: true, description: 'Site, name, role and optional group and team.' }) },
     resolve: async (_root, { input }, ctx) => ({ user: await service.createUser(ctx, input) }),
   }),
   updateUserStatus: t.field({
     type: UpdateUserStatusPayload,
-    args: { input: t.arg({ type: UpdateUserStatusInput, required: true }) },
+    description: "Changes a user's status; licences follow (R-UNDER-3) and leaving ACTIVE ends the user's open session.",
+    args: { input: t.arg({ type: UpdateUserStatusInput, required: true, description: 'User and new status.' }) },
     resolve: async (_root, { input }, ctx) => ({ user: await service.updateUserStatus(ctx, input) }),
   }),
   deleteUser: t.field({
     type: DeleteUserPayload,
-    description: 'Deletes a user; their history stays in the event log.',
-    args: { input: t.arg({ type: DeleteUserInput, required: true }) },
+    description: 'Deletes a user, ending their session and freeing their licences (R-REASSIGN-2); their history stays in the event log.',
+    args: { input: t.arg({ type: DeleteUserInput, required: true, description: 'The user to delete.' }) },
     resolve: async (_root, { input }, ctx) => ({ deletedUserId: await service.deleteUser(ctx, input) }),
   }),
 }));

@@ -10,6 +10,7 @@ import type { ApiToken } from './tokens.repository.ts';
 import * as service from './tokens.service.ts';
 
 const ApiRoleEnum = builder.enumType('ApiRole', {
+  description: "The role of an organization's API token: which fields it reaches (R-SEC-5) and what it may change.",
   values: {
     ADMIN: { description: 'Everything within one organization.' },
     SUPERVISOR: { description: 'Reads users, licences, usage and events of one organization; subscribes.' },
@@ -19,15 +20,17 @@ const ApiRoleEnum = builder.enumType('ApiRole', {
 });
 
 ApiTokenRef.implement({
+  description: "An organization's API token, without its secret or hash (R-SEC-1); the operator or an ADMIN token reads it.",
   fields: (t) => ({
-    id: t.exposeID('id'),
-    role: t.field({ type: ApiRoleEnum, resolve: (k) => k.role }),
-    label: t.exposeString('label', { nullable: true }),
+    id: t.exposeID('id', { description: 'The token id (not the secret): pass it to revokeApiToken.' }),
+    role: t.field({ type: ApiRoleEnum, description: 'What the token may read and do.', resolve: (k) => k.role }),
+    label: t.exposeString('label', { nullable: true, description: 'A name to recognize the token by; null: none given.' }),
     organization: t.field({
       type: OrganizationRef,
+      description: 'The organization the token acts for.',
       resolve: (k, _a, ctx) => must(ctx.loaders.organization, k.organizationId, 'organization'),
     }),
-    createdAt: t.field({ type: 'DateTime', resolve: (k) => k.createdAt }),
+    createdAt: t.field({ type: 'DateTime', description: 'When the token was created.', resolve: (k) => k.createdAt }),
     expiresAt: t.field({
       type: 'DateTime',
       nullable: true,
@@ -83,10 +86,11 @@ builder.objectFields(OrganizationRef, (t) => ({
 }));
 
 const CreateApiTokenInput = builder.inputType('CreateApiTokenInput', {
+  description: 'A new API token.',
   fields: (t) => ({
-    organizationId: t.id(),
-    role: t.field({ type: ApiRoleEnum }),
-    label: t.string({ required: false }),
+    organizationId: t.id({ description: 'The organization the token acts for.' }),
+    role: t.field({ type: ApiRoleEnum, description: 'What the token may read and do.' }),
+    label: t.string({ required: false, description: 'A name to recognize the token by, at most 200 characters; none by default.' }),
     expiresAt: t.field({
       type: 'DateTime',
       required: false,
@@ -99,36 +103,42 @@ const CreateApiTokenInput = builder.inputType('CreateApiTokenInput', {
   }),
 });
 
-const RevokeApiTokenInput = builder.inputType('RevokeApiTokenInput', { fields: (t) => ({ apiTokenId: t.id() }) });
+const RevokeApiTokenInput = builder.inputType('RevokeApiTokenInput', {
+  description: 'The token to revoke.',
+  fields: (t) => ({ apiTokenId: t.id({ description: 'The id of the token (ApiToken.id), not its secret.' }) }),
+});
 
 const CreateApiTokenPayload = builder.objectRef<{ token: string; apiToken: ApiToken }>('CreateApiTokenPayload').implement({
+  description: 'Result of createApiToken.',
   fields: (t) => ({
     token: t.exposeString('token', { description: 'The secret, shown this once; only its hash is stored.' }),
-    apiToken: t.field({ type: ApiTokenRef, resolve: (p) => p.apiToken }),
+    apiToken: t.field({ type: ApiTokenRef, description: 'The token created, without its secret.', resolve: (p) => p.apiToken }),
   }),
 });
 
 const RevokeApiTokenPayload = builder.objectRef<{ apiTokenId: string }>('RevokeApiTokenPayload').implement({
-  fields: (t) => ({ apiTokenId: t.exposeID('apiTokenId') }),
+  description: 'Result of revokeApiToken.',
+  fields: (t) => ({ apiTokenId: t.exposeID('apiTokenId', { description: 'The id of the token revoked.' }) }),
 });
 
 builder.mutationFields((t) => ({
   createApiToken: t.field({
     type: CreateApiTokenPayload,
     description: 'The operator, or an ADMIN token of the organization, creates a token. The secret is returned once.',
-    args: { input: t.arg({ type: CreateApiTokenInput, required: true }) },
+    args: { input: t.arg({ type: CreateApiTokenInput, required: true, description: 'Organization, role, label and expiry.' }) },
     resolve: (_root, { input }, ctx) => service.createApiToken(ctx, input),
   }),
   revokeApiToken: t.field({
     type: RevokeApiTokenPayload,
     description:
       'Takes effect at once on every instance: the token is refused (401) and its open WebSocket connections (closed with 4403) and SSE streams end.',
-    args: { input: t.arg({ type: RevokeApiTokenInput, required: true }) },
+    args: { input: t.arg({ type: RevokeApiTokenInput, required: true, description: 'The token to revoke.' }) },
     resolve: async (_root, { input }, ctx) => ({ apiTokenId: await service.revokeApiToken(ctx, input) }),
   }),
 }));
 
 const ViewerKindEnum = builder.enumType('ViewerKind', {
+  description: 'Whether the caller is the platform operator or an organization token.',
   values: {
     OPERATOR: { description: 'The platform operator (OPERATOR_TOKEN).' },
     TOKEN: { description: "An organization's API token." },
@@ -140,11 +150,17 @@ const ViewerRef = builder
   .implement({
     description: 'Who the token belongs to: the platform operator, or an organization API token with its role.',
     fields: (t) => ({
-      kind: t.field({ type: ViewerKindEnum, resolve: (v) => v.kind }),
-      role: t.field({ type: ApiRoleEnum, nullable: true, resolve: (v) => v.role }),
+      kind: t.field({ type: ViewerKindEnum, description: 'OPERATOR or TOKEN.', resolve: (v) => v.kind }),
+      role: t.field({
+        type: ApiRoleEnum,
+        nullable: true,
+        description: "The token's role; null for the operator.",
+        resolve: (v) => v.role,
+      }),
       organization: t.field({
         type: OrganizationRef,
         nullable: true,
+        description: "The token's organization (an AGENT_CLIENT token reads only its id); null for the operator.",
         resolve: (v, _a, ctx) => (v.organizationId ? must(ctx.loaders.organization, v.organizationId, 'organization') : null),
       }),
     }),
