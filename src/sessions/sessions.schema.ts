@@ -22,7 +22,7 @@ const SessionEndReasonEnum = builder.enumType('SessionEndReason', {
   values: END_REASONS,
 });
 
-const DenialCodeEnum = builder.enumType('DenialCode', {
+export const DenialCodeEnum = builder.enumType('DenialCode', {
   values: [
     'NO_SEAT_AVAILABLE',
     'NOT_LICENSED',
@@ -94,6 +94,11 @@ const PoolUsageRef = builder.objectRef<{ catalog: Catalog; pool: PoolUsage }>('P
       resolve: (p) => p.pool.maxPossible,
     }),
     peakToday: t.int({ description: 'Most seats in use at once today (UTC), every kind counted.', resolve: (p) => p.pool.peakToday }),
+    deniedToday: t.int({
+      description:
+        'Agents turned away today (UTC): distinct users whose session start was refused for this pool (NO_SEAT_AVAILABLE; DEMO_LIMIT_REACHED in demo mode). Every refusal is a SESSION_DENIED event.',
+      resolve: (p) => p.pool.deniedToday,
+    }),
   }),
 });
 
