@@ -26,6 +26,7 @@ import { createSweeps } from './server/sweeps.ts';
 import { attachWebSocket } from './server/websocket.ts';
 import { createGatewayYoga, GRAPHQL_PATH, type GatewayYoga } from './server/yoga.ts';
 import { allPoolCounters } from './sessions/sessions.repository.ts';
+import { SessionDenials } from './sessions/denial-bound.ts';
 import { StartCache } from './sessions/start-cache.ts';
 import { LiveConnections } from './tokens/stream-registry.ts';
 import { DEFAULT_TOKEN_TTL_MS, TokenCache, type TokenCacheOptions } from './tokens/token-cache.ts';
@@ -62,6 +63,8 @@ export interface AppDeps {
   liveLimits?: Partial<LiveLimits>;
   /** ALLOCATION_CACHE_USERS: users' worth of allocations the app's allocation cache keeps (default 120,000; 0 off). */
   allocationCacheUsers?: number;
+  /** DENIAL_EVENT_INTERVAL_SECONDS: least time between two SESSION_DENIED events of one user and code (default 10; 0 logs every denial). */
+  denialEventIntervalSeconds?: number;
 }
 
 export interface App {
@@ -120,6 +123,10 @@ export function createApp(deps: AppDeps): App {
   const parsedKeys = new ParsedKeys();
   const caches: AppCaches = { parsedKeys, allocation: new AllocationCache({ maxUsers: deps.allocationCacheUsers, parsedKeys }) };
   const startCache = new StartCache();
+  const denials = new SessionDenials({
+    intervalMs: (deps.denialEventIntervalSeconds ?? 10) * 1000,
+    count: (labels) => metrics.countDenial(labels),
+  });
   // Open WebSockets and SSE streams by API token: a revoked or expired token's are cut (src/tokens/stream-registry.ts).
   const liveConnections = new LiveConnections({
     db,
@@ -148,6 +155,7 @@ export function createApp(deps: AppDeps): App {
     caches,
     writeTransaction: (work) => caches.allocation.writeTransaction(db, work),
     startCache,
+    denials,
   });
 
   const drain = new Drain(logger, deps.shutdownTimeoutMs ?? 10_000);

@@ -28,6 +28,8 @@ export interface Config {
   operatorTokenGenerated: boolean;
   licensePublicKeys: TrustedKey[];
   sessionTtlSeconds: number;
+  /** Least time between two SESSION_DENIED events of one user and denial code (0: every denial). */
+  denialEventIntervalSeconds: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Operation limits (R-SEC-3). */
   limits: OperationLimits;
@@ -116,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     operatorTokenGenerated,
     licensePublicKeys: trustedKeys(env.LICENSE_PUBLIC_KEYS ?? ''),
     sessionTtlSeconds: integer(env, 'SESSION_TTL_SECONDS', 120, 5, 86400),
+    denialEventIntervalSeconds: integer(env, 'DENIAL_EVENT_INTERVAL_SECONDS', 10, 0, 86400),
     logLevel: level,
     limits: {
       maxDepth: integer(env, 'GRAPHQL_MAX_DEPTH', DEFAULT_LIMITS.maxDepth, 1, 1000),

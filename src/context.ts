@@ -6,6 +6,7 @@ import type { Db, Trx } from './db/database.ts';
 import type { TrustedKey } from './keys/codec.ts';
 import type { Viewer } from './auth/viewer.ts';
 import type { LiveHub } from './live/hub.ts';
+import type { SessionDenials } from './sessions/denial-bound.ts';
 import type { StartCache } from './sessions/start-cache.ts';
 import type { Loaders } from './schema/loaders.ts';
 import type { TokenCache } from './tokens/token-cache.ts';
@@ -42,4 +43,6 @@ export interface Context {
    */
   writeTransaction<T>(work: (trx: Trx, write: AllocationWrite) => Promise<T>): Promise<T>;
   startCache: StartCache;
+  /** Refused starts of this process: counted, and logged as SESSION_DENIED events within the storm bound. */
+  denials: SessionDenials;
 }

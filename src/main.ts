@@ -118,6 +118,7 @@ const app = createApp({
   operatorToken: config.operatorToken,
   trustedKeys: config.licensePublicKeys,
   sessionTtlSeconds: config.sessionTtlSeconds,
+  denialEventIntervalSeconds: config.denialEventIntervalSeconds,
   logger,
   metrics: createMetrics({ processMetrics: true, perOrganization: config.metricsPerOrganization }),
   limits: config.limits,

@@ -226,11 +226,12 @@ export const REACH: Readonly<Record<string, Fields>> = {
     'overageInUse',
     'maxPossible',
     'peakToday',
+    'deniedToday',
   ]),
   UsageRow: all('read', ['product', 'peakConcurrent', 'emergencyPeak', 'overageEpisodes', 'billableOverage']),
   OverageEpisode: all('read', ['startedAt', 'endedAt', 'peakExcess', 'billable']),
   SeatHistoryPoint: all('read', ['product', 'at', 'inUse']),
-  LicenseEvent: all('read', ['id', 'at', 'type', 'user', 'userId', 'product', 'detail', 'actor', 'apiTokenId']),
+  LicenseEvent: all('read', ['id', 'at', 'type', 'user', 'userId', 'product', 'detail', 'denialCode', 'actor', 'apiTokenId']),
   LicenseEventConnection: all('read', ['edges', 'pageInfo']),
   LicenseEventEdge: all('read', ['cursor', 'node']),
 

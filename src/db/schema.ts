@@ -114,6 +114,8 @@ export interface EventsTable {
   api_token_id: string | null;
   /** "operator", "token:<id>" or "system". */
   actor: string;
+  /** SESSION_DENIED only: the DenialCode of the refused start (migration 0010); null for every other type. */
+  denial_code: string | null;
 }
 
 export interface LicenseKeysTable {

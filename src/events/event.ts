@@ -17,6 +17,7 @@ export const EVENT_TYPES = [
   'SESSION_STARTED',
   'SESSION_ENDED',
   'SESSION_EXPIRED',
+  'SESSION_DENIED',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -13,6 +13,8 @@ export interface EventInput {
   userId?: string | null;
   productCode?: string | null;
   detail?: string | null;
+  /** SESSION_DENIED: the DenialCode of the refused start. */
+  denialCode?: string | null;
   actor: string;
   apiTokenId: string | null;
 }
@@ -31,6 +33,7 @@ export function eventRow(e: EventInput, id: string = newId(e.at)): LicenseEvent 
     detail: e.detail ?? null,
     api_token_id: e.apiTokenId,
     actor: e.actor,
+    denial_code: e.denialCode ?? null,
   };
 }
 
@@ -38,7 +41,7 @@ export function eventRow(e: EventInput, id: string = newId(e.at)): LicenseEvent 
 export async function appendEvents(db: Executor, events: readonly EventInput[]): Promise<LicenseEvent[]> {
   if (events.length === 0) return [];
   const rows = events.map((e) => eventRow(e));
-  // 9 parameters a row: chunks stay far below the protocol's 65,535 (and PGlite's 32,767).
+  // 10 parameters a row: chunks stay far below the protocol's 65,535 (and PGlite's 32,767).
   for (let i = 0; i < rows.length; i += EVENT_CHUNK)
     await db
       .insertInto('events')
@@ -48,7 +51,18 @@ export async function appendEvents(db: Executor, events: readonly EventInput[]):
   return rows;
 }
 
-const EVENT_COLUMNS = ['organization_id', 'id', 'at', 'type', 'user_id', 'product_code', 'detail', 'api_token_id', 'actor'] as const;
+const EVENT_COLUMNS = [
+  'organization_id',
+  'id',
+  'at',
+  'type',
+  'user_id',
+  'product_code',
+  'detail',
+  'api_token_id',
+  'actor',
+  'denial_code',
+] as const;
 
 /**
  * The insert of one event inside a larger statement (the one-statement

@@ -1,8 +1,10 @@
+import type { DenialCode } from '../licensing/session-plan.ts';
 import { builder } from '../schema/builder.ts';
 import { pageArgs } from '../schema/args.ts';
 import { PageInfoRef, OrganizationRef, ProductRef, productOfCatalog, UserRef } from '../schema/refs.ts';
 import { parsePage, toConnection, type Connection } from '../schema/pagination.ts';
 import { catalogOf } from '../tenancy/access.ts';
+import { DenialCodeEnum } from '../sessions/sessions.schema.ts';
 import type { EventType, LicenseEvent } from './event.ts';
 import { pageOfEvents } from './events.repository.ts';
 
@@ -24,6 +26,10 @@ const EventTypeEnum = builder.enumType('EventType', {
     SESSION_STARTED: { description: 'A session started (detail: the seats taken and channels).' },
     SESSION_ENDED: { description: 'A session ended by its client or because its user was deleted or left ACTIVE.' },
     SESSION_EXPIRED: { description: 'A session expired without heartbeat and freed its seats (R-CONC-3).' },
+    SESSION_DENIED: {
+      description:
+        'A session start was refused (denialCode says why; product is the full pool where there is one). At most one per user and code per DENIAL_EVENT_INTERVAL_SECONDS and instance.',
+    },
   } satisfies Record<EventType, unknown>,
 });
 
@@ -34,7 +40,8 @@ export const LicenseEventRef = builder.objectRef<LicenseEvent>('LicenseEvent').i
     at: t.field({ type: 'DateTime', description: 'When it happened.', resolve: (e) => e.at }),
     type: t.field({
       type: EventTypeEnum,
-      description: 'SESSION_STARTED, SESSION_ENDED, SESSION_EXPIRED, LICENSE_GRANTED, LICENSE_REVOKED, KEY_ACTIVATED, STATE_CHANGED ...',
+      description:
+        'SESSION_STARTED, SESSION_ENDED, SESSION_EXPIRED, SESSION_DENIED, LICENSE_GRANTED, LICENSE_REVOKED, KEY_ACTIVATED, STATE_CHANGED ...',
       resolve: (e) => e.type,
     }),
     user: t.field({
@@ -56,6 +63,13 @@ export const LicenseEventRef = builder.objectRef<LicenseEvent>('LicenseEvent').i
       },
     }),
     detail: t.exposeString('detail', { nullable: true, description: 'What changed, in words; null: nothing to add.' }),
+    denialCode: t.field({
+      type: DenialCodeEnum,
+      nullable: true,
+      description:
+        'SESSION_DENIED only: why the start was refused (the code StartSessionPayload.denial gave); null for every other type. detail repeats it with the message.',
+      resolve: (e) => (e.denial_code as DenialCode | null) ?? null,
+    }),
     actor: t.exposeString('actor', { description: 'operator, token:<apiTokenId> or system.' }),
     apiTokenId: t.exposeID('api_token_id', {
       nullable: true,

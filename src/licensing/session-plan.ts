@@ -26,6 +26,8 @@ export type DenialCode =
 export interface Refusal {
   code: DenialCode;
   message: string;
+  /** The product the refusal is about, where it names one (NO_SEAT_AVAILABLE: the full pool). */
+  product?: string;
 }
 
 /** A requested channel the session does not get. */
@@ -45,7 +47,7 @@ export function refusal(cause: RefusalCause): Refusal {
     case 'USER_NOT_ACTIVE':
       return { code: cause.code, message: `${cause.userName} is ${cause.status}; only ACTIVE users may start sessions` };
     case 'NO_SEAT_AVAILABLE':
-      return { code: cause.code, message: `all ${cause.product} seats are in use (capacity and emergency seats)` };
+      return { code: cause.code, product: cause.product, message: `all ${cause.product} seats are in use (capacity and emergency seats)` };
     case 'DEMO_LIMIT_REACHED':
       return {
         code: cause.code,

@@ -42,6 +42,15 @@ export interface Metrics {
   transactionRetries: Counter<'code' | 'outcome'>;
   /** Background sweep failures per organization, by sweep (license, session_expiry); the other organizations were swept. */
   sweepFailures: Counter<'sweep'>;
+  /**
+   * Session starts refused, by denial code and product ("none" when the
+   * denial names none), and by organization only with `perOrganization`
+   * (METRICS_PER_ORGANIZATION), as `seats_in_use`: every denial is counted,
+   * also those whose SESSION_DENIED event the storm bound left out.
+   */
+  sessionsDenied: Counter<'organization' | 'product' | 'code'>;
+  /** Counts one refused start (drops the organization label unless `perOrganization`). */
+  countDenial(labels: { organization: string; product: string; code: string }): void;
   /** Reads the seat gauge from the database at each scrape, so it is exact on every instance. */
   trackSeats(source: () => Promise<readonly { organization: string; product: string; inUse: number }[]>): void;
 }
@@ -59,7 +68,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registers = [registry];
   const perOrganization = options.perOrganization ?? false;
   let seatSource: Parameters<Metrics['trackSeats']>[0] | null = null;
+  const sessionsDenied = new Counter<'organization' | 'product' | 'code'>({
+    name: 'gateway_sessions_denied_total',
+    help: perOrganization
+      ? 'Session starts refused, per organization, product (none when the denial names none) and denial code'
+      : 'Session starts refused, per product (none when the denial names none) and denial code, all organizations together',
+    labelNames: perOrganization ? ['organization', 'product', 'code'] : ['product', 'code'],
+    registers,
+  });
   return {
+    sessionsDenied,
+    countDenial: ({ organization, product, code }) =>
+      perOrganization ? sessionsDenied.inc({ organization, product, code }) : sessionsDenied.inc({ product, code }),
     trackSeats: (source) => {
       seatSource = source;
     },

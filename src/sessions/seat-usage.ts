@@ -8,6 +8,7 @@ import { split } from '../licensing/metering.ts';
 import { concurrentSeatProducts, DEMO_POOL } from '../licensing/seats.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import { statusFrom, type ParsedKeys } from '../allocation/keys.ts';
+import { deniedUsersBetween } from './denials.repository.ts';
 import * as repo from './sessions.repository.ts';
 
 /*
@@ -25,6 +26,8 @@ export interface PoolUsage {
   overageInUse: number;
   maxPossible: number;
   peakToday: number;
+  /** Agents turned away today (UTC): distinct users refused a start for this pool (see deniedToday below). */
+  deniedToday: number;
 }
 
 export interface SeatUsageSnapshot {
@@ -36,6 +39,25 @@ export interface SeatUsageSnapshot {
 /** Today's peak, or the current use when the stored peak is of an earlier day. */
 function peakToday(pool: SeatPoolRow, now: Date): number {
   return storedDay(pool.peak_day) === dayOf(now) ? Math.max(pool.peak_today, pool.in_use) : pool.in_use;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Distinct users turned away today (UTC) by pool: with full use, refusals
+ * naming the product (NO_SEAT_AVAILABLE: the pool was full); in demo mode,
+ * DEMO_LIMIT_REACHED (every seat product shows the demo pool).
+ */
+async function deniedToday(db: Executor, organizationId: string, now: Date): Promise<{ byProduct: Map<string, number>; demo: number }> {
+  const from = new Date(`${dayOf(now)}T00:00:00.000Z`);
+  const rows = await deniedUsersBetween(db, organizationId, from, new Date(from.getTime() + DAY_MS));
+  const byProduct = new Map<string, number>();
+  let demo = 0;
+  for (const r of rows) {
+    if (r.product !== null) byProduct.set(r.product, (byProduct.get(r.product) ?? 0) + r.users);
+    else if (r.code === 'DEMO_LIMIT_REACHED') demo += r.users;
+  }
+  return { byProduct, demo };
 }
 
 /**
@@ -51,7 +73,11 @@ export async function seatUsage(
   now: Date,
   parsedKeys?: ParsedKeys,
 ): Promise<SeatUsageSnapshot> {
-  const [keys, pools] = await Promise.all([keysOfOrganizations(db, [org.id]), repo.poolsOfOrganizations(db, [org.id])]);
+  const [keys, pools, denied] = await Promise.all([
+    keysOfOrganizations(db, [org.id]),
+    repo.poolsOfOrganizations(db, [org.id]),
+    deniedToday(db, org.id, now),
+  ]);
   const status = statusFrom(org, keys, now, parsedKeys);
   const entitlements = entitlementsOf(catalog, status.entitlements);
   if (!status.fullUse) {
@@ -66,7 +92,7 @@ export async function seatUsage(
       pools: seatProducts.map((p) => {
         const own = byCode.get(p.code);
         const use = demoUtilization(demoUse, { inUse: own?.in_use ?? 0, peakToday: own ? peakToday(own, now) : 0 }, status.demoAgentLimit);
-        return { product: p.code, ...use, emergencyCapacity: 0, emergencyInUse: 0, overageInUse: 0 };
+        return { product: p.code, ...use, emergencyCapacity: 0, emergencyInUse: 0, overageInUse: 0, deniedToday: denied.demo };
       }),
     };
   }
@@ -89,6 +115,7 @@ export async function seatUsage(
           overageInUse: s.overage,
           maxPossible: p.capacity + p.emergency_capacity,
           peakToday: peakToday(p, now),
+          deniedToday: denied.byProduct.get(p.product_code) ?? 0,
         };
       }),
   };

@@ -43,7 +43,7 @@ const SessionEndReasonEnum = builder.enumType('SessionEndReason', {
   } satisfies Record<(typeof END_REASONS)[number], unknown>,
 });
 
-const DenialCodeEnum = builder.enumType('DenialCode', {
+export const DenialCodeEnum = builder.enumType('DenialCode', {
   description: 'Why a session or one of its channels was refused (R-API-1: seat refusals are data).',
   values: {
     NO_SEAT_AVAILABLE: { description: 'Every seat of a pool is in use: capacity, emergency and any overage (R-CONC-4).' },
@@ -143,6 +143,11 @@ const PoolUsageRef = builder.objectRef<{ catalog: Catalog; pool: PoolUsage }>('P
       resolve: (p) => p.pool.maxPossible,
     }),
     peakToday: t.int({ description: 'Most seats in use at once today (UTC), every kind counted.', resolve: (p) => p.pool.peakToday }),
+    deniedToday: t.int({
+      description:
+        'Agents turned away today (UTC): distinct users whose session start was refused for this pool (NO_SEAT_AVAILABLE; DEMO_LIMIT_REACHED in demo mode). Every refusal is a SESSION_DENIED event.',
+      resolve: (p) => p.pool.deniedToday,
+    }),
   }),
 });
 

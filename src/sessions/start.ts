@@ -56,6 +56,7 @@ import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import { statusFrom } from '../allocation/keys.ts';
 import { catalogOf } from '../tenancy/access.ts';
 import { findOrganization } from '../tenancy/tenancy.repository.ts';
+import { recordDenial } from './denials.ts';
 import { endSessionRows, expireDue, expiresCapMs, SYSTEM } from './end.ts';
 import type { Session } from './session.ts';
 import * as repo from './sessions.repository.ts';
@@ -166,6 +167,16 @@ async function keysOf(ctx: Context, probe: repo.StartProbe): Promise<LicenseKeyR
 export async function startSession(
   ctx: Context,
   input: { userId: string; channels?: readonly string[] | null; deviceId?: string | null },
+): Promise<StartResult> {
+  const result = await decideStart(ctx, input);
+  // Every refusal of every path, after any rollback: counted and logged (denials.ts).
+  if (result.denial) await recordDenial(ctx, input.userId, result.denial);
+  return result;
+}
+
+async function decideStart(
+  ctx: Context,
+  input: { userId: string; channels?: readonly string[] | null; deviceId?: string | null },
   attempt = 1,
 ): Promise<StartResult> {
   const channels = [...new Set((input.channels ?? []).map((c) => c.trim().toUpperCase()))];
@@ -203,7 +214,7 @@ export async function startSession(
       const open = await repo.openSessionOf(ctx.db, user.organization_id, user.id);
       if (open) return openSession(open);
       // The session that won ended before it could be read (another client of the same user): start again, once.
-      if (attempt === 1) return startSession(ctx, input, attempt + 1);
+      if (attempt === 1) return decideStart(ctx, input, attempt + 1);
     }
     throw error;
   }

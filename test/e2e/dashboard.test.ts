@@ -185,6 +185,43 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
   });
 
   it.skipIf(!HAVE_CHROMIUM)(
+    `[SESSION_DENIED][R-LIVE-2] a full pool turns agents away and the pool card says how many, live${SKIPPED}`,
+    async () => {
+      const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 1 }]);
+      const group = await createGroup(gw, org, 'Agents', ['ACD_AGENT']);
+      const users = await createUsers(gw, org, 4, { configurationGroupId: group, prefix: 'Agent' });
+      const { context, page, problems, foreign } = await openPage();
+      try {
+        await signIn(page, org.tokens.SUPERVISOR);
+        await poll(() => text(page, 'connection-status')).toBe('Live');
+        await poll(() => text(page, 'pool-ACD_AGENT-denied')).toBe('No agents turned away today');
+        await start(org, users[0]!);
+        await poll(() => text(page, 'pool-ACD_AGENT-inuse')).toBe('1');
+        const refuse = async (userId: string) => {
+          const data = await gw.ok<{ startSession: { granted: boolean; denial: { code: string } | null } }>(
+            START,
+            { input: { userId } },
+            org.tokens.AGENT_CLIENT,
+          );
+          expect(data.startSession).toMatchObject({ granted: false, denial: { code: 'NO_SEAT_AVAILABLE' } });
+        };
+        await refuse(users[1]!);
+        await poll(() => text(page, 'pool-ACD_AGENT-denied')).toBe('1 agent turned away today');
+        await refuse(users[2]!);
+        await refuse(users[3]!);
+        await refuse(users[3]!); // the same agent again: still three agents
+        await poll(() => text(page, 'pool-ACD_AGENT-denied')).toBe('3 agents turned away today');
+        await poll(() => page.locator('[data-testid="events"] li[data-type="SESSION_DENIED"]').count()).toBe(3);
+        expect(await page.getByTestId('pool-ACD_AGENT-denied').getAttribute('data-count')).toBe('3');
+        expect(problems).toEqual([]);
+        expect(foreign).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    },
+  );
+
+  it.skipIf(!HAVE_CHROMIUM)(
     `[R-LIVE-2] a bad token, a role without read access and the operator token get clear answers${SKIPPED}`,
     async () => {
       const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 2 }]);

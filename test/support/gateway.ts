@@ -31,6 +31,8 @@ export async function startGateway(
     trustedKeys?: readonly TrustedKey[];
     tokenCache?: TokenCacheOptions;
     logger?: Logger;
+    /** DENIAL_EVENT_INTERVAL_SECONDS of the app (default 10). */
+    denialEventIntervalSeconds?: number;
   } = {},
 ): Promise<TestGateway> {
   const database = options.database ?? (await freshDatabase(kind));
@@ -44,6 +46,7 @@ export async function startGateway(
     sweepIntervalMs: 0,
     ...(options.tokenCache ? { tokenCache: options.tokenCache } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.denialEventIntervalSeconds !== undefined ? { denialEventIntervalSeconds: options.denialEventIntervalSeconds } : {}),
   });
 
   const gql: TestGateway['gql'] = async (query, variables, token = OPERATOR_TOKEN) => {

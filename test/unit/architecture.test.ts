@@ -55,6 +55,7 @@ const APP_STATE = [
   'schema/loaders.ts',
   'sessions/seat-usage.ts',
   'sessions/start-cache.ts',
+  'sessions/denial-bound.ts',
   'tokens/token-cache.ts',
   'tokens/stream-registry.ts',
 ];

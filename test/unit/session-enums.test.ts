@@ -43,6 +43,7 @@ const event: EventRow = {
   detail: 'AGENT_SEAT REGULAR',
   api_token_id: null,
   actor: 'system',
+  denial_code: null,
 };
 
 describe('session and event enums', () => {
