@@ -45,6 +45,8 @@ import { createLiveHub } from './live/hub.ts';
 import { dashboardPage } from './live/dashboard.ts';
 import { useSharedSubscriptionExecution } from './live/shared-execution.ts';
 import { LiveBounds, useSubscriptionBounds, type LiveLimits } from './live/bounds.ts';
+import { WebhookWorker } from './webhooks/worker.ts';
+import type { WebhookOptions } from './webhooks/options.ts';
 
 export interface AppDeps {
   database: DatabaseHandle;
@@ -76,6 +78,8 @@ export interface AppDeps {
   tokenCache?: TokenCacheOptions;
   /** Bounds on WebSocket connections and subscriptions; missing fields take DEFAULT_LIVE_LIMITS. */
   liveLimits?: Partial<LiveLimits>;
+  /** Webhook delivery (WEBHOOK_*); the worker runs with the background sweeps (not when sweepIntervalMs is 0). */
+  webhooks?: Partial<WebhookOptions>;
 }
 
 /** What the HTTP layer or the WebSocket layer hands to the context factory. */
@@ -169,6 +173,7 @@ export function createApp(deps: AppDeps): App {
   const trustProxy = deps.trustProxy ?? false;
   const shutdownTimeoutMs = deps.shutdownTimeoutMs ?? 10_000;
   const bounds = new LiveBounds(deps.liveLimits);
+  const webhooks = new WebhookWorker({ db, clock: deps.clock, logger, ...(deps.webhooks ? { options: deps.webhooks } : {}) });
 
   /**
    * Resolves the viewer of a request that presents `authorization`. A valid
@@ -486,6 +491,7 @@ export function createApp(deps: AppDeps): App {
   async function drain(): Promise<void> {
     stopping = true;
     if (sweeper) clearInterval(sweeper);
+    const webhooksStopped = webhooks.stop();
     for (const client of wss.clients) client.close(1001, 'server shutting down');
     const wsClosed = new Promise<void>((resolve) => wss.close(() => resolve()));
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -510,7 +516,7 @@ export function createApp(deps: AppDeps): App {
     server.closeAllConnections();
     for (const res of inFlight) res.socket?.destroy();
     for (const client of wss.clients) client.terminate();
-    await Promise.all([wsClosed, serverClosed, sweeping]);
+    await Promise.all([wsClosed, serverClosed, sweeping, webhooksStopped]);
     await live.stop();
     liveConnections.stop();
     stopRetryReports();
@@ -534,6 +540,7 @@ export function createApp(deps: AppDeps): App {
             sweeper = setInterval(runSweep, sweepIntervalMs);
             sweeper.unref();
             runSweep();
+            webhooks.start();
           }
           resolve(server.address() as AddressInfo);
         });

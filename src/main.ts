@@ -129,6 +129,7 @@ const app = createApp({
   shutdownTimeoutMs: config.shutdownTimeoutMs,
   metricsToken: config.metricsToken,
   liveLimits: config.liveLimits,
+  webhooks: config.webhooks,
 });
 const address = await app.start(config.port, config.host);
 const shownHost = config.host === '0.0.0.0' ? 'localhost' : config.host;
