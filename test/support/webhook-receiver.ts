@@ -4,6 +4,8 @@ import { Webhook } from 'standardwebhooks';
 
 /** One request the receiver got, with what signature verification (the standardwebhooks package) said. */
 export interface Received {
+  /** The request's path and query (tells endpoints apart when several share one receiver). */
+  path: string;
   id: string;
   timestamp: string;
   signature: string;
@@ -55,6 +57,7 @@ export async function startReceiver(host = '127.0.0.1'): Promise<Receiver> {
     const body = await bodyOf(req);
     const header = (name: string) => String(req.headers[name] ?? '');
     const entry: Received = {
+      path: req.url ?? '/',
       id: header('webhook-id'),
       timestamp: header('webhook-timestamp'),
       signature: header('webhook-signature'),
