@@ -186,6 +186,7 @@ export function redeliverMessage(ctx: Context, messageId: string): Promise<Webho
     if (!message) throw notFound('webhook message', messageId);
     const endpoint = await endpointToChange(ctx, trx, message.endpoint_id);
     requireEnabled(endpoint, 'id');
+    if (message.status === 'PENDING') throw badInput('id', `webhook message ${message.id} is still waiting for delivery`);
     const requeued = await repo.requeueMessage(trx, message.id, ctx.clock.now());
     await audit(
       ctx,

@@ -290,6 +290,8 @@ for (const kind of DATABASES) {
       const refused = await gw.gql(REDELIVER, { id: failedId }, org.admin);
       expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'id' });
       expect(refused.errors?.[0]?.message).toContain('disabled');
+      const pingRefused = await gw.gql(PING, { id: endpointId }, org.admin);
+      expect(pingRefused.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'endpointId' });
 
       // Enabled again: the waiting message goes out; then the given-up one is redelivered with its webhook-id.
       receiver.respond = () => 200;
@@ -313,6 +315,9 @@ for (const kind of DATABASES) {
       const { org, endpointId, secret } = await setup();
       const ping = await gw.ok(PING, { id: endpointId }, org.admin);
       expect(ping.sendWebhookPing.message).toMatchObject({ eventType: 'WEBHOOK_PING', status: 'PENDING' });
+      const notYet = await gw.gql(REDELIVER, { id: ping.sendWebhookPing.message.id }, org.admin);
+      expect(notYet.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'id' });
+      expect(notYet.errors?.[0]?.message).toContain('still waiting');
       await deliverAll(worker());
       expect(receiver.received.map((r) => [r.id, r.verified?.type])).toEqual([[ping.sendWebhookPing.message.id, 'WEBHOOK_PING']]);
       expect((await deliveries(org))[0]).toMatchObject({ succeeded: true, message: { eventType: 'WEBHOOK_PING', eventId: null } });
