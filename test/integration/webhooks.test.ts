@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.ts';
 import { appendEvents } from '../../src/events/events.repository.ts';
 import { literalRefusal, refusal } from '../../src/webhooks/address-policy.ts';
 import { retryDelayMs } from '../../src/webhooks/backoff.ts';
@@ -370,6 +371,19 @@ for (const kind of DATABASES) {
       expect(logged!.error).toContain('loopback');
     });
 
+    it('[webhooks] a receiver that does not answer within WEBHOOK_TIMEOUT_MS fails the attempt, which is retried', async () => {
+      const { org } = await setup();
+      receiver.respond = (_r, index) => (index === 0 ? new Promise((resolve) => setTimeout(() => resolve(200), 1500)) : 200);
+      await newToken(org, 'slow');
+      await deliverAll(worker({ timeoutMs: 300 }), 10_000);
+      const log = (await deliveries(org)).reverse();
+      expect(log.map((d) => [d.attempt, d.succeeded, d.httpStatus])).toEqual([
+        [1, false, null],
+        [2, true, 200],
+      ]);
+      expect(log[0]!.error).toBe('timed out after 300 ms');
+    });
+
     it('[webhooks] no redirect is followed: a 3xx is a failed attempt', async () => {
       const target = await startReceiver();
       cleanups.push(() => target.close());
@@ -420,5 +434,29 @@ describe('[webhooks] destination policy and backoff', () => {
     expect(retryDelayMs(3, 1000, 8000, () => 1)).toBe(4000);
     expect(retryDelayMs(10, 1000, 8000, () => 1)).toBe(8000);
     expect(retryDelayMs(10, 1000, 8000, () => 0)).toBe(4000);
+  });
+});
+
+describe('[webhooks] configuration', () => {
+  it('reads WEBHOOK_* with defaults; a bad value names its variable', () => {
+    expect(loadConfig({}).webhooks).toMatchObject({ allowPrivate: false, pollMs: 1000, timeoutMs: 10_000, retryMs: 259_200_000 });
+    expect(
+      loadConfig({
+        WEBHOOK_ALLOW_PRIVATE: 'true',
+        WEBHOOK_RETRY_SECONDS: '60',
+        WEBHOOK_BACKOFF_BASE_MS: '100',
+        WEBHOOK_BACKOFF_MAX_MS: '400',
+      }).webhooks,
+    ).toMatchObject({ allowPrivate: true, retryMs: 60_000, backoffBaseMs: 100, backoffMaxMs: 400 });
+    for (const [variable, value] of [
+      ['WEBHOOK_ALLOW_PRIVATE', 'maybe'],
+      ['WEBHOOK_TIMEOUT_MS', '5'],
+      ['WEBHOOK_POLL_MS', '-1'],
+      ['WEBHOOK_BACKOFF_MAX_MS', '10'],
+    ] as const) {
+      const attempt = () => loadConfig({ [variable]: value });
+      expect(attempt, variable).toThrow(ConfigError);
+      expect(attempt, variable).toThrow(new RegExp(`^${variable}:`));
+    }
   });
 });
