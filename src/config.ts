@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
+import { DEFAULT_ALLOCATION_CACHE_USERS } from './allocation/cache.ts';
 import { KeyMaterialError, parseTrustedKeys, type TrustedKey } from './keys/codec.ts';
+import { DEFAULT_LIVE_LIMITS, type LiveLimits } from './live/bounds.ts';
 import { DEFAULT_LIMITS, type OperationLimits } from './security/limits.ts';
 import { DEFAULT_RATE_LIMITS, type RateLimits } from './security/rate-limit.ts';
 import { DEFAULT_WEBHOOK_OPTIONS, type WebhookOptions } from './webhooks/options.ts';
-
-/** ALLOCATION_CACHE_USERS default: one 100,000-user organization and then some (about 0.85 KiB of heap per cached user: ~100 MiB). */
-export const DEFAULT_ALLOCATION_CACHE_USERS = 120_000;
 
 /** DATABASE_STATEMENT_TIMEOUT_MS default: well above the slowest statement the benchmark measures (a 100,000-user organization). */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 15_000;
@@ -49,28 +48,6 @@ export interface Config {
   /** Webhook delivery: WEBHOOK_POLL_MS, WEBHOOK_RETRY_SECONDS, WEBHOOK_BACKOFF_BASE_MS, WEBHOOK_BACKOFF_MAX_MS, WEBHOOK_TIMEOUT_MS, WEBHOOK_ALLOW_PRIVATE. */
   webhooks: WebhookOptions;
 }
-
-/** Bounds on live connections, so that one client (or all together) cannot exhaust the process. */
-export interface LiveLimits {
-  /** WebSocket connections of this process (MAX_WS_CONNECTIONS). */
-  maxConnections: number;
-  /** WebSocket connections of one token (MAX_WS_CONNECTIONS_PER_TOKEN). */
-  maxConnectionsPerToken: number;
-  /** Subscriptions on one WebSocket (MAX_SUBSCRIPTIONS_PER_SOCKET). */
-  maxSubscriptionsPerSocket: number;
-  /** Subscriptions of one token, WebSocket and SSE (MAX_SUBSCRIPTIONS_PER_TOKEN). */
-  maxSubscriptionsPerToken: number;
-  /** Subscriptions of this process, WebSocket and SSE (MAX_SUBSCRIPTIONS). */
-  maxSubscriptions: number;
-}
-
-export const DEFAULT_LIVE_LIMITS: LiveLimits = {
-  maxConnections: 10_000,
-  maxConnectionsPerToken: 2_000,
-  maxSubscriptionsPerSocket: 100,
-  maxSubscriptionsPerToken: 2_000,
-  maxSubscriptions: 10_000,
-};
 
 /** A configuration error names the variable; `main.ts` prints it and exits non-zero. */
 export class ConfigError extends Error {

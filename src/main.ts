@@ -22,7 +22,6 @@ const [
   { migrateToLatest },
   { createLogger },
   { createMetrics },
-  { configureAllocationCache },
   { describeFault, isConnectionError },
   { DataDirInUseError, lockDataDir },
 ] = await Promise.all([
@@ -32,11 +31,9 @@ const [
   import('./db/migrate.ts'),
   import('./observability/logger.ts'),
   import('./observability/metrics.ts'),
-  import('./assignments/allocation-cache.ts'),
   import('./db/faults.ts'),
   import('./db/data-dir-lock.ts'),
 ]);
-configureAllocationCache(config.allocationCacheUsers);
 
 const logger = createLogger(config.logLevel);
 process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
@@ -129,6 +126,7 @@ const app = createApp({
   shutdownTimeoutMs: config.shutdownTimeoutMs,
   metricsToken: config.metricsToken,
   liveLimits: config.liveLimits,
+  allocationCacheUsers: config.allocationCacheUsers,
   webhooks: config.webhooks,
 });
 const address = await app.start(config.port, config.host);

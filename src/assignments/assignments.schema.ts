@@ -2,9 +2,11 @@ import type { Catalog, ProductKind } from '../catalogs/types.ts';
 import { ProductKindEnum } from '../catalogs/catalog.schema.ts';
 import type { Context } from '../context.ts';
 import type { ConfigurationGroupRow, OrganizationRow, TeamRow, UserRow, UserSettingRow } from '../db/schema.ts';
-import { licenseSteps, userWarnings, type AllocationResult, type LicenseWarning, type UserLicense } from '../licensing/allocation.ts';
-import { organizationPrerequisiteGaps } from '../licensing/entitlements.ts';
-import { addOnCoverage, capacityAdvisories, licenseMapping, siteOverview, teamAnalytics } from '../licensing/reports.ts';
+import type { UserLicense } from '../licensing/allocation.ts';
+import { explainLicense } from '../licensing/explain.ts';
+import { addOnCoverage, licenseMapping, siteOverview, teamAnalytics } from '../licensing/reports.ts';
+import * as licensingWarnings from '../licensing/warnings.ts';
+import type { Warning } from '../licensing/warnings.ts';
 import { seatFigures } from '../sessions/usage.service.ts';
 import { badInput } from '../errors.ts';
 import { builder } from '../schema/builder.ts';
@@ -23,7 +25,7 @@ import {
 import { teamsOfOrganization } from '../tenancy/tenancy.repository.ts';
 import { settingsOfUsers } from './assignments.repository.ts';
 import * as service from './assignments.service.ts';
-import type { AllocationView } from './allocation-view.ts';
+import type { AllocationView } from '../allocation/view.ts';
 
 const AssignmentSourceEnum = builder.enumType('AssignmentSource', {
   values: {
@@ -96,46 +98,20 @@ function licensesOf(view: AllocationView, userId: string): LicenseShape[] {
   return (view.result.users.get(userId) ?? []).map((license) => ({ catalog: view.catalog, license }));
 }
 
-/**
- * The warnings each user with any would have if ACTIVE (inactive users have
- * none), per allocation result: `users(hasWarnings:)` asks for every user's
- * on each request, and a result is shared by every request its cache entry
- * serves. Only users with warnings are kept.
- */
-const warningsByResult = new WeakMap<AllocationResult, Map<string, LicenseWarning[]>>();
-
-function activeWarningsOf(result: AllocationResult): Map<string, LicenseWarning[]> {
-  let warned = warningsByResult.get(result);
-  if (!warned) {
-    warned = new Map();
-    for (const [userId, licenses] of result.users) {
-      const warnings = userWarnings({ status: 'ACTIVE' }, licenses, result.products);
-      if (warnings.length > 0) warned.set(userId, warnings);
-    }
-    warningsByResult.set(result, warned);
-  }
-  return warned;
+/** A warning of licensing/warnings.ts as the API shows it: its product and team as objects. */
+function shapeOf(catalog: Catalog, warning: Warning, about: { user?: UserRow; team?: TeamRow } = {}): WarningShape {
+  return {
+    code: warning.code,
+    message: warning.message,
+    ...(warning.product !== null && { product: productOfCatalog(catalog, warning.product) }),
+    ...about,
+  };
 }
 
-/** A user's warnings as the API shows them (`userWarnings`, memoized per allocation result). */
+/** A user's warnings as the API shows them (none unless ACTIVE). */
 export function warningsOfUser(view: AllocationView, user: UserRow): WarningShape[] {
-  if (user.status !== 'ACTIVE') return [];
-  return (activeWarningsOf(view.result).get(user.id) ?? []).map((w) => ({
-    code: w.code,
-    message: w.message,
-    product: productOfCatalog(view.catalog, w.product),
-    user,
-  }));
+  return licensingWarnings.warningsOfUser(view.result, user).map((w) => shapeOf(view.catalog, w, { user }));
 }
-
-const LICENSE_STATE_STEP: Record<string, string> = {
-  NONE: 'No licence key has been activated: demo mode, named licences are not granted.',
-  PENDING: 'The licence key has not started yet: demo mode until then.',
-  ACTIVE: 'The licence is active.',
-  RENEWAL_DUE: 'The licence is active; its renewal is due.',
-  GRACE: 'The licence term has ended; everything keeps working during the grace period.',
-  DEMO: 'The licence and its grace period have ended: demo mode, named licences are not granted.',
-};
 
 builder.objectFields(UserRef, (t) => ({
   licenses: t.field({
@@ -155,20 +131,13 @@ builder.objectFields(UserRef, (t) => ({
       const view = await allocationOf(ctx, user.organization_id);
       const product = view.catalog.products.find((p) => p.code === args.product);
       if (!product) throw badInput('product', `unknown product "${args.product}" in catalog ${view.catalog.code}`);
-      const license = view.result.users.get(user.id)?.find((l) => l.product === product.code);
-      const steps = [`Licence state ${view.status.state}: ${LICENSE_STATE_STEP[view.status.state] ?? ''}`];
-      const entitled = view.entitlements.find((e) => e.product === product.code);
-      steps.push(
-        entitled
-          ? `The organization is entitled to ${entitled.total} ${product.code} (${entitled.allocation}).`
-          : `The organization has no ${product.code} licences.`,
-      );
-      if (license) steps.push(...licenseSteps(license));
-      else
-        steps.push(
-          `${product.code} is not configured for the user (no group function, no direct assignment, not included in a held product).`,
-        );
-      return { catalog: view.catalog, product: product.code, granted: license?.status === 'GRANTED', steps };
+      const explanation = explainLicense({
+        state: view.status.state,
+        product: product.code,
+        entitlement: view.entitlements.find((e) => e.product === product.code),
+        license: view.result.users.get(user.id)?.find((l) => l.product === product.code),
+      });
+      return { catalog: view.catalog, product: product.code, ...explanation };
     },
   }),
   settings: t.field({
@@ -282,50 +251,30 @@ const AddOnCoverageRef = builder
     }),
   });
 
-/** Everything that needs an administrator's attention (R-LIFE, R-NAMED-3, R-UNDER-2, R-ANALYTICS-2, R-ADDON-1, advisories). */
+/** Everything that needs an administrator's attention (licensing/warnings.ts), with its product and team as objects. */
 async function organizationWarnings(ctx: Context, org: OrganizationRow): Promise<WarningShape[]> {
   const view = await allocationOf(ctx, org.id);
-  const { catalog } = view;
-  const product = (code: string) => productOfCatalog(catalog, code);
-  const warnings: WarningShape[] = view.status.warnings.map((w) => ({ code: w.code, message: w.message }));
-  for (const gap of organizationPrerequisiteGaps(catalog, view.entitlements)) {
-    warnings.push({ code: 'MISSING_PREREQUISITE', message: gap.message, product: product(gap.product) });
-  }
-  for (const stats of view.result.products.values()) {
-    if (stats.unlicensed > 0 && stats.allocation !== 'CONCURRENT' && view.status.fullUse) {
-      warnings.push({
-        code: 'UNDERLICENSED',
-        message: `${stats.product}: ${stats.required - stats.missingPrerequisite} active user(s) need it, ${stats.capacity} licence(s): ${stats.unlicensed} without.`,
-        product: product(stats.product),
-      });
-    }
-  }
-  const active = view.users.filter((u) => u.status === 'ACTIVE').length;
-  for (const a of capacityAdvisories(catalog, view.entitlements, active))
-    warnings.push({ code: a.code, message: a.message, product: product(a.product) });
-  if (catalog.teamAnalyticsProduct !== null) {
-    for (const team of await teamsOfOrganization(ctx.db, org.id)) {
-      const access = analyticsOf(view, team);
-      if (access.unlicensedMembers.length > 0) {
-        warnings.push({
-          code: 'ANALYTICS_UNDERLICENSED',
-          message: `Team ${team.name}: ${access.membersRequiringLicense} member(s) need a ${catalog.teamAnalyticsProduct} licence, ${access.unlicensedMembers.length} have none; team analytics are not accessible.`,
-          product: product(catalog.teamAnalyticsProduct),
-          team,
-        });
-      }
-    }
-  }
-  for (const row of addOnCoverage(catalog, view.entitlements, view.result)) {
-    if (row.shortfall > 0) {
-      warnings.push({
-        code: 'ADDON_SHORTFALL',
-        message: `${row.addOn}: ${row.usersRequiring} user(s) use it, ${row.coveredByBundle} covered by a bundle, ${row.purchased} bought: ${row.shortfall} to buy.`,
-        product: product(row.addOn),
-      });
-    }
-  }
-  return warnings;
+  const teams = view.catalog.teamAnalyticsProduct === null ? [] : await teamsOfOrganization(ctx.db, org.id);
+  const membersOf = new Map<string, string[]>(teams.map((team) => [team.id, []]));
+  for (const u of view.users) if (u.team_id !== null) membersOf.get(u.team_id)?.push(u.id);
+  const warnings = licensingWarnings.organizationWarnings({
+    catalog: view.catalog,
+    status: view.status,
+    entitlements: view.entitlements,
+    result: view.result,
+    activeUsers: view.users.filter((u) => u.status === 'ACTIVE').length,
+    teams: teams.map((team) => ({
+      id: team.id,
+      name: team.name,
+      leaderId: team.leader_id,
+      memberIds: membersOf.get(team.id) ?? [],
+    })),
+  });
+  const teamsById = new Map(teams.map((team) => [team.id, team]));
+  return warnings.map((w) => {
+    const team = w.teamId === null ? undefined : teamsById.get(w.teamId);
+    return shapeOf(view.catalog, w, team ? { team } : {});
+  });
 }
 
 builder.objectFields(OrganizationRef, (t) => ({

@@ -1,7 +1,8 @@
 import type { GraphQLError } from 'graphql';
 import { forbidden, unauthenticated } from '../errors.ts';
-import type { ApiRole } from './tokens.ts';
-import type { Viewer } from './viewer.ts';
+import { type Principal, principalOf, type Viewer } from './principal.ts';
+
+export { PRINCIPALS, type Principal, principalOf } from './principal.ts';
 
 /**
  * Who may read which field (R-SEC-5): every `Type.field` of the schema has
@@ -25,11 +26,6 @@ import type { Viewer } from './viewer.ts';
  * allows(viewer, reachOf('User', 'email'));
  */
 export const REACH_RULE = 'R-SEC-5';
-
-/** Who a caller is, for the table: the operator, a token's role, or nobody. */
-export type Principal = 'OPERATOR' | ApiRole | 'ANONYMOUS';
-
-export const PRINCIPALS: readonly Principal[] = ['OPERATOR', 'ADMIN', 'SUPERVISOR', 'INTEGRATOR', 'AGENT_CLIENT', 'ANONYMOUS'];
 
 /**
  * The reach levels: who each one lets in. The operator is in every level.
@@ -318,10 +314,6 @@ export function reachOf(type: string, field: string): Reach {
 /** True when the table lists `Type.field`. */
 export function listed(type: string, field: string): boolean {
   return REACH[type]?.[field] !== undefined;
-}
-
-export function principalOf(viewer: Viewer): Principal {
-  return viewer.kind === 'operator' ? 'OPERATOR' : viewer.kind === 'token' ? viewer.role : 'ANONYMOUS';
 }
 
 export function allows(viewer: Viewer, reach: Reach): boolean {

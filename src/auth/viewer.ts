@@ -1,12 +1,9 @@
 import { forbidden, notFound, unauthenticated } from '../errors.ts';
+import type { Viewer } from './principal.ts';
 import { LEVELS, type Reach } from './reach.ts';
 import { API_ROLES, type ApiRole } from './tokens.ts';
 
-/** Who is calling: the platform operator, an organization's API token, or nobody. */
-export type Viewer =
-  | { kind: 'operator' }
-  | { kind: 'token'; tokenId: string; organizationId: string; role: ApiRole }
-  | { kind: 'anonymous' };
+export type { Viewer } from './principal.ts';
 
 /** What an operation needs. Each is a level of the reach table (reach.ts), which says who has it. */
 export type Permission = 'read' | 'write' | 'sessions' | 'subscribe';

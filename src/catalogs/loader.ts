@@ -25,6 +25,7 @@ import {
   ALLOCATIONS,
   EXHAUSTION_POLICIES,
   PRODUCT_KINDS,
+  ADVISORY_CODES,
   REQUIREMENT_SCOPES,
   type Advisory,
   type Catalog,
@@ -123,7 +124,7 @@ function parseRequirement(f: Fields): Requirement {
 
 function parseAdvisory(f: Fields): Advisory {
   const advisory: Advisory = {
-    code: f.string('code'),
+    code: f.oneOf('code', ADVISORY_CODES),
     perUsers: f.int('perUsers', 1),
     message: f.string('message'),
   };

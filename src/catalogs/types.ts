@@ -46,8 +46,12 @@ export interface Inclusion {
 }
 
 /** A sizing recommendation that raises a warning when not met (XPhone: 1 IP channel per 25 users). */
+/** The codes a sizing advisory may carry: a closed set, since they reach clients as the `WarningCode` enum. */
+export const ADVISORY_CODES = ['CAPACITY_ADVISORY'] as const;
+export type AdvisoryCode = (typeof ADVISORY_CODES)[number];
+
 export interface Advisory {
-  code: string;
+  code: AdvisoryCode;
   /** One licence of this product is recommended per `perUsers` active users. */
   perUsers: number;
   message: string;

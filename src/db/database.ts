@@ -1,9 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { Kysely, PostgresDialect, sql, type KyselyConfig, type Transaction } from 'kysely';
 import pg from 'pg';
+import { TransactionRetries } from './retries.ts';
 import type { Database } from './schema.ts';
 
-export type Db = Kysely<Database>;
+/** Kysely over the gateway's schema, carrying the listeners of its transactions' retries (db/transaction.ts). */
+export class GatewayDb extends Kysely<Database> {
+  readonly transactionRetries = new TransactionRetries();
+}
+
+export type Db = GatewayDb;
 export type Trx = Transaction<Database>;
 /** Repositories take either; services decide where the transaction starts. */
 export type Executor = Db | Trx;
@@ -68,7 +74,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     // listener that is an uncaught exception. The statement under way, if any, fails on its own; the pool
     // discards the broken client when Kysely releases it.
     pool.on('connect', (client) => client.on('error', (error) => onConnectionError(error, 'pool')));
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...(options.log ? { log: options.log } : {}) });
+    const db = new GatewayDb({ dialect: new PostgresDialect({ pool }), ...(options.log ? { log: options.log } : {}) });
     const url = options.databaseUrl;
     return {
       db,
@@ -84,7 +90,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   const [{ PGlite }, { PGliteDialect }] = await Promise.all([import('@electric-sql/pglite'), import('./pglite-dialect.ts')]);
   const pglite = options.dataDir ? new PGlite(options.dataDir) : new PGlite();
   await pglite.waitReady;
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite), ...(options.log ? { log: options.log } : {}) });
+  const db = new GatewayDb({ dialect: new PGliteDialect(pglite), ...(options.log ? { log: options.log } : {}) });
   return {
     db,
     kind: 'pglite',

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 
 /** Table types. Only this file names them; code uses the aliases below. */
 export interface Database {
@@ -210,7 +210,6 @@ export interface UserGrantsTable {
 export type SeatPoolRow = Selectable<SeatPoolsTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type SessionSeatRow = Selectable<SessionSeatsTable>;
-export type UsageChangeRow = Selectable<UsageChangesTable>;
 export type AssignmentRow = Selectable<AssignmentsTable>;
 export type UserSettingRow = Selectable<UserSettingsTable>;
 export type LicenseSlotRow = Selectable<LicenseSlotsTable>;
@@ -222,7 +221,5 @@ export type ConfigurationGroupRow = Selectable<ConfigurationGroupsTable>;
 export type TeamRow = Selectable<TeamsTable>;
 export type UserRow = Selectable<UsersTable>;
 export type NewUser = Insertable<UsersTable>;
-export type UserUpdate = Updateable<UsersTable>;
 export type ApiTokenRow = Selectable<ApiTokensTable>;
 export type EventRow = Selectable<EventsTable>;
-export type NewEvent = Insertable<EventsTable>;

@@ -1,4 +1,5 @@
 import type { Db, Trx } from './database.ts';
+import type { RetryNotice } from './retries.ts';
 
 /*
  * Whole-transaction retry on the two failures PostgreSQL raises to say "run
@@ -7,12 +8,12 @@ import type { Db, Trx } from './database.ts';
  * the transaction was committed, so running it again from the start is safe.
  *
  * The gateway's writes take their locks in one order (see the lock order in
- * src/sessions/sessions.service.ts), so deadlocks should not occur at all;
+ * src/sessions/lock-order.ts), so deadlocks should not occur at all;
  * the retry is the net for what the order cannot cover (a lock taken by a
  * trigger or a foreign key check, a manual session in psql). Retries are
  * bounded, spaced with random jitter so that the two sides of a cycle do not
- * meet again, and reported to the listeners of `onTransactionRetry` (the app
- * logs and counts them).
+ * meet again, and reported to the listeners of the database's own
+ * `transactionRetries` (`onTransactionRetry`; the app logs and counts them).
  */
 
 /** SQLSTATEs after which the whole transaction is run again. */
@@ -27,28 +28,11 @@ export interface RetryOptions {
   label?: string;
 }
 
-export interface RetryNotice {
-  label: string;
-  /** The SQLSTATE that caused the retry (40P01 or 40001). */
-  code: string;
-  /** The run that failed, 1-based. */
-  attempt: number;
-  /** false: it was the last allowed run and the error goes to the caller. */
-  retrying: boolean;
-  error: unknown;
-}
-
-const listeners = new WeakMap<Db, Set<(notice: RetryNotice) => void>>();
+export type { RetryNotice };
 
 /** Calls `listener` on every retryable failure of a transaction of `db`; returns the unsubscribe. */
 export function onTransactionRetry(db: Db, listener: (notice: RetryNotice) => void): () => void {
-  let set = listeners.get(db);
-  if (!set) {
-    set = new Set();
-    listeners.set(db, set);
-  }
-  set.add(listener);
-  return () => set.delete(listener);
+  return db.transactionRetries.listen(listener);
 }
 
 /** The SQLSTATE of a driver error (pg and PGlite both put it in `code`). */
@@ -81,13 +65,7 @@ export async function retrying<T>(db: Db, work: () => Promise<T>, options: Retry
       const code = sqlState(error);
       if (code === undefined || !RETRYABLE.has(code)) throw error;
       const retrying = attempt < attempts;
-      for (const listener of listeners.get(db) ?? []) {
-        try {
-          listener({ label: options.label ?? 'transaction', code, attempt, retrying, error });
-        } catch {
-          // a listener's fault never changes the transaction's outcome
-        }
-      }
+      db.transactionRetries.report({ label: options.label ?? 'transaction', code, attempt, retrying, error });
       if (!retrying) throw error;
       await pause(Math.random() * base * 2 ** (attempt - 1));
     }

@@ -1,13 +1,14 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { EventRow } from '../db/schema.ts';
 import { newId } from '../ids.ts';
-import type { Page } from '../schema/pagination.ts';
+import type { Page } from '../db/pages.ts';
+import { eventOf, type EventType, type LicenseEvent } from './event.ts';
 
 /** What an event says; who did it comes from the viewer (R-EVENT-1). */
 export interface EventInput {
   organizationId: string;
-  type: string;
+  type: EventType;
   at: Date;
   userId?: string | null;
   productCode?: string | null;
@@ -18,12 +19,11 @@ export interface EventInput {
 
 const EVENT_CHUNK = 1000;
 
-/** Append-only: the event log is only ever inserted into. */
-export async function appendEvents(db: Executor, events: readonly EventInput[]): Promise<EventRow[]> {
-  if (events.length === 0) return [];
-  const rows: EventRow[] = events.map((e) => ({
+/** The row of a new event (its id from its instant): every event insert builds its row here. */
+export function eventRow(e: EventInput, id: string = newId(e.at)): LicenseEvent {
+  return {
     organization_id: e.organizationId,
-    id: newId(e.at),
+    id,
     at: e.at,
     type: e.type,
     user_id: e.userId ?? null,
@@ -31,7 +31,13 @@ export async function appendEvents(db: Executor, events: readonly EventInput[]):
     detail: e.detail ?? null,
     api_token_id: e.apiTokenId,
     actor: e.actor,
-  }));
+  };
+}
+
+/** Append-only: the event log is only ever inserted into. */
+export async function appendEvents(db: Executor, events: readonly EventInput[]): Promise<LicenseEvent[]> {
+  if (events.length === 0) return [];
+  const rows = events.map((e) => eventRow(e));
   // 9 parameters a row: chunks stay far below the protocol's 65,535 (and PGlite's 32,767).
   for (let i = 0; i < rows.length; i += EVENT_CHUNK)
     await db
@@ -40,6 +46,24 @@ export async function appendEvents(db: Executor, events: readonly EventInput[]):
       .execute();
   await announce(db, rows);
   return rows;
+}
+
+const EVENT_COLUMNS = ['organization_id', 'id', 'at', 'type', 'user_id', 'product_code', 'detail', 'api_token_id', 'actor'] as const;
+
+/**
+ * The insert of one event inside a larger statement (the one-statement
+ * session start): `insert into events … select <row> from <source>`, the
+ * row built by `eventRow`, with `computed` columns given as SQL over the
+ * source's columns (values known only to the statement).
+ */
+export function insertEventFrom(
+  row: EventRow,
+  source: string,
+  computed: Partial<Record<(typeof EVENT_COLUMNS)[number], RawBuilder<unknown>>>,
+): RawBuilder<unknown> {
+  const values = EVENT_COLUMNS.map((column) => computed[column] ?? sql`${row[column]}`);
+  return sql`insert into events (${sql.join(EVENT_COLUMNS.map((c) => sql.ref(c)))})
+    select ${sql.join(values)} from ${sql.table(source)}`;
 }
 
 /** The NOTIFY channel of live updates; every gateway process LISTENs on it. */
@@ -54,9 +78,19 @@ export interface LiveNotice {
 }
 
 /**
+ * The NOTIFY of new events of one organization, as an SQL expression: ids
+ * of one call are increasing (one process, one clock), so beyond 100 a range
+ * names them all. Payloads stay far below NOTIFY's 8000 bytes.
+ */
+export function notifyEvents(organizationId: string, ids: readonly string[]): RawBuilder<unknown> {
+  const notice: LiveNotice = ids.length <= 100 ? { o: organizationId, ids: [...ids] } : { o: organizationId, from: ids[0], to: ids.at(-1) };
+  return sql`pg_notify(${LIVE_CHANNEL}, ${JSON.stringify(notice)})`;
+}
+
+/**
  * NOTIFY in the writing transaction: PostgreSQL (and PGlite) deliver it only
  * on commit, so listeners never see events of a rolled-back change, and every
- * instance learns of it (R-LIVE-1). Payloads stay far below NOTIFY's 8000 bytes.
+ * instance learns of it (R-LIVE-1).
  */
 async function announce(db: Executor, rows: readonly EventRow[]): Promise<void> {
   const byOrg = new Map<string, string[]>();
@@ -65,19 +99,22 @@ async function announce(db: Executor, rows: readonly EventRow[]): Promise<void> 
     if (ids) ids.push(row.id);
     else byOrg.set(row.organization_id, [row.id]);
   }
-  for (const [o, ids] of byOrg) {
-    // Ids of one call are increasing (one process, one clock), so a range names them all.
-    const notice: LiveNotice = ids.length <= 100 ? { o, ids } : { o, from: ids[0], to: ids.at(-1) };
-    await sql`select pg_notify(${LIVE_CHANNEL}, ${JSON.stringify(notice)})`.execute(db);
-  }
+  for (const [o, ids] of byOrg) await sql`select ${notifyEvents(o, ids)}`.execute(db);
 }
 
-export function eventsByIds(db: Executor, organizationId: string, ids: readonly string[]): Promise<EventRow[]> {
-  return db.selectFrom('events').selectAll().where('organization_id', '=', organizationId).where('id', 'in', ids).orderBy('id').execute();
+export async function eventsByIds(db: Executor, organizationId: string, ids: readonly string[]): Promise<LicenseEvent[]> {
+  const rows = await db
+    .selectFrom('events')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('id', 'in', ids)
+    .orderBy('id')
+    .execute();
+  return rows.map(eventOf);
 }
 
-export function eventsInRange(db: Executor, organizationId: string, from: string, to: string): Promise<EventRow[]> {
-  return db
+export async function eventsInRange(db: Executor, organizationId: string, from: string, to: string): Promise<LicenseEvent[]> {
+  const rows = await db
     .selectFrom('events')
     .selectAll()
     .where('organization_id', '=', organizationId)
@@ -85,11 +122,12 @@ export function eventsInRange(db: Executor, organizationId: string, from: string
     .where('id', '<=', to)
     .orderBy('id')
     .execute();
+  return rows.map(eventOf);
 }
 
 /** Events after `afterId` (catching up after a lost LISTEN connection), oldest first. */
-export function eventsAfter(db: Executor, organizationId: string, afterId: string, limit: number): Promise<EventRow[]> {
-  return db
+export async function eventsAfter(db: Executor, organizationId: string, afterId: string, limit: number): Promise<LicenseEvent[]> {
+  const rows = await db
     .selectFrom('events')
     .selectAll()
     .where('organization_id', '=', organizationId)
@@ -97,14 +135,16 @@ export function eventsAfter(db: Executor, organizationId: string, afterId: strin
     .orderBy('id')
     .limit(limit)
     .execute();
+  return rows.map(eventOf);
 }
 
 /** Newest first. */
-export function pageOfEvents(db: Executor, organizationId: string, page: Page): Promise<EventRow[]> {
+export async function pageOfEvents(db: Executor, organizationId: string, page: Page): Promise<LicenseEvent[]> {
   let q = db.selectFrom('events').selectAll().where('organization_id', '=', organizationId);
   if (page.afterId) q = q.where('id', '<', page.afterId);
-  return q
+  const rows = await q
     .orderBy('id', 'desc')
     .limit(page.limit + 1)
     .execute();
+  return rows.map(eventOf);
 }

@@ -1,17 +1,21 @@
-import type { EventRow } from '../db/schema.ts';
 import { builder } from '../schema/builder.ts';
 import { pageArgs } from '../schema/args.ts';
 import { PageInfoRef, OrganizationRef, ProductRef, productOfCatalog, UserRef } from '../schema/refs.ts';
 import { parsePage, toConnection, type Connection } from '../schema/pagination.ts';
 import { catalogOf } from '../tenancy/access.ts';
+import { EVENT_TYPES, type LicenseEvent } from './event.ts';
 import { pageOfEvents } from './events.repository.ts';
 
-export const LicenseEventRef = builder.objectRef<EventRow>('LicenseEvent').implement({
+const EventTypeEnum = builder.enumType('EventType', { description: 'What an entry of the event log records.', values: EVENT_TYPES });
+
+export const LicenseEventRef = builder.objectRef<LicenseEvent>('LicenseEvent').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     at: t.field({ type: 'DateTime', resolve: (e) => e.at }),
-    type: t.exposeString('type', {
+    type: t.field({
+      type: EventTypeEnum,
       description: 'SESSION_STARTED, SESSION_ENDED, SESSION_EXPIRED, LICENSE_GRANTED, LICENSE_REVOKED, KEY_ACTIVATED, STATE_CHANGED ...',
+      resolve: (e) => e.type,
     }),
     user: t.field({
       type: UserRef,
@@ -36,11 +40,11 @@ export const LicenseEventRef = builder.objectRef<EventRow>('LicenseEvent').imple
   }),
 });
 
-const LicenseEventEdgeRef = builder.objectRef<Connection<EventRow>['edges'][number]>('LicenseEventEdge').implement({
+const LicenseEventEdgeRef = builder.objectRef<Connection<LicenseEvent>['edges'][number]>('LicenseEventEdge').implement({
   fields: (t) => ({ cursor: t.exposeString('cursor'), node: t.field({ type: LicenseEventRef, resolve: (e) => e.node }) }),
 });
 
-const LicenseEventConnectionRef = builder.objectRef<Connection<EventRow>>('LicenseEventConnection').implement({
+const LicenseEventConnectionRef = builder.objectRef<Connection<LicenseEvent>>('LicenseEventConnection').implement({
   fields: (t) => ({
     edges: t.field({ type: [LicenseEventEdgeRef], resolve: (c) => c.edges }),
     pageInfo: t.field({ type: PageInfoRef, resolve: (c) => c.pageInfo }),

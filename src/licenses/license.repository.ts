@@ -6,14 +6,16 @@ export function keysOfOrganizations(db: Executor, organizationIds: readonly stri
   return db.selectFrom('license_keys').selectAll().where('organization_id', 'in', organizationIds).orderBy('seq').execute();
 }
 
-export async function insertKey(
+/** Inserts an activated key and returns the stored row, as `keysOfOrganizations` reads it. */
+export function insertKey(
   db: Executor,
   row: { organization_id: string; key_id: string; kid: string; payload: unknown; raw: string; activated_at: Date; activated_by: string },
-): Promise<void> {
-  await db
+): Promise<LicenseKeyRow> {
+  return db
     .insertInto('license_keys')
     .values({ ...row, payload: JSON.stringify(row.payload) })
-    .execute();
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }
 
 export async function bindCustomerRef(db: Executor, organizationId: string, customerRef: string): Promise<void> {
@@ -108,7 +110,7 @@ export function lockDueStateCheck(db: Executor, organizationId: string, now: Dat
       .selectAll()
       .where('id', '=', organizationId)
       .where('license_check_at', '<=', now)
-      // The organization row's lock of the one lock order (sessions.service.ts): FOR NO KEY UPDATE, which the
+      // The organization row's lock of the one lock order (src/sessions/lock-order.ts): FOR NO KEY UPDATE, which the
       // foreign-key checks of a concurrent session start (FOR KEY SHARE) do not wait for.
       .forNoKeyUpdate()
       .modifyEnd(sql`skip locked`)

@@ -6,7 +6,7 @@ import { AllocationEnum } from '../catalogs/catalog.schema.ts';
 import { builder } from '../schema/builder.ts';
 import { OrganizationRef, ProductRef, productOfCatalog } from '../schema/refs.ts';
 import { catalogOf } from '../tenancy/access.ts';
-import { activateLicenseKey, licenseStatusOf } from './license.service.ts';
+import { activateLicenseKey, licenseStatusOf, type Activation } from './license.service.ts';
 
 const LicenseStateEnum = builder.enumType('LicenseState', {
   values: {
@@ -108,9 +108,10 @@ const ActivateLicenseKeyInput = builder.inputType('ActivateLicenseKeyInput', {
   }),
 });
 
-const ActivateLicenseKeyPayload = builder.objectRef<{ organization: OrganizationRow }>('ActivateLicenseKeyPayload').implement({
+const ActivateLicenseKeyPayload = builder.objectRef<Activation>('ActivateLicenseKeyPayload').implement({
   fields: (t) => ({
-    license: t.field({ type: LicenseStatusRef, resolve: (p, _a, ctx) => statusShape(ctx, p.organization) }),
+    // The status the activation computed for the keys it committed (no second read of the keys).
+    license: t.field({ type: LicenseStatusRef, resolve: (p, _a, ctx) => ({ catalog: catalogOf(ctx, p.organization), status: p.status }) }),
     organization: t.field({ type: OrganizationRef, resolve: (p) => p.organization }),
   }),
 });
@@ -122,10 +123,10 @@ builder.mutationFields((t) => ({
       'Checks signature, catalog and customer reference, then replaces the entitlements at once on every instance (R-KEY-3, R-KEY-4). A refused key changes nothing; the error code is INVALID_LICENSE_KEY and extensions.rule names the failed check.',
     args: { input: t.arg({ type: ActivateLicenseKeyInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const organization = await activateLicenseKey(ctx, input);
-      // Read after commit: the payload shows what every instance now sees.
-      ctx.loaders.licenseKeys.clear(organization.id);
-      return { organization };
+      const activation = await activateLicenseKey(ctx, input);
+      // Fields read through the payload's organization read after commit: what every instance now sees.
+      ctx.loaders.licenseKeys.clear(activation.organization.id);
+      return activation;
     },
   }),
 }));

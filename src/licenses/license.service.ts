@@ -3,39 +3,23 @@ import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/database.ts';
-import type { LicenseKeyRow, OrganizationRow } from '../db/schema.ts';
+import type { OrganizationRow } from '../db/schema.ts';
 import { invalidLicenseKey } from '../errors.ts';
 import { appendEvents, type EventInput } from '../events/events.repository.ts';
 import { verifyKey } from '../keys/codec.ts';
 import { checkAgainstCatalog } from '../keys/order.ts';
 import { KeyFormatError } from '../keys/payload.ts';
-import { entitlementsOf, organizationPrerequisiteGaps } from '../licensing/entitlements.ts';
-import { keyTerm, nextTransitionAt, type ActivatedKey, type LicenseStatusResult } from '../licensing/lifecycle.ts';
-import { statusFrom, toActivatedKey } from './status.ts';
-import { loadAllocationAfterWrites, writeTransaction } from '../assignments/allocation-cache.ts';
-import { persistAllocation } from '../assignments/assignments.service.ts';
-import { catalogOf, getOrganization } from '../tenancy/access.ts';
-import * as tenancyRepo from '../tenancy/tenancy.repository.ts';
+import { keyFitsKeys, keyFitsOrganization } from '../licensing/key-acceptance.ts';
+import { keyTerm, nextTransitionAt, type LicenseStatusResult } from '../licensing/lifecycle.ts';
+import { writeTransaction, type AllocationCache } from '../allocation/cache.ts';
+import { statusFrom, type ParsedKeys } from '../allocation/keys.ts';
+import { persistAllocation } from '../allocation/persist.ts';
+import { catalogOf, lockOrganizationFor } from '../tenancy/access.ts';
 import * as repo from './license.repository.ts';
 
 /** The organization's licence status now, batched per request. */
 export async function licenseStatusOf(ctx: Context, org: OrganizationRow): Promise<LicenseStatusResult> {
-  return statusFrom(org, await ctx.loaders.licenseKeys.load(org.id), ctx.clock.now());
-}
-
-export interface OrganizationWarning {
-  code: string;
-  message: string;
-  product: string | null;
-}
-
-/** Licence-state and organization-scope prerequisite warnings (R-LIFE-2/4/5/6, R-NAMED-3). */
-export function organizationWarnings(catalog: Catalog, status: LicenseStatusResult): OrganizationWarning[] {
-  const warnings: OrganizationWarning[] = status.warnings.map((w) => ({ code: w.code, message: w.message, product: null }));
-  for (const gap of organizationPrerequisiteGaps(catalog, entitlementsOf(catalog, status.entitlements))) {
-    warnings.push({ code: 'MISSING_PREREQUISITE', message: gap.message, product: gap.product });
-  }
-  return warnings;
+  return statusFrom(org, await ctx.loaders.licenseKeys.load(org.id), ctx.clock.now(), ctx.caches.parsedKeys);
 }
 
 function stateChangedEvent(
@@ -49,17 +33,20 @@ function stateChangedEvent(
   return { organizationId, type: 'STATE_CHANGED', at, detail: `${before.state} -> ${after.state}${key}`, ...actor };
 }
 
-function toActivatedKeyOf(keys: readonly LicenseKeyRow[], keyId: string | null): ActivatedKey | null {
-  const row = keyId === null ? undefined : keys.find((k) => k.key_id === keyId);
-  return row === undefined ? null : toActivatedKey(row);
+/** What an activation leaves: the organization row and its licence status as the activation committed them. */
+export interface Activation {
+  organization: OrganizationRow;
+  status: LicenseStatusResult;
 }
 
 /**
  * Activates a licence key (R-KEY-3, R-KEY-4). Every check runs before
  * anything is written, and a refusal names the check that failed; the whole
- * activation is one transaction, so a refused key changes nothing.
+ * activation is one transaction, so a refused key changes nothing. It reads
+ * the organization once (under its lock) and its keys once, and computes the
+ * licence status once: for the keys it ends with.
  */
-export async function activateLicenseKey(ctx: Context, input: { organizationId: string; key: string }): Promise<OrganizationRow> {
+export async function activateLicenseKey(ctx: Context, input: { organizationId: string; key: string }): Promise<Activation> {
   try {
     return await activateInTransaction(ctx, input);
   } catch (error) {
@@ -86,16 +73,11 @@ function uniqueViolationOf(error: unknown): 'KEY_ID' | 'CUSTOMER_REF' | null {
   return null;
 }
 
-/** The largest value a seat pool's `integer` column and a GraphQL Int hold. */
-const INT32_MAX = 2_147_483_647;
-
-async function activateInTransaction(ctx: Context, input: { organizationId: string; key: string }): Promise<OrganizationRow> {
+async function activateInTransaction(ctx: Context, input: { organizationId: string; key: string }): Promise<Activation> {
   // Once committed, the allocation computed below is what reads see (no re-read of every user).
-  return writeTransaction(ctx.db, async (trx) => {
-    await getOrganization(ctx, input.organizationId, 'write', trx);
+  return ctx.writeTransaction(async (trx, write) => {
     // The lock orders concurrent activations for one organization.
-    const org = await tenancyRepo.lockOrganization(trx, input.organizationId);
-    if (!org) throw new Error('organization vanished under lock');
+    const org = await lockOrganizationFor(ctx, trx, input.organizationId, 'write');
     const catalog = catalogOf(ctx, org);
     const now = ctx.clock.now();
 
@@ -108,70 +90,20 @@ async function activateInTransaction(ctx: Context, input: { organizationId: stri
       throw invalidLicenseKey(verified.reason, `${verified.message}${hint}`);
     }
     const payload = verified.payload;
-    if (payload.catalog !== org.catalog_code) {
-      throw invalidLicenseKey('CATALOG_MISMATCH', `the key is for catalog ${payload.catalog}, this organization uses ${org.catalog_code}`);
-    }
-    if (org.customer_ref !== null && payload.customerRef !== org.customer_ref) {
-      throw invalidLicenseKey(
-        'CUSTOMER_MISMATCH',
-        `the key is for customer ${payload.customerRef}, not for this organization's customer reference ${org.customer_ref}`,
-      );
-    }
-    try {
-      checkAgainstCatalog(payload, catalog);
-    } catch (error) {
-      if (error instanceof KeyFormatError) throw invalidLicenseKey('CATALOG_PRODUCTS', error.message);
-      throw error;
-    }
-    // Bundles multiply and units scale what a key lists: every derived figure must fit the integer columns too.
-    for (const view of entitlementsOf(catalog, payload.entitlements)) {
-      const largest = Math.max(view.total, view.unitsTotal, view.total + view.emergencyQuantity);
-      if (largest > INT32_MAX)
-        throw invalidLicenseKey(
-          'CATALOG_PRODUCTS',
-          `${view.product}: the key entitles ${largest} licences or units in catalog ${payload.catalog}; at most ${INT32_MAX}`,
-        );
-    }
+    const holder = { catalogCode: org.catalog_code, customerRef: org.customer_ref, clockHighWater: org.clock_high_water };
+    const unfit = keyFitsOrganization({ payload, catalog, org: holder, catalogProductsProblem: catalogProductsProblem(payload, catalog) });
+    if (unfit) throw invalidLicenseKey(unfit.check, unfit.message);
     const keys = await repo.keysOfOrganizations(trx, [org.id]);
-    const before = statusFrom(org, keys, now);
-    const existing = keys.find((k) => k.key_id === payload.keyId);
-    if (existing) {
-      // Pasting the governing key again is harmless; re-activating an older one would roll entitlements back.
-      if (existing.seq === keys.at(-1)?.seq) return org;
-      throw invalidLicenseKey('SUPERSEDED', `key ${payload.keyId} was activated before and has since been replaced by a newer key`);
-    }
-    // A key activates once in the whole gateway; a customer reference belongs to one organization (R-KEY-3).
-    if (await repo.keyIdActivatedElsewhere(trx, payload.keyId, org.id)) {
-      throw invalidLicenseKey(
-        'CUSTOMER_MISMATCH',
-        `key ${payload.keyId} was already activated by another organization; a key activates on one organization only`,
-      );
-    }
-    if (org.customer_ref === null && (await repo.customerRefHeldElsewhere(trx, payload.customerRef, org.id))) {
-      throw invalidLicenseKey(
-        'CUSTOMER_MISMATCH',
-        `the key is for customer reference ${payload.customerRef}, which is held by another organization`,
-      );
-    }
-    // Latest-activated wins (R-KEY-4), so a key issued before the one that governs would roll it back.
-    const governing = [toActivatedKeyOf(keys, before.keyId), before.pendingKey].filter((k) => k !== null);
-    const newest = governing.reduce<ActivatedKey | null>((a, k) => (a === null || k.payload.issuedAt > a.payload.issuedAt ? k : a), null);
-    if (newest !== null && payload.issuedAt < newest.payload.issuedAt) {
-      throw invalidLicenseKey(
-        'SUPERSEDED',
-        `key ${payload.keyId} was issued at ${payload.issuedAt}, before the governing key ${newest.payload.keyId} (issued ${newest.payload.issuedAt}); only a key issued later can replace it`,
-      );
-    }
-    const term = keyTerm(payload);
-    if (term.graceUntil.getTime() <= before.effectiveAt.getTime()) {
-      throw invalidLicenseKey(
-        'EXPIRED',
-        `the key's term ended at ${term.validUntil.toISOString()} and its grace period at ${term.graceUntil.toISOString()}`,
-      );
-    }
+    const elsewhere = {
+      keyId: await repo.keyIdActivatedElsewhere(trx, payload.keyId, org.id),
+      customerRef: org.customer_ref === null && (await repo.customerRefHeldElsewhere(trx, payload.customerRef, org.id)),
+    };
+    const decision = keyFitsKeys({ payload, org: holder, keys: keys.map((k) => ctx.caches.parsedKeys.get(k)), now, elsewhere });
+    if (decision.kind === 'REFUSE') throw invalidLicenseKey(decision.check, decision.message);
+    if (decision.kind === 'ALREADY_GOVERNING') return { organization: org, status: statusFrom(org, keys, now, ctx.caches.parsedKeys) };
 
     const actor = actorOf(ctx.viewer);
-    await repo.insertKey(trx, {
+    const inserted = await repo.insertKey(trx, {
       organization_id: org.id,
       key_id: payload.keyId,
       kid: verified.kid,
@@ -183,7 +115,10 @@ async function activateInTransaction(ctx: Context, input: { organizationId: stri
     if (org.customer_ref === null) await repo.bindCustomerRef(trx, org.id, payload.customerRef);
     await repo.observeClock(trx, org.id, now, ctx.clock.databaseBoundMs);
 
-    const after = statusFrom(org, await repo.keysOfOrganizations(trx, [org.id]), now);
+    // The keys as the transaction now has them: those read under the lock and the one inserted.
+    const keysAfter = [...keys, inserted];
+    const after = statusFrom(org, keysAfter, now, ctx.caches.parsedKeys);
+    const term = keyTerm(payload);
     const events: EventInput[] = [
       {
         organizationId: org.id,
@@ -200,9 +135,20 @@ async function activateInTransaction(ctx: Context, input: { organizationId: stri
     await appendEvents(trx, events);
     // New entitlements: who holds what and how large the seat pools are changes at once (R-KEY-4).
     const updated = { ...org, customer_ref: org.customer_ref ?? payload.customerRef };
-    await persistAllocation(trx, await loadAllocationAfterWrites(trx, updated, catalog, now), actor);
-    return updated;
+    await persistAllocation(trx, await write.loadAfterWrites(updated, catalog, now, { keys: keysAfter, status: after }), actor);
+    return { organization: updated, status: after };
   });
+}
+
+/** What the key's entitlements break of the catalog (unknown product, allocation, emergency seats), or null. */
+function catalogProductsProblem(payload: Parameters<typeof checkAgainstCatalog>[0], catalog: Catalog): string | null {
+  try {
+    checkAgainstCatalog(payload, catalog);
+    return null;
+  } catch (error) {
+    if (error instanceof KeyFormatError) return error.message;
+    throw error;
+  }
 }
 
 export interface SweepOptions {
@@ -214,6 +160,10 @@ export interface SweepOptions {
    * logs it and counts it in `gateway_sweep_failures_total{sweep="license"}`.
    */
   onFailure?: (organizationId: string, error: unknown) => void;
+  /** The app's allocation cache: each changed organization's allocation goes into it at commit (none: nothing is published). */
+  allocations?: AllocationCache;
+  /** The app's parsed-key cache (default: the allocation cache's, or none). */
+  parsedKeys?: ParsedKeys;
 }
 
 /**
@@ -237,7 +187,7 @@ export async function sweepLicenseStates(
   const failures: unknown[] = [];
   for (const id of await repo.dueStateChecks(db, now, options.batch ?? 100)) {
     try {
-      if (await sweepOne(db, id, now, catalogs)) changed += 1;
+      if (await sweepOne(db, id, now, catalogs, options)) changed += 1;
     } catch (error) {
       if (options.onFailure) options.onFailure(id, error);
       else failures.push(error);
@@ -249,12 +199,13 @@ export async function sweepLicenseStates(
 }
 
 /** One organization's sweep in its own transaction; true when its recorded state changed. */
-function sweepOne(db: Db, id: string, now: Date, catalogs: ReadonlyMap<string, Catalog>): Promise<boolean> {
-  return writeTransaction(db, async (trx) => {
+function sweepOne(db: Db, id: string, now: Date, catalogs: ReadonlyMap<string, Catalog>, options: SweepOptions): Promise<boolean> {
+  const parsedKeys = options.parsedKeys ?? options.allocations?.parsedKeys;
+  return writeTransaction(db, options.allocations ?? null, async (trx, write) => {
     // Still due and not being swept by another instance.
     const org = await repo.lockDueStateCheck(trx, id, now);
     if (!org) return false;
-    const status = statusFrom(org, await repo.keysOfOrganizations(trx, [id]), now);
+    const status = statusFrom(org, await repo.keysOfOrganizations(trx, [id]), now, parsedKeys);
     // Before the allocation: it is loaded after the organization row's last change, so the cache can take it.
     await repo.recordLicenseState(trx, id, { state: status.state, keyId: status.keyId, checkAt: nextTransitionAt(status) });
     if (status.state === org.license_state && status.keyId === org.license_key_id) return false;
@@ -262,7 +213,7 @@ function sweepOne(db: Db, id: string, now: Date, catalogs: ReadonlyMap<string, C
     await appendEvents(trx, [stateChangedEvent(id, { state: org.license_state, keyId: org.license_key_id }, status, now, system)]);
     const catalog = catalogs.get(org.catalog_code);
     // Entering or leaving full use grants or withdraws named licences (R-LIFE-5).
-    if (catalog) await persistAllocation(trx, await loadAllocationAfterWrites(trx, org, catalog, now), system);
+    if (catalog) await persistAllocation(trx, await write.loadAfterWrites(org, catalog, now), system);
     return true;
   });
 }

@@ -17,6 +17,7 @@
  */
 import type { Allocation, Catalog, Product, Requirement } from '../catalogs/types.ts';
 import type { EntitlementView } from './entitlements.ts';
+import { allocationOf as effectiveAllocation } from './seats.ts';
 
 export type AssignmentSource = 'DIRECT' | 'GROUP' | 'INCLUDED';
 export type AssignmentStatus = 'GRANTED' | 'UNLICENSED' | 'MISSING_PREREQUISITE';
@@ -208,7 +209,7 @@ export function allocate(input: AllocationInput): AllocationResult {
   const { catalog, fullUse } = input;
   const entitlement = new Map(input.entitlements.map((e) => [e.product, e]));
   const totals = new Map(input.entitlements.map((e) => [e.product, e.total]));
-  const allocationOf = (p: Product): Allocation => entitlement.get(p.code)?.allocation ?? p.allocation;
+  const allocationOf = (p: Product): Allocation => effectiveAllocation(p, entitlement);
 
   // Users by position: per-user state in arrays, not maps keyed by id (100,000 users × every product).
   const users = input.users;

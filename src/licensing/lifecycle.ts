@@ -98,24 +98,17 @@ function demoWarning(limit: number, why: string): LicenseWarning {
   return { code: 'DEMO_MODE', message: `${why}: demo mode, at most ${limit} agent(s) may hold a session at once.` };
 }
 
-/**
- * The licence state at max(now, highWater), so a clock set back never
- * extends a term (R-LIFE-6). The governing key is the latest-activated one
- * that has started (R-KEY-4: a new key replaces the previous entitlements;
- * a future-dated key waits for its start).
- */
-export function licenseStatus(input: LicenseStatusInput): LicenseStatusResult {
-  const { keys, now, highWater } = input;
-  const effectiveAt = highWater !== null && highWater.getTime() > now.getTime() ? highWater : now;
-  const t = effectiveAt.getTime();
-  const clockWarnings: LicenseWarning[] = [];
-  if (highWater !== null && now.getTime() < highWater.getTime() - CLOCK_ROLLBACK_TOLERANCE_MS) {
-    clockWarnings.push({
-      code: 'CLOCK_ROLLBACK',
-      message: `The system clock (${now.toISOString()}) is ${formatDuration(highWater.getTime() - now.getTime())} behind the latest time seen (${highWater.toISOString()}); the licence is evaluated at the latest time seen.`,
-    });
-  }
+/** R-LIFE-6: the instant a licence is evaluated at, max(now, highWater), so a clock set back never extends a term. */
+export function effectiveInstant(now: Date, highWater: Date | null): Date {
+  return highWater !== null && highWater.getTime() > now.getTime() ? highWater : now;
+}
 
+/**
+ * R-KEY-4: the key that governs at `at` (the latest-activated one that has
+ * started) and the next key that will take over when its start date comes.
+ */
+export function governingKeys(keys: readonly ActivatedKey[], at: Date): { current: ActivatedKey | null; pendingKey: ActivatedKey | null } {
+  const t = at.getTime();
   let current: ActivatedKey | null = null;
   for (const key of keys) {
     if (startOf(key) <= t && (current === null || key.seq > current.seq)) current = key;
@@ -128,6 +121,28 @@ export function licenseStatus(input: LicenseStatusInput): LicenseStatusResult {
       pendingKey = key;
     }
   }
+  return { current, pendingKey };
+}
+
+/**
+ * The licence state at max(now, highWater), so a clock set back never
+ * extends a term (R-LIFE-6). The governing key is the latest-activated one
+ * that has started (R-KEY-4: a new key replaces the previous entitlements;
+ * a future-dated key waits for its start).
+ */
+export function licenseStatus(input: LicenseStatusInput): LicenseStatusResult {
+  const { keys, now, highWater } = input;
+  const effectiveAt = effectiveInstant(now, highWater);
+  const t = effectiveAt.getTime();
+  const clockWarnings: LicenseWarning[] = [];
+  if (highWater !== null && now.getTime() < highWater.getTime() - CLOCK_ROLLBACK_TOLERANCE_MS) {
+    clockWarnings.push({
+      code: 'CLOCK_ROLLBACK',
+      message: `The system clock (${now.toISOString()}) is ${formatDuration(highWater.getTime() - now.getTime())} behind the latest time seen (${highWater.toISOString()}); the licence is evaluated at the latest time seen.`,
+    });
+  }
+
+  const { current, pendingKey } = governingKeys(keys, effectiveAt);
 
   const shown = current ?? pendingKey;
   if (shown === null) {

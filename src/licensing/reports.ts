@@ -3,7 +3,7 @@
  * site overview (R-UNDER-2), team analytics (R-ANALYTICS-1/2), add-on
  * coverage (R-ADDON-1) and organization-level advisories. Pure.
  */
-import type { Catalog, ProductKind } from '../catalogs/types.ts';
+import type { AdvisoryCode, Catalog, ProductKind } from '../catalogs/types.ts';
 import type { AllocationResult, AllocationUser, UserLicense } from './allocation.ts';
 import type { EntitlementView } from './entitlements.ts';
 import type { SlotSummary } from './reassignment.ts';
@@ -196,7 +196,7 @@ export function addOnCoverage(
 }
 
 export interface Advisory {
-  code: string;
+  code: AdvisoryCode;
   product: string;
   message: string;
 }

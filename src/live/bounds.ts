@@ -9,9 +9,28 @@
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Viewer } from '../auth/viewer.ts';
-import { DEFAULT_LIVE_LIMITS, type LiveLimits } from '../config.ts';
 
-export { DEFAULT_LIVE_LIMITS, type LiveLimits };
+/** Bounds on live connections, so that one client (or all together) cannot exhaust the process. */
+export interface LiveLimits {
+  /** WebSocket connections of this process (MAX_WS_CONNECTIONS). */
+  maxConnections: number;
+  /** WebSocket connections of one token (MAX_WS_CONNECTIONS_PER_TOKEN). */
+  maxConnectionsPerToken: number;
+  /** Subscriptions on one WebSocket (MAX_SUBSCRIPTIONS_PER_SOCKET). */
+  maxSubscriptionsPerSocket: number;
+  /** Subscriptions of one token, WebSocket and SSE (MAX_SUBSCRIPTIONS_PER_TOKEN). */
+  maxSubscriptionsPerToken: number;
+  /** Subscriptions of this process, WebSocket and SSE (MAX_SUBSCRIPTIONS). */
+  maxSubscriptions: number;
+}
+
+export const DEFAULT_LIVE_LIMITS: LiveLimits = {
+  maxConnections: 10_000,
+  maxConnectionsPerToken: 2_000,
+  maxSubscriptionsPerSocket: 100,
+  maxSubscriptionsPerToken: 2_000,
+  maxSubscriptions: 10_000,
+};
 
 /** Whose budget a connection or subscription uses: its token (the operator is one). */
 export function budgetKey(viewer: Viewer): string {

@@ -1,9 +1,10 @@
+import type { ParsedKeys } from '../allocation/keys.ts';
 import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { DatabaseHandle } from '../db/database.ts';
-import type { EventRow } from '../db/schema.ts';
+import type { LicenseEvent as EventRow } from '../events/event.ts';
 import { eventsAfter, eventsByIds, eventsInRange, LIVE_CHANNEL, type LiveNotice } from '../events/events.repository.ts';
-import { seatUsage, type SeatUsageSnapshot } from '../sessions/usage.service.ts';
+import { seatUsage, type SeatUsageSnapshot } from '../sessions/seat-usage.ts';
 import { findOrganization } from '../tenancy/tenancy.repository.ts';
 import { Channel } from './channel.ts';
 import { shareable } from './shared-execution.ts';
@@ -66,6 +67,8 @@ export interface LiveHubDeps {
   timers?: HubTimers;
   /** Called when the number of subscribers changes (metrics). */
   onSubscribers?: (count: number) => void;
+  /** The app's parsed-key cache: a snapshot does not parse the organization's keys again. */
+  parsedKeys?: ParsedKeys;
 }
 
 interface OrgState {
@@ -129,7 +132,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     const org = await findOrganization(db, organizationId);
     const catalog = org ? deps.catalogs.get(org.catalog_code) : undefined;
     if (!org || !catalog) return null;
-    return shareable({ catalog, snapshot: await seatUsage(db, org, catalog, deps.clock.now()) });
+    return shareable({ catalog, snapshot: await seatUsage(db, org, catalog, deps.clock.now(), deps.parsedKeys) });
   }
 
   /**

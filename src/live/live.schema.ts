@@ -1,6 +1,6 @@
 import { authorize, requireAuthenticated } from '../auth/viewer.ts';
 import type { Context } from '../context.ts';
-import type { EventRow } from '../db/schema.ts';
+import type { LicenseEvent as EventRow } from '../events/event.ts';
 import { notFound } from '../errors.ts';
 import { LicenseEventRef } from '../events/events.schema.ts';
 import { isId } from '../ids.ts';

@@ -28,6 +28,7 @@ import type { Plugin } from 'graphql-yoga';
  */
 export function useSharedSubscriptionExecution(fields: readonly string[]): Plugin {
   const names = new Set(fields);
+  const subscribeShared = sharedSubscribe();
   return {
     onSubscribe({ args, setSubscribeFn }) {
       const operation = getOperationAST(args.document, args.operationName);
@@ -40,51 +41,63 @@ export function useSharedSubscriptionExecution(fields: readonly string[]): Plugi
   };
 }
 
-const shared = new WeakSet<object>();
-/** Results of each shared payload, per operation (see operationKey). Gone with the payload. */
-const results = new WeakMap<object, Map<string, Promise<ExecutionResult> | ExecutionResult>>();
-const documentIds = new WeakMap<DocumentNode, number>();
-let nextDocumentId = 1;
+/** The mark of a payload whose resolution needs no context (see shareable). */
+const SHAREABLE: unique symbol = Symbol('shareable payload');
 
 /** Marks a payload whose resolution needs no context: every subscriber may share its result. */
 export function shareable<T extends object>(payload: T): T {
-  shared.add(payload);
+  // Not enumerable: resolvers and serialization never see it.
+  Object.defineProperty(payload, SHAREABLE, { value: true });
   return payload;
 }
 
-/**
- * Document (by identity: Yoga's parser cache hands out one DocumentNode per
- * query text; another copy only misses the sharing), operation and variables.
- */
-function operationKey(args: ExecutionArgs): string {
-  let id = documentIds.get(args.document);
-  if (id === undefined) {
-    id = nextDocumentId++;
-    documentIds.set(args.document, id);
-  }
-  return `${id}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? null)}`;
-}
+const isShareable = (payload: unknown): payload is object =>
+  typeof payload === 'object' && payload !== null && Object.hasOwn(payload, SHAREABLE);
 
-/** graphql-js' subscribe (createSourceEventStream, then execute per event), with shared results. */
-async function subscribeShared(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
-  const source = await createSourceEventStream(args);
-  if (!(Symbol.asyncIterator in source)) return source; // errors before the stream started
-  const key = operationKey(args);
-  const run = (payload: unknown): Promise<ExecutionResult> | ExecutionResult => {
-    if (typeof payload !== 'object' || payload === null || !shared.has(payload)) return execute({ ...args, rootValue: payload });
-    let byOperation = results.get(payload);
-    if (!byOperation) {
-      byOperation = new Map();
-      results.set(payload, byOperation);
+/**
+ * graphql-js' subscribe (createSourceEventStream, then execute per event),
+ * with shared results. The results and document ids belong to one plugin
+ * instance (one per app), never to the module.
+ */
+function sharedSubscribe(): (args: ExecutionArgs) => Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+  /** Results of each shared payload, per operation (see operationKey). Gone with the payload. */
+  const results = new WeakMap<object, Map<string, Promise<ExecutionResult> | ExecutionResult>>();
+  const documentIds = new WeakMap<DocumentNode, number>();
+  let nextDocumentId = 1;
+
+  /**
+   * Document (by identity: Yoga's parser cache hands out one DocumentNode per
+   * query text; another copy only misses the sharing), operation and variables.
+   */
+  const operationKey = (args: ExecutionArgs): string => {
+    let id = documentIds.get(args.document);
+    if (id === undefined) {
+      id = nextDocumentId++;
+      documentIds.set(args.document, id);
     }
-    let result = byOperation.get(key);
-    if (result === undefined) {
-      result = execute({ ...args, rootValue: payload });
-      byOperation.set(key, result);
-    }
-    return result;
+    return `${id}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? null)}`;
   };
-  return mapStream(source[Symbol.asyncIterator](), run);
+
+  return async (args) => {
+    const source = await createSourceEventStream(args);
+    if (!(Symbol.asyncIterator in source)) return source; // errors before the stream started
+    const key = operationKey(args);
+    const run = (payload: unknown): Promise<ExecutionResult> | ExecutionResult => {
+      if (!isShareable(payload)) return execute({ ...args, rootValue: payload });
+      let byOperation = results.get(payload);
+      if (!byOperation) {
+        byOperation = new Map();
+        results.set(payload, byOperation);
+      }
+      let result = byOperation.get(key);
+      if (result === undefined) {
+        result = execute({ ...args, rootValue: payload });
+        byOperation.set(key, result);
+      }
+      return result;
+    };
+    return mapStream(source[Symbol.asyncIterator](), run);
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
-import { allocationCacheOf } from '../assignments/allocation-cache.ts';
-import type { AllocationView } from '../assignments/allocation-view.ts';
+import type { AllocationCache } from '../allocation/cache.ts';
+import type { AllocationView } from '../allocation/view.ts';
 import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
@@ -31,9 +31,9 @@ function groupedBy<T, K extends keyof T>(key: K, fetch: (ids: readonly string[])
   });
 }
 
-export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMap<string, Catalog> }) {
-  const organization = byId<OrganizationRow>((ids) => db.selectFrom('organizations').selectAll().where('id', 'in', ids).execute());
-  const allocations = allocationCacheOf(db);
+export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMap<string, Catalog>; allocations: AllocationCache }) {
+  const organization = byId<OrganizationRow>((ids) => tenancy.organizationsByIds(db, ids));
+  const { allocations } = deps;
   return {
     organization,
     /**

@@ -1,6 +1,8 @@
 import type { Catalog, Product } from '../catalogs/types.ts';
-import type { ApiTokenRow, ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
+import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
 import type { Connection } from './pagination.ts';
+import type { WarningCode } from '../licensing/warnings.ts';
+import type { ApiToken } from '../tokens/tokens.repository.ts';
 import { builder } from './builder.ts';
 
 /*
@@ -22,11 +24,27 @@ export const SiteRef = builder.objectRef<SiteRow>('Site');
 export const ConfigurationGroupRef = builder.objectRef<ConfigurationGroupRow>('ConfigurationGroup');
 export const TeamRef = builder.objectRef<TeamRow>('Team');
 export const UserRef = builder.objectRef<UserRow>('User');
-export const ApiTokenRef = builder.objectRef<ApiTokenRow>('ApiToken');
+export const ApiTokenRef = builder.objectRef<ApiToken>('ApiToken');
+
+const WarningCodeEnum = builder.enumType('WarningCode', {
+  description: 'What a warning is about.',
+  values: {
+    RENEWAL_DUE: { description: 'The licence term ends soon and no follow-up key is activated (R-LIFE-2).' },
+    LICENSE_IN_GRACE: { description: 'The licence term has ended; the grace period runs (R-LIFE-4).' },
+    DEMO_MODE: { description: 'No licence in full use: demo mode (R-LIFE-5).' },
+    CLOCK_ROLLBACK: { description: 'The clock went back behind the latest time the organization has seen (R-LIFE-6).' },
+    MISSING_PREREQUISITE: { description: 'A product is configured or bought without what it needs (R-NAMED-3).' },
+    UNDERLICENSED: { description: 'More active users need a product than there are licences (R-UNDER-2).' },
+    UNLICENSED: { description: 'This user needs a product but holds no licence of it (R-UNDER-2).' },
+    ANALYTICS_UNDERLICENSED: { description: "A team's members lack the licence team analytics need (R-ANALYTICS-2)." },
+    ADDON_SHORTFALL: { description: 'More users use an add-on than a bundle covers and were bought (R-ADDON-1).' },
+    CAPACITY_ADVISORY: { description: "Fewer licences than the catalog's sizing recommendation for the active users." },
+  } satisfies Record<WarningCode, unknown>,
+});
 
 /** A warning as the API shows it; the referenced objects are optional. */
 export interface WarningShape {
-  code: string;
+  code: WarningCode;
   message: string;
   product?: CatalogProduct | null;
   user?: UserRow | null;
@@ -35,7 +53,7 @@ export interface WarningShape {
 }
 export const WarningRef = builder.objectRef<WarningShape>('Warning').implement({
   fields: (t) => ({
-    code: t.exposeString('code'),
+    code: t.field({ type: WarningCodeEnum, resolve: (w) => w.code }),
     message: t.exposeString('message'),
     product: t.field({ type: ProductRef, nullable: true, resolve: (w) => w.product ?? null }),
     user: t.field({ type: UserRef, nullable: true, resolve: (w) => w.user ?? null }),

@@ -1,8 +1,21 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
-import type { OrganizationRow, SeatPoolRow, SessionRow, SessionSeatRow, UserRow } from '../db/schema.ts';
+import type { EventRow, OrganizationRow, SeatPoolRow, SessionRow, SessionSeatRow, UserRow } from '../db/schema.ts';
+import { insertEventFrom, notifyEvents } from '../events/events.repository.ts';
+import type { SeatKind } from '../licensing/metering.ts';
+import { DEMO_POOL } from '../licensing/seats.ts';
+import { type EndReason, type Session, sessionOf } from './session.ts';
 
 /* All SQL for seat pools, sessions and the usage series. */
+
+/**
+ * The kind of the seat that brought a pool's counter to `inUse` (R-EMER-1,
+ * R-OVER-1), as SQL over three integer expressions: the twin of
+ * `kindOfSeat` (licensing/metering.ts), which a test pins it to.
+ */
+export function seatKindSql(inUse: RawBuilder<unknown>, capacity: RawBuilder<unknown>, emergencyCapacity: RawBuilder<unknown>) {
+  return sql<string>`case when ${inUse} <= ${capacity} then 'REGULAR' when ${inUse} <= ${capacity} + ${emergencyCapacity} then 'EMERGENCY' else 'OVERAGE' end`;
+}
 
 export interface PoolCounter {
   in_use: number;
@@ -88,20 +101,23 @@ export function grantsOfUser(db: Executor, organizationId: string, userId: strin
     .execute();
 }
 
-export function openSessionOf(db: Executor, organizationId: string, userId: string): Promise<SessionRow | undefined> {
-  return db
+const maybeSession = (row: SessionRow | undefined) => (row === undefined ? undefined : sessionOf(row));
+
+export async function openSessionOf(db: Executor, organizationId: string, userId: string): Promise<Session | undefined> {
+  const row = await db
     .selectFrom('sessions')
     .selectAll()
     .where('organization_id', '=', organizationId)
     .where('user_id', '=', userId)
     .where('ended_at', 'is', null)
     .executeTakeFirst();
+  return maybeSession(row);
 }
 
-export function findSession(db: Executor, id: string, organizationId: string | null): Promise<SessionRow | undefined> {
+export async function findSession(db: Executor, id: string, organizationId: string | null): Promise<Session | undefined> {
   let q = db.selectFrom('sessions').selectAll().where('id', '=', id);
   if (organizationId) q = q.where('organization_id', '=', organizationId);
-  return q.executeTakeFirst();
+  return maybeSession(await q.executeTakeFirst());
 }
 
 /**
@@ -131,14 +147,14 @@ export async function insertSession(db: Executor, row: SessionRow, seats: readon
  * ended or expired it first). With `expiredBy`, only if it is still overdue
  * at that instant (a heartbeat may have renewed it since it was picked).
  */
-export function closeSession(
+export async function closeSession(
   db: Executor,
   organizationId: string,
   id: string,
   at: Date,
-  reason: string,
+  reason: EndReason,
   expiredBy?: Date,
-): Promise<SessionRow | undefined> {
+): Promise<Session | undefined> {
   let q = db
     .updateTable('sessions')
     .set({ ended_at: at, end_reason: reason })
@@ -146,7 +162,7 @@ export function closeSession(
     .where('id', '=', id)
     .where('ended_at', 'is', null);
   if (expiredBy) q = q.where('expires_at', '<=', expiredBy);
-  return q.returningAll().executeTakeFirst();
+  return maybeSession(await q.returningAll().executeTakeFirst());
 }
 
 /**
@@ -178,27 +194,28 @@ export async function lockUserForStart(db: Executor, organizationId: string, use
 }
 
 /** Open sessions of some users of one organization (a status change or deletion ends them). */
-export function openSessionsOfUsers(db: Executor, organizationId: string, userIds: readonly string[]): Promise<SessionRow[]> {
-  if (userIds.length === 0) return Promise.resolve([]);
-  return db
+export async function openSessionsOfUsers(db: Executor, organizationId: string, userIds: readonly string[]): Promise<Session[]> {
+  if (userIds.length === 0) return [];
+  const rows = await db
     .selectFrom('sessions')
     .selectAll()
     .where('organization_id', '=', organizationId)
     .where('user_id', 'in', userIds)
     .where('ended_at', 'is', null)
     .execute();
+  return rows.map(sessionOf);
 }
 
-export function renewSession(
+export async function renewSession(
   db: Executor,
   organizationId: string,
   id: string,
   now: Date,
   expiresAt: Date,
   expiresCapMs?: number,
-): Promise<SessionRow | undefined> {
-  return (
-    db
+): Promise<Session | undefined> {
+  return maybeSession(
+    await db
       .updateTable('sessions')
       .set({ expires_at: expiry(expiresAt, expiresCapMs) })
       .where('organization_id', '=', organizationId)
@@ -216,7 +233,7 @@ export function renewSession(
         ),
       )
       .returningAll()
-      .executeTakeFirst()
+      .executeTakeFirst(),
   );
 }
 
@@ -236,8 +253,8 @@ export function seatsOfSessions(db: Executor, organizationId: string, sessionIds
  * those still open and overdue (R-CONC-3), so several instances sweeping at
  * once never free a seat twice.
  */
-export function overdueSessions(db: Executor, organizationId: string, now: Date, limit: number): Promise<SessionRow[]> {
-  return db
+export async function overdueSessions(db: Executor, organizationId: string, now: Date, limit: number): Promise<Session[]> {
+  const rows = await db
     .selectFrom('sessions')
     .selectAll()
     .where('organization_id', '=', organizationId)
@@ -246,6 +263,7 @@ export function overdueSessions(db: Executor, organizationId: string, now: Date,
     .orderBy('expires_at')
     .limit(limit)
     .execute();
+  return rows.map(sessionOf);
 }
 
 /** Organizations that have open sessions past their expiry (the sweep handles each on its own). */
@@ -260,6 +278,22 @@ export async function organizationsWithOverdue(db: Executor, now: Date): Promise
   return rows.map((r) => r.organization_id);
 }
 
+/**
+ * Open sessions of the organization that hold no demo seat: those carried
+ * over from full use into demo mode (R-DEMO-2), counted against the demo
+ * agent limit.
+ */
+export async function openNonDemoSessions(db: Executor, organizationId: string): Promise<number> {
+  const row = await db
+    .selectFrom('sessions')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('organization_id', '=', organizationId)
+    .where('ended_at', 'is', null)
+    .where('seat_kind', '<>', 'DEMO')
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export async function hasOverdue(db: Executor, organizationId: string, now: Date): Promise<boolean> {
   const row = await db
     .selectFrom('sessions')
@@ -272,14 +306,15 @@ export async function hasOverdue(db: Executor, organizationId: string, now: Date
   return row !== undefined;
 }
 
-export function sessionsOfUsers(db: Executor, userIds: readonly string[], since: Date): Promise<SessionRow[]> {
-  return db
+export async function sessionsOfUsers(db: Executor, userIds: readonly string[], since: Date): Promise<Session[]> {
+  const rows = await db
     .selectFrom('sessions')
     .selectAll()
     .where('user_id', 'in', userIds)
     .where((eb) => eb.or([eb('ended_at', 'is', null), eb('started_at', '>=', since)]))
     .orderBy('started_at', 'desc')
     .execute();
+  return rows.map(sessionOf);
 }
 
 /** The series of a pool for [from, to), starting with the value in force at `from` (or the start of an episode running then). */
@@ -365,7 +400,7 @@ export interface StartProbe {
   user: UserRow;
   organization: OrganizationRow;
   grants: { product_code: string; status: string }[];
-  open: SessionRow | null;
+  open: Session | null;
 }
 
 /**
@@ -420,7 +455,7 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
     open:
       r.s_id === null
         ? null
-        : {
+        : sessionOf({
             organization_id: r.organization_id,
             id: r.s_id,
             user_id: r.id,
@@ -432,7 +467,7 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
             channels: r.s_channels,
             device_id: r.s_device_id,
             api_token_id: r.s_api_token_id,
-          },
+          }),
   };
 }
 
@@ -465,15 +500,18 @@ export interface SingleSeatStart {
     apiTokenId: string | null;
     channels: string[];
   };
-  event: { id: string; actor: string; detailSuffix: string };
-  notifyChannel: string;
+  /**
+   * The SESSION_STARTED event (`eventRow`); the statement fills in its product
+   * and its detail, the seat taken (`<product> <kind>`) followed by `detailSuffix`.
+   */
+  event: { row: EventRow; detailSuffix: string };
 }
 
 export interface SingleSeatResult {
   /** The pool the start was for; null: a `direct` start found the user not eligible as checked (take the probe path). */
   product: string | null;
   /** The counter after taking the seat; null: the pool was full. */
-  taken: (PoolCounter & { seat_kind: string }) | null;
+  taken: (PoolCounter & { seat_kind: SeatKind }) | null;
   /** When the pool was full: whether the organization has open sessions past their expiry (whose seats a lazy expiry would free). */
   overdue: boolean;
 }
@@ -488,7 +526,7 @@ export interface SingleSeatResult {
  */
 export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promise<SingleSeatResult> {
   const { session: s, event: e } = p;
-  // The user's row is share-locked first (lock order: user, then pool; see sessions.service.ts): a status
+  // The user's row is share-locked first (lock order: user, then pool; see lock-order.ts): a status
   // change or deletion of the user waits for this start and then ends the session it opened. Not ACTIVE
   // (or gone): no pool, nothing happens, and the caller takes the transactional path for the exact answer.
   const user = sql`select u.organization_id, u.id from users u
@@ -522,7 +560,7 @@ export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promis
       where organization_id = ${p.organizationId} and product_code = (select product_code from pool)
         and (in_use < capacity + emergency_capacity or overage_allowed)
       returning product_code, in_use, capacity, emergency_capacity,
-        case when in_use <= capacity then 'REGULAR' when in_use <= capacity + emergency_capacity then 'EMERGENCY' else 'OVERAGE' end as seat_kind
+        ${seatKindSql(sql.ref('in_use'), sql.ref('capacity'), sql.ref('emergency_capacity'))} as seat_kind
     ),
     new_session as (
       insert into sessions (organization_id, id, user_id, seat_kind, started_at, expires_at, ended_at, end_reason, channels, device_id, api_token_id)
@@ -537,13 +575,12 @@ export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promis
       insert into usage_changes (organization_id, product_code, at, in_use, capacity, emergency_capacity)
       select ${p.organizationId}, seat.product_code, ${s.startedAt}, seat.in_use, seat.capacity, seat.emergency_capacity from seat
     ),
-    new_event as (
-      insert into events (organization_id, id, at, type, user_id, product_code, detail, api_token_id, actor)
-      select ${p.organizationId}, ${e.id}, ${s.startedAt}, 'SESSION_STARTED', ${s.userId}, seat.product_code, seat.product_code || ' ' || seat.seat_kind || ${e.detailSuffix}, ${s.apiTokenId}, ${e.actor}
-      from seat
-    )
+    new_event as (${insertEventFrom(e.row, 'seat', {
+      product_code: sql`seat.product_code`,
+      detail: sql`seat.product_code || ' ' || seat.seat_kind || ${e.detailSuffix}`,
+    })})
     select pool.product_code, seat.in_use, seat.capacity, seat.emergency_capacity, seat.seat_kind,
-      case when seat.in_use is not null then pg_notify(${p.notifyChannel}, ${JSON.stringify({ o: p.organizationId, ids: [e.id] })}) end as notified,
+      case when seat.in_use is not null then ${notifyEvents(p.organizationId, [e.row.id])} end as notified,
       case when seat.in_use is null and pool.product_code is not null then exists (
         select 1 from sessions where ended_at is null and expires_at <= ${s.startedAt} and organization_id = ${p.organizationId}
       ) end as overdue
@@ -555,9 +592,14 @@ export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promis
     taken:
       row.in_use === null
         ? null
-        : { in_use: row.in_use, capacity: row.capacity, emergency_capacity: row.emergency_capacity, seat_kind: row.seat_kind },
+        : { in_use: row.in_use, capacity: row.capacity, emergency_capacity: row.emergency_capacity, seat_kind: seatKindOf(row.seat_kind) },
     overdue: row.overdue === true,
   };
+}
+
+function seatKindOf(kind: string): SeatKind {
+  if (kind === 'REGULAR' || kind === 'EMERGENCY' || kind === 'OVERAGE') return kind;
+  throw new Error(`seat kind ${kind} is not a SeatKind`);
 }
 
 /** Every pool's counter (the seats_in_use metric); the demo pool only while it has sessions. */
@@ -565,6 +607,6 @@ export function allPoolCounters(db: Executor): Promise<{ organization_id: string
   return db
     .selectFrom('seat_pools')
     .select(['organization_id', 'product_code', 'in_use'])
-    .where((eb) => eb.or([eb.and([eb('capacity', '>', 0), eb('product_code', '!=', '*DEMO')]), eb('in_use', '>', 0)]))
+    .where((eb) => eb.or([eb.and([eb('capacity', '>', 0), eb('product_code', '!=', DEMO_POOL)]), eb('in_use', '>', 0)]))
     .execute();
 }

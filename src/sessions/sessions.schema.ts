@@ -1,17 +1,40 @@
 import type { Catalog } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
-import type { SessionRow } from '../db/schema.ts';
 import type { OverageEpisode } from '../licensing/metering.ts';
+import type { DenialCode, Refusal } from '../licensing/session-plan.ts';
 import { builder } from '../schema/builder.ts';
 import { notFound } from '../errors.ts';
 import { must } from '../schema/loaders.ts';
 import { OrganizationRef, ProductRef, productOfCatalog, UserRef } from '../schema/refs.ts';
 import { catalogOf } from '../tenancy/access.ts';
 import { seatHistory, sessionsOfUsers } from './sessions.repository.ts';
-import * as service from './sessions.service.ts';
-import { seatUsage, usageBetween, type PoolUsage, type SeatUsageSnapshot, type UsageRow } from './usage.service.ts';
+import { endSession, heartbeat } from './end.ts';
+import { type PoolUsage, type SeatUsageSnapshot, seatUsage } from './seat-usage.ts';
+import { END_REASONS, SEAT_KINDS, type Session } from './session.ts';
+import { type StartResult, startSession } from './start.ts';
+import { type UsageRow, usageBetween } from './usage.service.ts';
 
-export const SeatKindEnum = builder.enumType('SeatKind', { values: ['REGULAR', 'EMERGENCY', 'OVERAGE', 'DEMO'] as const });
+const SEAT_KIND_DESCRIPTIONS: Record<(typeof SEAT_KINDS)[number], string> = {
+  REGULAR: 'A regular seat of a concurrent pool.',
+  EMERGENCY: 'An emergency seat, taken when the regular seats are full (R-EMER-1).',
+  OVERAGE: 'A seat beyond capacity and emergency, where overage is allowed (R-OVER-1).',
+  DEMO: 'A seat of the demo pool: the licence is in NONE, PENDING or DEMO (R-DEMO-1).',
+  NAMED:
+    'No seat: the user holds a named or fixed-seat user licence (a Zoom tier on the named model, a connect storm fixed seat) and logs in with it (R-NAMED-5).',
+};
+
+export const SeatKindEnum = builder.enumType('SeatKind', {
+  values: Object.fromEntries(SEAT_KINDS.map((kind) => [kind, { description: SEAT_KIND_DESCRIPTIONS[kind] }])) as Record<
+    (typeof SEAT_KINDS)[number],
+    { description: string }
+  >,
+});
+
+const SessionEndReasonEnum = builder.enumType('SessionEndReason', {
+  description:
+    'Why a session ended: ENDED (by its client), EXPIRED (no heartbeat), or USER_DELETED, USER_INACTIVE, USER_PREPARING (its user was deleted or left ACTIVE).',
+  values: END_REASONS,
+});
 
 const DenialCodeEnum = builder.enumType('DenialCode', {
   values: [
@@ -21,15 +44,10 @@ const DenialCodeEnum = builder.enumType('DenialCode', {
     'LICENSE_INACTIVE',
     'DEMO_LIMIT_REACHED',
     'MISSING_PREREQUISITE',
-  ] as const satisfies readonly service.DenialCode[],
+  ] as const satisfies readonly DenialCode[],
 });
 
-function seatKind(value: string): 'REGULAR' | 'EMERGENCY' | 'OVERAGE' | 'DEMO' {
-  if (value === 'REGULAR' || value === 'EMERGENCY' || value === 'OVERAGE' || value === 'DEMO') return value;
-  throw new Error(`stored seat kind ${value} is not a SeatKind`);
-}
-
-export const SessionRef = builder.objectRef<SessionRow>('Session').implement({
+export const SessionRef = builder.objectRef<Session>('Session').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     user: t.field({
@@ -43,8 +61,9 @@ export const SessionRef = builder.objectRef<SessionRow>('Session').implement({
     }),
     seatKind: t.field({
       type: SeatKindEnum,
-      description: 'The most exceptional seat the session took: REGULAR, EMERGENCY, OVERAGE, or DEMO in demo mode.',
-      resolve: (s) => seatKind(s.seat_kind),
+      description:
+        'The most exceptional seat the session took: REGULAR, EMERGENCY, OVERAGE, DEMO in demo mode, or NAMED when the user logs in with a named or fixed-seat licence and takes no seat.',
+      resolve: (s) => s.seat_kind,
     }),
     startedAt: t.field({ type: 'DateTime', resolve: (s) => s.started_at }),
     expiresAt: t.field({
@@ -53,22 +72,26 @@ export const SessionRef = builder.objectRef<SessionRow>('Session').implement({
       resolve: (s) => s.expires_at,
     }),
     endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.ended_at }),
-    endReason: t.string({
+    endReason: t.field({
+      type: SessionEndReasonEnum,
       nullable: true,
       description:
         'ENDED (by its client), EXPIRED (no heartbeat), or USER_DELETED, USER_INACTIVE, USER_PREPARING (its user was deleted or left ACTIVE).',
       resolve: (s) => s.end_reason,
     }),
-    channels: t.stringList({ description: 'The channels the session is licensed for.', resolve: (s) => s.channels }),
+    channels: t.stringList({
+      description: 'The channels and concurrent features (R-FEAT-1) the session is licensed for.',
+      resolve: (s) => s.channels,
+    }),
     deviceId: t.string({ nullable: true, resolve: (s) => s.device_id }),
   }),
 });
 
-const DenialRef = builder.objectRef<{ code: service.DenialCode; message: string }>('Denial').implement({
+const DenialRef = builder.objectRef<Refusal>('Denial').implement({
   fields: (t) => ({ code: t.field({ type: DenialCodeEnum, resolve: (d) => d.code }), message: t.exposeString('message') }),
 });
 
-const ChannelDenialRef = builder.objectRef<{ channel: string; code: service.DenialCode; message: string }>('ChannelDenial').implement({
+const ChannelDenialRef = builder.objectRef<{ channel: string; code: DenialCode; message: string }>('ChannelDenial').implement({
   fields: (t) => ({
     channel: t.exposeString('channel'),
     code: t.field({ type: DenialCodeEnum, resolve: (d) => d.code }),
@@ -128,7 +151,7 @@ const UsageRowRef = builder.objectRef<{ catalog: Catalog; row: UsageRow }>('Usag
 export async function seatUsageOf(ctx: Context, organizationId: string) {
   const org = await must(ctx.loaders.organization, organizationId, 'organization');
   const catalog = catalogOf(ctx, org);
-  return { catalog, snapshot: await seatUsage(ctx.db, org, catalog, ctx.clock.now()) };
+  return { catalog, snapshot: await seatUsage(ctx.db, org, catalog, ctx.clock.now(), ctx.caches.parsedKeys) };
 }
 
 builder.objectFields(OrganizationRef, (t) => ({
@@ -186,14 +209,18 @@ builder.objectFields(UserRef, (t) => ({
 const StartSessionInput = builder.inputType('StartSessionInput', {
   fields: (t) => ({
     userId: t.id(),
-    channels: t.stringList({ required: false, description: 'Channels the agent wants to handle (VOICE, EMAIL, WEBCHAT, SMS ...).' }),
+    channels: t.stringList({
+      required: false,
+      description:
+        'Channels the agent wants to handle (VOICE, EMAIL, WEBCHAT, SMS ...) and concurrent feature licences they want to use, by product code (CALL_RECORDING, REPORTING, CONFERENCE ...; R-FEAT-1).',
+    }),
     deviceId: t.string({ required: false }),
   }),
 });
 const HeartbeatInput = builder.inputType('HeartbeatInput', { fields: (t) => ({ sessionId: t.id() }) });
 const EndSessionInput = builder.inputType('EndSessionInput', { fields: (t) => ({ sessionId: t.id() }) });
 
-const StartSessionPayload = builder.objectRef<service.StartResult>('StartSessionPayload').implement({
+const StartSessionPayload = builder.objectRef<StartResult>('StartSessionPayload').implement({
   fields: (t) => ({
     granted: t.exposeBoolean('granted'),
     session: t.field({ type: SessionRef, nullable: true, resolve: (r) => r.session }),
@@ -202,7 +229,7 @@ const StartSessionPayload = builder.objectRef<service.StartResult>('StartSession
     deniedChannels: t.field({ type: [ChannelDenialRef], resolve: (r) => r.deniedChannels }),
   }),
 });
-const HeartbeatPayload = builder.objectRef<{ session: SessionRow }>('HeartbeatPayload').implement({
+const HeartbeatPayload = builder.objectRef<{ session: Session }>('HeartbeatPayload').implement({
   fields: (t) => ({
     session: t.field({
       type: SessionRef,
@@ -211,7 +238,7 @@ const HeartbeatPayload = builder.objectRef<{ session: SessionRow }>('HeartbeatPa
     }),
   }),
 });
-const EndSessionPayload = builder.objectRef<{ session: SessionRow }>('EndSessionPayload').implement({
+const EndSessionPayload = builder.objectRef<{ session: Session }>('EndSessionPayload').implement({
   fields: (t) => ({ session: t.field({ type: SessionRef, resolve: (p) => p.session }) }),
 });
 
@@ -221,18 +248,18 @@ builder.mutationFields((t) => ({
     description:
       'Takes one seat of every concurrent seat product the user is eligible for, in one transaction (R-CONC-1); regular seats first, then emergency (R-EMER-1), then overage where allowed (R-OVER-1). A second start returns the open session. Refusals are data: granted false with a denial.',
     args: { input: t.arg({ type: StartSessionInput, required: true }) },
-    resolve: (_root, { input }, ctx) => service.startSession(ctx, input),
+    resolve: (_root, { input }, ctx) => startSession(ctx, input),
   }),
   heartbeat: t.field({
     type: HeartbeatPayload,
     description: 'Renews the session for SESSION_TTL_SECONDS (R-CONC-3).',
     args: { input: t.arg({ type: HeartbeatInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => ({ session: await service.heartbeat(ctx, input) }),
+    resolve: async (_root, { input }, ctx) => ({ session: await heartbeat(ctx, input) }),
   }),
   endSession: t.field({
     type: EndSessionPayload,
     description: 'Ends the session and frees its seats.',
     args: { input: t.arg({ type: EndSessionInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => ({ session: (await service.endSession(ctx, input)).session }),
+    resolve: async (_root, { input }, ctx) => ({ session: (await endSession(ctx, input)).session }),
   }),
 }));

@@ -40,6 +40,21 @@ export async function getOrganization(
   return org;
 }
 
+/**
+ * `getOrganization` and the organization row's lock (FOR NO KEY UPDATE, the
+ * first lock of the one lock order) in one read: the row comes locked in
+ * `trx`. An id the viewer's token cannot reach is neither read nor locked;
+ * the answers are those of `getOrganization`.
+ */
+export async function lockOrganizationFor(ctx: Context, trx: Executor, id: string, permission: Permission): Promise<OrganizationRow> {
+  requireAuthenticated(ctx.viewer);
+  const scope = viewerOrganization(ctx.viewer);
+  const org = isId(id) && (scope === null || scope === id) ? await repo.lockOrganization(trx, id) : undefined;
+  if (!org) throw notFound('organization', id);
+  authorize(ctx.viewer, org.id, permission, 'organization', id);
+  return org;
+}
+
 export const getSite = (ctx: Context, id: string, permission: Permission = 'read', db: Executor = ctx.db) =>
   load(ctx, db, 'site', id, permission, repo.findSite);
 export const getGroup = (ctx: Context, id: string, permission: Permission = 'read', db: Executor = ctx.db) =>

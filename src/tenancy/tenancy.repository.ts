@@ -1,9 +1,13 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { ConfigurationGroupRow, NewOrganization, NewUser, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
-import type { Page } from '../schema/pagination.ts';
+import type { Page } from '../db/pages.ts';
 
 /* All SQL for organizations, sites, configuration groups, teams and users. */
+
+export function organizationsByIds(db: Executor, ids: readonly string[]): Promise<OrganizationRow[]> {
+  return db.selectFrom('organizations').selectAll().where('id', 'in', ids).execute();
+}
 
 export function findOrganization(db: Executor, id: string): Promise<OrganizationRow | undefined> {
   return db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
@@ -12,7 +16,7 @@ export function findOrganization(db: Executor, id: string): Promise<Organization
 /**
  * Serializes writes that change organization-wide state (configuration,
  * users, keys, the maxUsers check) across connections and instances: step 1
- * of the lock order (src/sessions/sessions.service.ts). FOR NO KEY UPDATE,
+ * of the lock order (src/sessions/lock-order.ts). FOR NO KEY UPDATE,
  * not FOR UPDATE: the foreign-key checks of a session start's inserts take
  * FOR KEY SHARE on this row while the start holds its pool, and FOR UPDATE
  * would make the two wait on each other (deadlock).

@@ -4,13 +4,15 @@ import type { Context } from '../context.ts';
 import type { Executor, Trx } from '../db/database.ts';
 import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
 import { badInput, notFound } from '../errors.ts';
+import type { EventType } from '../events/event.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
-import { writeTransaction } from '../assignments/allocation-cache.ts';
+import { billingPeriod } from '../licensing/billing.ts';
 import { withTransaction } from '../db/transaction.ts';
-import { changeConfiguration, syncGroupRows } from '../assignments/assignments.service.ts';
-import { endSessionsOfUsers, userEndReason } from '../sessions/sessions.service.ts';
-import type { Page } from '../schema/pagination.ts';
+import { syncGroupRows } from '../allocation/persist.ts';
+import { changeConfiguration } from '../assignments/assignments.service.ts';
+import { endSessionsOfUsers, userEndReason } from '../sessions/end.ts';
+import type { Page } from '../db/pages.ts';
 import * as repo from './tenancy.repository.ts';
 import {
   cleanEmail,
@@ -27,7 +29,7 @@ export const USER_STATUSES = ['PREPARING', 'ACTIVE', 'INACTIVE'] as const;
 export type UserStatus = (typeof USER_STATUSES)[number];
 
 /*
- * User writes follow the lock order of src/sessions/sessions.service.ts: the
+ * User writes follow the lock order of src/sessions/lock-order.ts: the
  * organization row (FOR NO KEY UPDATE), then the user row (update or
  * delete, which waits for a start of that user in flight), then every seat
  * pool (changeConfiguration stores their sizes), then the user's sessions.
@@ -38,7 +40,7 @@ async function lockedOrganization(trx: Executor, id: string): Promise<Organizati
   return org;
 }
 
-function event(ctx: Context, organizationId: string, type: string, extra: { userId?: string; detail?: string } = {}) {
+function event(ctx: Context, organizationId: string, type: EventType, extra: { userId?: string; detail?: string } = {}) {
   return { organizationId, type, at: ctx.clock.now(), ...extra, ...actorOf(ctx.viewer) };
 }
 
@@ -182,7 +184,7 @@ export async function createUser(
     teamId?: string | null;
   },
 ): Promise<UserRow> {
-  return writeTransaction(ctx.db, async (trx) => {
+  return ctx.writeTransaction(async (trx, write) => {
     const site = await getSite(ctx, input.siteId, 'write', trx);
     // The row lock makes the maxUsers check and the insert one step for every instance (R-TEN-3).
     const org = await repo.lockOrganization(trx, site.organization_id);
@@ -218,7 +220,7 @@ export async function createUser(
       status: input.status ?? 'ACTIVE',
       created_at: now,
     };
-    await changeConfiguration(ctx, trx, org, catalogOf(ctx, org), { field: 'input.configurationGroupId' }, async (before) => {
+    await changeConfiguration(ctx, write, org, catalogOf(ctx, org), { field: 'input.configurationGroupId' }, async (before) => {
       await repo.insertUser(trx, row);
       await repo.recordStatus(trx, org.id, row.id, row.status, now);
       if (group)
@@ -230,13 +232,13 @@ export async function createUser(
 }
 
 export async function updateUserStatus(ctx: Context, input: { userId: string; status: UserStatus }): Promise<UserRow> {
-  return writeTransaction(ctx.db, async (trx) => {
+  return ctx.writeTransaction(async (trx, write) => {
     const user = await getUser(ctx, input.userId, 'write', trx);
     if (user.status === input.status) return user;
     const now = ctx.clock.now();
     const org = await lockedOrganization(trx, user.organization_id);
     // Only active users hold named licences: the status decides who is next in line (R-UNDER-3).
-    await changeConfiguration(ctx, trx, org, catalogOf(ctx, org), { field: 'input.status' }, async () => {
+    await changeConfiguration(ctx, write, org, catalogOf(ctx, org), { field: 'input.status' }, async () => {
       await repo.setUserStatus(trx, user.organization_id, user.id, input.status);
       await repo.recordStatus(trx, user.organization_id, user.id, input.status, now);
     });
@@ -251,12 +253,12 @@ export async function updateUserStatus(ctx: Context, input: { userId: string; st
 }
 
 export async function deleteUser(ctx: Context, input: { userId: string }): Promise<string> {
-  return writeTransaction(ctx.db, async (trx) => {
+  return ctx.writeTransaction(async (trx, write) => {
     const user = await getUser(ctx, input.userId, 'write', trx);
     const now = ctx.clock.now();
     const org = await lockedOrganization(trx, user.organization_id);
     // Freed licences go to the next in line; a base licence keeps its cool-down window (R-REASSIGN-2).
-    await changeConfiguration(ctx, trx, org, catalogOf(ctx, org), { field: 'input.userId' }, async () => {
+    await changeConfiguration(ctx, write, org, catalogOf(ctx, org), { field: 'input.userId' }, async () => {
       await repo.deleteUser(trx, user.organization_id, user.id);
       // History stays: the billing period still counts the user (R-TEN-2), the log still names them.
       await repo.recordStatus(trx, user.organization_id, user.id, 'DELETED', now);
@@ -269,13 +271,6 @@ export async function deleteUser(ctx: Context, input: { userId: string }): Promi
 }
 
 /* ------------------------------------------------------------ counts */
-
-/** The calendar month (UTC) containing `now`: the billing period (R-TEN-2). */
-export function billingPeriod(now: Date): { from: Date; to: Date } {
-  const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
-  const to = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
-  return { from, to };
-}
 
 export function activeUsersInBillingPeriod(ctx: Context, organizationId: string): Promise<number> {
   const now = ctx.clock.now();

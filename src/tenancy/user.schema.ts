@@ -12,10 +12,10 @@ import {
   UserRef,
   type UserConnectionShape,
 } from '../schema/refs.ts';
+import { hasWarnings } from '../licensing/warnings.ts';
 import * as repo from './tenancy.repository.ts';
 import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
-import { warningsOfUser } from '../assignments/assignments.schema.ts';
 
 export const UserRoleEnum = builder.enumType('UserRole', { values: service.USER_ROLES });
 
@@ -96,7 +96,7 @@ export async function usersConnection(
     (u) =>
       (!('siteId' in scope) || u.site_id === scope.siteId) &&
       (!('configurationGroupId' in scope) || u.configuration_group_id === scope.configurationGroupId) &&
-      warningsOfUser(view, u).length > 0 === args.hasWarnings,
+      hasWarnings(view.result, u) === args.hasWarnings,
   );
   const after = page.afterId;
   const rows = (after ? matching.filter((u) => u.id > after) : matching).slice(0, page.limit + 1);

@@ -1,12 +1,12 @@
-import { API_ROLES, type ApiRole } from '../auth/tokens.ts';
+import type { ApiRole } from '../auth/tokens.ts';
 import { requireAuthenticated } from '../auth/viewer.ts';
-import type { ApiTokenRow } from '../db/schema.ts';
 import { pageArgs } from '../schema/args.ts';
 import { builder } from '../schema/builder.ts';
 import { must } from '../schema/loaders.ts';
 import { parsePage, toConnection, type Connection } from '../schema/pagination.ts';
 import { ApiTokenRef, OrganizationRef, PageInfoRef } from '../schema/refs.ts';
 import { LAST_USED_GRANULARITY_MS } from './token-cache.ts';
+import type { ApiToken } from './tokens.repository.ts';
 import * as service from './tokens.service.ts';
 
 const ApiRoleEnum = builder.enumType('ApiRole', {
@@ -18,44 +18,38 @@ const ApiRoleEnum = builder.enumType('ApiRole', {
   } satisfies Record<ApiRole, unknown>,
 });
 
-function parseRole(value: string): ApiRole {
-  const role = API_ROLES.find((r) => r === value);
-  if (!role) throw new Error(`stored API role ${value} is not an ApiRole`);
-  return role;
-}
-
 ApiTokenRef.implement({
   fields: (t) => ({
     id: t.exposeID('id'),
-    role: t.field({ type: ApiRoleEnum, resolve: (k) => parseRole(k.role) }),
+    role: t.field({ type: ApiRoleEnum, resolve: (k) => k.role }),
     label: t.exposeString('label', { nullable: true }),
     organization: t.field({
       type: OrganizationRef,
-      resolve: (k, _a, ctx) => must(ctx.loaders.organization, k.organization_id, 'organization'),
+      resolve: (k, _a, ctx) => must(ctx.loaders.organization, k.organizationId, 'organization'),
     }),
-    createdAt: t.field({ type: 'DateTime', resolve: (k) => k.created_at }),
+    createdAt: t.field({ type: 'DateTime', resolve: (k) => k.createdAt }),
     expiresAt: t.field({
       type: 'DateTime',
       nullable: true,
       description: 'From this instant on the token is refused (401) and its live streams end, as when revoked; null: it does not expire.',
-      resolve: (k) => k.expires_at,
+      resolve: (k) => k.expiresAt,
     }),
     lastUsedAt: t.field({
       type: 'DateTime',
       nullable: true,
       description: `A recent use, recorded at most once per ${LAST_USED_GRANULARITY_MS / 1000} s per token and instance (so up to that much older than the latest use; a WebSocket counts when it connects); null: never used.`,
-      resolve: (k) => k.last_used_at,
+      resolve: (k) => k.lastUsedAt,
     }),
     revokedAt: t.field({
       type: 'DateTime',
       nullable: true,
       description: 'When revokeApiToken revoked it; null: not revoked.',
-      resolve: (k) => k.revoked_at,
+      resolve: (k) => k.revokedAt,
     }),
   }),
 });
 
-const ApiTokenEdgeRef = builder.objectRef<Connection<ApiTokenRow>['edges'][number]>('ApiTokenEdge').implement({
+const ApiTokenEdgeRef = builder.objectRef<Connection<ApiToken>['edges'][number]>('ApiTokenEdge').implement({
   description: 'One API token of a page, with the cursor to continue after it.',
   fields: (t) => ({
     cursor: t.exposeString('cursor', { description: 'Pass as `after` to get the tokens that follow this one.' }),
@@ -63,7 +57,7 @@ const ApiTokenEdgeRef = builder.objectRef<Connection<ApiTokenRow>['edges'][numbe
   }),
 });
 
-const ApiTokenConnectionRef = builder.objectRef<Connection<ApiTokenRow>>('ApiTokenConnection').implement({
+const ApiTokenConnectionRef = builder.objectRef<Connection<ApiToken>>('ApiTokenConnection').implement({
   description: "A page of an organization's API tokens, newest first.",
   fields: (t) => ({
     edges: t.field({ type: [ApiTokenEdgeRef], description: 'The tokens of this page.', resolve: (c) => c.edges }),
@@ -107,7 +101,7 @@ const CreateApiTokenInput = builder.inputType('CreateApiTokenInput', {
 
 const RevokeApiTokenInput = builder.inputType('RevokeApiTokenInput', { fields: (t) => ({ apiTokenId: t.id() }) });
 
-const CreateApiTokenPayload = builder.objectRef<{ token: string; apiToken: ApiTokenRow }>('CreateApiTokenPayload').implement({
+const CreateApiTokenPayload = builder.objectRef<{ token: string; apiToken: ApiToken }>('CreateApiTokenPayload').implement({
   fields: (t) => ({
     token: t.exposeString('token', { description: 'The secret, shown this once; only its hash is stored.' }),
     apiToken: t.field({ type: ApiTokenRef, resolve: (p) => p.apiToken }),
@@ -134,12 +128,19 @@ builder.mutationFields((t) => ({
   }),
 }));
 
+const ViewerKindEnum = builder.enumType('ViewerKind', {
+  values: {
+    OPERATOR: { description: 'The platform operator (OPERATOR_TOKEN).' },
+    TOKEN: { description: "An organization's API token." },
+  },
+});
+
 const ViewerRef = builder
   .objectRef<{ kind: 'OPERATOR' | 'TOKEN'; role: ApiRole | null; organizationId: string | null }>('Viewer')
   .implement({
     description: 'Who the token belongs to: the platform operator, or an organization API token with its role.',
     fields: (t) => ({
-      kind: t.string({ description: 'OPERATOR or TOKEN.', resolve: (v) => v.kind }),
+      kind: t.field({ type: ViewerKindEnum, resolve: (v) => v.kind }),
       role: t.field({ type: ApiRoleEnum, nullable: true, resolve: (v) => v.role }),
       organization: t.field({
         type: OrganizationRef,

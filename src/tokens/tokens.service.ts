@@ -1,12 +1,11 @@
-import { sql } from 'kysely';
-import { API_ROLES, generateToken, hashToken, sameSecret, type ApiRole } from '../auth/tokens.ts';
+import { generateToken, hashToken, sameSecret, type ApiRole } from '../auth/tokens.ts';
 import { actorOf, authorize, requireAuthenticated, viewerOrganization, type Viewer } from '../auth/viewer.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
 import type { ApiTokenRow } from '../db/schema.ts';
 import type { Clock } from '../clock.ts';
 import { badInput, notFound, unauthenticated } from '../errors.ts';
-import type { Page } from '../schema/pagination.ts';
+import type { Page } from '../db/pages.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
 import { getOrganization } from '../tenancy/access.ts';
@@ -42,7 +41,7 @@ export async function resolveViewer(
   if (!row) throw unauthenticated('the API token is unknown or revoked');
   const now = clock.now();
   if (row.expires_at !== null && row.expires_at.getTime() <= now.getTime()) throw unauthenticated('the API token has expired');
-  const role = API_ROLES.find((r) => r === row.role);
+  const role = repo.apiRoleOf(row.role);
   if (!role) throw unauthenticated('the API token has an unknown role');
   await tokens.recordUse(db, row, now);
   return { kind: 'token', tokenId: row.id, organizationId: row.organization_id, role };
@@ -76,7 +75,7 @@ export function tokenExpiry(input: Pick<CreateApiTokenInput, 'expiresAt' | 'expi
   return null;
 }
 
-export async function createApiToken(ctx: Context, input: CreateApiTokenInput): Promise<{ token: string; apiToken: ApiTokenRow }> {
+export async function createApiToken(ctx: Context, input: CreateApiTokenInput): Promise<{ token: string; apiToken: repo.ApiToken }> {
   return ctx.db.transaction().execute(async (trx) => {
     // The operator creates any organization's tokens; an ADMIN token those of its own organization.
     const org = await getOrganization(ctx, input.organizationId, 'write', trx);
@@ -103,7 +102,7 @@ export async function createApiToken(ctx: Context, input: CreateApiTokenInput): 
         ...actorOf(ctx.viewer),
       },
     ]);
-    return { token, apiToken: row };
+    return { token, apiToken: repo.toApiToken(row) };
   });
 }
 
@@ -112,14 +111,14 @@ export async function revokeApiToken(ctx: Context, input: { apiTokenId: string }
     requireAuthenticated(ctx.viewer);
     const row = isId(input.apiTokenId) ? await repo.findToken(trx, input.apiTokenId, viewerOrganization(ctx.viewer)) : undefined;
     if (!row) throw notFound('API token', input.apiTokenId);
-    authorize(ctx.viewer, row.organization_id, 'write', 'API token', input.apiTokenId);
-    if (row.revoked_at === null) {
-      await repo.revokeToken(trx, row.organization_id, row.id, ctx.clock.now());
+    authorize(ctx.viewer, row.organizationId, 'write', 'API token', input.apiTokenId);
+    if (row.revokedAt === null) {
+      await repo.revokeToken(trx, row.organizationId, row.id, ctx.clock.now());
       await appendEvents(trx, [
-        { organizationId: row.organization_id, type: 'API_TOKEN_REVOKED', at: ctx.clock.now(), detail: row.id, ...actorOf(ctx.viewer) },
+        { organizationId: row.organizationId, type: 'API_TOKEN_REVOKED', at: ctx.clock.now(), detail: row.id, ...actorOf(ctx.viewer) },
       ]);
       // Every instance forgets the token and ends its live streams when this commits (token caches, LiveConnections).
-      await sql`select pg_notify(${TOKEN_CHANNEL}, ${row.id})`.execute(trx);
+      await repo.notifyTokenChange(trx, TOKEN_CHANNEL, row.id);
     }
     return row.id;
   });
@@ -132,6 +131,6 @@ export async function revokeApiToken(ctx: Context, input: { apiTokenId: string }
  * ask is the reach table's `Organization.apiTokens` (ADMIN and the operator),
  * and the organization was authorized when it was read (R-SEC-2).
  */
-export async function listApiTokens(ctx: Context, organizationId: string, page: Page): Promise<ApiTokenRow[]> {
+export async function listApiTokens(ctx: Context, organizationId: string, page: Page): Promise<repo.ApiToken[]> {
   return repo.pageOfTokens(ctx.db, organizationId, page);
 }

@@ -2,9 +2,10 @@ import { actorOf, authorize, requireAuthenticated, viewerOrganization } from '..
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
 import { badInput, notFound } from '../errors.ts';
+import type { EventType } from '../events/event.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { isId, newId } from '../ids.ts';
-import type { Page } from '../schema/pagination.ts';
+import type { Page } from '../db/pages.ts';
 import { getOrganization } from '../tenancy/access.ts';
 import { newSecret } from './signing.ts';
 import type { WebhookAttemptRow, WebhookEndpointRow, WebhookMessageRow } from './tables.ts';
@@ -54,7 +55,7 @@ async function endpointToChange(ctx: Context, db: Executor, id: string): Promise
   return locked;
 }
 
-async function audit(ctx: Context, db: Executor, organizationId: string, type: string, detail: string): Promise<void> {
+async function audit(ctx: Context, db: Executor, organizationId: string, type: EventType, detail: string): Promise<void> {
   await appendEvents(db, [{ organizationId, type, at: ctx.clock.now(), detail, ...actorOf(ctx.viewer) }]);
 }
 

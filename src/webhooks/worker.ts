@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
+import type { EventType } from '../events/event.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { newId } from '../ids.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from 'pino';
 import { retryDelayMs } from './backoff.ts';
 import { DEFAULT_WEBHOOK_OPTIONS, leaseMs, type WebhookOptions } from './options.ts';
 import * as repo from './webhooks.repository.ts';
@@ -12,7 +13,7 @@ import { send, type SendResult } from './sender.ts';
 import { signatureHeaders } from './signing.ts';
 
 /** The event an endpoint's give-up appends (and announces to the organization's other endpoints). */
-export const ENDPOINT_DISABLED_EVENT = 'WEBHOOK_ENDPOINT_DISABLED';
+export const ENDPOINT_DISABLED_EVENT = 'WEBHOOK_ENDPOINT_DISABLED' satisfies EventType;
 
 export interface WebhookWorkerDeps {
   db: Db;

@@ -1,13 +1,11 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DATABASES, emptyPostgresDatabase } from '../support/databases.ts';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+import { listeningBase, ROOT, spawnGateway } from '../support/launch.ts';
 
 /**
  * What `npm start` runs: the build of scripts/build.mjs (into a directory of
@@ -31,32 +29,13 @@ describe('build and start (npm start runs dist/src/main.js)', { timeout: 180_000
     expect(readdirSync(join(out, 'src', 'catalogs', 'presets')).length).toBeGreaterThan(0);
 
     // An empty database: the compiled migrations must run (PostgreSQL when available, else a PGlite directory).
-    const env: Record<string, string> = {
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      OPERATOR_TOKEN: 'build-test-operator-token-0123',
-    };
+    const env: Record<string, string> = { OPERATOR_TOKEN: 'build-test-operator-token-0123' };
     if (DATABASES.includes('postgres')) {
       database = await emptyPostgresDatabase();
       env.DATABASE_URL = database.url;
     } else env.DATA_DIR = join(dataDir, 'data');
-    const child = spawn(process.execPath, [join(out, 'src', 'main.js')], {
-      cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString('utf8');
-        const match = /"graphql":"(http:[^"]+)\/graphql"/.exec(output);
-        if (match?.[1]) resolve(match[1].replace('localhost', '127.0.0.1'));
-      };
-      child.stdout.on('data', onData);
-      child.stderr.on('data', onData);
-      child.once('exit', (code) => reject(new Error(`gateway exited with ${code}:\n${output}`)));
-    });
+    const gateway = spawnGateway(env, { entry: join(out, 'src', 'main.js') });
+    const url = await listeningBase(gateway);
     try {
       const ready = await fetch(`${url}/readyz`);
       expect(await ready.json()).toEqual({
@@ -67,9 +46,7 @@ describe('build and start (npm start runs dist/src/main.js)', { timeout: 180_000
         draining: false,
       });
     } finally {
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      expect((await gateway.stop('SIGTERM')).code).toBe(0);
     }
   });
 });

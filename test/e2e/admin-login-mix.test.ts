@@ -6,6 +6,7 @@ import { DATABASES, freshDatabase } from '../support/databases.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
 import { createGroup, createMembers, licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
 import { END_SESSION, HEARTBEAT, START_SESSION, openSessions, poolCounter, seatsHeld } from '../support/sessions.ts';
+import { listenOn } from '../support/listen.ts';
 
 /*
  * Admin writes against logins in ONE organization, through a listening
@@ -58,7 +59,7 @@ for (const kind of DATABASES) {
       });
       const logger = createLogger('error', sink);
       gw = await startGateway(kind, { trustedKeys: TRUSTED_KEYS, database: await freshDatabase(kind, { poolSize: 16 }), logger });
-      const address = await gw.app.start(0, '127.0.0.1');
+      const address = await listenOn(gw);
       url = `http://127.0.0.1:${address.port}/graphql`;
     });
     afterAll(() => gw.close());

@@ -1,11 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES, freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { OPERATOR_TOKEN } from '../support/gateway.ts';
+import { ensureStopped, FAKETIME, listeningBase, spawnGateway, type GatewayProcess } from '../support/launch.ts';
 import { VENDOR, issueLicenseKey } from '../support/licensing.ts';
 import { HEARTBEAT, START_SESSION } from '../support/sessions.ts';
 
@@ -24,77 +21,43 @@ import { HEARTBEAT, START_SESSION } from '../support/sessions.ts';
  * high-water mark is tested on PGlite in test/integration/clock-of-record.test.ts).
  */
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const FAKETIME = ['/usr/bin/faketime', '/usr/local/bin/faketime'].find((path) => existsSync(path)) ?? null;
 const DAY = 86_400_000;
 
-interface Instance {
+/** A gateway process of this test, with its name for messages and its GraphQL URL. */
+interface Instance extends GatewayProcess {
   name: string;
-  child: ChildProcess;
   url: string;
   base: string;
-  log: string[];
-  exited: Promise<void>;
 }
 
-const children: Instance[] = [];
+const children: GatewayProcess[] = [];
 
 /** Starts a gateway process (under `faketime -f <offset>` when given) and resolves once it logs its address. */
-function launch(name: string, databaseUrl: string, options: { faketime?: string; env?: Record<string, string> } = {}): Promise<Instance> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    DATABASE_URL: databaseUrl,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    OPERATOR_TOKEN,
-    LICENSE_PUBLIC_KEYS: VENDOR.publicKey,
-    LOG_LEVEL: 'info',
-    // Nothing expires while the test runs: a session changed is a session the skewed instance touched.
-    SESSION_TTL_SECONDS: '86400',
-    ...options.env,
-  };
-  delete env.DATA_DIR;
-  const node = [process.execPath, '--import', 'tsx', 'src/main.ts'];
-  const argv = options.faketime ? [FAKETIME!, '-f', options.faketime, ...node] : node;
-  const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const instance: Instance = {
-    name,
-    child,
-    url: '',
-    base: '',
-    log: [],
-    exited: new Promise((resolve) => child.once('exit', () => resolve())),
-  };
-  children.push(instance);
-  return new Promise((resolve, reject) => {
-    const fail = (why: string) => reject(new Error(`${name} ${why}:\n${instance.log.join('\n')}`));
-    const timer = setTimeout(() => fail('did not log its address'), 60_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      instance.log.push(line);
-      if (instance.url) return;
-      try {
-        const entry = JSON.parse(line) as { graphql?: unknown };
-        if (typeof entry.graphql === 'string') {
-          instance.url = entry.graphql;
-          instance.base = new URL(entry.graphql).origin;
-          clearTimeout(timer);
-          resolve(instance);
-        }
-      } catch {
-        // not a JSON log line
-      }
-    });
-    createInterface({ input: child.stderr! }).on('line', (line) => instance.log.push(line));
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (!instance.url) fail(`exited (${code ?? signal}) before listening`);
-    });
+async function launch(
+  name: string,
+  databaseUrl: string,
+  options: { faketime?: string; env?: Record<string, string> } = {},
+): Promise<Instance> {
+  const gateway = spawnGateway(
+    {
+      DATABASE_URL: databaseUrl,
+      OPERATOR_TOKEN,
+      LICENSE_PUBLIC_KEYS: VENDOR.publicKey,
+      // Nothing expires while the test runs: a session changed is a session the skewed instance touched.
+      SESSION_TTL_SECONDS: '86400',
+      ...options.env,
+    },
+    options.faketime ? { faketime: options.faketime } : {},
+  );
+  children.push(gateway);
+  const base = await listeningBase(gateway).catch((error: Error) => {
+    throw new Error(`${name}: ${error.message}`);
   });
+  return Object.assign(gateway, { name, base, url: `${base}/graphql` });
 }
 
 async function stop(instance: Instance): Promise<void> {
-  instance.child.kill('SIGTERM');
-  await instance.exited;
+  await instance.stop('SIGTERM');
 }
 
 type Gql = { status: number; data?: any; errors?: { message: string; extensions?: Record<string, unknown> }[] };
@@ -224,10 +187,7 @@ describe.skipIf(!DATABASES.includes('postgres') || !FAKETIME)(
     }, 120_000);
 
     afterAll(async () => {
-      for (const instance of children) {
-        if (instance.child.exitCode === null && instance.child.signalCode === null) instance.child.kill('SIGKILL');
-      }
-      await Promise.all(children.map((instance) => instance.exited));
+      await Promise.all(children.map((instance) => ensureStopped(instance)));
       await database?.dispose();
     }, 60_000);
 
@@ -285,7 +245,7 @@ describe.skipIf(!DATABASES.includes('postgres') || !FAKETIME)(
 
       // SIGTERM waits for a running sweep: whatever the instance would have swept is in the database now.
       await stop(skewed);
-      expect.soft(skewed.log.some((line) => line.includes('background sweeps skipped'))).toBe(true);
+      expect.soft(skewed.output().includes('background sweeps skipped')).toBe(true);
       const after = await snapshot();
       expect(after).toEqual(before);
       const { now } = await sql<{ now: Date }>`select now()`.execute(database.db).then((r) => r.rows[0]!);

@@ -7,6 +7,7 @@ import { sweepLicenseStates } from '../../src/licenses/license.service.ts';
 import { DATABASES } from '../support/databases.ts';
 import { createOrg, createUser, OPERATOR_TOKEN, startGateway, type OrgFixture, type TestGateway } from '../support/gateway.ts';
 import { activateKey, createGroup, createUsers, issueLicenseKey, licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
+import { listenOn } from '../support/listen.ts';
 
 /*
  * R-LIVE-2: the /dashboard page in a real headless Chromium against a
@@ -39,7 +40,7 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
 
   beforeAll(async () => {
     gw = await startGateway(kind, { trustedKeys: TRUSTED_KEYS, now: T0 });
-    const address = await gw.app.start(0, '127.0.0.1');
+    const address = await listenOn(gw);
     base = `http://127.0.0.1:${address.port}`;
     if (HAVE_CHROMIUM) {
       const { chromium } = await import('playwright-core');

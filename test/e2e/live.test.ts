@@ -1,12 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { DATABASES, freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { allPoolCounters } from '../../src/sessions/sessions.repository.ts';
 import { OPERATOR_TOKEN, startGateway, type TestGateway } from '../support/gateway.ts';
+import { ensureStopped, listeningBase, spawnGateway, type GatewayProcess } from '../support/launch.ts';
 import { createGroup, createUsers, issueLicenseKey, licensedOrg, TRUSTED_KEYS, VENDOR } from '../support/licensing.ts';
+import { listenOn } from '../support/listen.ts';
 
 const SEAT_USAGE = `subscription($id: ID!) { seatUsage(organizationId: $id) { organizationId at pools { product { code } capacity inUse emergencyCapacity emergencyInUse overageInUse maxPossible peakToday } } }`;
 const EVENTS = `subscription($id: ID!) { licenseEvents(organizationId: $id) { id type user { id } product { code } detail actor } }`;
@@ -80,7 +80,7 @@ for (const kind of DATABASES) {
 
     beforeAll(async () => {
       gw = await startGateway(kind, { trustedKeys: TRUSTED_KEYS });
-      const address = await gw.app.start(0, '127.0.0.1');
+      const address = await listenOn(gw);
       http = `http://127.0.0.1:${address.port}/graphql`;
       ws = `ws://127.0.0.1:${address.port}/graphql`;
     });
@@ -294,41 +294,27 @@ for (const kind of DATABASES) {
 }
 
 /** A gateway process of its own; resolves with its GraphQL URL once it listens. */
-function startProcess(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: new URL('../../', import.meta.url).pathname,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', OPERATOR_TOKEN, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('gateway process did not start')), 30_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const match = /"graphql":"(http:[^"]+)"/.exec(line);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1].replace('localhost', '127.0.0.1') });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
-  });
+async function startProcess(env: Record<string, string>): Promise<{ gateway: GatewayProcess; url: string }> {
+  const gateway = spawnGateway({ OPERATOR_TOKEN, ...env });
+  return { gateway, url: `${await listeningBase(gateway)}/graphql` };
 }
 
 describe.skipIf(!DATABASES.includes('postgres'))('live utilization across gateway processes on one PostgreSQL', () => {
   let database: TestDatabase;
-  const children: ChildProcess[] = [];
+  const children: GatewayProcess[] = [];
 
   beforeAll(async () => {
     database = await freshDatabase('postgres');
   });
   afterAll(async () => {
-    for (const child of children) child.kill('SIGKILL');
+    await Promise.all(children.map((gateway) => ensureStopped(gateway)));
     await database.dispose();
   });
 
   it('[R-LIVE-1] a session started on one process reaches a subscriber on the other', async () => {
     const env = { DATABASE_URL: database.url!, LICENSE_PUBLIC_KEYS: VENDOR.publicKey };
     const [a, b] = await Promise.all([startProcess(env), startProcess(env)]);
-    children.push(a.child, b.child);
+    children.push(a.gateway, b.gateway);
     const call = async (url: string, query: string, variables: Record<string, unknown>, token = OPERATOR_TOKEN) => {
       const res = await fetch(url, {
         method: 'POST',

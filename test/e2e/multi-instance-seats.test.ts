@@ -1,9 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES, freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { OPERATOR_TOKEN, uniqueCustomerRef } from '../support/gateway.ts';
+import { ensureStopped, listeningBase, spawnGateway, type GatewayProcess } from '../support/launch.ts';
 import { VENDOR, issueLicenseKey, type Bought } from '../support/licensing.ts';
 import { START_SESSION, type StartView } from '../support/sessions.ts';
 
@@ -16,63 +14,29 @@ import { START_SESSION, type StartView } from '../support/sessions.ts';
  * nothing is asserted about how long anything takes.
  */
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DAY = 86_400_000;
 
-interface Instance {
+/** A gateway process of this test, with its name for messages and its GraphQL URL. */
+interface Instance extends GatewayProcess {
   name: string;
-  child: ChildProcess;
   url: string;
-  log: string[];
-  exited: Promise<void>;
 }
 
-const children: Instance[] = [];
+const children: GatewayProcess[] = [];
 
 /** Starts a gateway process and resolves once it logs its GraphQL address. */
-function launch(name: string, databaseUrl: string, sessionTtlSeconds: number): Promise<Instance> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
+async function launch(name: string, databaseUrl: string, sessionTtlSeconds: number): Promise<Instance> {
+  const gateway = spawnGateway({
     DATABASE_URL: databaseUrl,
-    PORT: '0',
-    HOST: '127.0.0.1',
     OPERATOR_TOKEN,
     LICENSE_PUBLIC_KEYS: VENDOR.publicKey,
     SESSION_TTL_SECONDS: String(sessionTtlSeconds),
-    LOG_LEVEL: 'info',
-  };
-  delete env.DATA_DIR;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const instance: Instance = { name, child, url: '', log: [], exited: new Promise((resolve) => child.once('exit', () => resolve())) };
-  children.push(instance);
-  const remember = (line: string) => {
-    instance.log.push(line);
-    if (instance.log.length > 100) instance.log.shift();
-  };
-  return new Promise((resolve, reject) => {
-    const fail = (why: string) => reject(new Error(`${name} ${why}:\n${instance.log.join('\n')}`));
-    const timer = setTimeout(() => fail('did not log its address'), 60_000);
-    // Stdout is read for the whole life of the process, so that it never blocks on a full pipe.
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      remember(line);
-      if (instance.url) return;
-      try {
-        const entry = JSON.parse(line) as { graphql?: unknown };
-        if (typeof entry.graphql === 'string') {
-          instance.url = entry.graphql;
-          clearTimeout(timer);
-          resolve(instance);
-        }
-      } catch {
-        // not a JSON log line
-      }
-    });
-    createInterface({ input: child.stderr! }).on('line', remember);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (!instance.url) fail(`exited (${code ?? signal}) before listening`);
-    });
   });
+  children.push(gateway);
+  const base = await listeningBase(gateway).catch((error: Error) => {
+    throw new Error(`${name}: ${error.message}`);
+  });
+  return Object.assign(gateway, { name, url: `${base}/graphql` });
 }
 
 type Gql = { data?: any; errors?: { message: string; extensions?: { code?: string } }[] };
@@ -205,10 +169,7 @@ describe.skipIf(!DATABASES.includes('postgres'))('gateway processes sharing one 
   }, 120_000);
 
   afterAll(async () => {
-    for (const instance of children) {
-      if (instance.child.exitCode === null && instance.child.signalCode === null) instance.child.kill('SIGKILL');
-    }
-    await Promise.all(children.map((instance) => instance.exited));
+    await Promise.all(children.map((instance) => ensureStopped(instance)));
     await database?.dispose();
   }, 60_000);
 

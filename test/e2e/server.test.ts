@@ -10,6 +10,7 @@ import { openDatabase } from '../../src/db/database.ts';
 import { migrateToLatest, migrationsApplied } from '../../src/db/migrate.ts';
 import { DATABASES, emptyPostgresDatabase } from '../support/databases.ts';
 import { createOrg, OPERATOR_TOKEN, startGateway, type TestGateway } from '../support/gateway.ts';
+import { listenOn } from '../support/listen.ts';
 
 const CATALOG_CODES = '{ catalogs { code } }';
 
@@ -45,7 +46,7 @@ for (const kind of DATABASES) {
 
     beforeAll(async () => {
       gw = await startGateway(kind);
-      const address = await gw.app.start(0, '127.0.0.1');
+      const address = await listenOn(gw);
       base = `http://127.0.0.1:${address.port}`;
     });
     afterAll(() => gw.close());
@@ -127,7 +128,7 @@ for (const kind of DATABASES) {
 
     it('closes WebSockets with 1001 when it stops', async () => {
       const other = await startGateway(kind);
-      const address = await other.app.start(0, '127.0.0.1');
+      const address = await listenOn(other);
       const socket = new WebSocket(`ws://127.0.0.1:${address.port}/graphql`, 'graphql-transport-ws');
       await new Promise((resolve) => socket.once('open', resolve));
       const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));

@@ -1,5 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -7,7 +5,9 @@ import { openDatabase } from '../../src/db/database.ts';
 import type { TokenCacheOptions } from '../../src/tokens/token-cache.ts';
 import { DATABASES, freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { OPERATOR_TOKEN, startGateway, type OrgFixture, type TestGateway } from '../support/gateway.ts';
+import { ensureStopped, listeningBase, spawnGateway, type GatewayProcess } from '../support/launch.ts';
 import { licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
+import { listenOn } from '../support/listen.ts';
 
 /*
  * A revoked or expired token ends its live streams, on every instance
@@ -133,7 +133,7 @@ for (const kind of DATABASES) {
     }
 
     async function listen(gw: TestGateway): Promise<{ http: string; ws: string }> {
-      const { port } = await gw.app.start(0, '127.0.0.1');
+      const { port } = await listenOn(gw);
       return { http: `http://127.0.0.1:${port}/graphql`, ws: `ws://127.0.0.1:${port}/graphql` };
     }
 
@@ -293,40 +293,26 @@ for (const kind of DATABASES) {
 }
 
 /** A gateway process of its own; resolves with its GraphQL URL once it listens. */
-function startProcess(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: new URL('../../', import.meta.url).pathname,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', OPERATOR_TOKEN, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('gateway process did not start')), 60_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const match = /"graphql":"(http:[^"]+)"/.exec(line);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1].replace('localhost', '127.0.0.1') });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
-  });
+async function startProcess(env: Record<string, string>): Promise<{ gateway: GatewayProcess; url: string }> {
+  const gateway = spawnGateway({ OPERATOR_TOKEN, ...env });
+  return { gateway, url: `${await listeningBase(gateway)}/graphql` };
 }
 
 describe.skipIf(!DATABASES.includes('postgres'))('live streams of a revoked token across gateway processes on one PostgreSQL', () => {
   let database: TestDatabase;
-  const children: ChildProcess[] = [];
+  const children: GatewayProcess[] = [];
 
   beforeAll(async () => {
     database = await freshDatabase('postgres');
   });
   afterAll(async () => {
-    for (const child of children) child.kill('SIGKILL');
+    await Promise.all(children.map((gateway) => ensureStopped(gateway)));
     await database.dispose();
   });
 
   it('[R-SEC-8][TOKEN-REVOKE-LIVE] a token revoked through process A: its graphql-ws connection on process B closes with 4403 and its SSE stream there ends', async () => {
     const [a, b] = await Promise.all([startProcess({ DATABASE_URL: database.url! }), startProcess({ DATABASE_URL: database.url! })]);
-    children.push(a.child, b.child);
+    children.push(a.gateway, b.gateway);
     const call = async (url: string, query: string, variables: Record<string, unknown>, token = OPERATOR_TOKEN) => {
       const res = await fetch(url, {
         method: 'POST',

@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DATABASES, POSTGRES_URL, freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { startReceiver, type Receiver } from '../support/webhook-receiver.ts';
-import { ensureStopped, listeningBase, PROCESS_OPERATOR_TOKEN, spawnGateway, type GatewayProcess } from '../hardening/process.ts';
+import { ensureStopped, listeningBase, PROCESS_OPERATOR_TOKEN, spawnGateway, type GatewayProcess } from '../support/launch.ts';
 
 /*
  * Webhooks across real gateway processes (`node --import tsx src/main.ts`):

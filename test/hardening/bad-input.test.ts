@@ -6,7 +6,7 @@ import { generateKeyPair, issueKey, parseTrustedKeys } from '../../src/keys/code
 import { orderToPayload } from '../../src/keys/order.ts';
 import { DATABASES } from '../support/databases.ts';
 import { OPERATOR_TOKEN } from '../support/gateway.ts';
-import { leaksIn, listen, type Body, type ListeningApp } from './app.ts';
+import { leaksIn, listen, type Body, type ListeningApp } from '../support/listen.ts';
 
 /** Codes a client may see for a refused request or operation; anything else (INTERNAL_SERVER_ERROR above all) is a bug. */
 const REQUEST_CODES = [

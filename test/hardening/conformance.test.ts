@@ -1,6 +1,7 @@
 import { serverAudits } from 'graphql-http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
+import { listenOn } from '../support/listen.ts';
 
 /**
  * SHOULD audits of graphql-http the gateway does not pass, by audit id, with
@@ -17,7 +18,7 @@ describe('[R-SEC-4] GraphQL over HTTP conformance (graphql-http serverAudits)', 
   beforeAll(async () => {
     // The database does not matter here: the audits speak HTTP and mostly ask { __typename }.
     gw = await startGateway('pglite');
-    const address = await gw.app.start(0, '127.0.0.1');
+    const address = await listenOn(gw);
     url = `http://127.0.0.1:${address.port}/graphql`;
     for (const audit of serverAudits({ url })) {
       const result = await audit.fn();

@@ -8,7 +8,7 @@ import { DEFAULT_LIMITS, type OperationLimits } from '../../src/security/limits.
 import { DATABASES, freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { OPERATOR_TOKEN } from '../support/gateway.ts';
 import { countingDatabase } from '../support/licensing.ts';
-import { codeOf, leaksIn, listen, wsRun, type Body, type ListeningApp } from './app.ts';
+import { codeOf, leaksIn, listen, wsRun, type Body, type ListeningApp } from '../support/listen.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 

@@ -7,7 +7,7 @@ import { procStat } from '../../src/db/data-dir-lock.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { DATABASES } from '../support/databases.ts';
-import { ensureStopped, listeningBase, PROCESS_OPERATOR_TOKEN, ROOT, spawnGateway, type GatewayProcess } from './process.ts';
+import { ensureStopped, gatewayCommand, gatewayEnv, listeningBase, ROOT, spawnGateway, type GatewayProcess } from '../support/launch.ts';
 
 /*
  * The PGlite data directory lock (issue name: pglite-restart). A restart right
@@ -62,17 +62,12 @@ describe.skipIf(!DATABASES.includes('pglite'))('PGlite data directory lock', { t
     const dir = await dataDir();
     // The victim's parent is `sleep`, which never waits for children: once killed, the victim stays a zombie.
     const log = join(tempDir(), 'victim.log');
-    const parent: ChildProcess = spawn('sh', ['-c', `"${process.execPath}" --import tsx src/main.ts >"${log}" 2>&1 & exec sleep 600`], {
+    const command = gatewayCommand()
+      .map((arg) => `"${arg}"`)
+      .join(' ');
+    const parent: ChildProcess = spawn('sh', ['-c', `${command} >"${log}" 2>&1 & exec sleep 600`], {
       cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: process.env.HOME ?? '/tmp',
-        HOST: '127.0.0.1',
-        PORT: '0',
-        OPERATOR_TOKEN: PROCESS_OPERATOR_TOKEN,
-        DATA_DIR: dir,
-        LOG_LEVEL: 'info',
-      },
+      env: gatewayEnv({ DATA_DIR: dir }),
       stdio: 'ignore',
     });
     cleanups.push(() => void parent.kill('SIGKILL'));

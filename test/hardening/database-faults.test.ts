@@ -8,7 +8,8 @@ import { openDatabase } from '../../src/db/database.ts';
 import { DATABASES } from '../support/databases.ts';
 import { VENDOR, issueLicenseKey } from '../support/licensing.ts';
 import { freePort, HAVE_POSTGRES_BINARIES, ownPostgres, type OwnPostgres } from './own-postgres.ts';
-import { ensureStopped, listeningBase, PROCESS_OPERATOR_TOKEN, spawnGateway, type GatewayProcess } from './process.ts';
+import { ensureStopped, listeningBase, PROCESS_OPERATOR_TOKEN, spawnGateway, type GatewayProcess } from '../support/launch.ts';
+import { listenOn } from '../support/listen.ts';
 
 /*
  * Database faults under load (issue names: db-restart, db-crash). Two gateway
@@ -350,7 +351,7 @@ describe.skipIf(!DATABASES.includes('postgres'))('a PostgreSQL that cannot be re
       operatorToken: PROCESS_OPERATOR_TOKEN,
       sweepIntervalMs: 0,
     });
-    const address = await app.start(0, '127.0.0.1');
+    const address = await listenOn({ app });
     const base = `http://127.0.0.1:${address.port}`;
     try {
       for (const accept of ['application/graphql-response+json', 'application/json']) {

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
 import { freePort, HAVE_POSTGRES_BINARIES, ownPostgres, type OwnPostgres } from './own-postgres.ts';
-import { ensureStopped, listeningBase, spawnGateway, type GatewayProcess } from './process.ts';
+import { ensureStopped, listeningBase, spawnGateway, type GatewayProcess } from '../support/launch.ts';
 
 /*
  * A gateway started before its database (issue name: db-wait): it waits with

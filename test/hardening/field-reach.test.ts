@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
 import { startGateway, createOrg, createUser, type OrgFixture, type TestGateway } from '../support/gateway.ts';
 import { TRUSTED_KEYS, activateKey, createGroup, issueLicenseKey } from '../support/licensing.ts';
+import { listenOn } from '../support/listen.ts';
 
 /*
  * The reported leaks (R-SEC-5): an AGENT_CLIENT token read the whole
@@ -86,7 +87,7 @@ for (const kind of DATABASES) {
 
     beforeAll(async () => {
       gw = await startGateway(kind, { trustedKeys: TRUSTED_KEYS });
-      const address = await gw.app.start(0, '127.0.0.1');
+      const address = await listenOn(gw);
       base = `http://127.0.0.1:${address.port}`;
       org = await createOrg(gw, 'innoacd', 'Leaky Contact Center', SECRETS.customerRef);
       await activateKey(

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.ts';
 import { migrationsApplied } from '../../src/db/migrate.ts';
 import { DATABASES, freshDatabase, type TestDatabase } from '../support/databases.ts';
-import { ensureStopped, listeningBase, PROCESS_OPERATOR_TOKEN, spawnGateway, type GatewayProcess } from './process.ts';
+import { ensureStopped, listeningBase, PROCESS_OPERATOR_TOKEN, spawnGateway, type GatewayProcess } from '../support/launch.ts';
 
 interface Reply {
   data?: Record<string, any>;

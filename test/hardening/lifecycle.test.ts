@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { OPERATOR_TOKEN } from '../support/gateway.ts';
-import { listen } from './app.ts';
-import { ensureStopped, listeningBase, PROCESS_OPERATOR_TOKEN, spawnGateway, type GatewayProcess } from './process.ts';
+import { listen } from '../support/listen.ts';
+import { ensureStopped, listeningBase, PROCESS_OPERATOR_TOKEN, spawnGateway, type GatewayProcess } from '../support/launch.ts';
 
 /** A raw HTTP/1.1 connection: what was received, and a promise of everything once the server closes it. */
 function rawConnection(port: number): Promise<{ socket: Socket; received: () => string; closed: Promise<string> }> {

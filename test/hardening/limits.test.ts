@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.ts';
 import { DEFAULT_LIMITS } from '../../src/security/limits.ts';
 import { OPERATOR_TOKEN } from '../support/gateway.ts';
-import { codeOf, listen, wsRun, type ListeningApp } from './app.ts';
+import { codeOf, listen, wsRun, type ListeningApp } from '../support/listen.ts';
 
 /** `{ catalogs { products { includes { includes … { code } } } } }` with `depth` levels of fields. */
 function nested(depth: number): string {

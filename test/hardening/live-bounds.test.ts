@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { DATABASES } from '../support/databases.ts';
 import { createOrg, OPERATOR_TOKEN, type OrgFixture } from '../support/gateway.ts';
-import { listen, type ListeningApp } from './app.ts';
+import { listen, type ListeningApp } from '../support/listen.ts';
 
 /*
  * Bounds on live connections (issue names: subscription-flood, live-bounds).

@@ -6,7 +6,7 @@ import { DATABASES } from '../support/databases.ts';
 import { OPERATOR_TOKEN, createUser, startGateway, type OrgFixture, type TestGateway } from '../support/gateway.ts';
 import { TRUSTED_KEYS, createGroup, licensedOrg } from '../support/licensing.ts';
 import { startGranted } from '../support/sessions.ts';
-import { leaksIn } from './app.ts';
+import { leaksIn, listenOn } from '../support/listen.ts';
 
 /*
  * Two items of the security issue:
@@ -30,7 +30,7 @@ for (const kind of DATABASES) {
 
     beforeAll(async () => {
       gw = await startGateway(kind, { trustedKeys: TRUSTED_KEYS });
-      base = `http://127.0.0.1:${(await gw.app.start(0, '127.0.0.1')).port}`;
+      base = `http://127.0.0.1:${(await listenOn(gw)).port}`;
       // A second instance on the same database, configured to show organizations.
       perOrganization = createApp({
         database: gw.database,
@@ -82,7 +82,7 @@ for (const kind of DATABASES) {
 
     beforeAll(async () => {
       gw = await startGateway(kind);
-      base = `http://127.0.0.1:${(await gw.app.start(0, '127.0.0.1')).port}`;
+      base = `http://127.0.0.1:${(await listenOn(gw)).port}`;
       const org = await gw.ok('mutation { createOrganization(input: { name: "Bytes", catalog: "innoacd" }) { organization { id } } }');
       const site = await gw.ok('mutation($id: ID!) { createSite(input: { organizationId: $id, name: "HQ" }) { site { id } } }', {
         id: org.createOrganization.organization.id,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
 import { OPERATOR_TOKEN } from '../support/gateway.ts';
-import { listen, wsRun, type ListeningApp } from './app.ts';
+import { listen, wsRun, type ListeningApp } from '../support/listen.ts';
 
 interface Line {
   level: string;

@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.ts';
 import { DEFAULT_RATE_LIMITS, SlidingWindowLimiter } from '../../src/security/rate-limit.ts';
 import { OPERATOR_TOKEN } from '../support/gateway.ts';
-import { codeOf, listen, wsRun, type ListeningApp } from './app.ts';
+import { codeOf, listen, wsRun, type ListeningApp } from '../support/listen.ts';
 
 /** A rate-limit clock that moves only when told (milliseconds). */
 function ticker() {

@@ -1,7 +1,6 @@
 import { CompiledQuery } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { allocationCacheOf } from '../../src/assignments/allocation-cache.ts';
 import { loadPresetCatalogs } from '../../src/catalogs/index.ts';
 import { sweepLicenseStates } from '../../src/licenses/license.service.ts';
 import { DATABASES } from '../support/databases.ts';
@@ -90,7 +89,7 @@ for (const kind of DATABASES) {
     afterAll(() => gw.close());
     beforeEach(() => gw.clock.set(NOW));
 
-    const cache = () => allocationCacheOf(gw.database.db);
+    const cache = () => gw.app.caches.allocation;
     const read = async (org: OrgFixture): Promise<Page> =>
       (await gw.ok<{ organization: Page }>(PAGE, { id: org.organizationId, first: 100 }, org.admin)).organization;
 
@@ -511,7 +510,9 @@ for (const kind of DATABASES) {
       // Past the term and its grace: the sweep records DEMO and withdraws the named licences.
       gw.clock.set(new Date('2027-01-20T00:00:00.000Z'));
       const published = cache().stats.published;
-      expect(await sweepLicenseStates(gw.database.db, gw.clock, loadPresetCatalogs())).toBeGreaterThanOrEqual(1);
+      expect(
+        await sweepLicenseStates(gw.database.db, gw.clock, loadPresetCatalogs(), { allocations: gw.app.caches.allocation }),
+      ).toBeGreaterThanOrEqual(1);
       // Other organizations of this file whose keys ran out as well are published by the same sweep.
       expect(cache().stats.published).toBeGreaterThan(published);
       // The sweep's catalogs are other objects than the app's: allocate reruns on the cached inputs, without SQL.

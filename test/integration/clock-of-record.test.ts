@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config.ts';
 import { DbClock } from '../../src/db/db-clock.ts';
 import type { Db } from '../../src/db/database.ts';
 import { sweepLicenseStates } from '../../src/licenses/license.service.ts';
-import { listen, wsRun, type ListeningApp } from '../hardening/app.ts';
+import { listen, wsRun, type ListeningApp } from '../support/listen.ts';
 import { DATABASES } from '../support/databases.ts';
 import { createOrg, createUser, startGateway, type OrgFixture, type TestGateway } from '../support/gateway.ts';
 import { activateKey, createGroup, issueLicenseKey, licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPresetCatalogs } from '../../src/catalogs/index.ts';
-import type { EventRow } from '../../src/db/schema.ts';
+import type { LicenseEvent as EventRow } from '../../src/events/event.ts';
 import type { Channel } from '../../src/live/channel.ts';
 import { createLiveHub, type HubTimers, type LiveHub, type SeatUsagePayload } from '../../src/live/hub.ts';
 import { DATABASES } from '../support/databases.ts';

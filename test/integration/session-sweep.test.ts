@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isId } from '../../src/ids.ts';
-import { sweepExpiredSessions } from '../../src/sessions/sessions.service.ts';
+import { sweepExpiredSessions } from '../../src/sessions/sweep.ts';
 import { DATABASES } from '../support/databases.ts';
 import { startGateway, type OrgFixture, type TestGateway } from '../support/gateway.ts';
 import { createGroup, createMembers, eventsOf, licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';

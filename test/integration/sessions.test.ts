@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadPresetCatalogs } from '../../src/catalogs/index.ts';
 import { sweepLicenseStates } from '../../src/licenses/license.service.ts';
-import { sweepExpiredSessions } from '../../src/sessions/sessions.service.ts';
+import { sweepExpiredSessions } from '../../src/sessions/sweep.ts';
 import { DATABASES } from '../support/databases.ts';
 import { codeOf, startGateway, type OrgFixture, type Result, type TestGateway } from '../support/gateway.ts';
 import {

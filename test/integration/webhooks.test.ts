@@ -177,14 +177,20 @@ for (const kind of DATABASES) {
     });
 
     it('[webhooks] outbox in the same transaction: a rolled-back change announces nothing, a committed one is queued', async () => {
-      const { org, endpointId } = await setup(['PROBE_EVENT']);
+      const { org, endpointId } = await setup(['USERS_MOVED']);
       const count = async () =>
         (
           await sql<{ n: number }>`select count(*)::int as n from webhook_messages where endpoint_id = ${endpointId}`.execute(
             gw.database.db,
           )
         ).rows[0]!.n;
-      const probe = { organizationId: org.organizationId, type: 'PROBE_EVENT', at: gw.clock.now(), actor: 'system', apiTokenId: null };
+      const probe = {
+        organizationId: org.organizationId,
+        type: 'USERS_MOVED' as const,
+        at: gw.clock.now(),
+        actor: 'system',
+        apiTokenId: null,
+      };
       await expect(
         gw.database.db.transaction().execute(async (trx) => {
           await appendEvents(trx, [probe]);
@@ -194,10 +200,10 @@ for (const kind of DATABASES) {
       expect(await count()).toBe(0);
       await deliverAll(worker());
       expect(receiver.received).toHaveLength(0);
-      await gw.database.db.transaction().execute((trx) => appendEvents(trx, [probe, { ...probe, type: 'OTHER_EVENT' }]));
+      await gw.database.db.transaction().execute((trx) => appendEvents(trx, [probe, { ...probe, type: 'USER_DELETED' as const }]));
       expect(await count()).toBe(1);
       await deliverAll(worker());
-      expect(receiver.received.map((r) => r.verified?.type)).toEqual(['PROBE_EVENT']);
+      expect(receiver.received.map((r) => r.verified?.type)).toEqual(['USERS_MOVED']);
     });
 
     it('[webhooks] the session start (its event inserted inside one CTE) reaches the outbox with no change to its write path', async () => {

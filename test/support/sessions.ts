@@ -41,7 +41,7 @@ export const EVENTS = `query($id: ID!, $first: Int, $after: String) {
   }
 }`;
 
-export type SeatKind = 'REGULAR' | 'EMERGENCY' | 'OVERAGE' | 'DEMO';
+export type SeatKind = 'REGULAR' | 'EMERGENCY' | 'OVERAGE' | 'DEMO' | 'NAMED';
 
 export interface SessionView {
   id: string;

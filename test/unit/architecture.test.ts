@@ -29,9 +29,68 @@ function sourceFiles(dir: string): string[] {
   );
 }
 
+/**
+ * The layers of src/, lowest first (README "Architecture"): a file may import only from its own layer or a
+ * lower one. The first layer whose test matches a file is its layer, in the order of LAYER_MATCH.
+ */
+const LAYERS = [
+  'pure rules',
+  'storage',
+  'callers',
+  'allocation',
+  'app state',
+  'context',
+  'services',
+  'GraphQL',
+  'server',
+  'entry points',
+] as const;
+type Layer = (typeof LAYERS)[number];
+const APP_STATE = [
+  'live/hub.ts',
+  'live/channel.ts',
+  'live/bounds.ts',
+  'live/shared-execution.ts',
+  'live/dashboard.ts',
+  'schema/loaders.ts',
+  'sessions/seat-usage.ts',
+  'sessions/start-cache.ts',
+  'tokens/token-cache.ts',
+  'tokens/stream-registry.ts',
+];
+const LAYER_MATCH: [Layer, (file: string) => boolean][] = [
+  ['entry points', (f) => f === 'main.ts' || f.startsWith('cli/')],
+  ['server', (f) => f === 'app.ts' || f === 'config.ts' || f.startsWith('server/')],
+  ['app state', (f) => APP_STATE.includes(f)],
+  ['GraphQL', (f) => f.endsWith('.schema.ts') || /^(schema|security|observability)\//.test(f) || f === 'auth/reach-plugin.ts'],
+  [
+    'storage',
+    (f) =>
+      f.startsWith('db/') ||
+      f.endsWith('.repository.ts') ||
+      /^(events\/event|sessions\/session|sessions\/lock-order|webhooks\/tables)\.ts$/.test(f),
+  ],
+  ['pure rules', (f) => /^(licensing|keys|catalogs)\//.test(f) || ['clock.ts', 'ids.ts', 'errors.ts', 'auth/tokens.ts'].includes(f)],
+  ['callers', (f) => f.startsWith('auth/')],
+  ['allocation', (f) => f.startsWith('allocation/')],
+  ['context', (f) => f === 'context.ts'],
+  ['services', (f) => f.endsWith('.service.ts') || /^(sessions|tenancy|tokens|assignments|licenses|events|live|webhooks)\//.test(f)],
+];
+const layerOf = (file: string): Layer | undefined => LAYER_MATCH.find(([, test]) => test(file))?.[0];
+
 describe('architecture of src/', () => {
   it('has no import circle (type imports included)', () => {
     expect(circles.map((circle) => circle.join(' → '))).toEqual([]);
+  });
+
+  it('imports only downwards through the layers (pure rules → storage → … → entry points)', () => {
+    const unplaced = Object.keys(graph).filter((file) => layerOf(file) === undefined);
+    expect(unplaced).toEqual([]);
+    const rank = (file: string) => LAYERS.indexOf(layerOf(file) as Layer);
+    const upwards = importsOf('')
+      .filter(({ file, dep }) => rank(dep) > rank(file))
+      .map(({ file, dep }) => `${file} [${layerOf(file)}] → ${dep} [${layerOf(dep)}]`);
+    expect(upwards).toEqual([]);
   });
 
   it('keeps licensing/ pure: it imports only licensing/, catalog types and the key payload', () => {

@@ -289,4 +289,11 @@ describe('[R-CAT-2] broken catalogs are refused, naming the product', () => {
     );
     expect(() => parseCatalog([], 'x.json')).toThrow('catalog x.json: must be an object');
   });
+
+  it('[R-CAT-2] an advisory code other than the WarningCode values it reaches clients as', () => {
+    expect(refuse((c) => (c.products[0]!.advisories = [{ code: 'SIZING_HINT', perUsers: 25, message: 'One per 25.' }]))).toThrow(
+      'product A: advisories[0]: code must be one of CAPACITY_ADVISORY, got "SIZING_HINT"',
+    );
+    expect(productOf(parseCatalog(base(), 'test.json'), 'A').advisories).toEqual([]);
+  });
 });

@@ -1,8 +1,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** The repository root, where `node --import tsx src/main.ts` runs. */
+/*
+ * The one way tests start a gateway as a process of its own, exactly as
+ * deployed: `node --import tsx src/main.ts` (or a compiled entry point with
+ * plain node), in a clean environment, on 127.0.0.1 and a free port. Its JSON
+ * log lines are collected; the address comes from "gateway listening".
+ * In-process gateways listening on a socket: test/support/listen.ts.
+ */
+
+/** The repository root, where the gateway runs. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** libfaketime's wrapper, when installed (tests of the clock of record skip otherwise). */
+export const FAKETIME = ['/usr/bin/faketime', '/usr/local/bin/faketime'].find((path) => existsSync(path)) ?? null;
 
 export const PROCESS_OPERATOR_TOKEN = 'process-operator-token-0123456789';
 
@@ -22,27 +34,43 @@ export interface GatewayProcess {
   /** Resolves with the first log line (already printed or still to come) that matches. */
   waitForLog(match: (line: LogLine) => boolean): Promise<LogLine>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends `signal` (default SIGTERM) and resolves once the process has exited. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/**
- * Starts the gateway as its own process, exactly as deployed
- * (`node --import tsx src/main.ts`), with a clean environment plus `env`.
- */
-export function spawnGateway(env: Record<string, string>): GatewayProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? '/tmp',
-      TMPDIR: process.env.TMPDIR ?? '/tmp',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      OPERATOR_TOKEN: PROCESS_OPERATOR_TOKEN,
-      LOG_LEVEL: 'info',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export interface LaunchOptions {
+  /** Runs under `faketime -f <offset>` (e.g. "+800d"): a gateway whose clock is off. */
+  faketime?: string;
+  /** A compiled entry point (e.g. dist/src/main.js), run with plain node; default src/main.ts through tsx. */
+  entry?: string;
+}
+
+/** The command line of a gateway process (argv[0] first). */
+export function gatewayCommand(options: LaunchOptions = {}): string[] {
+  const node = options.entry ? [process.execPath, options.entry] : [process.execPath, '--import', 'tsx', 'src/main.ts'];
+  if (!options.faketime) return node;
+  if (!FAKETIME) throw new Error('faketime is not installed');
+  return [FAKETIME, '-f', options.faketime, ...node];
+}
+
+/** The environment of a gateway process: a clean one (nothing of the test runner's) plus `env`. */
+export function gatewayEnv(env: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    TMPDIR: process.env.TMPDIR ?? '/tmp',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    OPERATOR_TOKEN: PROCESS_OPERATOR_TOKEN,
+    LOG_LEVEL: 'info',
+    ...env,
+  };
+}
+
+/** Starts a gateway process with a clean environment plus `env` (see gatewayEnv). */
+export function spawnGateway(env: Record<string, string>, options: LaunchOptions = {}): GatewayProcess {
+  const [command, ...args] = gatewayCommand(options);
+  const child = spawn(command!, args, { cwd: ROOT, env: gatewayEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: LogLine[] = [];
   const waiters: { match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
   let out = '';
@@ -79,6 +107,10 @@ export function spawnGateway(env: Record<string, string>): GatewayProcess {
     output: () => out + err,
     stderr: () => err,
     exited,
+    stop: (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
     waitForLog: (match) => {
       const seen = lines.find(match);
       if (seen) return Promise.resolve(seen);

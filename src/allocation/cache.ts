@@ -20,31 +20,35 @@
  * read after a write does not read everything again. Write paths never read
  * from the cache.
  *
+ * One per app: `createApp` builds it (bound ALLOCATION_CACHE_USERS) and hands
+ * it through the Context (`ctx.caches.allocation`; `ctx.writeTransaction`
+ * runs `writeTransaction` with it); background sweeps get it passed.
+ *
  * Entries, their users and their results are shared between requests and
  * must not be mutated. Memory is bounded by the users cached over all
  * organizations (least recently used first out); an organization larger than
  * the bound is not kept.
  *
  * @example
- * const view = await allocationCacheOf(db).view(db, org, catalog, clock.now());
+ * const cache = new AllocationCache({ maxUsers: config.allocationCacheUsers, parsedKeys });
+ * const view = await cache.view(db, org, catalog, clock.now());
  */
 import type { Catalog } from '../catalogs/types.ts';
-import { DEFAULT_ALLOCATION_CACHE_USERS } from '../config.ts';
 import type { Db, Executor, Trx } from '../db/database.ts';
 import { withTransaction } from '../db/transaction.ts';
-import type { OrganizationRow } from '../db/schema.ts';
+import type { LicenseKeyRow, OrganizationRow } from '../db/schema.ts';
+import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
+import { organizationRevision } from './allocation.repository.ts';
+import { cachedInputs, readAllocationInputs, type AllocationInputs } from './inputs.ts';
+import type { ParsedKeys } from './keys.ts';
 import {
   allocationViewOf,
-  cachedInputs,
   loadAllocation,
   loadedAllocationOf,
-  readAllocationInputs,
   type AllocateMemo,
-  type AllocationInputs,
   type AllocationView,
   type LoadedAllocation,
-} from './allocation-view.ts';
-import { organizationRevision } from './assignments.repository.ts';
+} from './view.ts';
 
 interface Entry {
   revision: number;
@@ -60,9 +64,12 @@ export class AllocationCache {
   private readonly entries = new Map<string, Entry>();
   private users = 0;
   private maxUsers: number;
+  /** Parses the stored keys of every view (shared with the app's other licence status reads). */
+  readonly parsedKeys: ParsedKeys | undefined;
 
-  constructor(maxUsers: number = DEFAULT_ALLOCATION_CACHE_USERS) {
-    this.maxUsers = maxUsers;
+  constructor(options: { maxUsers?: number; parsedKeys?: ParsedKeys } = {}) {
+    this.maxUsers = options.maxUsers ?? DEFAULT_ALLOCATION_CACHE_USERS;
+    this.parsedKeys = options.parsedKeys;
   }
 
   /** Changes the bound; 0 disables the cache (every read computes from SQL). */
@@ -97,7 +104,7 @@ export class AllocationCache {
       // Disabled; or this request read the organization row before a change the entry already holds: it reads its own.
       this.stats.misses += 1;
       this.stats.allocations += 1;
-      return loadAllocation(db, org, catalog, now);
+      return loadAllocation(db, org, catalog, now, this.parsedKeys);
     }
     if (entry && entry.revision === org.revision) {
       this.stats.hits += 1;
@@ -108,7 +115,7 @@ export class AllocationCache {
       entry = this.store(db, org);
     }
     const inputs = await entry.inputs;
-    const { view, memo } = allocationViewOf(org, catalog, now, inputs, entry.memo);
+    const { view, memo } = allocationViewOf(org, catalog, now, inputs, entry.memo, { parsedKeys: this.parsedKeys });
     if (memo !== entry.memo) this.stats.allocations += 1;
     entry.memo = memo;
     return view;
@@ -167,36 +174,18 @@ export class AllocationCache {
       this.remove(id);
     }
   }
-}
 
-/**
- * One cache per database handle: entries are only valid for the database
- * they were read from. Several apps on one handle (tests) share it, which
- * the revision keys make safe.
- */
-const caches = new WeakMap<Db, AllocationCache>();
-let configuredMaxUsers = DEFAULT_ALLOCATION_CACHE_USERS;
-
-export function allocationCacheOf(db: Db): AllocationCache {
-  let cache = caches.get(db);
-  if (!cache) {
-    cache = new AllocationCache(configuredMaxUsers);
-    caches.set(db, cache);
+  /**
+   * Runs `work` in a transaction of `db` whose last allocation per
+   * organization is published here at commit (see `writeTransaction`).
+   */
+  writeTransaction<T>(db: Db, work: (trx: Trx, write: AllocationWrite) => Promise<T>): Promise<T> {
+    return writeTransaction(db, this, work);
   }
-  return cache;
 }
 
-/**
- * ALLOCATION_CACHE_USERS (config.allocationCacheUsers): the bound of caches
- * made from now on (call it before serving), or of the one cache of `db`.
- */
-export function configureAllocationCache(maxUsers: number, db?: Db): void {
-  if (db) {
-    allocationCacheOf(db).setMaxUsers(maxUsers);
-    return;
-  }
-  configuredMaxUsers = maxUsers;
-}
+/** ALLOCATION_CACHE_USERS default: one 100,000-user organization and then some (about 0.85 KiB of heap per cached user: ~100 MiB). */
+export const DEFAULT_ALLOCATION_CACHE_USERS = 120_000;
 
 /** An allocation a write transaction computed, to publish once it commits. */
 interface Pending {
@@ -206,62 +195,86 @@ interface Pending {
   memo: AllocateMemo;
 }
 
-/** The allocations to publish per open write transaction, by organization. */
-const pendingOf = new WeakMap<Executor, Map<string, Pending>>();
+/**
+ * One run of a write transaction, as `writeTransaction` hands it to its work:
+ * loads the allocation on the transaction and remembers, per organization,
+ * the last one loaded after the transaction's writes, to publish at commit.
+ */
+export class AllocationWrite {
+  /** The allocations to publish, by organization. */
+  readonly pending = new Map<string, Pending>();
+
+  constructor(
+    readonly trx: Executor,
+    readonly parsedKeys: ParsedKeys | undefined,
+    /** False where nothing would take the result (no cache): no revision is read. */
+    private readonly publishes: boolean,
+  ) {}
+
+  /** The allocation as the transaction sees it now, without publishing it (e.g. the state before a change). */
+  load(org: OrganizationRow, catalog: Catalog, now: Date): Promise<LoadedAllocation> {
+    return loadAllocation(this.trx, org, catalog, now, this.parsedKeys);
+  }
+
+  /**
+   * `load` for the view the transaction ends with: call it after the
+   * transaction's last change of an input (users, groups, assignments,
+   * slots, keys, the organization row). It is published to the cache once
+   * the transaction commits. `known` passes what the caller holds already
+   * as the transaction sees it now: the organization's keys and their
+   * licence status at `now`, which are then neither read nor computed again.
+   */
+  async loadAfterWrites(
+    org: OrganizationRow,
+    catalog: Catalog,
+    now: Date,
+    known: { keys?: LicenseKeyRow[]; status?: LicenseStatusResult } = {},
+  ): Promise<LoadedAllocation> {
+    const inputs = await readAllocationInputs(this.trx, org.id, { keys: known.keys });
+    const { view, memo } = loadedAllocationOf(org, catalog, now, inputs, { parsedKeys: this.parsedKeys, status: known.status });
+    if (this.publishes) {
+      const revision = await organizationRevision(this.trx, org.id);
+      if (revision !== undefined) this.pending.set(org.id, { revision, inputs, memo });
+    }
+    return view;
+  }
+}
 
 /**
  * Runs `work` in a transaction of `db`, like `db.transaction().execute`.
- * The allocation it loaded last with `loadAllocationAfterWrites` (per
- * organization) goes into the cache once the transaction has committed,
+ * The allocation it loaded last with `write.loadAfterWrites` (per
+ * organization) goes into `cache` once the transaction has committed,
  * under the revision the organization has at its end, read as the
  * transaction's last statements. Every caller holds the organization's row
  * lock until the commit, so no other writer can move that revision in
  * between; the transaction's own trigger bumps are in it. If the revision
  * moved after the allocation was loaded (a later write in the same
  * transaction), nothing is published. A transaction that rolls back (an
- * error, a dry run) publishes nothing.
+ * error, a dry run) publishes nothing; without a cache nothing is published.
  *
  * @example
- * await writeTransaction(ctx.db, async (trx) => {
+ * await ctx.writeTransaction(async (trx, write) => {
  *   await lockOrganization(trx, org.id);
  *   … writes …
- *   await persistAllocation(trx, await loadAllocationAfterWrites(trx, org, catalog, now), actor);
+ *   await persistAllocation(trx, await write.loadAfterWrites(org, catalog, now), actor);
  * });
  */
-export async function writeTransaction<T>(db: Db, work: (trx: Trx) => Promise<T>): Promise<T> {
-  let pending = new Map<string, Pending>();
+export async function writeTransaction<T>(
+  db: Db,
+  cache: AllocationCache | null,
+  work: (trx: Trx, write: AllocationWrite) => Promise<T>,
+  parsedKeys: ParsedKeys | undefined = cache?.parsedKeys,
+): Promise<T> {
+  let write: AllocationWrite | null = null;
   // A run aborted by a deadlock or serialization failure is run again whole (withTransaction); only the last run publishes.
   const value = await withTransaction(db, async (trx) => {
-    pending = new Map<string, Pending>();
-    pendingOf.set(trx, pending);
-    const result = await work(trx);
-    for (const [id, p] of pending) if ((await organizationRevision(trx, id)) !== p.revision) pending.delete(id);
+    const run = new AllocationWrite(trx, parsedKeys, cache !== null);
+    write = run;
+    const result = await work(trx, run);
+    for (const [id, p] of run.pending) if ((await organizationRevision(trx, id)) !== p.revision) run.pending.delete(id);
     return result;
   });
-  const cache = allocationCacheOf(db);
-  for (const [id, p] of pending) cache.publish(id, p.revision, p.inputs, p.memo);
+  const done = write as AllocationWrite | null;
+  if (cache && done) for (const [id, p] of done.pending) cache.publish(id, p.revision, p.inputs, p.memo);
   return value;
-}
-
-/**
- * `loadAllocation` for the view a write transaction ends with: load it after
- * the transaction's last change of an input (users, groups, assignments,
- * slots, keys, the organization row). Within `writeTransaction` it is
- * published to the cache once the transaction commits; elsewhere it is just
- * `loadAllocation`.
- */
-export async function loadAllocationAfterWrites(
-  trx: Executor,
-  org: OrganizationRow,
-  catalog: Catalog,
-  now: Date,
-): Promise<LoadedAllocation> {
-  const inputs = await readAllocationInputs(trx, org.id);
-  const { view, memo } = loadedAllocationOf(org, catalog, now, inputs);
-  const pending = pendingOf.get(trx);
-  if (pending) {
-    const revision = await organizationRevision(trx, org.id);
-    if (revision !== undefined) pending.set(org.id, { revision, inputs, memo });
-  }
-  return view;
 }

@@ -4,8 +4,21 @@ import WebSocket from 'ws';
 import { createApp, type App, type AppDeps } from '../../src/app.ts';
 import { ManualClock } from '../../src/clock.ts';
 import type { DatabaseKind } from '../../src/db/database.ts';
-import { freshDatabase, type TestDatabase } from '../support/databases.ts';
-import { OPERATOR_TOKEN } from '../support/gateway.ts';
+import { freshDatabase, type TestDatabase } from './databases.ts';
+import { OPERATOR_TOKEN } from './gateway.ts';
+
+/*
+ * The one way tests run an in-process gateway on a real socket (127.0.0.1, a
+ * free port): `listen` builds one with any AppDeps, `listenOn` makes a
+ * gateway of test/support/gateway.ts listen. Gateways as processes of their
+ * own: test/support/launch.ts.
+ */
+
+/** Starts `app` on 127.0.0.1 and a free port; resolves with its base URL (http://127.0.0.1:<port>) and port. */
+export async function listenOn(gateway: { app: App }): Promise<{ base: string; port: number }> {
+  const address = await gateway.app.start(0, '127.0.0.1');
+  return { base: `http://127.0.0.1:${address.port}`, port: address.port };
+}
 
 export type Body = ExecutionResult<Record<string, any>> & Record<string, unknown>;
 
@@ -31,8 +44,7 @@ export async function listen(kind: DatabaseKind, deps: Partial<AppDeps> = {}, da
   const db = database ?? (await freshDatabase(kind));
   const clock = new ManualClock(new Date('2026-11-22T10:00:00.000Z'));
   const app = createApp({ database: db, clock, operatorToken: OPERATOR_TOKEN, sweepIntervalMs: 0, ...deps });
-  const address = await app.start(0, '127.0.0.1');
-  const base = `http://127.0.0.1:${address.port}`;
+  const { base, port } = await listenOn({ app });
   const clients: Client[] = [];
   const post: ListeningApp['post'] = async (body, options = {}) => {
     const token = options.token === undefined ? OPERATOR_TOKEN : options.token;
@@ -60,7 +72,7 @@ export async function listen(kind: DatabaseKind, deps: Partial<AppDeps> = {}, da
     database: db,
     clock,
     base,
-    port: address.port,
+    port,
     post,
     gql: async (query, variables, token) => {
       const result = await post({ query, variables }, { token });

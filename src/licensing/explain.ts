@@ -1,0 +1,49 @@
+/**
+ * Why a user does or does not hold a product (`User.explain`), step by step,
+ * in words. Pure: the caller passes the licence state, the organization's
+ * entitlement to the product and the user's licence of it, if any.
+ *
+ * @example
+ * explainLicense({ state: 'ACTIVE', product: 'OFFICE', entitlement, license });
+ * // { granted: true, steps: ['Licence state ACTIVE: The licence is active.', 'The organization is entitled to 3 OFFICE (NAMED).', …] }
+ */
+import { licenseSteps, type UserLicense } from './allocation.ts';
+import type { EntitlementView } from './entitlements.ts';
+import type { LicenseState } from './lifecycle.ts';
+
+const LICENSE_STATE_STEP: Record<LicenseState, string> = {
+  NONE: 'No licence key has been activated: demo mode, named licences are not granted.',
+  PENDING: 'The licence key has not started yet: demo mode until then.',
+  ACTIVE: 'The licence is active.',
+  RENEWAL_DUE: 'The licence is active; its renewal is due.',
+  GRACE: 'The licence term has ended; everything keeps working during the grace period.',
+  DEMO: 'The licence and its grace period have ended: demo mode, named licences are not granted.',
+};
+
+export interface ExplainInput {
+  state: LicenseState;
+  /** The product's code. */
+  product: string;
+  /** The organization's entitlement to the product; undefined when it has none. */
+  entitlement: Pick<EntitlementView, 'total' | 'allocation'> | undefined;
+  /** The user's licence of the product; undefined when it is not configured for the user. */
+  license: UserLicense | undefined;
+}
+
+export interface Explanation {
+  granted: boolean;
+  steps: string[];
+}
+
+export function explainLicense(input: ExplainInput): Explanation {
+  const { product, entitlement, license } = input;
+  const steps = [`Licence state ${input.state}: ${LICENSE_STATE_STEP[input.state]}`];
+  steps.push(
+    entitlement
+      ? `The organization is entitled to ${entitlement.total} ${product} (${entitlement.allocation}).`
+      : `The organization has no ${product} licences.`,
+  );
+  if (license) steps.push(...licenseSteps(license));
+  else steps.push(`${product} is not configured for the user (no group function, no direct assignment, not included in a held product).`);
+  return { granted: license?.status === 'GRANTED', steps };
+}

@@ -1,0 +1,76 @@
+import { createPubSub, createSchema, createYoga } from 'graphql-yoga';
+import { describe, expect, it } from 'vitest';
+import { shareable, useSharedSubscriptionExecution } from '../../src/live/shared-execution.ts';
+
+// A real Yoga with a two-field schema: how many times the payload's field resolver runs per event tells
+// whether subscribers shared one execution (R-PERF-3), and whether two apps keep their results apart.
+function gateway(counter: { runs: number }) {
+  const pubsub = createPubSub<{ usage: [{ value: number }] }>();
+  const yoga = createYoga({
+    schema: createSchema({
+      typeDefs: 'type Query { ok: Boolean } type Usage { value: Int } type Subscription { seatUsage: Usage }',
+      resolvers: {
+        Usage: {
+          value: (usage: { value: number }) => {
+            counter.runs++;
+            return usage.value;
+          },
+        },
+        Subscription: { seatUsage: { subscribe: () => pubsub.subscribe('usage'), resolve: (usage: unknown) => usage } },
+      },
+    }),
+    plugins: [useSharedSubscriptionExecution(['seatUsage'])],
+  });
+  const subscriber = async () => {
+    const { parse, subscribe, contextFactory, schema } = yoga.getEnveloped({});
+    const stream = (await subscribe({
+      schema,
+      document: parse('subscription { seatUsage { value } }'),
+      contextValue: await contextFactory(),
+    })) as AsyncIterableIterator<{ data?: { seatUsage: { value: number } } }>;
+    return stream;
+  };
+  return { pubsub, subscriber };
+}
+
+describe('[R-PERF-3] shared subscription execution', () => {
+  it('[R-PERF-3] a shareable payload is executed once for every subscriber of the same operation; other payloads once per subscriber', async () => {
+    const counter = { runs: 0 };
+    const { pubsub, subscriber } = gateway(counter);
+    const [a, b] = await Promise.all([subscriber(), subscriber()]);
+
+    const nextA = a.next();
+    const nextB = b.next();
+    pubsub.publish('usage', shareable({ value: 1 }));
+    expect((await nextA).value.data).toEqual({ seatUsage: { value: 1 } });
+    expect((await nextB).value.data).toEqual({ seatUsage: { value: 1 } });
+    expect(counter.runs).toBe(1);
+
+    const againA = a.next();
+    const againB = b.next();
+    pubsub.publish('usage', { value: 2 });
+    expect((await againA).value.data).toEqual({ seatUsage: { value: 2 } });
+    expect((await againB).value.data).toEqual({ seatUsage: { value: 2 } });
+    expect(counter.runs).toBe(3);
+    await Promise.all([a.return?.(), b.return?.()]);
+  });
+
+  it('[R-PERF-3] two apps keep their shared results apart: one payload is executed once by each', async () => {
+    const counter = { runs: 0 };
+    const first = gateway(counter);
+    const second = gateway(counter);
+    const [a, b] = await Promise.all([first.subscriber(), second.subscriber()]);
+    const payload = shareable({ value: 7 });
+    const nextA = a.next();
+    const nextB = b.next();
+    first.pubsub.publish('usage', payload);
+    second.pubsub.publish('usage', payload);
+    expect((await nextA).value.data).toEqual({ seatUsage: { value: 7 } });
+    expect((await nextB).value.data).toEqual({ seatUsage: { value: 7 } });
+    expect(counter.runs).toBe(2);
+    // The mark is invisible to resolvers and serialization.
+    expect(Object.keys(payload)).toEqual(['value']);
+    expect(JSON.stringify(payload)).toBe('{"value":7}');
+    await Promise.all([a.return?.(), b.return?.()]);
+  });
+});
