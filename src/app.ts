@@ -23,6 +23,8 @@ import { GraphiQLPage } from './server/graphiql.ts';
 import { createHttpServer, listen } from './server/http.ts';
 import { createReadiness } from './server/readiness.ts';
 import { createSweeps } from './server/sweeps.ts';
+import type { WebhookOptions } from './webhooks/options.ts';
+import { WebhookWorker } from './webhooks/worker.ts';
 import { attachWebSocket } from './server/websocket.ts';
 import { createGatewayYoga, GRAPHQL_PATH, type GatewayYoga } from './server/yoga.ts';
 import { allPoolCounters } from './sessions/sessions.repository.ts';
@@ -65,6 +67,8 @@ export interface AppDeps {
   allocationCacheUsers?: number;
   /** DENIAL_EVENT_INTERVAL_SECONDS: least time between two SESSION_DENIED events of one user and code (default 10; 0 logs every denial). */
   denialEventIntervalSeconds?: number;
+  /** Webhook delivery (WEBHOOK_*); the worker runs with the background sweeps (not when sweepIntervalMs is 0). */
+  webhooks?: Partial<WebhookOptions>;
 }
 
 export interface App {
@@ -200,6 +204,7 @@ export function createApp(deps: AppDeps): App {
     logger,
     intervalMs: deps.sweepIntervalMs ?? 15_000,
   });
+  const webhooks = new WebhookWorker({ db, clock, logger, ...(deps.webhooks ? { options: deps.webhooks } : {}) });
 
   return {
     yoga,
@@ -213,13 +218,21 @@ export function createApp(deps: AppDeps): App {
     start: async (port, host) => {
       const address = await listen(server, port, host);
       sweeps.start();
+      if ((deps.sweepIntervalMs ?? 15_000) > 0) webhooks.start();
       return address;
     },
     stop: () =>
       drain.stop({
         server,
         wss,
-        sweeps,
+        // The webhook worker stops claiming with the sweeps; the drain waits for its round under way.
+        sweeps: {
+          stop: () => {
+            sweeps.stop();
+            void webhooks.stop();
+          },
+          settled: async () => void (await Promise.all([sweeps.settled(), webhooks.stop()])),
+        },
         release: async () => {
           await live.stop();
           liveConnections.stop();

@@ -5,6 +5,7 @@ import { KeyMaterialError, parseTrustedKeys, type TrustedKey } from './keys/code
 import { DEFAULT_LIVE_LIMITS, type LiveLimits } from './live/bounds.ts';
 import { DEFAULT_LIMITS, type OperationLimits } from './security/limits.ts';
 import { DEFAULT_RATE_LIMITS, type RateLimits } from './security/rate-limit.ts';
+import { DEFAULT_WEBHOOK_OPTIONS, type WebhookOptions } from './webhooks/options.ts';
 
 /** DATABASE_STATEMENT_TIMEOUT_MS default: well above the slowest statement the benchmark measures (a 100,000-user organization). */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 15_000;
@@ -46,6 +47,8 @@ export interface Config {
   allocationCacheUsers: number;
   /** CLOCK_SKEW_MAX_SECONDS in ms: beyond this skew against the database's clock an instance is not ready and writes nothing (R-LIFE-6). */
   clockSkewMaxMs: number;
+  /** Webhook delivery: WEBHOOK_POLL_MS, WEBHOOK_RETRY_SECONDS, WEBHOOK_BACKOFF_BASE_MS, WEBHOOK_BACKOFF_MAX_MS, WEBHOOK_TIMEOUT_MS, WEBHOOK_ALLOW_PRIVATE. */
+  webhooks: WebhookOptions;
 }
 
 /** A configuration error names the variable; `main.ts` prints it and exits non-zero. */
@@ -147,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsPerOrganization: boolean(env, 'METRICS_PER_ORGANIZATION', false),
     allocationCacheUsers: integer(env, 'ALLOCATION_CACHE_USERS', DEFAULT_ALLOCATION_CACHE_USERS, 0, 100_000_000),
     clockSkewMaxMs: integer(env, 'CLOCK_SKEW_MAX_SECONDS', 60, 1, 86_400) * 1000,
+    webhooks: webhookOptions(env),
   };
 }
 
@@ -154,4 +158,21 @@ function metricsToken(value: string | undefined): string | null {
   if (value === undefined || value === '') return null;
   if (value.length < 16) throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters long');
   return value;
+}
+
+function webhookOptions(env: NodeJS.ProcessEnv): WebhookOptions {
+  const d = DEFAULT_WEBHOOK_OPTIONS;
+  const backoffBaseMs = integer(env, 'WEBHOOK_BACKOFF_BASE_MS', d.backoffBaseMs, 1, 86_400_000);
+  const backoffMaxMs = integer(env, 'WEBHOOK_BACKOFF_MAX_MS', d.backoffMaxMs, 1, 86_400_000);
+  if (backoffMaxMs < backoffBaseMs)
+    throw new ConfigError('WEBHOOK_BACKOFF_MAX_MS', `must be at least WEBHOOK_BACKOFF_BASE_MS (${backoffBaseMs})`);
+  return {
+    pollMs: integer(env, 'WEBHOOK_POLL_MS', d.pollMs, 0, 3_600_000),
+    retryMs: integer(env, 'WEBHOOK_RETRY_SECONDS', d.retryMs / 1000, 0, 30 * 86_400) * 1000,
+    backoffBaseMs,
+    backoffMaxMs,
+    timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', d.timeoutMs, 100, 120_000),
+    allowPrivate: boolean(env, 'WEBHOOK_ALLOW_PRIVATE', d.allowPrivate),
+    batchSize: d.batchSize,
+  };
 }

@@ -128,6 +128,7 @@ const app = createApp({
   metricsToken: config.metricsToken,
   liveLimits: config.liveLimits,
   allocationCacheUsers: config.allocationCacheUsers,
+  webhooks: config.webhooks,
 });
 const address = await app.start(config.port, config.host);
 const shownHost = config.host === '0.0.0.0' ? 'localhost' : config.host;

@@ -94,6 +94,12 @@ export const REACH: Readonly<Record<string, Fields>> = {
       'unassignLicense',
       'updateConfigurationGroup',
       'updateUserStatus',
+      'createWebhookEndpoint',
+      'updateWebhookEndpoint',
+      'deleteWebhookEndpoint',
+      'rotateWebhookSecret',
+      'redeliverWebhookMessage',
+      'sendWebhookPing',
     ]),
   },
   Subscription: { licenseEvents: 'read', seatUsage: 'read' },
@@ -153,6 +159,8 @@ export const REACH: Readonly<Record<string, Fields>> = {
     ]),
     // The organization's API tokens (labels, roles, last use; never a hash): ADMIN only.
     apiTokens: 'admin',
+    // Endpoints and their delivery logs: ADMIN only (a signing secret is never readable, only returned at create/rotate).
+    webhookEndpoints: 'admin',
   },
   // The operator's list of every organization (the dashboard's picker).
   OrganizationConnection: all('operator', ['edges', 'pageInfo']),
@@ -256,6 +264,28 @@ export const REACH: Readonly<Record<string, Fields>> = {
   UnassignLicensePayload: all('admin', ['user']),
   SetUserSettingPayload: all('admin', ['user']),
   ActivateLicenseKeyPayload: all('admin', ['license', 'organization']),
+
+  // Webhooks (src/webhooks/): the secret only in the create and rotate payloads.
+  WebhookEndpoint: all('admin', ['id', 'url', 'eventTypes', 'enabled', 'disabledReason', 'createdAt', 'updatedAt', 'deliveries']),
+  WebhookDelivery: all('admin', ['id', 'message', 'attempt', 'at', 'httpStatus', 'durationMs', 'succeeded', 'error']),
+  WebhookDeliveryConnection: all('admin', ['edges', 'pageInfo']),
+  WebhookDeliveryEdge: all('admin', ['cursor', 'node']),
+  WebhookMessage: all('admin', [
+    'id',
+    'eventType',
+    'eventId',
+    'status',
+    'attempts',
+    'createdAt',
+    'nextAttemptAt',
+    'deliveredAt',
+    'lastError',
+  ]),
+  CreateWebhookEndpointPayload: all('admin', ['endpoint', 'secret']),
+  RotateWebhookSecretPayload: all('admin', ['endpoint', 'secret']),
+  UpdateWebhookEndpointPayload: all('admin', ['endpoint']),
+  DeleteWebhookEndpointPayload: all('admin', ['deletedEndpointId']),
+  WebhookMessagePayload: all('admin', ['message']),
 
   // The product catalogs: public (Query.catalogs needs no token).
   Catalog: all('public', ['code', 'name', 'vendor', 'maxUsers', 'options', 'products']),

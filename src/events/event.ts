@@ -18,6 +18,13 @@ export const EVENT_TYPES = [
   'SESSION_ENDED',
   'SESSION_EXPIRED',
   'SESSION_DENIED',
+  // Webhooks (src/webhooks/): endpoint changes, and an endpoint disabled after its retry window.
+  'WEBHOOK_ENDPOINT_CREATED',
+  'WEBHOOK_ENDPOINT_UPDATED',
+  'WEBHOOK_ENDPOINT_DELETED',
+  'WEBHOOK_SECRET_ROTATED',
+  'WEBHOOK_MESSAGE_REDELIVERED',
+  'WEBHOOK_ENDPOINT_DISABLED',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -30,6 +30,16 @@ const EventTypeEnum = builder.enumType('EventType', {
       description:
         'A session start was refused (denialCode says why; product is the full pool where there is one). At most one per user and code per DENIAL_EVENT_INTERVAL_SECONDS and instance.',
     },
+    WEBHOOK_ENDPOINT_CREATED: { description: 'A webhook endpoint was created (detail: its id and URL).' },
+    WEBHOOK_ENDPOINT_UPDATED: { description: 'A webhook endpoint was changed (URL, event types, enabled).' },
+    WEBHOOK_ENDPOINT_DELETED: { description: 'A webhook endpoint was deleted, with its messages and delivery log.' },
+    WEBHOOK_SECRET_ROTATED: {
+      description: "A webhook endpoint's secret was rotated (detail: its id); the old secret keeps signing for a while.",
+    },
+    WEBHOOK_MESSAGE_REDELIVERED: { description: 'A webhook message was queued again for delivery (same webhook-id).' },
+    WEBHOOK_ENDPOINT_DISABLED: {
+      description: 'A webhook endpoint was disabled: a message could not be delivered within WEBHOOK_RETRY_SECONDS.',
+    },
   } satisfies Record<EventType, unknown>,
 });
 

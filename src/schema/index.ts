@@ -13,6 +13,7 @@ import '../assignments/assignments.schema.ts';
 import '../sessions/sessions.schema.ts';
 import '../events/events.schema.ts';
 import '../live/live.schema.ts';
+import '../webhooks/webhooks.schema.ts';
 
 let schema: GraphQLSchema | null = null;
 

@@ -72,6 +72,7 @@ const LIST_SIZES: Readonly<Record<string, number>> = {
   // A connection's edges: the connection already multiplied by `first`.
   'UserConnection.edges': 1,
   'LicenseEventConnection.edges': 1,
+  'WebhookDeliveryConnection.edges': 1,
 };
 const DEFAULT_LIST_SIZE = 10;
 /** Lists of introspection types (`__Schema.types`, `__Type.fields` …): GraphiQL's introspection query costs about 5,000. */

@@ -66,13 +66,16 @@ const LAYER_MATCH: [Layer, (file: string) => boolean][] = [
   ['GraphQL', (f) => f.endsWith('.schema.ts') || /^(schema|security|observability)\//.test(f) || f === 'auth/reach-plugin.ts'],
   [
     'storage',
-    (f) => f.startsWith('db/') || f.endsWith('.repository.ts') || /^(events\/event|sessions\/session|sessions\/lock-order)\.ts$/.test(f),
+    (f) =>
+      f.startsWith('db/') ||
+      f.endsWith('.repository.ts') ||
+      /^(events\/event|sessions\/session|sessions\/lock-order|webhooks\/tables)\.ts$/.test(f),
   ],
   ['pure rules', (f) => /^(licensing|keys|catalogs)\//.test(f) || ['clock.ts', 'ids.ts', 'errors.ts', 'auth/tokens.ts'].includes(f)],
   ['callers', (f) => f.startsWith('auth/')],
   ['allocation', (f) => f.startsWith('allocation/')],
   ['context', (f) => f === 'context.ts'],
-  ['services', (f) => f.endsWith('.service.ts') || /^(sessions|tenancy|tokens|assignments|licenses|events|live)\//.test(f)],
+  ['services', (f) => f.endsWith('.service.ts') || /^(sessions|tenancy|tokens|assignments|licenses|events|live|webhooks)\//.test(f)],
 ];
 const layerOf = (file: string): Layer | undefined => LAYER_MATCH.find(([, test]) => test(file))?.[0];
 
