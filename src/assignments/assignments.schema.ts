@@ -1,7 +1,8 @@
 import type { Catalog, ProductKind } from '../catalogs/types.ts';
 import { ProductKindEnum } from '../catalogs/catalog.schema.ts';
 import type { Context } from '../context.ts';
-import type { ConfigurationGroupRow, OrganizationRow, TeamRow, UserRow, UserSettingRow } from '../db/schema.ts';
+import type { ConfigurationGroupRow, OrganizationRow, TeamRow, UserSettingRow } from '../db/schema.ts';
+import type { User } from '../tenancy/domain.ts';
 import type { UserLicense } from '../licensing/allocation.ts';
 import { explainLicense } from '../licensing/explain.ts';
 import { addOnCoverage, licenseMapping, siteOverview, teamAnalytics } from '../licensing/reports.ts';
@@ -99,7 +100,7 @@ function licensesOf(view: AllocationView, userId: string): LicenseShape[] {
 }
 
 /** A warning of licensing/warnings.ts as the API shows it: its product and team as objects. */
-function shapeOf(catalog: Catalog, warning: Warning, about: { user?: UserRow; team?: TeamRow } = {}): WarningShape {
+function shapeOf(catalog: Catalog, warning: Warning, about: { user?: User; team?: TeamRow } = {}): WarningShape {
   return {
     code: warning.code,
     message: warning.message,
@@ -109,7 +110,7 @@ function shapeOf(catalog: Catalog, warning: Warning, about: { user?: UserRow; te
 }
 
 /** A user's warnings as the API shows them (none unless ACTIVE). */
-export function warningsOfUser(view: AllocationView, user: UserRow): WarningShape[] {
+export function warningsOfUser(view: AllocationView, user: User): WarningShape[] {
   return licensingWarnings.warningsOfUser(view.result, user).map((w) => shapeOf(view.catalog, w, { user }));
 }
 
@@ -173,7 +174,7 @@ builder.objectFields(SiteRef, (t) => ({
 }));
 
 const AnalyticsAccessRef = builder
-  .objectRef<{ allowed: boolean; membersRequiringLicense: number; unlicensedMembers: UserRow[] }>('AnalyticsAccess')
+  .objectRef<{ allowed: boolean; membersRequiringLicense: number; unlicensedMembers: User[] }>('AnalyticsAccess')
   .implement({
     fields: (t) => ({
       allowed: t.exposeBoolean('allowed'),
@@ -334,7 +335,7 @@ const SetUserSettingInput = builder.inputType('SetUserSettingInput', {
   }),
 });
 
-const AssignLicensePayload = builder.objectRef<{ user: UserRow; view: AllocationView; product: string }>('AssignLicensePayload').implement({
+const AssignLicensePayload = builder.objectRef<{ user: User; view: AllocationView; product: string }>('AssignLicensePayload').implement({
   fields: (t) => ({
     license: t.field({
       type: UserLicenseRef,
@@ -347,7 +348,7 @@ const AssignLicensePayload = builder.objectRef<{ user: UserRow; view: Allocation
     user: t.field({ type: UserRef, resolve: (p) => p.user }),
   }),
 });
-const UnassignLicensePayload = builder.objectRef<{ user: UserRow }>('UnassignLicensePayload').implement({
+const UnassignLicensePayload = builder.objectRef<{ user: User }>('UnassignLicensePayload').implement({
   fields: (t) => ({ user: t.field({ type: UserRef, resolve: (p) => p.user }) }),
 });
 
@@ -410,7 +411,7 @@ const UpdateConfigurationGroupPayload = builder
     }),
   });
 
-const SetUserSettingPayload = builder.objectRef<{ user: UserRow }>('SetUserSettingPayload').implement({
+const SetUserSettingPayload = builder.objectRef<{ user: User }>('SetUserSettingPayload').implement({
   fields: (t) => ({ user: t.field({ type: UserRef, resolve: (p) => p.user }) }),
 });
 

@@ -1,5 +1,6 @@
 import type { Catalog, Product } from '../catalogs/types.ts';
-import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
+import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow } from '../db/schema.ts';
+import type { User } from '../tenancy/domain.ts';
 import type { Connection } from './pagination.ts';
 import type { WarningCode } from '../licensing/warnings.ts';
 import type { ApiToken } from '../tokens/tokens.repository.ts';
@@ -23,7 +24,7 @@ export const OrganizationRef = builder.objectRef<OrganizationRow>('Organization'
 export const SiteRef = builder.objectRef<SiteRow>('Site');
 export const ConfigurationGroupRef = builder.objectRef<ConfigurationGroupRow>('ConfigurationGroup');
 export const TeamRef = builder.objectRef<TeamRow>('Team');
-export const UserRef = builder.objectRef<UserRow>('User');
+export const UserRef = builder.objectRef<User>('User');
 export const ApiTokenRef = builder.objectRef<ApiToken>('ApiToken');
 
 const WarningCodeEnum = builder.enumType('WarningCode', {
@@ -47,7 +48,7 @@ export interface WarningShape {
   code: WarningCode;
   message: string;
   product?: CatalogProduct | null;
-  user?: UserRow | null;
+  user?: User | null;
   site?: SiteRow | null;
   team?: TeamRow | null;
 }
@@ -62,7 +63,7 @@ export const WarningRef = builder.objectRef<WarningShape>('Warning').implement({
   }),
 });
 
-export type UserConnectionShape = Connection<UserRow> & { totalCount: () => Promise<number> };
+export type UserConnectionShape = Connection<User> & { totalCount: () => Promise<number> };
 export const UserConnectionRef = builder.objectRef<UserConnectionShape>('UserConnection');
 
 export const PageInfoRef = builder.objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo').implement({

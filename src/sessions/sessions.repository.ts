@@ -1,6 +1,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { EventRow, OrganizationRow, SeatPoolRow, SessionRow, SessionSeatRow, UserRow } from '../db/schema.ts';
+import { type User, userOf } from '../tenancy/domain.ts';
 import { insertEventFrom, notifyEvents } from '../events/events.repository.ts';
 import type { SeatKind } from '../licensing/metering.ts';
 import { DEMO_POOL } from '../licensing/seats.ts';
@@ -381,7 +382,7 @@ export async function seatHistory(db: Executor, organizationId: string, from: Da
 
 /** Everything a session start reads before it decides, from one statement (see `probeStart`). */
 export interface StartProbe {
-  user: UserRow;
+  user: User;
   organization: OrganizationRow;
   grants: { product_code: string; status: string }[];
   open: Session | null;
@@ -411,7 +412,7 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
   const r = result.rows[0];
   if (!r) return undefined;
   return {
-    user: {
+    user: userOf({
       organization_id: r.organization_id,
       id: r.id,
       site_id: r.site_id,
@@ -422,7 +423,7 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
       role: r.role,
       status: r.status,
       created_at: r.created_at,
-    },
+    }),
     organization: {
       id: r.organization_id,
       name: r.o_name,

@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
-import type { ConfigurationGroupRow, NewOrganization, NewUser, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
+import type { ConfigurationGroupRow, NewOrganization, NewUser, OrganizationRow, SiteRow, TeamRow } from '../db/schema.ts';
 import type { Page } from '../db/pages.ts';
+import { type User, type UserStatus, userOf } from './domain.ts';
 
 /* All SQL for organizations, sites, configuration groups, teams and users. */
 
@@ -162,18 +163,19 @@ export async function insertTeam(db: Executor, row: TeamRow): Promise<void> {
   await db.insertInto('teams').values(row).execute();
 }
 
-export function findUser(db: Executor, id: string, organizationId: string | null): Promise<UserRow | undefined> {
+export async function findUser(db: Executor, id: string, organizationId: string | null): Promise<User | undefined> {
   let q = db.selectFrom('users').selectAll().where('id', '=', id);
   if (organizationId) q = q.where('organization_id', '=', organizationId);
-  return q.executeTakeFirst();
+  const row = await q.executeTakeFirst();
+  return row && userOf(row);
 }
 
-export function usersByIds(db: Executor, ids: readonly string[]): Promise<UserRow[]> {
-  return db.selectFrom('users').selectAll().where('id', 'in', ids).execute();
+export async function usersByIds(db: Executor, ids: readonly string[]): Promise<User[]> {
+  return (await db.selectFrom('users').selectAll().where('id', 'in', ids).execute()).map(userOf);
 }
 
-export function membersOfTeams(db: Executor, teamIds: readonly string[]): Promise<UserRow[]> {
-  return db.selectFrom('users').selectAll().where('team_id', 'in', teamIds).orderBy('id').execute();
+export async function membersOfTeams(db: Executor, teamIds: readonly string[]): Promise<User[]> {
+  return (await db.selectFrom('users').selectAll().where('team_id', 'in', teamIds).orderBy('id').execute()).map(userOf);
 }
 
 export function countUsers(db: Executor, organizationId: string): Promise<number> {
@@ -189,7 +191,7 @@ export async function insertUser(db: Executor, row: NewUser): Promise<void> {
   await db.insertInto('users').values(row).execute();
 }
 
-export async function setUserStatus(db: Executor, organizationId: string, id: string, status: string): Promise<void> {
+export async function setUserStatus(db: Executor, organizationId: string, id: string, status: UserStatus): Promise<void> {
   await db.updateTable('users').set({ status }).where('organization_id', '=', organizationId).where('id', '=', id).execute();
 }
 
@@ -221,13 +223,14 @@ function scoped(db: Executor, scope: UserScope) {
 }
 
 /** One page in id order (ids sort by creation), fetched with one extra row to learn hasNextPage. */
-export function pageOfUsers(db: Executor, scope: UserScope, page: Page): Promise<UserRow[]> {
+export async function pageOfUsers(db: Executor, scope: UserScope, page: Page): Promise<User[]> {
   let q = scoped(db, scope).selectAll();
   if (page.afterId) q = q.where('id', '>', page.afterId);
-  return q
+  const rows = await q
     .orderBy('id')
     .limit(page.limit + 1)
     .execute();
+  return rows.map(userOf);
 }
 
 export function countUsersIn(db: Executor, scope: UserScope): Promise<number> {

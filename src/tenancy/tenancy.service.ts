@@ -2,7 +2,7 @@ import { actorOf, requireOperator } from '../auth/viewer.ts';
 import { catalogOf, getOrganization, getSite, getUser } from './access.ts';
 import type { Context } from '../context.ts';
 import type { Executor, Trx } from '../db/database.ts';
-import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
+import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow } from '../db/schema.ts';
 import { badInput, notFound } from '../errors.ts';
 import type { EventType } from '../events/event.ts';
 import { appendEvents } from '../events/events.repository.ts';
@@ -14,6 +14,7 @@ import { changeConfiguration } from '../assignments/assignments.service.ts';
 import { endSessionsOfUsers, userEndReason } from '../sessions/end.ts';
 import type { Page } from '../schema/pagination.ts';
 import * as repo from './tenancy.repository.ts';
+import type { User, UserRole, UserStatus } from './domain.ts';
 import {
   cleanEmail,
   cleanName,
@@ -22,11 +23,6 @@ import {
   MAX_TEAMS_PER_ORGANIZATION,
   validateGroupConfig,
 } from './validate.ts';
-
-export const USER_ROLES = ['AGENT', 'SUPERVISOR', 'TEAM_LEAD', 'ADMINISTRATOR', 'UC_USER', 'VIEWER'] as const;
-export type UserRole = (typeof USER_ROLES)[number];
-export const USER_STATUSES = ['PREPARING', 'ACTIVE', 'INACTIVE'] as const;
-export type UserStatus = (typeof USER_STATUSES)[number];
 
 /*
  * User writes follow the lock order of src/sessions/lock-order.ts: the
@@ -183,7 +179,7 @@ export async function createUser(
     configurationGroupId?: string | null;
     teamId?: string | null;
   },
-): Promise<UserRow> {
+): Promise<User> {
   return ctx.writeTransaction(async (trx, write) => {
     const site = await getSite(ctx, input.siteId, 'write', trx);
     // The row lock makes the maxUsers check and the insert one step for every instance (R-TEN-3).
@@ -208,7 +204,7 @@ export async function createUser(
       throw badInput('input.siteId', `the ${org.catalog_code} catalog allows at most ${maxUsers} users per organization`, 'R-TEN-3');
     }
     const now = ctx.clock.now();
-    const row: UserRow = {
+    const row: User = {
       organization_id: org.id,
       id: newId(now),
       site_id: site.id,
@@ -231,7 +227,7 @@ export async function createUser(
   });
 }
 
-export async function updateUserStatus(ctx: Context, input: { userId: string; status: UserStatus }): Promise<UserRow> {
+export async function updateUserStatus(ctx: Context, input: { userId: string; status: UserStatus }): Promise<User> {
   return ctx.writeTransaction(async (trx, write) => {
     const user = await getUser(ctx, input.userId, 'write', trx);
     if (user.status === input.status) return user;

@@ -1,5 +1,4 @@
 import type { Context } from '../context.ts';
-import type { UserRow } from '../db/schema.ts';
 import { builder } from '../schema/builder.ts';
 import { must } from '../schema/loaders.ts';
 import { parsePage, toConnection, type PageArgs } from '../schema/pagination.ts';
@@ -16,36 +15,25 @@ import { hasWarnings } from '../licensing/warnings.ts';
 import * as repo from './tenancy.repository.ts';
 import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
+import { type User, USER_ROLES, type UserStatus } from './domain.ts';
 
-export const UserRoleEnum = builder.enumType('UserRole', { values: service.USER_ROLES });
+export const UserRoleEnum = builder.enumType('UserRole', { values: USER_ROLES });
 
 export const UserStatusEnum = builder.enumType('UserStatus', {
   values: {
     PREPARING: { description: 'Created but not yet active; not counted as an active user.' },
     ACTIVE: {},
     INACTIVE: {},
-  } satisfies Record<service.UserStatus, unknown>,
+  } satisfies Record<UserStatus, unknown>,
 });
-
-function parseRole(value: string): service.UserRole {
-  const role = service.USER_ROLES.find((r) => r === value);
-  if (!role) throw new Error(`stored user role ${value} is not a UserRole`);
-  return role;
-}
-
-function parseStatus(value: string): service.UserStatus {
-  const status = service.USER_STATUSES.find((s) => s === value);
-  if (!status) throw new Error(`stored user status ${value} is not a UserStatus`);
-  return status;
-}
 
 UserRef.implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),
     email: t.exposeString('email', { nullable: true }),
-    role: t.field({ type: UserRoleEnum, resolve: (u) => parseRole(u.role) }),
-    status: t.field({ type: UserStatusEnum, resolve: (u) => parseStatus(u.status) }),
+    role: t.field({ type: UserRoleEnum, resolve: (u) => u.role }),
+    status: t.field({ type: UserStatusEnum, resolve: (u) => u.status }),
     createdAt: t.field({ type: 'DateTime', resolve: (u) => u.created_at }),
     site: t.field({ type: SiteRef, resolve: (u, _a, ctx) => must(ctx.loaders.site, u.site_id, 'site') }),
     configurationGroup: t.field({
@@ -130,10 +118,10 @@ const UpdateUserStatusInput = builder.inputType('UpdateUserStatusInput', {
 
 const DeleteUserInput = builder.inputType('DeleteUserInput', { fields: (t) => ({ userId: t.id() }) });
 
-const CreateUserPayload = builder.objectRef<{ user: UserRow }>('CreateUserPayload').implement({
+const CreateUserPayload = builder.objectRef<{ user: User }>('CreateUserPayload').implement({
   fields: (t) => ({ user: t.field({ type: UserRef, resolve: (p) => p.user }) }),
 });
-const UpdateUserStatusPayload = builder.objectRef<{ user: UserRow }>('UpdateUserStatusPayload').implement({
+const UpdateUserStatusPayload = builder.objectRef<{ user: User }>('UpdateUserStatusPayload').implement({
   fields: (t) => ({ user: t.field({ type: UserRef, resolve: (p) => p.user }) }),
 });
 const DeleteUserPayload = builder.objectRef<{ deletedUserId: string }>('DeleteUserPayload').implement({
