@@ -1,4 +1,5 @@
-import type { LicenseKeyRow, OrganizationRow } from '../db/schema.ts';
+import type { LicenseKeyRow } from '../db/schema.ts';
+import type { Organization } from '../tenancy/domain.ts';
 import { invalidStoredKey } from '../errors.ts';
 import { KeyFormatError, parsePayload } from '../keys/payload.ts';
 import { licenseStatus, type ActivatedKey, type LicenseStatusResult } from '../licensing/lifecycle.ts';
@@ -61,7 +62,7 @@ export function toActivatedKey(row: LicenseKeyRow): ActivatedKey {
  * The organization's licence status at `now` from its stored keys. With
  * `parsed` each key is parsed once per process; without it, on every call.
  */
-export function statusFrom(org: OrganizationRow, keys: readonly LicenseKeyRow[], now: Date, parsed?: ParsedKeys): LicenseStatusResult {
+export function statusFrom(org: Organization, keys: readonly LicenseKeyRow[], now: Date, parsed?: ParsedKeys): LicenseStatusResult {
   const activated = keys.map((row) => (parsed ? parsed.get(row) : toActivatedKey(row)));
   return licenseStatus({ keys: activated, now, highWater: org.clock_high_water });
 }

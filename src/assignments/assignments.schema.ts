@@ -1,8 +1,8 @@
 import type { Catalog, ProductKind } from '../catalogs/types.ts';
 import { ProductKindEnum } from '../catalogs/catalog.schema.ts';
 import type { Context } from '../context.ts';
-import type { ConfigurationGroupRow, OrganizationRow, TeamRow, UserSettingRow } from '../db/schema.ts';
-import type { User } from '../tenancy/domain.ts';
+import type { ConfigurationGroupRow, TeamRow, UserSettingRow } from '../db/schema.ts';
+import type { Organization, User } from '../tenancy/domain.ts';
 import type { UserLicense } from '../licensing/allocation.ts';
 import { explainLicense } from '../licensing/explain.ts';
 import { addOnCoverage, licenseMapping, siteOverview, teamAnalytics } from '../licensing/reports.ts';
@@ -253,7 +253,7 @@ const AddOnCoverageRef = builder
   });
 
 /** Everything that needs an administrator's attention (licensing/warnings.ts), with its product and team as objects. */
-async function organizationWarnings(ctx: Context, org: OrganizationRow): Promise<WarningShape[]> {
+async function organizationWarnings(ctx: Context, org: Organization): Promise<WarningShape[]> {
   const view = await allocationOf(ctx, org.id);
   const teams = view.catalog.teamAnalyticsProduct === null ? [] : await teamsOfOrganization(ctx.db, org.id);
   const membersOf = new Map<string, string[]>(teams.map((team) => [team.id, []]));

@@ -2,8 +2,8 @@ import { actorOf } from '../auth/viewer.ts';
 import type { Catalog, Product } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
-import type { AssignmentRow, ConfigurationGroupRow, LicenseSlotRow, OrganizationRow, UserSettingRow } from '../db/schema.ts';
-import type { User } from '../tenancy/domain.ts';
+import type { AssignmentRow, ConfigurationGroupRow, LicenseSlotRow, UserSettingRow } from '../db/schema.ts';
+import type { Organization, User } from '../tenancy/domain.ts';
 import { badInput } from '../errors.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { configurationRefusal, noSlotRefusal, type ChangeChecks } from '../licensing/configuration.ts';
@@ -28,7 +28,7 @@ import * as repo from './assignments.repository.ts';
 
 export { DEMO_POOL } from '../licensing/seats.ts';
 
-async function lockOrganization(trx: Executor, id: string): Promise<OrganizationRow> {
+async function lockOrganization(trx: Executor, id: string): Promise<Organization> {
   const org = await lockOrganizationRow(trx, id);
   if (!org) throw new Error(`organization ${id} vanished under lock`);
   return org;
@@ -119,7 +119,7 @@ export interface ConfigurationChange {
 export async function changeConfiguration(
   ctx: Context,
   write: AllocationWrite,
-  org: OrganizationRow,
+  org: Organization,
   catalog: Catalog,
   checks: ChangeChecks,
   apply: (before: LoadedAllocation) => Promise<void>,

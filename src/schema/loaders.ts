@@ -4,8 +4,8 @@ import type { AllocationView } from '../allocation/view.ts';
 import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
-import type { ConfigurationGroupRow, LicenseKeyRow, OrganizationRow, SiteRow, TeamRow } from '../db/schema.ts';
-import type { User } from '../tenancy/domain.ts';
+import type { ConfigurationGroupRow, LicenseKeyRow, SiteRow, TeamRow } from '../db/schema.ts';
+import type { Organization, User } from '../tenancy/domain.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import * as tenancy from '../tenancy/tenancy.repository.ts';
 
@@ -33,7 +33,7 @@ function groupedBy<T, K extends keyof T>(key: K, fetch: (ids: readonly string[])
 }
 
 export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMap<string, Catalog>; allocations: AllocationCache }) {
-  const organization = byId<OrganizationRow>((ids) => tenancy.organizationsByIds(db, ids));
+  const organization = byId<Organization>((ids) => tenancy.organizationsByIds(db, ids));
   const { allocations } = deps;
   return {
     organization,

@@ -1,6 +1,6 @@
 import type { Catalog, Product } from '../catalogs/types.ts';
-import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow } from '../db/schema.ts';
-import type { User } from '../tenancy/domain.ts';
+import type { ConfigurationGroupRow, SiteRow, TeamRow } from '../db/schema.ts';
+import type { Organization, User } from '../tenancy/domain.ts';
 import type { Connection } from './pagination.ts';
 import type { WarningCode } from '../licensing/warnings.ts';
 import type { ApiToken } from '../tokens/tokens.repository.ts';
@@ -20,7 +20,7 @@ export interface CatalogProduct {
 
 export const CatalogRef = builder.objectRef<Catalog>('Catalog');
 export const ProductRef = builder.objectRef<CatalogProduct>('Product');
-export const OrganizationRef = builder.objectRef<OrganizationRow>('Organization');
+export const OrganizationRef = builder.objectRef<Organization>('Organization');
 export const SiteRef = builder.objectRef<SiteRow>('Site');
 export const ConfigurationGroupRef = builder.objectRef<ConfigurationGroupRow>('ConfigurationGroup');
 export const TeamRef = builder.objectRef<TeamRow>('Team');

@@ -1,6 +1,7 @@
 import type { Catalog } from '../catalogs/types.ts';
+import type { Organization } from '../tenancy/domain.ts';
 import type { Executor } from '../db/database.ts';
-import type { OrganizationRow, SeatPoolRow } from '../db/schema.ts';
+import type { SeatPoolRow } from '../db/schema.ts';
 import { dayOf, storedDay } from '../licensing/billing.ts';
 import { entitlementsOf } from '../licensing/entitlements.ts';
 import { split } from '../licensing/metering.ts';
@@ -45,7 +46,7 @@ function peakToday(pool: SeatPoolRow, now: Date): number {
  */
 export async function seatUsage(
   db: Executor,
-  org: OrganizationRow,
+  org: Organization,
   catalog: Catalog,
   now: Date,
   parsedKeys?: ParsedKeys,

@@ -1,7 +1,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { EventRow, OrganizationRow, SeatPoolRow, SessionRow, SessionSeatRow, UserRow } from '../db/schema.ts';
-import { type User, userOf } from '../tenancy/domain.ts';
+import { type Organization, organizationOf, type User, userOf } from '../tenancy/domain.ts';
 import { insertEventFrom, notifyEvents } from '../events/events.repository.ts';
 import type { SeatKind } from '../licensing/metering.ts';
 import { DEMO_POOL } from '../licensing/seats.ts';
@@ -383,7 +383,7 @@ export async function seatHistory(db: Executor, organizationId: string, from: Da
 /** Everything a session start reads before it decides, from one statement (see `probeStart`). */
 export interface StartProbe {
   user: User;
-  organization: OrganizationRow;
+  organization: Organization;
   grants: { product_code: string; status: string }[];
   open: Session | null;
 }
@@ -424,7 +424,7 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
       status: r.status,
       created_at: r.created_at,
     }),
-    organization: {
+    organization: organizationOf({
       id: r.organization_id,
       name: r.o_name,
       catalog_code: r.o_catalog_code,
@@ -435,7 +435,7 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
       license_key_id: r.o_license_key_id,
       license_check_at: r.o_license_check_at,
       revision: Number(r.o_revision),
-    },
+    }),
     grants: r.grants.map(([product_code, status]) => ({ product_code, status })),
     open:
       r.s_id === null

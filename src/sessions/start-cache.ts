@@ -1,9 +1,10 @@
-import type { LicenseKeyRow, OrganizationRow } from '../db/schema.ts';
+import type { LicenseKeyRow } from '../db/schema.ts';
+import type { Organization } from '../tenancy/domain.ts';
 
 /** What the last probe of a start read for one organization. */
 export interface StartCacheEntry {
   revision: number;
-  org: OrganizationRow;
+  org: Organization;
   keys: LicenseKeyRow[];
 }
 

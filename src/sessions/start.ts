@@ -28,7 +28,8 @@ import { actorOf, authorize, requireAuthenticated, viewerOrganization } from '..
 import type { Catalog } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
-import type { LicenseKeyRow, OrganizationRow, SessionSeatRow } from '../db/schema.ts';
+import type { LicenseKeyRow, SessionSeatRow } from '../db/schema.ts';
+import type { Organization } from '../tenancy/domain.ts';
 import { retrying, sqlState, withTransaction } from '../db/transaction.ts';
 import { badInput, notFound } from '../errors.ts';
 import { appendEvents, eventRow } from '../events/events.repository.ts';
@@ -118,7 +119,7 @@ interface Licensing {
   entitlements: EntitlementView[];
 }
 
-function licensingFrom(ctx: Context, org: OrganizationRow, keys: readonly LicenseKeyRow[]): Licensing {
+function licensingFrom(ctx: Context, org: Organization, keys: readonly LicenseKeyRow[]): Licensing {
   const catalog = catalogOf(ctx, org);
   const status = statusFrom(org, keys, ctx.clock.now(), ctx.caches.parsedKeys);
   return { catalog, status, entitlements: entitlementsOf(catalog, status.entitlements) };

@@ -1,17 +1,18 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
-import type { ConfigurationGroupRow, NewOrganization, NewUser, OrganizationRow, SiteRow, TeamRow } from '../db/schema.ts';
+import type { ConfigurationGroupRow, NewOrganization, NewUser, SiteRow, TeamRow } from '../db/schema.ts';
 import type { Page } from '../db/pages.ts';
-import { type User, type UserStatus, userOf } from './domain.ts';
+import { type Organization, organizationOf, type User, type UserStatus, userOf } from './domain.ts';
 
 /* All SQL for organizations, sites, configuration groups, teams and users. */
 
-export function organizationsByIds(db: Executor, ids: readonly string[]): Promise<OrganizationRow[]> {
-  return db.selectFrom('organizations').selectAll().where('id', 'in', ids).execute();
+export async function organizationsByIds(db: Executor, ids: readonly string[]): Promise<Organization[]> {
+  return (await db.selectFrom('organizations').selectAll().where('id', 'in', ids).execute()).map(organizationOf);
 }
 
-export function findOrganization(db: Executor, id: string): Promise<OrganizationRow | undefined> {
-  return db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
+export async function findOrganization(db: Executor, id: string): Promise<Organization | undefined> {
+  const row = await db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && organizationOf(row);
 }
 
 /**
@@ -22,8 +23,9 @@ export function findOrganization(db: Executor, id: string): Promise<Organization
  * FOR KEY SHARE on this row while the start holds its pool, and FOR UPDATE
  * would make the two wait on each other (deadlock).
  */
-export async function lockOrganization(db: Executor, id: string): Promise<OrganizationRow | undefined> {
-  return db.selectFrom('organizations').selectAll().where('id', '=', id).forNoKeyUpdate().executeTakeFirst();
+export async function lockOrganization(db: Executor, id: string): Promise<Organization | undefined> {
+  const row = await db.selectFrom('organizations').selectAll().where('id', '=', id).forNoKeyUpdate().executeTakeFirst();
+  return row && organizationOf(row);
 }
 
 /** How many sites or teams the organization has (for the bounds of src/tenancy/validate.ts). */
@@ -47,14 +49,15 @@ export async function customerRefTaken(db: Executor, customerRef: string): Promi
  * one extra row to learn hasNextPage; `nameContains` matches the name
  * case-insensitively, as plain text (% and _ are not wildcards).
  */
-export function pageOfOrganizations(db: Executor, page: Page, nameContains: string | null): Promise<OrganizationRow[]> {
+export async function pageOfOrganizations(db: Executor, page: Page, nameContains: string | null): Promise<Organization[]> {
   let q = db.selectFrom('organizations').selectAll();
   if (nameContains) q = q.where('name', 'ilike', `%${nameContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
   if (page.afterId) q = q.where('id', '>', page.afterId);
-  return q
+  const rows = await q
     .orderBy('id')
     .limit(page.limit + 1)
     .execute();
+  return rows.map(organizationOf);
 }
 
 export async function insertOrganization(db: Executor, row: NewOrganization): Promise<void> {

@@ -2,7 +2,7 @@ import { actorOf, requireOperator } from '../auth/viewer.ts';
 import { catalogOf, getOrganization, getSite, getUser } from './access.ts';
 import type { Context } from '../context.ts';
 import type { Executor, Trx } from '../db/database.ts';
-import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow } from '../db/schema.ts';
+import type { ConfigurationGroupRow, SiteRow, TeamRow } from '../db/schema.ts';
 import { badInput, notFound } from '../errors.ts';
 import type { EventType } from '../events/event.ts';
 import { appendEvents } from '../events/events.repository.ts';
@@ -14,7 +14,7 @@ import { changeConfiguration } from '../assignments/assignments.service.ts';
 import { endSessionsOfUsers, userEndReason } from '../sessions/end.ts';
 import type { Page } from '../schema/pagination.ts';
 import * as repo from './tenancy.repository.ts';
-import type { User, UserRole, UserStatus } from './domain.ts';
+import type { Organization, User, UserRole, UserStatus } from './domain.ts';
 import {
   cleanEmail,
   cleanName,
@@ -30,7 +30,7 @@ import {
  * delete, which waits for a start of that user in flight), then every seat
  * pool (changeConfiguration stores their sizes), then the user's sessions.
  */
-async function lockedOrganization(trx: Executor, id: string): Promise<OrganizationRow> {
+async function lockedOrganization(trx: Executor, id: string): Promise<Organization> {
   const org = await repo.lockOrganization(trx, id);
   if (!org) throw new Error(`organization ${id} vanished under lock`);
   return org;
@@ -45,7 +45,7 @@ function event(ctx: Context, organizationId: string, type: EventType, extra: { u
 export const MAX_ORGANIZATION_FILTER_LENGTH = 200;
 
 /** A page of every organization, optionally only those whose name contains `name`: the platform operator only. */
-export async function listOrganizations(ctx: Context, page: Page, name: string | null | undefined): Promise<OrganizationRow[]> {
+export async function listOrganizations(ctx: Context, page: Page, name: string | null | undefined): Promise<Organization[]> {
   requireOperator(ctx.viewer);
   const contains = name?.trim() || null;
   if (contains && contains.length > MAX_ORGANIZATION_FILTER_LENGTH) {
@@ -57,7 +57,7 @@ export async function listOrganizations(ctx: Context, page: Page, name: string |
 export async function createOrganization(
   ctx: Context,
   input: { name: string; catalog: string; customerRef?: string | null },
-): Promise<OrganizationRow> {
+): Promise<Organization> {
   requireOperator(ctx.viewer);
   const name = cleanName('input.name', input.name);
   if (!ctx.catalogs.has(input.catalog)) {
