@@ -1,8 +1,8 @@
 import type { Catalog, ProductKind } from '../catalogs/types.ts';
 import { ProductKindEnum } from '../catalogs/catalog.schema.ts';
 import type { Context } from '../context.ts';
-import type { ConfigurationGroupRow, TeamRow, UserSettingRow } from '../db/schema.ts';
-import type { Organization, User } from '../tenancy/domain.ts';
+import type { UserSettingRow } from '../db/schema.ts';
+import type { Organization, User, ConfigurationGroup, Team } from '../tenancy/domain.ts';
 import type { UserLicense } from '../licensing/allocation.ts';
 import { explainLicense } from '../licensing/explain.ts';
 import { addOnCoverage, licenseMapping, siteOverview, teamAnalytics } from '../licensing/reports.ts';
@@ -100,7 +100,7 @@ function licensesOf(view: AllocationView, userId: string): LicenseShape[] {
 }
 
 /** A warning of licensing/warnings.ts as the API shows it: its product and team as objects. */
-function shapeOf(catalog: Catalog, warning: Warning, about: { user?: User; team?: TeamRow } = {}): WarningShape {
+function shapeOf(catalog: Catalog, warning: Warning, about: { user?: User; team?: Team } = {}): WarningShape {
   return {
     code: warning.code,
     message: warning.message,
@@ -185,7 +185,7 @@ const AnalyticsAccessRef = builder
     }),
   });
 
-function analyticsOf(view: AllocationView, team: TeamRow) {
+function analyticsOf(view: AllocationView, team: Team) {
   const members = view.users.filter((u) => u.team_id === team.id);
   const a = teamAnalytics(view.catalog, view.result, { leaderId: team.leader_id, memberIds: members.map((m) => m.id) });
   return {
@@ -402,7 +402,7 @@ const MoveUsersPayload = builder.objectRef<service.MoveReport>('MoveUsersPayload
 });
 
 const UpdateConfigurationGroupPayload = builder
-  .objectRef<service.MoveReport & { group: ConfigurationGroupRow }>('UpdateConfigurationGroupPayload')
+  .objectRef<service.MoveReport & { group: ConfigurationGroup }>('UpdateConfigurationGroupPayload')
   .implement({
     fields: (t) => ({
       configurationGroup: t.field({ type: ConfigurationGroupRef, resolve: (p) => p.group }),

@@ -2,8 +2,8 @@ import { actorOf } from '../auth/viewer.ts';
 import type { Catalog, Product } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
-import type { AssignmentRow, ConfigurationGroupRow, LicenseSlotRow, UserSettingRow } from '../db/schema.ts';
-import type { Organization, User } from '../tenancy/domain.ts';
+import type { AssignmentRow, LicenseSlotRow, UserSettingRow } from '../db/schema.ts';
+import type { Organization, User, ConfigurationGroup } from '../tenancy/domain.ts';
 import { badInput } from '../errors.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { configurationRefusal, noSlotRefusal, type ChangeChecks } from '../licensing/configuration.ts';
@@ -295,7 +295,7 @@ export async function moveUsers(
 export async function updateConfigurationGroup(
   ctx: Context,
   input: { configurationGroupId: string; functions?: readonly string[] | null; options?: readonly string[] | null },
-): Promise<MoveReport & { group: ConfigurationGroupRow }> {
+): Promise<MoveReport & { group: ConfigurationGroup }> {
   return ctx.writeTransaction(async (trx, write) => {
     const group = await getGroup(ctx, input.configurationGroupId, 'write', trx);
     const org = await lockOrganization(trx, group.organization_id);

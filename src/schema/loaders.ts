@@ -4,8 +4,8 @@ import type { AllocationView } from '../allocation/view.ts';
 import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
-import type { ConfigurationGroupRow, LicenseKeyRow, SiteRow, TeamRow } from '../db/schema.ts';
-import type { Organization, User } from '../tenancy/domain.ts';
+import type { LicenseKeyRow } from '../db/schema.ts';
+import type { Organization, User, ConfigurationGroup, Site, Team } from '../tenancy/domain.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import * as tenancy from '../tenancy/tenancy.repository.ts';
 
@@ -54,11 +54,11 @@ export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMa
         }),
       ),
     ),
-    site: byId<SiteRow>((ids) => tenancy.sitesByIds(db, ids)),
-    group: byId<ConfigurationGroupRow>((ids) => tenancy.groupsByIds(db, ids)),
-    team: byId<TeamRow>((ids) => tenancy.teamsByIds(db, ids)),
+    site: byId<Site>((ids) => tenancy.sitesByIds(db, ids)),
+    group: byId<ConfigurationGroup>((ids) => tenancy.groupsByIds(db, ids)),
+    team: byId<Team>((ids) => tenancy.teamsByIds(db, ids)),
     user: byId<User>((ids) => tenancy.usersByIds(db, ids)),
-    groupsOfSite: groupedBy<ConfigurationGroupRow, 'site_id'>('site_id', (ids) => tenancy.groupsOfSites(db, ids)),
+    groupsOfSite: groupedBy<ConfigurationGroup, 'site_id'>('site_id', (ids) => tenancy.groupsOfSites(db, ids)),
     licenseKeys: groupedBy<LicenseKeyRow, 'organization_id'>('organization_id', (ids) => keysOfOrganizations(db, ids)),
     membersOfTeam: groupedBy<User, 'team_id'>('team_id', (ids) => tenancy.membersOfTeams(db, ids)),
   };

@@ -1,6 +1,5 @@
 import type { Catalog, Product } from '../catalogs/types.ts';
-import type { ConfigurationGroupRow, SiteRow, TeamRow } from '../db/schema.ts';
-import type { Organization, User } from '../tenancy/domain.ts';
+import type { Organization, User, ConfigurationGroup, Site, Team } from '../tenancy/domain.ts';
 import type { Connection } from './pagination.ts';
 import type { WarningCode } from '../licensing/warnings.ts';
 import type { ApiToken } from '../tokens/tokens.repository.ts';
@@ -21,9 +20,9 @@ export interface CatalogProduct {
 export const CatalogRef = builder.objectRef<Catalog>('Catalog');
 export const ProductRef = builder.objectRef<CatalogProduct>('Product');
 export const OrganizationRef = builder.objectRef<Organization>('Organization');
-export const SiteRef = builder.objectRef<SiteRow>('Site');
-export const ConfigurationGroupRef = builder.objectRef<ConfigurationGroupRow>('ConfigurationGroup');
-export const TeamRef = builder.objectRef<TeamRow>('Team');
+export const SiteRef = builder.objectRef<Site>('Site');
+export const ConfigurationGroupRef = builder.objectRef<ConfigurationGroup>('ConfigurationGroup');
+export const TeamRef = builder.objectRef<Team>('Team');
 export const UserRef = builder.objectRef<User>('User');
 export const ApiTokenRef = builder.objectRef<ApiToken>('ApiToken');
 
@@ -49,8 +48,8 @@ export interface WarningShape {
   message: string;
   product?: CatalogProduct | null;
   user?: User | null;
-  site?: SiteRow | null;
-  team?: TeamRow | null;
+  site?: Site | null;
+  team?: Team | null;
 }
 export const WarningRef = builder.objectRef<WarningShape>('Warning').implement({
   fields: (t) => ({

@@ -1,5 +1,5 @@
-import type { SiteRow } from '../db/schema.ts';
 import { builder } from '../schema/builder.ts';
+import type { Site } from './domain.ts';
 import { pageArgs } from '../schema/args.ts';
 import { must } from '../schema/loaders.ts';
 import { ConfigurationGroupRef, OrganizationRef, SiteRef, UserConnectionRef } from '../schema/refs.ts';
@@ -40,7 +40,7 @@ const CreateSiteInput = builder.inputType('CreateSiteInput', {
   fields: (t) => ({ organizationId: t.id(), name: t.string() }),
 });
 
-const CreateSitePayload = builder.objectRef<{ site: SiteRow }>('CreateSitePayload').implement({
+const CreateSitePayload = builder.objectRef<{ site: Site }>('CreateSitePayload').implement({
   fields: (t) => ({ site: t.field({ type: SiteRef, resolve: (p) => p.site }) }),
 });
 

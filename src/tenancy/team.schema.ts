@@ -1,5 +1,5 @@
-import type { TeamRow } from '../db/schema.ts';
 import { builder } from '../schema/builder.ts';
+import type { Team } from './domain.ts';
 import { must } from '../schema/loaders.ts';
 import { TeamRef, UserRef } from '../schema/refs.ts';
 import * as access from './access.ts';
@@ -31,7 +31,7 @@ const CreateTeamInput = builder.inputType('CreateTeamInput', {
   fields: (t) => ({ organizationId: t.id(), name: t.string(), leaderId: t.id({ required: false }) }),
 });
 
-const CreateTeamPayload = builder.objectRef<{ team: TeamRow }>('CreateTeamPayload').implement({
+const CreateTeamPayload = builder.objectRef<{ team: Team }>('CreateTeamPayload').implement({
   fields: (t) => ({ team: t.field({ type: TeamRef, resolve: (p) => p.team }) }),
 });
 

@@ -1,8 +1,18 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
-import type { ConfigurationGroupRow, NewOrganization, NewUser, SiteRow, TeamRow } from '../db/schema.ts';
+import type { NewOrganization, NewUser } from '../db/schema.ts';
 import type { Page } from '../db/pages.ts';
-import { type Organization, organizationOf, type User, type UserStatus, userOf } from './domain.ts';
+import {
+  type ConfigurationGroup,
+  configurationGroupOf,
+  type Organization,
+  organizationOf,
+  type Site,
+  type Team,
+  type User,
+  type UserStatus,
+  userOf,
+} from './domain.ts';
 
 /* All SQL for organizations, sites, configuration groups, teams and users. */
 
@@ -64,21 +74,21 @@ export async function insertOrganization(db: Executor, row: NewOrganization): Pr
   await db.insertInto('organizations').values(row).execute();
 }
 
-export function findSite(db: Executor, id: string, organizationId: string | null): Promise<SiteRow | undefined> {
+export function findSite(db: Executor, id: string, organizationId: string | null): Promise<Site | undefined> {
   let q = db.selectFrom('sites').selectAll().where('id', '=', id);
   if (organizationId) q = q.where('organization_id', '=', organizationId);
   return q.executeTakeFirst();
 }
 
-export function sitesByIds(db: Executor, ids: readonly string[]): Promise<SiteRow[]> {
+export function sitesByIds(db: Executor, ids: readonly string[]): Promise<Site[]> {
   return db.selectFrom('sites').selectAll().where('id', 'in', ids).execute();
 }
 
-export function sitesOfOrganization(db: Executor, organizationId: string): Promise<SiteRow[]> {
+export function sitesOfOrganization(db: Executor, organizationId: string): Promise<Site[]> {
   return db.selectFrom('sites').selectAll().where('organization_id', '=', organizationId).orderBy('name').orderBy('id').execute();
 }
 
-export async function insertSite(db: Executor, row: SiteRow): Promise<void> {
+export async function insertSite(db: Executor, row: Site): Promise<void> {
   await db.insertInto('sites').values(row).execute();
 }
 
@@ -92,18 +102,26 @@ export function siteNameTaken(db: Executor, organizationId: string, name: string
     .then(Boolean);
 }
 
-export function findGroup(db: Executor, id: string, organizationId: string | null): Promise<ConfigurationGroupRow | undefined> {
+export async function findGroup(db: Executor, id: string, organizationId: string | null): Promise<ConfigurationGroup | undefined> {
   let q = db.selectFrom('configuration_groups').selectAll().where('id', '=', id);
   if (organizationId) q = q.where('organization_id', '=', organizationId);
-  return q.executeTakeFirst();
+  const row = await q.executeTakeFirst();
+  return row && configurationGroupOf(row);
 }
 
-export function groupsByIds(db: Executor, ids: readonly string[]): Promise<ConfigurationGroupRow[]> {
-  return db.selectFrom('configuration_groups').selectAll().where('id', 'in', ids).execute();
+export async function groupsByIds(db: Executor, ids: readonly string[]): Promise<ConfigurationGroup[]> {
+  return (await db.selectFrom('configuration_groups').selectAll().where('id', 'in', ids).execute()).map(configurationGroupOf);
 }
 
-export function groupsOfSites(db: Executor, siteIds: readonly string[]): Promise<ConfigurationGroupRow[]> {
-  return db.selectFrom('configuration_groups').selectAll().where('site_id', 'in', siteIds).orderBy('name').orderBy('id').execute();
+export async function groupsOfSites(db: Executor, siteIds: readonly string[]): Promise<ConfigurationGroup[]> {
+  const rows = await db
+    .selectFrom('configuration_groups')
+    .selectAll()
+    .where('site_id', 'in', siteIds)
+    .orderBy('name')
+    .orderBy('id')
+    .execute();
+  return rows.map(configurationGroupOf);
 }
 
 export function groupNameTaken(db: Executor, organizationId: string, siteId: string, name: string): Promise<boolean> {
@@ -117,7 +135,7 @@ export function groupNameTaken(db: Executor, organizationId: string, siteId: str
     .then(Boolean);
 }
 
-export async function insertGroup(db: Executor, row: ConfigurationGroupRow): Promise<void> {
+export async function insertGroup(db: Executor, row: ConfigurationGroup): Promise<void> {
   await db
     .insertInto('configuration_groups')
     .values({ ...row, functions: JSON.stringify(row.functions), options: JSON.stringify(row.options) })
@@ -138,17 +156,17 @@ export async function updateGroup(
     .execute();
 }
 
-export function findTeam(db: Executor, id: string, organizationId: string | null): Promise<TeamRow | undefined> {
+export function findTeam(db: Executor, id: string, organizationId: string | null): Promise<Team | undefined> {
   let q = db.selectFrom('teams').selectAll().where('id', '=', id);
   if (organizationId) q = q.where('organization_id', '=', organizationId);
   return q.executeTakeFirst();
 }
 
-export function teamsByIds(db: Executor, ids: readonly string[]): Promise<TeamRow[]> {
+export function teamsByIds(db: Executor, ids: readonly string[]): Promise<Team[]> {
   return db.selectFrom('teams').selectAll().where('id', 'in', ids).execute();
 }
 
-export function teamsOfOrganization(db: Executor, organizationId: string): Promise<TeamRow[]> {
+export function teamsOfOrganization(db: Executor, organizationId: string): Promise<Team[]> {
   return db.selectFrom('teams').selectAll().where('organization_id', '=', organizationId).orderBy('name').orderBy('id').execute();
 }
 
@@ -162,7 +180,7 @@ export function teamNameTaken(db: Executor, organizationId: string, name: string
     .then(Boolean);
 }
 
-export async function insertTeam(db: Executor, row: TeamRow): Promise<void> {
+export async function insertTeam(db: Executor, row: Team): Promise<void> {
   await db.insertInto('teams').values(row).execute();
 }
 

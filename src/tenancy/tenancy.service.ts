@@ -2,7 +2,6 @@ import { actorOf, requireOperator } from '../auth/viewer.ts';
 import { catalogOf, getOrganization, getSite, getUser } from './access.ts';
 import type { Context } from '../context.ts';
 import type { Executor, Trx } from '../db/database.ts';
-import type { ConfigurationGroupRow, SiteRow, TeamRow } from '../db/schema.ts';
 import { badInput, notFound } from '../errors.ts';
 import type { EventType } from '../events/event.ts';
 import { appendEvents } from '../events/events.repository.ts';
@@ -14,7 +13,7 @@ import { changeConfiguration } from '../assignments/assignments.service.ts';
 import { endSessionsOfUsers, userEndReason } from '../sessions/end.ts';
 import type { Page } from '../schema/pagination.ts';
 import * as repo from './tenancy.repository.ts';
-import type { Organization, User, UserRole, UserStatus } from './domain.ts';
+import type { Organization, User, UserRole, UserStatus, ConfigurationGroup, Site, Team } from './domain.ts';
 import {
   cleanEmail,
   cleanName,
@@ -92,13 +91,13 @@ export async function createOrganization(
 
 /* ------------------------------------------------------------ sites */
 
-export async function createSite(ctx: Context, input: { organizationId: string; name: string }): Promise<SiteRow> {
+export async function createSite(ctx: Context, input: { organizationId: string; name: string }): Promise<Site> {
   return withTransaction(ctx.db, async (trx) => {
     const org = await getOrganization(ctx, input.organizationId, 'write', trx);
     const name = cleanName('input.name', input.name);
     await withinBound(trx, org.id, 'sites', MAX_SITES_PER_ORGANIZATION);
     if (await repo.siteNameTaken(trx, org.id, name)) throw badInput('input.name', `a site named "${name}" exists already`);
-    const row: SiteRow = { organization_id: org.id, id: newId(ctx.clock.now()), name, created_at: ctx.clock.now() };
+    const row: Site = { organization_id: org.id, id: newId(ctx.clock.now()), name, created_at: ctx.clock.now() };
     await repo.insertSite(trx, row);
     return row;
   });
@@ -121,7 +120,7 @@ async function withinBound(trx: Trx, organizationId: string, table: 'sites' | 't
 export async function createConfigurationGroup(
   ctx: Context,
   input: { siteId: string; name: string; functions: readonly string[]; options?: readonly string[] | null },
-): Promise<ConfigurationGroupRow> {
+): Promise<ConfigurationGroup> {
   return withTransaction(ctx.db, async (trx) => {
     const site = await getSite(ctx, input.siteId, 'write', trx);
     const org = await getOrganization(ctx, site.organization_id, 'write', trx);
@@ -130,7 +129,7 @@ export async function createConfigurationGroup(
     if (await repo.groupNameTaken(trx, org.id, site.id, name)) {
       throw badInput('input.name', `a configuration group named "${name}" exists already at this site`);
     }
-    const row: ConfigurationGroupRow = {
+    const row: ConfigurationGroup = {
       organization_id: org.id,
       id: newId(ctx.clock.now()),
       site_id: site.id,
@@ -145,10 +144,7 @@ export async function createConfigurationGroup(
 
 /* ------------------------------------------------------------ teams */
 
-export async function createTeam(
-  ctx: Context,
-  input: { organizationId: string; name: string; leaderId?: string | null },
-): Promise<TeamRow> {
+export async function createTeam(ctx: Context, input: { organizationId: string; name: string; leaderId?: string | null }): Promise<Team> {
   return withTransaction(ctx.db, async (trx) => {
     const org = await getOrganization(ctx, input.organizationId, 'write', trx);
     const name = cleanName('input.name', input.name);
@@ -160,7 +156,7 @@ export async function createTeam(
     }
     await withinBound(trx, org.id, 'teams', MAX_TEAMS_PER_ORGANIZATION);
     if (await repo.teamNameTaken(trx, org.id, name)) throw badInput('input.name', `a team named "${name}" exists already`);
-    const row: TeamRow = { organization_id: org.id, id: newId(ctx.clock.now()), name, leader_id: leaderId, created_at: ctx.clock.now() };
+    const row: Team = { organization_id: org.id, id: newId(ctx.clock.now()), name, leader_id: leaderId, created_at: ctx.clock.now() };
     await repo.insertTeam(trx, row);
     return row;
   });
@@ -187,7 +183,7 @@ export async function createUser(
     if (!org) throw notFound('site', input.siteId);
     const name = cleanName('input.name', input.name);
     const email = cleanEmail('input.email', input.email);
-    let group: ConfigurationGroupRow | undefined;
+    let group: ConfigurationGroup | undefined;
     if (input.configurationGroupId != null) {
       group = isId(input.configurationGroupId) ? await repo.findGroup(trx, input.configurationGroupId, org.id) : undefined;
       if (!group) throw badInput('input.configurationGroupId', `no configuration group ${input.configurationGroupId} in this organization`);
