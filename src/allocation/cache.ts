@@ -34,11 +34,11 @@
  * const view = await cache.view(db, org, catalog, clock.now());
  */
 import type { Catalog } from '../catalogs/types.ts';
+import type { LicenseKey } from '../licenses/license-key.ts';
 import type { Organization } from '../tenancy/domain.ts';
 import { DEFAULT_ALLOCATION_CACHE_USERS } from '../config.ts';
 import type { Db, Executor, Trx } from '../db/database.ts';
 import { withTransaction } from '../db/transaction.ts';
-import type { LicenseKeyRow } from '../db/schema.ts';
 import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { organizationRevision } from './allocation.repository.ts';
 import { cachedInputs, readAllocationInputs, type AllocationInputs } from './inputs.ts';
@@ -227,7 +227,7 @@ export class AllocationWrite {
     org: Organization,
     catalog: Catalog,
     now: Date,
-    known: { keys?: LicenseKeyRow[]; status?: LicenseStatusResult } = {},
+    known: { keys?: LicenseKey[]; status?: LicenseStatusResult } = {},
   ): Promise<LoadedAllocation> {
     const inputs = await readAllocationInputs(this.trx, org.id, { keys: known.keys });
     const { view, memo } = loadedAllocationOf(org, catalog, now, inputs, { parsedKeys: this.parsedKeys, status: known.status });

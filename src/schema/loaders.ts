@@ -1,10 +1,10 @@
 import DataLoader from 'dataloader';
+import type { LicenseKey } from '../licenses/license-key.ts';
 import type { AllocationCache } from '../allocation/cache.ts';
 import type { AllocationView } from '../allocation/view.ts';
 import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
-import type { LicenseKeyRow } from '../db/schema.ts';
 import type { Organization, User, ConfigurationGroup, Site, Team } from '../tenancy/domain.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import * as tenancy from '../tenancy/tenancy.repository.ts';
@@ -59,7 +59,7 @@ export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMa
     team: byId<Team>((ids) => tenancy.teamsByIds(db, ids)),
     user: byId<User>((ids) => tenancy.usersByIds(db, ids)),
     groupsOfSite: groupedBy<ConfigurationGroup, 'site_id'>('site_id', (ids) => tenancy.groupsOfSites(db, ids)),
-    licenseKeys: groupedBy<LicenseKeyRow, 'organization_id'>('organization_id', (ids) => keysOfOrganizations(db, ids)),
+    licenseKeys: groupedBy<LicenseKey, 'organization_id'>('organization_id', (ids) => keysOfOrganizations(db, ids)),
     membersOfTeam: groupedBy<User, 'team_id'>('team_id', (ids) => tenancy.membersOfTeams(db, ids)),
   };
 }

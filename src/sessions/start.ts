@@ -28,7 +28,8 @@ import { actorOf, authorize, requireAuthenticated, viewerOrganization } from '..
 import type { Catalog } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
-import type { LicenseKeyRow, SessionSeatRow } from '../db/schema.ts';
+import type { SessionSeatRow } from '../db/schema.ts';
+import type { LicenseKey } from '../licenses/license-key.ts';
 import type { Organization } from '../tenancy/domain.ts';
 import { retrying, sqlState, withTransaction } from '../db/transaction.ts';
 import { badInput, notFound } from '../errors.ts';
@@ -119,7 +120,7 @@ interface Licensing {
   entitlements: EntitlementView[];
 }
 
-function licensingFrom(ctx: Context, org: Organization, keys: readonly LicenseKeyRow[]): Licensing {
+function licensingFrom(ctx: Context, org: Organization, keys: readonly LicenseKey[]): Licensing {
   const catalog = catalogOf(ctx, org);
   const status = statusFrom(org, keys, ctx.clock.now(), ctx.caches.parsedKeys);
   return { catalog, status, entitlements: entitlementsOf(catalog, status.entitlements) };
@@ -145,7 +146,7 @@ function planOrDeny(licensing: Licensing, grants: ReadonlyMap<string, string>, c
 }
 
 /** The stored keys of the probe's organization: from the start cache while its revision is unchanged. */
-async function keysOf(ctx: Context, probe: repo.StartProbe): Promise<LicenseKeyRow[]> {
+async function keysOf(ctx: Context, probe: repo.StartProbe): Promise<LicenseKey[]> {
   const org = probe.organization;
   const last = ctx.startCache.get(org.id);
   // Keys read after the probe may be newer than its revision; kept under that revision, they are read again next time.
