@@ -1,5 +1,6 @@
 import type { Executor } from '../db/database.ts';
-import type { AssignmentRow, LicenseSlotRow, UserRow, UserSettingRow } from '../db/schema.ts';
+import type { AssignmentRow, LicenseSlotRow, UserSettingRow } from '../db/schema.ts';
+import { type User, userOf } from '../tenancy/domain.ts';
 
 /*
  * The SQL of the organization's licensing state: the allocation's inputs (users with their group's
@@ -7,13 +8,13 @@ import type { AssignmentRow, LicenseSlotRow, UserRow, UserSettingRow } from '../
  * the writes of a configuration change that the allocation follows (assignments, released settings).
  */
 
-export interface AllocationUserRow extends UserRow {
+export interface AllocationUserRow extends User {
   group_options: string[] | null;
 }
 
 /** Every user of the organization with their group's options: the allocation's input. */
-export function usersWithOptions(db: Executor, organizationId: string): Promise<AllocationUserRow[]> {
-  return db
+export async function usersWithOptions(db: Executor, organizationId: string): Promise<AllocationUserRow[]> {
+  const rows = await db
     .selectFrom('users')
     .leftJoin('configuration_groups as g', (j) =>
       j.onRef('g.organization_id', '=', 'users.organization_id').onRef('g.id', '=', 'users.configuration_group_id'),
@@ -23,6 +24,7 @@ export function usersWithOptions(db: Executor, organizationId: string): Promise<
     .where('users.organization_id', '=', organizationId)
     .orderBy('users.id')
     .execute();
+  return rows.map(userOf);
 }
 
 export function assignmentsOf(db: Executor, organizationId: string): Promise<AssignmentRow[]> {

@@ -34,9 +34,10 @@
  * const view = await cache.view(db, org, catalog, clock.now());
  */
 import type { Catalog } from '../catalogs/types.ts';
+import type { LicenseKey } from '../licenses/license-key.ts';
+import type { Organization } from '../tenancy/domain.ts';
 import type { Db, Executor, Trx } from '../db/database.ts';
 import { withTransaction } from '../db/transaction.ts';
-import type { LicenseKeyRow, OrganizationRow } from '../db/schema.ts';
 import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { organizationRevision } from './allocation.repository.ts';
 import { cachedInputs, readAllocationInputs, type AllocationInputs } from './inputs.ts';
@@ -98,7 +99,7 @@ export class AllocationCache {
   }
 
   /** The allocation view of `org` at `now`; equal to `loadAllocation(db, org, catalog, now)`. */
-  async view(db: Db, org: OrganizationRow, catalog: Catalog, now: Date): Promise<AllocationView> {
+  async view(db: Db, org: Organization, catalog: Catalog, now: Date): Promise<AllocationView> {
     let entry = this.entries.get(org.id);
     if (this.maxUsers <= 0 || (entry && entry.revision > org.revision)) {
       // Disabled; or this request read the organization row before a change the entry already holds: it reads its own.
@@ -121,7 +122,7 @@ export class AllocationCache {
     return view;
   }
 
-  private store(db: Db, org: OrganizationRow): Entry {
+  private store(db: Db, org: Organization): Entry {
     this.remove(org.id);
     const entry: Entry = { revision: org.revision, inputs: readAllocationInputs(db, org.id).then(cachedInputs), users: 0, memo: null };
     this.entries.set(org.id, entry);
@@ -212,7 +213,7 @@ export class AllocationWrite {
   ) {}
 
   /** The allocation as the transaction sees it now, without publishing it (e.g. the state before a change). */
-  load(org: OrganizationRow, catalog: Catalog, now: Date): Promise<LoadedAllocation> {
+  load(org: Organization, catalog: Catalog, now: Date): Promise<LoadedAllocation> {
     return loadAllocation(this.trx, org, catalog, now, this.parsedKeys);
   }
 
@@ -225,10 +226,10 @@ export class AllocationWrite {
    * licence status at `now`, which are then neither read nor computed again.
    */
   async loadAfterWrites(
-    org: OrganizationRow,
+    org: Organization,
     catalog: Catalog,
     now: Date,
-    known: { keys?: LicenseKeyRow[]; status?: LicenseStatusResult } = {},
+    known: { keys?: LicenseKey[]; status?: LicenseStatusResult } = {},
   ): Promise<LoadedAllocation> {
     const inputs = await readAllocationInputs(this.trx, org.id, { keys: known.keys });
     const { view, memo } = loadedAllocationOf(org, catalog, now, inputs, { parsedKeys: this.parsedKeys, status: known.status });

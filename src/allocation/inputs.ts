@@ -7,7 +7,8 @@
  * inputs.allocationUsers; // as `allocate` takes them
  */
 import type { Executor } from '../db/database.ts';
-import type { AssignmentRow, LicenseKeyRow, LicenseSlotRow } from '../db/schema.ts';
+import type { LicenseKey } from '../licenses/license-key.ts';
+import type { AssignmentRow, LicenseSlotRow } from '../db/schema.ts';
 import type { AllocationUser, ConfiguredProduct } from '../licensing/allocation.ts';
 import type { Slot } from '../licensing/reassignment.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
@@ -19,7 +20,7 @@ import * as repo from './allocation.repository.ts';
  * keeps per organization; read-only once built.
  */
 export interface AllocationInputs {
-  keys: LicenseKeyRow[];
+  keys: LicenseKey[];
   users: repo.AllocationUserRow[];
   /** The base licence slots per product, as the reassignment rules take them. */
   slotsByProduct: Map<string, Slot[]>;
@@ -70,7 +71,7 @@ class Interner {
 export async function readAllocationInputs(
   db: Executor,
   organizationId: string,
-  known: { keys?: LicenseKeyRow[] } = {},
+  known: { keys?: LicenseKey[] } = {},
 ): Promise<LoadedInputs> {
   const [keys, users, assignments, slotRows] = await Promise.all([
     known.keys ?? keysOfOrganizations(db, [organizationId]),

@@ -1,4 +1,5 @@
-import type { LicenseKeyRow, OrganizationRow } from '../db/schema.ts';
+import type { Organization } from '../tenancy/domain.ts';
+import type { LicenseKey } from '../licenses/license-key.ts';
 import { invalidStoredKey } from '../errors.ts';
 import { KeyFormatError, parsePayload } from '../keys/payload.ts';
 import { licenseStatus, type ActivatedKey, type LicenseStatusResult } from '../licensing/lifecycle.ts';
@@ -28,7 +29,7 @@ export class ParsedKeys {
   }
 
   /** The stored key as the lifecycle rules take it, parsed once per key and process (see `toActivatedKey`). */
-  get(row: LicenseKeyRow): ActivatedKey {
+  get(row: LicenseKey): ActivatedKey {
     const id = `${row.organization_id}:${row.seq}:${row.key_id}`;
     const known = this.entries.get(id);
     if (known) return known;
@@ -46,7 +47,7 @@ export class ParsedKeys {
  * bounds: such a row is an INVALID_LICENSE_KEY error naming the key and the
  * field, never a RangeError further on.
  */
-export function toActivatedKey(row: LicenseKeyRow): ActivatedKey {
+export function toActivatedKey(row: LicenseKey): ActivatedKey {
   let payload: ActivatedKey['payload'];
   try {
     payload = parsePayload(row.payload);
@@ -54,14 +55,14 @@ export function toActivatedKey(row: LicenseKeyRow): ActivatedKey {
     if (error instanceof KeyFormatError) throw invalidStoredKey(row.key_id, error.message);
     throw error;
   }
-  return { payload, activatedAt: row.activated_at, seq: Number(row.seq) };
+  return { payload, activatedAt: row.activated_at, seq: row.seq };
 }
 
 /**
  * The organization's licence status at `now` from its stored keys. With
  * `parsed` each key is parsed once per process; without it, on every call.
  */
-export function statusFrom(org: OrganizationRow, keys: readonly LicenseKeyRow[], now: Date, parsed?: ParsedKeys): LicenseStatusResult {
+export function statusFrom(org: Organization, keys: readonly LicenseKey[], now: Date, parsed?: ParsedKeys): LicenseStatusResult {
   const activated = keys.map((row) => (parsed ? parsed.get(row) : toActivatedKey(row)));
   return licenseStatus({ keys: activated, now, highWater: org.clock_high_water });
 }

@@ -9,7 +9,8 @@
  * @example
  * await persistAllocation(trx, await write.loadAfterWrites(org, catalog, now), actorOf(ctx.viewer));
  */
-import type { AssignmentRow, ConfigurationGroupRow, UserSettingRow } from '../db/schema.ts';
+import type { AssignmentRow, UserSettingRow } from '../db/schema.ts';
+import type { ConfigurationGroup } from '../tenancy/domain.ts';
 import type { Executor } from '../db/database.ts';
 import { appendEvents, type EventInput } from '../events/events.repository.ts';
 import { DEMO_POOL } from '../licensing/seats.ts';
@@ -107,7 +108,7 @@ export async function syncGroupRows(
   trx: Executor,
   organizationId: string,
   users: readonly { id: string; groupId: string | null }[],
-  groups: ReadonlyMap<string, Pick<ConfigurationGroupRow, 'functions'>>,
+  groups: ReadonlyMap<string, Pick<ConfigurationGroup, 'functions'>>,
   current: readonly AssignmentRow[],
   now: Date,
 ): Promise<{ userId: string; product: string }[]> {

@@ -10,8 +10,9 @@
  * view.result.users.get(userId); // the user's licences
  */
 import type { Catalog, Product } from '../catalogs/types.ts';
+import type { Organization } from '../tenancy/domain.ts';
 import type { Executor } from '../db/database.ts';
-import type { AssignmentRow, LicenseSlotRow, OrganizationRow } from '../db/schema.ts';
+import type { AssignmentRow, LicenseSlotRow } from '../db/schema.ts';
 import { allocate, type AllocationResult } from '../licensing/allocation.ts';
 import { entitlementsOf, type EntitlementView } from '../licensing/entitlements.ts';
 import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
@@ -26,7 +27,7 @@ import { statusFrom, type ParsedKeys } from './keys.ts';
  * allocation cache and other requests: never mutate them.
  */
 export interface AllocationView {
-  org: OrganizationRow;
+  org: Organization;
   catalog: Catalog;
   now: Date;
   status: LicenseStatusResult;
@@ -107,7 +108,7 @@ export interface StatusSource {
  * const { view, memo } = allocationViewOf(org, catalog, now, await readAllocationInputs(db, org.id), null, { parsedKeys });
  */
 export function allocationViewOf(
-  org: OrganizationRow,
+  org: Organization,
   catalog: Catalog,
   now: Date,
   inputs: AllocationInputs,
@@ -150,7 +151,7 @@ export function allocationViewOf(
 
 /** The write path's view from freshly read inputs, with the memo that goes with it. */
 export function loadedAllocationOf(
-  org: OrganizationRow,
+  org: Organization,
   catalog: Catalog,
   now: Date,
   inputs: LoadedInputs,
@@ -168,7 +169,7 @@ export function loadedAllocationOf(
  */
 export async function loadAllocation(
   db: Executor,
-  org: OrganizationRow,
+  org: Organization,
   catalog: Catalog,
   now: Date,
   parsedKeys?: ParsedKeys,

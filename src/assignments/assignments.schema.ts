@@ -1,7 +1,8 @@
 import type { Catalog, ProductKind } from '../catalogs/types.ts';
 import { ProductKindEnum } from '../catalogs/catalog.schema.ts';
 import type { Context } from '../context.ts';
-import type { ConfigurationGroupRow, OrganizationRow, TeamRow, UserRow, UserSettingRow } from '../db/schema.ts';
+import type { UserSettingRow } from '../db/schema.ts';
+import type { Organization, User, ConfigurationGroup, Team } from '../tenancy/domain.ts';
 import type { UserLicense } from '../licensing/allocation.ts';
 import { explainLicense } from '../licensing/explain.ts';
 import { addOnCoverage, licenseMapping, siteOverview, teamAnalytics } from '../licensing/reports.ts';
@@ -116,7 +117,7 @@ function licensesOf(view: AllocationView, userId: string): LicenseShape[] {
 }
 
 /** A warning of licensing/warnings.ts as the API shows it: its product and team as objects. */
-function shapeOf(catalog: Catalog, warning: Warning, about: { user?: UserRow; team?: TeamRow } = {}): WarningShape {
+function shapeOf(catalog: Catalog, warning: Warning, about: { user?: User; team?: Team } = {}): WarningShape {
   return {
     code: warning.code,
     message: warning.message,
@@ -126,7 +127,7 @@ function shapeOf(catalog: Catalog, warning: Warning, about: { user?: UserRow; te
 }
 
 /** A user's warnings as the API shows them (none unless ACTIVE). */
-export function warningsOfUser(view: AllocationView, user: UserRow): WarningShape[] {
+export function warningsOfUser(view: AllocationView, user: User): WarningShape[] {
   return licensingWarnings.warningsOfUser(view.result, user).map((w) => shapeOf(view.catalog, w, { user }));
 }
 
@@ -197,7 +198,7 @@ builder.objectFields(SiteRef, (t) => ({
 }));
 
 const AnalyticsAccessRef = builder
-  .objectRef<{ allowed: boolean; membersRequiringLicense: number; unlicensedMembers: UserRow[] }>('AnalyticsAccess')
+  .objectRef<{ allowed: boolean; membersRequiringLicense: number; unlicensedMembers: User[] }>('AnalyticsAccess')
   .implement({
     description: "Whether a team's analytics may be used (R-ANALYTICS-1).",
     fields: (t) => ({
@@ -215,7 +216,7 @@ const AnalyticsAccessRef = builder
     }),
   });
 
-function analyticsOf(view: AllocationView, team: TeamRow) {
+function analyticsOf(view: AllocationView, team: Team) {
   const members = view.users.filter((u) => u.team_id === team.id);
   const a = teamAnalytics(view.catalog, view.result, { leaderId: team.leader_id, memberIds: members.map((m) => m.id) });
   return {
@@ -307,7 +308,7 @@ const AddOnCoverageRef = builder
   });
 
 /** Everything that needs an administrator's attention (licensing/warnings.ts), with its product and team as objects. */
-async function organizationWarnings(ctx: Context, org: OrganizationRow): Promise<WarningShape[]> {
+async function organizationWarnings(ctx: Context, org: Organization): Promise<WarningShape[]> {
   const view = await allocationOf(ctx, org.id);
   const teams = view.catalog.teamAnalyticsProduct === null ? [] : await teamsOfOrganization(ctx.db, org.id);
   const membersOf = new Map<string, string[]>(teams.map((team) => [team.id, []]));
@@ -408,7 +409,7 @@ const SetUserSettingInput = builder.inputType('SetUserSettingInput', {
   }),
 });
 
-const AssignLicensePayload = builder.objectRef<{ user: UserRow; view: AllocationView; product: string }>('AssignLicensePayload').implement({
+const AssignLicensePayload = builder.objectRef<{ user: User; view: AllocationView; product: string }>('AssignLicensePayload').implement({
   description: 'Result of assignLicense.',
   fields: (t) => ({
     license: t.field({
@@ -423,7 +424,7 @@ const AssignLicensePayload = builder.objectRef<{ user: UserRow; view: Allocation
     user: t.field({ type: UserRef, description: 'The user after the assignment.', resolve: (p) => p.user }),
   }),
 });
-const UnassignLicensePayload = builder.objectRef<{ user: UserRow }>('UnassignLicensePayload').implement({
+const UnassignLicensePayload = builder.objectRef<{ user: User }>('UnassignLicensePayload').implement({
   description: 'Result of unassignLicense.',
   fields: (t) => ({ user: t.field({ type: UserRef, description: 'The user after the removal.', resolve: (p) => p.user }) }),
 });
@@ -498,7 +499,7 @@ const MoveUsersPayload = builder.objectRef<service.MoveReport>('MoveUsersPayload
 });
 
 const UpdateConfigurationGroupPayload = builder
-  .objectRef<service.MoveReport & { group: ConfigurationGroupRow }>('UpdateConfigurationGroupPayload')
+  .objectRef<service.MoveReport & { group: ConfigurationGroup }>('UpdateConfigurationGroupPayload')
   .implement({
     description: 'Result of updateConfigurationGroup.',
     fields: (t) => ({
@@ -512,7 +513,7 @@ const UpdateConfigurationGroupPayload = builder
     }),
   });
 
-const SetUserSettingPayload = builder.objectRef<{ user: UserRow }>('SetUserSettingPayload').implement({
+const SetUserSettingPayload = builder.objectRef<{ user: User }>('SetUserSettingPayload').implement({
   description: 'Result of setUserSetting.',
   fields: (t) => ({ user: t.field({ type: UserRef, description: 'The user with the setting stored.', resolve: (p) => p.user }) }),
 });

@@ -2,7 +2,8 @@ import { actorOf } from '../auth/viewer.ts';
 import type { Catalog, Product } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
-import type { AssignmentRow, ConfigurationGroupRow, LicenseSlotRow, OrganizationRow, UserRow, UserSettingRow } from '../db/schema.ts';
+import type { AssignmentRow, LicenseSlotRow, UserSettingRow } from '../db/schema.ts';
+import type { Organization, User, ConfigurationGroup } from '../tenancy/domain.ts';
 import { badInput } from '../errors.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { configurationRefusal, noSlotRefusal, type ChangeChecks } from '../licensing/configuration.ts';
@@ -27,7 +28,7 @@ import * as repo from './assignments.repository.ts';
 
 export { DEMO_POOL } from '../licensing/seats.ts';
 
-async function lockOrganization(trx: Executor, id: string): Promise<OrganizationRow> {
+async function lockOrganization(trx: Executor, id: string): Promise<Organization> {
   const org = await lockOrganizationRow(trx, id);
   if (!org) throw new Error(`organization ${id} vanished under lock`);
   return org;
@@ -118,7 +119,7 @@ export interface ConfigurationChange {
 export async function changeConfiguration(
   ctx: Context,
   write: AllocationWrite,
-  org: OrganizationRow,
+  org: Organization,
   catalog: Catalog,
   checks: ChangeChecks,
   apply: (before: LoadedAllocation) => Promise<void>,
@@ -153,7 +154,7 @@ function assignableProduct(catalog: Catalog, code: string, field: string): Produ
 }
 
 /** R-NAMED-1: assigns a product directly (source DIRECT). Idempotent. */
-export async function assignLicense(ctx: Context, input: { userId: string; product: string }): Promise<UserRow> {
+export async function assignLicense(ctx: Context, input: { userId: string; product: string }): Promise<User> {
   return ctx.writeTransaction(async (trx, write) => {
     const user = await getUser(ctx, input.userId, 'write', trx);
     const org = await lockOrganization(trx, user.organization_id);
@@ -176,7 +177,7 @@ export async function assignLicense(ctx: Context, input: { userId: string; produ
 }
 
 /** Removes a direct assignment; a function of the user's group stays (move the user or change the group). */
-export async function unassignLicense(ctx: Context, input: { userId: string; product: string }): Promise<UserRow> {
+export async function unassignLicense(ctx: Context, input: { userId: string; product: string }): Promise<User> {
   return ctx.writeTransaction(async (trx, write) => {
     const user = await getUser(ctx, input.userId, 'write', trx);
     const org = await lockOrganization(trx, user.organization_id);
@@ -250,7 +251,7 @@ export async function moveUsers(
     const group = await getGroup(ctx, input.configurationGroupId, 'write', trx);
     const org = await lockOrganization(trx, group.organization_id);
     const catalog = catalogOf(ctx, org);
-    const users: UserRow[] = [];
+    const users: User[] = [];
     for (const [i, id] of input.userIds.entries()) {
       const user = isId(id) ? await findUser(trx, id, org.id) : undefined;
       if (!user) throw badInput(`input.userIds[${i}]`, `no user ${id} in this organization`);
@@ -294,7 +295,7 @@ export async function moveUsers(
 export async function updateConfigurationGroup(
   ctx: Context,
   input: { configurationGroupId: string; functions?: readonly string[] | null; options?: readonly string[] | null },
-): Promise<MoveReport & { group: ConfigurationGroupRow }> {
+): Promise<MoveReport & { group: ConfigurationGroup }> {
   return ctx.writeTransaction(async (trx, write) => {
     const group = await getGroup(ctx, input.configurationGroupId, 'write', trx);
     const org = await lockOrganization(trx, group.organization_id);

@@ -52,15 +52,6 @@ export function productOf(catalog: Catalog, code: string): Product {
   return product;
 }
 
-/**
- * Products whose seat `startSession` takes (R-CONC-1): user licences allocated
- * CONCURRENT by default. A key may switch a product's allocation (Zoom tiers);
- * callers that know the entitlement apply that themselves.
- */
-export function seatProducts(catalog: Catalog): Product[] {
-  return catalog.products.filter((p) => p.kind === 'USER' && p.allocation === 'CONCURRENT');
-}
-
 /** Products that license a channel (R-CHAN-1). */
 export function channelProducts(catalog: Catalog): Product[] {
   return catalog.products.filter((p) => p.channel !== null);

@@ -1,21 +1,24 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
-import type { LicenseKeyRow, OrganizationRow } from '../db/schema.ts';
+import { type LicenseKey, licenseKeyOf } from './license-key.ts';
+import { type Organization, organizationOf } from '../tenancy/domain.ts';
 
-export function keysOfOrganizations(db: Executor, organizationIds: readonly string[]): Promise<LicenseKeyRow[]> {
-  return db.selectFrom('license_keys').selectAll().where('organization_id', 'in', organizationIds).orderBy('seq').execute();
+export async function keysOfOrganizations(db: Executor, organizationIds: readonly string[]): Promise<LicenseKey[]> {
+  const rows = await db.selectFrom('license_keys').selectAll().where('organization_id', 'in', organizationIds).orderBy('seq').execute();
+  return rows.map(licenseKeyOf);
 }
 
 /** Inserts an activated key and returns the stored row, as `keysOfOrganizations` reads it. */
-export function insertKey(
+export async function insertKey(
   db: Executor,
   row: { organization_id: string; key_id: string; kid: string; payload: unknown; raw: string; activated_at: Date; activated_by: string },
-): Promise<LicenseKeyRow> {
-  return db
+): Promise<LicenseKey> {
+  const stored = await db
     .insertInto('license_keys')
     .values({ ...row, payload: JSON.stringify(row.payload) })
     .returningAll()
     .executeTakeFirstOrThrow();
+  return licenseKeyOf(stored);
 }
 
 export async function bindCustomerRef(db: Executor, organizationId: string, customerRef: string): Promise<void> {
@@ -103,17 +106,16 @@ export async function dueStateChecks(db: Executor, now: Date, limit: number): Pr
  * LOCKED) or already recorded it, so several sweepers never emit the same
  * STATE_CHANGED twice.
  */
-export function lockDueStateCheck(db: Executor, organizationId: string, now: Date): Promise<OrganizationRow | undefined> {
-  return (
-    db
-      .selectFrom('organizations')
-      .selectAll()
-      .where('id', '=', organizationId)
-      .where('license_check_at', '<=', now)
-      // The organization row's lock of the one lock order (src/sessions/lock-order.ts): FOR NO KEY UPDATE, which the
-      // foreign-key checks of a concurrent session start (FOR KEY SHARE) do not wait for.
-      .forNoKeyUpdate()
-      .modifyEnd(sql`skip locked`)
-      .executeTakeFirst()
-  );
+export async function lockDueStateCheck(db: Executor, organizationId: string, now: Date): Promise<Organization | undefined> {
+  const row = await db
+    .selectFrom('organizations')
+    .selectAll()
+    .where('id', '=', organizationId)
+    .where('license_check_at', '<=', now)
+    // The organization row's lock of the one lock order (src/sessions/lock-order.ts): FOR NO KEY UPDATE, which the
+    // foreign-key checks of a concurrent session start (FOR KEY SHARE) do not wait for.
+    .forNoKeyUpdate()
+    .modifyEnd(sql`skip locked`)
+    .executeTakeFirst();
+  return row && organizationOf(row);
 }

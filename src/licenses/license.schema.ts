@@ -1,5 +1,5 @@
 import type { Catalog } from '../catalogs/types.ts';
-import type { OrganizationRow } from '../db/schema.ts';
+import type { Organization } from '../tenancy/domain.ts';
 import { entitlementsOf, unitTotals, type EntitlementView } from '../licensing/entitlements.ts';
 import type { LicenseState, LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { AllocationEnum } from '../catalogs/catalog.schema.ts';
@@ -144,7 +144,7 @@ const LicenseStatusRef = builder.objectRef<StatusShape>('LicenseStatus').impleme
   }),
 });
 
-async function statusShape(ctx: Parameters<typeof licenseStatusOf>[0], org: OrganizationRow): Promise<StatusShape> {
+async function statusShape(ctx: Parameters<typeof licenseStatusOf>[0], org: Organization): Promise<StatusShape> {
   return { catalog: catalogOf(ctx, org), status: await licenseStatusOf(ctx, org) };
 }
 

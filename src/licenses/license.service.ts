@@ -1,9 +1,9 @@
 import { actorOf } from '../auth/viewer.ts';
+import type { Organization } from '../tenancy/domain.ts';
 import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/database.ts';
-import type { OrganizationRow } from '../db/schema.ts';
 import { invalidLicenseKey } from '../errors.ts';
 import { appendEvents, type EventInput } from '../events/events.repository.ts';
 import { verifyKey } from '../keys/codec.ts';
@@ -18,7 +18,7 @@ import { catalogOf, lockOrganizationFor } from '../tenancy/access.ts';
 import * as repo from './license.repository.ts';
 
 /** The organization's licence status now, batched per request. */
-export async function licenseStatusOf(ctx: Context, org: OrganizationRow): Promise<LicenseStatusResult> {
+export async function licenseStatusOf(ctx: Context, org: Organization): Promise<LicenseStatusResult> {
   return statusFrom(org, await ctx.loaders.licenseKeys.load(org.id), ctx.clock.now(), ctx.caches.parsedKeys);
 }
 
@@ -35,7 +35,7 @@ function stateChangedEvent(
 
 /** What an activation leaves: the organization row and its licence status as the activation committed them. */
 export interface Activation {
-  organization: OrganizationRow;
+  organization: Organization;
   status: LicenseStatusResult;
 }
 

@@ -1,10 +1,11 @@
 import DataLoader from 'dataloader';
+import type { LicenseKey } from '../licenses/license-key.ts';
 import type { AllocationCache } from '../allocation/cache.ts';
 import type { AllocationView } from '../allocation/view.ts';
 import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
-import type { ConfigurationGroupRow, LicenseKeyRow, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
+import type { Organization, User, ConfigurationGroup, Site, Team } from '../tenancy/domain.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import * as tenancy from '../tenancy/tenancy.repository.ts';
 
@@ -32,7 +33,7 @@ function groupedBy<T, K extends keyof T>(key: K, fetch: (ids: readonly string[])
 }
 
 export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMap<string, Catalog>; allocations: AllocationCache }) {
-  const organization = byId<OrganizationRow>((ids) => tenancy.organizationsByIds(db, ids));
+  const organization = byId<Organization>((ids) => tenancy.organizationsByIds(db, ids));
   const { allocations } = deps;
   return {
     organization,
@@ -53,13 +54,13 @@ export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMa
         }),
       ),
     ),
-    site: byId<SiteRow>((ids) => tenancy.sitesByIds(db, ids)),
-    group: byId<ConfigurationGroupRow>((ids) => tenancy.groupsByIds(db, ids)),
-    team: byId<TeamRow>((ids) => tenancy.teamsByIds(db, ids)),
-    user: byId<UserRow>((ids) => tenancy.usersByIds(db, ids)),
-    groupsOfSite: groupedBy<ConfigurationGroupRow, 'site_id'>('site_id', (ids) => tenancy.groupsOfSites(db, ids)),
-    licenseKeys: groupedBy<LicenseKeyRow, 'organization_id'>('organization_id', (ids) => keysOfOrganizations(db, ids)),
-    membersOfTeam: groupedBy<UserRow, 'team_id'>('team_id', (ids) => tenancy.membersOfTeams(db, ids)),
+    site: byId<Site>((ids) => tenancy.sitesByIds(db, ids)),
+    group: byId<ConfigurationGroup>((ids) => tenancy.groupsByIds(db, ids)),
+    team: byId<Team>((ids) => tenancy.teamsByIds(db, ids)),
+    user: byId<User>((ids) => tenancy.usersByIds(db, ids)),
+    groupsOfSite: groupedBy<ConfigurationGroup, 'site_id'>('site_id', (ids) => tenancy.groupsOfSites(db, ids)),
+    licenseKeys: groupedBy<LicenseKey, 'organization_id'>('organization_id', (ids) => keysOfOrganizations(db, ids)),
+    membersOfTeam: groupedBy<User, 'team_id'>('team_id', (ids) => tenancy.membersOfTeams(db, ids)),
   };
 }
 

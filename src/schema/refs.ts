@@ -1,5 +1,5 @@
 import type { Catalog, Product } from '../catalogs/types.ts';
-import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
+import type { Organization, User, ConfigurationGroup, Site, Team } from '../tenancy/domain.ts';
 import type { Connection } from './pagination.ts';
 import type { WarningCode } from '../licensing/warnings.ts';
 import type { ApiToken } from '../tokens/tokens.repository.ts';
@@ -19,11 +19,11 @@ export interface CatalogProduct {
 
 export const CatalogRef = builder.objectRef<Catalog>('Catalog');
 export const ProductRef = builder.objectRef<CatalogProduct>('Product');
-export const OrganizationRef = builder.objectRef<OrganizationRow>('Organization');
-export const SiteRef = builder.objectRef<SiteRow>('Site');
-export const ConfigurationGroupRef = builder.objectRef<ConfigurationGroupRow>('ConfigurationGroup');
-export const TeamRef = builder.objectRef<TeamRow>('Team');
-export const UserRef = builder.objectRef<UserRow>('User');
+export const OrganizationRef = builder.objectRef<Organization>('Organization');
+export const SiteRef = builder.objectRef<Site>('Site');
+export const ConfigurationGroupRef = builder.objectRef<ConfigurationGroup>('ConfigurationGroup');
+export const TeamRef = builder.objectRef<Team>('Team');
+export const UserRef = builder.objectRef<User>('User');
 export const ApiTokenRef = builder.objectRef<ApiToken>('ApiToken');
 
 const WarningCodeEnum = builder.enumType('WarningCode', {
@@ -47,9 +47,9 @@ export interface WarningShape {
   code: WarningCode;
   message: string;
   product?: CatalogProduct | null;
-  user?: UserRow | null;
-  site?: SiteRow | null;
-  team?: TeamRow | null;
+  user?: User | null;
+  site?: Site | null;
+  team?: Team | null;
 }
 export const WarningRef = builder.objectRef<WarningShape>('Warning').implement({
   description: 'Something about the licence that needs attention, with the objects it is about.',
@@ -68,7 +68,7 @@ export const WarningRef = builder.objectRef<WarningShape>('Warning').implement({
   }),
 });
 
-export type UserConnectionShape = Connection<UserRow> & { totalCount: () => Promise<number> };
+export type UserConnectionShape = Connection<User> & { totalCount: () => Promise<number> };
 export const UserConnectionRef = builder.objectRef<UserConnectionShape>('UserConnection');
 
 export const PageInfoRef = builder.objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo').implement({

@@ -1,6 +1,7 @@
 import type { Catalog } from '../catalogs/types.ts';
+import type { Organization } from '../tenancy/domain.ts';
 import type { Executor } from '../db/database.ts';
-import type { OrganizationRow, SeatPoolRow } from '../db/schema.ts';
+import type { SeatPoolRow } from '../db/schema.ts';
 import { dayOf, storedDay } from '../licensing/billing.ts';
 import { demoUtilization } from '../licensing/demo-switch.ts';
 import { entitlementsOf } from '../licensing/entitlements.ts';
@@ -68,7 +69,7 @@ async function deniedToday(db: Executor, organizationId: string, now: Date): Pro
  */
 export async function seatUsage(
   db: Executor,
-  org: OrganizationRow,
+  org: Organization,
   catalog: Catalog,
   now: Date,
   parsedKeys?: ParsedKeys,

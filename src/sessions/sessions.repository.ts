@@ -1,6 +1,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { EventRow, OrganizationRow, SeatPoolRow, SessionRow, SessionSeatRow, UserRow } from '../db/schema.ts';
+import { type Organization, organizationOf, type User, userOf } from '../tenancy/domain.ts';
 import { insertEventFrom, notifyEvents } from '../events/events.repository.ts';
 import type { SeatKind } from '../licensing/metering.ts';
 import { DEMO_POOL } from '../licensing/seats.ts';
@@ -397,8 +398,8 @@ export async function seatHistory(db: Executor, organizationId: string, from: Da
 
 /** Everything a session start reads before it decides, from one statement (see `probeStart`). */
 export interface StartProbe {
-  user: UserRow;
-  organization: OrganizationRow;
+  user: User;
+  organization: Organization;
   grants: { product_code: string; status: string }[];
   open: Session | null;
 }
@@ -427,7 +428,7 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
   const r = result.rows[0];
   if (!r) return undefined;
   return {
-    user: {
+    user: userOf({
       organization_id: r.organization_id,
       id: r.id,
       site_id: r.site_id,
@@ -438,8 +439,8 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
       role: r.role,
       status: r.status,
       created_at: r.created_at,
-    },
-    organization: {
+    }),
+    organization: organizationOf({
       id: r.organization_id,
       name: r.o_name,
       catalog_code: r.o_catalog_code,
@@ -450,7 +451,7 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
       license_key_id: r.o_license_key_id,
       license_check_at: r.o_license_check_at,
       revision: Number(r.o_revision),
-    },
+    }),
     grants: r.grants.map(([product_code, status]) => ({ product_code, status })),
     open:
       r.s_id === null

@@ -1,10 +1,11 @@
-import type { LicenseKeyRow, OrganizationRow } from '../db/schema.ts';
+import type { Organization } from '../tenancy/domain.ts';
+import type { LicenseKey } from '../licenses/license-key.ts';
 
 /** What the last probe of a start read for one organization. */
 export interface StartCacheEntry {
   revision: number;
-  org: OrganizationRow;
-  keys: LicenseKeyRow[];
+  org: Organization;
+  keys: LicenseKey[];
 }
 
 /**

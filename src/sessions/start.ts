@@ -30,7 +30,9 @@ import { actorOf, authorize, requireAuthenticated, viewerOrganization } from '..
 import type { Catalog } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
-import type { LicenseKeyRow, OrganizationRow, SessionSeatRow } from '../db/schema.ts';
+import type { SessionSeatRow } from '../db/schema.ts';
+import type { LicenseKey } from '../licenses/license-key.ts';
+import type { Organization } from '../tenancy/domain.ts';
 import { retrying, sqlState, withTransaction } from '../db/transaction.ts';
 import { badInput, notFound } from '../errors.ts';
 import { appendEvents, eventRow } from '../events/events.repository.ts';
@@ -122,7 +124,7 @@ interface Licensing {
   entitlements: EntitlementView[];
 }
 
-function licensingFrom(ctx: Context, org: OrganizationRow, keys: readonly LicenseKeyRow[]): Licensing {
+function licensingFrom(ctx: Context, org: Organization, keys: readonly LicenseKey[]): Licensing {
   const catalog = catalogOf(ctx, org);
   const status = statusFrom(org, keys, ctx.clock.now(), ctx.caches.parsedKeys);
   return { catalog, status, entitlements: entitlementsOf(catalog, status.entitlements) };
@@ -148,7 +150,7 @@ function planOrDeny(licensing: Licensing, grants: ReadonlyMap<string, string>, c
 }
 
 /** The stored keys of the probe's organization: from the start cache while its revision is unchanged. */
-async function keysOf(ctx: Context, probe: repo.StartProbe): Promise<LicenseKeyRow[]> {
+async function keysOf(ctx: Context, probe: repo.StartProbe): Promise<LicenseKey[]> {
   const org = probe.organization;
   const last = ctx.startCache.get(org.id);
   // Keys read after the probe may be newer than its revision; kept under that revision, they are read again next time.

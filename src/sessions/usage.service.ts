@@ -1,7 +1,7 @@
 import type { Catalog } from '../catalogs/types.ts';
+import type { Organization } from '../tenancy/domain.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
-import type { OrganizationRow } from '../db/schema.ts';
 import { badInput } from '../errors.ts';
 import { billingPeriod } from '../licensing/billing.ts';
 import { split, summarizeUsage, type UsagePoint, type UsageSummary } from '../licensing/metering.ts';
@@ -20,7 +20,7 @@ const MAX_INTERVAL_MS = 400 * 86_400_000;
  */
 export async function usageBetween(
   db: Executor,
-  org: OrganizationRow,
+  org: Organization,
   catalog: Catalog,
   from: Date,
   to: Date,
@@ -54,7 +54,7 @@ export async function usageBetween(
 }
 
 /** Live figures for the licence mapping's concurrent and emergency columns (R-MAP-1, R-EMER-2). */
-export async function seatFigures(ctx: Context, org: OrganizationRow, catalog: Catalog): Promise<Map<string, SeatFigures>> {
+export async function seatFigures(ctx: Context, org: Organization, catalog: Catalog): Promise<Map<string, SeatFigures>> {
   const now = ctx.clock.now();
   const pools = await repo.poolsOfOrganizations(ctx.db, [org.id]);
   const period = billingPeriod(now);

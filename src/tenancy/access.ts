@@ -1,8 +1,8 @@
 import { authorize, requireAuthenticated, viewerOrganization, type Permission } from '../auth/viewer.ts';
+import type { Organization } from './domain.ts';
 import type { Catalog } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
-import type { OrganizationRow } from '../db/schema.ts';
 import { notFound } from '../errors.ts';
 import { isId } from '../ids.ts';
 import * as repo from './tenancy.repository.ts';
@@ -32,7 +32,7 @@ export async function getOrganization(
   id: string,
   permission: Permission = 'read',
   db: Executor = ctx.db,
-): Promise<OrganizationRow> {
+): Promise<Organization> {
   requireAuthenticated(ctx.viewer);
   const org = isId(id) ? await repo.findOrganization(db, id) : undefined;
   if (!org) throw notFound('organization', id);
@@ -46,7 +46,7 @@ export async function getOrganization(
  * `trx`. An id the viewer's token cannot reach is neither read nor locked;
  * the answers are those of `getOrganization`.
  */
-export async function lockOrganizationFor(ctx: Context, trx: Executor, id: string, permission: Permission): Promise<OrganizationRow> {
+export async function lockOrganizationFor(ctx: Context, trx: Executor, id: string, permission: Permission): Promise<Organization> {
   requireAuthenticated(ctx.viewer);
   const scope = viewerOrganization(ctx.viewer);
   const org = isId(id) && (scope === null || scope === id) ? await repo.lockOrganization(trx, id) : undefined;
@@ -64,7 +64,7 @@ export const getTeam = (ctx: Context, id: string, permission: Permission = 'read
 export const getUser = (ctx: Context, id: string, permission: Permission = 'read', db: Executor = ctx.db) =>
   load(ctx, db, 'user', id, permission, repo.findUser);
 
-export function catalogOf(ctx: Context, org: OrganizationRow): Catalog {
+export function catalogOf(ctx: Context, org: Organization): Catalog {
   const catalog = ctx.catalogs.get(org.catalog_code);
   // Organizations are only created with a known catalog; a missing one is a deployment error.
   if (!catalog) throw new Error(`catalog ${org.catalog_code} of organization ${org.id} is not loaded`);

@@ -1,5 +1,5 @@
-import type { ConfigurationGroupRow } from '../db/schema.ts';
 import { builder } from '../schema/builder.ts';
+import type { ConfigurationGroup } from './domain.ts';
 import { pageArgs } from '../schema/args.ts';
 import { must } from '../schema/loaders.ts';
 import { ConfigurationGroupRef, ProductRef, productOfCatalog, SiteRef, UserConnectionRef } from '../schema/refs.ts';
@@ -52,7 +52,7 @@ const CreateConfigurationGroupInput = builder.inputType('CreateConfigurationGrou
 });
 
 const CreateConfigurationGroupPayload = builder
-  .objectRef<{ configurationGroup: ConfigurationGroupRow }>('CreateConfigurationGroupPayload')
+  .objectRef<{ configurationGroup: ConfigurationGroup }>('CreateConfigurationGroupPayload')
   .implement({
     description: 'Result of createConfigurationGroup.',
     fields: (t) => ({

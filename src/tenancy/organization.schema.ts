@@ -1,5 +1,5 @@
-import type { OrganizationRow } from '../db/schema.ts';
 import { builder } from '../schema/builder.ts';
+import type { Organization } from './domain.ts';
 import { pageArgs } from '../schema/args.ts';
 import { type Connection, parsePage, toConnection } from '../schema/pagination.ts';
 import { CatalogRef, OrganizationRef, PageInfoRef, SiteRef, TeamRef, UserConnectionRef } from '../schema/refs.ts';
@@ -63,7 +63,7 @@ const OrganizationFilter = builder.inputType('OrganizationFilter', {
   }),
 });
 
-const OrganizationEdgeRef = builder.objectRef<Connection<OrganizationRow>['edges'][number]>('OrganizationEdge').implement({
+const OrganizationEdgeRef = builder.objectRef<Connection<Organization>['edges'][number]>('OrganizationEdge').implement({
   description: 'One organization of a page, with the cursor to continue after it.',
   fields: (t) => ({
     cursor: t.exposeString('cursor', { description: 'Pass as `after` to get the organizations that follow this one.' }),
@@ -71,7 +71,7 @@ const OrganizationEdgeRef = builder.objectRef<Connection<OrganizationRow>['edges
   }),
 });
 
-const OrganizationConnectionRef = builder.objectRef<Connection<OrganizationRow>>('OrganizationConnection').implement({
+const OrganizationConnectionRef = builder.objectRef<Connection<Organization>>('OrganizationConnection').implement({
   description: 'A page of organizations, oldest first.',
   fields: (t) => ({
     edges: t.field({ type: [OrganizationEdgeRef], description: 'The organizations of this page.', resolve: (c) => c.edges }),
@@ -115,7 +115,7 @@ const CreateOrganizationInput = builder.inputType('CreateOrganizationInput', {
   }),
 });
 
-const CreateOrganizationPayload = builder.objectRef<{ organization: OrganizationRow }>('CreateOrganizationPayload').implement({
+const CreateOrganizationPayload = builder.objectRef<{ organization: Organization }>('CreateOrganizationPayload').implement({
   description: 'Result of createOrganization.',
   fields: (t) => ({
     organization: t.field({ type: OrganizationRef, description: 'The organization created.', resolve: (p) => p.organization }),

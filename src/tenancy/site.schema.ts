@@ -1,5 +1,5 @@
-import type { SiteRow } from '../db/schema.ts';
 import { builder } from '../schema/builder.ts';
+import type { Site } from './domain.ts';
 import { pageArgs } from '../schema/args.ts';
 import { must } from '../schema/loaders.ts';
 import { ConfigurationGroupRef, OrganizationRef, SiteRef, UserConnectionRef } from '../schema/refs.ts';
@@ -52,7 +52,7 @@ const CreateSiteInput = builder.inputType('CreateSiteInput', {
   }),
 });
 
-const CreateSitePayload = builder.objectRef<{ site: SiteRow }>('CreateSitePayload').implement({
+const CreateSitePayload = builder.objectRef<{ site: Site }>('CreateSitePayload').implement({
   description: 'Result of createSite.',
   fields: (t) => ({ site: t.field({ type: SiteRef, description: 'The site created.', resolve: (p) => p.site }) }),
 });

@@ -1,5 +1,5 @@
-import type { TeamRow } from '../db/schema.ts';
 import { builder } from '../schema/builder.ts';
+import type { Team } from './domain.ts';
 import { must } from '../schema/loaders.ts';
 import { TeamRef, UserRef } from '../schema/refs.ts';
 import * as access from './access.ts';
@@ -43,7 +43,7 @@ const CreateTeamInput = builder.inputType('CreateTeamInput', {
   }),
 });
 
-const CreateTeamPayload = builder.objectRef<{ team: TeamRow }>('CreateTeamPayload').implement({
+const CreateTeamPayload = builder.objectRef<{ team: Team }>('CreateTeamPayload').implement({
   description: 'Result of createTeam.',
   fields: (t) => ({ team: t.field({ type: TeamRef, description: 'The team created.', resolve: (p) => p.team }) }),
 });

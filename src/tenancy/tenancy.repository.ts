@@ -1,16 +1,28 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
-import type { ConfigurationGroupRow, NewOrganization, NewUser, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
+import type { NewOrganization, NewUser } from '../db/schema.ts';
 import type { Page } from '../db/pages.ts';
+import {
+  type ConfigurationGroup,
+  configurationGroupOf,
+  type Organization,
+  organizationOf,
+  type Site,
+  type Team,
+  type User,
+  type UserStatus,
+  userOf,
+} from './domain.ts';
 
 /* All SQL for organizations, sites, configuration groups, teams and users. */
 
-export function organizationsByIds(db: Executor, ids: readonly string[]): Promise<OrganizationRow[]> {
-  return db.selectFrom('organizations').selectAll().where('id', 'in', ids).execute();
+export async function organizationsByIds(db: Executor, ids: readonly string[]): Promise<Organization[]> {
+  return (await db.selectFrom('organizations').selectAll().where('id', 'in', ids).execute()).map(organizationOf);
 }
 
-export function findOrganization(db: Executor, id: string): Promise<OrganizationRow | undefined> {
-  return db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
+export async function findOrganization(db: Executor, id: string): Promise<Organization | undefined> {
+  const row = await db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && organizationOf(row);
 }
 
 /**
@@ -21,8 +33,9 @@ export function findOrganization(db: Executor, id: string): Promise<Organization
  * FOR KEY SHARE on this row while the start holds its pool, and FOR UPDATE
  * would make the two wait on each other (deadlock).
  */
-export async function lockOrganization(db: Executor, id: string): Promise<OrganizationRow | undefined> {
-  return db.selectFrom('organizations').selectAll().where('id', '=', id).forNoKeyUpdate().executeTakeFirst();
+export async function lockOrganization(db: Executor, id: string): Promise<Organization | undefined> {
+  const row = await db.selectFrom('organizations').selectAll().where('id', '=', id).forNoKeyUpdate().executeTakeFirst();
+  return row && organizationOf(row);
 }
 
 /** How many sites or teams the organization has (for the bounds of src/tenancy/validate.ts). */
@@ -46,35 +59,36 @@ export async function customerRefTaken(db: Executor, customerRef: string): Promi
  * one extra row to learn hasNextPage; `nameContains` matches the name
  * case-insensitively, as plain text (% and _ are not wildcards).
  */
-export function pageOfOrganizations(db: Executor, page: Page, nameContains: string | null): Promise<OrganizationRow[]> {
+export async function pageOfOrganizations(db: Executor, page: Page, nameContains: string | null): Promise<Organization[]> {
   let q = db.selectFrom('organizations').selectAll();
   if (nameContains) q = q.where('name', 'ilike', `%${nameContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
   if (page.afterId) q = q.where('id', '>', page.afterId);
-  return q
+  const rows = await q
     .orderBy('id')
     .limit(page.limit + 1)
     .execute();
+  return rows.map(organizationOf);
 }
 
 export async function insertOrganization(db: Executor, row: NewOrganization): Promise<void> {
   await db.insertInto('organizations').values(row).execute();
 }
 
-export function findSite(db: Executor, id: string, organizationId: string | null): Promise<SiteRow | undefined> {
+export function findSite(db: Executor, id: string, organizationId: string | null): Promise<Site | undefined> {
   let q = db.selectFrom('sites').selectAll().where('id', '=', id);
   if (organizationId) q = q.where('organization_id', '=', organizationId);
   return q.executeTakeFirst();
 }
 
-export function sitesByIds(db: Executor, ids: readonly string[]): Promise<SiteRow[]> {
+export function sitesByIds(db: Executor, ids: readonly string[]): Promise<Site[]> {
   return db.selectFrom('sites').selectAll().where('id', 'in', ids).execute();
 }
 
-export function sitesOfOrganization(db: Executor, organizationId: string): Promise<SiteRow[]> {
+export function sitesOfOrganization(db: Executor, organizationId: string): Promise<Site[]> {
   return db.selectFrom('sites').selectAll().where('organization_id', '=', organizationId).orderBy('name').orderBy('id').execute();
 }
 
-export async function insertSite(db: Executor, row: SiteRow): Promise<void> {
+export async function insertSite(db: Executor, row: Site): Promise<void> {
   await db.insertInto('sites').values(row).execute();
 }
 
@@ -88,18 +102,26 @@ export function siteNameTaken(db: Executor, organizationId: string, name: string
     .then(Boolean);
 }
 
-export function findGroup(db: Executor, id: string, organizationId: string | null): Promise<ConfigurationGroupRow | undefined> {
+export async function findGroup(db: Executor, id: string, organizationId: string | null): Promise<ConfigurationGroup | undefined> {
   let q = db.selectFrom('configuration_groups').selectAll().where('id', '=', id);
   if (organizationId) q = q.where('organization_id', '=', organizationId);
-  return q.executeTakeFirst();
+  const row = await q.executeTakeFirst();
+  return row && configurationGroupOf(row);
 }
 
-export function groupsByIds(db: Executor, ids: readonly string[]): Promise<ConfigurationGroupRow[]> {
-  return db.selectFrom('configuration_groups').selectAll().where('id', 'in', ids).execute();
+export async function groupsByIds(db: Executor, ids: readonly string[]): Promise<ConfigurationGroup[]> {
+  return (await db.selectFrom('configuration_groups').selectAll().where('id', 'in', ids).execute()).map(configurationGroupOf);
 }
 
-export function groupsOfSites(db: Executor, siteIds: readonly string[]): Promise<ConfigurationGroupRow[]> {
-  return db.selectFrom('configuration_groups').selectAll().where('site_id', 'in', siteIds).orderBy('name').orderBy('id').execute();
+export async function groupsOfSites(db: Executor, siteIds: readonly string[]): Promise<ConfigurationGroup[]> {
+  const rows = await db
+    .selectFrom('configuration_groups')
+    .selectAll()
+    .where('site_id', 'in', siteIds)
+    .orderBy('name')
+    .orderBy('id')
+    .execute();
+  return rows.map(configurationGroupOf);
 }
 
 export function groupNameTaken(db: Executor, organizationId: string, siteId: string, name: string): Promise<boolean> {
@@ -113,7 +135,7 @@ export function groupNameTaken(db: Executor, organizationId: string, siteId: str
     .then(Boolean);
 }
 
-export async function insertGroup(db: Executor, row: ConfigurationGroupRow): Promise<void> {
+export async function insertGroup(db: Executor, row: ConfigurationGroup): Promise<void> {
   await db
     .insertInto('configuration_groups')
     .values({ ...row, functions: JSON.stringify(row.functions), options: JSON.stringify(row.options) })
@@ -134,17 +156,17 @@ export async function updateGroup(
     .execute();
 }
 
-export function findTeam(db: Executor, id: string, organizationId: string | null): Promise<TeamRow | undefined> {
+export function findTeam(db: Executor, id: string, organizationId: string | null): Promise<Team | undefined> {
   let q = db.selectFrom('teams').selectAll().where('id', '=', id);
   if (organizationId) q = q.where('organization_id', '=', organizationId);
   return q.executeTakeFirst();
 }
 
-export function teamsByIds(db: Executor, ids: readonly string[]): Promise<TeamRow[]> {
+export function teamsByIds(db: Executor, ids: readonly string[]): Promise<Team[]> {
   return db.selectFrom('teams').selectAll().where('id', 'in', ids).execute();
 }
 
-export function teamsOfOrganization(db: Executor, organizationId: string): Promise<TeamRow[]> {
+export function teamsOfOrganization(db: Executor, organizationId: string): Promise<Team[]> {
   return db.selectFrom('teams').selectAll().where('organization_id', '=', organizationId).orderBy('name').orderBy('id').execute();
 }
 
@@ -158,22 +180,23 @@ export function teamNameTaken(db: Executor, organizationId: string, name: string
     .then(Boolean);
 }
 
-export async function insertTeam(db: Executor, row: TeamRow): Promise<void> {
+export async function insertTeam(db: Executor, row: Team): Promise<void> {
   await db.insertInto('teams').values(row).execute();
 }
 
-export function findUser(db: Executor, id: string, organizationId: string | null): Promise<UserRow | undefined> {
+export async function findUser(db: Executor, id: string, organizationId: string | null): Promise<User | undefined> {
   let q = db.selectFrom('users').selectAll().where('id', '=', id);
   if (organizationId) q = q.where('organization_id', '=', organizationId);
-  return q.executeTakeFirst();
+  const row = await q.executeTakeFirst();
+  return row && userOf(row);
 }
 
-export function usersByIds(db: Executor, ids: readonly string[]): Promise<UserRow[]> {
-  return db.selectFrom('users').selectAll().where('id', 'in', ids).execute();
+export async function usersByIds(db: Executor, ids: readonly string[]): Promise<User[]> {
+  return (await db.selectFrom('users').selectAll().where('id', 'in', ids).execute()).map(userOf);
 }
 
-export function membersOfTeams(db: Executor, teamIds: readonly string[]): Promise<UserRow[]> {
-  return db.selectFrom('users').selectAll().where('team_id', 'in', teamIds).orderBy('id').execute();
+export async function membersOfTeams(db: Executor, teamIds: readonly string[]): Promise<User[]> {
+  return (await db.selectFrom('users').selectAll().where('team_id', 'in', teamIds).orderBy('id').execute()).map(userOf);
 }
 
 export function countUsers(db: Executor, organizationId: string): Promise<number> {
@@ -189,7 +212,7 @@ export async function insertUser(db: Executor, row: NewUser): Promise<void> {
   await db.insertInto('users').values(row).execute();
 }
 
-export async function setUserStatus(db: Executor, organizationId: string, id: string, status: string): Promise<void> {
+export async function setUserStatus(db: Executor, organizationId: string, id: string, status: UserStatus): Promise<void> {
   await db.updateTable('users').set({ status }).where('organization_id', '=', organizationId).where('id', '=', id).execute();
 }
 
@@ -221,13 +244,14 @@ function scoped(db: Executor, scope: UserScope) {
 }
 
 /** One page in id order (ids sort by creation), fetched with one extra row to learn hasNextPage. */
-export function pageOfUsers(db: Executor, scope: UserScope, page: Page): Promise<UserRow[]> {
+export async function pageOfUsers(db: Executor, scope: UserScope, page: Page): Promise<User[]> {
   let q = scoped(db, scope).selectAll();
   if (page.afterId) q = q.where('id', '>', page.afterId);
-  return q
+  const rows = await q
     .orderBy('id')
     .limit(page.limit + 1)
     .execute();
+  return rows.map(userOf);
 }
 
 export function countUsersIn(db: Executor, scope: UserScope): Promise<number> {

@@ -2,7 +2,6 @@ import { actorOf, requireOperator } from '../auth/viewer.ts';
 import { catalogOf, getOrganization, getSite, getUser } from './access.ts';
 import type { Context } from '../context.ts';
 import type { Executor, Trx } from '../db/database.ts';
-import type { ConfigurationGroupRow, OrganizationRow, SiteRow, TeamRow, UserRow } from '../db/schema.ts';
 import { badInput, notFound } from '../errors.ts';
 import type { EventType } from '../events/event.ts';
 import { appendEvents } from '../events/events.repository.ts';
@@ -14,6 +13,7 @@ import { changeConfiguration } from '../assignments/assignments.service.ts';
 import { endSessionsOfUsers, userEndReason } from '../sessions/end.ts';
 import type { Page } from '../db/pages.ts';
 import * as repo from './tenancy.repository.ts';
+import type { Organization, User, UserRole, UserStatus, ConfigurationGroup, Site, Team } from './domain.ts';
 import {
   cleanEmail,
   cleanName,
@@ -23,18 +23,13 @@ import {
   validateGroupConfig,
 } from './validate.ts';
 
-export const USER_ROLES = ['AGENT', 'SUPERVISOR', 'TEAM_LEAD', 'ADMINISTRATOR', 'UC_USER', 'VIEWER'] as const;
-export type UserRole = (typeof USER_ROLES)[number];
-export const USER_STATUSES = ['PREPARING', 'ACTIVE', 'INACTIVE'] as const;
-export type UserStatus = (typeof USER_STATUSES)[number];
-
 /*
  * User writes follow the lock order of src/sessions/lock-order.ts: the
  * organization row (FOR NO KEY UPDATE), then the user row (update or
  * delete, which waits for a start of that user in flight), then every seat
  * pool (changeConfiguration stores their sizes), then the user's sessions.
  */
-async function lockedOrganization(trx: Executor, id: string): Promise<OrganizationRow> {
+async function lockedOrganization(trx: Executor, id: string): Promise<Organization> {
   const org = await repo.lockOrganization(trx, id);
   if (!org) throw new Error(`organization ${id} vanished under lock`);
   return org;
@@ -49,7 +44,7 @@ function event(ctx: Context, organizationId: string, type: EventType, extra: { u
 export const MAX_ORGANIZATION_FILTER_LENGTH = 200;
 
 /** A page of every organization, optionally only those whose name contains `name`: the platform operator only. */
-export async function listOrganizations(ctx: Context, page: Page, name: string | null | undefined): Promise<OrganizationRow[]> {
+export async function listOrganizations(ctx: Context, page: Page, name: string | null | undefined): Promise<Organization[]> {
   requireOperator(ctx.viewer);
   const contains = name?.trim() || null;
   if (contains && contains.length > MAX_ORGANIZATION_FILTER_LENGTH) {
@@ -61,7 +56,7 @@ export async function listOrganizations(ctx: Context, page: Page, name: string |
 export async function createOrganization(
   ctx: Context,
   input: { name: string; catalog: string; customerRef?: string | null },
-): Promise<OrganizationRow> {
+): Promise<Organization> {
   requireOperator(ctx.viewer);
   const name = cleanName('input.name', input.name);
   if (!ctx.catalogs.has(input.catalog)) {
@@ -96,13 +91,13 @@ export async function createOrganization(
 
 /* ------------------------------------------------------------ sites */
 
-export async function createSite(ctx: Context, input: { organizationId: string; name: string }): Promise<SiteRow> {
+export async function createSite(ctx: Context, input: { organizationId: string; name: string }): Promise<Site> {
   return withTransaction(ctx.db, async (trx) => {
     const org = await getOrganization(ctx, input.organizationId, 'write', trx);
     const name = cleanName('input.name', input.name);
     await withinBound(trx, org.id, 'sites', MAX_SITES_PER_ORGANIZATION);
     if (await repo.siteNameTaken(trx, org.id, name)) throw badInput('input.name', `a site named "${name}" exists already`);
-    const row: SiteRow = { organization_id: org.id, id: newId(ctx.clock.now()), name, created_at: ctx.clock.now() };
+    const row: Site = { organization_id: org.id, id: newId(ctx.clock.now()), name, created_at: ctx.clock.now() };
     await repo.insertSite(trx, row);
     return row;
   });
@@ -125,7 +120,7 @@ async function withinBound(trx: Trx, organizationId: string, table: 'sites' | 't
 export async function createConfigurationGroup(
   ctx: Context,
   input: { siteId: string; name: string; functions: readonly string[]; options?: readonly string[] | null },
-): Promise<ConfigurationGroupRow> {
+): Promise<ConfigurationGroup> {
   return withTransaction(ctx.db, async (trx) => {
     const site = await getSite(ctx, input.siteId, 'write', trx);
     const org = await getOrganization(ctx, site.organization_id, 'write', trx);
@@ -134,7 +129,7 @@ export async function createConfigurationGroup(
     if (await repo.groupNameTaken(trx, org.id, site.id, name)) {
       throw badInput('input.name', `a configuration group named "${name}" exists already at this site`);
     }
-    const row: ConfigurationGroupRow = {
+    const row: ConfigurationGroup = {
       organization_id: org.id,
       id: newId(ctx.clock.now()),
       site_id: site.id,
@@ -149,10 +144,7 @@ export async function createConfigurationGroup(
 
 /* ------------------------------------------------------------ teams */
 
-export async function createTeam(
-  ctx: Context,
-  input: { organizationId: string; name: string; leaderId?: string | null },
-): Promise<TeamRow> {
+export async function createTeam(ctx: Context, input: { organizationId: string; name: string; leaderId?: string | null }): Promise<Team> {
   return withTransaction(ctx.db, async (trx) => {
     const org = await getOrganization(ctx, input.organizationId, 'write', trx);
     const name = cleanName('input.name', input.name);
@@ -164,7 +156,7 @@ export async function createTeam(
     }
     await withinBound(trx, org.id, 'teams', MAX_TEAMS_PER_ORGANIZATION);
     if (await repo.teamNameTaken(trx, org.id, name)) throw badInput('input.name', `a team named "${name}" exists already`);
-    const row: TeamRow = { organization_id: org.id, id: newId(ctx.clock.now()), name, leader_id: leaderId, created_at: ctx.clock.now() };
+    const row: Team = { organization_id: org.id, id: newId(ctx.clock.now()), name, leader_id: leaderId, created_at: ctx.clock.now() };
     await repo.insertTeam(trx, row);
     return row;
   });
@@ -183,7 +175,7 @@ export async function createUser(
     configurationGroupId?: string | null;
     teamId?: string | null;
   },
-): Promise<UserRow> {
+): Promise<User> {
   return ctx.writeTransaction(async (trx, write) => {
     const site = await getSite(ctx, input.siteId, 'write', trx);
     // The row lock makes the maxUsers check and the insert one step for every instance (R-TEN-3).
@@ -191,7 +183,7 @@ export async function createUser(
     if (!org) throw notFound('site', input.siteId);
     const name = cleanName('input.name', input.name);
     const email = cleanEmail('input.email', input.email);
-    let group: ConfigurationGroupRow | undefined;
+    let group: ConfigurationGroup | undefined;
     if (input.configurationGroupId != null) {
       group = isId(input.configurationGroupId) ? await repo.findGroup(trx, input.configurationGroupId, org.id) : undefined;
       if (!group) throw badInput('input.configurationGroupId', `no configuration group ${input.configurationGroupId} in this organization`);
@@ -208,7 +200,7 @@ export async function createUser(
       throw badInput('input.siteId', `the ${org.catalog_code} catalog allows at most ${maxUsers} users per organization`, 'R-TEN-3');
     }
     const now = ctx.clock.now();
-    const row: UserRow = {
+    const row: User = {
       organization_id: org.id,
       id: newId(now),
       site_id: site.id,
@@ -231,7 +223,7 @@ export async function createUser(
   });
 }
 
-export async function updateUserStatus(ctx: Context, input: { userId: string; status: UserStatus }): Promise<UserRow> {
+export async function updateUserStatus(ctx: Context, input: { userId: string; status: UserStatus }): Promise<User> {
   return ctx.writeTransaction(async (trx, write) => {
     const user = await getUser(ctx, input.userId, 'write', trx);
     if (user.status === input.status) return user;

@@ -1,5 +1,4 @@
 import type { Context } from '../context.ts';
-import type { UserRow } from '../db/schema.ts';
 import { builder } from '../schema/builder.ts';
 import { must } from '../schema/loaders.ts';
 import { parsePage, toConnection, type PageArgs } from '../schema/pagination.ts';
@@ -16,6 +15,7 @@ import { hasWarnings } from '../licensing/warnings.ts';
 import * as repo from './tenancy.repository.ts';
 import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
+import type { User, UserRole, UserStatus } from './domain.ts';
 
 export const UserRoleEnum = builder.enumType('UserRole', {
   description: "The user's job in the installation; it documents who the user is, licences come from configuration.",
@@ -26,7 +26,7 @@ export const UserRoleEnum = builder.enumType('UserRole', {
     ADMINISTRATOR: { description: 'Administers the installation.' },
     UC_USER: { description: 'A unified-communications user without contact-center work.' },
     VIEWER: { description: 'Only looks on (wallboards, reports).' },
-  } satisfies Record<service.UserRole, unknown>,
+  } satisfies Record<UserRole, unknown>,
 });
 
 export const UserStatusEnum = builder.enumType('UserStatus', {
@@ -35,20 +35,8 @@ export const UserStatusEnum = builder.enumType('UserStatus', {
     PREPARING: { description: 'Created but not yet active; not counted as an active user.' },
     ACTIVE: { description: 'In use: counted as an active user (R-TEN-1), holds licences, may start sessions.' },
     INACTIVE: { description: 'Kept but out of use: holds no licence and no session; history stays.' },
-  } satisfies Record<service.UserStatus, unknown>,
+  } satisfies Record<UserStatus, unknown>,
 });
-
-function parseRole(value: string): service.UserRole {
-  const role = service.USER_ROLES.find((r) => r === value);
-  if (!role) throw new Error(`stored user role ${value} is not a UserRole`);
-  return role;
-}
-
-function parseStatus(value: string): service.UserStatus {
-  const status = service.USER_STATUSES.find((s) => s === value);
-  if (!status) throw new Error(`stored user status ${value} is not a UserStatus`);
-  return status;
-}
 
 UserRef.implement({
   description: 'A person of an organization, at one site, optionally in a configuration group and a team.',
@@ -56,8 +44,8 @@ UserRef.implement({
     id: t.exposeID('id', { description: 'The user id (AGENT_CLIENT tokens may read it).' }),
     name: t.exposeString('name', { description: 'Display name, 1..200 characters (AGENT_CLIENT tokens may read it).' }),
     email: t.exposeString('email', { nullable: true, description: 'E-mail address; null when none was given.' }),
-    role: t.field({ type: UserRoleEnum, description: "The user's job.", resolve: (u) => parseRole(u.role) }),
-    status: t.field({ type: UserStatusEnum, description: 'PREPARING, ACTIVE or INACTIVE.', resolve: (u) => parseStatus(u.status) }),
+    role: t.field({ type: UserRoleEnum, description: "The user's job.", resolve: (u) => u.role }),
+    status: t.field({ type: UserStatusEnum, description: 'PREPARING, ACTIVE or INACTIVE.', resolve: (u) => u.status }),
     createdAt: t.field({ type: 'DateTime', description: 'When the user was created.', resolve: (u) => u.created_at }),
     site: t.field({
       type: SiteRef,
@@ -163,11 +151,11 @@ const DeleteUserInput = builder.inputType('DeleteUserInput', {
   fields: (t) => ({ userId: t.id({ description: 'The user to delete.' }) }),
 });
 
-const CreateUserPayload = builder.objectRef<{ user: UserRow }>('CreateUserPayload').implement({
+const CreateUserPayload = builder.objectRef<{ user: User }>('CreateUserPayload').implement({
   description: 'Result of createUser.',
   fields: (t) => ({ user: t.field({ type: UserRef, description: 'The user created.', resolve: (p) => p.user }) }),
 });
-const UpdateUserStatusPayload = builder.objectRef<{ user: UserRow }>('UpdateUserStatusPayload').implement({
+const UpdateUserStatusPayload = builder.objectRef<{ user: User }>('UpdateUserStatusPayload').implement({
   description: 'Result of updateUserStatus.',
   fields: (t) => ({ user: t.field({ type: UserRef, description: 'The user with its new status.', resolve: (p) => p.user }) }),
 });

@@ -69,7 +69,7 @@ const LAYER_MATCH: [Layer, (file: string) => boolean][] = [
     (f) =>
       f.startsWith('db/') ||
       f.endsWith('.repository.ts') ||
-      /^(events\/event|sessions\/session|sessions\/lock-order|webhooks\/tables)\.ts$/.test(f),
+      /^(events\/event|sessions\/session|sessions\/lock-order|webhooks\/tables|tenancy\/domain|licenses\/license-key)\.ts$/.test(f),
   ],
   ['pure rules', (f) => /^(licensing|keys|catalogs)\//.test(f) || ['clock.ts', 'ids.ts', 'errors.ts', 'auth/tokens.ts'].includes(f)],
   ['callers', (f) => f.startsWith('auth/')],

@@ -6,9 +6,9 @@ import {
   listCatalogs,
   parseCatalog,
   productOf,
-  seatProducts,
   type Catalog,
 } from '../../src/catalogs/index.ts';
+import { concurrentSeatProducts } from '../../src/licensing/seats.ts';
 
 function catalog(code: string): Catalog {
   const found = getCatalog(code);
@@ -30,7 +30,7 @@ describe('preset catalogs', () => {
   it('[R-CONC-1] innoACD has one concurrent agent licence and no user limit', () => {
     const innoacd = catalog('innoacd');
     expect(innoacd.maxUsers).toBeNull();
-    expect(seatProducts(innoacd).map((p) => p.code)).toEqual(['ACD_AGENT']);
+    expect(concurrentSeatProducts(innoacd, []).map((p) => p.code)).toEqual(['ACD_AGENT']);
     expect(productOf(innoacd, 'ACD_AGENT')).toMatchObject({ kind: 'USER', emergencyAllowed: false });
   });
 
@@ -164,8 +164,8 @@ describe('preset catalogs', () => {
   });
 
   it('[R-EMER-1] connect storm seats are concurrent, need BASE and allow emergency seats', () => {
-    expect(seatProducts(storm).map((p) => p.code)).toEqual(['AGENT_SEAT', 'SUPERVISOR_SEAT']);
-    for (const seat of seatProducts(storm)) {
+    expect(concurrentSeatProducts(storm, []).map((p) => p.code)).toEqual(['AGENT_SEAT', 'SUPERVISOR_SEAT']);
+    for (const seat of concurrentSeatProducts(storm, [])) {
       expect(seat.emergencyAllowed).toBe(true);
       expect(seat.requirements).toEqual([{ scope: 'USER', anyOf: ['BASE'], minQuantity: 1, condition: null }]);
     }
