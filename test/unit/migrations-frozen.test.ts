@@ -13,6 +13,8 @@ const LANDED = new Map<string, string>([
   ['2026_11_23_0005_revision.ts', 'bb5ec0963a7e11813194a98abc6a24bc6a825028aef613ebbc6c707f823b5006'],
   ['2026_12_01_0007_token_expiry.ts', '836913c43a87a10fd05fba828a609f380757e83bee24b5a5fc3ba141c071eb65'],
   ['2026_12_01_0008_key_uniqueness.ts', '4f6cb6933f82a1dc3531452aacf6cc53e2634c1c0f4b9c8b876fa6ad97991bcf'],
+  ['2026_12_01_0009_webhooks.ts', 'ceca8d73d9317176d1bba19e419ff89946f6692da02e9c1ae901f11ae17686bd'],
+  ['2026_12_01_0010_session_denials.ts', '2cf7312b7da59b78f82d83e73008cc1db55a2daa94f9311001c329cfa222c4df'],
 ]);
 
 const DIR = new URL('../../migrations/', import.meta.url);
