@@ -68,7 +68,7 @@ export interface LiveHubDeps {
   /** Called when the number of subscribers changes (metrics). */
   onSubscribers?: (count: number) => void;
   /** The app's parsed-key cache: a snapshot does not parse the organization's keys again. */
-  parsedKeys?: ParsedKeys;
+  parsedKeys: ParsedKeys;
 }
 
 interface OrgState {

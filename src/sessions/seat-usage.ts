@@ -72,7 +72,7 @@ export async function seatUsage(
   org: Organization,
   catalog: Catalog,
   now: Date,
-  parsedKeys?: ParsedKeys,
+  parsedKeys: ParsedKeys,
 ): Promise<SeatUsageSnapshot> {
   const [keys, pools, denied] = await Promise.all([
     keysOfOrganizations(db, [org.id]),

@@ -5,7 +5,7 @@ import { openDatabase } from '../../src/db/database.ts';
 import type { TokenCacheOptions } from '../../src/tokens/token-cache.ts';
 import { DATABASES, freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { OPERATOR_TOKEN, startGateway, type OrgFixture, type TestGateway } from '../support/gateway.ts';
-import { ensureStopped, listeningBase, spawnGateway, type GatewayProcess } from '../support/launch.ts';
+import { ensureStopped, startGatewayProcess, type GatewayProcess } from '../support/launch.ts';
 import { licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
 import { listenOn } from '../support/listen.ts';
 
@@ -292,11 +292,8 @@ for (const kind of DATABASES) {
   });
 }
 
-/** A gateway process of its own; resolves with its GraphQL URL once it listens. */
-async function startProcess(env: Record<string, string>): Promise<{ gateway: GatewayProcess; url: string }> {
-  const gateway = spawnGateway({ OPERATOR_TOKEN, ...env });
-  return { gateway, url: `${await listeningBase(gateway)}/graphql` };
-}
+/** A gateway process of its own, with the tests' operator token. */
+const startProcess = (env: Record<string, string>) => startGatewayProcess({ OPERATOR_TOKEN, ...env });
 
 describe.skipIf(!DATABASES.includes('postgres'))('live streams of a revoked token across gateway processes on one PostgreSQL', () => {
   let database: TestDatabase;

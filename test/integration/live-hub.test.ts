@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ParsedKeys } from '../../src/allocation/keys.ts';
 import { loadPresetCatalogs } from '../../src/catalogs/index.ts';
 import type { LicenseEvent as EventRow } from '../../src/events/event.ts';
 import type { Channel } from '../../src/live/channel.ts';
@@ -62,7 +63,14 @@ for (const kind of DATABASES) {
     beforeAll(async () => {
       gw = await startGateway(kind, { trustedKeys: TRUSTED_KEYS });
       timers = new ManualTimers();
-      hub = createLiveHub({ database: gw.database, clock: gw.clock, catalogs: loadPresetCatalogs(), coalesceMs: 100, timers });
+      hub = createLiveHub({
+        database: gw.database,
+        clock: gw.clock,
+        catalogs: loadPresetCatalogs(),
+        parsedKeys: new ParsedKeys(),
+        coalesceMs: 100,
+        timers,
+      });
       await hub.ready();
     });
     afterAll(async () => {

@@ -131,6 +131,15 @@ export async function listeningBase(gateway: GatewayProcess): Promise<string> {
   return `http://127.0.0.1:${url.port}`;
 }
 
+/** Spawns a gateway process and resolves, once it listens, with its GraphQL URL. */
+export async function startGatewayProcess(
+  env: Record<string, string>,
+  options: LaunchOptions = {},
+): Promise<{ gateway: GatewayProcess; url: string }> {
+  const gateway = spawnGateway(env, options);
+  return { gateway, url: `${await listeningBase(gateway)}/graphql` };
+}
+
 /** Stops the process if a test left it running (SIGKILL: nothing to wait for). */
 export async function ensureStopped(gateway: GatewayProcess | undefined): Promise<void> {
   if (!gateway || gateway.child.exitCode !== null || gateway.child.signalCode !== null) return;
