@@ -191,6 +191,37 @@ for (const kind of DATABASES) {
       expect(await statusOf(org, bob)).toBe('PREPARING');
     });
 
+    it('[R-TEN-4] a base licence stored as held by a PREPARING user (before this rule) reads as released and is released at the next change', async () => {
+      const org = await licensedOrg(gw, STORM, [{ product: 'BASE', quantity: 2 }]);
+      const agents = await createGroup(gw, org, 'Agents', ['BASE']);
+      const p = await createUser(gw, org.admin, { siteId: org.siteId, name: 'Pat', status: 'PREPARING', configurationGroupId: agents });
+      // What the gateway wrote before R-TEN-4: a slot taken by the PREPARING user.
+      await gw.database.db
+        .insertInto('license_slots')
+        .values({
+          organization_id: org.organizationId,
+          product_code: 'BASE',
+          slot_no: 0,
+          holder_user_id: p,
+          window_start: NOW,
+          early_used: false,
+        })
+        .execute();
+      // Read as released within its window: reusable once, as if it had been taken away.
+      expect(await base(org)).toEqual({ total: 2, inUse: 1, reusable: 1, available: 2 });
+      const held = () =>
+        gw.database.db
+          .selectFrom('license_slots')
+          .select('holder_user_id')
+          .where('organization_id', '=', org.organizationId)
+          .where('holder_user_id', 'is not', null)
+          .execute();
+      // The next configuration change of the organization writes it released.
+      const q = await createUser(gw, org.admin, { siteId: org.siteId, name: 'Quinn', configurationGroupId: agents });
+      expect(await held()).toEqual([{ holder_user_id: q }]);
+      expect(await base(org)).toEqual({ total: 2, inUse: 2, reusable: 1, available: 1 });
+    });
+
     it('[R-TEN-4] [R-NAMED-2] a PREPARING user made ACTIVE on a REFUSE product with every licence held is refused, naming that user', async () => {
       const org = await licensedOrg(gw, ZOOM, [{ product: 'ESSENTIALS', quantity: 1, allocation: 'NAMED' }]);
       const tier = await createGroup(gw, org, 'Essentials', ['ESSENTIALS']);
