@@ -97,7 +97,6 @@ export async function readAllocationInputs(
     }
   }
   const usersById = new Map(users.map((u) => [u.id, u]));
-  const userId = (id: string): string => usersById.get(id)?.id ?? id;
   const configured = new Map<string, ConfiguredProduct[]>();
   for (const a of assignments) {
     const list = configured.get(a.user_id);
@@ -123,9 +122,12 @@ export async function readAllocationInputs(
   });
   const slotsByProduct = new Map<string, Slot[]>();
   for (const row of slotRows) {
+    // Only ACTIVE users hold a base licence (R-TEN-4): a slot a stored row still gives to another user (written
+    // before that rule; the next configuration change releases it) reads as released, with its window.
+    const holder = row.holder_user_id === null ? undefined : usersById.get(row.holder_user_id);
     const slot: Slot = {
       slotNo: row.slot_no,
-      holderUserId: row.holder_user_id === null ? null : userId(row.holder_user_id),
+      holderUserId: holder?.status === 'ACTIVE' ? holder.id : null,
       windowStart: intern.date(row.window_start),
       earlyUsed: row.early_used,
     };

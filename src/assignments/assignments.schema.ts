@@ -1,10 +1,11 @@
 import type { Catalog, ProductKind } from '../catalogs/types.ts';
-import { ProductKindEnum } from '../catalogs/catalog.schema.ts';
+import { AllocationEnum, ProductKindEnum } from '../catalogs/catalog.schema.ts';
 import type { Context } from '../context.ts';
 import type { UserSettingRow } from '../db/schema.ts';
 import type { Organization, User, ConfigurationGroup, Team } from '../tenancy/domain.ts';
 import type { UserLicense } from '../licensing/allocation.ts';
 import { explainLicense } from '../licensing/explain.ts';
+import { EXPLAIN_STEP_CODES, type ExplainParameter, type ExplainStep } from '../licensing/explain-steps.ts';
 import { addOnCoverage, licenseMapping, siteOverview, teamAnalytics } from '../licensing/reports.ts';
 import * as licensingWarnings from '../licensing/warnings.ts';
 import type { Warning } from '../licensing/warnings.ts';
@@ -41,7 +42,10 @@ const AssignmentStatusEnum = builder.enumType('AssignmentStatus', {
   description: 'Whether a product configured for a user is actually granted.',
   values: {
     GRANTED: { description: 'The user holds the licence.' },
-    UNLICENSED: { description: 'Configured, but the pool has too few licences and the user ranks beyond it.' },
+    UNLICENSED: {
+      description:
+        'Configured, but not held: the pool has too few licences and the user ranks beyond it, the licence is not in full use, or the user is not ACTIVE (PREPARING and INACTIVE users hold no licence, R-TEN-4; see User.explain).',
+    },
     MISSING_PREREQUISITE: { description: 'Configured, but a prerequisite is not met.' },
   },
 });
@@ -80,8 +84,35 @@ const UserLicenseRef = builder.objectRef<LicenseShape>('UserLicense').implement(
   }),
 });
 
+const ExplanationStepCodeEnum = builder.enumType('ExplanationStepCode', {
+  description:
+    'What a step of User.explain says (R-EXPLAIN-1), stable across releases: a front end renders and translates a step from its code and parameters. The parameters each code carries are named in brackets.',
+  values: EXPLAIN_STEP_CODES,
+});
+
+const ExplanationParameterRef = builder.objectRef<ExplainParameter>('ExplanationParameter').implement({
+  description: 'One figure of an explanation step, e.g. rank = 2 (R-EXPLAIN-1).',
+  fields: (t) => ({
+    name: t.exposeString('name', { description: 'The parameter, as ExplanationStepCode names it (rank, product, since …).' }),
+    value: t.exposeString('value', { description: 'Its value as text: numbers in decimal, instants in ISO 8601, product codes.' }),
+  }),
+});
+
+const ExplanationStepRef = builder.objectRef<ExplainStep>('ExplanationStep').implement({
+  description: 'One step of User.explain: a stable code, the sentence of Explanation.steps and its figures (R-EXPLAIN-1).',
+  fields: (t) => ({
+    code: t.field({ type: ExplanationStepCodeEnum, description: 'What the step says.', resolve: (s) => s.code }),
+    text: t.exposeString('text', { description: 'The step in English: the same sentence as Explanation.steps.' }),
+    parameters: t.field({
+      type: [ExplanationParameterRef],
+      description: 'The figures the sentence is made of, by name.',
+      resolve: (s) => s.parameters,
+    }),
+  }),
+});
+
 const ExplanationRef = builder
-  .objectRef<{ catalog: Catalog; product: string; granted: boolean; steps: string[] }>('Explanation')
+  .objectRef<{ catalog: Catalog; product: string; granted: boolean; steps: string[]; details: ExplainStep[] }>('Explanation')
   .implement({
     description: 'Why a user does or does not hold a product (User.explain).',
     fields: (t) => ({
@@ -89,6 +120,11 @@ const ExplanationRef = builder
       granted: t.exposeBoolean('granted', { description: 'Whether the user holds it now.' }),
       steps: t.exposeStringList('steps', {
         description: "The checks made, in order, each a sentence: licence state, entitlement, the user's licence.",
+      }),
+      details: t.field({
+        type: [ExplanationStepRef],
+        description: 'The same steps in the same order, each with a stable code and its parameters (R-EXPLAIN-1).',
+        resolve: (e) => e.details,
       }),
     }),
   });
@@ -246,6 +282,12 @@ const LicenseMappingRowRef = builder.objectRef<MappingShape>('LicenseMappingRow'
       type: ProductRef,
       description: 'The product of this row.',
       resolve: (m) => productOfCatalog(m.catalog, m.row.product),
+    }),
+    licenseType: t.field({
+      type: AllocationEnum,
+      description:
+        "The licence type bought (R-MAP-2): the allocation the governing licence key gives the product (a Zoom PREMIUM bought CONCURRENT reads CONCURRENT), the catalog's default where no key chose one. product.allocation stays the catalog's default.",
+      resolve: (m) => m.row.licenseType,
     }),
     total: t.int({ description: 'Bought base licences, bundle-included ones counted once.', resolve: (m) => m.row.total }),
     inUse: t.int({

@@ -46,19 +46,24 @@ function neededProducts(catalog: Catalog, assignments: readonly AssignmentRow[],
 }
 
 /**
- * Keeps base licence slots in step with configuration (R-REASSIGN): users no
- * longer configured release their slot (its window stays), newly configured
- * users take a free slot or spend a reusable one's early reassignment. When
- * none is left the change is refused.
+ * Keeps base licence slots in step with configuration and user status
+ * (R-REASSIGN, R-TEN-4): only ACTIVE users hold a base licence. Users no
+ * longer configured, or no longer ACTIVE (PREPARING, INACTIVE, deleted),
+ * release their slot (its window stays, so R-REASSIGN-2 decides whether it is
+ * free, reusable once, or bound); ACTIVE users configured for it take a free
+ * slot or spend a reusable one's early reassignment. When none is left the
+ * change is refused, naming the user who was to take it.
  */
 async function syncSlots(trx: Executor, view: LoadedAllocation, field: string): Promise<void> {
   const assignments = await allocationRepo.assignmentsOf(trx, view.org.id);
-  const userIds = new Set((await allocationRepo.usersWithOptions(trx, view.org.id)).map((u) => u.id));
+  const users = await allocationRepo.usersWithOptions(trx, view.org.id);
+  const names = new Map(users.map((u) => [u.id, u.name]));
+  const activeIds = users.filter((u) => u.status === 'ACTIVE').map((u) => u.id);
   const totals = new Map(view.entitlements.map((e) => [e.product, e.total]));
   for (const product of cooldownProducts(view.catalog)) {
     const days = product.reassignCooldownDays ?? 0;
     const rows = view.slotRows.filter((s) => s.product_code === product.code).map((r) => ({ ...r }));
-    const needers = [...userIds].filter((id) => neededProducts(view.catalog, assignments, id).has(product.code)).sort();
+    const needers = activeIds.filter((id) => neededProducts(view.catalog, assignments, id).has(product.code)).sort();
     for (const row of rows) {
       if (row.holder_user_id !== null && !needers.includes(row.holder_user_id)) {
         row.holder_user_id = null;
@@ -70,8 +75,9 @@ async function syncSlots(trx: Executor, view: LoadedAllocation, field: string): 
       if (holders.has(userId)) continue;
       const total = totals.get(product.code) ?? 0;
       const choice = pickSlot(rows.map(toSlot), view.status.effectiveAt, days, total);
-      // A user who already went without a slot (the key shrank) is not this change's doing.
-      if (!choice && neededProducts(view.catalog, view.assignments, userId).has(product.code)) continue;
+      const was = view.usersById.get(userId);
+      // A user who already went without a slot while ACTIVE (the key shrank) is not this change's doing.
+      if (!choice && was?.status === 'ACTIVE' && neededProducts(view.catalog, view.assignments, userId).has(product.code)) continue;
       if (!choice) {
         const refused = noSlotRefusal(
           field,
@@ -80,6 +86,8 @@ async function syncSlots(trx: Executor, view: LoadedAllocation, field: string): 
           total,
           days,
           view.status.state,
+          // A user who existed before the change and was not ACTIVE is being made ACTIVE (R-TEN-4).
+          was && was.status !== 'ACTIVE' ? `${names.get(userId) ?? userId} cannot become ACTIVE` : undefined,
         );
         throw badInput(refused.field, refused.message, refused.rule);
       }
@@ -335,8 +343,13 @@ export async function setUserSetting(
     const catalog = catalogOf(ctx, org);
     const product = catalog.products.find((p) => p.code === input.product);
     if (!product) throw badInput('input.product', `unknown product "${input.product}" in catalog ${catalog.code}`);
-    if (!product.settings.includes(input.name)) {
-      throw badInput('input.name', `${product.code} has no setting "${input.name}"; it has ${product.settings.join(', ') || 'none'}`);
+    if (!product.settings.some((s) => s.name === input.name)) {
+      const names = product.settings.map((s) => s.name).join(', ') || 'none';
+      throw badInput(
+        'input.name',
+        `${product.code} has no setting "${input.name}"; it has ${names} (catalog: Product.settings)`,
+        'R-CAT-3',
+      );
     }
     const configured = (await allocationRepo.assignmentsOf(trx, org.id)).some(
       (a) => a.user_id === user.id && a.product_code === product.code,

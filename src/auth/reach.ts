@@ -173,12 +173,15 @@ export const REACH: Readonly<Record<string, Fields>> = {
   PageInfo: all('read', ['hasNextPage', 'endCursor']),
   UserLicense: all('read', ['product', 'source', 'status', 'rank', 'configuredAt', 'coveredBy']),
   UserSetting: all('read', ['function', 'name', 'value', 'updatedAt']),
-  Explanation: all('read', ['product', 'granted', 'steps']),
+  Explanation: all('read', ['product', 'granted', 'steps', 'details']),
+  ExplanationStep: all('read', ['code', 'text', 'parameters']),
+  ExplanationParameter: all('read', ['name', 'value']),
   Warning: all('read', ['code', 'message', 'product', 'user', 'site', 'team']),
   AnalyticsAccess: all('read', ['allowed', 'membersRequiringLicense', 'unlicensedMembers']),
   SiteLicenseRow: all('read', ['product', 'required', 'granted', 'shortage']),
   LicenseMappingRow: all('read', [
     'product',
+    'licenseType',
     'total',
     'inUse',
     'reusable',
@@ -302,8 +305,10 @@ export const REACH: Readonly<Record<string, Fields>> = {
     'includes',
     'requirements',
     'reassignCooldownDays',
+    'settings',
     'whenExhausted',
   ]),
+  ProductSetting: all('public', ['name', 'description']),
   Requirement: all('public', ['anyOf', 'condition', 'minQuantity', 'scope']),
 };
 

@@ -1,6 +1,6 @@
 import { builder } from '../schema/builder.ts';
 import { CatalogRef, ProductRef, productOfCatalog, type CatalogProduct } from '../schema/refs.ts';
-import type { ALLOCATIONS, PRODUCT_KINDS, REQUIREMENT_SCOPES, Requirement } from './types.ts';
+import type { ALLOCATIONS, PRODUCT_KINDS, ProductSetting, REQUIREMENT_SCOPES, Requirement } from './types.ts';
 
 export const ProductKindEnum = builder.enumType('ProductKind', {
   description: 'How a product is licensed: per user, per installation, as a user feature or as an add-on.',
@@ -55,6 +55,15 @@ const RequirementRef = builder.objectRef<{ owner: CatalogProduct; requirement: R
   }),
 });
 
+const ProductSettingRef = builder.objectRef<ProductSetting>('ProductSetting').implement({
+  description:
+    'A personal setting a function keeps per user (voicemail box, fax reception …, R-CAT-3): set with setUserSetting, deleted with the function (R-NAMED-4).',
+  fields: (t) => ({
+    name: t.exposeString('name', { description: 'The name setUserSetting(input: { name }) takes, e.g. voicemailBox.' }),
+    description: t.exposeString('description', { description: 'What the setting holds.' }),
+  }),
+});
+
 ProductRef.implement({
   description: 'A licensable product of a catalog, with its kind, allocation, units and prerequisites.',
   fields: (t) => ({
@@ -106,6 +115,12 @@ ProductRef.implement({
     whenExhausted: t.string({
       description: 'REFUSE: assignment beyond the bought count is refused; QUEUE: it is recorded, ranked and flagged.',
       resolve: (p) => p.product.whenExhausted,
+    }),
+    settings: t.field({
+      type: [ProductSettingRef],
+      description:
+        'The personal settings this function keeps per user (R-CAT-3), the names setUserSetting accepts for it; empty: none. Moving a user out of the function deletes them (R-NAMED-4).',
+      resolve: (p) => p.product.settings,
     }),
     reassignCooldownDays: t.int({
       nullable: true,

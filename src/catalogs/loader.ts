@@ -10,6 +10,7 @@
  *   `reassignCooldownDays` null, `overageAllowed` false, `overageGraceMinutes` 0,
  *   `emergencyAllowed` false, `allocationChoices` [allocation], `purchasable` true,
  *   `advisories` [], `settings` []
+ * - setting: both `name` and `description` required (R-CAT-3)
  * - inclusion: `quantity` 1, `coverage` ALWAYS, `countsTowardTotal` false
  * - requirement: `minQuantity` 1, `condition` null
  *
@@ -31,6 +32,7 @@ import {
   type Catalog,
   type Inclusion,
   type Product,
+  type ProductSetting,
   type Requirement,
 } from './types.ts';
 
@@ -91,13 +93,24 @@ function parseProduct(f: Fields): Product {
     allocationChoices: f.oneOfEach('allocationChoices', ALLOCATIONS, [allocation]),
     purchasable: f.bool('purchasable', true),
     advisories: f.objects('advisories').map(parseAdvisory),
-    settings: f.strings('settings'),
+    settings: f.objects('settings').map(parseSetting),
   };
   f.refuseUnknown(product);
+  const names = new Set<string>();
+  for (const { name } of product.settings) {
+    if (names.has(name)) f.fail(`setting ${name} is defined twice`);
+    names.add(name);
+  }
   if (!product.allocationChoices.includes(allocation)) {
     f.fail(`allocationChoices [${product.allocationChoices.join(', ')}] do not contain its allocation ${allocation}`);
   }
   return product;
+}
+
+function parseSetting(f: Fields): ProductSetting {
+  const setting: ProductSetting = { name: f.string('name'), description: f.string('description') };
+  f.refuseUnknown(setting);
+  return setting;
 }
 
 function parseInclusion(f: Fields): Inclusion {

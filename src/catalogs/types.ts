@@ -83,8 +83,16 @@ export interface Product {
   /** False for products that exist only as part of a bundle (Zoom tier features). */
   purchasable: boolean;
   advisories: Advisory[];
-  /** Per-user settings the function owns, deleted when the function is removed (R-NAMED-4). */
-  settings: string[];
+  /** Per-user settings the function owns, deleted when the function is removed (R-NAMED-4); listed by the catalog (R-CAT-3). */
+  settings: ProductSetting[];
+}
+
+/** A personal setting a function owns (XPhone VOICEMAIL: `voicemailBox`), as `setUserSetting` names it (R-CAT-3). */
+export interface ProductSetting {
+  /** The name `setUserSetting(input: { name })` takes, unique within the product. */
+  name: string;
+  /** What the setting holds, for the administrator who sets it. */
+  description: string;
 }
 
 export interface Catalog {

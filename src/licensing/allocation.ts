@@ -17,6 +17,7 @@
  */
 import type { Allocation, Catalog, Product, Requirement } from '../catalogs/types.ts';
 import type { EntitlementView } from './entitlements.ts';
+import { step, type ExplainStep } from './explain-steps.ts';
 import { allocationOf as effectiveAllocation } from './seats.ts';
 
 export type AssignmentSource = 'DIRECT' | 'GROUP' | 'INCLUDED';
@@ -407,61 +408,103 @@ export function allocate(input: AllocationInput): AllocationResult {
  * licenseSteps(result.users.get(userId)![0]!); // ['OFFICE is a function of the user's configuration group (configured since …).', 'Rank 1 of 3 …: granted.']
  */
 export function licenseSteps(license: UserLicense): string[] {
+  return licenseStepDetails(license).map((s) => s.text);
+}
+
+/**
+ * `licenseSteps` with a stable code and the figures of every step (R-EXPLAIN-1).
+ *
+ * @example
+ * licenseStepDetails(license).map((s) => s.code); // ['CONFIGURED_BY_GROUP', 'RANK_GRANTED']
+ */
+export function licenseStepDetails(license: UserLicense): ExplainStep[] {
   const { product: code, decision: d } = license;
   const r = d.round;
-  if (d.outcome === 'BUNDLE_FEATURE') return [`${code} is part of ${license.coveredBy}, which the user holds.`];
-  const since = license.configuredAt.toISOString();
+  const bundle = license.coveredBy ?? '';
+  if (d.outcome === 'BUNDLE_FEATURE') {
+    return [step('BUNDLE_FEATURE', `${code} is part of ${bundle}, which the user holds.`, { product: code, bundle })];
+  }
+  const since = license.configuredAt;
+  const at = since.toISOString();
   const steps = [
     license.source === 'DIRECT'
-      ? `${code} is assigned to the user directly (since ${since}).`
+      ? step('CONFIGURED_DIRECT', `${code} is assigned to the user directly (since ${at}).`, { product: code, since })
       : license.source === 'GROUP'
-        ? `${code} is a function of the user's configuration group (configured since ${since}).`
-        : `${code} is included in ${d.includedBy}, configured for the user (since ${since}).`,
+        ? step('CONFIGURED_BY_GROUP', `${code} is a function of the user's configuration group (configured since ${at}).`, {
+            product: code,
+            since,
+          })
+        : step('INCLUDED_IN_BUNDLE', `${code} is included in ${d.includedBy}, configured for the user (since ${at}).`, {
+            product: code,
+            bundle: d.includedBy ?? '',
+            since,
+          }),
   ];
   switch (d.outcome) {
     case 'INACTIVE':
-      steps.push(`The user is ${d.userStatus}: only ACTIVE users hold licences.`);
+      steps.push(step('USER_NOT_ACTIVE', `The user is ${d.userStatus}: only ACTIVE users hold licences.`, { status: d.userStatus ?? '' }));
       return steps;
     case 'ACCOUNT':
-      steps.push(`${code} is held by the organization as a whole, not by users.`);
+      steps.push(step('HELD_BY_ORGANIZATION', `${code} is held by the organization as a whole, not by users.`, { product: code }));
       return steps;
-    case 'MISSING_PREREQUISITE':
-      steps.push(`Prerequisites not met: ${license.missing.join('; ')}.`);
+    case 'MISSING_PREREQUISITE': {
+      const missing = license.missing.join('; ');
+      steps.push(step('PREREQUISITES_MISSING', `Prerequisites not met: ${missing}.`, { missing }));
       return steps;
+    }
     default:
       break;
   }
-  if (r.hasRequirements) steps.push('Prerequisites met.');
+  if (r.hasRequirements) steps.push(step('PREREQUISITES_MET', 'Prerequisites met.'));
   const rank = license.rank ?? 0;
+  const ranked = { rank, competing: r.competing, available: r.capacity };
   switch (d.outcome) {
     case 'CONCURRENT_ELIGIBLE':
-      steps.push(`${code} is a concurrent licence: the user is eligible and takes a seat per session.`);
+      steps.push(
+        step('CONCURRENT_ELIGIBLE', `${code} is a concurrent licence: the user is eligible and takes a seat per session.`, {
+          product: code,
+        }),
+      );
       break;
     case 'CONCURRENT_NOT_ENTITLED':
       steps.push(
         r.fullUse
-          ? `The organization has no ${code} licences.`
-          : 'The licence is not in full use (NONE, PENDING or DEMO): only demo sessions.',
+          ? step('CONCURRENT_NOT_ENTITLED', `The organization has no ${code} licences.`, { product: code })
+          : step('NOT_IN_FULL_USE_CONCURRENT', 'The licence is not in full use (NONE, PENDING or DEMO): only demo sessions.'),
       );
       break;
     case 'COVERED':
-      steps.push(`Covered by ${license.coveredBy}, which the user holds: no ${code} licence is used.`);
+      steps.push(
+        step('COVERED_BY_BUNDLE', `Covered by ${bundle}, which the user holds: no ${code} licence is used.`, { product: code, bundle }),
+      );
       break;
     case 'COVERED_CONCURRENT':
       steps.push(
-        `Covered by ${license.coveredBy} on the concurrent model, which covers as many users as it has seats (${d.bundleSeats}): rank ${rank} is within them.`,
+        step(
+          'COVERED_BY_CONCURRENT_BUNDLE',
+          `Covered by ${bundle} on the concurrent model, which covers as many users as it has seats (${d.bundleSeats}): rank ${rank} is within them.`,
+          { bundle, seats: d.bundleSeats, rank },
+        ),
       );
       break;
     case 'RANKED_GRANTED':
       steps.push(
-        `Rank ${rank} of ${r.competing} in the fixed order (first configured, then user id); ${r.capacity} licence(s) available: granted.`,
+        step(
+          'RANK_GRANTED',
+          `Rank ${rank} of ${r.competing} in the fixed order (first configured, then user id); ${r.capacity} licence(s) available: granted.`,
+          ranked,
+        ),
       );
       break;
     case 'RANKED_NOT_GRANTED':
       steps.push(
         r.fullUse
-          ? `Rank ${rank} of ${r.competing} in the fixed order (first configured, then user id); only ${r.capacity} licence(s) available${r.bound > 0 ? ` (${r.bound} bound by the reassignment cool-down)` : ''}: not granted.`
-          : 'The licence is not in full use (NONE, PENDING or DEMO): named licences are not granted.',
+          ? step(
+              'RANK_NOT_GRANTED',
+              `Rank ${rank} of ${r.competing} in the fixed order (first configured, then user id); only ${r.capacity} licence(s) available${r.bound > 0 ? ` (${r.bound} bound by the reassignment cool-down)` : ''}: not granted.`,
+              { ...ranked, bound: r.bound },
+            )
+          : step('NOT_IN_FULL_USE_NAMED', 'The licence is not in full use (NONE, PENDING or DEMO): named licences are not granted.'),
       );
       break;
   }

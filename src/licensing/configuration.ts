@@ -60,7 +60,10 @@ export function configurationRefusal(
     }
   }
   for (const [userId, licenses] of after.result.users) {
-    const was = new Map((before.result.users.get(userId) ?? []).map((l) => [l.product, l.status]));
+    // A licence a user was not competing for (not configured, or the user was not ACTIVE: R-TEN-4) counts as new.
+    const was = new Map(
+      (before.result.users.get(userId) ?? []).filter((l) => l.decision.outcome !== 'INACTIVE').map((l) => [l.product, l.status]),
+    );
     for (const l of licenses) {
       const product = after.catalog.products.find((p) => p.code === l.product);
       if (!product) continue;
@@ -91,8 +94,16 @@ export function configurationRefusal(
             'R-FIX-1',
           );
         }
+        // The user this change gives the licence to: one who holds it now and did not before (a user made ACTIVE who
+        // ranks first displaces the holder), else the one left without it.
+        const taker = [...after.result.users].find(
+          ([id, ls]) =>
+            id !== userId &&
+            ls.some((x) => x.product === l.product && x.status === 'GRANTED') &&
+            !(before.result.users.get(id) ?? []).some((x) => x.product === l.product && x.status === 'GRANTED'),
+        )?.[0];
         return refuse(
-          `all ${stats?.capacity ?? 0} ${l.product} licences are held; take one from another user before giving it to ${userName(userId)}`,
+          `all ${stats?.capacity ?? 0} ${l.product} licences are held; take one from another user before giving it to ${userName(taker ?? userId)}`,
           'R-NAMED-2',
         );
       }
@@ -105,9 +116,14 @@ export function configurationRefusal(
 }
 
 /**
- * R-REASSIGN-1: a newly configured user needs a base licence slot and none is
- * free or reusable (`summary` of the product's slots, `total` licences bought,
- * `days` of cool-down).
+ * R-REASSIGN-1: a user who is to hold a base licence (newly configured, or
+ * made ACTIVE: R-TEN-4) finds none free or reusable (`summary` of the
+ * product's slots, `total` licences bought, `days` of cool-down). `subject`
+ * opens the message when it names the user ("Ada cannot become ACTIVE").
+ *
+ * @example
+ * noSlotRefusal('input.status', 'BASE', summary, 1, 90, 'ACTIVE', 'Ada cannot become ACTIVE').message;
+ * // 'Ada cannot become ACTIVE: no BASE licence can be assigned: 1 of 1 are held and 0 are bound by the 90-day reassignment cool-down'
  */
 export function noSlotRefusal(
   field: string,
@@ -116,18 +132,27 @@ export function noSlotRefusal(
   total: number,
   days: number,
   state?: LicenseState,
+  subject?: string,
 ): ConfigurationRefusal {
-  // Before any key (NONE) or before a future key starts (PENDING) there is no licence at all: say so (R-LIFE-5, R-KEY-4).
-  if (total === 0 && (state === 'NONE' || state === 'PENDING')) {
+  const opening = subject ? `${subject}: ` : '';
+  // Before any key (NONE), before a future key starts (PENDING) or after the last one lapsed (DEMO) there is no licence at all:
+  // say so (R-LIFE-5, R-KEY-4).
+  if (total === 0 && (state === 'NONE' || state === 'PENDING' || state === 'DEMO')) {
+    const cause =
+      state === 'NONE'
+        ? 'no licence key is active'
+        : state === 'PENDING'
+          ? 'the licence key has not started yet'
+          : 'the licence and its grace period have ended';
     return {
       field,
-      message: `no ${product} licence can be assigned: ${state === 'NONE' ? 'no licence key is active' : 'the licence key has not started yet'} (licence state ${state}); activate a key with activateLicenseKey first`,
-      rule: state === 'NONE' ? 'R-LIFE-5' : 'R-KEY-4',
+      message: `${opening}no ${product} licence can be assigned: ${cause} (licence state ${state}); activate a key with activateLicenseKey first`,
+      rule: state === 'PENDING' ? 'R-KEY-4' : 'R-LIFE-5',
     };
   }
   return {
     field,
-    message: `no ${product} licence can be assigned: ${summary.held} of ${total} are held and ${summary.bound} are bound by the ${days}-day reassignment cool-down`,
+    message: `${opening}no ${product} licence can be assigned: ${summary.held} of ${total} are held and ${summary.bound} are bound by the ${days}-day reassignment cool-down`,
     rule: 'R-REASSIGN-1',
   };
 }

@@ -1,14 +1,15 @@
 /**
  * Why a user does or does not hold a product (`User.explain`), step by step,
- * in words. Pure: the caller passes the licence state, the organization's
+ * in words and as coded steps (R-EXPLAIN-1, explain-steps.ts). Pure: the caller passes the licence state, the organization's
  * entitlement to the product and the user's licence of it, if any.
  *
  * @example
  * explainLicense({ state: 'ACTIVE', product: 'OFFICE', entitlement, license });
  * // { granted: true, steps: ['Licence state ACTIVE: The licence is active.', 'The organization is entitled to 3 OFFICE (NAMED).', …] }
  */
-import { licenseSteps, type UserLicense } from './allocation.ts';
+import { licenseStepDetails, type UserLicense } from './allocation.ts';
 import type { EntitlementView } from './entitlements.ts';
+import { step, type ExplainStep } from './explain-steps.ts';
 import type { LicenseState } from './lifecycle.ts';
 
 const LICENSE_STATE_STEP: Record<LicenseState, string> = {
@@ -32,18 +33,32 @@ export interface ExplainInput {
 
 export interface Explanation {
   granted: boolean;
+  /** The steps in words: `details[i].text`. */
   steps: string[];
+  /** The same steps with their stable codes and figures (R-EXPLAIN-1). */
+  details: ExplainStep[];
 }
 
 export function explainLicense(input: ExplainInput): Explanation {
   const { product, entitlement, license } = input;
-  const steps = [`Licence state ${input.state}: ${LICENSE_STATE_STEP[input.state]}`];
-  steps.push(
+  const details = [
+    step('LICENSE_STATE', `Licence state ${input.state}: ${LICENSE_STATE_STEP[input.state]}`, { state: input.state }),
     entitlement
-      ? `The organization is entitled to ${entitlement.total} ${product} (${entitlement.allocation}).`
-      : `The organization has no ${product} licences.`,
-  );
-  if (license) steps.push(...licenseSteps(license));
-  else steps.push(`${product} is not configured for the user (no group function, no direct assignment, not included in a held product).`);
-  return { granted: license?.status === 'GRANTED', steps };
+      ? step('ENTITLED', `The organization is entitled to ${entitlement.total} ${product} (${entitlement.allocation}).`, {
+          product,
+          total: entitlement.total,
+          allocation: entitlement.allocation,
+        })
+      : step('NOT_ENTITLED', `The organization has no ${product} licences.`, { product }),
+  ];
+  if (license) details.push(...licenseStepDetails(license));
+  else
+    details.push(
+      step(
+        'NOT_CONFIGURED',
+        `${product} is not configured for the user (no group function, no direct assignment, not included in a held product).`,
+        { product },
+      ),
+    );
+  return { granted: license?.status === 'GRANTED', steps: details.map((d) => d.text), details };
 }

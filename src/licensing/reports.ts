@@ -3,7 +3,7 @@
  * site overview (R-UNDER-2), team analytics (R-ANALYTICS-1/2), add-on
  * coverage (R-ADDON-1) and organization-level advisories. Pure.
  */
-import type { AdvisoryCode, Catalog, ProductKind } from '../catalogs/types.ts';
+import type { AdvisoryCode, Allocation, Catalog, ProductKind } from '../catalogs/types.ts';
 import type { AllocationResult, AllocationUser, UserLicense } from './allocation.ts';
 import type { EntitlementView } from './entitlements.ts';
 import type { SlotSummary } from './reassignment.ts';
@@ -17,6 +17,11 @@ export interface SeatFigures {
 
 export interface MappingRow {
   product: string;
+  /**
+   * The licence type (ライセンスタイプ: "the type of licence bought", R-MAP-2): the allocation the
+   * governing key bought for the product (Zoom PREMIUM CONCURRENT), the catalog's where no key chose one.
+   */
+  licenseType: Allocation;
   total: number;
   inUse: number;
   reusable: number;
@@ -32,9 +37,10 @@ export interface MappingRow {
 }
 
 /**
- * One row per product of the catalog. Named and fixed-seat products: `inUse`
- * counts licences held by active users plus those bound by the reassignment
- * cool-down; `available` = total − inUse + reusable (R-REASSIGN-3).
+ * One row per product of the catalog, with the licence type the governing key
+ * bought (R-MAP-2). Named and fixed-seat products: `inUse` counts licences
+ * held by active users plus those bound by the reassignment cool-down;
+ * `available` = total − inUse + reusable (R-REASSIGN-3).
  * Concurrent products fill the concurrent and emergency columns instead.
  * Products held by the organization (ACCOUNT) are all in use by it.
  */
@@ -56,6 +62,7 @@ export function licenseMapping(
     const allocationKind = e?.allocation ?? product.allocation;
     const row: MappingRow = {
       product: product.code,
+      licenseType: allocationKind,
       total,
       inUse: 0,
       reusable: 0,

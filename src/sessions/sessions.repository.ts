@@ -375,9 +375,14 @@ export async function usageSeries(db: Executor, organizationId: string, from: Da
   return { before: before.rows, rows };
 }
 
-/** Raw counter values of every pool in [from, to), oldest first, with the value in force at `from` (charts). */
+/**
+ * Raw counter values of every pool in [from, to), oldest first, starting with
+ * the value in force at `from` for every pool (charts, R-METER-2): the last
+ * change before `from`, or 0 when the pool had none yet (a counter starts at
+ * 0), unless a change falls on `from` itself. Three statements.
+ */
 export async function seatHistory(db: Executor, organizationId: string, from: Date, to: Date, limit: number) {
-  const [before, rows] = await Promise.all([
+  const [before, rows, pools] = await Promise.all([
     sql<{ product_code: string; at: Date; in_use: number }>`
       select distinct on (product_code) product_code, at, in_use from usage_changes
       where organization_id = ${organizationId} and at < ${from}
@@ -392,8 +397,16 @@ export async function seatHistory(db: Executor, organizationId: string, from: Da
       .orderBy('seq')
       .limit(limit)
       .execute(),
+    db.selectFrom('seat_pools').select('product_code').where('organization_id', '=', organizationId).execute(),
   ]);
-  return [...before.rows.map((r) => ({ ...r, at: from })), ...rows];
+  const inForce = new Map<string, number>(before.rows.map((r) => [r.product_code, r.in_use]));
+  for (const r of [...pools, ...rows]) if (!inForce.has(r.product_code)) inForce.set(r.product_code, 0);
+  const changedAtFrom = new Set(rows.filter((r) => r.at.getTime() === from.getTime()).map((r) => r.product_code));
+  const first = [...inForce]
+    .filter(([product]) => !changedAtFrom.has(product))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([product_code, in_use]) => ({ product_code, at: from, in_use }));
+  return [...first, ...rows];
 }
 
 /** Everything a session start reads before it decides, from one statement (see `probeStart`). */

@@ -108,8 +108,8 @@ describe('preset catalogs', () => {
   });
 
   it('[R-NAMED-4] voicemail and fax own personal settings', () => {
-    expect(productOf(xphone, 'VOICEMAIL').settings).toContain('voicemailBox');
-    expect(productOf(xphone, 'FAX').settings).toContain('faxReception');
+    expect(productOf(xphone, 'VOICEMAIL').settings.map((s) => s.name)).toContain('voicemailBox');
+    expect(productOf(xphone, 'FAX').settings.map((s) => s.name)).toContain('faxReception');
   });
 
   it('[R-NAMED-2] Zoom tiers refuse beyond the bought count and may be NAMED or CONCURRENT', () => {

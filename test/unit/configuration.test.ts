@@ -16,7 +16,12 @@ const NAMES = new Map([
 ]);
 const name = (id: string) => NAMES.get(id) ?? id;
 
-function outcome(bought: Record<string, number>, users: Record<string, string[]>, fullUse = true): AllocationOutcome {
+function outcome(
+  bought: Record<string, number>,
+  users: Record<string, string[]>,
+  fullUse = true,
+  statuses: Record<string, string> = {},
+): AllocationOutcome {
   const entitlements = entitlementsOf(
     storm,
     Object.entries(bought).map(([product, quantity]) => ({
@@ -30,7 +35,7 @@ function outcome(bought: Record<string, number>, users: Record<string, string[]>
   );
   const list: AllocationUser[] = Object.entries(users).map(([id, products], i) => ({
     id,
-    status: 'ACTIVE',
+    status: statuses[id] ?? 'ACTIVE',
     options: [],
     configured: products.map((product) => ({ product, source: 'DIRECT' as const, configuredAt: new Date(Date.UTC(2026, 0, 1, 0, i)) })),
   }));
@@ -74,6 +79,33 @@ describe('configuration refusals', () => {
     expect(removed?.message).toMatch(/^Ann's AGENT_SEAT needs it \(.*\); remove AGENT_SEAT first$/);
     // Without protectDependents the same removal goes ahead (the unassignment path alone asks for it).
     expect(configurationRefusal(both, seatOnly, { field: 'input.product' }, name)).toBeNull();
+  });
+
+  it('[R-TEN-4] [R-NAMED-2] a user made ACTIVE with every licence held is refused, naming them, whether they rank before the holder or after', () => {
+    // u1 configured first but PREPARING; u2 holds the only licence.
+    const before = outcome({ BASE: 1 }, { u1: ['BASE'], u2: ['BASE'] }, true, { u1: 'PREPARING' });
+    const after = outcome({ BASE: 1 }, { u1: ['BASE'], u2: ['BASE'] });
+    expect(configurationRefusal(before, after, { field: 'input.status' }, name)).toEqual({
+      field: 'input.status',
+      message: 'all 1 BASE licences are held; take one from another user before giving it to Ann',
+      rule: 'R-NAMED-2',
+    });
+    // u2 configured last and PREPARING: it would go without; still refused, naming u2.
+    const late = outcome({ BASE: 1 }, { u1: ['BASE'], u2: ['BASE'] }, true, { u2: 'INACTIVE' });
+    expect(configurationRefusal(late, after, { field: 'input.status' }, name)?.message).toContain('giving it to Bob');
+  });
+
+  it('[R-TEN-5] without any key, or after it lapsed, the refusal names the licence state and who was to become ACTIVE', () => {
+    const empty = { total: 0, held: 0, bound: 0, reusable: 0, inUse: 0, available: 0 };
+    expect(noSlotRefusal('input.status', 'BASE', empty, 0, 90, 'NONE', 'Ann cannot become ACTIVE')).toEqual({
+      field: 'input.status',
+      message:
+        'Ann cannot become ACTIVE: no BASE licence can be assigned: no licence key is active (licence state NONE); activate a key with activateLicenseKey first',
+      rule: 'R-LIFE-5',
+    });
+    expect(noSlotRefusal('input.status', 'BASE', empty, 0, 90, 'DEMO')).toMatchObject({ rule: 'R-LIFE-5' });
+    expect(noSlotRefusal('input.status', 'BASE', empty, 0, 90, 'DEMO').message).toContain('licence state DEMO');
+    expect(noSlotRefusal('input.status', 'BASE', empty, 0, 90, 'PENDING')).toMatchObject({ rule: 'R-KEY-4' });
   });
 
   it('[R-REASSIGN-1] no free or reusable base licence slot: the refusal counts held and bound licences', () => {

@@ -92,6 +92,7 @@ describe('licence mapping (R-MAP-1)', () => {
       expect(Object.keys(row).sort()).toEqual(
         [
           'product',
+          'licenseType',
           'total',
           'inUse',
           'reusable',
@@ -108,13 +109,30 @@ describe('licence mapping (R-MAP-1)', () => {
       );
     }
     // Not bought: an all-zero row.
-    expect(rowOf(rows, 'TEAMDESK')).toEqual({ product: 'TEAMDESK', total: 0, inUse: 0, available: 0, unitsTotal: 0, ...ZERO_COLUMNS });
+    expect(rowOf(rows, 'TEAMDESK')).toEqual({
+      product: 'TEAMDESK',
+      licenseType: 'NAMED',
+      total: 0,
+      inUse: 0,
+      available: 0,
+      unitsTotal: 0,
+      ...ZERO_COLUMNS,
+    });
   });
 
   it('[R-MAP-1] [R-BUNDLE-1] named rows without slots: inUse = licences taken, available = total − inUse; bundle-included counted once', () => {
-    expect(rowOf(rows, 'OFFICE')).toEqual({ product: 'OFFICE', total: 150, inUse: 6, available: 144, unitsTotal: 150, ...ZERO_COLUMNS });
+    expect(rowOf(rows, 'OFFICE')).toEqual({
+      product: 'OFFICE',
+      licenseType: 'NAMED',
+      total: 150,
+      inUse: 6,
+      available: 144,
+      unitsTotal: 150,
+      ...ZERO_COLUMNS,
+    });
     expect(rowOf(rows, 'OFFICE_PLUS')).toEqual({
       product: 'OFFICE_PLUS',
+      licenseType: 'NAMED',
       total: 50,
       inUse: 2,
       available: 48,
@@ -122,16 +140,33 @@ describe('licence mapping (R-MAP-1)', () => {
       ...ZERO_COLUMNS,
     });
     // Five configured, three bought: all three in use, none available.
-    expect(rowOf(rows, 'CONTACTS')).toEqual({ product: 'CONTACTS', total: 3, inUse: 3, available: 0, unitsTotal: 3, ...ZERO_COLUMNS });
+    expect(rowOf(rows, 'CONTACTS')).toEqual({
+      product: 'CONTACTS',
+      licenseType: 'NAMED',
+      total: 3,
+      inUse: 3,
+      available: 0,
+      unitsTotal: 3,
+      ...ZERO_COLUMNS,
+    });
   });
 
   it('[R-MAP-1] ACCOUNT rows are all in use by the organization and carry their units', () => {
-    expect(rowOf(rows, 'SERVER')).toEqual({ product: 'SERVER', total: 1, inUse: 1, available: 0, unitsTotal: 10, ...ZERO_COLUMNS });
+    expect(rowOf(rows, 'SERVER')).toEqual({
+      product: 'SERVER',
+      licenseType: 'ACCOUNT',
+      total: 1,
+      inUse: 1,
+      available: 0,
+      unitsTotal: 10,
+      ...ZERO_COLUMNS,
+    });
     expect(rowOf(rows, 'ADDITIONAL_DATABASES')).toMatchObject({ total: 2, inUse: 2, available: 0, unitsTotal: 20 });
     expect(rowOf(rows, 'IP_CHANNEL')).toMatchObject({ total: 3, inUse: 3, available: 0, unitsTotal: 3 });
     const z = licenseMapping(zoom, buy(zoom, { VIRTUAL_AGENT: 1, CLOUD_STORAGE: 4 }), run(zoom, [], []), NO_SLOTS, NO_SEATS, ['ADDON']);
     expect(rowOf(z, 'VIRTUAL_AGENT')).toEqual({
       product: 'VIRTUAL_AGENT',
+      licenseType: 'ACCOUNT',
       total: 1,
       inUse: 1,
       available: 0,
@@ -199,7 +234,16 @@ describe('licence mapping (R-MAP-1)', () => {
     const result = run(storm, e, [user('a', ['BASE']), user('b', ['BASE'])]);
     const row = rowOf(licenseMapping(storm, e, result, new Map([['BASE', summary]]), NO_SEATS, ['USER']), 'BASE');
     // 2 held, 1 freed early (reusable), 1 freed after its early reassignment (bound).
-    expect(row).toEqual({ product: 'BASE', total: 10, inUse: 4, available: 7, unitsTotal: 10, ...ZERO_COLUMNS, reusable: 1 });
+    expect(row).toEqual({
+      product: 'BASE',
+      licenseType: 'NAMED',
+      total: 10,
+      inUse: 4,
+      available: 7,
+      unitsTotal: 10,
+      ...ZERO_COLUMNS,
+      reusable: 1,
+    });
     expect(row?.available).toBe((row?.total ?? 0) - (row?.inUse ?? 0) + (row?.reusable ?? 0));
   });
 
@@ -213,6 +257,7 @@ describe('licence mapping (R-MAP-1)', () => {
     const rows2 = licenseMapping(storm, e, result, NO_SLOTS, seats, null);
     expect(rowOf(rows2, 'AGENT_SEAT')).toEqual({
       product: 'AGENT_SEAT',
+      licenseType: 'CONCURRENT',
       total: 10,
       inUse: 7,
       reusable: 0,
@@ -250,6 +295,8 @@ describe('licence mapping (R-MAP-1)', () => {
       'ELITE',
     );
     expect(row).toMatchObject({ total: 25, concurrentTotal: 25, concurrentInUse: 20, concurrentAvailable: 5, inUse: 20, available: 5 });
+    // [R-MAP-2] its licence type is what the key bought, not the catalog's NAMED.
+    expect(row?.licenseType).toBe('CONCURRENT');
   });
 });
 

@@ -8,6 +8,7 @@ import { getCatalog, type Catalog } from '../../src/catalogs/index.ts';
 import { allocate, type AllocationResult, type AllocationUser } from '../../src/licensing/allocation.ts';
 import { entitlementsOf, type EntitlementView } from '../../src/licensing/entitlements.ts';
 import { explainLicense } from '../../src/licensing/explain.ts';
+import { EXPLAIN_STEP_CODES } from '../../src/licensing/explain-steps.ts';
 import type { LicenseWarning } from '../../src/licensing/lifecycle.ts';
 import { addOnCoverage } from '../../src/licensing/reports.ts';
 import { hasWarnings, organizationWarnings, WARNING_CODES, warningsOfUser } from '../../src/licensing/warnings.ts';
@@ -191,7 +192,7 @@ describe('explanations', () => {
   });
 
   it('a product neither bought nor configured says so', () => {
-    expect(explainLicense({ state: 'NONE', product: 'FAX', entitlement: undefined, license: undefined })).toEqual({
+    expect(explainLicense({ state: 'NONE', product: 'FAX', entitlement: undefined, license: undefined })).toMatchObject({
       granted: false,
       steps: [
         'Licence state NONE: No licence key has been activated: demo mode, named licences are not granted.',
@@ -199,5 +200,24 @@ describe('explanations', () => {
         'FAX is not configured for the user (no group function, no direct assignment, not included in a held product).',
       ],
     });
+  });
+
+  it('[R-EXPLAIN-1] every step carries a stable code, the same text and its figures', () => {
+    const refused = explainLicense({ state: 'ACTIVE', product: 'OFFICE', entitlement: office, license: licenseOf('u2') });
+    expect(refused.details.map((d) => d.text)).toEqual(refused.steps);
+    expect(refused.details.map((d) => d.code)).toEqual([
+      'LICENSE_STATE',
+      'ENTITLED',
+      'CONFIGURED_BY_GROUP',
+      'PREREQUISITES_MET',
+      'RANK_NOT_GRANTED',
+    ]);
+    const params = (i: number) => Object.fromEntries(refused.details[i]?.parameters.map((p) => [p.name, p.value]) ?? []);
+    expect(params(0)).toEqual({ state: 'ACTIVE' });
+    expect(params(1)).toEqual({ product: 'OFFICE', total: '1', allocation: 'NAMED' });
+    expect(params(4)).toEqual({ rank: '2', competing: '2', available: '1', bound: '0' });
+    for (const d of refused.details) expect(Object.keys(EXPLAIN_STEP_CODES)).toContain(d.code);
+    const none = explainLicense({ state: 'NONE', product: 'FAX', entitlement: undefined, license: undefined });
+    expect(none.details.map((d) => d.code)).toEqual(['LICENSE_STATE', 'NOT_ENTITLED', 'NOT_CONFIGURED']);
   });
 });
