@@ -115,7 +115,7 @@ async function changeInTransaction(
 
   // Lock order 2: the user, share-locked (a status change or deletion waits for this change, then ends the session).
   const user = await repo.lockUserForStart(trx, orgId, session.user_id);
-  if (!user || user.status !== 'ACTIVE') throw ended();
+  if (user?.status !== 'ACTIVE') throw ended();
 
   const current = session.channels;
   const added = channels.filter((c) => !current.includes(c));

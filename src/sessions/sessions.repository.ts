@@ -684,7 +684,12 @@ export async function updateSessionChannels(
 }
 
 /** Removes the channel units of a session from its seats (`session_seats`), by product code. */
-export async function deleteSessionSeats(db: Executor, organizationId: string, sessionId: string, products: readonly string[]): Promise<void> {
+export async function deleteSessionSeats(
+  db: Executor,
+  organizationId: string,
+  sessionId: string,
+  products: readonly string[],
+): Promise<void> {
   if (products.length === 0) return;
   await db
     .deleteFrom('session_seats')

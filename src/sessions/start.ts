@@ -380,7 +380,13 @@ async function startTransactional(
  * overdue sessions (a crashed instance's, R-CONC-3), rolls the start back to
  * expire them first (`ExpireFirst`).
  */
-export async function takeUnit(ctx: Context, trx: Executor, orgId: string, product: string, mayExpire: boolean): Promise<repo.PoolCounter | null> {
+export async function takeUnit(
+  ctx: Context,
+  trx: Executor,
+  orgId: string,
+  product: string,
+  mayExpire: boolean,
+): Promise<repo.PoolCounter | null> {
   const now = ctx.clock.now();
   const counter = await repo.takeSeat(trx, orgId, product, dayOf(now));
   if (counter) return counter;

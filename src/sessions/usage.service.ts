@@ -47,14 +47,7 @@ const DAY_MS = 86_400_000;
  * midnight)) summarized from it; each day's rows are exactly those
  * `usageBetween` gives for that day (a test checks it).
  */
-export async function usagePerDay(
-  db: Executor,
-  org: Organization,
-  catalog: Catalog,
-  from: Date,
-  to: Date,
-  now: Date,
-): Promise<UsageDay[]> {
+export async function usagePerDay(db: Executor, org: Organization, catalog: Catalog, from: Date, to: Date, now: Date): Promise<UsageDay[]> {
   const { series, graceOf } = await seriesOf(db, org, from, to);
   const days: UsageDay[] = [];
   for (let start = from.getTime(); start < to.getTime(); ) {
@@ -64,7 +57,12 @@ export async function usagePerDay(
     const dayTo = new Date(end);
     // A pool appears on a day as in usageBetween for that day: once it has a point before the day's end.
     const known = new Map([...series].filter(([, points]) => points.some((p) => p.at.getTime() < end)));
-    days.push({ day: dayFrom.toISOString().slice(0, 10), from: dayFrom, to: dayTo, rows: summarize(known, graceOf, catalog, dayFrom, dayTo, now) });
+    days.push({
+      day: dayFrom.toISOString().slice(0, 10),
+      from: dayFrom,
+      to: dayTo,
+      rows: summarize(known, graceOf, catalog, dayFrom, dayTo, now),
+    });
     start = end;
   }
   return days;
