@@ -174,7 +174,7 @@ const MAX_QUERY_NODES = 10_000;
  * refuses it; should one reach execution it is refused, never run uncosted).
  *
  * @example
- * operationCost(schema, parse('query($n: Int) { organization(id: "x") { users(first: $n) { totalCount } } }'), null, { n: 500 }); // 1002
+ * operationCost(schema, parse('query($n: Int) { organization(id: "x") { users(first: $n) { totalCount } } }'), null, { n: 500 }); // 502
  */
 export function operationCost(
   schema: GraphQLSchema,
