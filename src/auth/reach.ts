@@ -73,11 +73,14 @@ export const REACH: Readonly<Record<string, Fields>> = {
     site: 'read',
     team: 'read',
     user: 'read',
+    // One session by id, for supervisors (an AGENT_CLIENT has its own sessions from startSession and heartbeat).
+    session: 'read',
   },
   Mutation: {
     startSession: 'sessions',
     heartbeat: 'sessions',
     endSession: 'sessions',
+    changeSessionChannels: 'sessions',
     createOrganization: 'operator',
     ...all('admin', [
       'activateLicenseKey',
@@ -111,6 +114,7 @@ export const REACH: Readonly<Record<string, Fields>> = {
   StartSessionPayload: all('sessions', ['granted', 'session', 'denial', 'grantedChannels', 'deniedChannels']),
   HeartbeatPayload: all('sessions', ['session']),
   EndSessionPayload: all('sessions', ['session']),
+  ChangeSessionChannelsPayload: all('sessions', ['session', 'addedChannels', 'removedChannels', 'deniedChannels']),
   Denial: all('sessions', ['code', 'message']),
   ChannelDenial: all('sessions', ['channel', 'code', 'message']),
   // Also reached by readers through User.sessions.
@@ -156,6 +160,9 @@ export const REACH: Readonly<Record<string, Fields>> = {
       'usage',
       'seatHistory',
       'events',
+      // Who holds the seats now, and the daily usage chart: readers, never an AGENT_CLIENT (it sees its own sessions only).
+      'openSessions',
+      'usagePerDay',
     ]),
     // The organization's API tokens (labels, roles, last use; never a hash): ADMIN only.
     apiTokens: 'admin',
@@ -242,8 +249,11 @@ export const REACH: Readonly<Record<string, Fields>> = {
   UsageRow: all('read', ['product', 'peakConcurrent', 'emergencyPeak', 'overageEpisodes', 'billableOverage']),
   OverageEpisode: all('read', ['startedAt', 'endedAt', 'peakExcess', 'billable']),
   SeatHistoryPoint: all('read', ['product', 'at', 'inUse']),
+  UsageDay: all('read', ['day', 'from', 'to', 'rows']),
+  SessionConnection: all('read', ['edges', 'pageInfo', 'totalCount']),
+  SessionEdge: all('read', ['cursor', 'node']),
   LicenseEvent: all('read', ['id', 'at', 'type', 'user', 'userId', 'product', 'detail', 'denialCode', 'actor', 'apiTokenId']),
-  LicenseEventConnection: all('read', ['edges', 'pageInfo']),
+  LicenseEventConnection: all('read', ['edges', 'pageInfo', 'totalCount']),
   LicenseEventEdge: all('read', ['cursor', 'node']),
 
   // What only a change returns.

@@ -18,6 +18,8 @@ export const EVENT_TYPES = [
   'SESSION_ENDED',
   'SESSION_EXPIRED',
   'SESSION_DENIED',
+  // changeSessionChannels (sessions/channels.service.ts): channel units taken or freed on an open session.
+  'SESSION_CHANNELS_CHANGED',
   // Webhooks (src/webhooks/): endpoint changes, and an endpoint disabled after its retry window.
   'WEBHOOK_ENDPOINT_CREATED',
   'WEBHOOK_ENDPOINT_UPDATED',

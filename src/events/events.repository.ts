@@ -152,13 +152,45 @@ export async function eventsAfter(db: Executor, organizationId: string, afterId:
   return rows.map(eventOf);
 }
 
-/** Newest first. */
-export async function pageOfEvents(db: Executor, organizationId: string, page: Page): Promise<LicenseEvent[]> {
-  let q = db.selectFrom('events').selectAll().where('organization_id', '=', organizationId);
+/** Which events a page lists: all of one organization's, or those matching every given filter. */
+export interface EventFilter {
+  types?: readonly EventType[] | null;
+  userId?: string | null;
+  productCode?: string | null;
+  /** [from, to) on the event's instant. */
+  from?: Date | null;
+  to?: Date | null;
+}
+
+function filteredEvents(db: Executor, organizationId: string, filter: EventFilter) {
+  let q = db.selectFrom('events').where('organization_id', '=', organizationId);
+  if (filter.types && filter.types.length > 0) q = q.where('type', 'in', [...filter.types]);
+  if (filter.userId != null) q = q.where('user_id', '=', filter.userId);
+  if (filter.productCode != null) q = q.where('product_code', '=', filter.productCode);
+  if (filter.from != null) q = q.where('at', '>=', filter.from);
+  if (filter.to != null) q = q.where('at', '<', filter.to);
+  return q;
+}
+
+/**
+ * Newest first: a keyset page on the id (ids sort by time), the filters in
+ * the same WHERE, so a cursor continues exactly after the last event of the
+ * previous page of the same filter.
+ */
+export async function pageOfEvents(db: Executor, organizationId: string, page: Page, filter: EventFilter = {}): Promise<LicenseEvent[]> {
+  let q = filteredEvents(db, organizationId, filter).selectAll();
   if (page.afterId) q = q.where('id', '<', page.afterId);
   const rows = await q
     .orderBy('id', 'desc')
     .limit(page.limit + 1)
     .execute();
   return rows.map(eventOf);
+}
+
+/** Events matching `filter`, on all pages. */
+export async function countEvents(db: Executor, organizationId: string, filter: EventFilter = {}): Promise<number> {
+  const row = await filteredEvents(db, organizationId, filter)
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
 }

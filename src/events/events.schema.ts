@@ -3,10 +3,16 @@ import { builder } from '../schema/builder.ts';
 import { pageArgs } from '../schema/args.ts';
 import { PageInfoRef, OrganizationRef, ProductRef, productOfCatalog, UserRef } from '../schema/refs.ts';
 import { parsePage, toConnection, type Connection } from '../schema/pagination.ts';
+
+type EventConnectionShape = Connection<LicenseEvent> & { totalCount: () => Promise<number> };
 import { catalogOf } from '../tenancy/access.ts';
 import { DenialCodeEnum } from '../sessions/sessions.schema.ts';
 import type { EventType, LicenseEvent } from './event.ts';
-import { pageOfEvents } from './events.repository.ts';
+import { countEvents, type EventFilter, pageOfEvents } from './events.repository.ts';
+import { badInput } from '../errors.ts';
+import { isId } from '../ids.ts';
+
+const EVENT_TYPE_COUNT = 64;
 
 const EventTypeEnum = builder.enumType('EventType', {
   description: 'What an entry of the event log records.',
@@ -29,6 +35,10 @@ const EventTypeEnum = builder.enumType('EventType', {
     SESSION_DENIED: {
       description:
         'A session start was refused (denialCode says why; product is the full pool where there is one). At most one per user and code per DENIAL_EVENT_INTERVAL_SECONDS and instance.',
+    },
+    SESSION_CHANNELS_CHANGED: {
+      description:
+        'The channels of an open session changed (changeSessionChannels; detail: the units taken with their kind, the channels removed, the channels now held and any denied).',
     },
     WEBHOOK_ENDPOINT_CREATED: { description: 'A webhook endpoint was created (detail: its id and URL).' },
     WEBHOOK_ENDPOINT_UPDATED: { description: 'A webhook endpoint was changed (URL, event types, enabled).' },
@@ -96,7 +106,7 @@ const LicenseEventEdgeRef = builder.objectRef<Connection<LicenseEvent>['edges'][
   }),
 });
 
-const LicenseEventConnectionRef = builder.objectRef<Connection<LicenseEvent>>('LicenseEventConnection').implement({
+const LicenseEventConnectionRef = builder.objectRef<EventConnectionShape>('LicenseEventConnection').implement({
   description: 'A page of the event log, newest first (R-API-3).',
   fields: (t) => ({
     edges: t.field({ type: [LicenseEventEdgeRef], description: 'The events of this page.', resolve: (c) => c.edges }),
@@ -105,17 +115,42 @@ const LicenseEventConnectionRef = builder.objectRef<Connection<LicenseEvent>>('L
       description: 'Whether older events follow, and the cursor to ask for them.',
       resolve: (c) => c.pageInfo,
     }),
+    totalCount: t.int({ description: 'Events matching the filters, on all pages.', resolve: (c) => c.totalCount() }),
   }),
 });
 
 builder.objectFields(OrganizationRef, (t) => ({
   events: t.field({
     type: LicenseEventConnectionRef,
-    description: 'The append-only event log, newest first (R-EVENT-1).',
-    args: pageArgs(t.arg),
+    description:
+      'The append-only event log, newest first (R-EVENT-1); the filters combine (all must match) and the cursor pages through the filtered log.',
+    args: {
+      ...pageArgs(t.arg),
+      types: t.arg({ type: [EventTypeEnum], required: false, description: 'Only events of these types; absent or empty: every type.' }),
+      userId: t.arg.id({ required: false, description: 'Only events concerning this user (also one deleted since).' }),
+      product: t.arg.string({ required: false, description: 'Only events concerning this product code.' }),
+      from: t.arg({ type: 'DateTime', required: false, description: 'Only events at or after this instant.' }),
+      to: t.arg({ type: 'DateTime', required: false, description: 'Only events before this instant (exclusive).' }),
+    },
     resolve: async (org, args, ctx) => {
       const page = parsePage(args);
-      return toConnection(await pageOfEvents(ctx.db, org.id, page), page);
+      if (args.types && args.types.length > EVENT_TYPE_COUNT) throw badInput('types', `at most ${EVENT_TYPE_COUNT} types`);
+      if (args.from && args.to && args.to.getTime() <= args.from.getTime()) throw badInput('to', 'must be later than from');
+      // An id that cannot exist matches nothing (no query needed, but the same empty answer as an unknown user).
+      const filter: EventFilter = {
+        types: args.types ?? null,
+        userId: args.userId ?? null,
+        productCode: args.product ?? null,
+        from: args.from ?? null,
+        to: args.to ?? null,
+      };
+      if (filter.userId != null && !isId(filter.userId)) {
+        return { edges: [], pageInfo: { hasNextPage: false, endCursor: null }, totalCount: async () => 0 };
+      }
+      return {
+        ...toConnection(await pageOfEvents(ctx.db, org.id, page, filter), page),
+        totalCount: () => countEvents(ctx.db, org.id, filter),
+      };
     },
   }),
 }));

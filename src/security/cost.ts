@@ -1,8 +1,10 @@
 import {
+  getNamedType,
   getNullableType,
   getOperationAST,
   getVariableValues,
   GraphQLError,
+  isLeafType,
   isListType,
   parse,
   type DocumentNode,
@@ -22,20 +24,27 @@ import { rateLimitError } from './rate-limit.ts';
  * `@skip`/`@include`, coerced variables and argument defaults); the estimator
  * below prices each field:
  *
- * - every field costs 1, plus what its selection costs;
+ * - every field costs 1, plus what its selection costs, except the scalar
+ *   and enum fields of VALUE_TYPES: those are read from an object already
+ *   loaded (a row of a batched loader, the request's allocation view, the
+ *   catalog) and cost nothing of their own; the object they are read from is
+ *   what costs (each object of a list at least 1), and the size of what they
+ *   add to a response is GRAPHQL_MAX_RESPONSE_BYTES' business;
  * - a connection (a field with a `first` argument) multiplies its selection by
  *   `first` (the literal, the variable's value or the default page size, never
  *   more than the largest page the field serves);
- * - an interval field (`from` and `to` arguments, e.g. `usage`, `seatHistory`)
- *   costs 4 per hour of the interval it reads, plus its rows;
+ * - an interval field (`from` and `to` arguments, e.g. `usage`, `usagePerDay`,
+ *   `seatHistory`) costs 4 per hour of the interval it reads, plus its rows
+ *   (`usagePerDay`: one per calendar day the interval meets);
  * - any other list multiplies its selection by the size assumed for it
  *   (LIST_SIZES; catalog lists by the largest preset, tenant lists by a
  *   generous organization, introspection lists by 5).
  *
- * So the cost is about the number of values the response may hold plus the
- * rows an interval reads: `users(first: 100)` with a dozen fields per user
- * costs a few thousand; `users(first: 500) { … site { users(first: 500) … } }`
- * costs over a million.
+ * So the cost is about the number of objects the response may hold (each
+ * one loaded, batched or computed) plus the rows an interval reads:
+ * `users(first: 100)` with site, group, team, licences and warnings costs
+ * about 4,000; `users(first: 500) { … site { users(first: 500) … } }` (a
+ * query per site) costs over 250,000.
  */
 
 /** The most users one moveUsers names (assignments.service.ts refuses more). */
@@ -72,9 +81,45 @@ const LIST_SIZES: Readonly<Record<string, number>> = {
   // A connection's edges: the connection already multiplied by `first`.
   'UserConnection.edges': 1,
   'LicenseEventConnection.edges': 1,
+  'SessionConnection.edges': 1,
+  'UsageDay.rows': 30,
   'WebhookDeliveryConnection.edges': 1,
 };
 const DEFAULT_LIST_SIZE = 10;
+
+/**
+ * Types whose scalar and enum fields are read from the object itself (a row
+ * a batched loader of schema/loaders.ts brought, the request's allocation
+ * view, the loaded catalog, a computed report row): no query and no work of
+ * their own, so they cost 0 (the object costs). A type with a scalar field
+ * that runs a query (a count, like `UserConnection.totalCount` or
+ * `Organization.activeUsers`) is not listed.
+ */
+const VALUE_TYPES = new Set([
+  'Catalog',
+  'Product',
+  'Requirement',
+  'User',
+  'UserEdge',
+  'UserLicense',
+  'Warning',
+  'Explanation',
+  'Site',
+  'ConfigurationGroup',
+  'Team',
+  'Session',
+  'SessionEdge',
+  'Denial',
+  'ChannelDenial',
+  'LicenseEvent',
+  'LicenseEventEdge',
+  'PageInfo',
+  'PoolUsage',
+  'UsageRow',
+  'UsageDay',
+  'OverageEpisode',
+  'SeatHistoryPoint',
+]);
 /** Lists of introspection types (`__Schema.types`, `__Type.fields` …): GraphiQL's introspection query costs about 5,000. */
 const INTROSPECTION_LIST_SIZE = 5;
 /** Per hour of an interval field's [from, to). */
@@ -103,12 +148,16 @@ export const fieldCost: ComplexityEstimator = ({ type, field, args, childComplex
     const rows =
       key === 'Organization.seatHistory'
         ? Math.min(SEAT_HISTORY_MAX_POINTS, hours * SEAT_HISTORY_POINTS_PER_HOUR)
-        : (LIST_SIZES[key] ?? DEFAULT_LIST_SIZE);
+        : key === 'Organization.usagePerDay'
+          ? Math.ceil(hours / 24) + 1
+          : (LIST_SIZES[key] ?? DEFAULT_LIST_SIZE);
     return 1 + hours * INTERVAL_HOUR_COST + rows * Math.max(1, childComplexity);
   }
-  if (isListType(getNullableType(field.type)) && childComplexity > 0) {
+  const leaf = isLeafType(getNamedType(field.type));
+  if (leaf && field.args.length === 0 && VALUE_TYPES.has(type.name)) return 0;
+  if (isListType(getNullableType(field.type)) && (!leaf || childComplexity > 0)) {
     const size = LIST_SIZES[key] ?? (type.name.startsWith('__') ? INTROSPECTION_LIST_SIZE : DEFAULT_LIST_SIZE);
-    return 1 + size * childComplexity;
+    return 1 + size * Math.max(1, childComplexity);
   }
   return 1 + childComplexity;
 };
@@ -125,7 +174,7 @@ const MAX_QUERY_NODES = 10_000;
  * refuses it; should one reach execution it is refused, never run uncosted).
  *
  * @example
- * operationCost(schema, parse('query($n: Int) { organization(id: "x") { users(first: $n) { totalCount } } }'), null, { n: 500 }); // 1002
+ * operationCost(schema, parse('query($n: Int) { organization(id: "x") { users(first: $n) { totalCount } } }'), null, { n: 500 }); // 502
  */
 export function operationCost(
   schema: GraphQLSchema,

@@ -73,6 +73,16 @@ export async function endSessionRows(
     if (row) closed.push(row);
   }
   const closedIds = new Set(closed.map((s) => s.id));
+  // A channel change (channels.service.ts) that committed while these sessions were being closed (it held a
+  // session's row until then) changed its seats: the seats read above are stale, so run the whole transaction
+  // again (40001, as withTransaction retries) rather than free the wrong units.
+  if (closed.length > 0) {
+    const now = await repo.seatsOfSessions(trx, organizationId, [...closedIds]);
+    const key = (s: { session_id: string; product_code: string }) => `${s.session_id} ${s.product_code}`;
+    const before = new Set(seats.filter((s) => closedIds.has(s.session_id)).map(key));
+    if (now.length !== before.size || now.some((s) => !before.has(key(s))))
+      throw Object.assign(new Error('the seats of a session changed while it was being ended'), { code: '40001' });
+  }
   const freed = new Map<string, number>();
   for (const seat of seats) if (closedIds.has(seat.session_id)) freed.set(seat.product_code, (freed.get(seat.product_code) ?? 0) + 1);
   const changes: { product: string; counter: repo.PoolCounter }[] = [];

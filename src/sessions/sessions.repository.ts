@@ -5,6 +5,7 @@ import { type Organization, organizationOf, type User, userOf } from '../tenancy
 import { insertEventFrom, notifyEvents } from '../events/events.repository.ts';
 import type { SeatKind } from '../licensing/metering.ts';
 import { DEMO_POOL } from '../licensing/seats.ts';
+import type { Page } from '../db/pages.ts';
 import { type EndReason, type Session, sessionOf } from './session.ts';
 
 /* All SQL for seat pools, sessions and the usage series. */
@@ -622,5 +623,99 @@ export function allPoolCounters(db: Executor): Promise<{ organization_id: string
     .selectFrom('seat_pools')
     .select(['organization_id', 'product_code', 'in_use'])
     .where((eb) => eb.or([eb.and([eb('capacity', '>', 0), eb('product_code', '!=', DEMO_POOL)]), eb('in_use', '>', 0)]))
+    .execute();
+}
+
+/* The supervisor's screens: who holds the seats now (a page of open sessions), and a channel change. */
+
+/** Which open sessions a page lists: all of one organization's, or those holding a unit of one pool. */
+export interface OpenSessionScope {
+  organizationId: string;
+  /** A product code: only sessions holding a seat or channel unit of that pool. */
+  product?: string | null;
+}
+
+function openSessionsQuery(db: Executor, scope: OpenSessionScope) {
+  let q = db.selectFrom('sessions').where('sessions.organization_id', '=', scope.organizationId).where('sessions.ended_at', 'is', null);
+  const product = scope.product;
+  if (product != null)
+    q = q.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('session_seats')
+          .select('session_seats.session_id')
+          .whereRef('session_seats.organization_id', '=', 'sessions.organization_id')
+          .whereRef('session_seats.session_id', '=', 'sessions.id')
+          .where('session_seats.product_code', '=', product),
+      ),
+    );
+  return q;
+}
+
+/** A keyset page of open sessions, oldest first (ids sort by start), fetched with limit + 1 rows. */
+export async function pageOfOpenSessions(db: Executor, scope: OpenSessionScope, page: Page): Promise<Session[]> {
+  let q = openSessionsQuery(db, scope).selectAll('sessions');
+  if (page.afterId) q = q.where('sessions.id', '>', page.afterId);
+  const rows = await q
+    .orderBy('sessions.id')
+    .limit(page.limit + 1)
+    .execute();
+  return rows.map(sessionOf);
+}
+
+export async function countOpenSessions(db: Executor, scope: OpenSessionScope): Promise<number> {
+  const row = await openSessionsQuery(db, scope)
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/**
+ * Sets an open session's channels (and its seat kind, the most exceptional
+ * of its seats' kinds after the change), only if they are still `before` (an
+ * optimistic check: two changes of one session never both apply to the same
+ * state). Undefined: the session ended, or its channels changed meanwhile.
+ */
+export async function updateSessionChannels(
+  db: Executor,
+  organizationId: string,
+  id: string,
+  before: readonly string[],
+  after: readonly string[],
+  seatKind: string,
+): Promise<Session | undefined> {
+  return maybeSession(
+    await db
+      .updateTable('sessions')
+      .set({ channels: JSON.stringify(after), seat_kind: seatKind })
+      .where('organization_id', '=', organizationId)
+      .where('id', '=', id)
+      .where('ended_at', 'is', null)
+      .where(sql<boolean>`channels = ${JSON.stringify(before)}::jsonb`)
+      .returningAll()
+      .executeTakeFirst(),
+  );
+}
+
+/** Removes the channel units of a session from its seats (`session_seats`), by product code. */
+export async function deleteSessionSeats(
+  db: Executor,
+  organizationId: string,
+  sessionId: string,
+  products: readonly string[],
+): Promise<void> {
+  if (products.length === 0) return;
+  await db
+    .deleteFrom('session_seats')
+    .where('organization_id', '=', organizationId)
+    .where('session_id', '=', sessionId)
+    .where('product_code', 'in', products)
+    .execute();
+}
+
+export async function insertSessionSeats(db: Executor, seats: readonly SessionSeatRow[]): Promise<void> {
+  if (seats.length === 0) return;
+  await db
+    .insertInto('session_seats')
+    .values([...seats])
     .execute();
 }

@@ -3,16 +3,21 @@ import type { Context } from '../context.ts';
 import type { OverageEpisode } from '../licensing/metering.ts';
 import type { DenialCode, Refusal } from '../licensing/session-plan.ts';
 import { builder } from '../schema/builder.ts';
-import { notFound } from '../errors.ts';
+import { authorize, requireAuthenticated, viewerOrganization } from '../auth/viewer.ts';
+import { badInput, notFound } from '../errors.ts';
+import { isId } from '../ids.ts';
+import { pageArgs } from '../schema/args.ts';
 import { must } from '../schema/loaders.ts';
-import { OrganizationRef, ProductRef, productOfCatalog, UserRef } from '../schema/refs.ts';
+import { type Connection, parsePage, toConnection } from '../schema/pagination.ts';
+import { OrganizationRef, PageInfoRef, ProductRef, productOfCatalog, UserRef } from '../schema/refs.ts';
 import { catalogOf } from '../tenancy/access.ts';
-import { seatHistory, sessionsOfUsers } from './sessions.repository.ts';
+import { type ChannelChangeResult, changeSessionChannels } from './channels.service.ts';
+import { countOpenSessions, findSession, pageOfOpenSessions, seatHistory, sessionsOfUsers } from './sessions.repository.ts';
 import { endSession, heartbeat } from './end.ts';
 import { type PoolUsage, type SeatUsageSnapshot, seatUsage } from './seat-usage.ts';
 import { type END_REASONS, SEAT_KINDS, type Session } from './session.ts';
 import { type StartResult, startSession } from './start.ts';
-import { type UsageRow, usageBetween } from './usage.service.ts';
+import { type UsageDay, type UsageRow, usageBetween, usagePerDay } from './usage.service.ts';
 
 const SEAT_KIND_DESCRIPTIONS: Record<(typeof SEAT_KINDS)[number], string> = {
   REGULAR: 'A regular seat of a concurrent pool.',
@@ -341,5 +346,137 @@ builder.mutationFields((t) => ({
     description: 'Ends the session and frees its seats.',
     args: { input: t.arg({ type: EndSessionInput, required: true, description: 'The session to end.' }) },
     resolve: async (_root, { input }, ctx) => ({ session: (await endSession(ctx, input)).session }),
+  }),
+}));
+
+// ------------------------------------------------------------ who holds the seats now
+
+type SessionConnectionShape = Connection<Session> & { totalCount: () => Promise<number> };
+
+const SessionEdgeRef = builder.objectRef<SessionConnectionShape['edges'][number]>('SessionEdge').implement({
+  description: 'One open session of a page, with the cursor to continue after it.',
+  fields: (t) => ({
+    cursor: t.exposeString('cursor', { description: 'Pass as `after` to get the sessions that follow this one.' }),
+    node: t.field({ type: SessionRef, description: 'The session at this place of the page.', resolve: (e) => e.node }),
+  }),
+});
+
+const SessionConnectionRef = builder.objectRef<SessionConnectionShape>('SessionConnection').implement({
+  description: 'A page of open sessions, oldest first (R-API-3): who holds the seats now.',
+  fields: (t) => ({
+    edges: t.field({ type: [SessionEdgeRef], description: 'The sessions of this page.', resolve: (c) => c.edges }),
+    pageInfo: t.field({
+      type: PageInfoRef,
+      description: 'Whether more sessions follow, and the cursor to ask for them.',
+      resolve: (c) => c.pageInfo,
+    }),
+    totalCount: t.int({ description: 'Open sessions matching the filter, on all pages.', resolve: (c) => c.totalCount() }),
+  }),
+});
+
+builder.objectFields(OrganizationRef, (t) => ({
+  openSessions: t.field({
+    type: SessionConnectionRef,
+    description:
+      'Who holds the seats now: the open sessions, oldest first; with `product`, those holding a seat or channel unit of that pool (R-MON-1).',
+    args: {
+      ...pageArgs(t.arg),
+      product: t.arg.string({
+        required: false,
+        description: "A product code of the organization's catalog: a seat product (AGENT_SEAT) or a channel feature (EMAIL).",
+      }),
+    },
+    resolve: async (org, args, ctx) => {
+      const page = parsePage(args);
+      if (args.product != null && !catalogOf(ctx, org).products.some((p) => p.code === args.product))
+        throw badInput('product', `unknown product "${args.product}" in catalog ${org.catalog_code}`);
+      const scope = { organizationId: org.id, product: args.product ?? null };
+      return { ...toConnection(await pageOfOpenSessions(ctx.db, scope, page), page), totalCount: () => countOpenSessions(ctx.db, scope) };
+    },
+  }),
+}));
+
+builder.queryFields((t) => ({
+  session: t.field({
+    type: SessionRef,
+    nullable: true,
+    description: 'One session by id, open or ended; an unknown id, or one of another organization, is NOT_FOUND (R-SEC-2).',
+    args: { id: t.arg.id({ required: true, description: 'Id of the session to read.' }) },
+    resolve: async (_root, args, ctx) => {
+      requireAuthenticated(ctx.viewer);
+      const session = isId(args.id) ? await findSession(ctx.db, args.id, viewerOrganization(ctx.viewer)) : undefined;
+      if (!session) throw notFound('session', args.id);
+      authorize(ctx.viewer, session.organization_id, 'read', 'session', args.id);
+      return session;
+    },
+  }),
+}));
+
+// ------------------------------------------------------------ usage per day
+
+const UsageDayRef = builder.objectRef<{ catalog: Catalog; day: UsageDay }>('UsageDay').implement({
+  description: 'Metered use of every pool over one calendar day (UTC), clipped to the interval asked for (R-METER-1).',
+  fields: (t) => ({
+    day: t.string({ description: 'The calendar day, YYYY-MM-DD (UTC).', resolve: (d) => d.day.day }),
+    from: t.field({ type: 'DateTime', description: 'Start of the part of the day covered (inclusive).', resolve: (d) => d.day.from }),
+    to: t.field({ type: 'DateTime', description: 'End of the part of the day covered (exclusive).', resolve: (d) => d.day.to }),
+    rows: t.field({
+      type: [UsageRowRef],
+      description: 'The same rows as usage(from, to) for this day.',
+      resolve: (d) => d.day.rows.map((row) => ({ catalog: d.catalog, row })),
+    }),
+  }),
+});
+
+builder.objectFields(OrganizationRef, (t) => ({
+  usagePerDay: t.field({
+    type: [UsageDayRef],
+    description:
+      'usage(from, to) broken down by calendar day (UTC), oldest first: one entry per day that [from, to) meets, each with the figures usage gives for that day (R-METER-1). A month is one call.',
+    args: {
+      from: t.arg({ type: 'DateTime', required: true, description: 'Start of the interval (inclusive).' }),
+      to: t.arg({ type: 'DateTime', required: true, description: 'End of the interval (exclusive): after from, at most 400 days later.' }),
+    },
+    resolve: async (org, args, ctx) => {
+      const catalog = catalogOf(ctx, org);
+      return (await usagePerDay(ctx.db, org, catalog, args.from, args.to, ctx.clock.now())).map((day) => ({ catalog, day }));
+    },
+  }),
+}));
+
+// ------------------------------------------------------------ changing an open session's channels
+
+const ChangeSessionChannelsInput = builder.inputType('ChangeSessionChannelsInput', {
+  description: 'An open session and the channels it should hold from now on.',
+  fields: (t) => ({
+    sessionId: t.id({ description: 'The id startSession returned; the session must be open.' }),
+    channels: t.stringList({
+      description:
+        'The whole new list of channels and concurrent features (VOICE, EMAIL, ...; at most 32): missing ones are dropped (their units freed), new ones are licensed as at the start (R-CHAN-1).',
+    }),
+  }),
+});
+
+const ChangeSessionChannelsPayload = builder.objectRef<ChannelChangeResult>('ChangeSessionChannelsPayload').implement({
+  description: 'Result of changeSessionChannels: the session with its channels now, and what changed.',
+  fields: (t) => ({
+    session: t.field({ type: SessionRef, description: 'The session, with its channels after the change.', resolve: (r) => r.session }),
+    addedChannels: t.exposeStringList('addedChannels', { description: 'Channels the session gained.' }),
+    removedChannels: t.exposeStringList('removedChannels', { description: 'Channels the session gave up; their units are free.' }),
+    deniedChannels: t.field({
+      type: [ChannelDenialRef],
+      description: 'Requested channels refused, each with its code (NO_SEAT_AVAILABLE when no unit is left; R-CHAN-1).',
+      resolve: (r) => r.deniedChannels,
+    }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  changeSessionChannels: t.field({
+    type: ChangeSessionChannelsPayload,
+    description:
+      "Changes an open session's channels in one transaction: added channels take units exactly as at the start (emergency first, R-CHAN-1), dropped ones free theirs. Refusals are data (deniedChannels); an ended session is BAD_USER_INPUT.",
+    args: { input: t.arg({ type: ChangeSessionChannelsInput, required: true, description: 'The session and its new channels.' }) },
+    resolve: (_root, { input }, ctx) => changeSessionChannels(ctx, input),
   }),
 }));

@@ -106,7 +106,7 @@ const deny = (cause: RefusalCause | Refusal): never => {
  * with this, the overdue sessions are expired in a transaction of their own,
  * and the start runs again.
  */
-class ExpireFirst extends Error {
+export class ExpireFirst extends Error {
   constructor(readonly organizationId: string) {
     super('overdue sessions to expire first');
   }
@@ -114,11 +114,11 @@ class ExpireFirst extends Error {
 
 const isUniqueViolation = (error: unknown) => sqlState(error) === '23505';
 
-const channelSuffix = (granted: readonly string[], denied: readonly ChannelDenial[]) =>
+export const channelSuffix = (granted: readonly string[], denied: readonly ChannelDenial[]) =>
   `${granted.length ? `; channels ${granted.join(', ')}` : ''}${denied.length ? `; denied ${denied.map((d) => `${d.channel} (${d.code})`).join(', ')}` : ''}`;
 
 /** The organization's licensing as a start decides by it. */
-interface Licensing {
+export interface Licensing {
   catalog: Catalog;
   status: LicenseStatusResult;
   entitlements: EntitlementView[];
@@ -130,7 +130,7 @@ function licensingFrom(ctx: Context, org: Organization, keys: readonly LicenseKe
   return { catalog, status, entitlements: entitlementsOf(catalog, status.entitlements) };
 }
 
-async function licensingOf(ctx: Context, trx: Executor, organizationId: string): Promise<Licensing> {
+export async function licensingOf(ctx: Context, trx: Executor, organizationId: string): Promise<Licensing> {
   const [org, keys] = await Promise.all([findOrganization(trx, organizationId), keysOfOrganizations(trx, [organizationId])]);
   if (!org) throw new Error(`organization ${organizationId} vanished`);
   return licensingFrom(ctx, org, keys);
@@ -380,7 +380,13 @@ async function startTransactional(
  * overdue sessions (a crashed instance's, R-CONC-3), rolls the start back to
  * expire them first (`ExpireFirst`).
  */
-async function takeUnit(ctx: Context, trx: Executor, orgId: string, product: string, mayExpire: boolean): Promise<repo.PoolCounter | null> {
+export async function takeUnit(
+  ctx: Context,
+  trx: Executor,
+  orgId: string,
+  product: string,
+  mayExpire: boolean,
+): Promise<repo.PoolCounter | null> {
   const now = ctx.clock.now();
   const counter = await repo.takeSeat(trx, orgId, product, dayOf(now));
   if (counter) return counter;

@@ -26,6 +26,50 @@ export async function usageBetween(
   to: Date,
   now: Date,
 ): Promise<UsageRow[]> {
+  const { series, graceOf } = await seriesOf(db, org, from, to);
+  return summarize(series, graceOf, catalog, from, to, now);
+}
+
+/** One calendar day (UTC) of `usagePerDay`: its figures for [from, to), the part of the day the interval covers. */
+export interface UsageDay {
+  /** YYYY-MM-DD. */
+  day: string;
+  from: Date;
+  to: Date;
+  rows: UsageRow[];
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * `usageBetween` broken down by calendar day (UTC): one read of the series
+ * for the whole interval, then each day [max(from, midnight), min(to, next
+ * midnight)) summarized from it; each day's rows are exactly those
+ * `usageBetween` gives for that day (a test checks it).
+ */
+export async function usagePerDay(db: Executor, org: Organization, catalog: Catalog, from: Date, to: Date, now: Date): Promise<UsageDay[]> {
+  const { series, graceOf } = await seriesOf(db, org, from, to);
+  const days: UsageDay[] = [];
+  for (let start = from.getTime(); start < to.getTime(); ) {
+    const midnight = Math.floor(start / DAY_MS) * DAY_MS;
+    const end = Math.min(to.getTime(), midnight + DAY_MS);
+    const dayFrom = new Date(start);
+    const dayTo = new Date(end);
+    // A pool appears on a day as in usageBetween for that day: once it has a point before the day's end.
+    const known = new Map([...series].filter(([, points]) => points.some((p) => p.at.getTime() < end)));
+    days.push({
+      day: dayFrom.toISOString().slice(0, 10),
+      from: dayFrom,
+      to: dayTo,
+      rows: summarize(known, graceOf, catalog, dayFrom, dayTo, now),
+    });
+    start = end;
+  }
+  return days;
+}
+
+/** The recorded series of every pool for [from, to) (see usageSeries), and each pool's overage grace. */
+async function seriesOf(db: Executor, org: Organization, from: Date, to: Date) {
   if (to.getTime() <= from.getTime()) throw badInput('to', 'must be later than from');
   if (to.getTime() - from.getTime() > MAX_INTERVAL_MS) throw badInput('to', 'the interval may span at most 400 days');
   const [{ before, rows }, pools] = await Promise.all([repo.usageSeries(db, org.id, from, to), repo.poolsOfOrganizations(db, [org.id])]);
@@ -46,6 +90,17 @@ export async function usageBetween(
     }
   }
   const graceOf = new Map(pools.map((p) => [p.product_code, p.overage_grace_minutes]));
+  return { series, graceOf };
+}
+
+function summarize(
+  series: ReadonlyMap<string, UsagePoint[]>,
+  graceOf: ReadonlyMap<string, number>,
+  catalog: Catalog,
+  from: Date,
+  to: Date,
+  now: Date,
+): UsageRow[] {
   const order = new Map(catalog.products.map((p, i) => [p.code, i]));
   return [...series]
     .filter(([product]) => order.has(product))

@@ -157,9 +157,9 @@ for (const kind of DATABASES) {
     });
 
     it('[R-SEC-3] a batch is costed as a whole: operations that pass one by one are refused together', async () => {
-      // One page of 500 costs about a tenth of the limit; ten of them in one request go over it.
+      // One page of 500 with licences and warnings costs about a quarter of the limit; ten of them in one request go over it.
       const heavy =
-        'query($o: ID!, $n: Int) { organization(id: $o) { users(first: $n) { edges { node { id name status role email site { id name } } } } } }';
+        'query($o: ID!, $n: Int) { organization(id: $o) { users(first: $n) { edges { node { id name status role email site { id name } licenses { product { code } status } warnings { code } } } } } }';
       const alone = await gw.post({ query: heavy, variables: { o: a.id, n: 500 } }, { token: a.token });
       expect(alone.json?.errors).toBeUndefined();
       const together = await gw.post(
@@ -271,7 +271,7 @@ for (const kind of DATABASES) {
     let gw: ListeningApp;
     let a: Org;
     let b: Org;
-    const limits: Partial<OperationLimits> = { expensiveCost: 100, expensiveConcurrency: 1, expensiveWaitMs: 0 };
+    const limits: Partial<OperationLimits> = { expensiveCost: 50, expensiveConcurrency: 1, expensiveWaitMs: 0 };
 
     beforeAll(async () => {
       gw = await listen(kind, { limits });
@@ -322,7 +322,7 @@ if (DATABASES.includes('postgres')) {
 
     beforeAll(async () => {
       database = await freshDatabase('postgres', { poolSize: 10 });
-      gw = await listen('postgres', { limits: { expensiveCost: 100, expensiveConcurrency: 2, expensiveWaitMs: 0 } }, database);
+      gw = await listen('postgres', { limits: { expensiveCost: 50, expensiveConcurrency: 2, expensiveWaitMs: 0 } }, database);
       a = await organization(gw, 'Tenant A', 20);
       b = await organization(gw, 'Tenant B', 2);
       locker = new pg.Client({ connectionString: database.url! });
