@@ -75,3 +75,19 @@ describe('billingCsv', () => {
     expect(plain?.organization_name).toBe('a=b');
   });
 });
+
+describe('the cost of billing (R-SEC-3)', () => {
+  it('[R-SEC-3] billing(month) is priced like usage(from, to) over a month: it reads as much of the series', async () => {
+    const { parse: parseGraphQL } = await import('graphql');
+    const { getSchema } = await import('../../src/schema/index.ts');
+    const { operationCost } = await import('../../src/security/cost.ts');
+    const schema = getSchema();
+    const cost = (query: string) => operationCost(schema, parseGraphQL(query), null, {});
+    const billing = cost('{ organization(id: "x") { billing(month: "2026-11") { activeUsers rows { peakConcurrent billableOverage } } } }');
+    const usage = cost(
+      '{ organization(id: "x") { usage(from: "2026-10-01T00:00:00Z", to: "2026-11-01T00:00:00Z") { peakConcurrent billableOverage } } }',
+    );
+    expect(billing).toBeGreaterThanOrEqual(usage);
+    expect(billing).toBeGreaterThan(2000);
+  });
+});
