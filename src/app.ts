@@ -20,6 +20,7 @@ import { createLoaders } from './schema/loaders.ts';
 import { createAuthenticate } from './server/authenticate.ts';
 import { Drain } from './server/drain.ts';
 import { GraphiQLPage } from './server/graphiql.ts';
+import { createBillingExport } from './server/billing-export.ts';
 import { createHttpServer, listen } from './server/http.ts';
 import { createReadiness } from './server/readiness.ts';
 import { createSweeps } from './server/sweeps.ts';
@@ -184,6 +185,7 @@ export function createApp(deps: AppDeps): App {
     metrics,
     metricsToken: deps.metricsToken,
     readiness,
+    billingExport: createBillingExport({ authenticate, context, trustProxy, logger }),
   });
   const wss = attachWebSocket({
     server,

@@ -118,7 +118,19 @@ export const REACH: Readonly<Record<string, Fields>> = {
   Denial: all('sessions', ['code', 'message']),
   ChannelDenial: all('sessions', ['channel', 'code', 'message']),
   // Also reached by readers through User.sessions.
-  Session: all('agent', ['id', 'user', 'seatKind', 'startedAt', 'expiresAt', 'endedAt', 'endReason', 'channels', 'deviceId']),
+  Session: all('agent', [
+    'id',
+    'user',
+    'seatKind',
+    'startedAt',
+    'expiresAt',
+    'endedAt',
+    'endReason',
+    'channels',
+    'deviceId',
+    'channelUnits',
+  ]),
+  SessionChannelUnit: all('agent', ['channel', 'product', 'kind']),
 
   // Organization data. AGENT_CLIENT gets the id and name of the user it logs in, and the id of its organization.
   User: {
@@ -168,6 +180,8 @@ export const REACH: Readonly<Record<string, Fields>> = {
     apiTokens: 'admin',
     // Endpoints and their delivery logs: ADMIN only (a signing secret is never readable, only returned at create/rotate).
     webhookEndpoints: 'admin',
+    // Billing figures, as the CSV export (R-BILL-3): ADMIN only.
+    billing: 'admin',
   },
   // The operator's list of every organization (the dashboard's picker).
   OrganizationConnection: all('operator', ['edges', 'pageInfo']),
@@ -247,7 +261,17 @@ export const REACH: Readonly<Record<string, Fields>> = {
     'deniedToday',
   ]),
   UsageRow: all('read', ['product', 'peakConcurrent', 'emergencyPeak', 'overageEpisodes', 'billableOverage']),
-  OverageEpisode: all('read', ['startedAt', 'endedAt', 'peakExcess', 'billable']),
+  OverageEpisode: all('read', ['startedAt', 'endedAt', 'peakExcess', 'peakExcessInInterval', 'billable']),
+  BillingReport: all('admin', ['period', 'from', 'to', 'complete', 'activeUsers', 'overageInvoicedIn', 'rows']),
+  BillingRow: all('admin', [
+    'product',
+    'licensed',
+    'emergencyLicensed',
+    'peakConcurrent',
+    'emergencyPeak',
+    'billableOverage',
+    'overageEpisodes',
+  ]),
   SeatHistoryPoint: all('read', ['product', 'at', 'inUse']),
   UsageDay: all('read', ['day', 'from', 'to', 'rows']),
   SessionConnection: all('read', ['edges', 'pageInfo', 'totalCount']),

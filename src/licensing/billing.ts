@@ -23,3 +23,29 @@ export function storedDay(day: string | Date | null): string | null {
   if (day === null) return null;
   return typeof day === 'string' ? day : new Date(day).toISOString().slice(0, 10);
 }
+
+/** A billing period named by its month, YYYY-MM (UTC), e.g. `2026-11`. */
+export interface MonthPeriod {
+  period: string;
+  from: Date;
+  to: Date;
+}
+
+/**
+ * The calendar month (UTC) named `YYYY-MM` (years 2000–9999), or null when
+ * the text is no such month (R-BILL-1).
+ *
+ * @example
+ * monthPeriod('2026-11'); // { period: '2026-11', from: 2026-11-01T00:00Z, to: 2026-12-01T00:00Z }
+ * monthPeriod('2026-13'); // null
+ */
+export function monthPeriod(text: string): MonthPeriod | null {
+  const match = /^([2-9]\d{3})-(0[1-9]|1[0-2])$/.exec(text);
+  if (!match) return null;
+  const year = Number(match[1]);
+  const month = Number(match[2]) - 1;
+  return { period: text, from: new Date(Date.UTC(year, month, 1)), to: new Date(Date.UTC(year, month + 1, 1)) };
+}
+
+/** The month `YYYY-MM` (UTC) of `at`. */
+export const monthOf = (at: Date): string => at.toISOString().slice(0, 7);

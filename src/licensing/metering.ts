@@ -43,6 +43,13 @@ export interface OverageEpisode {
   endedAt: Date | null;
   /** The most seats beyond capacity + emergency at once during the episode. */
   peakExcess: number;
+  /**
+   * The most seats beyond capacity + emergency at once within the interval
+   * asked for: the part of the episode that interval bills. An episode that
+   * crosses a month boundary is split at it, each month billing the peak of
+   * its own part (R-OVER-2).
+   */
+  peakExcessInInterval: number;
   /** Only an episode that lasted longer than the grace is billed (shift changes: R-OVER-1). */
   billable: boolean;
 }
@@ -52,7 +59,7 @@ export interface UsageSummary {
   peakConcurrent: number;
   emergencyPeak: number;
   episodes: OverageEpisode[];
-  /** Sum of the peak excess of billable episodes. */
+  /** Sum over billable episodes of their peak excess within the interval (R-OVER-1, R-OVER-2). */
   billableOverage: number;
 }
 
@@ -60,14 +67,22 @@ export interface UsageSummary {
  * Figures for [from, to) from a pool's series. `points` are in time order;
  * the first may lie before `from` (the value in force at `from`, or the start
  * of an episode still running at `from`). An episode overlapping the interval
- * is reported whole; its `billable` is judged at `now` while it runs.
+ * is reported whole, and its `billable` is judged by its whole length (at
+ * `now` while it runs: a shift change across midnight is still a shift
+ * change); what the interval bills of it is its peak excess within the
+ * interval (`peakExcessInInterval`, R-OVER-2), so consecutive months never
+ * bill one month's excess twice.
+ *
+ * @example
+ * // 23:40 → 00:40 across 1 December, 3 over capacity in November, 1 in December:
+ * summarizeUsage(points, dec1, jan1, 30, now).billableOverage; // 1 (November's report bills 3)
  */
 export function summarizeUsage(points: readonly UsagePoint[], from: Date, to: Date, graceMinutes: number, now: Date): UsageSummary {
   const graceMs = graceMinutes * 60_000;
   let peakConcurrent = 0;
   let emergencyPeak = 0;
   const episodes: OverageEpisode[] = [];
-  let open: { startedAt: Date; peakExcess: number } | null = null;
+  let open: { startedAt: Date; peakExcess: number; inInterval: number } | null = null;
 
   const close = (endedAt: Date | null) => {
     if (!open) return;
@@ -79,6 +94,7 @@ export function summarizeUsage(points: readonly UsagePoint[], from: Date, to: Da
         startedAt: open.startedAt,
         endedAt,
         peakExcess: open.peakExcess,
+        peakExcessInInterval: open.inInterval,
         billable: end.getTime() - open.startedAt.getTime() > graceMs,
       });
     }
@@ -91,18 +107,20 @@ export function summarizeUsage(points: readonly UsagePoint[], from: Date, to: Da
     // The value holds from p.at until the next point: it counts if that span meets [from, to).
     // A value that lasted no time at all still was in use at once (several changes in one instant).
     const spanEnd = next ? next.at.getTime() : Number.POSITIVE_INFINITY;
-    if (p.at.getTime() < to.getTime() && (spanEnd > from.getTime() || p.at.getTime() >= from.getTime())) {
+    const inInterval = p.at.getTime() < to.getTime() && (spanEnd > from.getTime() || p.at.getTime() >= from.getTime());
+    if (inInterval) {
       peakConcurrent = Math.max(peakConcurrent, p.inUse);
       emergencyPeak = Math.max(emergencyPeak, s.emergency);
     }
     if (s.overage > 0) {
-      if (!open) open = { startedAt: p.at, peakExcess: 0 };
+      if (!open) open = { startedAt: p.at, peakExcess: 0, inInterval: 0 };
       if (p.at.getTime() < to.getTime()) open.peakExcess = Math.max(open.peakExcess, s.overage);
+      if (inInterval) open.inInterval = Math.max(open.inInterval, s.overage);
     } else {
       close(p.at);
     }
   });
   close(null);
-  const billableOverage = episodes.filter((e) => e.billable).reduce((sum, e) => sum + e.peakExcess, 0);
+  const billableOverage = episodes.filter((e) => e.billable).reduce((sum, e) => sum + e.peakExcessInInterval, 0);
   return { peakConcurrent, emergencyPeak, episodes, billableOverage };
 }

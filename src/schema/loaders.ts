@@ -5,9 +5,11 @@ import type { AllocationView } from '../allocation/view.ts';
 import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
+import type { SessionSeatRow } from '../db/schema.ts';
 import type { Organization, User, ConfigurationGroup, Site, Team } from '../tenancy/domain.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import * as tenancy from '../tenancy/tenancy.repository.ts';
+import { seatsOfSessions } from '../sessions/sessions.repository.ts';
 
 /** Batches by id: a page of users costs one query per related table, not one per user (R-API-4). */
 function byId<T extends { id: string }>(fetch: (ids: readonly string[]) => Promise<T[]>) {
@@ -61,10 +63,28 @@ export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMa
     groupsOfSite: groupedBy<ConfigurationGroup, 'site_id'>('site_id', (ids) => tenancy.groupsOfSites(db, ids)),
     licenseKeys: groupedBy<LicenseKey, 'organization_id'>('organization_id', (ids) => keysOfOrganizations(db, ids)),
     membersOfTeam: groupedBy<User, 'team_id'>('team_id', (ids) => tenancy.membersOfTeams(db, ids)),
+    /** The seat and unit rows of sessions, keyed by `sessionSeatsKey`: one query per organization of a page of sessions. */
+    sessionSeats: new DataLoader<string, SessionSeatRow[]>(async (keys) => {
+      const byOrg = new Map<string, string[]>();
+      for (const key of keys) {
+        const [org = '', id = ''] = key.split(' ');
+        byOrg.set(org, [...(byOrg.get(org) ?? []), id]);
+      }
+      const rows = (await Promise.all([...byOrg].map(([org, ids]) => seatsOfSessions(db, org, ids)))).flat();
+      const map = new Map<string, SessionSeatRow[]>();
+      for (const row of rows) {
+        const key = sessionSeatsKey(row.organization_id, row.session_id);
+        map.set(key, [...(map.get(key) ?? []), row]);
+      }
+      return keys.map((key) => map.get(key) ?? []);
+    }),
   };
 }
 
 export type Loaders = ReturnType<typeof createLoaders>;
+
+/** The key of a session in `sessionSeats` (ids never hold a space). */
+export const sessionSeatsKey = (organizationId: string, sessionId: string) => `${organizationId} ${sessionId}`;
 
 /** Loads a row that must exist (a foreign key points at it). */
 export async function must<T>(loader: DataLoader<string, T | undefined>, id: string, what: string): Promise<T> {

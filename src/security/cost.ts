@@ -63,6 +63,7 @@ const LIST_SIZES: Readonly<Record<string, number>> = {
   'Organization.usage': 30,
   'LicenseStatus.entitlements': 30,
   'SeatUsage.pools': 30,
+  'BillingReport.rows': 30,
   'Site.licenseOverview': 30,
   // Organization-wide lists.
   // Bounded at creation (src/tenancy/validate.ts), so the assumption is the truth.
@@ -128,6 +129,8 @@ const INTERVAL_HOUR_COST = 4;
 const SEAT_HISTORY_POINTS_PER_HOUR = 60;
 const SEAT_HISTORY_MAX_POINTS = 10_000;
 const HOUR_MS = 3_600_000;
+/** The longest month: what `Organization.billing(month)` reads of the usage series, priced like usage(from, to) over it. */
+const MONTH_HOURS = 31 * 24;
 
 function hoursOf(from: unknown, to: unknown): number {
   if (!(from instanceof Date) || !(to instanceof Date)) return 1;
@@ -153,6 +156,7 @@ export const fieldCost: ComplexityEstimator = ({ type, field, args, childComplex
           : (LIST_SIZES[key] ?? DEFAULT_LIST_SIZE);
     return 1 + hours * INTERVAL_HOUR_COST + rows * Math.max(1, childComplexity);
   }
+  if (key === 'Organization.billing') return 1 + MONTH_HOURS * INTERVAL_HOUR_COST + childComplexity;
   const leaf = isLeafType(getNamedType(field.type));
   if (leaf && field.args.length === 0 && VALUE_TYPES.has(type.name)) return 0;
   if (isListType(getNullableType(field.type)) && (!leaf || childComplexity > 0)) {

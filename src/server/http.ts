@@ -21,11 +21,13 @@ export interface HttpDeps {
   /** When set, /metrics answers only to `Authorization: Bearer <metricsToken>`. */
   metricsToken?: string | null | undefined;
   readiness: () => Promise<Readiness>;
+  /** GET /billing/<organization>/<YYYY-MM>.csv (server/billing-export.ts); absent: 404 like any unknown path. */
+  billingExport?: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
 }
 
 /**
  * The node HTTP server and its routes: /healthz, /readyz, /metrics,
- * /dashboard, and everything else to Yoga (/graphql: GET/POST, SSE,
+ * /dashboard, /billing/… (CSV exports), and everything else to Yoga (/graphql: GET/POST, SSE,
  * GraphiQL). graphql-ws shares it (server/websocket.ts).
  */
 export function createHttpServer(deps: HttpDeps): Server {
@@ -40,6 +42,7 @@ export function createHttpServer(deps: HttpDeps): Server {
       return;
     }
     if (path === '/metrics') return void serveMetrics(deps, req, res);
+    if (deps.billingExport && path?.startsWith('/billing/')) return void deps.billingExport(req, res, path);
     if (deps.graphiql.wants(req)) return void deps.graphiql.serve(req, res);
     void yoga.handle(req, res, { req, res });
   });

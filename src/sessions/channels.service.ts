@@ -20,8 +20,7 @@ import { appendEvents } from '../events/events.repository.ts';
 import { isId } from '../ids.ts';
 import { dayOf } from '../licensing/billing.ts';
 import { kindOfSeat } from '../licensing/metering.ts';
-import { DEMO_POOL } from '../licensing/seats.ts';
-import { byCode, type ChannelDenial, channelUnitTaken, planSession, type SessionSeatKind, sessionKind } from '../licensing/session-plan.ts';
+import { byCode, type ChannelDenial, channelUnitTaken, planSession, type SessionSeatKind } from '../licensing/session-plan.ts';
 import { expireDue, SYSTEM } from './end.ts';
 import type { Session } from './session.ts';
 import * as repo from './sessions.repository.ts';
@@ -186,14 +185,8 @@ async function changeInTransaction(
   // Lock order 4: the session, only if it is still open with the channels this change was computed from.
   const next = [...current.filter((c) => !removed.includes(c)), ...addedChannels];
   const freedProducts = removed.flatMap((c) => (unitOf.has(c) ? [unitOf.get(c)!.product_code] : []));
-  const remaining = seats.filter((s) => !freedProducts.includes(s.product_code));
-  const seatKind =
-    session.seat_kind === 'NAMED' || session.seat_kind === 'DEMO'
-      ? session.seat_kind
-      : sessionKind([
-          ...remaining.map((s) => (s.product_code === DEMO_POOL ? 'DEMO' : (s.seat_kind as SessionSeatKind))),
-          ...taken.map((t) => t.kind),
-        ]);
+  // R-CHAN-2: the session's seatKind describes its seat; channel units carry their own kinds (session_seats).
+  const seatKind = session.seat_kind as SessionSeatKind;
   const updated = await repo.updateSessionChannels(trx, orgId, session.id, current, next, seatKind);
   if (!updated) {
     const now2 = await repo.findSession(trx, session.id, orgId);

@@ -1,4 +1,4 @@
-import type { SessionRow } from '../db/schema.ts';
+import type { SessionRow, SessionSeatRow } from '../db/schema.ts';
 import type { SessionSeatKind } from '../licensing/session-plan.ts';
 
 /**
@@ -21,4 +21,31 @@ export function sessionOf(row: SessionRow): Session {
   if (row.end_reason !== null && !(END_REASONS as readonly string[]).includes(row.end_reason))
     throw new Error(`stored session ${row.id} has end reason ${row.end_reason}, which is not a SessionEndReason`);
   return row as Session;
+}
+
+/** The kinds a channel unit can have: a unit of a concurrent feature pool (R-CHAN-1, R-FEAT-1). */
+export const CHANNEL_UNIT_KINDS = ['REGULAR', 'EMERGENCY', 'OVERAGE'] as const satisfies readonly SessionSeatKind[];
+export type ChannelUnitKind = (typeof CHANNEL_UNIT_KINDS)[number];
+
+/**
+ * A unit of a concurrent channel or feature pool that a session holds
+ * (`Session.channelUnits`): its kind is the unit's own, apart from the
+ * session's `seatKind`, which describes the seat alone.
+ */
+export interface ChannelUnit {
+  channel: string;
+  product: string;
+  kind: ChannelUnitKind;
+}
+
+/** The channel units among a session's stored seat rows (rows with a channel), in channel order; an unknown kind is a fault. */
+export function channelUnitsOf(rows: readonly SessionSeatRow[]): ChannelUnit[] {
+  return rows
+    .filter((r): r is SessionSeatRow & { channel: string } => r.channel !== null)
+    .map((r) => {
+      const kind = CHANNEL_UNIT_KINDS.find((k) => k === r.seat_kind);
+      if (kind === undefined) throw new Error(`stored unit ${r.product_code} of session ${r.session_id} has kind ${r.seat_kind}`);
+      return { channel: r.channel, product: r.product_code, kind };
+    })
+    .sort((x, y) => (x.channel < y.channel ? -1 : x.channel > y.channel ? 1 : 0));
 }

@@ -7,7 +7,7 @@ import { authorize, requireAuthenticated, viewerOrganization } from '../auth/vie
 import { badInput, notFound } from '../errors.ts';
 import { isId } from '../ids.ts';
 import { pageArgs } from '../schema/args.ts';
-import { must } from '../schema/loaders.ts';
+import { must, sessionSeatsKey } from '../schema/loaders.ts';
 import { type Connection, parsePage, toConnection } from '../schema/pagination.ts';
 import { OrganizationRef, PageInfoRef, ProductRef, productOfCatalog, UserRef } from '../schema/refs.ts';
 import { catalogOf } from '../tenancy/access.ts';
@@ -15,7 +15,7 @@ import { type ChannelChangeResult, changeSessionChannels } from './channels.serv
 import { countOpenSessions, findSession, pageOfOpenSessions, seatHistory, sessionsOfUsers } from './sessions.repository.ts';
 import { endSession, heartbeat } from './end.ts';
 import { type PoolUsage, type SeatUsageSnapshot, seatUsage } from './seat-usage.ts';
-import { type END_REASONS, SEAT_KINDS, type Session } from './session.ts';
+import { type ChannelUnit, channelUnitsOf, type END_REASONS, SEAT_KINDS, type Session } from './session.ts';
 import { type StartResult, startSession } from './start.ts';
 import { type UsageDay, type UsageRow, usageBetween, usagePerDay } from './usage.service.ts';
 
@@ -60,6 +60,27 @@ export const DenialCodeEnum = builder.enumType('DenialCode', {
   } satisfies Record<DenialCode, unknown>,
 });
 
+const ChannelUnitRef = builder.objectRef<{ catalog: Catalog; unit: ChannelUnit }>('SessionChannelUnit').implement({
+  description:
+    "A unit of a concurrent channel or feature pool a session holds (R-CHAN-1, R-FEAT-1), with the unit's own kind: an emergency VOICE unit does not make the session's seat EMERGENCY.",
+  fields: (t) => ({
+    channel: t.string({
+      description: 'The channel or feature asked for at start, e.g. VOICE or CALL_RECORDING.',
+      resolve: (u) => u.unit.channel,
+    }),
+    product: t.field({
+      type: ProductRef,
+      description: 'The concurrent product whose pool the unit is of.',
+      resolve: (u) => productOfCatalog(u.catalog, u.unit.product),
+    }),
+    kind: t.field({
+      type: SeatKindEnum,
+      description: 'REGULAR, EMERGENCY (the regular units were all taken) or OVERAGE: the kind of this unit, not of the seat.',
+      resolve: (u) => u.unit.kind,
+    }),
+  }),
+});
+
 export const SessionRef = builder.objectRef<Session>('Session').implement({
   description: "A user's login: it holds seats of the concurrent pools while open and ends by endSession, expiry or a user change.",
   fields: (t) => ({
@@ -77,7 +98,7 @@ export const SessionRef = builder.objectRef<Session>('Session').implement({
     seatKind: t.field({
       type: SeatKindEnum,
       description:
-        'The most exceptional seat the session took: REGULAR, EMERGENCY, OVERAGE, DEMO in demo mode, or NAMED when the user logs in with a named or fixed-seat licence and takes no seat.',
+        "The kind of the session's seat (the most exceptional one when it took several seat products): REGULAR, EMERGENCY, OVERAGE, DEMO in demo mode, or NAMED when the user logs in with a named or fixed-seat licence and takes no seat. Channel and feature units have their own kinds (channelUnits).",
       resolve: (s) => s.seat_kind,
     }),
     startedAt: t.field({ type: 'DateTime', description: 'When the session started.', resolve: (s) => s.started_at }),
@@ -104,6 +125,18 @@ export const SessionRef = builder.objectRef<Session>('Session').implement({
       resolve: (s) => s.channels,
     }),
     deviceId: t.string({ nullable: true, description: 'The device id given at start; null: none.', resolve: (s) => s.device_id }),
+    channelUnits: t.field({
+      type: [ChannelUnitRef],
+      description:
+        'The units of concurrent channel and feature pools the session holds, each with its own kind (REGULAR, EMERGENCY, OVERAGE), by channel; channels licensed without a pool (a held feature) take no unit and are not listed.',
+      resolve: async (s, _a, ctx) => {
+        const rows = await ctx.loaders.sessionSeats.load(sessionSeatsKey(s.organization_id, s.id));
+        const units = channelUnitsOf(rows);
+        if (units.length === 0) return [];
+        const catalog = catalogOf(ctx, await must(ctx.loaders.organization, s.organization_id, 'organization'));
+        return units.map((unit) => ({ catalog, unit }));
+      },
+    }),
   }),
 });
 
@@ -169,7 +202,7 @@ export const SeatUsageRef = builder.objectRef<{ catalog: Catalog; snapshot: Seat
   }),
 });
 
-const OverageEpisodeRef = builder.objectRef<OverageEpisode>('OverageEpisode').implement({
+export const OverageEpisodeRef = builder.objectRef<OverageEpisode>('OverageEpisode').implement({
   description: 'A stretch of time in which a pool had sessions beyond capacity and emergency (R-OVER-1).',
   fields: (t) => ({
     startedAt: t.field({ type: 'DateTime', description: 'When the first overage session started.', resolve: (e) => e.startedAt }),
@@ -180,6 +213,10 @@ const OverageEpisodeRef = builder.objectRef<OverageEpisode>('OverageEpisode').im
       resolve: (e) => e.endedAt,
     }),
     peakExcess: t.exposeInt('peakExcess', { description: 'The most overage seats in use at once during the episode.' }),
+    peakExcessInInterval: t.exposeInt('peakExcessInInterval', {
+      description:
+        'The most overage seats in use at once within the interval asked for: what that interval bills of the episode when it is billable. An episode crossing a month boundary is split at it, each month billing the peak of its own part (R-OVER-2).',
+    }),
     billable: t.exposeBoolean('billable', {
       description: "False while an episode is shorter than the product's overage grace (30 minutes by default).",
     }),
@@ -204,7 +241,11 @@ const UsageRowRef = builder.objectRef<{ catalog: Catalog; row: UsageRow }>('Usag
       description: 'Overage episodes that overlap the interval, each reported whole, oldest first.',
       resolve: (u) => u.row.episodes,
     }),
-    billableOverage: t.int({ description: 'Sum over billable episodes of their peak excess.', resolve: (u) => u.row.billableOverage }),
+    billableOverage: t.int({
+      description:
+        'Sum over billable episodes of their peak excess within the interval (peakExcessInInterval): an episode crossing the interval edge is billed by each interval for its own part (R-OVER-2).',
+      resolve: (u) => u.row.billableOverage,
+    }),
   }),
 });
 

@@ -468,8 +468,9 @@ async function startInTransaction(
 
   const session: Session = {
     ...newSession(ctx, orgId, user.id, now, grantedChannels, deviceId),
+    // The seat's kind, not the channel units': their kinds are the session's channelUnits (session_seats rows with a channel).
     seat_kind: sessionKind(
-      seats.map((s) => s.kind),
+      seats.filter((s) => s.channel === null).map((s) => s.kind),
       plan.named,
     ),
   };

@@ -47,7 +47,7 @@ const USAGE_PER_DAY = `query($id: ID!, $from: DateTime!, $to: DateTime!) {
 }`;
 const CHANGE = `mutation($input: ChangeSessionChannelsInput!) {
   changeSessionChannels(input: $input) {
-    session { id channels seatKind endedAt }
+    session { id channels seatKind endedAt channelUnits { channel kind } }
     addedChannels removedChannels
     deniedChannels { channel code message }
   }
@@ -81,7 +81,7 @@ interface EventsPage {
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
 }
 interface ChangeResult {
-  session: { id: string; channels: string[]; seatKind: string; endedAt: string | null };
+  session: { id: string; channels: string[]; seatKind: string; endedAt: string | null; channelUnits: { channel: string; kind: string }[] };
   addedChannels: string[];
   removedChannels: string[];
   deniedChannels: { channel: string; code: string; message: string }[];
@@ -328,9 +328,13 @@ for (const kind of DATABASES) {
         deniedChannels: [],
       });
       expect(await poolCounter(gw, org.organizationId, 'EMAIL')).toBe(1);
-      // The regular unit is taken: the emergency one serves the next agent (and makes the session EMERGENCY, as a start would).
+      // The regular unit is taken: the emergency one serves the next agent. The session's seat stays REGULAR;
+      // the EMAIL unit carries its own kind (R-CHAN-2).
       const second = (await change(org, b.id, ['VOICE', 'EMAIL'])).data?.changeSessionChannels;
-      expect(second).toMatchObject({ addedChannels: ['EMAIL'], session: { seatKind: 'EMERGENCY' } });
+      expect(second).toMatchObject({
+        addedChannels: ['EMAIL'],
+        session: { seatKind: 'REGULAR', channelUnits: expect.arrayContaining([{ channel: 'EMAIL', kind: 'EMERGENCY' }]) },
+      });
       // None left: refused as data with NO_SEAT_AVAILABLE naming the pool and R-CHAN-1; the session keeps what it had.
       const third = (await change(org, c.id, ['EMAIL', 'SMS'])).data?.changeSessionChannels;
       expect(third).toMatchObject({ addedChannels: ['SMS'], session: { channels: ['SMS'] } });

@@ -128,20 +128,22 @@ describe('summarizeUsage: overage episodes (30-minute grace)', () => {
 
   it('[R-OVER-1] seed example "30-minute overage grace": an episode of exactly 30 minutes is not billable', () => {
     const s = summarizeUsage([pt(-5 * MIN, 4), pt(0, 5), pt(30 * MIN, 4)], FROM, TO, 30, NOW);
-    expect(s.episodes).toEqual([{ startedAt: T0, endedAt: at(30 * MIN), peakExcess: 1, billable: false }]);
+    expect(s.episodes).toEqual([{ startedAt: T0, endedAt: at(30 * MIN), peakExcess: 1, peakExcessInInterval: 1, billable: false }]);
     expect(s.billableOverage).toBe(0);
   });
 
   it('[R-OVER-1] seed example "30-minute overage grace": an episode of 30 minutes and 1 ms is billable', () => {
     const s = summarizeUsage([pt(-5 * MIN, 4), pt(0, 5), pt(30 * MIN + 1, 4)], FROM, TO, 30, NOW);
-    expect(s.episodes).toEqual([{ startedAt: T0, endedAt: at(30 * MIN + 1), peakExcess: 1, billable: true }]);
+    expect(s.episodes).toEqual([{ startedAt: T0, endedAt: at(30 * MIN + 1), peakExcess: 1, peakExcessInInterval: 1, billable: true }]);
     expect(s.billableOverage).toBe(1);
   });
 
   it('[R-OVER-1] seed example: 105 agents log in on 100 seats at a shift change for less than 30 minutes: no charge', () => {
     const points = [pt(0, 100, 100), pt(1 * MIN, 103, 100), pt(2 * MIN, 105, 100), pt(20 * MIN, 101, 100), pt(25 * MIN, 100, 100)];
     const s = summarizeUsage(points, FROM, TO, 30, NOW);
-    expect(s.episodes).toEqual([{ startedAt: at(1 * MIN), endedAt: at(25 * MIN), peakExcess: 5, billable: false }]);
+    expect(s.episodes).toEqual([
+      { startedAt: at(1 * MIN), endedAt: at(25 * MIN), peakExcess: 5, peakExcessInInterval: 5, billable: false },
+    ]);
     expect(s.billableOverage).toBe(0);
     expect(s.peakConcurrent).toBe(105);
   });
@@ -150,7 +152,9 @@ describe('summarizeUsage: overage episodes (30-minute grace)', () => {
     // capacity 4 + 2 emergency: 6 is within, 7 is one above; going back to 6 (still emergency) ends the episode.
     const points = [pt(0, 6, 4, 2), pt(10 * MIN, 7, 4, 2), pt(20 * MIN, 8, 4, 2), pt(30 * MIN, 7, 4, 2), pt(50 * MIN, 6, 4, 2)];
     const s = summarizeUsage(points, FROM, TO, 30, NOW);
-    expect(s.episodes).toEqual([{ startedAt: at(10 * MIN), endedAt: at(50 * MIN), peakExcess: 2, billable: true }]);
+    expect(s.episodes).toEqual([
+      { startedAt: at(10 * MIN), endedAt: at(50 * MIN), peakExcess: 2, peakExcessInInterval: 2, billable: true },
+    ]);
     expect(s.billableOverage).toBe(2);
     // Emergency seats alone are never overage.
     expect(summarizeUsage([pt(0, 6, 4, 2), pt(600 * MIN, 0, 4, 2)], FROM, at(700 * MIN), 30, at(700 * MIN)).episodes).toEqual([]);
@@ -159,10 +163,10 @@ describe('summarizeUsage: overage episodes (30-minute grace)', () => {
   it('[R-OVER-1] an ongoing episode is judged at `now`: not billable at exactly the grace, billable 1 ms later', () => {
     const points = [pt(-5 * MIN, 4), pt(0, 6)];
     const atGrace = summarizeUsage(points, FROM, TO, 30, at(30 * MIN));
-    expect(atGrace.episodes).toEqual([{ startedAt: T0, endedAt: null, peakExcess: 2, billable: false }]);
+    expect(atGrace.episodes).toEqual([{ startedAt: T0, endedAt: null, peakExcess: 2, peakExcessInInterval: 2, billable: false }]);
     expect(atGrace.billableOverage).toBe(0);
     const after = summarizeUsage(points, FROM, TO, 30, at(30 * MIN + 1));
-    expect(after.episodes).toEqual([{ startedAt: T0, endedAt: null, peakExcess: 2, billable: true }]);
+    expect(after.episodes).toEqual([{ startedAt: T0, endedAt: null, peakExcess: 2, peakExcessInInterval: 2, billable: true }]);
     expect(after.billableOverage).toBe(2);
   });
 
@@ -201,26 +205,72 @@ describe('summarizeUsage: overage episodes (30-minute grace)', () => {
     expect(s.billableOverage).toBe(5);
   });
 
-  it('[R-OVER-1] an episode that began before `from` is reported whole and judged by its whole length', () => {
-    // 35 minutes in all, of which only 15 inside the interval: billable.
+  it('[R-OVER-1][R-OVER-2] an episode that began before `from` is reported whole, judged by its whole length, and billed for its part in the interval', () => {
+    // 35 minutes in all, of which only 15 inside the interval: billable; 2 over before `from`, 1 over inside.
     const points = [pt(-30 * MIN, 4), pt(-20 * MIN, 6), pt(-10 * MIN, 5), pt(15 * MIN, 4)];
     const s = summarizeUsage(points, T0, at(60 * MIN), 30, at(60 * MIN));
-    expect(s.episodes).toEqual([{ startedAt: at(-20 * MIN), endedAt: at(15 * MIN), peakExcess: 2, billable: true }]);
-    expect(s.billableOverage).toBe(2);
+    expect(s.episodes).toEqual([
+      { startedAt: at(-20 * MIN), endedAt: at(15 * MIN), peakExcess: 2, peakExcessInInterval: 1, billable: true },
+    ]);
+    expect(s.billableOverage).toBe(1);
+    // The interval before bills the other part: each excess is billed once across the two.
+    expect(summarizeUsage(points, at(-60 * MIN), T0, 30, at(60 * MIN)).billableOverage).toBe(2);
   });
 
   it('[R-OVER-1] an episode that ended exactly at `from` is outside the interval; one that ends 1 ms later is inside', () => {
     const points = [pt(-60 * MIN, 5), pt(0, 4)];
     expect(summarizeUsage(points, T0, at(60 * MIN), 30, at(60 * MIN)).episodes).toEqual([]);
     const inside = summarizeUsage([pt(-60 * MIN, 5), pt(1, 4)], T0, at(60 * MIN), 30, at(60 * MIN));
-    expect(inside.episodes).toEqual([{ startedAt: at(-60 * MIN), endedAt: at(1), peakExcess: 1, billable: true }]);
+    expect(inside.episodes).toEqual([{ startedAt: at(-60 * MIN), endedAt: at(1), peakExcess: 1, peakExcessInInterval: 1, billable: true }]);
+    expect(inside.billableOverage).toBe(1);
   });
 
   it('[R-OVER-1] an episode that starts exactly at `to` is outside; one that starts before and ends after `to` is reported with its end', () => {
     expect(summarizeUsage([pt(0, 4), pt(60 * MIN, 5), pt(70 * MIN, 4)], T0, at(60 * MIN), 30, at(90 * MIN)).episodes).toEqual([]);
     const across = summarizeUsage([pt(0, 4), pt(50 * MIN, 5), pt(85 * MIN, 4)], T0, at(60 * MIN), 30, at(90 * MIN));
-    expect(across.episodes).toEqual([{ startedAt: at(50 * MIN), endedAt: at(85 * MIN), peakExcess: 1, billable: true }]);
+    expect(across.episodes).toEqual([
+      { startedAt: at(50 * MIN), endedAt: at(85 * MIN), peakExcess: 1, peakExcessInInterval: 1, billable: true },
+    ]);
     // The interval's own peak stays within it.
     expect(across.peakConcurrent).toBe(5);
+  });
+});
+
+describe('summarizeUsage: an episode across a month boundary (R-OVER-2)', () => {
+  const NOV = new Date('2026-11-01T00:00:00.000Z');
+  const DEC = new Date('2026-12-01T00:00:00.000Z');
+  const JAN = new Date('2027-01-01T00:00:00.000Z');
+  const t = (iso: string, inUse: number): UsagePoint => ({ at: new Date(iso), inUse, capacity: 100, emergencyCapacity: 0 });
+  const LATER = new Date('2026-12-05T00:00:00.000Z');
+
+  it('[R-OVER-2] split at midnight: November bills the peak before it, December the peak after it, each episode judged whole', () => {
+    const points = [
+      t('2026-11-30T22:00:00Z', 100),
+      t('2026-11-30T23:40:00Z', 105),
+      t('2026-11-30T23:50:00Z', 102),
+      t('2026-12-01T00:40:00Z', 100),
+    ];
+    const nov = summarizeUsage(points, NOV, DEC, 30, LATER);
+    const dec = summarizeUsage(points, DEC, JAN, 30, LATER);
+    expect(nov.episodes.map((e) => [e.peakExcess, e.peakExcessInInterval, e.billable])).toEqual([[5, 5, true]]);
+    expect(dec.episodes.map((e) => [e.peakExcess, e.peakExcessInInterval, e.billable])).toEqual([[5, 2, true]]);
+    expect([nov.billableOverage, dec.billableOverage]).toEqual([5, 2]);
+    expect([nov.peakConcurrent, dec.peakConcurrent]).toEqual([105, 102]);
+  });
+
+  it('[R-OVER-1][R-OVER-2] 20 minutes on each side of midnight make a 40-minute episode: billable in both months, not free in both', () => {
+    const points = [t('2026-11-30T23:40:00Z', 103), t('2026-12-01T00:20:00Z', 100)];
+    expect(summarizeUsage(points, NOV, DEC, 30, LATER).billableOverage).toBe(3);
+    expect(summarizeUsage(points, DEC, JAN, 30, LATER).billableOverage).toBe(3);
+    // A shift change across midnight stays free in both.
+    const short = [t('2026-11-30T23:50:00Z', 103), t('2026-12-01T00:15:00Z', 100)];
+    expect(summarizeUsage(short, NOV, DEC, 30, LATER).billableOverage).toBe(0);
+    expect(summarizeUsage(short, DEC, JAN, 30, LATER).billableOverage).toBe(0);
+  });
+
+  it('[R-OVER-2] an episode still running at the month end: the month bills its part once it is longer than the grace', () => {
+    const points = [t('2026-11-30T23:50:00Z', 104)];
+    expect(summarizeUsage(points, NOV, DEC, 30, new Date('2026-12-01T00:10:00Z')).billableOverage).toBe(0);
+    expect(summarizeUsage(points, NOV, DEC, 30, new Date('2026-12-01T00:20:01Z')).billableOverage).toBe(4);
   });
 });
