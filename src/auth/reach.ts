@@ -94,6 +94,7 @@ export const REACH: Readonly<Record<string, Fields>> = {
       'unassignLicense',
       'updateConfigurationGroup',
       'updateUserStatus',
+      'setUserSecurityKeyEnrolled',
       'createWebhookEndpoint',
       'updateWebhookEndpoint',
       'deleteWebhookEndpoint',
@@ -133,6 +134,7 @@ export const REACH: Readonly<Record<string, Fields>> = {
       'warnings',
       'settings',
       'sessions',
+      'securityKeyEnrolled',
     ]),
   },
   Organization: {
@@ -254,6 +256,7 @@ export const REACH: Readonly<Record<string, Fields>> = {
   CreateTeamPayload: all('admin', ['team']),
   CreateUserPayload: all('admin', ['user']),
   UpdateUserStatusPayload: all('admin', ['user']),
+  SetUserSecurityKeyEnrolledPayload: all('admin', ['user']),
   DeleteUserPayload: all('admin', ['deletedUserId']),
   CreateConfigurationGroupPayload: all('admin', ['configurationGroup']),
   UpdateConfigurationGroupPayload: all('admin', ['configurationGroup', 'released', 'deletedSettings']),

@@ -26,6 +26,7 @@ import {
   EXHAUSTION_POLICIES,
   PRODUCT_KINDS,
   ADVISORY_CODES,
+  HOLDER_FACTS,
   REQUIREMENT_SCOPES,
   type Advisory,
   type Catalog,
@@ -92,6 +93,7 @@ function parseProduct(f: Fields): Product {
     purchasable: f.bool('purchasable', true),
     advisories: f.objects('advisories').map(parseAdvisory),
     settings: f.strings('settings'),
+    holderRequires: f.oneOfEach('holderRequires', HOLDER_FACTS, []),
   };
   f.refuseUnknown(product);
   if (!product.allocationChoices.includes(allocation)) {

@@ -85,7 +85,13 @@ export interface Product {
   advisories: Advisory[];
   /** Per-user settings the function owns, deleted when the function is removed (R-NAMED-4). */
   settings: string[];
+  /** Facts its holder must have besides licences (connect storm ADMINISTRATOR: a security key, R-2FA-2); empty for most. */
+  holderRequires?: HolderFact[];
 }
+
+/** A recorded fact about a user that a licence may need (licensing/holder-facts.ts). */
+export type HolderFact = 'SECURITY_KEY';
+export const HOLDER_FACTS: readonly HolderFact[] = ['SECURITY_KEY'];
 
 export interface Catalog {
   code: string;

@@ -44,6 +44,11 @@ export function explainLicense(input: ExplainInput): Explanation {
       : `The organization has no ${product} licences.`,
   );
   if (license) steps.push(...licenseSteps(license));
-  else steps.push(`${product} is not configured for the user (no group function, no direct assignment, not included in a held product).`);
+  // A licence held but whose holder lacks a recorded fact (security key, R-2FA-2): licenses shows it MISSING_PREREQUISITE.
+  if (license?.status === 'MISSING_PREREQUISITE' && license.decision.outcome !== 'MISSING_PREREQUISITE') {
+    steps.push(`Prerequisites of the holder not met: ${license.missing.join('; ')}; not granted until then.`);
+  }
+  if (!license)
+    steps.push(`${product} is not configured for the user (no group function, no direct assignment, not included in a held product).`);
   return { granted: license?.status === 'GRANTED', steps };
 }

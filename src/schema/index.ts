@@ -14,6 +14,7 @@ import '../sessions/sessions.schema.ts';
 import '../events/events.schema.ts';
 import '../live/live.schema.ts';
 import '../webhooks/webhooks.schema.ts';
+import '../second-factor/security-key.schema.ts';
 
 let schema: GraphQLSchema | null = null;
 
