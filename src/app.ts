@@ -188,6 +188,7 @@ export function createApp(deps: AppDeps): App {
     metrics,
     metricsToken: deps.metricsToken,
     readiness,
+    dashboardSignIn: oidc?.dashboardSettings() ?? null,
   });
   const wss = attachWebSocket({
     server,

@@ -92,6 +92,8 @@ export async function startProvider(options: ProviderOptions, jwk: Record<string
     jwks: { keys: [jwk as never] },
     ttl: { ClientCredentials: ttl, AccessToken: ttl },
     cookies: { keys: ['test-cookie-key-0123456789'] },
+    // The dashboard calls the token endpoint from its own origin (CORS), as a browser public client does.
+    clientBasedCORS: () => true,
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: true },
