@@ -17,6 +17,7 @@ import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { DEFAULT_LIMITS, type OperationLimits } from './security/limits.ts';
 import { DEFAULT_RATE_LIMITS, monotonicTicker, SlidingWindowLimiter, type RateLimits, type Ticker } from './security/rate-limit.ts';
 import { createLoaders } from './schema/loaders.ts';
+import { OidcVerifier, type OidcOptions } from './auth/oidc.ts';
 import { createAuthenticate } from './server/authenticate.ts';
 import { Drain } from './server/drain.ts';
 import { GraphiQLPage } from './server/graphiql.ts';
@@ -70,6 +71,8 @@ export interface AppDeps {
   denialEventIntervalSeconds?: number;
   /** Webhook delivery (WEBHOOK_*); the worker runs with the background sweeps (not when sweepIntervalMs is 0). */
   webhooks?: Partial<WebhookOptions>;
+  /** OpenID Connect sign-in of people (OIDC_*); absent or null: API tokens only. */
+  oidc?: OidcOptions | null;
 }
 
 export interface App {
@@ -144,7 +147,8 @@ export function createApp(deps: AppDeps): App {
   const bounds = new LiveBounds(deps.liveLimits);
   const activations = new SlidingWindowLimiter(rateLimits.activations, rateLimits.activationWindowMs, ticker);
   const authFailures = new SlidingWindowLimiter(rateLimits.authFailures, rateLimits.authWindowMs, ticker);
-  const authenticate = createAuthenticate({ db, clock, operatorToken: deps.operatorToken, tokens, failures: authFailures, metrics });
+  const oidc = deps.oidc ? new OidcVerifier(deps.oidc) : null;
+  const authenticate = createAuthenticate({ db, clock, operatorToken: deps.operatorToken, tokens, failures: authFailures, metrics, oidc });
 
   // The one place the Context of an operation is built (HTTP and WebSocket alike).
   const context = (viewer: Viewer): Context => ({
@@ -186,6 +190,7 @@ export function createApp(deps: AppDeps): App {
     metricsToken: deps.metricsToken,
     readiness,
     billingExport: createBillingExport({ authenticate, context, trustProxy, logger }),
+    dashboardSignIn: oidc?.dashboardSettings() ?? null,
   });
   const wss = attachWebSocket({
     server,

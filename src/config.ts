@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { DEFAULT_ALLOCATION_CACHE_USERS } from './allocation/cache.ts';
+import { ASYMMETRIC_ALGORITHMS, defaultRoleMap, type OidcAlgorithm, type OidcOptions } from './auth/oidc.ts';
+import { API_ROLES, type ApiRole } from './auth/tokens.ts';
 import { KeyMaterialError, parseTrustedKeys, type TrustedKey } from './keys/codec.ts';
 import { DEFAULT_LIVE_LIMITS, type LiveLimits } from './live/bounds.ts';
 import { DEFAULT_LIMITS, type OperationLimits } from './security/limits.ts';
@@ -49,6 +51,8 @@ export interface Config {
   clockSkewMaxMs: number;
   /** Webhook delivery: WEBHOOK_POLL_MS, WEBHOOK_RETRY_SECONDS, WEBHOOK_BACKOFF_BASE_MS, WEBHOOK_BACKOFF_MAX_MS, WEBHOOK_TIMEOUT_MS, WEBHOOK_ALLOW_PRIVATE. */
   webhooks: WebhookOptions;
+  /** OpenID Connect sign-in of people (OIDC_*); null when OIDC_ISSUERS is unset. */
+  oidc: OidcOptions | null;
 }
 
 /** A configuration error names the variable; `main.ts` prints it and exits non-zero. */
@@ -151,6 +155,80 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allocationCacheUsers: integer(env, 'ALLOCATION_CACHE_USERS', DEFAULT_ALLOCATION_CACHE_USERS, 0, 100_000_000),
     clockSkewMaxMs: integer(env, 'CLOCK_SKEW_MAX_SECONDS', 60, 1, 86_400) * 1000,
     webhooks: webhookOptions(env),
+    oidc: oidcOptions(env),
+  };
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** OIDC_*: null without OIDC_ISSUERS; each error names its variable. */
+function oidcOptions(env: NodeJS.ProcessEnv): OidcOptions | null {
+  const issuers = (env.OIDC_ISSUERS ?? '').split(/[\s,]+/).filter((v) => v !== '');
+  if (issuers.length === 0) return null;
+  for (const issuer of issuers) {
+    let url: URL;
+    try {
+      url = new URL(issuer);
+    } catch {
+      throw new ConfigError('OIDC_ISSUERS', `"${issuer}" is not a URL`);
+    }
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
+      throw new ConfigError('OIDC_ISSUERS', `"${issuer}" must be an https:// URL (http:// only on loopback)`);
+    }
+  }
+  const audience = env.OIDC_AUDIENCE?.trim() ?? '';
+  if (audience === '')
+    throw new ConfigError('OIDC_AUDIENCE', 'must be set when OIDC_ISSUERS is (the aud value tokens for this gateway carry)');
+  const claim = (name: string, fallback: string) => {
+    const value = env[name]?.trim() || fallback;
+    if (!/^[A-Za-z0-9_:./-]{1,100}$/.test(value)) throw new ConfigError(name, `"${value}" is not a claim name`);
+    return value;
+  };
+  let roleMap: ReadonlyMap<string, ApiRole> = defaultRoleMap();
+  const rawMap = env.OIDC_ROLE_MAP?.trim() ?? '';
+  if (rawMap !== '') {
+    const map = new Map<string, ApiRole>();
+    for (const pair of rawMap
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== '')) {
+      const at = pair.lastIndexOf('=');
+      const value = pair.slice(0, at).trim();
+      const role = API_ROLES.find((r) => r === pair.slice(at + 1).trim());
+      if (at <= 0 || value === '' || !role) {
+        throw new ConfigError('OIDC_ROLE_MAP', `"${pair}" must be <claim value>=<${API_ROLES.join('|')}>`);
+      }
+      map.set(value, role);
+    }
+    roleMap = map;
+  }
+  const rawAlgorithms = env.OIDC_ALGORITHMS?.trim() ?? '';
+  const algorithms: OidcAlgorithm[] = [];
+  for (const alg of rawAlgorithms === '' ? ['RS256', 'PS256', 'ES256', 'EdDSA'] : rawAlgorithms.split(/[\s,]+/).filter((a) => a !== '')) {
+    const known = ASYMMETRIC_ALGORITHMS.find((a) => a === alg);
+    if (!known)
+      throw new ConfigError('OIDC_ALGORITHMS', `"${alg}" is not allowed: one of ${ASYMMETRIC_ALGORITHMS.join(', ')} (never none or HS*)`);
+    algorithms.push(known);
+  }
+  const adminAmr = env.OIDC_ADMIN_AMR?.trim() || 'hwk';
+  if (!/^[A-Za-z0-9_-]{1,40}$/.test(adminAmr)) throw new ConfigError('OIDC_ADMIN_AMR', `"${adminAmr}" is not an amr value`);
+  const dashboardClientId = env.OIDC_DASHBOARD_CLIENT_ID?.trim() || null;
+  if (dashboardClientId !== null && !/^[\x21-\x7e]{1,200}$/.test(dashboardClientId)) {
+    throw new ConfigError('OIDC_DASHBOARD_CLIENT_ID', 'must be printable ASCII without spaces');
+  }
+  return {
+    issuers,
+    audience,
+    organizationClaim: claim('OIDC_ORGANIZATION_CLAIM', 'org'),
+    rolesClaim: claim('OIDC_ROLES_CLAIM', 'roles'),
+    roleMap,
+    algorithms,
+    clockSkewSeconds: integer(env, 'OIDC_CLOCK_SKEW_SECONDS', 60, 0, 600),
+    jwksCacheSeconds: integer(env, 'OIDC_JWKS_CACHE_SECONDS', 600, 1, 86_400),
+    jwksCooldownSeconds: integer(env, 'OIDC_JWKS_COOLDOWN_SECONDS', 30, 0, 3_600),
+    adminAmr,
+    dashboardClientId,
+    dashboardScope: env.OIDC_DASHBOARD_SCOPE?.trim() || 'openid',
   };
 }
 

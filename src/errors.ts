@@ -15,7 +15,12 @@ export type ErrorCode =
   /** The database cannot be reached right now (HTTP 503 with Retry-After): retry later. */
   | 'UNAVAILABLE'
   /** A database statement ran past DATABASE_STATEMENT_TIMEOUT_MS and was cancelled (HTTP 503, Retry-After): nothing changed. */
-  | 'STATEMENT_TIMEOUT';
+  | 'STATEMENT_TIMEOUT'
+  /**
+   * A person's OpenID Connect token maps to ADMIN but does not prove a hardware second factor (its `amr` lacks
+   * OIDC_ADMIN_AMR, default `hwk`; HTTP 403, rule R-2FA-1): sign in again with the security key.
+   */
+  | 'SECOND_FACTOR_REQUIRED';
 
 declare module 'graphql' {
   interface GraphQLErrorExtensions {
@@ -29,7 +34,12 @@ declare module 'graphql' {
   }
 }
 
-const HTTP_STATUS: Partial<Record<ErrorCode, number>> = { UNAUTHENTICATED: 401, RATE_LIMITED: 429, CLOCK_SKEW: 503 };
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  UNAUTHENTICATED: 401,
+  RATE_LIMITED: 429,
+  CLOCK_SKEW: 503,
+  SECOND_FACTOR_REQUIRED: 403,
+};
 
 function error(code: ErrorCode, message: string, extra: { field?: string; rule?: string } = {}): GraphQLError {
   const status = HTTP_STATUS[code];
@@ -57,6 +67,11 @@ export function notFound(what: string, id: string, gone?: { reason: string; why:
 
 export function unauthenticated(message = 'a valid API token is required: Authorization: Bearer <token>'): GraphQLError {
   return error('UNAUTHENTICATED', message);
+}
+
+/** ADMIN access of a person without proof of a hardware second factor in the token (R-2FA-1). */
+export function secondFactorRequired(message: string): GraphQLError {
+  return error('SECOND_FACTOR_REQUIRED', `${message} (R-2FA-1)`, { rule: 'R-2FA-1' });
 }
 
 export function forbidden(message: string): GraphQLError {

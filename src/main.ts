@@ -129,6 +129,7 @@ const app = createApp({
   liveLimits: config.liveLimits,
   allocationCacheUsers: config.allocationCacheUsers,
   webhooks: config.webhooks,
+  oidc: config.oidc,
 });
 const address = await app.start(config.port, config.host);
 const shownHost = config.host === '0.0.0.0' ? 'localhost' : config.host;

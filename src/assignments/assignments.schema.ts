@@ -25,6 +25,7 @@ import {
   type WarningShape,
 } from '../schema/refs.ts';
 import { teamsOfOrganization } from '../tenancy/tenancy.repository.ts';
+import { licensesWithHolderFacts } from '../second-factor/security-keys.service.ts';
 import { settingsOfUsers } from './assignments.repository.ts';
 import * as service from './assignments.service.ts';
 import type { AllocationView } from '../allocation/view.ts';
@@ -148,10 +149,6 @@ const UserSettingRef = builder.objectRef<{ catalog: Catalog; row: UserSettingRow
 
 const allocationOf = (ctx: Context, organizationId: string) => ctx.loaders.allocation.load(organizationId);
 
-function licensesOf(view: AllocationView, userId: string): LicenseShape[] {
-  return (view.result.users.get(userId) ?? []).map((license) => ({ catalog: view.catalog, license }));
-}
-
 /** A warning of licensing/warnings.ts as the API shows it: its product and team as objects. */
 function shapeOf(catalog: Catalog, warning: Warning, about: { user?: User; team?: Team } = {}): WarningShape {
   return {
@@ -171,7 +168,12 @@ builder.objectFields(UserRef, (t) => ({
   licenses: t.field({
     type: [UserLicenseRef],
     description: 'Every product configured for the user or included by one, with its status and place in the fixed order.',
-    resolve: async (user, _a, ctx) => licensesOf(await allocationOf(ctx, user.organization_id), user.id),
+    resolve: async (user, _a, ctx) => {
+      const view = await allocationOf(ctx, user.organization_id);
+      // A licence whose holder lacks a recorded fact (security key, R-2FA-2) shows its unmet prerequisite.
+      const licenses = await licensesWithHolderFacts(ctx, view.catalog, user, view.result.users.get(user.id) ?? []);
+      return licenses.map((license) => ({ catalog: view.catalog, license }));
+    },
   }),
   warnings: t.field({
     type: [WarningRef],
@@ -190,7 +192,9 @@ builder.objectFields(UserRef, (t) => ({
         state: view.status.state,
         product: product.code,
         entitlement: view.entitlements.find((e) => e.product === product.code),
-        license: view.result.users.get(user.id)?.find((l) => l.product === product.code),
+        license: (await licensesWithHolderFacts(ctx, view.catalog, user, view.result.users.get(user.id) ?? [])).find(
+          (l) => l.product === product.code,
+        ),
       });
       return { catalog: view.catalog, product: product.code, ...explanation };
     },

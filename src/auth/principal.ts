@@ -5,10 +5,24 @@ import type { ApiRole } from './tokens.ts';
  * use it (viewer.ts), so that neither imports the other's caller.
  */
 
-/** Who is calling: the platform operator, an organization's API token, or nobody. */
+/**
+ * A person signed in through OpenID Connect (src/auth/oidc.ts): the token's
+ * issuer and subject, and when it expires (its streams are cut then).
+ */
+export interface Person {
+  issuer: string;
+  subject: string;
+  expiresAt: Date;
+}
+
+/**
+ * Who is calling: the platform operator, an organization's API token, or
+ * nobody. A person signed in through OpenID Connect is a `token` viewer with
+ * `person` set: `tokenId` then names that one JWT (`oidc_…`), no API token row.
+ */
 export type Viewer =
   | { kind: 'operator' }
-  | { kind: 'token'; tokenId: string; organizationId: string; role: ApiRole }
+  | { kind: 'token'; tokenId: string; organizationId: string; role: ApiRole; person?: Person }
   | { kind: 'anonymous' };
 
 /** Who a caller is, for the reach table: the operator, a token's role, or nobody. */

@@ -97,6 +97,7 @@ export const REACH: Readonly<Record<string, Fields>> = {
       'unassignLicense',
       'updateConfigurationGroup',
       'updateUserStatus',
+      'setUserSecurityKeyEnrolled',
       'createWebhookEndpoint',
       'updateWebhookEndpoint',
       'deleteWebhookEndpoint',
@@ -149,6 +150,7 @@ export const REACH: Readonly<Record<string, Fields>> = {
       'warnings',
       'settings',
       'sessions',
+      'securityKeyEnrolled',
     ]),
   },
   Organization: {
@@ -291,6 +293,7 @@ export const REACH: Readonly<Record<string, Fields>> = {
   CreateTeamPayload: all('admin', ['team']),
   CreateUserPayload: all('admin', ['user']),
   UpdateUserStatusPayload: all('admin', ['user']),
+  SetUserSecurityKeyEnrolledPayload: all('admin', ['user']),
   DeleteUserPayload: all('admin', ['deletedUserId']),
   CreateConfigurationGroupPayload: all('admin', ['configurationGroup']),
   UpdateConfigurationGroupPayload: all('admin', ['configurationGroup', 'released', 'deletedSettings']),

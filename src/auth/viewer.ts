@@ -24,6 +24,8 @@ export function actorOf(viewer: Viewer): { actor: string; apiTokenId: string | n
     case 'operator':
       return { actor: 'operator', apiTokenId: null };
     case 'token':
+      // A person has no API token row: the actor names the issuer's subject instead.
+      if (viewer.person) return { actor: `oidc:${viewer.person.subject}@${viewer.person.issuer}`, apiTokenId: null };
       return { actor: `token:${viewer.tokenId}`, apiTokenId: viewer.tokenId };
     case 'anonymous':
       return { actor: 'anonymous', apiTokenId: null };

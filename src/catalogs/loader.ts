@@ -27,6 +27,7 @@ import {
   EXHAUSTION_POLICIES,
   PRODUCT_KINDS,
   ADVISORY_CODES,
+  HOLDER_FACTS,
   REQUIREMENT_SCOPES,
   type Advisory,
   type Catalog,
@@ -94,6 +95,7 @@ function parseProduct(f: Fields): Product {
     purchasable: f.bool('purchasable', true),
     advisories: f.objects('advisories').map(parseAdvisory),
     settings: f.objects('settings').map(parseSetting),
+    holderRequires: f.oneOfEach('holderRequires', HOLDER_FACTS, []),
   };
   f.refuseUnknown(product);
   const names = new Set<string>();

@@ -85,6 +85,8 @@ export interface Product {
   advisories: Advisory[];
   /** Per-user settings the function owns, deleted when the function is removed (R-NAMED-4); listed by the catalog (R-CAT-3). */
   settings: ProductSetting[];
+  /** Facts its holder must have besides licences (connect storm ADMINISTRATOR: a security key, R-2FA-2); empty for most. */
+  holderRequires?: HolderFact[];
 }
 
 /** A personal setting a function owns (XPhone VOICEMAIL: `voicemailBox`), as `setUserSetting` names it (R-CAT-3). */
@@ -94,6 +96,10 @@ export interface ProductSetting {
   /** What the setting holds, for the administrator who sets it. */
   description: string;
 }
+
+/** A recorded fact about a user that a licence may need (licensing/holder-facts.ts). */
+export type HolderFact = 'SECURITY_KEY';
+export const HOLDER_FACTS: readonly HolderFact[] = ['SECURITY_KEY'];
 
 export interface Catalog {
   code: string;

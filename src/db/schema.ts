@@ -19,6 +19,14 @@ export interface Database {
   session_seats: SessionSeatsTable;
   usage_changes: UsageChangesTable;
   user_grants: UserGrantsTable;
+  user_security_keys: UserSecurityKeysTable;
+}
+
+/** A user with a hardware security key enrolled (migration 0011, R-2FA-2). */
+export interface UserSecurityKeysTable {
+  organization_id: string;
+  user_id: string;
+  enrolled_at: Timestamp;
 }
 
 type Timestamp = ColumnType<Date, Date, Date>;

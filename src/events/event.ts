@@ -27,6 +27,8 @@ export const EVENT_TYPES = [
   'WEBHOOK_SECRET_ROTATED',
   'WEBHOOK_MESSAGE_REDELIVERED',
   'WEBHOOK_ENDPOINT_DISABLED',
+  // A user's hardware security key was recorded or removed (setUserSecurityKeyEnrolled, R-2FA-2).
+  'USER_SECURITY_KEY_CHANGED',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

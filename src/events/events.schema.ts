@@ -50,6 +50,9 @@ const EventTypeEnum = builder.enumType('EventType', {
     WEBHOOK_ENDPOINT_DISABLED: {
       description: 'A webhook endpoint was disabled: a message could not be delivered within WEBHOOK_RETRY_SECONDS.',
     },
+    USER_SECURITY_KEY_CHANGED: {
+      description: "A user's hardware security key was recorded as enrolled or removed (detail: enrolled or removed; R-2FA-2).",
+    },
   } satisfies Record<EventType, unknown>,
 });
 

@@ -25,6 +25,9 @@ export const EXPLAIN_STEP_CODES = {
   USER_NOT_ACTIVE: { description: 'The user is PREPARING or INACTIVE: only ACTIVE users hold licences (status).' },
   HELD_BY_ORGANIZATION: { description: 'The product is held by the organization as a whole, never by users (product).' },
   PREREQUISITES_MISSING: { description: 'Prerequisites of the product are not met (missing: the unmet prerequisites, separated by "; ").' },
+  HOLDER_PREREQUISITES_MISSING: {
+    description: 'The holder lacks a recorded fact the licence needs, such as an enrolled security key (missing); not granted until then.',
+  },
   PREREQUISITES_MET: { description: 'The prerequisites of the product are met.' },
   CONCURRENT_ELIGIBLE: { description: 'A concurrent licence: the user is eligible and takes a seat per session (product).' },
   CONCURRENT_NOT_ENTITLED: { description: 'A concurrent licence the organization has none of (product).' },

@@ -33,7 +33,27 @@ function inlineHashes(html: string, tag: 'script' | 'style'): string[] {
   return hashes;
 }
 
-export function dashboardPage(html: string): DashboardPage {
+/** What the page needs to sign in through OpenID Connect (authorization code + PKCE, a public client). */
+export interface DashboardSignIn {
+  issuer: string;
+  clientId: string;
+  scope: string;
+  /** The resource (OIDC_AUDIENCE) the access token is asked for. */
+  audience: string;
+}
+
+const attribute = (text: string) => text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/**
+ * The page; with `signIn` it also offers "Sign in with your identity
+ * provider": the settings travel in a `<meta name="oidc-sign-in">` element,
+ * and connect-src admits the issuer's origin (discovery and token endpoint).
+ */
+export function dashboardPage(template: string, signIn: DashboardSignIn | null = null): DashboardPage {
+  const html = signIn
+    ? template.replace('</head>', `<meta name="oidc-sign-in" content="${attribute(JSON.stringify(signIn))}">\n</head>`)
+    : template;
+  const issuerOrigin = signIn ? ` ${new URL(signIn.issuer).origin}` : '';
   const body = Buffer.from(html, 'utf8');
   const scripts = inlineHashes(html, 'script');
   const styles = inlineHashes(html, 'style');
@@ -45,7 +65,7 @@ export function dashboardPage(html: string): DashboardPage {
       "default-src 'none'",
       `script-src ${scripts.join(' ') || "'none'"}`,
       `style-src ${styles.join(' ') || "'none'"}`,
-      `connect-src 'self'${sameHost}`,
+      `connect-src 'self'${sameHost}${issuerOrigin}`,
       "img-src 'self' data:",
       "base-uri 'none'",
       "form-action 'none'",

@@ -15,6 +15,7 @@ import '../events/events.schema.ts';
 import '../live/live.schema.ts';
 import '../webhooks/webhooks.schema.ts';
 import '../billing/billing.schema.ts';
+import '../second-factor/security-key.schema.ts';
 
 let schema: GraphQLSchema | null = null;
 

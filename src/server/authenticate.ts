@@ -1,4 +1,6 @@
 import { GraphQLError } from 'graphql';
+import { looksLikeJwt, type OidcVerifier } from '../auth/oidc.ts';
+import { sameSecret } from '../auth/tokens.ts';
 import type { Viewer } from '../auth/viewer.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
@@ -18,6 +20,15 @@ export interface AuthenticateDeps {
   /** Failed authentications per client address (AUTH_RATE_LIMIT). */
   failures: SlidingWindowLimiter;
   metrics: Metrics;
+  /** OpenID Connect sign-in (OIDC_ISSUERS); absent: only API tokens and the operator token. */
+  oidc?: OidcVerifier | null;
+}
+
+/** The bearer secret of an Authorization value when it is a JWT (and not the operator token), else null. */
+function jwtOf(authorization: string | null | undefined, operatorToken: string): string | null {
+  const secret = /^Bearer\s+(\S+)\s*$/i.exec(authorization?.trim() ?? '')?.[1];
+  if (!secret || !looksLikeJwt(secret) || sameSecret(secret, operatorToken)) return null;
+  return secret;
 }
 
 /**
@@ -29,12 +40,16 @@ export interface AuthenticateDeps {
  * bad token gets 429 instead of 401 until the oldest failure leaves it.
  * Failures keep counting while an address is blocked, so a steady guesser
  * stays blocked; guessing itself is hopeless against 256-bit organization
- * tokens and a long random OPERATOR_TOKEN.
+ * tokens and a long random OPERATOR_TOKEN. A JWT bearer token goes to the
+ * OpenID Connect verifier when issuers are configured (R-AUTH-1).
  */
 export function createAuthenticate(deps: AuthenticateDeps): Authenticate {
-  const { db, clock, operatorToken, tokens, failures, metrics } = deps;
+  const { db, clock, operatorToken, tokens, failures, metrics, oidc } = deps;
   return async (authorization, address) => {
     try {
+      // A JWT is a person's OpenID Connect token (src/auth/oidc.ts), checked at the clock of record; anything else an API token.
+      const jwt = oidc ? jwtOf(authorization, operatorToken) : null;
+      if (oidc && jwt) return await oidc.verify(db, jwt, clock.now());
       return await resolveViewer(db, clock, operatorToken, authorization, tokens);
     } catch (error) {
       if (address === null || !(error instanceof GraphQLError) || error.extensions.code !== 'UNAUTHENTICATED') throw error;

@@ -2,15 +2,15 @@ import { readFileSync } from 'node:fs';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sameSecret } from '../auth/tokens.ts';
-import { dashboardPage } from '../live/dashboard.ts';
+import { dashboardPage, type DashboardSignIn } from '../live/dashboard.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Drain } from './drain.ts';
 import type { GraphiQLPage } from './graphiql.ts';
 import type { Readiness } from './readiness.ts';
 import type { GatewayYoga } from './yoga.ts';
 
-/** The live utilization page (R-LIVE-2), read once at startup. */
-const DASHBOARD = dashboardPage(readFileSync(new URL('../live/dashboard.html', import.meta.url), 'utf8'));
+/** The live utilization page (R-LIVE-2), read once at startup; createHttpServer adds its sign-in settings. */
+const DASHBOARD_HTML = readFileSync(new URL('../live/dashboard.html', import.meta.url), 'utf8');
 
 export interface HttpDeps {
   yoga: GatewayYoga;
@@ -23,6 +23,8 @@ export interface HttpDeps {
   readiness: () => Promise<Readiness>;
   /** GET /billing/<organization>/<YYYY-MM>.csv (server/billing-export.ts); absent: 404 like any unknown path. */
   billingExport?: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
+  /** The dashboard's OpenID Connect sign-in (OIDC_DASHBOARD_CLIENT_ID); null: API tokens only. */
+  dashboardSignIn?: DashboardSignIn | null;
 }
 
 /**
@@ -32,6 +34,7 @@ export interface HttpDeps {
  */
 export function createHttpServer(deps: HttpDeps): Server {
   const { yoga, drain } = deps;
+  const DASHBOARD = dashboardPage(DASHBOARD_HTML, deps.dashboardSignIn ?? null);
   const server = createServer((req, res) => {
     drain.track(res);
     const path = (req.url ?? '/').split('?')[0];

@@ -10,7 +10,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { clientAddress } from '../security/rate-limit.ts';
 import type { LiveConnections } from '../tokens/stream-registry.ts';
 import type { Authenticate } from './authenticate.ts';
-import { createSubscribeToken } from './ws-token.ts';
+import { createSubscribeToken, externalOf } from './ws-token.ts';
 import { GRAPHQL_PATH, type GatewayYoga } from './yoga.ts';
 
 /** What graphql-ws keeps per socket besides the viewer: its subscriptions' slots, its token's connection slot. */
@@ -76,6 +76,9 @@ export function attachWebSocket(deps: WebSocketDeps): WebSocketServer {
     } catch (error) {
       if (error instanceof GraphQLError && error.extensions.code === 'RATE_LIMITED') {
         ctx.extra.socket.close(4429, 'Too many failed authentication attempts');
+      } else if (error instanceof GraphQLError && error.extensions.code === 'UNAVAILABLE') {
+        // An identity provider that cannot be reached (src/auth/oidc.ts): not a bad token either.
+        ctx.extra.socket.close(1013, 'Identity provider unavailable; try again later');
       } else if (isConnectionError(error)) {
         // Not a bad token: the token could not be read. 1013 Try Again Later, which clients retry.
         ctx.extra.socket.close(1013, 'Database unavailable; try again later');
@@ -100,7 +103,7 @@ export function attachWebSocket(deps: WebSocketDeps): WebSocketServer {
           return false;
         }
         // A revoked or expired token's socket closes with 4403, whatever it is subscribed to.
-        if (viewer.kind === 'token' && !liveConnections.trackSocket(viewer.tokenId, ctx.extra.socket)) {
+        if (viewer.kind === 'token' && !liveConnections.trackSocket(viewer.tokenId, ctx.extra.socket, externalOf(viewer))) {
           release();
           return false;
         }

@@ -18,6 +18,8 @@
  * - a bad token is refused for that operation (UNAUTHENTICATED, counted
  *   against the client address like any bad token; RATE_LIMITED beyond the
  *   limit); the socket stays open.
+ * A person's OpenID Connect JWT (src/auth/oidc.ts) is a token like any other
+ * here: one JWT per socket, and the socket closes with 4403 at its `exp`.
  */
 import type { IncomingMessage } from 'node:http';
 import { GraphQLError } from 'graphql';
@@ -25,7 +27,7 @@ import type { Viewer } from '../auth/viewer.ts';
 import { isConnectionError } from '../db/faults.ts';
 import { unavailable } from '../errors.ts';
 import type { LiveBounds } from '../live/bounds.ts';
-import type { LiveConnections, TrackedSocket } from '../tokens/stream-registry.ts';
+import type { ExternalToken, LiveConnections, TrackedSocket } from '../tokens/stream-registry.ts';
 
 /** What the socket keeps of its authentication (graphql-ws's `ctx.extra`). */
 export interface SocketAuth {
@@ -51,6 +53,11 @@ export function subscribeAuthorization(extensions: unknown): string | null {
     if (name.toLowerCase() === 'authorization' && typeof value === 'string' && value.trim() !== '') return value;
   }
   return null;
+}
+
+/** A person's OpenID Connect token has no API token row: its socket is cut at the token's `exp` (stream-registry.ts). */
+export function externalOf(viewer: Viewer): ExternalToken | undefined {
+  return viewer.kind === 'token' && viewer.person ? { expiresAt: viewer.person.expiresAt } : undefined;
 }
 
 function sameViewer(a: Viewer, b: Viewer): boolean {
@@ -97,7 +104,7 @@ export function createSubscribeToken(deps: SubscribeTokenDeps): (extra: SocketAu
       );
     }
     // From now on a revocation or expiry of the token closes this socket with 4403, as for a connection_init token.
-    if (presented.kind === 'token' && !deps.liveConnections.trackSocket(presented.tokenId, extra.socket)) {
+    if (presented.kind === 'token' && !deps.liveConnections.trackSocket(presented.tokenId, extra.socket, externalOf(presented))) {
       release();
       return new GraphQLError('the WebSocket closed', { extensions: { code: 'BAD_REQUEST' } });
     }

@@ -54,6 +54,13 @@ interface Tracked {
   /** Learnt from the database when the token's first connection registers; undefined until then. */
   expiresAt: Date | null | undefined;
   cuts: Set<(reason: CutReason) => void>;
+  /** A person's OpenID Connect token (no API token row): its expiry is known, the database is never asked. */
+  external: boolean;
+}
+
+/** A token with no API token row whose expiry is known at registration (a person's OpenID Connect JWT). */
+export interface ExternalToken {
+  expiresAt: Date;
 }
 
 /**
@@ -96,11 +103,14 @@ export class LiveConnections {
   }
 
   /** Tracks one connection of `tokenId`; `cut` ends it. Returns the function that stops tracking it (call it when it closes). */
-  register(tokenId: string, cut: (reason: CutReason) => void): () => void {
+  register(tokenId: string, cut: (reason: CutReason) => void, external?: ExternalToken): () => void {
     if (this.#stopped) return () => undefined;
     let tracked = this.#byToken.get(tokenId);
-    if (!tracked) {
-      tracked = { expiresAt: undefined, cuts: new Set() };
+    if (!tracked && external) {
+      tracked = { expiresAt: external.expiresAt, cuts: new Set(), external: true };
+      this.#byToken.set(tokenId, tracked);
+    } else if (!tracked) {
+      tracked = { expiresAt: undefined, cuts: new Set(), external: false };
       this.#byToken.set(tokenId, tracked);
       this.#unverified.add(tokenId);
       this.#scheduleVerify();
@@ -121,11 +131,11 @@ export class LiveConnections {
    * when it closes. False when the socket is no longer open (the client left
    * while it was being authenticated).
    */
-  trackSocket(tokenId: string, socket: TrackedSocket): boolean {
+  trackSocket(tokenId: string, socket: TrackedSocket, external?: ExternalToken): boolean {
     if (socket.readyState !== socket.OPEN) return false;
     socket.once(
       'close',
-      this.register(tokenId, (reason) => socket.close(TOKEN_CLOSE_CODE, closeReason(reason))),
+      this.register(tokenId, (reason) => socket.close(TOKEN_CLOSE_CODE, closeReason(reason)), external),
     );
     return true;
   }
@@ -154,8 +164,9 @@ export class LiveConnections {
   }
 
   /** Reads the state of `ids` (default: every tracked token) and cuts what is revoked, gone or expired. */
-  async recheck(ids: readonly string[] = [...this.#byToken.keys()]): Promise<void> {
-    if (this.#stopped || ids.length === 0) return;
+  async recheck(all: readonly string[] = [...this.#byToken.keys()]): Promise<void> {
+    const ids = all.filter((id) => this.#byToken.get(id)?.external !== true);
+    if (this.#stopped || ids.length === 0) return this.#checkExpiry();
     try {
       const states = new Map<string, { revoked_at: Date | null; expires_at: Date | null }>();
       // Bounded statements (an `in` list of at most 1,000 ids each).
@@ -237,9 +248,10 @@ export function useTokenStreamCut<C extends { viewer?: Viewer }>(live: LiveConne
       const viewer = context.viewer;
       if (viewer?.kind !== 'token' || skip(context)) return;
       const tokenId = viewer.tokenId;
+      const external = viewer.person ? { expiresAt: viewer.person.expiresAt } : undefined;
       return {
         onSubscribeResult({ result, setResult }) {
-          if (Symbol.asyncIterator in result) setResult(cuttable(result, (cut) => live.register(tokenId, cut)));
+          if (Symbol.asyncIterator in result) setResult(cuttable(result, (cut) => live.register(tokenId, cut, external)));
         },
       };
     },
