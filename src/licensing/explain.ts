@@ -51,15 +51,7 @@ export function explainLicense(input: ExplainInput): Explanation {
         })
       : step('NOT_ENTITLED', `The organization has no ${product} licences.`, { product }),
   ];
-  if (license) details.push(...licenseStepDetails(license));
-  // A licence held but whose holder lacks a recorded fact (security key, R-2FA-2): licenses shows it MISSING_PREREQUISITE.
-  if (license?.status === 'MISSING_PREREQUISITE' && license.decision.outcome !== 'MISSING_PREREQUISITE') {
-    details.push(
-      step('HOLDER_PREREQUISITES_MISSING', `Prerequisites of the holder not met: ${license.missing.join('; ')}; not granted until then.`, {
-        missing: license.missing.join('; '),
-      }),
-    );
-  } else
+  if (!license)
     details.push(
       step(
         'NOT_CONFIGURED',
@@ -67,5 +59,14 @@ export function explainLicense(input: ExplainInput): Explanation {
         { product },
       ),
     );
+  else details.push(...licenseStepDetails(license));
+  // A licence held but whose holder lacks a recorded fact (security key, R-2FA-2): licenses shows it MISSING_PREREQUISITE.
+  if (license?.status === 'MISSING_PREREQUISITE' && license.decision.outcome !== 'MISSING_PREREQUISITE') {
+    details.push(
+      step('HOLDER_PREREQUISITES_MISSING', `Prerequisites of the holder not met: ${license.missing.join('; ')}; not granted until then.`, {
+        missing: license.missing.join('; '),
+      }),
+    );
+  }
   return { granted: license?.status === 'GRANTED', steps: details.map((d) => d.text), details };
 }
