@@ -12,6 +12,7 @@
  *   --markdown FILE                       also write the figures as a Markdown table (for BENCHMARKS.md)
  *   --unix-socket                         gateways, pgbench and the bench reach PostgreSQL over its Unix socket (default TCP 127.0.0.1)
  *   --storm-agents N                      agents of the 1-organization storm (pool 80 % + 10 % emergency)
+ *   --curves storm,fanout,memory          which curves of growth the curves scenario draws (all three)
  *
  * It starts its own PostgreSQL (and PGlite directories) and gateway child
  * processes, and removes every process and temp directory on exit, also on
@@ -82,6 +83,7 @@ function parseArgs(argv: string[]) {
     syncCommit: 'off',
     profileDir: resolve(ROOT, 'bench-results'),
     stormAgents: null as number | null,
+    curves: new Set(['storm', 'fanout', 'memory']),
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -110,6 +112,12 @@ function parseArgs(argv: string[]) {
     else if (a === '--synchronous-commit') out.syncCommit = value();
     else if (a === '--profile-dir') out.profileDir = resolve(value());
     else if (a === '--storm-agents') out.stormAgents = Number(value());
+    else if (a === '--curves')
+      out.curves = new Set(
+        value()
+          .split(',')
+          .map((c) => c.trim()),
+      );
     else if (a === '--help' || a === '-h') {
       console.log(readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]);
       process.exit(0);
@@ -1384,7 +1392,7 @@ async function scenarioCurves(env: PgEnv): Promise<void> {
   const scenario = 'curves of growth';
 
   // Storm throughput by organizations: the same number of agents spread over 1 … N organizations.
-  for (const orgs of c.stormOrgs) {
+  for (const orgs of opts.curves.has('storm') ? c.stormOrgs : []) {
     const agents = Math.max(3, Math.floor(c.stormAgents / orgs));
     const capacity = agents - 1;
     const t0 = Date.now();
@@ -1411,7 +1419,7 @@ async function scenarioCurves(env: PgEnv): Promise<void> {
   }
 
   // Fan-out p99 by subscribers: single changes after a quiet period, against the bare graphql-ws server.
-  {
+  if (opts.curves.has('fanout')) {
     const most = Math.max(...c.subscribers);
     const [fixture] = await createStormOrgs(client, 'Curve live', 1);
     const users = c.subscribers.length * c.fanoutChanges + 10;
@@ -1457,7 +1465,7 @@ async function scenarioCurves(env: PgEnv): Promise<void> {
   }
 
   // RSS by open sessions: a gateway of its own (nothing else cached), sessions opened through it.
-  {
+  if (opts.curves.has('memory')) {
     const most = Math.max(...c.sessions);
     const [fixture] = await createStormOrgs(client, 'Curve sessions', 1);
     await populate(client, sql, fixture!, most, most, 0, env.gw);
