@@ -1386,9 +1386,12 @@ async function scenarioProfile(env: PgEnv): Promise<void> {
 async function scenarioCurves(env: PgEnv): Promise<void> {
   const { server, client, sql } = env;
   const c = S.curves;
-  await heading(
-    `curves of growth: storm at ${c.stormOrgs.map(n).join(', ')} organizations; fan-out at ${c.subscribers.map(n).join(', ')} subscribers; RSS at ${c.sessions.map(n).join(', ')} open sessions`,
-  );
+  const parts = [
+    opts.curves.has('storm') ? `storm at ${c.stormOrgs.map(n).join(', ')} organizations` : null,
+    opts.curves.has('fanout') ? `fan-out at ${c.subscribers.map(n).join(', ')} subscribers` : null,
+    opts.curves.has('memory') ? `RSS at ${c.sessions.map(n).join(', ')} open sessions` : null,
+  ].filter(Boolean);
+  await heading(`curves of growth: ${parts.join('; ')}`);
   const scenario = 'curves of growth';
 
   // Storm throughput by organizations: the same number of agents spread over 1 … N organizations.
