@@ -77,6 +77,11 @@ export function gatewayEnv(options: GatewayOptions, port: number): NodeJS.Proces
     DATABASE_POOL_SIZE: String(options.poolSize ?? 10),
     // Batched loading activates many keys per organization in a minute.
     RATE_LIMIT_ACTIVATIONS: '0',
+    // The curves attach up to 5,000 subscribers with one token.
+    MAX_WS_CONNECTIONS_PER_TOKEN: '20000',
+    MAX_SUBSCRIPTIONS_PER_TOKEN: '20000',
+    MAX_SUBSCRIPTIONS: '20000',
+    MAX_WS_CONNECTIONS: '20000',
     ...options.env,
   };
   if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;

@@ -214,7 +214,48 @@ export type BaselineShape =
   /** One transaction: take a seat, give it back, commit (one commit per checkout; the row lock is held to the commit, as in startSession). */
   | 'txn'
   /** A checkout transaction and a checkin transaction (two commits per checkout). */
-  | 'pair';
+  | 'pair'
+  /** The gateway's own start statement (sameWorkScript): the same checks and writes, on the gateway's schema. */
+  | 'same-work';
+
+/**
+ * The same work as an agent client's one-statement start
+ * (startWithOneSeat in src/sessions/sessions.repository.ts), as one pgbench
+ * statement on the gateway's own schema and rows: the user share-locked and
+ * checked ACTIVE, the organization's revision and high-water time, exactly
+ * one granted seat licence and no open session; then the pool UPDATE, the
+ * session, its seat, the usage point and the event INSERTs and a NOTIFY (on a
+ * channel no gateway listens to), in one autocommit statement. Each
+ * execution takes the next user of `bench_floor_users` (a sequence), so every
+ * start is a new one. Differences: ids are gen_random_uuid() (the gateway's
+ * are time-ordered UUIDv7) and the seat kind is computed more simply.
+ */
+export function sameWorkScript(o: { organizationId: string; revision: number; highWater: string | null; product: string }): string {
+  const org = `'${o.organizationId}'::uuid`;
+  const hw = o.highWater === null ? 'null' : `'${o.highWater}'`;
+  const statement = `with pick as materialized (select id from bench_floor_users where i = (select nextval('bench_floor_seq'))),
+    active_user as (select u.organization_id, u.id from users u where u.organization_id = ${org} and u.id = (select id from pick) and u.status = 'ACTIVE' for share),
+    pool as (select min(g.product_code) as product_code from active_user u
+      join organizations o on o.id = u.organization_id and o.revision = ${o.revision} and o.clock_high_water is not distinct from ${hw}::timestamptz
+      join user_grants g on g.organization_id = u.organization_id and g.user_id = u.id and g.status = 'GRANTED' and g.product_code = any(array['${o.product}']::text[])
+      where not exists (select 1 from sessions o_s where o_s.organization_id = u.organization_id and o_s.user_id = u.id and o_s.ended_at is null)
+      having count(*) = 1),
+    seat as (update seat_pools set in_use = in_use + 1,
+        peak_today = case when peak_day = current_date then greatest(peak_today, in_use + 1) else in_use + 1 end, peak_day = current_date
+      where organization_id = ${org} and product_code = (select product_code from pool) and (in_use < capacity + emergency_capacity or overage_allowed)
+      returning product_code, in_use, capacity, emergency_capacity, case when in_use <= capacity then 'REGULAR' else 'EMERGENCY' end as seat_kind),
+    new_session as (insert into sessions (organization_id, id, user_id, seat_kind, started_at, expires_at, ended_at, end_reason, channels, device_id, api_token_id)
+      select ${org}, gen_random_uuid(), (select id from pick), seat.seat_kind, now(), now() + interval '1 day', null, null, '[]'::jsonb, null, null from seat returning id),
+    new_seat as (insert into session_seats (organization_id, session_id, product_code, seat_kind, channel)
+      select ${org}, (select id from new_session), seat.product_code, seat.seat_kind, null from seat),
+    new_usage as (insert into usage_changes (organization_id, product_code, at, in_use, capacity, emergency_capacity)
+      select ${org}, seat.product_code, now(), seat.in_use, seat.capacity, seat.emergency_capacity from seat),
+    new_event as (insert into events (organization_id, id, at, type, user_id, product_code, detail, api_token_id, actor)
+      select ${org}, gen_random_uuid(), now(), 'SESSION_STARTED', (select id from pick), seat.product_code, seat.product_code || ' ' || seat.seat_kind, null, 'api' from seat)
+    select pool.product_code, seat.in_use, case when seat.in_use is not null then pg_notify('bench_floor', '{"o":"${o.organizationId}","ids":["00000000-0000-7000-8000-000000000000"]}') end
+    from (select 1) as one left join pool on true left join seat on true;`;
+  return `${statement.replace(/\n\s*/g, ' ')}\n`;
+}
 
 export function baselineScript(pools: number, shape: BaselineShape): string {
   const pick = pools === 1 ? '\\set p 1' : `\\set p random(1, ${pools})`;
@@ -256,13 +297,23 @@ export async function prepareBaseline(server: PgServer, pools: number): Promise<
 
 export async function pgbench(
   server: PgServer,
-  options: { database: string; pools: number; shape: BaselineShape; clients: number; seconds: number },
+  options: {
+    database: string;
+    pools: number;
+    shape: BaselineShape;
+    clients: number;
+    seconds: number;
+    /** The script instead of baselineScript (the same-work floor). */
+    script?: string;
+    /** Transactions per client instead of a duration (-t instead of -T). */
+    transactionsPerClient?: number;
+  },
 ): Promise<PgbenchResult> {
   const work = mkdtempSync(join(tmpdir(), 'gateway-bench-pgbench-'));
   const untrack = tempDir(work);
   try {
     const script = join(work, 'seat.sql');
-    writeFileSync(script, baselineScript(options.pools, options.shape));
+    writeFileSync(script, options.script ?? baselineScript(options.pools, options.shape));
     mkdirSync(join(work, 'log'));
     const threads = Math.min(options.clients, 4);
     const args = [
@@ -277,8 +328,7 @@ export async function pgbench(
       String(options.clients),
       '-j',
       String(threads),
-      '-T',
-      String(options.seconds),
+      ...(options.transactionsPerClient ? ['-t', String(options.transactionsPerClient)] : ['-T', String(options.seconds)]),
       '-f',
       script,
       '-l',

@@ -11,6 +11,8 @@
  *   --profile-dir DIR                     where the storm's .cpuprofile is kept (bench-results/)
  *   --markdown FILE                       also write the figures as a Markdown table (for BENCHMARKS.md)
  *   --unix-socket                         gateways, pgbench and the bench reach PostgreSQL over its Unix socket (default TCP 127.0.0.1)
+ *   --storm-agents N                      agents of the 1-organization storm (pool 80 % + 10 % emergency)
+ *   --curves storm,fanout,memory          which curves of growth the curves scenario draws (all three)
  *
  * It starts its own PostgreSQL (and PGlite directories) and gateway child
  * processes, and removes every process and temp directory on exit, also on
@@ -40,14 +42,26 @@ import {
   type OrgFixture,
   type Sql,
 } from './load.ts';
-import { freePort, pgbench, prepareBaseline, startPostgres, type PgbenchResult, type PgServer } from './postgres.ts';
+import { freePort, pgbench, prepareBaseline, sameWorkScript, startPostgres, type PgbenchResult, type PgServer } from './postgres.ts';
 import { formatProfile, summarizeProfile } from './profile.ts';
 import { fmt, Report, summary, usBetween } from './report.ts';
 import { scenarioRecovery } from './recovery.ts';
 
 /* ------------------------------------------------------------------ options */
 
-const SCENARIOS = ['storm', 'checkout', 'fanout', 'mapping', 'durable', 'profile', 'bombs', 'pglite', 'coldstart', 'recovery'] as const;
+const SCENARIOS = [
+  'storm',
+  'checkout',
+  'fanout',
+  'mapping',
+  'curves',
+  'durable',
+  'profile',
+  'bombs',
+  'pglite',
+  'coldstart',
+  'recovery',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const ALIASES: Record<string, Scenario> = {
   memory: 'fanout',
@@ -55,6 +69,7 @@ const ALIASES: Record<string, Scenario> = {
   latency: 'checkout',
   'cold-start': 'coldstart',
   cold: 'coldstart',
+  growth: 'curves',
 };
 
 function parseArgs(argv: string[]) {
@@ -67,6 +82,8 @@ function parseArgs(argv: string[]) {
     poolSize: 10,
     syncCommit: 'off',
     profileDir: resolve(ROOT, 'bench-results'),
+    stormAgents: null as number | null,
+    curves: new Set(['storm', 'fanout', 'memory']),
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -94,6 +111,13 @@ function parseArgs(argv: string[]) {
     } else if (a === '--pool-size') out.poolSize = Number(value());
     else if (a === '--synchronous-commit') out.syncCommit = value();
     else if (a === '--profile-dir') out.profileDir = resolve(value());
+    else if (a === '--storm-agents') out.stormAgents = Number(value());
+    else if (a === '--curves')
+      out.curves = new Set(
+        value()
+          .split(',')
+          .map((c) => c.trim()),
+      );
     else if (a === '--help' || a === '-h') {
       console.log(readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]);
       process.exit(0);
@@ -121,6 +145,7 @@ const S = opts.smoke
       coldPglite: false,
       sampleMs: 300,
       pglite: { storm: true, multi: false, agents: 100, capacity: 80, emergency: 10 },
+      curves: { stormAgents: 200, stormOrgs: [1, 5, 20], subscribers: [20, 100], fanoutChanges: 5, sessions: [200, 1000] },
     }
   : {
       storm: { agents: 5000, capacity: 4000, emergency: 500, clients: 64 },
@@ -130,8 +155,11 @@ const S = opts.smoke
       bareRequests: 10_000,
       checkout: { warmup: 50, one: 1000, four: 2000 },
       fanout: { subscribers: 1000, users: 5000, singles: 100, clients: 64 },
+      // 1,000 and 10,000 for the curve of growth (see curves); the targets are at 5,000 and 100,000.
       mapping: [
+        { users: 1000, reps: 30, target: null },
         { users: 5000, reps: 30, target: 30 },
+        { users: 10_000, reps: 20, target: null },
         { users: 100_000, reps: 10, target: 300 },
       ],
       cold: 3,
@@ -139,7 +167,21 @@ const S = opts.smoke
       coldPglite: true,
       sampleMs: 1000,
       pglite: { storm: true, multi: true, agents: 5000, capacity: 4000, emergency: 500 },
+      curves: {
+        stormAgents: 3000,
+        stormOrgs: [1, 10, 100, 1000],
+        subscribers: [100, 1000, 5000],
+        fanoutChanges: 30,
+        sessions: [1000, 10_000, 50_000],
+      },
     };
+
+// --storm-agents N: the 1-organization storm with N agents (pool 80 % + 10 % emergency), e.g. a longer storm in a smoke run.
+if (opts.stormAgents !== null) {
+  const agents = opts.stormAgents;
+  if (!Number.isInteger(agents) || agents < 10) throw new Error('--storm-agents needs an integer ≥ 10');
+  S.storm = { ...S.storm, agents, capacity: Math.floor(agents * 0.8), emergency: Math.floor(agents * 0.1) };
+}
 
 const report = new Report();
 const ms = (us: number) => us / 1000;
@@ -318,6 +360,17 @@ function lastError(output: string): string | null {
     return `${parsed.err?.message ?? '?'}${at ? ` (in ${at[1]}, ${at[2]})` : ''}`;
   } catch {
     return last.slice(0, 300);
+  }
+}
+
+/** CPU time (user + system) a process has used so far, ms (from /proc; NaN without it). */
+function cpuMsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100;
+  } catch {
+    return Number.NaN;
   }
 }
 
@@ -594,7 +647,9 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
     `  activation of the storm key with ${n(storm.agents)} users: ${act.ms.toFixed(0)} ms${act.mode === 'batches' ? ` (last of ${act.batches} batches)` : ''}`,
   );
   const orgs1: StormOrg[] = [{ fixture: one!, users: await userIdsOf(sql, one!.organizationId) }];
+  const cpu1 = cpuMsOf(env.gw.pid);
   const counted = await countStatements(server, env.dbName, () => runStorm(client, orgs1, storm.clients));
+  const cpuPerStart1 = (cpuMsOf(env.gw.pid) - cpu1) / counted.result.requests;
   const o1 = counted.result;
   checkStorm('1 organization', o1, storm.capacity + storm.emergency);
   const label1 = `PostgreSQL, 1 org × ${n(storm.agents)}, pool ${n(storm.capacity)}+${n(storm.emergency)}, ${storm.clients} clients`;
@@ -606,6 +661,14 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
     value: o1.requests / o1.seconds,
     unit: '/s',
     baseline: { label: `bare yoga+pg, same transaction, 1 pool, ${storm.clients} clients`, value: bare.onePool },
+  });
+  report.add({
+    scenario: 'R-PERF-1 login storm',
+    case: label1,
+    metric: 'gateway CPU per startSession',
+    value: cpuPerStart1,
+    unit: 'ms',
+    baseline: { label: 'bare yoga+pg, CPU per request, same storm', value: bare.cpuMsPerRequest },
   });
   report.add({
     scenario: 'R-PERF-1 login storm',
@@ -631,12 +694,35 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
       `    ${String(t.calls).padStart(6)} calls ${t.meanMs.toFixed(3).padStart(8)} ms mean ${t.totalMs.toFixed(0).padStart(7)} ms total  ${t.query}`,
     );
 
+  // The same-work floor: pgbench running the gateway's own start statement (same checks and writes).
+  const floor = await sameWorkFloor(env, storm.clients, S.pairs ? 100 : 10);
+  report.add({
+    scenario: 'R-PERF-1 login storm',
+    case: label1,
+    metric: 'vs same-work pgbench',
+    value: o1.requests / o1.seconds,
+    unit: '/s',
+    baseline: { label: `pgbench running the gateway's start statement, 1 pool, ${storm.clients} clients`, value: floor.tps },
+  });
+  report.add({
+    scenario: 'R-PERF-1 login storm',
+    case: `same-work floor: pgbench, the gateway's start statement, 1 pool, ${storm.clients} clients`,
+    metric: 'starts/s',
+    value: floor.tps,
+    unit: '/s',
+    baseline: { label: pgbenchLabel(pg1), value: pg1.tps },
+    target: { text: 'every execution started a session', pass: floor.started === floor.executions },
+    note: `${n(floor.started)} of ${n(floor.executions)} executions started a session; p50 ${fmt(ms(summary(floor.result.latenciesUs).p50))} ms`,
+  });
+
   // 100 organizations.
   const fixtures = await createStormOrgs(client, 'Multi', multi.orgs);
   for (const f of fixtures) await populate(client, sql, f, multi.agents, multi.capacity, multi.emergency, env.gw);
   const orgs100: StormOrg[] = [];
   for (const f of fixtures) orgs100.push({ fixture: f, users: await userIdsOf(sql, f.organizationId) });
+  const cpu100 = cpuMsOf(env.gw.pid);
   const o100 = await runStorm(client, orgs100, multi.clients);
+  const cpuPerStart100 = (cpuMsOf(env.gw.pid) - cpu100) / o100.requests;
   checkStorm(`${multi.orgs} organizations`, o100, multi.orgs * (multi.capacity + multi.emergency));
   const label100 = `PostgreSQL, ${multi.orgs} orgs × ${multi.agents}, pools ${multi.capacity}+${multi.emergency}, ${multi.clients} clients`;
   stormFigures('R-PERF-1 login storm', label100, o100, { label: pgbenchLabel(pg100), tps: pg100.tps }, true);
@@ -647,6 +733,15 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
     value: o100.requests / o100.seconds,
     unit: '/s',
     baseline: { label: `bare yoga+pg, same transaction, ${multi.orgs} pools, ${multi.clients} clients`, value: bare.manyPools },
+  });
+  report.add({
+    scenario: 'R-PERF-1 login storm',
+    case: label100,
+    metric: 'gateway CPU per startSession',
+    value: cpuPerStart100,
+    unit: 'ms',
+    baseline: { label: 'bare yoga+pg, CPU per request, same storm', value: bare.cpuMsPerRequest },
+    note: 'user + system time of the gateway process (/proc), robust to other load: the cost of the request path itself',
   });
   for (const p of pairs.filter((p) => p.pools > 1))
     report.add({
@@ -667,9 +762,62 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
   });
 }
 
+/**
+ * pgbench running the gateway's one-statement start (sameWorkScript) on an
+ * organization of its own in the gateway's database: `clients` × `perClient`
+ * starts, each of a user who has none open, on one pool large enough for all.
+ */
+async function sameWorkFloor(
+  env: PgEnv,
+  clients: number,
+  perClient: number,
+): Promise<{ tps: number; executions: number; started: number; result: PgbenchResult }> {
+  const { server, client, sql } = env;
+  const users = clients * perClient;
+  const [fixture] = await createStormOrgs(client, 'Floor', 1);
+  await populate(client, sql, fixture!, users, users, 0, env.gw);
+  const org = fixture!.organizationId;
+  await sql.query('drop table if exists bench_floor_users');
+  await sql.query(
+    'create table bench_floor_users as select (row_number() over (order by id))::int as i, id from users where organization_id = $1::uuid',
+    [org],
+  );
+  await sql.query('alter table bench_floor_users add primary key (i)');
+  await sql.query('drop sequence if exists bench_floor_seq');
+  await sql.query('create sequence bench_floor_seq');
+  const [row] = await sql.query<{ revision: string; clock_high_water: Date | null }>(
+    'select revision, clock_high_water from organizations where id = $1::uuid',
+    [org],
+  );
+  const script = sameWorkScript({
+    organizationId: org,
+    revision: Number(row!.revision),
+    highWater: row!.clock_high_water ? row!.clock_high_water.toISOString() : null,
+    product: SEAT,
+  });
+  const result = await pgbench(server, {
+    database: env.dbName,
+    pools: 1,
+    shape: 'same-work',
+    clients,
+    seconds: 0,
+    script,
+    transactionsPerClient: perClient,
+  });
+  const [count] = await sql.query<{ n: string }>(
+    'select count(*) as n from sessions where organization_id = $1::uuid and ended_at is null',
+    [org],
+  );
+  const started = Number(count?.n ?? 0);
+  console.log(`  same-work pgbench: ${result.tps.toFixed(0)}/s; ${started} of ${users} executions started a session`);
+  await sql.query('drop table bench_floor_users');
+  await sql.query('drop sequence bench_floor_seq');
+  return { tps: result.tps, executions: users, started, result };
+}
+
 /** The bare yoga+pg server (bench/bare.ts) under the storm's concurrency: 1 pool, then `pools` pools. */
 /** Starts bench/bare.ts on a free port and waits for its /readyz; `stop` ends it. */
-async function startBare(label: string, env: Record<string, string>): Promise<{ port: number; stop(): Promise<void> }> {
+async function startBare(label: string, env: Record<string, string>): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const { spawn } = await import('node:child_process');
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/bare.ts'], {
@@ -695,7 +843,7 @@ async function startBare(label: string, env: Record<string, string>): Promise<{ 
     await stop();
     throw error;
   }
-  return { port, stop };
+  return { port, pid: child.pid!, stop };
 }
 
 async function bareBaseline(
@@ -703,7 +851,7 @@ async function bareBaseline(
   database: string,
   clients: number,
   pools: number,
-): Promise<{ onePool: number; manyPools: number }> {
+): Promise<{ onePool: number; manyPools: number; cpuMsPerRequest: number }> {
   const bare = await startBare('bare yoga+pg', { BARE_DATABASE_URL: server.url(database), POOL_SIZE: String(opts.poolSize) });
   const { port } = bare;
   try {
@@ -716,10 +864,14 @@ async function bareBaseline(
     };
     await run(() => 1); // warm-up
     const onePool = await run(() => 1);
+    const cpu0 = cpuMsOf(bare.pid);
     const manyPools = await run((i) => (i % pools) + 1);
+    const cpuMsPerRequest = (cpuMsOf(bare.pid) - cpu0) / S.bareRequests;
     client.close();
-    console.log(`  bare yoga+pg: ${onePool.toFixed(0)}/s on 1 pool, ${manyPools.toFixed(0)}/s on ${pools} pools`);
-    return { onePool, manyPools };
+    console.log(
+      `  bare yoga+pg: ${onePool.toFixed(0)}/s on 1 pool, ${manyPools.toFixed(0)}/s on ${pools} pools; ${cpuMsPerRequest.toFixed(3)} ms CPU per request`,
+    );
+    return { onePool, manyPools, cpuMsPerRequest };
   } finally {
     await bare.stop();
   }
@@ -1222,6 +1374,139 @@ async function scenarioProfile(env: PgEnv): Promise<void> {
   report.extra.profile = { ...s, stormPerSecondProfiled: o.requests / o.seconds };
 }
 
+/* ------------------------------------------------------------------ curves of growth */
+
+/**
+ * How the figures grow, in one run: storm throughput by number of
+ * organizations (each point against pgbench on as many pools), fan-out p99 by
+ * number of subscribers (each against the bare graphql-ws server with as
+ * many), RSS by open sessions (against the same gateway idle). The mapping's
+ * curve comes from the mapping scenario's sizes.
+ */
+async function scenarioCurves(env: PgEnv): Promise<void> {
+  const { server, client, sql } = env;
+  const c = S.curves;
+  const parts = [
+    opts.curves.has('storm') ? `storm at ${c.stormOrgs.map(n).join(', ')} organizations` : null,
+    opts.curves.has('fanout') ? `fan-out at ${c.subscribers.map(n).join(', ')} subscribers` : null,
+    opts.curves.has('memory') ? `RSS at ${c.sessions.map(n).join(', ')} open sessions` : null,
+  ].filter(Boolean);
+  await heading(`curves of growth: ${parts.join('; ')}`);
+  const scenario = 'curves of growth';
+
+  // Storm throughput by organizations: the same number of agents spread over 1 … N organizations.
+  for (const orgs of opts.curves.has('storm') ? c.stormOrgs : []) {
+    const agents = Math.max(3, Math.floor(c.stormAgents / orgs));
+    const capacity = agents - 1;
+    const t0 = Date.now();
+    const fixtures = await createStormOrgs(client, `Curve ${orgs}`, orgs);
+    const loaded: StormOrg[] = [];
+    for (const f of fixtures) {
+      await populate(client, sql, f, agents, capacity, 0, env.gw);
+      loaded.push({ fixture: f, users: await userIdsOf(sql, f.organizationId) });
+    }
+    console.log(`  ${n(orgs)} organizations × ${n(agents)} agents loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const db = await prepareBaseline(server, orgs);
+    const base = await pgbench(server, { database: db, pools: orgs, shape: 'txn', clients: S.storm.clients, seconds: S.pgbenchSeconds });
+    const o = await runStorm(client, loaded, S.storm.clients);
+    checkStorm(`curve, ${orgs} organizations`, o, orgs * capacity);
+    report.add({
+      scenario,
+      case: `storm, ${n(orgs)} org${orgs > 1 ? 's' : ''} × ${n(agents)} agents, ${S.storm.clients} clients`,
+      metric: 'startSession/s',
+      value: o.requests / o.seconds,
+      unit: '/s',
+      baseline: { label: pgbenchLabel(base), value: base.tps },
+      note: `p99 ${fmt(ms(summary(o.latenciesUs).p99))} ms`,
+    });
+  }
+
+  // Fan-out p99 by subscribers: single changes after a quiet period, against the bare graphql-ws server.
+  if (opts.curves.has('fanout')) {
+    const most = Math.max(...c.subscribers);
+    const [fixture] = await createStormOrgs(client, 'Curve live', 1);
+    const users = c.subscribers.length * c.fanoutChanges + 10;
+    await populate(client, sql, fixture!, users, users, 0, env.gw);
+    const ids = await userIdsOf(sql, fixture!.organizationId);
+    let next = 0;
+    for (const count of c.subscribers) {
+      const bare = await bareFanout(count, c.fanoutChanges);
+      const subs = new Subscribers();
+      try {
+        const ready = await subs.start(env.gw.url, fixture!.tokens.SUPERVISOR, fixture!.organizationId, count);
+        if (ready.connected !== count) report.fail(`curve fan-out: ${ready.connected} of ${count} subscribers connected`);
+        const last: number[] = [];
+        for (let i = 0; i < c.fanoutChanges; i++) {
+          await sleep(150);
+          const r = await startSession(client, fixture!.tokens.AGENT_CLIENT, ids[next]!);
+          const t0 = process.hrtime.bigint();
+          next += 1;
+          if (!r.granted) throw new Error('curve fan-out: a start was not granted');
+          const got = await subs.reached(next, 20_000);
+          if ('missing' in got) {
+            report.fail(`curve fan-out: ${got.missing} of ${count} subscribers never saw ${next} seats in use`);
+            break;
+          }
+          last.push(usBetween(t0, got.last));
+        }
+        const s = summary(last);
+        report.add({
+          scenario,
+          case: `fan-out, ${n(count)} subscribers, ${c.fanoutChanges} single changes`,
+          metric: 'last receipt p99',
+          value: ms(s.p99),
+          unit: 'ms',
+          baseline: { label: 'bare graphql-ws, same subscribers', value: ms(bare.p99) },
+          ...(count === 5000 ? { target: { text: '≤ 150 ms', pass: ms(s.p99) <= 150 } } : {}),
+          note: `p50 ${fmt(ms(s.p50))} ms`,
+        });
+      } finally {
+        await subs.stop();
+      }
+    }
+    console.log(`  fan-out curve done (up to ${n(most)} subscribers)`);
+  }
+
+  // RSS by open sessions: a gateway of its own (nothing else cached), sessions opened through it.
+  if (opts.curves.has('memory')) {
+    const most = Math.max(...c.sessions);
+    const [fixture] = await createStormOrgs(client, 'Curve sessions', 1);
+    await populate(client, sql, fixture!, most, most, 0, env.gw);
+    const ids = await userIdsOf(sql, fixture!.organizationId);
+    const gw = await startGateway({
+      label: 'sessions curve',
+      databaseUrl: server.url(env.dbName),
+      publicKey: VENDOR.publicKey,
+      poolSize: opts.poolSize,
+    });
+    const gclient = new GqlClient(gw.url, S.storm.clients);
+    try {
+      await sleep(S.sampleMs);
+      const idle = ((await gw.metrics()).process_resident_memory_bytes ?? NaN) / 2 ** 20;
+      let open = 0;
+      for (const target of c.sessions) {
+        const res = await runLoad(ids.slice(open, target), S.storm.clients, (u) => startSession(gclient, fixture!.tokens.AGENT_CLIENT, u));
+        const granted = res.results.filter((r) => r?.granted).length;
+        if (res.errors.length || granted !== target - open)
+          report.fail(`sessions curve: ${granted}/${target - open} granted, ${res.errors.length} errors`);
+        open = target;
+        const rss = ((await gw.metrics()).process_resident_memory_bytes ?? NaN) / 2 ** 20;
+        report.add({
+          scenario,
+          case: `memory, ${n(target)} open sessions`,
+          metric: 'RSS',
+          value: rss,
+          unit: 'MiB',
+          baseline: { label: 'same gateway idle after start', value: idle },
+        });
+      }
+    } finally {
+      gclient.close();
+      await gw.stop();
+    }
+  }
+}
+
 /* ------------------------------------------------------------------ PGlite */
 
 async function scenarioPglite(): Promise<void> {
@@ -1423,7 +1708,7 @@ async function main(): Promise<void> {
       `PostgreSQL ${server.version} on ${opts.unixSocket ? `Unix socket ${server.dir}, port` : '127.0.0.1:'}${server.port}; synchronous_commit=${opts.syncCommit}`,
     );
   }
-  const pgScenarios = (['storm', 'checkout', 'fanout', 'mapping', 'durable', 'profile', 'bombs'] as const)
+  const pgScenarios = (['storm', 'checkout', 'fanout', 'mapping', 'curves', 'durable', 'profile', 'bombs'] as const)
     .filter(wants)
     .filter((s) => !(s === 'durable' && opts.syncCommit === 'on'));
   if (server && pgScenarios.length) {
@@ -1438,6 +1723,7 @@ async function main(): Promise<void> {
         if (s === 'checkout') await scenarioCheckout(env);
         if (s === 'fanout') await scenarioFanout(env);
         if (s === 'mapping') await scenarioMapping(env);
+        if (s === 'curves') await scenarioCurves(env);
         if (s === 'durable') await scenarioDurable(env);
         if (s === 'profile') await scenarioProfile(env);
         if (s === 'bombs') await scenarioBombs(env, report, opts.smoke ? { seconds: 3, users: 600 } : { seconds: 20, users: 2_000 });

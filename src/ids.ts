@@ -1,7 +1,25 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 let lastMs = -1;
 let counter = 0;
+
+/**
+ * Random bytes drawn 4 KiB at a time (as Node's own randomUUID does): one
+ * call into the system's generator per 256 draws instead of one or two per id, which
+ * was 1.5 % of a login storm's CPU.
+ */
+const POOL = Buffer.alloc(4096);
+let poolAt = POOL.length;
+
+function random16(): Buffer {
+  if (poolAt + 16 > POOL.length) {
+    randomFillSync(POOL);
+    poolAt = 0;
+  }
+  const bytes = Buffer.from(POOL.subarray(poolAt, poolAt + 16));
+  poolAt += 16;
+  return bytes;
+}
 
 /**
  * UUIDv7 (RFC 9562): 48-bit millisecond timestamp, a 12-bit counter that
@@ -21,9 +39,9 @@ export function newId(now: Date = new Date()): string {
     ms = lastMs;
   } else {
     lastMs = ms;
-    counter = randomBytes(1)[0]! & 0x7f; // a random start leaves room to count up
+    counter = random16()[0]! & 0x7f; // a random start leaves room to count up
   }
-  const bytes = randomBytes(16);
+  const bytes = random16();
   for (let i = 0; i < 6; i++) bytes[i] = Math.floor(ms / 2 ** (8 * (5 - i))) & 0xff;
   bytes[6] = 0x70 | ((counter >> 8) & 0x0f);
   bytes[7] = counter & 0xff;

@@ -16,6 +16,7 @@ import type { Plugin } from 'graphql-yoga';
 import type { Viewer } from '../auth/viewer.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../schema/pagination.ts';
 import { MAX_SITES_PER_ORGANIZATION, MAX_TEAMS_PER_ORGANIZATION } from '../tenancy/validate.ts';
+import { OperationCostCache } from './cost-cache.ts';
 import { rateLimitError } from './rate-limit.ts';
 
 /**
@@ -185,6 +186,7 @@ export function operationCost(
   document: DocumentNode,
   operationName: string | null | undefined,
   variables: Record<string, unknown> | null | undefined,
+  estimator: ComplexityEstimator = fieldCost,
 ): number {
   const operation = getOperationAST(document, operationName ?? undefined);
   if (!operation) return 0;
@@ -195,7 +197,7 @@ export function operationCost(
       schema,
       query: { ...document, definitions: document.definitions.filter((d) => d === operation || d.kind === 'FragmentDefinition') },
       variables: variables ?? {},
-      estimators: [fieldCost],
+      estimators: [estimator],
       maxQueryNodes: MAX_QUERY_NODES,
     });
   } catch (error) {
@@ -406,6 +408,8 @@ interface RequestState {
 export function useOperationCost(limits: CostLimits & { maxTokens?: number }): Plugin {
   let schema: GraphQLSchema | null = null;
   const documents = new Map<string, DocumentNode | null>();
+  /** Costs per document that do not depend on the variables (cost-cache.ts). */
+  const costs = new OperationCostCache(operationCost, fieldCost);
   const slots = new TenantSlots(limits.expensiveConcurrency, limits.expensiveWaitMs);
   const requests = new WeakMap<object, RequestState>();
   /** Costs computed for an HTTP request's params, reused when that very operation executes (same query, variables, name). */
@@ -488,7 +492,7 @@ export function useOperationCost(limits: CostLimits & { maxTokens?: number }): P
             const document = documentOf(params.query);
             if (!document) continue;
             const variables = params.variables && typeof params.variables === 'object' ? (params.variables as Record<string, unknown>) : {};
-            const cost = operationCost(schema, document, params.operationName, variables);
+            const cost = costs.cost(schema, document, params.operationName, variables);
             if (Number.isNaN(cost)) continue; // not valid: validation answers it
             costed.set(params, { query: params.query, variables: params.variables, operationName: params.operationName, cost });
             total += cost;

@@ -16,6 +16,7 @@ import { useRequestShape, useWellFormedStrings } from '../security/request-error
 import { getSchema } from '../schema/index.ts';
 import { useTokenStreamCut, type LiveConnections } from '../tokens/stream-registry.ts';
 import type { Authenticate } from './authenticate.ts';
+import { useRequestBodyLimit } from './body-limit.ts';
 
 /** The path of GraphQL over HTTP (GET/POST, SSE, GraphiQL) and over graphql-ws. */
 export const GRAPHQL_PATH = '/graphql';
@@ -71,10 +72,14 @@ export function createGatewayYoga(deps: GatewayYogaDeps): GatewayYoga {
     maskedErrors: { isDev: false, maskError: maskDatabaseFaults },
     logging: yogaLogger(logger),
     ...yogaLimitOptions(limits),
+    // MAX_REQUEST_BODY_BYTES is enforced by useRequestBodyLimit (body-limit.ts), without a stream per request.
+    maxRequestBodySize: false,
     plugins: [
       useObservability({ logger, metrics }),
       useStreamTracking,
       useRequestShape(),
+      // After every plugin that sets a request parser: it wraps the one they leave.
+      useRequestBodyLimit(limits.maxBodyBytes),
       useWellFormedStrings(),
       ...operationLimitPlugins(limits),
       // Before the activation limit: a refused mutation uses up no attempt.
