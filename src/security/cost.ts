@@ -13,7 +13,7 @@ import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexit
 import type { Plugin } from 'graphql-yoga';
 import type { Viewer } from '../auth/viewer.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../schema/pagination.ts';
-import { MAX_SITES_PER_ORGANIZATION, MAX_TEAMS_PER_ORGANIZATION } from '../tenancy/validate.ts';
+import { MAX_IMPORT_USERS, MAX_NODE_IDS, MAX_SITES_PER_ORGANIZATION, MAX_TEAMS_PER_ORGANIZATION } from '../tenancy/validate.ts';
 import { rateLimitError } from './rate-limit.ts';
 
 /**
@@ -24,8 +24,10 @@ import { rateLimitError } from './rate-limit.ts';
  *
  * - every field costs 1, plus what its selection costs;
  * - a connection (a field with a `first` argument) multiplies its selection by
- *   `first` (the literal, the variable's value or the default page size, never
- *   more than the largest page the field serves);
+ *   `first` or `last` (the literal, the variable's value or the default page
+ *   size, never more than the largest page the field serves);
+ * - importUsers multiplies its selection by the rows it is given (its answer
+ *   holds one per row), plus IMPORT_ROW_COST per row for the work;
  * - an interval field (`from` and `to` arguments, e.g. `usage`, `seatHistory`)
  *   costs 4 per hour of the interval it reads, plus its rows;
  * - any other list multiplies its selection by the size assumed for it
@@ -40,6 +42,9 @@ import { rateLimitError } from './rate-limit.ts';
 
 /** The most users one moveUsers names (assignments.service.ts refuses more). */
 const MOVE_USERS_MAX = 1000;
+
+/** What importing one row costs besides its answer (validation, insert, licence rules). */
+const IMPORT_ROW_COST = 1;
 
 /** Assumed sizes of lists without a size argument, by `Type.field`; others DEFAULT_LIST_SIZE. */
 const LIST_SIZES: Readonly<Record<string, number>> = {
@@ -73,6 +78,13 @@ const LIST_SIZES: Readonly<Record<string, number>> = {
   'UserConnection.edges': 1,
   'LicenseEventConnection.edges': 1,
   'WebhookDeliveryConnection.edges': 1,
+  'SiteConnection.edges': 1,
+  'TeamConnection.edges': 1,
+  'TeamMemberConnection.edges': 1,
+  // importUsers multiplies its whole selection by its rows (fieldCost): one row here.
+  'ImportUsersPayload.rows': 1,
+  'Query.nodes': MAX_NODE_IDS,
+  'DeleteTeamPayload.movedUsers': MOVE_USERS_MAX,
 };
 const DEFAULT_LIST_SIZE = 10;
 /** Lists of introspection types (`__Schema.types`, `__Type.fields` …): GraphiQL's introspection query costs about 5,000. */
@@ -93,8 +105,13 @@ function hoursOf(from: unknown, to: unknown): number {
 /** The estimator of every field (see the module comment). */
 export const fieldCost: ComplexityEstimator = ({ type, field, args, childComplexity }) => {
   const key = `${type.name}.${field.name}`;
+  if (key === 'Mutation.importUsers') {
+    const users = (args.input as { users?: unknown } | undefined)?.users;
+    const rows = Array.isArray(users) ? Math.min(users.length, MAX_IMPORT_USERS) : MAX_IMPORT_USERS;
+    return 1 + rows * (IMPORT_ROW_COST + Math.max(1, childComplexity));
+  }
   if (field.args.some((a) => a.name === 'first')) {
-    const requested = typeof args.first === 'number' ? args.first : DEFAULT_PAGE_SIZE;
+    const requested = typeof args.first === 'number' ? args.first : typeof args.last === 'number' ? args.last : DEFAULT_PAGE_SIZE;
     return 1 + Math.min(MAX_PAGE_SIZE, Math.max(0, requested)) * Math.max(1, childComplexity);
   }
   const isInterval = field.args.some((a) => a.name === 'from') && field.args.some((a) => a.name === 'to');
