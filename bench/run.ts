@@ -24,6 +24,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeF
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { scenarioBombs } from './bombs.ts';
+import { scenarioImport } from './import.ts';
 import { cleanupAll, ownChild, stopChild, tempDir } from './cleanup.ts';
 import { GqlClient, runLoad, startSession, type StartOutcome } from './clients.ts';
 import { ROOT, startGateway, type Gateway } from './gateway.ts';
@@ -47,7 +48,19 @@ import { scenarioRecovery } from './recovery.ts';
 
 /* ------------------------------------------------------------------ options */
 
-const SCENARIOS = ['storm', 'checkout', 'fanout', 'mapping', 'durable', 'profile', 'bombs', 'pglite', 'coldstart', 'recovery'] as const;
+const SCENARIOS = [
+  'storm',
+  'checkout',
+  'fanout',
+  'mapping',
+  'durable',
+  'profile',
+  'bombs',
+  'import',
+  'pglite',
+  'coldstart',
+  'recovery',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const ALIASES: Record<string, Scenario> = {
   memory: 'fanout',
@@ -1423,7 +1436,7 @@ async function main(): Promise<void> {
       `PostgreSQL ${server.version} on ${opts.unixSocket ? `Unix socket ${server.dir}, port` : '127.0.0.1:'}${server.port}; synchronous_commit=${opts.syncCommit}`,
     );
   }
-  const pgScenarios = (['storm', 'checkout', 'fanout', 'mapping', 'durable', 'profile', 'bombs'] as const)
+  const pgScenarios = (['storm', 'checkout', 'fanout', 'mapping', 'durable', 'profile', 'bombs', 'import'] as const)
     .filter(wants)
     .filter((s) => !(s === 'durable' && opts.syncCommit === 'on'));
   if (server && pgScenarios.length) {
@@ -1441,6 +1454,7 @@ async function main(): Promise<void> {
         if (s === 'durable') await scenarioDurable(env);
         if (s === 'profile') await scenarioProfile(env);
         if (s === 'bombs') await scenarioBombs(env, report, opts.smoke ? { seconds: 3, users: 600 } : { seconds: 20, users: 2_000 });
+        if (s === 'import') await scenarioImport(env, report, { users: opts.smoke ? 500 : 5_000 });
       }
     } finally {
       env.client.close();

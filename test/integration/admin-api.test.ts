@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
-import { codeOf, createOrg, createUser, type OrgFixture, type Result, startGateway, type TestGateway } from '../support/gateway.ts';
+import { codeOf, createOrg, createUser, type Result, startGateway, type TestGateway } from '../support/gateway.ts';
 import {
   activateKey,
   createGroup,
@@ -43,7 +43,7 @@ for (const kind of DATABASES) {
       await gw?.close();
     });
 
-    it('[admin-api][R-SEC-2] node and nodes find any object by its existing id, only within the caller\'s organization', async () => {
+    it("[admin-api][R-SEC-2] node and nodes find any object by its existing id, only within the caller's organization", async () => {
       const org = await licensedOrg(gw, STORM, [{ product: 'BASE', quantity: 10 }]);
       const other = await licensedOrg(gw, STORM, [{ product: 'BASE', quantity: 10 }]);
       const user = await createUser(gw, org.admin, { siteId: org.siteId, name: 'Ada' });
@@ -116,19 +116,30 @@ for (const kind of DATABASES) {
       const first = await gw.ok<Page>(PAGE, { id: org.organizationId, first: 2 }, org.tokens.SUPERVISOR);
       expect(first.organization.siteConnection.edges.map((e) => e.node.id)).toEqual(sites.slice(0, 2));
       expect(first.organization.siteConnection.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false });
-      const next = await gw.ok<Page>(PAGE, { id: org.organizationId, first: 2, after: first.organization.siteConnection.pageInfo.endCursor });
+      const next = await gw.ok<Page>(PAGE, {
+        id: org.organizationId,
+        first: 2,
+        after: first.organization.siteConnection.pageInfo.endCursor,
+      });
       expect(next.organization.siteConnection.edges.map((e) => e.node.id)).toEqual(sites.slice(2, 4));
       // Backward: the last two, then the two before them.
       const last = await gw.ok<Page>(PAGE, { id: org.organizationId, last: 2 });
       expect(last.organization.siteConnection.edges.map((e) => e.node.id)).toEqual(sites.slice(3, 5));
       expect(last.organization.siteConnection.pageInfo).toMatchObject({ hasPreviousPage: true, hasNextPage: false });
-      const before = await gw.ok<Page>(PAGE, { id: org.organizationId, last: 2, before: last.organization.siteConnection.pageInfo.startCursor });
+      const before = await gw.ok<Page>(PAGE, {
+        id: org.organizationId,
+        last: 2,
+        before: last.organization.siteConnection.pageInfo.startCursor,
+      });
       expect(before.organization.siteConnection.edges.map((e) => e.node.id)).toEqual(sites.slice(1, 3));
       const empty = await gw.ok<Page>(PAGE, { id: org.organizationId, first: 0 });
       expect(empty.organization.siteConnection.pageInfo).toMatchObject({ startCursor: null, endCursor: null });
       expect(refusal(await gw.gql(PAGE, { id: org.organizationId, last: 501 }))).toMatchObject({ code: 'BAD_USER_INPUT', field: 'last' });
       expect(refusal(await gw.gql(PAGE, { id: org.organizationId, first: 1, last: 1 }))).toMatchObject({ code: 'BAD_USER_INPUT' });
-      expect(refusal(await gw.gql(PAGE, { id: org.organizationId, before: 'nope' }))).toMatchObject({ code: 'BAD_USER_INPUT', field: 'before' });
+      expect(refusal(await gw.gql(PAGE, { id: org.organizationId, before: 'nope' }))).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        field: 'before',
+      });
 
       const team = await createTeam(gw, org, 'Blue');
       const members = await createUsers(gw, org, 3, { teamId: team });
@@ -275,20 +286,39 @@ for (const kind of DATABASES) {
       const [lead] = await createUsers(gw, org, 1, { prefix: 'Lead' });
       const team = await createTeam(gw, org, 'Support');
       const ACCESS = `query($id: ID!) { team(id: $id) { name leader { id } members { id } analyticsAccess { allowed membersRequiringLicense } } }`;
-      await gw.ok(`mutation($input: TeamMembersInput!) { addTeamMembers(input: $input) { team { id } } }`, { input: { teamId: team, userIds: [...members, lead] } }, org.admin);
+      await gw.ok(
+        `mutation($input: TeamMembersInput!) { addTeamMembers(input: $input) { team { id } } }`,
+        { input: { teamId: team, userIds: [...members, lead] } },
+        org.admin,
+      );
       let read = await gw.ok(ACCESS, { id: team }, org.admin);
       expect(read.team.analyticsAccess).toEqual({ allowed: false, membersRequiringLicense: 3 });
-      await gw.ok(`mutation($input: SetTeamLeaderInput!) { setTeamLeader(input: $input) { team { leader { id } } } }`, { input: { teamId: team, leaderId: lead } }, org.admin);
+      await gw.ok(
+        `mutation($input: SetTeamLeaderInput!) { setTeamLeader(input: $input) { team { leader { id } } } }`,
+        { input: { teamId: team, leaderId: lead } },
+        org.admin,
+      );
       read = await gw.ok(ACCESS, { id: team }, org.admin);
       expect(read.team).toMatchObject({ leader: { id: lead }, analyticsAccess: { allowed: true, membersRequiringLicense: 2 } });
-      await gw.ok(`mutation($input: RenameTeamInput!) { renameTeam(input: $input) { team { name } } }`, { input: { teamId: team, name: 'Service' } }, org.admin);
-      await gw.ok(`mutation($input: TeamMembersInput!) { removeTeamMembers(input: $input) { team { id } } }`, { input: { teamId: team, userIds: [lead] } }, org.admin);
+      await gw.ok(
+        `mutation($input: RenameTeamInput!) { renameTeam(input: $input) { team { name } } }`,
+        { input: { teamId: team, name: 'Service' } },
+        org.admin,
+      );
+      await gw.ok(
+        `mutation($input: TeamMembersInput!) { removeTeamMembers(input: $input) { team { id } } }`,
+        { input: { teamId: team, userIds: [lead] } },
+        org.admin,
+      );
       read = await gw.ok(ACCESS, { id: team }, org.admin);
       expect(read.team).toMatchObject({ name: 'Service', leader: null });
       expect(read.team.members.map((m: { id: string }) => m.id)).toEqual(members);
 
       const DELETE = `mutation($input: DeleteTeamInput!) { deleteTeam(input: $input) { applied deletedTeamId movedUsers { id } } }`;
-      expect(refusal(await gw.gql(DELETE, { input: { teamId: team } }, org.admin))).toMatchObject({ field: 'input.moveMembersToTeamId', rule: 'ADMIN-DELETE-1' });
+      expect(refusal(await gw.gql(DELETE, { input: { teamId: team } }, org.admin))).toMatchObject({
+        field: 'input.moveMembersToTeamId',
+        rule: 'ADMIN-DELETE-1',
+      });
       const other = await createTeam(gw, org, 'Other');
       const dry = await gw.ok(DELETE, { input: { teamId: team, moveMembersToTeamId: other, dryRun: true } }, org.admin);
       expect(dry.deleteTeam.applied).toBe(false);
@@ -304,7 +334,9 @@ for (const kind of DATABASES) {
       const b = await createGroup(gw, org, 'B', ['BASE']);
       const [u] = await createUsers(gw, org, 1, { configurationGroupId: a });
       const RENAME = `mutation($input: RenameConfigurationGroupInput!) { renameConfigurationGroup(input: $input) { configurationGroup { name } } }`;
-      expect(refusal(await gw.gql(RENAME, { input: { configurationGroupId: a, name: 'B' } }, org.admin))).toMatchObject({ field: 'input.name' });
+      expect(refusal(await gw.gql(RENAME, { input: { configurationGroupId: a, name: 'B' } }, org.admin))).toMatchObject({
+        field: 'input.name',
+      });
       expect((await gw.ok(RENAME, { input: { configurationGroupId: a, name: 'Agents' } }, org.admin)).renameConfigurationGroup).toEqual({
         configurationGroup: { name: 'Agents' },
       });
@@ -327,8 +359,16 @@ for (const kind of DATABASES) {
       await activateKey(gw, org, issueLicenseKey(STORM, [{ product: 'BASE', quantity: 1 }], { org, keyId: `old-${org.organizationId}` }));
       await activateKey(gw, org, issueLicenseKey(STORM, [{ product: 'BASE', quantity: 2 }], { org, keyId: `now-${org.organizationId}` }));
       const later = new Date(gw.clock.now().getTime() + 30 * DAY).toISOString();
-      const key = issueLicenseKey(STORM, [{ product: 'BASE', quantity: 3 }], { org, keyId: `next-${org.organizationId}`, validFrom: later });
-      await gw.ok(`mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }`, { input: { organizationId: org.organizationId, key } }, org.admin);
+      const key = issueLicenseKey(STORM, [{ product: 'BASE', quantity: 3 }], {
+        org,
+        keyId: `next-${org.organizationId}`,
+        validFrom: later,
+      });
+      await gw.ok(
+        `mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }`,
+        { input: { organizationId: org.organizationId, key } },
+        org.admin,
+      );
       const HISTORY = `query($id: ID!) { organization(id: $id) { licenseKeys { keyId state activatedBy validFrom } } }`;
       const history = await gw.ok(HISTORY, { id: org.organizationId }, org.admin);
       expect(history.organization.licenseKeys.map((k: { keyId: string; state: string }) => [k.keyId.split('-')[0], k.state])).toEqual([
@@ -366,24 +406,38 @@ for (const kind of DATABASES) {
         role: 'AGENT',
         ...extra,
       });
-      const bad = await gw.ok(IMPORT, { input: { organizationId: org.organizationId, users: [row(1), row(2, { site: 'Mars' }), row(3, { email: 'u1@example.com' })] } }, org.admin);
+      const bad = await gw.ok(
+        IMPORT,
+        { input: { organizationId: org.organizationId, users: [row(1), row(2, { site: 'Mars' }), row(3, { email: 'u1@example.com' })] } },
+        org.admin,
+      );
       expect(bad.importUsers).toMatchObject({ applied: false, created: 0, refused: 2 });
-      expect(bad.importUsers.rows.map((r: { created: boolean; field: string | null; rule: string | null }) => [r.created, r.field, r.rule])).toEqual([
+      expect(
+        bad.importUsers.rows.map((r: { created: boolean; field: string | null; rule: string | null }) => [r.created, r.field, r.rule]),
+      ).toEqual([
         [false, null, null],
         [false, 'input.users[1].site', 'ADMIN-IMPORT-1'],
         [false, 'input.users[2].email', 'ADMIN-IMPORT-1'],
       ]);
       const count = async () =>
-        (await gw.ok(`query($id: ID!) { organization(id: $id) { users { totalCount } } }`, { id: org.organizationId }, org.admin)).organization.users
-          .totalCount;
+        (await gw.ok(`query($id: ID!) { organization(id: $id) { users { totalCount } } }`, { id: org.organizationId }, org.admin))
+          .organization.users.totalCount;
       expect(await count()).toBe(0);
 
       // Base licences hold for the batch: four users need BASE, three are bought.
-      const over = await gw.gql(IMPORT, { input: { organizationId: org.organizationId, users: [1, 2, 3, 4].map((i) => row(i)) } }, org.admin);
+      const over = await gw.gql(
+        IMPORT,
+        { input: { organizationId: org.organizationId, users: [1, 2, 3, 4].map((i) => row(i)) } },
+        org.admin,
+      );
       expect(refusal(over)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.users' });
       expect(await count()).toBe(0);
 
-      const dry = await gw.ok(IMPORT, { input: { organizationId: org.organizationId, users: [1, 2, 3].map((i) => row(i)), dryRun: true } }, org.admin);
+      const dry = await gw.ok(
+        IMPORT,
+        { input: { organizationId: org.organizationId, users: [1, 2, 3].map((i) => row(i)), dryRun: true } },
+        org.admin,
+      );
       expect(dry.importUsers).toMatchObject({ applied: false, created: 3, refused: 0 });
       expect(await count()).toBe(0);
 
@@ -393,8 +447,12 @@ for (const kind of DATABASES) {
       expect(await statusesOf(gw, org, done.importUsers.rows[0].userId)).toEqual({ BASE: 'GRANTED' });
       const again = await gw.ok(IMPORT, { input: { organizationId: org.organizationId, users: [row(1)] } }, org.admin);
       expect(again.importUsers.rows[0]).toMatchObject({ field: 'input.users[0].email', rule: 'ADMIN-IMPORT-1' });
-      expect(codeOf(await gw.gql(IMPORT, { input: { organizationId: org.organizationId, users: [row(9)] } }, org.tokens.SUPERVISOR))).toBe('FORBIDDEN');
-      expect(refusal(await gw.gql(IMPORT, { input: { organizationId: org.organizationId, users: [] } }, org.admin))).toMatchObject({ field: 'input.users' });
+      expect(codeOf(await gw.gql(IMPORT, { input: { organizationId: org.organizationId, users: [row(9)] } }, org.tokens.SUPERVISOR))).toBe(
+        'FORBIDDEN',
+      );
+      expect(refusal(await gw.gql(IMPORT, { input: { organizationId: org.organizationId, users: [] } }, org.admin))).toMatchObject({
+        field: 'input.users',
+      });
     });
   });
 }
