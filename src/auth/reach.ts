@@ -274,7 +274,7 @@ export const REACH: Readonly<Record<string, Fields>> = {
   ApiTokenConnection: all('admin', ['edges', 'pageInfo']),
   ApiTokenEdge: all('admin', ['cursor', 'node']),
   CreateApiTokenPayload: all('admin', ['token', 'apiToken']),
-  RevokeApiTokenPayload: all('admin', ['apiTokenId']),
+  RevokeApiTokenPayload: all('admin', ['apiTokenId', 'apiToken']),
   CreateOrganizationPayload: all('admin', ['organization']),
   CreateSitePayload: all('admin', ['site']),
   CreateTeamPayload: all('admin', ['team']),

@@ -119,7 +119,15 @@ const CreateApiTokenPayload = builder.objectRef<{ token: string; apiToken: ApiTo
 
 const RevokeApiTokenPayload = builder.objectRef<{ apiTokenId: string }>('RevokeApiTokenPayload').implement({
   description: 'Result of revokeApiToken.',
-  fields: (t) => ({ apiTokenId: t.exposeID('apiTokenId', { description: 'The id of the token revoked.' }) }),
+  fields: (t) => ({
+    apiTokenId: t.exposeID('apiTokenId', { description: 'The id of the token revoked.' }),
+    apiToken: t.field({
+      type: ApiTokenRef,
+      nullable: true,
+      description: 'The token as it is now, with its revokedAt (for the admin screen to update its row).',
+      resolve: async (p, _a, ctx) => (await service.apiTokenById(ctx, p.apiTokenId)) ?? null,
+    }),
+  }),
 });
 
 builder.mutationFields((t) => ({

@@ -91,6 +91,33 @@ for (const kind of DATABASES) {
       expect(refusal(many)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'ids', rule: 'R-SEC-3' });
     });
 
+    it('[admin-api] API tokens are listed with label, role, created, last use and expiry; revoking answers the revoked token', async () => {
+      const org = await createOrg(gw, STORM);
+      const created = await gw.ok(
+        `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token apiToken { id } } }`,
+        { input: { organizationId: org.organizationId, role: 'INTEGRATOR', label: 'crm', expiresInDays: 30 } },
+        org.admin,
+      );
+      const id = created.createApiToken.apiToken.id;
+      await gw.ok('{ viewer { kind } }', {}, created.createApiToken.token);
+      const LIST = `query($id: ID!) { organization(id: $id) { apiTokens(first: 10) { edges { node { id label role createdAt lastUsedAt expiresAt revokedAt } } } } }`;
+      const list = await gw.ok(LIST, { id: org.organizationId }, org.admin);
+      const token = list.organization.apiTokens.edges
+        .map((e: { node: Record<string, unknown> }) => e.node)
+        .find((n: { id: string }) => n.id === id);
+      expect(token).toMatchObject({ label: 'crm', role: 'INTEGRATOR', revokedAt: null });
+      expect(token.lastUsedAt).not.toBeNull();
+      expect(token.expiresAt).not.toBeNull();
+      const revoked = await gw.ok(
+        `mutation($input: RevokeApiTokenInput!) { revokeApiToken(input: $input) { apiTokenId apiToken { id revokedAt } } }`,
+        { input: { apiTokenId: id } },
+        org.admin,
+      );
+      expect(revoked.revokeApiToken.apiToken.id).toBe(id);
+      expect(revoked.revokeApiToken.apiToken.revokedAt).not.toBeNull();
+      expect(codeOf(await gw.gql(LIST, { id: org.organizationId }, org.tokens.SUPERVISOR))).toBe('FORBIDDEN');
+    });
+
     it('[admin-api][R-API-3] sites, teams and team members are connections paged forward and backward', async () => {
       const org = await licensedOrg(gw, STORM, [{ product: 'BASE', quantity: 20 }]);
       const sites = [org.siteId];
