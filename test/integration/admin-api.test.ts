@@ -256,7 +256,7 @@ for (const kind of DATABASES) {
       const [other] = await createUsers(gw, org, 1, { configurationGroupId: none });
       const UPDATE = `mutation($input: UpdateUserInput!) { updateUser(input: $input) { applied user { id name } } }`;
       const refused = await gw.gql(UPDATE, { input: { userId: other, configurationGroupId: withBase, name: 'Renamed' } }, org.admin);
-      expect(refusal(refused)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.configurationGroupId' });
+      expect(refusal(refused)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.configurationGroupId', rule: 'R-REASSIGN-1' });
       expect(refused.errors?.[0]?.message).toContain('BASE');
       expect((await gw.ok(NODE, { id: other }, org.admin)).node.name).not.toBe('Renamed');
       // The early reassignment: the holder leaves BASE, the other takes it over once.
@@ -457,7 +457,7 @@ for (const kind of DATABASES) {
         { input: { organizationId: org.organizationId, users: [1, 2, 3, 4].map((i) => row(i)) } },
         org.admin,
       );
-      expect(refusal(over)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.users' });
+      expect(refusal(over)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.users', rule: 'R-REASSIGN-1' });
       expect(await count()).toBe(0);
 
       const dry = await gw.ok(
