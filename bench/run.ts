@@ -26,6 +26,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeF
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { scenarioBombs } from './bombs.ts';
+import { scenarioImport } from './import.ts';
 import { cleanupAll, ownChild, stopChild, tempDir } from './cleanup.ts';
 import { GqlClient, runLoad, startSession, type StartOutcome } from './clients.ts';
 import { ROOT, startGateway, type Gateway } from './gateway.ts';
@@ -58,6 +59,7 @@ const SCENARIOS = [
   'durable',
   'profile',
   'bombs',
+  'import',
   'pglite',
   'coldstart',
   'recovery',
@@ -1708,7 +1710,7 @@ async function main(): Promise<void> {
       `PostgreSQL ${server.version} on ${opts.unixSocket ? `Unix socket ${server.dir}, port` : '127.0.0.1:'}${server.port}; synchronous_commit=${opts.syncCommit}`,
     );
   }
-  const pgScenarios = (['storm', 'checkout', 'fanout', 'mapping', 'curves', 'durable', 'profile', 'bombs'] as const)
+  const pgScenarios = (['storm', 'checkout', 'fanout', 'mapping', 'curves', 'durable', 'profile', 'bombs', 'import'] as const)
     .filter(wants)
     .filter((s) => !(s === 'durable' && opts.syncCommit === 'on'));
   if (server && pgScenarios.length) {
@@ -1727,6 +1729,7 @@ async function main(): Promise<void> {
         if (s === 'durable') await scenarioDurable(env);
         if (s === 'profile') await scenarioProfile(env);
         if (s === 'bombs') await scenarioBombs(env, report, opts.smoke ? { seconds: 3, users: 600 } : { seconds: 20, users: 2_000 });
+        if (s === 'import') await scenarioImport(env, report, { users: opts.smoke ? 500 : 5_000 });
       }
     } finally {
       env.client.close();

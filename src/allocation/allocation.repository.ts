@@ -94,6 +94,27 @@ export async function upsertSlot(db: Executor, row: LicenseSlotRow): Promise<voi
     .execute();
 }
 
+/**
+ * Upserts many slot rows, 1,000 per statement: one statement-level revision
+ * bump per chunk instead of one per slot (a transaction that updates the
+ * organization row thousands of times reads ever longer version chains).
+ */
+export async function upsertSlots(db: Executor, rows: readonly LicenseSlotRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 1000) {
+    await db
+      .insertInto('license_slots')
+      .values(rows.slice(i, i + 1000))
+      .onConflict((oc) =>
+        oc.columns(['organization_id', 'product_code', 'slot_no']).doUpdateSet((eb) => ({
+          holder_user_id: eb.ref('excluded.holder_user_id'),
+          window_start: eb.ref('excluded.window_start'),
+          early_used: eb.ref('excluded.early_used'),
+        })),
+      )
+      .execute();
+  }
+}
+
 export function grantsOf(db: Executor, organizationId: string): Promise<{ user_id: string; product_code: string; status: string }[]> {
   return db.selectFrom('user_grants').select(['user_id', 'product_code', 'status']).where('organization_id', '=', organizationId).execute();
 }

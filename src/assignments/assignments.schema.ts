@@ -517,7 +517,8 @@ function reportParts(report: service.MoveReport) {
   };
 }
 
-const MoveUsersPayload = builder.objectRef<service.MoveReport>('MoveUsersPayload').implement({
+/** Also the licence consequences of the admin API's moves and deletions (src/tenancy/admin.schema.ts). */
+export const MoveUsersPayload = builder.objectRef<service.MoveReport>('MoveUsersPayload').implement({
   description: 'What moveUsers changed, or would change with dryRun.',
   fields: (t) => ({
     applied: t.exposeBoolean('applied', { description: 'False for a dry run: nothing was changed.' }),

@@ -64,10 +64,13 @@ async function syncSlots(trx: Executor, view: LoadedAllocation, field: string): 
     const days = product.reassignCooldownDays ?? 0;
     const rows = view.slotRows.filter((s) => s.product_code === product.code).map((r) => ({ ...r }));
     const needers = activeIds.filter((id) => neededProducts(view.catalog, assignments, id).has(product.code)).sort();
+    const needing = new Set(needers);
+    // Changed slots, written together once the product is done (one statement per 1,000, not one per slot).
+    const dirty = new Map<number, LicenseSlotRow>();
     for (const row of rows) {
-      if (row.holder_user_id !== null && !needers.includes(row.holder_user_id)) {
+      if (row.holder_user_id !== null && !needing.has(row.holder_user_id)) {
         row.holder_user_id = null;
-        await allocationRepo.upsertSlot(trx, row);
+        dirty.set(row.slot_no, row);
       }
     }
     const holders = new Set(rows.map((r) => r.holder_user_id));
@@ -102,8 +105,9 @@ async function syncSlots(trx: Executor, view: LoadedAllocation, field: string): 
       };
       if (existing) Object.assign(existing, row);
       else rows.push(row);
-      await allocationRepo.upsertSlot(trx, row);
+      dirty.set(row.slot_no, existing ?? row);
     }
+    await allocationRepo.upsertSlots(trx, [...dirty.values()]);
   }
 }
 

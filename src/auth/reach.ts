@@ -75,6 +75,9 @@ export const REACH: Readonly<Record<string, Fields>> = {
     user: 'read',
     // One session by id, for supervisors (an AGENT_CLIENT has its own sessions from startSession and heartbeat).
     session: 'read',
+    // Any object by id, within the caller's organization (API tokens only for ADMIN: src/tenancy/node.service.ts).
+    node: 'read',
+    nodes: 'read',
   },
   Mutation: {
     startSession: 'sessions',
@@ -82,6 +85,7 @@ export const REACH: Readonly<Record<string, Fields>> = {
     endSession: 'sessions',
     changeSessionChannels: 'sessions',
     createOrganization: 'operator',
+    updateOrganization: 'operator',
     ...all('admin', [
       'activateLicenseKey',
       'assignLicense',
@@ -104,6 +108,18 @@ export const REACH: Readonly<Record<string, Fields>> = {
       'rotateWebhookSecret',
       'redeliverWebhookMessage',
       'sendWebhookPing',
+      // The admin API (src/tenancy/admin.schema.ts).
+      'renameSite',
+      'deleteSite',
+      'renameConfigurationGroup',
+      'deleteConfigurationGroup',
+      'renameTeam',
+      'setTeamLeader',
+      'addTeamMembers',
+      'removeTeamMembers',
+      'deleteTeam',
+      'updateUser',
+      'importUsers',
     ]),
   },
   Subscription: { licenseEvents: 'read', seatUsage: 'read' },
@@ -177,7 +193,11 @@ export const REACH: Readonly<Record<string, Fields>> = {
       // Who holds the seats now, and the daily usage chart: readers, never an AGENT_CLIENT (it sees its own sessions only).
       'openSessions',
       'usagePerDay',
+      'siteConnection',
+      'teamConnection',
     ]),
+    // The history of activated keys (who activated which, and when): ADMIN only.
+    licenseKeys: 'admin',
     // The organization's API tokens (labels, roles, last use; never a hash): ADMIN only.
     apiTokens: 'admin',
     // Endpoints and their delivery logs: ADMIN only (a signing secret is never readable, only returned at create/rotate).
@@ -190,10 +210,16 @@ export const REACH: Readonly<Record<string, Fields>> = {
   OrganizationEdge: all('operator', ['cursor', 'node']),
   Site: all('read', ['id', 'name', 'organization', 'configurationGroups', 'users', 'licenseOverview']),
   ConfigurationGroup: all('read', ['id', 'name', 'site', 'functions', 'options', 'users']),
-  Team: all('read', ['id', 'name', 'leader', 'members', 'analyticsAccess']),
+  Team: all('read', ['id', 'name', 'leader', 'members', 'analyticsAccess', 'memberConnection']),
+  SiteConnection: all('read', ['edges', 'pageInfo']),
+  SiteEdge: all('read', ['cursor', 'node']),
+  TeamConnection: all('read', ['edges', 'pageInfo']),
+  TeamEdge: all('read', ['cursor', 'node']),
+  TeamMemberConnection: all('read', ['edges', 'pageInfo', 'totalCount']),
+  TeamMemberEdge: all('read', ['cursor', 'node']),
   UserConnection: all('read', ['edges', 'pageInfo', 'totalCount']),
   UserEdge: all('read', ['cursor', 'node']),
-  PageInfo: all('read', ['hasNextPage', 'endCursor']),
+  PageInfo: all('read', ['hasNextPage', 'hasPreviousPage', 'startCursor', 'endCursor']),
   UserLicense: all('read', ['product', 'source', 'status', 'rank', 'configuredAt', 'coveredBy']),
   UserSetting: all('read', ['function', 'name', 'value', 'updatedAt']),
   Explanation: all('read', ['product', 'granted', 'steps', 'details']),
@@ -287,7 +313,7 @@ export const REACH: Readonly<Record<string, Fields>> = {
   ApiTokenConnection: all('admin', ['edges', 'pageInfo']),
   ApiTokenEdge: all('admin', ['cursor', 'node']),
   CreateApiTokenPayload: all('admin', ['token', 'apiToken']),
-  RevokeApiTokenPayload: all('admin', ['apiTokenId']),
+  RevokeApiTokenPayload: all('admin', ['apiTokenId', 'apiToken']),
   CreateOrganizationPayload: all('admin', ['organization']),
   CreateSitePayload: all('admin', ['site']),
   CreateTeamPayload: all('admin', ['team']),
@@ -304,6 +330,17 @@ export const REACH: Readonly<Record<string, Fields>> = {
   UnassignLicensePayload: all('admin', ['user']),
   SetUserSettingPayload: all('admin', ['user']),
   ActivateLicenseKeyPayload: all('admin', ['license', 'organization']),
+  LicenseKeyActivation: all('admin', ['keyId', 'state', 'activatedAt', 'activatedBy', 'validFrom', 'validUntil', 'graceUntil']),
+  // The admin API's payloads.
+  UpdateOrganizationPayload: all('admin', ['organization']),
+  RenameSitePayload: all('admin', ['site']),
+  RenameConfigurationGroupPayload: all('admin', ['configurationGroup']),
+  TeamPayload: all('admin', ['team']),
+  DeletePayload: all('admin', ['applied', 'deletedId', 'consequences']),
+  DeleteTeamPayload: all('admin', ['applied', 'deletedTeamId', 'movedUsers']),
+  UpdateUserPayload: all('admin', ['applied', 'user', 'consequences']),
+  ImportUsersPayload: all('admin', ['applied', 'created', 'refused', 'rows']),
+  ImportUserResult: all('admin', ['index', 'created', 'userId', 'field', 'rule', 'message']),
 
   // Webhooks (src/webhooks/): the secret only in the create and rotate payloads.
   WebhookEndpoint: all('admin', ['id', 'url', 'eventTypes', 'enabled', 'disabledReason', 'createdAt', 'updatedAt', 'deliveries']),

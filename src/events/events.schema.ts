@@ -148,7 +148,11 @@ builder.objectFields(OrganizationRef, (t) => ({
         to: args.to ?? null,
       };
       if (filter.userId != null && !isId(filter.userId)) {
-        return { edges: [], pageInfo: { hasNextPage: false, endCursor: null }, totalCount: async () => 0 };
+        return {
+          edges: [],
+          pageInfo: { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null },
+          totalCount: async () => 0,
+        };
       }
       return {
         ...toConnection(await pageOfEvents(ctx.db, org.id, page, filter), page),

@@ -7,6 +7,7 @@ import { builder } from '../schema/builder.ts';
 import { OrganizationRef, ProductRef, productOfCatalog } from '../schema/refs.ts';
 import { catalogOf } from '../tenancy/access.ts';
 import { activateLicenseKey, licenseStatusOf, type Activation } from './license.service.ts';
+import { keyHistory, type KeyHistoryEntry, type KeyHistoryState } from './key-history.ts';
 
 const LicenseStateEnum = builder.enumType('LicenseState', {
   description: "Where the organization's licence is in its life (R-LIFE): ACTIVE → RENEWAL_DUE → GRACE → DEMO, or PENDING, NONE.",
@@ -193,5 +194,36 @@ builder.mutationFields((t) => ({
       ctx.loaders.licenseKeys.clear(activation.organization.id);
       return activation;
     },
+  }),
+}));
+
+const KeyHistoryStateEnum = builder.enumType('LicenseKeyState', {
+  description: 'Where an activated licence key stands now (R-KEY-4).',
+  values: {
+    GOVERNING: { description: 'Its entitlements apply: the latest activated key that has started, term or grace not over.' },
+    PENDING: { description: 'It starts later and takes over then.' },
+    SUPERSEDED: { description: 'A later activated key replaced it; it never governs again.' },
+    EXPIRED: { description: 'It is the latest started key, but its term and grace are over (demo mode, R-LIFE-4).' },
+  } satisfies Record<KeyHistoryState, unknown>,
+});
+
+const LicenseKeyActivationRef = builder.objectRef<KeyHistoryEntry>('LicenseKeyActivation').implement({
+  description: 'One licence key the organization activated, with its term and its state now (never its payload or signature).',
+  fields: (t) => ({
+    keyId: t.exposeString('keyId', { description: "The key's id, as LicenseStatus.keyId names it." }),
+    state: t.field({ type: KeyHistoryStateEnum, description: 'GOVERNING, PENDING, SUPERSEDED or EXPIRED.', resolve: (k) => k.state }),
+    activatedAt: t.field({ type: 'DateTime', description: 'When it was activated.', resolve: (k) => k.activatedAt }),
+    activatedBy: t.exposeString('activatedBy', { description: 'Who activated it: operator, or token:<id> of the ADMIN token.' }),
+    validFrom: t.field({ type: 'DateTime', description: 'Start of its term.', resolve: (k) => k.term.validFrom }),
+    validUntil: t.field({ type: 'DateTime', description: 'End of its term (exclusive).', resolve: (k) => k.term.validUntil }),
+    graceUntil: t.field({ type: 'DateTime', description: 'End of its grace period (exclusive).', resolve: (k) => k.term.graceUntil }),
+  }),
+});
+
+builder.objectFields(OrganizationRef, (t) => ({
+  licenseKeys: t.field({
+    type: [LicenseKeyActivationRef],
+    description: 'Every licence key the organization activated, the latest activation first, with its state now (R-KEY-4).',
+    resolve: async (org, _a, ctx) => keyHistory(org, await ctx.loaders.licenseKeys.load(org.id), ctx.clock.now(), ctx.caches.parsedKeys),
   }),
 }));

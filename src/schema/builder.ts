@@ -1,4 +1,5 @@
 import SchemaBuilder from '@pothos/core';
+import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError, Kind } from 'graphql';
 import { allows, refusal, type Reach } from '../auth/reach.ts';
@@ -18,7 +19,33 @@ export const builder = new SchemaBuilder<{
   };
 }>({
   // 'reach' sets each field's authScopes from the table; scope-auth enforces them.
-  plugins: [ScopeAuthPlugin, 'reach'],
+  // 'relay': the Node interface and cursor connections with backward paging (src/schema/node.ts, refs.ts).
+  plugins: [ScopeAuthPlugin, RelayPlugin, 'reach'],
+  relay: {
+    // Ids stay the plain ids the API has always had (no global-id encoding): Query.node/nodes are
+    // defined in src/schema/node.ts, which looks an id up in the tables the caller may read.
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
+    nodeTypeOptions: { description: 'An object with an id that Query.node and Query.nodes find by that id alone.' },
+    idFieldOptions: { description: 'The object id, the same as in every other field and argument that takes it.' },
+    pageInfoTypeOptions: { description: 'Where a page of a connection starts and ends (R-API-3).' },
+    hasNextPageFieldOptions: { description: 'Whether more items follow this page.' },
+    hasPreviousPageFieldOptions: {
+      description: 'Whether items precede this page (paging backward with last/before; after an `after` cursor: true).',
+    },
+    startCursorFieldOptions: { description: 'The cursor of the first item: pass it as `before` for the previous page; null: empty page.' },
+    endCursorFieldOptions: {
+      description: 'The cursor of the last item: pass it as `after` for the next page; null: the page is empty.',
+    },
+    cursorFieldOptions: { description: 'Pass as `after` (or `before`) to page on from this item.' },
+    nodeFieldOptions: { description: 'The object at this place of the page.' },
+    edgesFieldOptions: { description: 'The items of this page.' },
+    pageInfoFieldOptions: { description: 'Whether more items follow or precede, and the cursors to ask for them.' },
+    firstArgOptions: { description: 'Page size counting forward, 0..500 (default 50).' },
+    afterArgOptions: { description: 'The endCursor of the previous page.' },
+    lastArgOptions: { description: 'Page size counting backward from `before` (or from the end), 0..500.' },
+    beforeArgOptions: { description: 'The startCursor of the following page.' },
+  },
   scopeAuth: {
     authScopes: (ctx) => ({ reach: (level) => allows(ctx.viewer, level) }),
     // Subscriptions are checked once, when they subscribe (their events' fields are checked as usual).

@@ -1,5 +1,6 @@
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.ts';
+import './node.ts';
 // Each module registers its types and root fields on import.
 import '../catalogs/catalog.schema.ts';
 import '../tenancy/organization.schema.ts';
@@ -7,6 +8,7 @@ import '../tenancy/site.schema.ts';
 import '../tenancy/group.schema.ts';
 import '../tenancy/team.schema.ts';
 import '../tenancy/user.schema.ts';
+import '../tenancy/admin.schema.ts';
 import '../tokens/token.schema.ts';
 import '../licenses/license.schema.ts';
 import '../assignments/assignments.schema.ts';

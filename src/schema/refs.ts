@@ -71,16 +71,11 @@ export const WarningRef = builder.objectRef<WarningShape>('Warning').implement({
 export type UserConnectionShape = Connection<User> & { totalCount: () => Promise<number> };
 export const UserConnectionRef = builder.objectRef<UserConnectionShape>('UserConnection');
 
-export const PageInfoRef = builder.objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo').implement({
-  description: 'Where a page of a connection ends (R-API-3).',
-  fields: (t) => ({
-    hasNextPage: t.exposeBoolean('hasNextPage', { description: 'Whether more items follow this page.' }),
-    endCursor: t.exposeString('endCursor', {
-      nullable: true,
-      description: 'The cursor of the last item: pass it as `after` for the next page; null: the page is empty.',
-    }),
-  }),
-});
+/** The Relay plugin's PageInfo (hasNextPage, hasPreviousPage, startCursor, endCursor), shared by every connection. */
+export const PageInfoRef = builder.pageInfoRef();
+
+/** The Node interface (src/schema/node.ts resolves Query.node and Query.nodes). */
+export const NodeRef = builder.nodeInterfaceRef();
 
 export function productOfCatalog(catalog: Catalog, code: string): CatalogProduct {
   const product = catalog.products.find((p) => p.code === code);

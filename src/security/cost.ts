@@ -15,7 +15,7 @@ import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexit
 import type { Plugin } from 'graphql-yoga';
 import type { Viewer } from '../auth/viewer.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../schema/pagination.ts';
-import { MAX_SITES_PER_ORGANIZATION, MAX_TEAMS_PER_ORGANIZATION } from '../tenancy/validate.ts';
+import { MAX_IMPORT_USERS, MAX_NODE_IDS, MAX_SITES_PER_ORGANIZATION, MAX_TEAMS_PER_ORGANIZATION } from '../tenancy/validate.ts';
 import { OperationCostCache } from './cost-cache.ts';
 import { rateLimitError } from './rate-limit.ts';
 
@@ -32,8 +32,10 @@ import { rateLimitError } from './rate-limit.ts';
  *   what costs (each object of a list at least 1), and the size of what they
  *   add to a response is GRAPHQL_MAX_RESPONSE_BYTES' business;
  * - a connection (a field with a `first` argument) multiplies its selection by
- *   `first` (the literal, the variable's value or the default page size, never
- *   more than the largest page the field serves);
+ *   `first` or `last` (the literal, the variable's value or the default page
+ *   size, never more than the largest page the field serves);
+ * - importUsers multiplies its selection by the rows it is given (its answer
+ *   holds one per row), plus IMPORT_ROW_COST per row for the work;
  * - an interval field (`from` and `to` arguments, e.g. `usage`, `usagePerDay`,
  *   `seatHistory`) costs 4 per hour of the interval it reads, plus its rows
  *   (`usagePerDay`: one per calendar day the interval meets);
@@ -50,6 +52,9 @@ import { rateLimitError } from './rate-limit.ts';
 
 /** The most users one moveUsers names (assignments.service.ts refuses more). */
 const MOVE_USERS_MAX = 1000;
+
+/** What importing one row costs besides its answer (validation, insert, licence rules). */
+const IMPORT_ROW_COST = 1;
 
 /** Assumed sizes of lists without a size argument, by `Type.field`; others DEFAULT_LIST_SIZE. */
 const LIST_SIZES: Readonly<Record<string, number>> = {
@@ -86,6 +91,13 @@ const LIST_SIZES: Readonly<Record<string, number>> = {
   'SessionConnection.edges': 1,
   'UsageDay.rows': 30,
   'WebhookDeliveryConnection.edges': 1,
+  'SiteConnection.edges': 1,
+  'TeamConnection.edges': 1,
+  'TeamMemberConnection.edges': 1,
+  // importUsers multiplies its whole selection by its rows (fieldCost): one row here.
+  'ImportUsersPayload.rows': 1,
+  'Query.nodes': MAX_NODE_IDS,
+  'DeleteTeamPayload.movedUsers': MOVE_USERS_MAX,
 };
 const DEFAULT_LIST_SIZE = 10;
 
@@ -142,8 +154,13 @@ function hoursOf(from: unknown, to: unknown): number {
 /** The estimator of every field (see the module comment). */
 export const fieldCost: ComplexityEstimator = ({ type, field, args, childComplexity }) => {
   const key = `${type.name}.${field.name}`;
+  if (key === 'Mutation.importUsers') {
+    const users = (args.input as { users?: unknown } | undefined)?.users;
+    const rows = Array.isArray(users) ? Math.min(users.length, MAX_IMPORT_USERS) : MAX_IMPORT_USERS;
+    return 1 + rows * (IMPORT_ROW_COST + Math.max(1, childComplexity));
+  }
   if (field.args.some((a) => a.name === 'first')) {
-    const requested = typeof args.first === 'number' ? args.first : DEFAULT_PAGE_SIZE;
+    const requested = typeof args.first === 'number' ? args.first : typeof args.last === 'number' ? args.last : DEFAULT_PAGE_SIZE;
     return 1 + Math.min(MAX_PAGE_SIZE, Math.max(0, requested)) * Math.max(1, childComplexity);
   }
   const isInterval = field.args.some((a) => a.name === 'from') && field.args.some((a) => a.name === 'to');

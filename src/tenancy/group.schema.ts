@@ -2,12 +2,13 @@ import { builder } from '../schema/builder.ts';
 import type { ConfigurationGroup } from './domain.ts';
 import { pageArgs } from '../schema/args.ts';
 import { must } from '../schema/loaders.ts';
-import { ConfigurationGroupRef, ProductRef, productOfCatalog, SiteRef, UserConnectionRef } from '../schema/refs.ts';
+import { ConfigurationGroupRef, ProductRef, productOfCatalog, SiteRef, UserConnectionRef, NodeRef } from '../schema/refs.ts';
 import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
 import { usersConnection } from './user.schema.ts';
 
 ConfigurationGroupRef.implement({
+  interfaces: [NodeRef],
   description: 'A set of functions and options at one site; its functions assign their products to every member (R-NAMED-1).',
   fields: (t) => ({
     id: t.exposeID('id', { description: 'Opaque id of the group; ids sort by creation.' }),

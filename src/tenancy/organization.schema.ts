@@ -2,13 +2,14 @@ import { builder } from '../schema/builder.ts';
 import type { Organization } from './domain.ts';
 import { pageArgs } from '../schema/args.ts';
 import { type Connection, parsePage, toConnection } from '../schema/pagination.ts';
-import { CatalogRef, OrganizationRef, PageInfoRef, SiteRef, TeamRef, UserConnectionRef } from '../schema/refs.ts';
+import { CatalogRef, OrganizationRef, PageInfoRef, SiteRef, TeamRef, UserConnectionRef, NodeRef } from '../schema/refs.ts';
 import * as repo from './tenancy.repository.ts';
 import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
 import { usersConnection } from './user.schema.ts';
 
 OrganizationRef.implement({
+  interfaces: [NodeRef],
   description: 'A customer of the platform: its sites, teams, users, licence and usage. Every tenant object belongs to one.',
   fields: (t) => ({
     id: t.exposeID('id', { description: 'The organization id (AGENT_CLIENT tokens may read it).' }),

@@ -2,12 +2,13 @@ import { builder } from '../schema/builder.ts';
 import type { Site } from './domain.ts';
 import { pageArgs } from '../schema/args.ts';
 import { must } from '../schema/loaders.ts';
-import { ConfigurationGroupRef, OrganizationRef, SiteRef, UserConnectionRef } from '../schema/refs.ts';
+import { ConfigurationGroupRef, OrganizationRef, SiteRef, UserConnectionRef, NodeRef } from '../schema/refs.ts';
 import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
 import { usersConnection } from './user.schema.ts';
 
 SiteRef.implement({
+  interfaces: [NodeRef],
   description: 'A location of an organization; holds configuration groups and users.',
   fields: (t) => ({
     id: t.exposeID('id', { description: 'Opaque id of the site; ids sort by creation.' }),

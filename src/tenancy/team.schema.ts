@@ -1,11 +1,12 @@
 import { builder } from '../schema/builder.ts';
 import type { Team } from './domain.ts';
 import { must } from '../schema/loaders.ts';
-import { TeamRef, UserRef } from '../schema/refs.ts';
+import { TeamRef, UserRef, NodeRef } from '../schema/refs.ts';
 import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
 
 TeamRef.implement({
+  interfaces: [NodeRef],
   description: 'A group of users across sites with an optional leader; its analytics need licences (R-ANALYTICS-1).',
   fields: (t) => ({
     id: t.exposeID('id', { description: 'Opaque id of the team; ids sort by creation.' }),

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
-import type { NewOrganization, NewUser } from '../db/schema.ts';
+import type { NewOrganization, NewUser, UserRow } from '../db/schema.ts';
 import type { Page } from '../db/pages.ts';
 import {
   type ConfigurationGroup,
@@ -311,4 +311,173 @@ export async function setUsersGroup(
     .where('organization_id', '=', organizationId)
     .where('id', 'in', userIds)
     .execute();
+}
+
+/* ------------------------------------------------------------ admin API: changes, deletions, two-way pages */
+
+export async function renameOrganization(db: Executor, id: string, name: string): Promise<void> {
+  await db.updateTable('organizations').set({ name }).where('id', '=', id).execute();
+}
+
+/** Sets the customer reference only while none is set; false when one was set meanwhile. */
+export async function setCustomerRefOnce(db: Executor, id: string, customerRef: string): Promise<boolean> {
+  const result = await db
+    .updateTable('organizations')
+    .set({ customer_ref: customerRef })
+    .where('id', '=', id)
+    .where('customer_ref', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+export async function renameSite(db: Executor, organizationId: string, id: string, name: string): Promise<void> {
+  await db.updateTable('sites').set({ name }).where('organization_id', '=', organizationId).where('id', '=', id).execute();
+}
+
+export async function renameGroup(db: Executor, organizationId: string, id: string, name: string): Promise<void> {
+  await db.updateTable('configuration_groups').set({ name }).where('organization_id', '=', organizationId).where('id', '=', id).execute();
+}
+
+export async function renameTeam(db: Executor, organizationId: string, id: string, name: string): Promise<void> {
+  await db.updateTable('teams').set({ name }).where('organization_id', '=', organizationId).where('id', '=', id).execute();
+}
+
+export async function setTeamLeader(db: Executor, organizationId: string, id: string, leaderId: string | null): Promise<void> {
+  await db.updateTable('teams').set({ leader_id: leaderId }).where('organization_id', '=', organizationId).where('id', '=', id).execute();
+}
+
+/** Deletes a site with its configuration groups (their users must have left them). */
+export async function deleteSite(db: Executor, organizationId: string, id: string): Promise<void> {
+  await db.deleteFrom('configuration_groups').where('organization_id', '=', organizationId).where('site_id', '=', id).execute();
+  await db.deleteFrom('sites').where('organization_id', '=', organizationId).where('id', '=', id).execute();
+}
+
+export async function deleteGroup(db: Executor, organizationId: string, id: string): Promise<void> {
+  await db.deleteFrom('configuration_groups').where('organization_id', '=', organizationId).where('id', '=', id).execute();
+}
+
+export async function deleteTeam(db: Executor, organizationId: string, id: string): Promise<void> {
+  await db.deleteFrom('teams').where('organization_id', '=', organizationId).where('id', '=', id).execute();
+}
+
+/** Users of one site, one configuration group or one team, oldest first. */
+export async function usersWhere(
+  db: Executor,
+  organizationId: string,
+  column: 'site_id' | 'configuration_group_id' | 'team_id',
+  id: string,
+): Promise<User[]> {
+  const rows = await db
+    .selectFrom('users')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where(column, '=', id)
+    .orderBy('id')
+    .execute();
+  return rows.map(userOf);
+}
+
+/** Moves users to a site and configuration group (null: none). */
+export async function placeUsers(
+  db: Executor,
+  organizationId: string,
+  userIds: readonly string[],
+  place: { siteId: string; groupId: string | null },
+): Promise<void> {
+  if (userIds.length === 0) return;
+  await db
+    .updateTable('users')
+    .set({ site_id: place.siteId, configuration_group_id: place.groupId })
+    .where('organization_id', '=', organizationId)
+    .where('id', 'in', userIds)
+    .execute();
+}
+
+export async function setUsersTeam(db: Executor, organizationId: string, userIds: readonly string[], teamId: string | null): Promise<void> {
+  if (userIds.length === 0) return;
+  await db.updateTable('users').set({ team_id: teamId }).where('organization_id', '=', organizationId).where('id', 'in', userIds).execute();
+}
+
+export async function updateUserFields(
+  db: Executor,
+  organizationId: string,
+  id: string,
+  change: Partial<Pick<User, 'name' | 'email' | 'role'>>,
+): Promise<void> {
+  if (Object.keys(change).length === 0) return;
+  await db.updateTable('users').set(change).where('organization_id', '=', organizationId).where('id', '=', id).execute();
+}
+
+/** 11 parameters a row: chunks stay far below PGlite's 32,767 parameters per statement. */
+const USER_CHUNK = 1000;
+
+/** Inserts many users and their first status, a chunk per statement. */
+export async function insertUsers(db: Executor, rows: readonly NewUser[], at: Date): Promise<void> {
+  for (let i = 0; i < rows.length; i += USER_CHUNK) {
+    const chunk = rows.slice(i, i + USER_CHUNK);
+    await db.insertInto('users').values(chunk).execute();
+    await db
+      .insertInto('user_status_history')
+      .values(chunk.map((u) => ({ organization_id: u.organization_id, user_id: u.id, status: u.status, at })))
+      .execute();
+  }
+}
+
+/** Users of the organization whose e-mail is one of these (case-insensitive), for the import's duplicate check. */
+export async function usersWithEmails(db: Executor, organizationId: string, emails: readonly string[]): Promise<string[]> {
+  if (emails.length === 0) return [];
+  const rows = await db
+    .selectFrom('users')
+    .select('email')
+    .where('organization_id', '=', organizationId)
+    .where(
+      sql<string>`lower(email)`,
+      'in',
+      emails.map((e) => e.toLowerCase()),
+    )
+    .execute();
+  return rows.map((r) => (r.email ?? '').toLowerCase());
+}
+
+/** A two-way keyset page: ids after `afterId` and before `beforeId`; `inverted` reads from the end (last/before). */
+export interface TwoWayPage {
+  afterId: string | null;
+  beforeId: string | null;
+  limit: number;
+  inverted: boolean;
+}
+
+type PagedTable = 'sites' | 'teams' | 'users';
+
+function twoWay<T>(db: Executor, table: PagedTable, organizationId: string, page: TwoWayPage, teamId?: string) {
+  let q = db.selectFrom(table).selectAll().where('organization_id', '=', organizationId);
+  if (teamId !== undefined) q = q.where(sql.ref('team_id'), '=', teamId);
+  if (page.afterId) q = q.where('id', '>', page.afterId);
+  if (page.beforeId) q = q.where('id', '<', page.beforeId);
+  return q
+    .orderBy('id', page.inverted ? 'desc' : 'asc')
+    .limit(page.limit)
+    .execute() as Promise<T[]>;
+}
+
+export function pageOfSites(db: Executor, organizationId: string, page: TwoWayPage): Promise<Site[]> {
+  return twoWay<Site>(db, 'sites', organizationId, page);
+}
+
+export function pageOfTeams(db: Executor, organizationId: string, page: TwoWayPage): Promise<Team[]> {
+  return twoWay<Team>(db, 'teams', organizationId, page);
+}
+
+export async function pageOfTeamMembers(db: Executor, organizationId: string, teamId: string, page: TwoWayPage): Promise<User[]> {
+  return (await twoWay<UserRow>(db, 'users', organizationId, page, teamId)).map(userOf);
+}
+
+export function countTeamMembers(db: Executor, organizationId: string, teamId: string): Promise<number> {
+  return db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('organization_id', '=', organizationId)
+    .where('team_id', '=', teamId)
+    .executeTakeFirstOrThrow()
+    .then((r) => Number(r.n));
 }

@@ -10,6 +10,7 @@ import {
   UserConnectionRef,
   UserRef,
   type UserConnectionShape,
+  NodeRef,
 } from '../schema/refs.ts';
 import { hasWarnings } from '../licensing/warnings.ts';
 import * as repo from './tenancy.repository.ts';
@@ -39,6 +40,7 @@ export const UserStatusEnum = builder.enumType('UserStatus', {
 });
 
 UserRef.implement({
+  interfaces: [NodeRef],
   description: 'A person of an organization, at one site, optionally in a configuration group and a team.',
   fields: (t) => ({
     id: t.exposeID('id', { description: 'The user id (AGENT_CLIENT tokens may read it).' }),

@@ -11,6 +11,11 @@ const MAX_NAME = 200;
  */
 export const MAX_SITES_PER_ORGANIZATION = 500;
 export const MAX_TEAMS_PER_ORGANIZATION = 500;
+/** The most users one importUsers takes (the cost analysis multiplies its answer by the rows given). */
+export const MAX_IMPORT_USERS = 5000;
+/** The most ids one Query.nodes takes. */
+export const MAX_NODE_IDS = 100;
+
 // Control characters make names unprintable in admin front ends and logs;
 // bidi overrides make a name display as something else (spoofing).
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point of this pattern

@@ -4,7 +4,7 @@ import { pageArgs } from '../schema/args.ts';
 import { builder } from '../schema/builder.ts';
 import { must } from '../schema/loaders.ts';
 import { parsePage, toConnection, type Connection } from '../schema/pagination.ts';
-import { ApiTokenRef, OrganizationRef, PageInfoRef } from '../schema/refs.ts';
+import { ApiTokenRef, NodeRef, OrganizationRef, PageInfoRef } from '../schema/refs.ts';
 import { LAST_USED_GRANULARITY_MS } from './token-cache.ts';
 import type { ApiToken } from './tokens.repository.ts';
 import * as service from './tokens.service.ts';
@@ -20,6 +20,7 @@ const ApiRoleEnum = builder.enumType('ApiRole', {
 });
 
 ApiTokenRef.implement({
+  interfaces: [NodeRef],
   description: "An organization's API token, without its secret or hash (R-SEC-1); the operator or an ADMIN token reads it.",
   fields: (t) => ({
     id: t.exposeID('id', { description: 'The token id (not the secret): pass it to revokeApiToken.' }),
@@ -118,7 +119,15 @@ const CreateApiTokenPayload = builder.objectRef<{ token: string; apiToken: ApiTo
 
 const RevokeApiTokenPayload = builder.objectRef<{ apiTokenId: string }>('RevokeApiTokenPayload').implement({
   description: 'Result of revokeApiToken.',
-  fields: (t) => ({ apiTokenId: t.exposeID('apiTokenId', { description: 'The id of the token revoked.' }) }),
+  fields: (t) => ({
+    apiTokenId: t.exposeID('apiTokenId', { description: 'The id of the token revoked.' }),
+    apiToken: t.field({
+      type: ApiTokenRef,
+      nullable: true,
+      description: 'The token as it is now, with its revokedAt (for the admin screen to update its row).',
+      resolve: async (p, _a, ctx) => (await service.apiTokenById(ctx, p.apiTokenId)) ?? null,
+    }),
+  }),
 });
 
 builder.mutationFields((t) => ({

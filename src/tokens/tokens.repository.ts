@@ -99,3 +99,9 @@ export function tokenStates(
 export async function notifyTokenChange(db: Executor, channel: string, id: string): Promise<void> {
   await sql`select pg_notify(${channel}, ${id})`.execute(db);
 }
+
+/** Tokens by id, of any organization (callers filter by the viewer's organization). */
+export async function tokensByIds(db: Executor, ids: readonly string[]): Promise<ApiToken[]> {
+  if (ids.length === 0) return [];
+  return (await db.selectFrom('api_tokens').selectAll().where('id', 'in', ids).execute()).map(toApiToken);
+}

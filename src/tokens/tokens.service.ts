@@ -134,3 +134,8 @@ export async function revokeApiToken(ctx: Context, input: { apiTokenId: string }
 export async function listApiTokens(ctx: Context, organizationId: string, page: Page): Promise<repo.ApiToken[]> {
   return repo.pageOfTokens(ctx.db, organizationId, page);
 }
+
+/** A token by id after a change of it (the caller was authorized by the change); undefined when it is gone. */
+export async function apiTokenById(ctx: Context, id: string): Promise<repo.ApiToken | undefined> {
+  return (await repo.tokensByIds(ctx.db, [id]))[0];
+}
