@@ -9,6 +9,8 @@ import { split } from '../licensing/metering.ts';
 import { concurrentSeatProducts, DEMO_POOL } from '../licensing/seats.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import { statusFrom, type ParsedKeys } from '../allocation/keys.ts';
+import { seatsOfUnit } from '../licensing/reservations.ts';
+import { boundsOf, openSeatsByUnit } from '../reservations/reservations.repository.ts';
 import { deniedUsersBetween } from './denials.repository.ts';
 import * as repo from './sessions.repository.ts';
 
@@ -29,6 +31,44 @@ export interface PoolUsage {
   peakToday: number;
   /** Agents turned away today (UTC): distinct users refused a start for this pool (see deniedToday below). */
   deniedToday: number;
+  /** R-RES-6: the sites and configuration groups with a reservation or cap of this pool, sites before their groups. */
+  units: UnitUsage[];
+}
+
+/** One site's or configuration group's bound of a pool and the seats its members hold. */
+export interface UnitUsage {
+  siteId: string;
+  siteName: string;
+  /** Null: the bound is the site's. */
+  groupId: string | null;
+  groupName: string | null;
+  reserved: number;
+  cap: number | null;
+  inUse: number;
+}
+
+/** R-RES-6: the bounds of every bounded pool of the organization with the seats held by their units. */
+export async function unitUsageOf(db: Executor, organizationId: string): Promise<Map<string, UnitUsage[]>> {
+  const bounds = await boundsOf(db, organizationId);
+  const byProduct = new Map<string, UnitUsage[]>();
+  for (const product of new Set(bounds.map((b) => b.product))) {
+    const seats = await openSeatsByUnit(db, organizationId, product);
+    byProduct.set(
+      product,
+      bounds
+        .filter((b) => b.product === product)
+        .map((b) => ({
+          siteId: b.siteId,
+          siteName: b.siteName,
+          groupId: b.groupId,
+          groupName: b.groupName,
+          reserved: b.reserved,
+          cap: b.cap,
+          inUse: seatsOfUnit(b, seats),
+        })),
+    );
+  }
+  return byProduct;
 }
 
 export interface SeatUsageSnapshot {
@@ -74,10 +114,11 @@ export async function seatUsage(
   now: Date,
   parsedKeys: ParsedKeys,
 ): Promise<SeatUsageSnapshot> {
-  const [keys, pools, denied] = await Promise.all([
+  const [keys, pools, denied, units] = await Promise.all([
     keysOfOrganizations(db, [org.id]),
     repo.poolsOfOrganizations(db, [org.id]),
     deniedToday(db, org.id, now),
+    unitUsageOf(db, org.id),
   ]);
   const status = statusFrom(org, keys, now, parsedKeys);
   const entitlements = entitlementsOf(catalog, status.entitlements);
@@ -93,7 +134,15 @@ export async function seatUsage(
       pools: seatProducts.map((p) => {
         const own = byCode.get(p.code);
         const use = demoUtilization(demoUse, { inUse: own?.in_use ?? 0, peakToday: own ? peakToday(own, now) : 0 }, status.demoAgentLimit);
-        return { product: p.code, ...use, emergencyCapacity: 0, emergencyInUse: 0, overageInUse: 0, deniedToday: denied.demo };
+        return {
+          product: p.code,
+          ...use,
+          emergencyCapacity: 0,
+          emergencyInUse: 0,
+          overageInUse: 0,
+          deniedToday: denied.demo,
+          units: units.get(p.code) ?? [],
+        };
       }),
     };
   }
@@ -117,6 +166,7 @@ export async function seatUsage(
           maxPossible: p.capacity + p.emergency_capacity,
           peakToday: peakToday(p, now),
           deniedToday: denied.byProduct.get(p.product_code) ?? 0,
+          units: units.get(p.product_code) ?? [],
         };
       }),
   };

@@ -15,6 +15,7 @@ const LANDED = new Map<string, string>([
   ['2026_12_01_0008_key_uniqueness.ts', '4f6cb6933f82a1dc3531452aacf6cc53e2634c1c0f4b9c8b876fa6ad97991bcf'],
   ['2026_12_01_0009_webhooks.ts', 'ceca8d73d9317176d1bba19e419ff89946f6692da02e9c1ae901f11ae17686bd'],
   ['2026_12_01_0010_session_denials.ts', '2cf7312b7da59b78f82d83e73008cc1db55a2daa94f9311001c329cfa222c4df'],
+  ['2026_12_01_0012_reservations.ts', '7b5b267dd9d508a0bb3af028a4ec4565123aaec5d0a994b6f85805ef35d808fb'],
 ]);
 
 const DIR = new URL('../../migrations/', import.meta.url);

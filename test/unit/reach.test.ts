@@ -213,7 +213,7 @@ describe('[R-SEC-5] what each role reaches', () => {
         stack.push(getNamedType(field.type));
       }
     }
-    expect([...seen].sort()).toEqual(['PoolUsage', 'Product', 'Requirement', 'SeatUsage']);
+    expect([...seen].sort()).toEqual(['PoolUsage', 'Product', 'Requirement', 'SeatUnitUsage', 'SeatUsage']);
   });
 });
 

@@ -1,0 +1,50 @@
+import { builder } from '../schema/builder.ts';
+import { type SeatBoundResult, setSeatBound } from './reservations.service.ts';
+
+/* Seat reservations and caps per site and configuration group (R-RES): the setSeatBound mutation. */
+
+const SetSeatBoundInput = builder.inputType('SetSeatBoundInput', {
+  description:
+    'A reservation and cap of one concurrent product (seat or channel feature) on a site or a configuration group (R-RES-1 … R-RES-5). Give exactly one of siteId and configurationGroupId; reserved 0 and cap null remove the bound.',
+  fields: (t) => ({
+    product: t.string({ required: true, description: 'The concurrent product, e.g. AGENT_SEAT or VOICE.' }),
+    siteId: t.id({ required: false, description: 'The site the bound is for.' }),
+    configurationGroupId: t.id({ required: false, description: 'The configuration group the bound is for (within its site).' }),
+    reserved: t.int({
+      required: false,
+      description:
+        "Seats of the pool's regular capacity kept for the unit's members (default 0). A group's reservations lie within its site's; the sites' within the capacity (R-RES-1, R-RES-2).",
+    }),
+    cap: t.int({
+      required: false,
+      description: 'Most seats its members hold at once, emergency and overage included (R-RES-5); null (default): no cap.',
+    }),
+    dryRun: t.boolean({ required: false, description: 'Report what would change, change nothing.' }),
+  }),
+});
+
+const SetSeatBoundPayload = builder.objectRef<SeatBoundResult>('SetSeatBoundPayload').implement({
+  description: 'Result of setSeatBound: the bound as it is (or would be, with dryRun) and the seats its unit holds.',
+  fields: (t) => ({
+    applied: t.exposeBoolean('applied', { description: 'False for a dry run: nothing was changed.' }),
+    product: t.exposeString('product', { description: 'The product code of the pool.' }),
+    siteId: t.exposeID('siteId', { description: 'The site of the bound (for a group: its site).' }),
+    configurationGroupId: t.id({ nullable: true, description: "The group of the bound; null: the site's.", resolve: (r) => r.groupId }),
+    reserved: t.exposeInt('reserved', { description: 'Seats reserved for the unit.' }),
+    cap: t.exposeInt('cap', { nullable: true, description: 'The cap; null: none.' }),
+    inUse: t.exposeInt('inUse', { description: 'Seats its members hold now.' }),
+    overCap: t.exposeInt('overCap', {
+      description: 'Seats held beyond the new cap: their sessions go on, no member gets a new seat until below it.',
+    }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  setSeatBound: t.field({
+    type: SetSeatBoundPayload,
+    description:
+      'Sets the reservation and cap of a concurrent product on a site or configuration group (R-RES-1 … R-RES-5), enforced by every session start. Refused, naming the numbers, when reservations would exceed the site or the pool. dryRun reports the same and changes nothing.',
+    args: { input: t.arg({ type: SetSeatBoundInput, required: true, description: 'Unit, product, reservation, cap and dryRun.' }) },
+    resolve: (_root, { input }, ctx) => setSeatBound(ctx, input),
+  }),
+}));
