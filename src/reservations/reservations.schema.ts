@@ -1,5 +1,6 @@
 import { builder } from '../schema/builder.ts';
 import { type SeatBoundResult, setSeatBound } from './reservations.service.ts';
+import type { ChangeReport, LicenceChange, PoolChange } from './what-if.service.ts';
 
 /* Seat reservations and caps per site and configuration group (R-RES): the setSeatBound mutation. */
 
@@ -48,3 +49,64 @@ builder.mutationFields((t) => ({
     resolve: (_root, { input }, ctx) => setSeatBound(ctx, input),
   }),
 }));
+
+/* What-if for every change: the report a mutation's `changes` field gives, and the dryRun input field. */
+
+/** The description of the `changes` field every what-if mutation payload has. */
+export const CHANGES_DESCRIPTION =
+  'What the change does (or, with dryRun, would do): licences gained and lost, pools resized, sessions ended (R-WHATIF-1).';
+
+/** The description of the `dryRun` input field of every what-if mutation. */
+export const DRY_RUN_DESCRIPTION = "Report what would change (the payload's changes), change nothing (R-WHATIF-1).";
+
+const LicenceChangeRef = builder.objectRef<LicenceChange>('LicenceChange').implement({
+  description: 'A user gaining or losing a granted licence of one product.',
+  fields: (t) => ({
+    userId: t.exposeID('userId', { description: 'The user.' }),
+    product: t.exposeString('product', { description: 'The product code.' }),
+  }),
+});
+
+const PoolChangeRef = builder.objectRef<PoolChange>('PoolChange').implement({
+  description: 'A concurrent pool whose size changes, or whose sessions beyond its size do.',
+  fields: (t) => ({
+    product: t.exposeString('product', { description: 'The product code of the pool.' }),
+    capacityBefore: t.exposeInt('capacityBefore', { description: 'Regular seats before the change.' }),
+    capacityAfter: t.exposeInt('capacityAfter', { description: 'Regular seats after the change.' }),
+    emergencyCapacityBefore: t.exposeInt('emergencyCapacityBefore', { description: 'Emergency seats before the change.' }),
+    emergencyCapacityAfter: t.exposeInt('emergencyCapacityAfter', { description: 'Emergency seats after the change.' }),
+    inUse: t.exposeInt('inUse', { description: 'Seats in use after the change.' }),
+    sessionsBeyond: t.exposeInt('sessionsBeyond', {
+      description:
+        'Seats in use beyond capacity + emergency after the change (overage not allowed): those sessions go on, no new seat is granted until below.',
+    }),
+  }),
+});
+
+const EndedSessionRef = builder.objectRef<{ sessionId: string; userId: string }>('EndedSessionChange').implement({
+  description: 'An open session the change ends.',
+  fields: (t) => ({
+    sessionId: t.exposeID('sessionId', { description: 'The session.' }),
+    userId: t.exposeID('userId', { description: 'Its user.' }),
+  }),
+});
+
+export const ChangeReportRef = builder.objectRef<ChangeReport>('ChangeReport').implement({
+  description:
+    'The consequences of a change (what-if): read in its transaction before and after it. With dryRun the transaction is rolled back, so the preview is what the real call does from the same state.',
+  fields: (t) => ({
+    applied: t.exposeBoolean('applied', { description: 'False for a dry run: nothing was changed.' }),
+    licencesGained: t.field({
+      type: [LicenceChangeRef],
+      description: 'Licences users gain (GRANTED after, not before).',
+      resolve: (r) => r.licencesGained,
+    }),
+    licencesLost: t.field({
+      type: [LicenceChangeRef],
+      description: 'Licences users lose (GRANTED before, not after).',
+      resolve: (r) => r.licencesLost,
+    }),
+    pools: t.field({ type: [PoolChangeRef], description: 'Pools whose size or excess changes.', resolve: (r) => r.pools }),
+    sessionsEnded: t.field({ type: [EndedSessionRef], description: 'Open sessions the change ends.', resolve: (r) => r.sessionsEnded }),
+  }),
+});
