@@ -92,3 +92,28 @@ export async function putBound(
     })
     .execute();
 }
+
+/** Open seats of every pool of the organization by product and the site and group their holders had (seatUsage, R-RES-6). */
+export async function openSeatsOfOrganization(db: Executor, organizationId: string): Promise<(UnitSeats & { product: string })[]> {
+  const rows = await db
+    .selectFrom('sessions as s')
+    .innerJoin('session_seats as ss', (j) => j.onRef('ss.organization_id', '=', 's.organization_id').onRef('ss.session_id', '=', 's.id'))
+    .select(['ss.product_code', 'ss.site_id', 'ss.configuration_group_id', (eb) => eb.fn.countAll<string>().as('n')])
+    .where('s.organization_id', '=', organizationId)
+    .where('s.ended_at', 'is', null)
+    .groupBy(['ss.product_code', 'ss.site_id', 'ss.configuration_group_id'])
+    .execute();
+  return rows.map((r) => ({ product: r.product_code, siteId: r.site_id, groupId: r.configuration_group_id, seats: Number(r.n) }));
+}
+
+/** Site names by id, of one organization. */
+export async function siteNames(db: Executor, organizationId: string, ids: readonly string[]): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('sites')
+    .select(['id', 'name'])
+    .where('organization_id', '=', organizationId)
+    .where('id', 'in', ids)
+    .execute();
+  return new Map(rows.map((r) => [r.id, r.name]));
+}

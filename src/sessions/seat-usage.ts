@@ -10,7 +10,7 @@ import { concurrentSeatProducts, DEMO_POOL } from '../licensing/seats.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import { statusFrom, type ParsedKeys } from '../allocation/keys.ts';
 import { seatsOfUnit } from '../licensing/reservations.ts';
-import { boundsOf, openSeatsByUnit } from '../reservations/reservations.repository.ts';
+import { boundsOf, openSeatsOfOrganization, siteNames } from '../reservations/reservations.repository.ts';
 import { deniedUsersBetween } from './denials.repository.ts';
 import * as repo from './sessions.repository.ts';
 
@@ -31,7 +31,7 @@ export interface PoolUsage {
   peakToday: number;
   /** Agents turned away today (UTC): distinct users refused a start for this pool (see deniedToday below). */
   deniedToday: number;
-  /** R-RES-6: the sites and configuration groups with a reservation or cap of this pool, sites before their groups. */
+  /** R-RES-6: per site (those with seats in use or a bound) and per configuration group with a bound: reserved, in use, cap. */
   units: UnitUsage[];
 }
 
@@ -47,26 +47,43 @@ export interface UnitUsage {
   inUse: number;
 }
 
-/** R-RES-6: the bounds of every bounded pool of the organization with the seats held by their units. */
+/**
+ * R-RES-6: per pool, every site whose members hold seats of it or that has a
+ * bound of it, and every configuration group with a bound, with the seats
+ * their members hold (by the site and group they had when they took them),
+ * sites by name, each followed by its groups.
+ */
 export async function unitUsageOf(db: Executor, organizationId: string): Promise<Map<string, UnitUsage[]>> {
-  const bounds = await boundsOf(db, organizationId);
+  const [bounds, seats] = await Promise.all([boundsOf(db, organizationId), openSeatsOfOrganization(db, organizationId)]);
+  const names = await siteNames(db, organizationId, [
+    ...new Set(seats.map((s) => s.siteId).filter((id): id is string => id !== null && !bounds.some((b) => b.siteId === id))),
+  ]);
+  for (const b of bounds) names.set(b.siteId, b.siteName);
   const byProduct = new Map<string, UnitUsage[]>();
-  for (const product of new Set(bounds.map((b) => b.product))) {
-    const seats = await openSeatsByUnit(db, organizationId, product);
-    byProduct.set(
-      product,
-      bounds
-        .filter((b) => b.product === product)
-        .map((b) => ({
-          siteId: b.siteId,
-          siteName: b.siteName,
-          groupId: b.groupId,
-          groupName: b.groupName,
-          reserved: b.reserved,
-          cap: b.cap,
-          inUse: seatsOfUnit(b, seats),
-        })),
+  for (const product of new Set([...bounds.map((b) => b.product), ...seats.map((s) => s.product)])) {
+    const own = seats.filter((s) => s.product === product);
+    const units: UnitUsage[] = bounds.filter((b) => b.product === product).map((b) => ({ ...b, inUse: seatsOfUnit(b, own) }));
+    for (const siteId of new Set(own.map((s) => s.siteId))) {
+      if (siteId === null || units.some((u) => u.siteId === siteId && u.groupId === null)) continue;
+      const unit = { siteId, groupId: null };
+      units.push({
+        ...unit,
+        siteName: names.get(siteId) ?? siteId,
+        groupName: null,
+        reserved: 0,
+        cap: null,
+        inUse: seatsOfUnit(unit, own),
+      });
+    }
+    for (const u of units) u.siteName = names.get(u.siteId) ?? u.siteName;
+    units.sort(
+      (x, y) =>
+        x.siteName.localeCompare(y.siteName) ||
+        (x.siteId < y.siteId ? -1 : x.siteId > y.siteId ? 1 : 0) ||
+        Number(x.groupId !== null) - Number(y.groupId !== null) ||
+        (x.groupName ?? '').localeCompare(y.groupName ?? ''),
     );
+    byProduct.set(product, units);
   }
   return byProduct;
 }

@@ -113,6 +113,16 @@ for (const kind of DATABASES) {
           cap: null,
           inUse: 2,
         },
+        // [R-RES-6] every site whose members hold seats shows, bound or not.
+        {
+          siteId: f.org.siteId,
+          siteName: 'Headquarters',
+          configurationGroupId: null,
+          configurationGroupName: null,
+          reserved: 0,
+          cap: null,
+          inUse: 3,
+        },
       ]);
     });
 
@@ -131,7 +141,8 @@ for (const kind of DATABASES) {
       await endSession(gw, f.org, second.session!.id);
       expect((await startSession(gw, f.org, f.tempUsers[2]!)).granted).toBe(true);
       expect(await units(f.org, 'AGENT_SEAT')).toMatchObject([
-        { configurationGroupId: f.temps, configurationGroupName: 'Temps', cap: 2, inUse: 2 },
+        { siteName: 'Headquarters', configurationGroupId: null, reserved: 0, cap: null, inUse: 3 },
+        { siteName: 'Headquarters', configurationGroupId: f.temps, configurationGroupName: 'Temps', cap: 2, inUse: 2 },
       ]);
     });
 
@@ -148,7 +159,10 @@ for (const kind of DATABASES) {
       expect((await startSession(gw, f.org, f.berliners[0]!)).granted).toBe(true);
       // Removing the bound (no reservation, no cap) lets them in again.
       await okBound(f.org, { product: 'AGENT_SEAT', siteId, cap: null, reserved: 0 });
-      expect(await units(f.org, 'AGENT_SEAT')).toEqual([]);
+      expect((await units(f.org, 'AGENT_SEAT')).map((u) => [u.siteName, u.reserved, u.cap, u.inUse])).toEqual([
+        ['Berlin', 0, null, 1],
+        ['Headquarters', 0, null, 2],
+      ]);
       expect((await startSession(gw, f.org, f.hq[2]!)).granted).toBe(true);
     });
 
