@@ -11,7 +11,7 @@ import type { Warning } from '../licensing/warnings.ts';
 import { seatFigures } from '../sessions/usage.service.ts';
 import { badInput } from '../errors.ts';
 import { builder } from '../schema/builder.ts';
-import { CHANGES_DESCRIPTION, ChangeReportRef, DRY_RUN_DESCRIPTION } from '../reservations/reservations.schema.ts';
+import { CHANGES_DESCRIPTION, ChangeReportRef, DRY_RUN_DESCRIPTION, selectsChanges } from '../reservations/reservations.schema.ts';
 import { type ChangeReport, organizationOfGroup, organizationOfUser, withChanges } from '../reservations/what-if.service.ts';
 import { must } from '../schema/loaders.ts';
 import {
@@ -543,7 +543,7 @@ builder.mutationFields((t) => ({
     description:
       'Assigns a product directly (R-NAMED-1). Refused with the prerequisite it lacks (R-NAMED-3), when every licence of a REFUSE product is held (R-NAMED-2) or a fixed seat is taken (R-FIX-1); QUEUE products are recorded, ranked and flagged.',
     args: { input: t.arg({ type: AssignLicenseInput, required: true, description: 'User and product.' }) },
-    resolve: async (_root, { input }, ctx) => {
+    resolve: async (_root, { input }, ctx, info) => {
       const dryRun = input.dryRun ?? false;
       const {
         result: user,
@@ -551,6 +551,7 @@ builder.mutationFields((t) => ({
         allocation,
       } = await withChanges(ctx, await organizationOfUser(ctx, input.userId), dryRun, (c) => service.assignLicense(c, input), {
         allocation: dryRun,
+        report: selectsChanges(info),
       });
       fresh(ctx);
       return { user, view: allocation ?? (await allocationOf(ctx, user.organization_id)), product: input.product, changes };
@@ -560,9 +561,13 @@ builder.mutationFields((t) => ({
     type: UnassignLicensePayload,
     description: 'Removes a direct assignment; refused while another product the user holds needs it.',
     args: { input: t.arg({ type: UnassignLicenseInput, required: true, description: 'User and product.' }) },
-    resolve: async (_root, { input }, ctx) => {
-      const { result: user, changes } = await withChanges(ctx, await organizationOfUser(ctx, input.userId), input.dryRun ?? false, (c) =>
-        service.unassignLicense(c, input),
+    resolve: async (_root, { input }, ctx, info) => {
+      const { result: user, changes } = await withChanges(
+        ctx,
+        await organizationOfUser(ctx, input.userId),
+        input.dryRun ?? false,
+        (c) => service.unassignLicense(c, input),
+        { report: selectsChanges(info) },
       );
       fresh(ctx);
       return { user, changes };
@@ -584,12 +589,13 @@ builder.mutationFields((t) => ({
     description:
       "Changes a group's functions or options for every member; removed functions release licences and delete settings (R-NAMED-4).",
     args: { input: t.arg({ type: UpdateConfigurationGroupInput, required: true, description: 'Group and its new lists.' }) },
-    resolve: async (_root, { input }, ctx) => {
+    resolve: async (_root, { input }, ctx, info) => {
       const { result, changes } = await withChanges(
         ctx,
         await organizationOfGroup(ctx, input.configurationGroupId),
         input.dryRun ?? false,
         (c) => service.updateConfigurationGroup(c, input),
+        { report: selectsChanges(info) },
       );
       fresh(ctx);
       return { ...result, applied: !(input.dryRun ?? false), changes };

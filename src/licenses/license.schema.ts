@@ -4,7 +4,7 @@ import { entitlementsOf, unitTotals, type EntitlementView } from '../licensing/e
 import type { LicenseState, LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { AllocationEnum } from '../catalogs/catalog.schema.ts';
 import { builder } from '../schema/builder.ts';
-import { CHANGES_DESCRIPTION, ChangeReportRef, DRY_RUN_DESCRIPTION } from '../reservations/reservations.schema.ts';
+import { CHANGES_DESCRIPTION, ChangeReportRef, DRY_RUN_DESCRIPTION, selectsChanges } from '../reservations/reservations.schema.ts';
 import { type ChangeReport, reachableOrganization, withChanges } from '../reservations/what-if.service.ts';
 import { OrganizationRef, ProductRef, productOfCatalog } from '../schema/refs.ts';
 import { catalogOf } from '../tenancy/access.ts';
@@ -195,12 +195,13 @@ builder.mutationFields((t) => ({
     description:
       'Checks signature, catalog and customer reference, then replaces the entitlements at once on every instance (R-KEY-3, R-KEY-4). A refused key changes nothing; the error code is INVALID_LICENSE_KEY and extensions.rule names the failed check.',
     args: { input: t.arg({ type: ActivateLicenseKeyInput, required: true, description: 'Organization and key.' }) },
-    resolve: async (_root, { input }, ctx) => {
+    resolve: async (_root, { input }, ctx, info) => {
       const { result: activation, changes } = await withChanges(
         ctx,
         reachableOrganization(ctx, input.organizationId),
         input.dryRun ?? false,
         (c) => activateLicenseKey(c, input),
+        { report: selectsChanges(info) },
       );
       // Fields read through the payload's organization read after commit: what every instance now sees.
       ctx.loaders.licenseKeys.clear(activation.organization.id);

@@ -1,3 +1,4 @@
+import type { GraphQLResolveInfo } from 'graphql';
 import { builder } from '../schema/builder.ts';
 import { type SeatBoundResult, setSeatBound } from './reservations.service.ts';
 import type { ChangeReport, LicenceChange, PoolChange } from './what-if.service.ts';
@@ -110,3 +111,10 @@ export const ChangeReportRef = builder.objectRef<ChangeReport>('ChangeReport').i
     sessionsEnded: t.field({ type: [EndedSessionRef], description: 'Open sessions the change ends.', resolve: (r) => r.sessionsEnded }),
   }),
 });
+
+/** Whether the mutation's selection asks for `changes` (a fragment counts as asking): a real change reads its report only then. */
+export function selectsChanges(info: GraphQLResolveInfo): boolean {
+  return info.fieldNodes.some((node) =>
+    (node.selectionSet?.selections ?? []).some((s) => s.kind !== 'Field' || s.name.value === 'changes'),
+  );
+}

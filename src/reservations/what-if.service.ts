@@ -142,16 +142,18 @@ class Rehearsal<T> extends Error {
  * with `dryRun` rolls it back. The organization row is locked first (lock
  * order step 1, which the change takes next anyway), so the two snapshots
  * see this change only. `organizationId` null (the target was not found):
- * the change runs as it is and answers with its own error.
+ * the change runs as it is and answers with its own error. `report` false
+ * (the caller did not select `changes`) skips the snapshots of a real change.
  */
 export async function withChanges<T>(
   ctx: Context,
   organizationId: string | null,
   dryRun: boolean,
   change: (ctx: Context) => Promise<T>,
-  options: { allocation?: boolean } = {},
+  options: { allocation?: boolean; report?: boolean } = {},
 ): Promise<{ result: T; changes: ChangeReport; allocation: LoadedAllocation | null }> {
-  if (organizationId === null) {
+  // Nobody asked for the report and nothing is rolled back: the change alone (no snapshot reads on the hot path).
+  if (organizationId === null || (!dryRun && options.report === false)) {
     const result = await change(ctx);
     return { result, changes: { applied: !dryRun, licencesGained: [], licencesLost: [], pools: [], sessionsEnded: [] }, allocation: null };
   }

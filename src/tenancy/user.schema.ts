@@ -1,5 +1,5 @@
 import type { Context } from '../context.ts';
-import { CHANGES_DESCRIPTION, ChangeReportRef, DRY_RUN_DESCRIPTION } from '../reservations/reservations.schema.ts';
+import { CHANGES_DESCRIPTION, ChangeReportRef, DRY_RUN_DESCRIPTION, selectsChanges } from '../reservations/reservations.schema.ts';
 import { type ChangeReport, organizationOfUser, withChanges } from '../reservations/what-if.service.ts';
 import { builder } from '../schema/builder.ts';
 import { must } from '../schema/loaders.ts';
@@ -187,9 +187,13 @@ builder.mutationFields((t) => ({
     type: UpdateUserStatusPayload,
     description: "Changes a user's status; licences follow (R-UNDER-3) and leaving ACTIVE ends the user's open session.",
     args: { input: t.arg({ type: UpdateUserStatusInput, required: true, description: 'User and new status.' }) },
-    resolve: async (_root, { input }, ctx) => {
-      const { result: user, changes } = await withChanges(ctx, await organizationOfUser(ctx, input.userId), input.dryRun ?? false, (c) =>
-        service.updateUserStatus(c, input),
+    resolve: async (_root, { input }, ctx, info) => {
+      const { result: user, changes } = await withChanges(
+        ctx,
+        await organizationOfUser(ctx, input.userId),
+        input.dryRun ?? false,
+        (c) => service.updateUserStatus(c, input),
+        { report: selectsChanges(info) },
       );
       return { user, changes };
     },
@@ -198,9 +202,13 @@ builder.mutationFields((t) => ({
     type: DeleteUserPayload,
     description: 'Deletes a user, ending their session and freeing their licences (R-REASSIGN-2); their history stays in the event log.',
     args: { input: t.arg({ type: DeleteUserInput, required: true, description: 'The user to delete.' }) },
-    resolve: async (_root, { input }, ctx) => {
-      const { result, changes } = await withChanges(ctx, await organizationOfUser(ctx, input.userId), input.dryRun ?? false, (c) =>
-        service.deleteUser(c, input),
+    resolve: async (_root, { input }, ctx, info) => {
+      const { result, changes } = await withChanges(
+        ctx,
+        await organizationOfUser(ctx, input.userId),
+        input.dryRun ?? false,
+        (c) => service.deleteUser(c, input),
+        { report: selectsChanges(info) },
       );
       return { deletedUserId: result, changes };
     },
