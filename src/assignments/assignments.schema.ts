@@ -12,6 +12,8 @@ import type { Warning } from '../licensing/warnings.ts';
 import { seatFigures } from '../sessions/usage.service.ts';
 import { badInput } from '../errors.ts';
 import { builder } from '../schema/builder.ts';
+import { CHANGES_DESCRIPTION, ChangeReportRef, DRY_RUN_DESCRIPTION, selectsChanges } from '../reservations/reservations.schema.ts';
+import { type ChangeReport, organizationOfGroup, organizationOfUser, withChanges } from '../reservations/what-if.service.ts';
 import { must } from '../schema/loaders.ts';
 import {
   ConfigurationGroupRef,
@@ -420,6 +422,7 @@ const AssignLicenseInput = builder.inputType('AssignLicenseInput', {
   fields: (t) => ({
     userId: t.id({ description: 'The user to assign the product to.' }),
     product: t.string({ description: "A product code of the organization's catalog." }),
+    dryRun: t.boolean({ required: false, description: DRY_RUN_DESCRIPTION }),
   }),
 });
 const UnassignLicenseInput = builder.inputType('UnassignLicenseInput', {
@@ -427,6 +430,7 @@ const UnassignLicenseInput = builder.inputType('UnassignLicenseInput', {
   fields: (t) => ({
     userId: t.id({ description: 'The user who holds the direct assignment.' }),
     product: t.string({ description: 'The product code assigned directly.' }),
+    dryRun: t.boolean({ required: false, description: DRY_RUN_DESCRIPTION }),
   }),
 });
 const MoveUsersInput = builder.inputType('MoveUsersInput', {
@@ -443,6 +447,7 @@ const UpdateConfigurationGroupInput = builder.inputType('UpdateConfigurationGrou
     configurationGroupId: t.id({ description: 'The group to change.' }),
     functions: t.stringList({ required: false, description: 'The new full list; omitted: unchanged.' }),
     options: t.stringList({ required: false, description: 'The new full list; omitted: unchanged.' }),
+    dryRun: t.boolean({ required: false, description: DRY_RUN_DESCRIPTION }),
   }),
 });
 const SetUserSettingInput = builder.inputType('SetUserSettingInput', {
@@ -455,24 +460,30 @@ const SetUserSettingInput = builder.inputType('SetUserSettingInput', {
   }),
 });
 
-const AssignLicensePayload = builder.objectRef<{ user: User; view: AllocationView; product: string }>('AssignLicensePayload').implement({
-  description: 'Result of assignLicense.',
-  fields: (t) => ({
-    license: t.field({
-      type: UserLicenseRef,
-      description: 'The assigned product as the user now has it (GRANTED, or UNLICENSED with its rank for QUEUE products).',
-      resolve: (p) => {
-        const license = p.view.result.users.get(p.user.id)?.find((l) => l.product === p.product);
-        if (!license) throw new Error('assigned licence missing from the allocation');
-        return { catalog: p.view.catalog, license };
-      },
+const AssignLicensePayload = builder
+  .objectRef<{ user: User; view: AllocationView; product: string; changes: ChangeReport }>('AssignLicensePayload')
+  .implement({
+    description: 'Result of assignLicense.',
+    fields: (t) => ({
+      changes: t.field({ type: ChangeReportRef, description: CHANGES_DESCRIPTION, resolve: (p) => p.changes }),
+      license: t.field({
+        type: UserLicenseRef,
+        description: 'The assigned product as the user now has it (GRANTED, or UNLICENSED with its rank for QUEUE products).',
+        resolve: (p) => {
+          const license = p.view.result.users.get(p.user.id)?.find((l) => l.product === p.product);
+          if (!license) throw new Error('assigned licence missing from the allocation');
+          return { catalog: p.view.catalog, license };
+        },
+      }),
+      user: t.field({ type: UserRef, description: 'The user after the assignment.', resolve: (p) => p.user }),
     }),
-    user: t.field({ type: UserRef, description: 'The user after the assignment.', resolve: (p) => p.user }),
-  }),
-});
-const UnassignLicensePayload = builder.objectRef<{ user: User }>('UnassignLicensePayload').implement({
+  });
+const UnassignLicensePayload = builder.objectRef<{ user: User; changes: ChangeReport }>('UnassignLicensePayload').implement({
   description: 'Result of unassignLicense.',
-  fields: (t) => ({ user: t.field({ type: UserRef, description: 'The user after the removal.', resolve: (p) => p.user }) }),
+  fields: (t) => ({
+    user: t.field({ type: UserRef, description: 'The user after the removal.', resolve: (p) => p.user }),
+    changes: t.field({ type: ChangeReportRef, description: CHANGES_DESCRIPTION, resolve: (p) => p.changes }),
+  }),
 });
 
 interface ReportRef {
@@ -546,10 +557,11 @@ export const MoveUsersPayload = builder.objectRef<service.MoveReport>('MoveUsers
 });
 
 const UpdateConfigurationGroupPayload = builder
-  .objectRef<service.MoveReport & { group: ConfigurationGroup }>('UpdateConfigurationGroupPayload')
+  .objectRef<service.MoveReport & { group: ConfigurationGroup; changes: ChangeReport }>('UpdateConfigurationGroupPayload')
   .implement({
     description: 'Result of updateConfigurationGroup.',
     fields: (t) => ({
+      changes: t.field({ type: ChangeReportRef, description: CHANGES_DESCRIPTION, resolve: (p) => p.changes }),
       configurationGroup: t.field({ type: ConfigurationGroupRef, description: 'The group after the change.', resolve: (p) => p.group }),
       released: t.field({ type: [ReleasedLicenseRef], description: 'Licences members lost.', resolve: (r) => reportParts(r).released }),
       deletedSettings: t.field({
@@ -578,20 +590,34 @@ builder.mutationFields((t) => ({
     description:
       'Assigns a product directly (R-NAMED-1). Refused with the prerequisite it lacks (R-NAMED-3), when every licence of a REFUSE product is held (R-NAMED-2) or a fixed seat is taken (R-FIX-1); QUEUE products are recorded, ranked and flagged.',
     args: { input: t.arg({ type: AssignLicenseInput, required: true, description: 'User and product.' }) },
-    resolve: async (_root, { input }, ctx) => {
-      const user = await service.assignLicense(ctx, input);
+    resolve: async (_root, { input }, ctx, info) => {
+      const dryRun = input.dryRun ?? false;
+      const {
+        result: user,
+        changes,
+        allocation,
+      } = await withChanges(ctx, await organizationOfUser(ctx, input.userId), dryRun, (c) => service.assignLicense(c, input), {
+        allocation: dryRun,
+        report: selectsChanges(info),
+      });
       fresh(ctx);
-      return { user, view: await allocationOf(ctx, user.organization_id), product: input.product };
+      return { user, view: allocation ?? (await allocationOf(ctx, user.organization_id)), product: input.product, changes };
     },
   }),
   unassignLicense: t.field({
     type: UnassignLicensePayload,
     description: 'Removes a direct assignment; refused while another product the user holds needs it.',
     args: { input: t.arg({ type: UnassignLicenseInput, required: true, description: 'User and product.' }) },
-    resolve: async (_root, { input }, ctx) => {
-      const user = await service.unassignLicense(ctx, input);
+    resolve: async (_root, { input }, ctx, info) => {
+      const { result: user, changes } = await withChanges(
+        ctx,
+        await organizationOfUser(ctx, input.userId),
+        input.dryRun ?? false,
+        (c) => service.unassignLicense(c, input),
+        { report: selectsChanges(info) },
+      );
       fresh(ctx);
-      return { user };
+      return { user, changes };
     },
   }),
   moveUsers: t.field({
@@ -610,10 +636,16 @@ builder.mutationFields((t) => ({
     description:
       "Changes a group's functions or options for every member; removed functions release licences and delete settings (R-NAMED-4).",
     args: { input: t.arg({ type: UpdateConfigurationGroupInput, required: true, description: 'Group and its new lists.' }) },
-    resolve: async (_root, { input }, ctx) => {
-      const report = await service.updateConfigurationGroup(ctx, input);
+    resolve: async (_root, { input }, ctx, info) => {
+      const { result, changes } = await withChanges(
+        ctx,
+        await organizationOfGroup(ctx, input.configurationGroupId),
+        input.dryRun ?? false,
+        (c) => service.updateConfigurationGroup(c, input),
+        { report: selectsChanges(info) },
+      );
       fresh(ctx);
-      return report;
+      return { ...result, applied: !(input.dryRun ?? false), changes };
     },
   }),
   setUserSetting: t.field({

@@ -17,6 +17,7 @@ export interface Database {
   seat_pools: SeatPoolsTable;
   sessions: SessionsTable;
   session_seats: SessionSeatsTable;
+  seat_bounds: SeatBoundsTable;
   usage_changes: UsageChangesTable;
   user_grants: UserGrantsTable;
   user_security_keys: UserSecurityKeysTable;
@@ -198,6 +199,19 @@ export interface SessionSeatsTable {
   product_code: string;
   seat_kind: string;
   channel: string | null;
+  /** The site and configuration group of the holder when the seat was taken (migration 0012, R-RES): null before. */
+  site_id: ColumnType<string | null, string | null | undefined, string | null>;
+  configuration_group_id: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** A reservation and cap of one product on a site (configuration_group_id null) or a group (R-RES, migration 0012). */
+export interface SeatBoundsTable {
+  organization_id: string;
+  product_code: string;
+  site_id: string;
+  configuration_group_id: string | null;
+  reserved: number;
+  cap: number | null;
 }
 
 export interface UsageChangesTable {
@@ -220,6 +234,9 @@ export interface UserGrantsTable {
 export type SeatPoolRow = Selectable<SeatPoolsTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type SessionSeatRow = Selectable<SessionSeatsTable>;
+/** A seat row as inserted: the holder's site and group may be left out (they then count against no unit). */
+export type NewSessionSeat = Insertable<SessionSeatsTable>;
+export type SeatBoundRow = Selectable<SeatBoundsTable>;
 export type AssignmentRow = Selectable<AssignmentsTable>;
 export type UserSettingRow = Selectable<UserSettingsTable>;
 export type LicenseSlotRow = Selectable<LicenseSlotsTable>;

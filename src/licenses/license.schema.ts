@@ -4,6 +4,8 @@ import { entitlementsOf, unitTotals, type EntitlementView } from '../licensing/e
 import type { LicenseState, LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { AllocationEnum } from '../catalogs/catalog.schema.ts';
 import { builder } from '../schema/builder.ts';
+import { CHANGES_DESCRIPTION, ChangeReportRef, DRY_RUN_DESCRIPTION, selectsChanges } from '../reservations/reservations.schema.ts';
+import { type ChangeReport, reachableOrganization, withChanges } from '../reservations/what-if.service.ts';
 import { OrganizationRef, ProductRef, productOfCatalog } from '../schema/refs.ts';
 import { catalogOf } from '../tenancy/access.ts';
 import { activateLicenseKey, licenseStatusOf, type Activation } from './license.service.ts';
@@ -162,12 +164,18 @@ const ActivateLicenseKeyInput = builder.inputType('ActivateLicenseKeyInput', {
   fields: (t) => ({
     organizationId: t.id({ description: 'The organization the key is for; its catalog and customer reference must match.' }),
     key: t.string({ description: 'The key as issued (LK1.…); whitespace and line breaks are ignored.' }),
+    dryRun: t.boolean({ required: false, description: DRY_RUN_DESCRIPTION }),
   }),
 });
 
-const ActivateLicenseKeyPayload = builder.objectRef<Activation>('ActivateLicenseKeyPayload').implement({
+const ActivateLicenseKeyPayload = builder.objectRef<Activation & { changes: ChangeReport }>('ActivateLicenseKeyPayload').implement({
   description: 'Result of activateLicenseKey.',
   fields: (t) => ({
+    changes: t.field({
+      type: ChangeReportRef,
+      description: `${CHANGES_DESCRIPTION} Per product: users gaining and losing a licence, the pools' new capacities, seats in use beyond them.`,
+      resolve: (p) => p.changes,
+    }),
     // The status the activation computed for the keys it committed (no second read of the keys).
     license: t.field({
       type: LicenseStatusRef,
@@ -188,11 +196,17 @@ builder.mutationFields((t) => ({
     description:
       'Checks signature, catalog and customer reference, then replaces the entitlements at once on every instance (R-KEY-3, R-KEY-4). A refused key changes nothing; the error code is INVALID_LICENSE_KEY and extensions.rule names the failed check.',
     args: { input: t.arg({ type: ActivateLicenseKeyInput, required: true, description: 'Organization and key.' }) },
-    resolve: async (_root, { input }, ctx) => {
-      const activation = await activateLicenseKey(ctx, input);
+    resolve: async (_root, { input }, ctx, info) => {
+      const { result: activation, changes } = await withChanges(
+        ctx,
+        reachableOrganization(ctx, input.organizationId),
+        input.dryRun ?? false,
+        (c) => activateLicenseKey(c, input),
+        { report: selectsChanges(info) },
+      );
       // Fields read through the payload's organization read after commit: what every instance now sees.
       ctx.loaders.licenseKeys.clear(activation.organization.id);
-      return activation;
+      return { ...activation, changes };
     },
   }),
 }));

@@ -20,7 +20,9 @@ export type DenialCode =
   | 'USER_NOT_ACTIVE'
   | 'LICENSE_INACTIVE'
   | 'DEMO_LIMIT_REACHED'
-  | 'MISSING_PREREQUISITE';
+  | 'MISSING_PREREQUISITE'
+  | 'CAP_REACHED'
+  | 'SEATS_RESERVED';
 
 /** A start refused, as data (`StartSessionPayload.denial`). */
 export interface Refusal {

@@ -13,6 +13,7 @@ import '../tokens/token.schema.ts';
 import '../licenses/license.schema.ts';
 import '../assignments/assignments.schema.ts';
 import '../sessions/sessions.schema.ts';
+import '../reservations/reservations.schema.ts';
 import '../events/events.schema.ts';
 import '../live/live.schema.ts';
 import '../webhooks/webhooks.schema.ts';

@@ -13,7 +13,7 @@
 import { actorOf, authorize, requireAuthenticated, viewerOrganization } from '../auth/viewer.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
-import type { SessionSeatRow } from '../db/schema.ts';
+import type { NewSessionSeat } from '../db/schema.ts';
 import { withTransaction } from '../db/transaction.ts';
 import { badInput, notFound } from '../errors.ts';
 import { appendEvents } from '../events/events.repository.ts';
@@ -24,7 +24,8 @@ import { byCode, type ChannelDenial, channelUnitTaken, planSession, type Session
 import { expireDue, SYSTEM } from './end.ts';
 import type { Session } from './session.ts';
 import * as repo from './sessions.repository.ts';
-import { channelSuffix, ExpireFirst, licensingOf, takeUnit } from './start.ts';
+import { boundsOf } from '../reservations/reservations.repository.ts';
+import { boundRefusal, channelSuffix, ExpireFirst, licensingOf, takeUnit } from './start.ts';
 
 /** The most channels one session may name (a catalog has far fewer). */
 export const MAX_SESSION_CHANNELS = 32;
@@ -158,8 +159,19 @@ async function changeInTransaction(
   ].sort((x, y) => byCode(x.product, y.product));
   const taken: { channel: string; product: string; kind: SessionSeatKind; counter: repo.PoolCounter }[] = [];
   const changes: { product: string; counter: repo.PoolCounter }[] = [];
+  // R-RES: the organization's reservations and caps (read before any pool lock, as at the start); a unit counts
+  // against the user's site and group of now.
+  const member = { siteId: user.site_id, groupId: user.configuration_group_id };
+  const bounds = ops.some((op) => op.kind === 'take') ? await boundsOf(trx, orgId) : [];
   for (const op of ops) {
     if (op.kind === 'take') {
+      // Decided under the pool's lock before the take, like a channel unit at the start.
+      const bound = await boundRefusal(trx, orgId, op.product, bounds, member);
+      if (bound) {
+        if (mayExpire && (await repo.hasOverdue(trx, orgId, now))) throw new ExpireFirst(orgId);
+        denied.push({ channel: op.channel, code: bound.code, message: bound.message });
+        continue;
+      }
       const counter = await takeUnit(ctx, trx, orgId, op.product, mayExpire);
       if (!counter) {
         denied.push(noUnit(op.channel, op.product));
@@ -194,12 +206,14 @@ async function changeInTransaction(
     throw new ChangedMeanwhile();
   }
   await repo.deleteSessionSeats(trx, orgId, session.id, freedProducts);
-  const newSeats: SessionSeatRow[] = taken.map((t) => ({
+  const newSeats: NewSessionSeat[] = taken.map((t) => ({
     organization_id: orgId,
     session_id: session.id,
     product_code: t.product,
     seat_kind: t.kind,
     channel: t.channel,
+    site_id: member.siteId,
+    configuration_group_id: member.groupId,
   }));
   await repo.insertSessionSeats(trx, newSeats);
   await repo.recordUsage(trx, orgId, now, changes);

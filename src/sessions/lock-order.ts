@@ -17,6 +17,10 @@
  *      the demo pool `*DEMO` sorts first): a start takes its seat and channel
  *      units in that order; a configuration change upserts all pools in it;
  *      ending sessions locks the pools of their seats (`lockPools`) first.
+ *      Reservations and caps (R-RES) add no lock: a start of a bounded pool
+ *      counts its seats by site and group under this pool lock (the take's,
+ *      or `lockPoolCounter` for a channel unit), and `setSeatBound` takes
+ *      the organization, then the pool, like a configuration change.
  *   4. sessions and their seats: changed only after the pools their seats are
  *      in are locked (ending, expiry); a heartbeat's renewal locks its session
  *      alone and waits for nothing after it.

@@ -9,6 +9,8 @@ import { split } from '../licensing/metering.ts';
 import { concurrentSeatProducts, DEMO_POOL } from '../licensing/seats.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import { statusFrom, type ParsedKeys } from '../allocation/keys.ts';
+import { seatsOfUnit } from '../licensing/reservations.ts';
+import { boundsOf, openSeatsOfOrganization, siteNames } from '../reservations/reservations.repository.ts';
 import { deniedUsersBetween } from './denials.repository.ts';
 import * as repo from './sessions.repository.ts';
 
@@ -29,6 +31,61 @@ export interface PoolUsage {
   peakToday: number;
   /** Agents turned away today (UTC): distinct users refused a start for this pool (see deniedToday below). */
   deniedToday: number;
+  /** R-RES-6: per site (those with seats in use or a bound) and per configuration group with a bound: reserved, in use, cap. */
+  units: UnitUsage[];
+}
+
+/** One site's or configuration group's bound of a pool and the seats its members hold. */
+export interface UnitUsage {
+  siteId: string;
+  siteName: string;
+  /** Null: the bound is the site's. */
+  groupId: string | null;
+  groupName: string | null;
+  reserved: number;
+  cap: number | null;
+  inUse: number;
+}
+
+/**
+ * R-RES-6: per pool, every site whose members hold seats of it or that has a
+ * bound of it, and every configuration group with a bound, with the seats
+ * their members hold (by the site and group they had when they took them),
+ * sites by name, each followed by its groups.
+ */
+export async function unitUsageOf(db: Executor, organizationId: string): Promise<Map<string, UnitUsage[]>> {
+  const [bounds, seats] = await Promise.all([boundsOf(db, organizationId), openSeatsOfOrganization(db, organizationId)]);
+  const names = await siteNames(db, organizationId, [
+    ...new Set(seats.map((s) => s.siteId).filter((id): id is string => id !== null && !bounds.some((b) => b.siteId === id))),
+  ]);
+  for (const b of bounds) names.set(b.siteId, b.siteName);
+  const byProduct = new Map<string, UnitUsage[]>();
+  for (const product of new Set([...bounds.map((b) => b.product), ...seats.map((s) => s.product)])) {
+    const own = seats.filter((s) => s.product === product);
+    const units: UnitUsage[] = bounds.filter((b) => b.product === product).map((b) => ({ ...b, inUse: seatsOfUnit(b, own) }));
+    for (const siteId of new Set(own.map((s) => s.siteId))) {
+      if (siteId === null || units.some((u) => u.siteId === siteId && u.groupId === null)) continue;
+      const unit = { siteId, groupId: null };
+      units.push({
+        ...unit,
+        siteName: names.get(siteId) ?? siteId,
+        groupName: null,
+        reserved: 0,
+        cap: null,
+        inUse: seatsOfUnit(unit, own),
+      });
+    }
+    for (const u of units) u.siteName = names.get(u.siteId) ?? u.siteName;
+    units.sort(
+      (x, y) =>
+        x.siteName.localeCompare(y.siteName) ||
+        (x.siteId < y.siteId ? -1 : x.siteId > y.siteId ? 1 : 0) ||
+        Number(x.groupId !== null) - Number(y.groupId !== null) ||
+        (x.groupName ?? '').localeCompare(y.groupName ?? ''),
+    );
+    byProduct.set(product, units);
+  }
+  return byProduct;
 }
 
 export interface SeatUsageSnapshot {
@@ -74,10 +131,11 @@ export async function seatUsage(
   now: Date,
   parsedKeys: ParsedKeys,
 ): Promise<SeatUsageSnapshot> {
-  const [keys, pools, denied] = await Promise.all([
+  const [keys, pools, denied, units] = await Promise.all([
     keysOfOrganizations(db, [org.id]),
     repo.poolsOfOrganizations(db, [org.id]),
     deniedToday(db, org.id, now),
+    unitUsageOf(db, org.id),
   ]);
   const status = statusFrom(org, keys, now, parsedKeys);
   const entitlements = entitlementsOf(catalog, status.entitlements);
@@ -93,7 +151,15 @@ export async function seatUsage(
       pools: seatProducts.map((p) => {
         const own = byCode.get(p.code);
         const use = demoUtilization(demoUse, { inUse: own?.in_use ?? 0, peakToday: own ? peakToday(own, now) : 0 }, status.demoAgentLimit);
-        return { product: p.code, ...use, emergencyCapacity: 0, emergencyInUse: 0, overageInUse: 0, deniedToday: denied.demo };
+        return {
+          product: p.code,
+          ...use,
+          emergencyCapacity: 0,
+          emergencyInUse: 0,
+          overageInUse: 0,
+          deniedToday: denied.demo,
+          units: units.get(p.code) ?? [],
+        };
       }),
     };
   }
@@ -117,6 +183,7 @@ export async function seatUsage(
           maxPossible: p.capacity + p.emergency_capacity,
           peakToday: peakToday(p, now),
           deniedToday: denied.byProduct.get(p.product_code) ?? 0,
+          units: units.get(p.product_code) ?? [],
         };
       }),
   };

@@ -1,6 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
-import type { EventRow, OrganizationRow, SeatPoolRow, SessionRow, SessionSeatRow, UserRow } from '../db/schema.ts';
+import type { EventRow, NewSessionSeat, OrganizationRow, SeatPoolRow, SessionRow, SessionSeatRow, UserRow } from '../db/schema.ts';
 import { type Organization, organizationOf, type User, userOf } from '../tenancy/domain.ts';
 import { insertEventFrom, notifyEvents } from '../events/events.repository.ts';
 import type { SeatKind } from '../licensing/metering.ts';
@@ -31,7 +31,12 @@ export interface PoolCounter {
  * refuses a seat beyond capacity + emergency unless overage is allowed
  * (R-CONC-4). Null: no seat. Also keeps today's peak.
  */
-export async function takeSeat(db: Executor, organizationId: string, product: string, today: string): Promise<PoolCounter | null> {
+export async function takeSeat(
+  db: Executor,
+  organizationId: string,
+  product: string,
+  today: string,
+): Promise<(PoolCounter & { overage_allowed: boolean }) | null> {
   const row = await db
     .updateTable('seat_pools')
     .set({
@@ -42,7 +47,7 @@ export async function takeSeat(db: Executor, organizationId: string, product: st
     .where('organization_id', '=', organizationId)
     .where('product_code', '=', product)
     .where(sql<boolean>`(in_use < capacity + emergency_capacity or overage_allowed)`)
-    .returning(['in_use', 'capacity', 'emergency_capacity'])
+    .returning(['in_use', 'capacity', 'emergency_capacity', 'overage_allowed'])
     .executeTakeFirst();
   return row ?? null;
 }
@@ -132,7 +137,7 @@ function expiry(expiresAt: Date, capMs: number | undefined) {
     : sql<Date>`least(${expiresAt}::timestamptz, now() + ${capMs}::double precision * interval '1 millisecond')`;
 }
 
-export async function insertSession(db: Executor, row: SessionRow, seats: readonly SessionSeatRow[], expiresCapMs?: number): Promise<void> {
+export async function insertSession(db: Executor, row: SessionRow, seats: readonly NewSessionSeat[], expiresCapMs?: number): Promise<void> {
   await db
     .insertInto('sessions')
     .values({ ...row, expires_at: expiry(row.expires_at, expiresCapMs), channels: JSON.stringify(row.channels) })
@@ -168,6 +173,25 @@ export async function closeSession(
 }
 
 /**
+ * Locks one pool row (lock order step 3) and reads its counter: a start
+ * whose pool has reservations or caps (R-RES) decides under this lock
+ * before it takes the seat, so the seats it counts by unit are exact.
+ */
+export async function lockPoolCounter(
+  db: Executor,
+  organizationId: string,
+  product: string,
+): Promise<(PoolCounter & { overage_allowed: boolean }) | undefined> {
+  return db
+    .selectFrom('seat_pools')
+    .select(['in_use', 'capacity', 'emergency_capacity', 'overage_allowed'])
+    .where('organization_id', '=', organizationId)
+    .where('product_code', '=', product)
+    .forNoKeyUpdate()
+    .executeTakeFirst();
+}
+
+/**
  * Locks the pool rows of `products` in the one pool order (product code,
  * byte order: "C" collation, the order `byCode` sorts in), the step every
  * transaction that ends sessions takes before it touches a session row.
@@ -185,10 +209,14 @@ export async function lockPools(db: Executor, organizationId: string, products: 
  * start and then sees, and ends, the session it opened. Undefined: no such
  * user.
  */
-export async function lockUserForStart(db: Executor, organizationId: string, userId: string): Promise<{ status: string } | undefined> {
+export async function lockUserForStart(
+  db: Executor,
+  organizationId: string,
+  userId: string,
+): Promise<{ status: string; site_id: string; configuration_group_id: string | null } | undefined> {
   return db
     .selectFrom('users')
-    .select('status')
+    .select(['status', 'site_id', 'configuration_group_id'])
     .where('organization_id', '=', organizationId)
     .where('id', '=', userId)
     .forShare()
@@ -415,6 +443,8 @@ export interface StartProbe {
   user: User;
   organization: Organization;
   grants: { product_code: string; status: string }[];
+  /** Products with reservations or caps in the organization (R-RES): a start of one takes the transactional path. */
+  bounded: string[];
   open: Session | null;
 }
 
@@ -433,6 +463,8 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
       o.license_check_at as o_license_check_at, o.revision as o_revision,
       coalesce((select json_agg(json_build_array(g.product_code, g.status)) from user_grants g
         where g.organization_id = u.organization_id and g.user_id = u.id), '[]'::json) as grants,
+      coalesce((select json_agg(distinct b.product_code) from seat_bounds b
+        where b.organization_id = u.organization_id), '[]'::json) as bounded,
       s.id as s_id, s.seat_kind as s_seat_kind, s.started_at as s_started_at, s.expires_at as s_expires_at,
       s.ended_at as s_ended_at, s.end_reason as s_end_reason, s.channels as s_channels, s.device_id as s_device_id, s.api_token_id as s_api_token_id
     from users u
@@ -467,6 +499,7 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
       revision: Number(r.o_revision),
     }),
     grants: r.grants.map(([product_code, status]) => ({ product_code, status })),
+    bounded: r.bounded,
     open:
       r.s_id === null
         ? null
@@ -488,7 +521,7 @@ export async function probeStart(db: Executor, userId: string, organizationId: s
 
 type Prefixed<T, P extends string> = { [K in keyof T & string as `${P}${K}`]: T[K] };
 type ProbeRow = UserRow &
-  Prefixed<Omit<OrganizationRow, 'id'>, 'o_'> & { grants: [string, string][] } & Prefixed<
+  Prefixed<Omit<OrganizationRow, 'id'>, 'o_'> & { grants: [string, string][]; bounded: string[] } & Prefixed<
     { [K in keyof Omit<SessionRow, 'organization_id' | 'user_id'>]: SessionRow[K] | null },
     's_'
   > & { s_id: string | null; s_seat_kind: string; s_started_at: Date; s_expires_at: Date; s_channels: string[] };
@@ -539,23 +572,32 @@ export interface SingleSeatResult {
  * conditional UPDATE (R-CONC-4). A second open session of the user violates
  * the unique index and nothing happens.
  */
+/**
+ * R-RES: the one statement takes no seat of a pool with reservations or caps
+ * (the transactional path decides those under the pool's lock). A bound set
+ * after the statement's snapshot does not stop it: the start then orders
+ * before the bound change, as if it had committed first.
+ */
+const unbounded = (product: RawBuilder<unknown>) =>
+  sql`not exists (select 1 from seat_bounds b where b.organization_id = u.organization_id and b.product_code = ${product})`;
+
 export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promise<SingleSeatResult> {
   const { session: s, event: e } = p;
   // The user's row is share-locked first (lock order: user, then pool; see lock-order.ts): a status
   // change or deletion of the user waits for this start and then ends the session it opened. Not ACTIVE
   // (or gone): no pool, nothing happens, and the caller takes the transactional path for the exact answer.
-  const user = sql`select u.organization_id, u.id from users u
+  const user = sql`select u.organization_id, u.id, u.site_id, u.configuration_group_id from users u
     where u.organization_id = ${p.organizationId} and u.id = ${p.session.userId} and u.status = 'ACTIVE' for share`;
   const pool =
     'product' in p.pool
-      ? sql`select ${p.pool.product}::text as product_code from active_user`
+      ? sql`select ${p.pool.product}::text as product_code from active_user u where ${unbounded(sql`${p.pool.product}::text`)}`
       : sql`select min(g.product_code) as product_code
           from active_user u
           join organizations o on o.id = u.organization_id and o.revision = ${p.pool.direct.revision}
             and o.clock_high_water is not distinct from ${p.pool.direct.highWater}::timestamptz
           join user_grants g on g.organization_id = u.organization_id and g.user_id = u.id and g.status = 'GRANTED'
             and g.product_code = any(${[...p.pool.direct.seatProducts]}::text[])
-          where not exists (select 1 from sessions o_s where o_s.organization_id = u.organization_id and o_s.user_id = u.id and o_s.ended_at is null)
+          where ${unbounded(sql.ref('g.product_code'))} and not exists (select 1 from sessions o_s where o_s.organization_id = u.organization_id and o_s.user_id = u.id and o_s.ended_at is null)
           having count(*) = 1`;
   const result = await sql<{
     product_code: string | null;
@@ -583,8 +625,8 @@ export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promis
       from seat
     ),
     new_seat as (
-      insert into session_seats (organization_id, session_id, product_code, seat_kind, channel)
-      select ${p.organizationId}, ${s.id}, seat.product_code, seat.seat_kind, null from seat
+      insert into session_seats (organization_id, session_id, product_code, seat_kind, channel, site_id, configuration_group_id)
+      select ${p.organizationId}, ${s.id}, seat.product_code, seat.seat_kind, null, u.site_id, u.configuration_group_id from seat, active_user u
     ),
     new_usage as (
       insert into usage_changes (organization_id, product_code, at, in_use, capacity, emergency_capacity)
@@ -712,7 +754,7 @@ export async function deleteSessionSeats(
     .execute();
 }
 
-export async function insertSessionSeats(db: Executor, seats: readonly SessionSeatRow[]): Promise<void> {
+export async function insertSessionSeats(db: Executor, seats: readonly NewSessionSeat[]): Promise<void> {
   if (seats.length === 0) return;
   await db
     .insertInto('session_seats')

@@ -14,7 +14,7 @@ import { catalogOf } from '../tenancy/access.ts';
 import { type ChannelChangeResult, changeSessionChannels } from './channels.service.ts';
 import { countOpenSessions, findSession, pageOfOpenSessions, seatHistory, sessionsOfUsers } from './sessions.repository.ts';
 import { endSession, heartbeat } from './end.ts';
-import { type PoolUsage, type SeatUsageSnapshot, seatUsage } from './seat-usage.ts';
+import { type PoolUsage, type SeatUsageSnapshot, seatUsage, type UnitUsage } from './seat-usage.ts';
 import { type ChannelUnit, channelUnitsOf, type END_REASONS, SEAT_KINDS, type Session } from './session.ts';
 import { type StartResult, startSession } from './start.ts';
 import { type UsageDay, type UsageRow, usageBetween, usagePerDay } from './usage.service.ts';
@@ -57,6 +57,12 @@ export const DenialCodeEnum = builder.enumType('DenialCode', {
     LICENSE_INACTIVE: { description: 'The licence is not in full use (demo mode): channel licences are not granted.' },
     DEMO_LIMIT_REACHED: { description: 'Demo mode: demoAgentLimit sessions are open already (R-DEMO-1).' },
     MISSING_PREREQUISITE: { description: 'A product is configured for the user but a prerequisite is missing (see User.explain).' },
+    CAP_REACHED: {
+      description: "The user's site or configuration group holds its cap of the product's seats (R-RES-5); the message names it.",
+    },
+    SEATS_RESERVED: {
+      description: 'The free seats of the pool are reserved for other sites or configuration groups (R-RES-3); the message names them.',
+    },
   } satisfies Record<DenialCode, unknown>,
 });
 
@@ -157,6 +163,28 @@ const ChannelDenialRef = builder.objectRef<{ channel: string; code: DenialCode; 
   }),
 });
 
+export const SeatUnitUsageRef = builder.objectRef<UnitUsage>('SeatUnitUsage').implement({
+  description:
+    "A site's or configuration group's reservation and cap of one pool, and the seats its members hold (R-RES-6). A seat counts against the site and group its holder had when it was taken.",
+  fields: (t) => ({
+    siteId: t.exposeID('siteId', { description: 'The site of the bound (for a group: its site).' }),
+    siteName: t.exposeString('siteName', { description: "The site's name." }),
+    configurationGroupId: t.id({
+      nullable: true,
+      description: "The configuration group of the bound; null: the bound is the site's.",
+      resolve: (u) => u.groupId,
+    }),
+    configurationGroupName: t.string({
+      nullable: true,
+      description: "The group's name; null for a site's bound.",
+      resolve: (u) => u.groupName,
+    }),
+    reserved: t.exposeInt('reserved', { description: "Seats kept for the unit's members (R-RES-2, R-RES-3); 0: none." }),
+    cap: t.exposeInt('cap', { nullable: true, description: 'Most seats its members hold at once, any kind (R-RES-5); null: no cap.' }),
+    inUse: t.exposeInt('inUse', { description: 'Seats its members hold now, every kind.' }),
+  }),
+});
+
 const PoolUsageRef = builder.objectRef<{ catalog: Catalog; pool: PoolUsage }>('PoolUsage').implement({
   description: 'One concurrent pool now: its seats and how many are in use.',
   fields: (t) => ({
@@ -185,6 +213,11 @@ const PoolUsageRef = builder.objectRef<{ catalog: Catalog; pool: PoolUsage }>('P
       description:
         'Agents turned away today (UTC): distinct users whose session start was refused for this pool (NO_SEAT_AVAILABLE; DEMO_LIMIT_REACHED in demo mode). Every refusal is a SESSION_DENIED event.',
       resolve: (p) => p.pool.deniedToday,
+    }),
+    units: t.field({
+      type: [SeatUnitUsageRef],
+      description: 'Per site and configuration group: reservation, cap and seats in use, for the units that have a bound (R-RES-6).',
+      resolve: (p) => p.pool.units,
     }),
   }),
 });

@@ -30,7 +30,7 @@ import { actorOf, authorize, requireAuthenticated, viewerOrganization } from '..
 import type { Catalog } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
-import type { SessionSeatRow } from '../db/schema.ts';
+import type { NewSessionSeat } from '../db/schema.ts';
 import type { LicenseKey } from '../licenses/license-key.ts';
 import type { Organization } from '../tenancy/domain.ts';
 import { retrying, sqlState, withTransaction } from '../db/transaction.ts';
@@ -42,6 +42,8 @@ import { demoStartFits as fitsDemoLimit } from '../licensing/demo-switch.ts';
 import { type EntitlementView, entitlementsOf } from '../licensing/entitlements.ts';
 import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { kindOfSeat } from '../licensing/metering.ts';
+import { admitSeat, type BoundRefusal } from '../licensing/reservations.ts';
+import { boundsOf, openSeatsByUnit, type StoredBound } from '../reservations/reservations.repository.ts';
 import { concurrentSeatProducts, DEMO_POOL } from '../licensing/seats.ts';
 import {
   channelUnitTaken,
@@ -332,6 +334,8 @@ async function startAfterProbe(
   const plan = planOrDeny(licensing, new Map(probe.grants.map((g) => [g.product_code, g.status])), channels, user.name);
   const [product] = plan.seatProducts;
   if (!product || plan.seatProducts.length > 1 || plan.pooledChannels.length > 0) return null;
+  // R-RES: a pool with reservations or caps is decided under its lock, by the transactional path.
+  if (probe.bounded.includes(product)) return null;
 
   const session = newSession(ctx, orgId, user.id, now, plan.heldChannels, deviceId);
   const attempt = () => startStatement(ctx, session, { product }, channelSuffix(plan.heldChannels, plan.deniedChannels));
@@ -386,12 +390,42 @@ export async function takeUnit(
   orgId: string,
   product: string,
   mayExpire: boolean,
-): Promise<repo.PoolCounter | null> {
+): Promise<(repo.PoolCounter & { overage_allowed: boolean }) | null> {
   const now = ctx.clock.now();
   const counter = await repo.takeSeat(trx, orgId, product, dayOf(now));
   if (counter) return counter;
   if (mayExpire && (await repo.hasOverdue(trx, orgId, now))) throw new ExpireFirst(orgId);
   return null;
+}
+
+/**
+ * R-RES-3 … R-RES-5: whether one more unit of `product` for this member keeps
+ * the pool's reservations and caps (`bounds`, read before any pool lock):
+ * null when it does, else the refusal naming the bound. Under the pool's row
+ * lock (lock order step 3: held by the seat take just made, `taken`, or
+ * taken here first with `lockPoolCounter`), so the seats it counts by unit
+ * are exact: every take and release of the pool waits for that lock.
+ */
+export async function boundRefusal(
+  trx: Executor,
+  orgId: string,
+  product: string,
+  bounds: readonly StoredBound[],
+  member: { siteId: string; groupId: string | null },
+  taken?: repo.PoolCounter & { overage_allowed: boolean },
+): Promise<BoundRefusal | null> {
+  const own = bounds.filter((b) => b.product === product);
+  if (own.length === 0) return null;
+  const pool = taken ? { ...taken, in_use: taken.in_use - 1 } : await repo.lockPoolCounter(trx, orgId, product);
+  if (!pool) return null;
+  const seats = await openSeatsByUnit(trx, orgId, product);
+  return admitSeat(
+    product,
+    { capacity: pool.capacity, emergencyCapacity: pool.emergency_capacity, overageAllowed: pool.overage_allowed, inUse: pool.in_use },
+    own,
+    seats,
+    member,
+  );
 }
 
 /**
@@ -439,8 +473,29 @@ async function startInTransaction(
   // Lock order 3: seat and channel units together, by product code.
   const taken = new Map<string, { product: string; kind: SessionSeatKind; channel: string | null; counter: repo.PoolCounter }>();
   const demoLimit = { code: 'DEMO_LIMIT_REACHED', state: licensing.status.state, demoAgentLimit: licensing.status.demoAgentLimit } as const;
+  const member = { siteId: locked.site_id, groupId: locked.configuration_group_id };
+  // R-RES: the organization's reservations and caps, read before any pool is locked.
+  const bounds = plan.demo ? [] : await boundsOf(trx, orgId);
+  const boundDenied = new Map<string, BoundRefusal>();
+  const overdueFirst = async () => {
+    // Overdue sessions (a crashed instance's) may hold the seats a bound counts: expire them first (R-CONC-3).
+    if (mayExpire && (await repo.hasOverdue(trx, orgId, now))) throw new ExpireFirst(orgId);
+  };
   for (const { product, channel } of plan.units) {
+    // A channel unit is decided under the pool's lock before it is taken (the session goes on without it) ...
+    const channelBound = channel === null ? null : await boundRefusal(trx, orgId, product, bounds, member);
+    if (channel !== null && channelBound) {
+      await overdueFirst();
+      boundDenied.set(channel, channelBound);
+      continue;
+    }
     const counter = await takeUnit(ctx, trx, orgId, product, mayExpire);
+    // ... a seat right after its take, under the lock the take holds: a refusal rolls the take back.
+    const seatBound = channel === null && counter ? await boundRefusal(trx, orgId, product, bounds, member, counter) : null;
+    if (seatBound) {
+      await overdueFirst();
+      deny(seatBound);
+    }
     if (!counter && channel === null) deny(plan.demo ? demoLimit : { code: 'NO_SEAT_AVAILABLE', product });
     // R-DEMO-2: sessions open since before the switch to demo mode count against the limit (read under the demo pool's lock).
     if (counter && product === DEMO_POOL && !(await demoStartFits(ctx, trx, orgId, counter, mayExpire))) deny(demoLimit);
@@ -462,7 +517,8 @@ async function startInTransaction(
       seats.push(seat);
       grantedChannels.push(channel);
     } else {
-      deniedChannels.push(channelUnitTaken(channel, product));
+      const bound = boundDenied.get(channel);
+      deniedChannels.push(bound ? { channel, code: bound.code, message: bound.message } : channelUnitTaken(channel, product));
     }
   }
 
@@ -474,12 +530,14 @@ async function startInTransaction(
       plan.named,
     ),
   };
-  const seatRows: SessionSeatRow[] = seats.map((s) => ({
+  const seatRows: NewSessionSeat[] = seats.map((s) => ({
     organization_id: orgId,
     session_id: session.id,
     product_code: s.product,
     seat_kind: s.kind,
     channel: s.channel,
+    site_id: member.siteId,
+    configuration_group_id: member.groupId,
   }));
   await repo.insertSession(trx, session, seatRows, expiresCapMs(ctx));
   await repo.recordUsage(

@@ -1,4 +1,6 @@
 import type { Context } from '../context.ts';
+import { CHANGES_DESCRIPTION, ChangeReportRef, DRY_RUN_DESCRIPTION, selectsChanges } from '../reservations/reservations.schema.ts';
+import { type ChangeReport, organizationOfUser, withChanges } from '../reservations/what-if.service.ts';
 import { builder } from '../schema/builder.ts';
 import { must } from '../schema/loaders.ts';
 import { parsePage, toConnection, type PageArgs } from '../schema/pagination.ts';
@@ -145,25 +147,35 @@ const UpdateUserStatusInput = builder.inputType('UpdateUserStatusInput', {
   fields: (t) => ({
     userId: t.id({ description: 'The user to change.' }),
     status: t.field({ type: UserStatusEnum, description: 'The new status.' }),
+    dryRun: t.boolean({ required: false, description: DRY_RUN_DESCRIPTION }),
   }),
 });
 
 const DeleteUserInput = builder.inputType('DeleteUserInput', {
   description: 'The user to delete.',
-  fields: (t) => ({ userId: t.id({ description: 'The user to delete.' }) }),
+  fields: (t) => ({
+    userId: t.id({ description: 'The user to delete.' }),
+    dryRun: t.boolean({ required: false, description: DRY_RUN_DESCRIPTION }),
+  }),
 });
 
 const CreateUserPayload = builder.objectRef<{ user: User }>('CreateUserPayload').implement({
   description: 'Result of createUser.',
   fields: (t) => ({ user: t.field({ type: UserRef, description: 'The user created.', resolve: (p) => p.user }) }),
 });
-const UpdateUserStatusPayload = builder.objectRef<{ user: User }>('UpdateUserStatusPayload').implement({
+const UpdateUserStatusPayload = builder.objectRef<{ user: User; changes: ChangeReport }>('UpdateUserStatusPayload').implement({
   description: 'Result of updateUserStatus.',
-  fields: (t) => ({ user: t.field({ type: UserRef, description: 'The user with its new status.', resolve: (p) => p.user }) }),
+  fields: (t) => ({
+    user: t.field({ type: UserRef, description: 'The user with its new status.', resolve: (p) => p.user }),
+    changes: t.field({ type: ChangeReportRef, description: CHANGES_DESCRIPTION, resolve: (p) => p.changes }),
+  }),
 });
-const DeleteUserPayload = builder.objectRef<{ deletedUserId: string }>('DeleteUserPayload').implement({
+const DeleteUserPayload = builder.objectRef<{ deletedUserId: string; changes: ChangeReport }>('DeleteUserPayload').implement({
   description: 'Result of deleteUser.',
-  fields: (t) => ({ deletedUserId: t.exposeID('deletedUserId', { description: 'The id of the user deleted.' }) }),
+  fields: (t) => ({
+    deletedUserId: t.exposeID('deletedUserId', { description: 'The id of the user deleted.' }),
+    changes: t.field({ type: ChangeReportRef, description: CHANGES_DESCRIPTION, resolve: (p) => p.changes }),
+  }),
 });
 
 builder.mutationFields((t) => ({
@@ -177,12 +189,30 @@ builder.mutationFields((t) => ({
     type: UpdateUserStatusPayload,
     description: "Changes a user's status; licences follow (R-UNDER-3) and leaving ACTIVE ends the user's open session.",
     args: { input: t.arg({ type: UpdateUserStatusInput, required: true, description: 'User and new status.' }) },
-    resolve: async (_root, { input }, ctx) => ({ user: await service.updateUserStatus(ctx, input) }),
+    resolve: async (_root, { input }, ctx, info) => {
+      const { result: user, changes } = await withChanges(
+        ctx,
+        await organizationOfUser(ctx, input.userId),
+        input.dryRun ?? false,
+        (c) => service.updateUserStatus(c, input),
+        { report: selectsChanges(info) },
+      );
+      return { user, changes };
+    },
   }),
   deleteUser: t.field({
     type: DeleteUserPayload,
     description: 'Deletes a user, ending their session and freeing their licences (R-REASSIGN-2); their history stays in the event log.',
     args: { input: t.arg({ type: DeleteUserInput, required: true, description: 'The user to delete.' }) },
-    resolve: async (_root, { input }, ctx) => ({ deletedUserId: await service.deleteUser(ctx, input) }),
+    resolve: async (_root, { input }, ctx, info) => {
+      const { result, changes } = await withChanges(
+        ctx,
+        await organizationOfUser(ctx, input.userId),
+        input.dryRun ?? false,
+        (c) => service.deleteUser(c, input),
+        { report: selectsChanges(info) },
+      );
+      return { deletedUserId: result, changes };
+    },
   }),
 }));

@@ -513,6 +513,12 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
       );
       const agentsGroup = await createGroup(gw, org, 'Agents', ['BASE', 'AGENT_SEAT']);
       const supervisorsGroup = await createGroup(gw, org, 'Supervisors', ['BASE', 'SUPERVISOR_SEAT']);
+      // A cap on the agents' group (R-RES-5): the page shows its sites-and-groups panel.
+      await gw.ok(
+        `mutation($input: SetSeatBoundInput!) { setSeatBound(input: $input) { applied } }`,
+        { input: { product: 'AGENT_SEAT', configurationGroupId: agentsGroup, cap: 7 } },
+        org.admin,
+      );
       const agentNames = [
         'Ada Lovelace',
         'Alan Turing',

@@ -16,6 +16,7 @@ const LANDED = new Map<string, string>([
   ['2026_12_01_0009_webhooks.ts', 'ceca8d73d9317176d1bba19e419ff89946f6692da02e9c1ae901f11ae17686bd'],
   ['2026_12_01_0010_session_denials.ts', '2cf7312b7da59b78f82d83e73008cc1db55a2daa94f9311001c329cfa222c4df'],
   ['2026_12_01_0011_security_keys.ts', '354c6fb24f63e7ac13ba9e1274b31cc62ca3e1af7bbfb5abe6946c7225bdf88f'],
+  ['2026_12_01_0012_reservations.ts', '7b5b267dd9d508a0bb3af028a4ec4565123aaec5d0a994b6f85805ef35d808fb'],
 ]);
 
 const DIR = new URL('../../migrations/', import.meta.url);

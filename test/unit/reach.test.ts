@@ -222,7 +222,7 @@ describe('[R-SEC-5] what each role reaches', () => {
         stack.push(getNamedType(field.type));
       }
     }
-    expect([...seen].sort()).toEqual(['PoolUsage', 'Product', 'ProductSetting', 'Requirement', 'SeatUsage']);
+    expect([...seen].sort()).toEqual(['PoolUsage', 'Product', 'ProductSetting', 'Requirement', 'SeatUnitUsage', 'SeatUsage']);
   });
 });
 
