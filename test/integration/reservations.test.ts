@@ -204,6 +204,37 @@ for (const kind of DATABASES) {
       expect((await startSession(gw, f.org, f.hq[0]!, ['VOICE'])).grantedChannels).toEqual(['VOICE']);
     });
 
+    it('[R-RES-5] an added channel (changeSessionChannels) is held to the same cap as at the start', async () => {
+      const f = await twoSites({ product: 'AGENT_SEAT', quantity: 10 }, 2, [{ product: 'VOICE', quantity: 5 }]);
+      await okBound(f.org, { product: 'VOICE', configurationGroupId: f.temps, cap: 1 });
+      const first = await startSession(gw, f.org, f.tempUsers[0]!, ['VOICE']);
+      expect(first.grantedChannels).toEqual(['VOICE']);
+      const second = await startSession(gw, f.org, f.tempUsers[1]!);
+      expect(second.granted).toBe(true);
+      const change = await gw.gql<{
+        changeSessionChannels: { addedChannels: string[]; deniedChannels: { channel: string; code: string; message: string }[] };
+      }>(
+        `mutation($input: ChangeSessionChannelsInput!) { changeSessionChannels(input: $input) { addedChannels deniedChannels { channel code message } } }`,
+        { input: { sessionId: second.session!.id, channels: ['VOICE'] } },
+        f.org.tokens.AGENT_CLIENT,
+      );
+      expect(change.errors).toBeUndefined();
+      expect(change.data?.changeSessionChannels).toEqual({
+        addedChannels: [],
+        deniedChannels: [{ channel: 'VOICE', code: 'CAP_REACHED', message: 'group Temps holds its cap of 1 VOICE seat(s) (R-RES-5)' }],
+      });
+      expect(await poolCounter(gw, f.org.organizationId, 'VOICE')).toBe(1);
+      // Once the holder leaves, the change is granted and counted against the group.
+      await endSession(gw, f.org, first.session!.id);
+      const again = await gw.gql<{ changeSessionChannels: { addedChannels: string[] } }>(
+        `mutation($input: ChangeSessionChannelsInput!) { changeSessionChannels(input: $input) { addedChannels } }`,
+        { input: { sessionId: second.session!.id, channels: ['VOICE'] } },
+        f.org.tokens.AGENT_CLIENT,
+      );
+      expect(again.data?.changeSessionChannels.addedChannels).toEqual(['VOICE']);
+      expect((await units(f.org, 'VOICE')).find((u) => u.configurationGroupName === 'Temps')).toMatchObject({ cap: 1, inUse: 1 });
+    });
+
     it('[R-RES-1] reservations beyond the pool are refused naming the numbers; [R-RES-2] a group reserves within its site', async () => {
       const f = await twoSites({ product: 'AGENT_SEAT', quantity: 5 }, 1);
       await okBound(f.org, { product: 'AGENT_SEAT', siteId: f.berlin, reserved: 3 });
