@@ -11,9 +11,10 @@ import { GraphQLError } from 'graphql';
 import { sql } from 'kysely';
 import { billingCsv, billingReport } from '../billing/billing.service.ts';
 import { loadPresetCatalogs } from '../catalogs/index.ts';
-import { ConfigError, loadConfig } from '../config.ts';
+import { loadConfig } from '../config.ts';
 import { DataDirInUseError, lockDataDir } from '../db/data-dir-lock.ts';
 import { openDatabase, type DatabaseHandle } from '../db/database.ts';
+import { Refusal, runCli, UsageError } from './run.ts';
 
 const USAGE = `usage: npm run billing -- --organization ID --month YYYY-MM [--out FILE] | --help
 
@@ -36,9 +37,6 @@ GET /billing/<organization>/<YYYY-MM>.csv with an ADMIN token.
 Exit codes: 0 written, 1 refused (unknown organization, bad month, lock,
 configuration), 2 usage error.
 `;
-
-class UsageError extends Error {}
-class Refusal extends Error {}
 
 interface Args {
   help: boolean;
@@ -111,24 +109,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    const message = error instanceof Error ? error.message : String(error);
-    if (error instanceof UsageError) {
-      console.error(`billing: ${message} (run with --help for usage)`);
-      process.exitCode = 2;
-    } else {
-      console.error(
-        error instanceof ConfigError
-          ? `configuration error: ${message}`
-          : error instanceof Refusal
-            ? `billing: ${message}`
-            : `billing failed: ${message}`,
-      );
-      process.exitCode = 1;
-    }
-  },
-);
+runCli('billing', 'billing failed', main);

@@ -7,9 +7,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
-import { ConfigError, loadConfig, type Config } from '../config.ts';
+import { loadConfig, type Config } from '../config.ts';
 import { DataDirInUseError, lockDataDir } from '../db/data-dir-lock.ts';
 import { openDatabase, type DatabaseHandle } from '../db/database.ts';
+import { Refusal, runCli, UsageError } from './run.ts';
 import { migrateToLatest, migrator } from '../db/migrate.ts';
 
 const USAGE = `usage: npm run migrate [-- up | status | down | --help]
@@ -32,10 +33,6 @@ Exit codes: 0 done or up to date, 1 migration, lock or configuration failed, 2 u
 
 type Command = 'up' | 'status' | 'down';
 const COMMANDS: readonly Command[] = ['up', 'status', 'down'];
-
-class UsageError extends Error {}
-/** A refusal that is not a failure of the database: one line, exit code 1. */
-class Refusal extends Error {}
 
 function parse(argv: string[]): { help: boolean; command: Command } {
   let values: { help?: boolean };
@@ -135,24 +132,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    const message = error instanceof Error ? error.message : String(error);
-    if (error instanceof UsageError) {
-      console.error(`migrate: ${message} (run with --help for usage)`);
-      process.exitCode = 2;
-    } else {
-      console.error(
-        error instanceof ConfigError
-          ? `configuration error: ${message}`
-          : error instanceof Refusal
-            ? `migrate: ${message}`
-            : `migration failed: ${message}`,
-      );
-      process.exitCode = 1;
-    }
-  },
-);
+runCli('migrate', 'migration failed', main);
