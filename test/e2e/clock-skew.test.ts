@@ -2,7 +2,16 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES, freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { OPERATOR_TOKEN } from '../support/gateway.ts';
-import { ensureStopped, FAKETIME, listeningBase, spawnGateway, type GatewayProcess } from '../support/launch.ts';
+import {
+  ensureStopped,
+  FAKETIME,
+  type GatewayProcess,
+  instanceGql as gql,
+  instanceOk as ok,
+  listeningBase,
+  type NamedInstance,
+  spawnGateway,
+} from '../support/launch.ts';
 import { VENDOR, issueLicenseKey } from '../support/licensing.ts';
 import { HEARTBEAT, START_SESSION } from '../support/sessions.ts';
 
@@ -24,9 +33,7 @@ import { HEARTBEAT, START_SESSION } from '../support/sessions.ts';
 const DAY = 86_400_000;
 
 /** A gateway process of this test, with its name for messages and its GraphQL URL. */
-interface Instance extends GatewayProcess {
-  name: string;
-  url: string;
+interface Instance extends NamedInstance {
   base: string;
 }
 
@@ -58,23 +65,6 @@ async function launch(
 
 async function stop(instance: Instance): Promise<void> {
   await instance.stop('SIGTERM');
-}
-
-type Gql = { status: number; data?: any; errors?: { message: string; extensions?: Record<string, unknown> }[] };
-
-async function gql(instance: Instance, query: string, variables: Record<string, unknown>, token: string): Promise<Gql> {
-  const response = await fetch(instance.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  return { ...((await response.json()) as Omit<Gql, 'status'>), status: response.status };
-}
-
-async function ok(instance: Instance, query: string, variables: Record<string, unknown>, token: string): Promise<any> {
-  const result = await gql(instance, query, variables, token);
-  if (result.errors?.length) throw new Error(`GraphQL errors on ${instance.name}: ${JSON.stringify(result.errors)}`);
-  return result.data;
 }
 
 interface Org {

@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES, freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { OPERATOR_TOKEN, uniqueCustomerRef } from '../support/gateway.ts';
-import { ensureStopped, listeningBase, spawnGateway, type GatewayProcess } from '../support/launch.ts';
+import {
+  ensureStopped,
+  type GatewayProcess,
+  instanceGql as gql,
+  instanceOk as ok,
+  listeningBase,
+  type NamedInstance,
+  spawnGateway,
+} from '../support/launch.ts';
 import { VENDOR, issueLicenseKey, type Bought } from '../support/licensing.ts';
 import { START_SESSION, type StartView } from '../support/sessions.ts';
 
@@ -17,10 +25,7 @@ import { START_SESSION, type StartView } from '../support/sessions.ts';
 const DAY = 86_400_000;
 
 /** A gateway process of this test, with its name for messages and its GraphQL URL. */
-interface Instance extends GatewayProcess {
-  name: string;
-  url: string;
-}
+type Instance = NamedInstance;
 
 const children: GatewayProcess[] = [];
 
@@ -37,24 +42,6 @@ async function launch(name: string, databaseUrl: string, sessionTtlSeconds: numb
     throw new Error(`${name}: ${error.message}`);
   });
   return Object.assign(gateway, { name, url: `${base}/graphql` });
-}
-
-type Gql = { data?: any; errors?: { message: string; extensions?: { code?: string } }[] };
-
-async function gql(instance: Instance, query: string, variables: Record<string, unknown>, token: string): Promise<Gql> {
-  const response = await fetch(instance.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await response.json()) as Gql;
-  return body;
-}
-
-async function ok(instance: Instance, query: string, variables: Record<string, unknown>, token: string): Promise<any> {
-  const result = await gql(instance, query, variables, token);
-  if (result.errors?.length) throw new Error(`GraphQL errors on ${instance.name}: ${JSON.stringify(result.errors)}`);
-  return result.data;
 }
 
 interface Org {

@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES, freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { OPERATOR_TOKEN, uniqueCustomerRef } from '../support/gateway.ts';
-import { ensureStopped, listeningBase, spawnGateway, type GatewayProcess } from '../support/launch.ts';
+import {
+  ensureStopped,
+  type GatewayProcess,
+  instanceGql as gql,
+  instanceOk as ok,
+  listeningBase,
+  type NamedInstance,
+  spawnGateway,
+} from '../support/launch.ts';
 import { VENDOR, issueLicenseKey } from '../support/licensing.ts';
 import { END_SESSION, START_SESSION, type StartView } from '../support/sessions.ts';
 
@@ -15,10 +23,7 @@ import { END_SESSION, START_SESSION, type StartView } from '../support/sessions.
 
 const DAY = 86_400_000;
 
-interface Instance extends GatewayProcess {
-  name: string;
-  url: string;
-}
+type Instance = NamedInstance;
 
 const children: GatewayProcess[] = [];
 
@@ -29,23 +34,6 @@ async function launch(name: string, databaseUrl: string): Promise<Instance> {
     throw new Error(`${name}: ${error.message}`);
   });
   return Object.assign(gateway, { name, url: `${base}/graphql` });
-}
-
-type Gql = { data?: any; errors?: { message: string; extensions?: { code?: string } }[] };
-
-async function gql(instance: Instance, query: string, variables: Record<string, unknown>, token: string): Promise<Gql> {
-  const response = await fetch(instance.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  return (await response.json()) as Gql;
-}
-
-async function ok(instance: Instance, query: string, variables: Record<string, unknown>, token: string): Promise<any> {
-  const result = await gql(instance, query, variables, token);
-  if (result.errors?.length) throw new Error(`GraphQL errors on ${instance.name}: ${JSON.stringify(result.errors)}`);
-  return result.data;
 }
 
 describe.skipIf(!DATABASES.includes('postgres'))('reservations and caps across two gateway processes', { timeout: 300_000 }, () => {

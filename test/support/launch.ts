@@ -146,3 +146,34 @@ export async function ensureStopped(gateway: GatewayProcess | undefined): Promis
   gateway.child.kill('SIGKILL');
   await gateway.exited;
 }
+
+/** A gateway process of a multi-process test, with its name for messages and its GraphQL URL. */
+export interface NamedInstance extends GatewayProcess {
+  name: string;
+  url: string;
+}
+
+/** A GraphQL answer of a gateway process, with its HTTP status. */
+export type InstanceAnswer = { status: number; data?: any; errors?: { message: string; extensions?: Record<string, any> }[] };
+
+/** One GraphQL request to `instance` with a bearer token. */
+export async function instanceGql(
+  instance: NamedInstance,
+  query: string,
+  variables: Record<string, unknown>,
+  token: string,
+): Promise<InstanceAnswer> {
+  const response = await fetch(instance.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  return { ...((await response.json()) as Omit<InstanceAnswer, 'status'>), status: response.status };
+}
+
+/** Like instanceGql, but the data: GraphQL errors fail the test, naming the instance. */
+export async function instanceOk(instance: NamedInstance, query: string, variables: Record<string, unknown>, token: string): Promise<any> {
+  const result = await instanceGql(instance, query, variables, token);
+  if (result.errors?.length) throw new Error(`GraphQL errors on ${instance.name}: ${JSON.stringify(result.errors)}`);
+  return result.data;
+}
