@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
 import { type OrgFixture, startGateway, type TestGateway } from '../support/gateway.ts';
-import { type Bought, createGroup, createUsers, licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
+import { type Bought, countingDatabase, createGroup, createUsers, licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
 import { startSession } from '../support/sessions.ts';
 
 /*
@@ -201,6 +201,34 @@ for (const kind of DATABASES) {
       expect(named.details.filter((d) => BOUND_CODES.includes(d.code))).toEqual([]);
       // Once the pool has a bound, the same question names it: the checks above look where a bound would show.
       expect((await explain(f.org, f.tempUsers[1]!, 'AGENT_SEAT')).details.map((d) => d.code)).toContain('SEAT_CAP_REACHED');
+    });
+
+    it('[R-RES-6] [R-API-4] the mapping reads the units once per request, not once per concurrent row', async () => {
+      const counting = await countingDatabase(kind);
+      const cgw = await startGateway(kind, { now: NOW, database: counting.database, trustedKeys: TRUSTED_KEYS });
+      try {
+        const org = await licensedOrg(cgw, 'connect-storm', [
+          { product: 'BASE', quantity: 4 },
+          { product: 'AGENT_SEAT', quantity: 4 },
+          { product: 'VOICE', quantity: 4 },
+        ]);
+        const temps = await createGroup(cgw, org, 'Temps', ['BASE', 'AGENT_SEAT', 'VOICE']);
+        const [user] = await createUsers(cgw, org, 1, { prefix: 'Temp', configurationGroupId: temps });
+        for (const product of ['AGENT_SEAT', 'VOICE']) {
+          const bound = await cgw.gql(SET_BOUND, { input: { product, configurationGroupId: temps, cap: 2 } }, org.admin);
+          expect(bound.errors).toBeUndefined();
+        }
+        expect((await startSession(cgw, org, user!, ['VOICE'])).grantedChannels).toEqual(['VOICE']);
+        counting.reset();
+        const v = await cgw.ok<Views>(VIEWS, { id: org.organizationId }, org.admin);
+        const bounded = v.organization.licenseMapping.filter((r) => r.units.length > 0).map((r) => r.product.code);
+        expect(bounded).toEqual(expect.arrayContaining(['AGENT_SEAT', 'VOICE']));
+        // seatUsage reads the bounds once; the mapping's rows share one more read, whatever their number.
+        const reads = counting.sql().filter((q) => q.includes('seat_bounds'));
+        expect(reads, reads.join('\n')).toHaveLength(2);
+      } finally {
+        await cgw.close();
+      }
     });
   });
 }
