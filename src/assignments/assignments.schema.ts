@@ -10,9 +10,11 @@ import { addOnCoverage, licenseMapping, siteOverview, teamAnalytics } from '../l
 import * as licensingWarnings from '../licensing/warnings.ts';
 import type { Warning } from '../licensing/warnings.ts';
 import { seatFigures } from '../sessions/usage.service.ts';
+import { SeatUnitUsageRef } from '../sessions/sessions.schema.ts';
 import { badInput } from '../errors.ts';
 import { builder } from '../schema/builder.ts';
 import { CHANGES_DESCRIPTION, ChangeReportRef, DRY_RUN_DESCRIPTION, selectsChanges } from '../reservations/reservations.schema.ts';
+import { seatBoundsOfUser } from '../reservations/reservations.service.ts';
 import { type ChangeReport, organizationOfGroup, organizationOfUser, withChanges } from '../reservations/what-if.service.ts';
 import { must } from '../schema/loaders.ts';
 import {
@@ -190,13 +192,16 @@ builder.objectFields(UserRef, (t) => ({
       const view = await allocationOf(ctx, user.organization_id);
       const product = view.catalog.products.find((p) => p.code === args.product);
       if (!product) throw badInput('product', `unknown product "${args.product}" in catalog ${view.catalog.code}`);
+      const license = (await licensesWithHolderFacts(ctx, view.catalog, user, view.result.users.get(user.id) ?? [])).find(
+        (l) => l.product === product.code,
+      );
       const explanation = explainLicense({
         state: view.status.state,
         product: product.code,
         entitlement: view.entitlements.find((e) => e.product === product.code),
-        license: (await licensesWithHolderFacts(ctx, view.catalog, user, view.result.users.get(user.id) ?? [])).find(
-          (l) => l.product === product.code,
-        ),
+        license,
+        // R-RES: the reservations and caps of the user's site and group, for a concurrent licence the user may use.
+        seatBounds: license?.decision.outcome === 'CONCURRENT_ELIGIBLE' ? await seatBoundsOfUser(ctx, user, product.code) : undefined,
       });
       return { catalog: view.catalog, product: product.code, ...explanation };
     },
@@ -278,6 +283,7 @@ builder.objectFields(TeamRef, (t) => ({
 
 interface MappingShape {
   catalog: Catalog;
+  organizationId: string;
   row: ReturnType<typeof licenseMapping>[number];
 }
 
@@ -330,6 +336,13 @@ const LicenseMappingRowRef = builder.objectRef<MappingShape>('LicenseMappingRow'
     unitsTotal: t.int({
       description: 'Units the licences unlock (total * unitsPerLicense); 0 for products without a unit.',
       resolve: (m) => m.row.unitsTotal,
+    }),
+    units: t.field({
+      type: [SeatUnitUsageRef],
+      description:
+        "For concurrent products: per site and configuration group, reservation, cap and seats in use, the units seatUsage's pool lists (R-RES-6); empty otherwise or while the pool has no bound and no seat in use.",
+      resolve: async (m, _a, ctx) =>
+        m.row.licenseType === 'CONCURRENT' ? ((await ctx.loaders.seatUnits.load(m.organizationId)).get(m.row.product) ?? []) : [],
     }),
   }),
 });
@@ -397,7 +410,7 @@ builder.objectFields(OrganizationRef, (t) => ({
         await seatFigures(ctx, org, view.catalog),
         kinds,
       );
-      return rows.map((row) => ({ catalog: view.catalog, row }));
+      return rows.map((row) => ({ catalog: view.catalog, organizationId: org.id, row }));
     },
   }),
   addOnCoverage: t.field({

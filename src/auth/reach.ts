@@ -244,6 +244,7 @@ export const REACH: Readonly<Record<string, Fields>> = {
     'emergencyInUse',
     'emergencyAvailable',
     'emergencyPeakThisPeriod',
+    'units',
   ]),
   AddOnCoverage: all('read', ['addOn', 'usersRequiring', 'coveredByBundle', 'purchased', 'shortfall']),
   // The licence: state, dates and counts. keyId and pendingKeyId name a key (the dashboard shows them); no field

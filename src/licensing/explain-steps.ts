@@ -37,6 +37,22 @@ export const EXPLAIN_STEP_CODES = {
   COVERED_BY_CONCURRENT_BUNDLE: { description: 'Covered by a concurrent bundle within its seat count (bundle, seats, rank).' },
   RANK_GRANTED: { description: 'Within the licences available in the fixed order: granted (rank, competing, available).' },
   RANK_NOT_GRANTED: { description: 'Beyond the licences available in the fixed order: not granted (rank, competing, available, bound).' },
+  SEAT_RESERVATION: {
+    description:
+      'A site or configuration group of the user reserves seats of the concurrent pool for its members (R-RES-3; unit, product, reserved, inUse).',
+  },
+  SEAT_CAP: {
+    description:
+      'A site or configuration group of the user caps the seats its members hold at once, not reached (R-RES-5; unit, product, cap, inUse).',
+  },
+  SEAT_CAP_REACHED: {
+    description:
+      'A site or configuration group of the user holds its cap: a new session of the user is refused CAP_REACHED (R-RES-5; unit, product, cap, inUse).',
+  },
+  SEATS_RESERVED_FOR_OTHERS: {
+    description:
+      "The pool's free seats are reserved for other sites or groups: a new session of the user is refused SEATS_RESERVED (R-RES-3; product, reason).",
+  },
 } as const;
 
 export type ExplainStepCode = keyof typeof EXPLAIN_STEP_CODES;

@@ -7,12 +7,14 @@
  * exact). `dryRun` runs the same change and rolls it back.
  */
 import type { Context } from '../context.ts';
+import type { SeatBoundsInput } from '../licensing/explain.ts';
+import type { User } from '../tenancy/domain.ts';
 import { getGroup, getSite, lockOrganizationFor } from '../tenancy/access.ts';
 import { badInput } from '../errors.ts';
 import { isId } from '../ids.ts';
 import { boundsProblem, seatsOfUnit } from '../licensing/reservations.ts';
 import { withTransaction } from '../db/transaction.ts';
-import { lockPoolCounter } from '../sessions/sessions.repository.ts';
+import { lockPoolCounter, poolsOfOrganizations } from '../sessions/sessions.repository.ts';
 import { catalogOf } from '../tenancy/access.ts';
 import { boundsOf, openSeatsByUnit, putBound } from './reservations.repository.ts';
 
@@ -136,4 +138,28 @@ export async function setSeatBound(ctx: Context, input: SeatBoundInput): Promise
     if (error instanceof Rehearsed) return error.result;
     throw error;
   }
+}
+
+/**
+ * What `User.explain` needs to name the reservations and caps that bind the
+ * user's next session of a concurrent product (R-RES-3, R-RES-5): the
+ * product's bounds, its open seats by unit and the pool's limits, read
+ * without a lock (a snapshot, as seatUsage). Undefined when the product has
+ * no bound (one query) or no pool.
+ */
+export async function seatBoundsOfUser(ctx: Context, user: User, product: string): Promise<SeatBoundsInput | undefined> {
+  const bounds = await boundsOf(ctx.db, user.organization_id, product);
+  if (bounds.length === 0) return undefined;
+  const [seats, pools] = await Promise.all([
+    openSeatsByUnit(ctx.db, user.organization_id, product),
+    poolsOfOrganizations(ctx.db, [user.organization_id]),
+  ]);
+  const pool = pools.find((p) => p.product_code === product);
+  if (!pool) return undefined;
+  return {
+    pool: { capacity: pool.capacity, emergencyCapacity: pool.emergency_capacity, overageAllowed: pool.overage_allowed, inUse: pool.in_use },
+    bounds,
+    seats,
+    member: { siteId: user.site_id, groupId: user.configuration_group_id },
+  };
 }

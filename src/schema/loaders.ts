@@ -10,6 +10,7 @@ import type { Organization, User, ConfigurationGroup, Site, Team } from '../tena
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import * as tenancy from '../tenancy/tenancy.repository.ts';
 import { seatsOfSessions } from '../sessions/sessions.repository.ts';
+import { type UnitUsage, unitUsageOf } from '../sessions/seat-usage.ts';
 
 /** Batches by id: a page of users costs one query per related table, not one per user (R-API-4). */
 function byId<T extends { id: string }>(fetch: (ids: readonly string[]) => Promise<T[]>) {
@@ -63,6 +64,12 @@ export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMa
     groupsOfSite: groupedBy<ConfigurationGroup, 'site_id'>('site_id', (ids) => tenancy.groupsOfSites(db, ids)),
     licenseKeys: groupedBy<LicenseKey, 'organization_id'>('organization_id', (ids) => keysOfOrganizations(db, ids)),
     membersOfTeam: groupedBy<User, 'team_id'>('team_id', (ids) => tenancy.membersOfTeams(db, ids)),
+    /**
+     * R-RES-6: per concurrent product, the sites' and groups' reservations,
+     * caps and seats in use (seatUsage's units), once per organization of a
+     * request: the licence mapping's rows read it, not a query each.
+     */
+    seatUnits: new DataLoader<string, Map<string, UnitUsage[]>>((ids) => Promise.all(ids.map((id) => unitUsageOf(db, id)))),
     /** The seat and unit rows of sessions, keyed by `sessionSeatsKey`: one query per organization of a page of sessions. */
     sessionSeats: new DataLoader<string, SessionSeatRow[]>(async (keys) => {
       const byOrg = new Map<string, string[]>();

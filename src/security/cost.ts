@@ -56,6 +56,9 @@ const MOVE_USERS_MAX = 1000;
 /** What importing one row costs besides its answer (validation, insert, licence rules). */
 const IMPORT_ROW_COST = 1;
 
+/** Units of a pool (sites and groups with a bound or seats in use): the default list size, as PoolUsage.units. */
+const DEFAULT_UNIT_LIST = 10;
+
 /** Assumed sizes of lists without a size argument, by `Type.field`; others DEFAULT_LIST_SIZE. */
 const LIST_SIZES: Readonly<Record<string, number>> = {
   // The presets: 4 catalogs, at most 28 products, 21 inclusions, 5 requirements of 3 alternatives.
@@ -66,6 +69,8 @@ const LIST_SIZES: Readonly<Record<string, number>> = {
   'Requirement.anyOf': 3,
   // Rows per product of the catalog.
   'Organization.licenseMapping': 30,
+  // Sites and groups with a bound or seats in use, per concurrent row (as seatUsage's PoolUsage.units).
+  'LicenseMappingRow.units': DEFAULT_UNIT_LIST,
   'Organization.usage': 30,
   'LicenseStatus.entitlements': 30,
   'SeatUsage.pools': 30,
