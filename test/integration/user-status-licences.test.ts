@@ -180,12 +180,19 @@ for (const kind of DATABASES) {
       );
       expect(await base(org)).toEqual({ total: 1, inUse: 0, reusable: 0, available: 1 });
       expect((await setStatus(org, ada, 'ACTIVE')).errors).toBeUndefined();
+      // The ADMINISTRATOR fixed seat also needs its holder's security key (R-2FA-2): not enrolled yet.
       expect(await statusesOf(gw, org, ada)).toEqual({
         BASE: 'GRANTED',
         AGENT_SEAT: 'GRANTED',
         VOICE: 'GRANTED',
-        ADMINISTRATOR: 'GRANTED',
+        ADMINISTRATOR: 'MISSING_PREREQUISITE',
       });
+      await gw.ok(
+        `mutation($input: SetUserSecurityKeyEnrolledInput!) { setUserSecurityKeyEnrolled(input: $input) { user { id } } }`,
+        { input: { userId: ada, enrolled: true } },
+        org.admin,
+      );
+      expect((await statusesOf(gw, org, ada)).ADMINISTRATOR).toBe('GRANTED');
       expect(await base(org)).toEqual({ total: 1, inUse: 1, reusable: 0, available: 0 });
       expectRefusal(await setStatus(org, bob, 'ACTIVE'), 'R-REASSIGN-1', 'Bob cannot become ACTIVE', '1 of 1 are held');
       expect(await statusOf(org, bob)).toBe('PREPARING');
