@@ -29,7 +29,7 @@ import {
   type WarningShape,
 } from '../schema/refs.ts';
 import { teamsOfOrganization } from '../tenancy/tenancy.repository.ts';
-import { licensesWithHolderFacts } from '../second-factor/security-keys.service.ts';
+import { holderLicensesOf, licensesWithHolderFacts } from '../second-factor/security-keys.service.ts';
 import { settingsOfUsers } from './assignments.repository.ts';
 import * as service from './assignments.service.ts';
 import type { AllocationView } from '../allocation/view.ts';
@@ -163,9 +163,21 @@ function shapeOf(catalog: Catalog, warning: Warning, about: { user?: User; team?
   };
 }
 
-/** A user's warnings as the API shows them (none unless ACTIVE). */
-export function warningsOfUser(view: AllocationView, user: User): WarningShape[] {
-  return licensingWarnings.warningsOfUser(view.result, user).map((w) => shapeOf(view.catalog, w, { user }));
+/**
+ * Users' warnings as the API shows them (none unless ACTIVE), from their
+ * licences as their recorded facts leave them (a missing security key is an
+ * unmet prerequisite, R-2FA-2): one query for the facts, whatever the number
+ * of users.
+ */
+export async function warningsOfUsers(ctx: Context, view: AllocationView, users: readonly User[]): Promise<WarningShape[]> {
+  const licensesOf = await holderLicensesOf(
+    ctx,
+    view,
+    users.map((u) => u.id),
+  );
+  return users.flatMap((user) =>
+    licensingWarnings.warningsOfUser(view.result, user, licensesOf(user.id)).map((w) => shapeOf(view.catalog, w, { user })),
+  );
 }
 
 builder.objectFields(UserRef, (t) => ({
@@ -182,7 +194,7 @@ builder.objectFields(UserRef, (t) => ({
   warnings: t.field({
     type: [WarningRef],
     description: "The user's licence warnings (UNLICENSED, MISSING_PREREQUISITE …); always empty unless the user is ACTIVE.",
-    resolve: async (user, _a, ctx) => warningsOfUser(await allocationOf(ctx, user.organization_id), user),
+    resolve: async (user, _a, ctx) => warningsOfUsers(ctx, await allocationOf(ctx, user.organization_id), [user]),
   }),
   explain: t.field({
     type: ExplanationRef,
@@ -560,11 +572,12 @@ export const MoveUsersPayload = builder.objectRef<service.MoveReport>('MoveUsers
     warnings: t.field({
       type: [WarningRef],
       description: 'Warnings of the moved users after the move.',
-      resolve: (r) =>
-        r.userIds.flatMap((id) => {
-          const user = r.after.usersById.get(id);
-          return user ? warningsOfUser(r.after, user) : [];
-        }),
+      resolve: (r, _a, ctx) =>
+        warningsOfUsers(
+          ctx,
+          r.after,
+          r.userIds.map((id) => r.after.usersById.get(id)).filter((u): u is NonNullable<typeof u> => u !== undefined),
+        ),
     }),
   }),
 });

@@ -75,7 +75,7 @@ export const REACH: Readonly<Record<string, Fields>> = {
     user: 'read',
     // One session by id, for supervisors (an AGENT_CLIENT has its own sessions from startSession and heartbeat).
     session: 'read',
-    // Any object by id, within the caller's organization (API tokens only for ADMIN: src/tenancy/node.service.ts).
+    // Any object by id, within the caller's organization (API tokens and webhooks only for ADMIN: src/tenancy/node.service.ts).
     node: 'read',
     nodes: 'read',
   },

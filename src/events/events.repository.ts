@@ -127,6 +127,24 @@ export async function eventsByIds(db: Executor, organizationId: string, ids: rea
   return rows.map(eventOf);
 }
 
+/**
+ * Events by id alone, of any organization (the operator's Query.node). The
+ * events table is keyed by (organization, id) with no index on the id alone:
+ * one key lookup per organization (lateral), never a scan of the log.
+ */
+export async function eventsByIdsInAnyOrganization(db: Executor, ids: readonly string[]): Promise<LicenseEvent[]> {
+  if (ids.length === 0) return [];
+  const rows = await db
+    .selectFrom('organizations as o')
+    .innerJoinLateral(
+      (eb) => eb.selectFrom('events').selectAll().whereRef('events.organization_id', '=', 'o.id').where('events.id', 'in', ids).as('e'),
+      (join) => join.onTrue(),
+    )
+    .selectAll('e')
+    .execute();
+  return rows.map(eventOf);
+}
+
 export async function eventsInRange(db: Executor, organizationId: string, from: string, to: string): Promise<LicenseEvent[]> {
   const rows = await db
     .selectFrom('events')

@@ -1,7 +1,7 @@
 import type { DenialCode } from '../licensing/session-plan.ts';
 import { builder } from '../schema/builder.ts';
 import { pageArgs } from '../schema/args.ts';
-import { PageInfoRef, OrganizationRef, ProductRef, productOfCatalog, UserRef } from '../schema/refs.ts';
+import { NodeRef, PageInfoRef, OrganizationRef, ProductRef, productOfCatalog, UserRef } from '../schema/refs.ts';
 import { parsePage, toConnection, type Connection } from '../schema/pagination.ts';
 
 type EventConnectionShape = Connection<LicenseEvent> & { totalCount: () => Promise<number> };
@@ -57,6 +57,7 @@ const EventTypeEnum = builder.enumType('EventType', {
 });
 
 export const LicenseEventRef = builder.objectRef<LicenseEvent>('LicenseEvent').implement({
+  interfaces: [NodeRef],
   description: 'An entry of the append-only event log (R-EVENT-1): who changed what, when, with which token.',
   fields: (t) => ({
     id: t.exposeID('id', { description: 'The event id; ids sort by time.' }),

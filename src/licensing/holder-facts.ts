@@ -12,7 +12,7 @@
  * @example
  * withHolderFacts(license, product, new Set()); // { …license, status: 'MISSING_PREREQUISITE', missing: ['a hardware security key …'] }
  */
-import type { HolderFact, Product } from '../catalogs/types.ts';
+import type { Catalog, HolderFact, Product } from '../catalogs/types.ts';
 import type { UserLicense } from './allocation.ts';
 
 const WORDS: Record<HolderFact, string> = {
@@ -43,4 +43,48 @@ export function withHolderFacts(
   const gaps = holderGaps(product, facts);
   if (gaps.length === 0) return license;
   return { ...license, status: 'MISSING_PREREQUISITE', missing: [...license.missing, ...gaps] };
+}
+
+/** Whether some licence of `licenses` is GRANTED and needs a holder fact: only then are the holder's facts read. */
+export function holdsLicenceNeedingFacts(
+  catalog: Pick<Catalog, 'products'>,
+  licenses: readonly { product: string; status: string }[],
+): boolean {
+  return licenses.some((l) => l.status === 'GRANTED' && needsHolderFacts(catalog.products.find((p) => p.code === l.product)));
+}
+
+/** Every licence of a user as the user's facts leave them (`withHolderFacts` of each). */
+export function licensesWithFacts(
+  catalog: Pick<Catalog, 'products'>,
+  licenses: readonly UserLicense[],
+  facts: ReadonlySet<HolderFact>,
+): UserLicense[] {
+  return licenses.map((l) => {
+    const product = catalog.products.find((p) => p.code === l.product);
+    return product ? withHolderFacts(l, product, facts) : l;
+  });
+}
+
+/**
+ * A session start's view of the user's stored grants (product code to
+ * status) as the user's facts leave them (R-2FA-2, R-NAMED-5): a GRANTED
+ * licence whose holder lacks a required fact is MISSING_PREREQUISITE, and
+ * `gaps` says what is missing, so that it is not the user's access.
+ */
+export function grantsWithFacts(
+  catalog: Pick<Catalog, 'products'>,
+  grants: ReadonlyMap<string, string>,
+  facts: ReadonlySet<HolderFact>,
+): { grants: Map<string, string>; gaps: Map<string, string[]> } {
+  const result = new Map(grants);
+  const gaps = new Map<string, string[]>();
+  for (const [code, status] of grants) {
+    const product = catalog.products.find((p) => p.code === code);
+    if (status !== 'GRANTED' || !product) continue;
+    const missing = holderGaps(product, facts);
+    if (missing.length === 0) continue;
+    result.set(code, 'MISSING_PREREQUISITE');
+    gaps.set(code, missing);
+  }
+  return { grants: result, gaps };
 }

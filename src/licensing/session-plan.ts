@@ -75,6 +75,8 @@ export interface SeatPlanInput {
   /** Requested channels, normalized (upper case, no duplicates). */
   channels: readonly string[];
   userName: string;
+  /** What the holder lacks, in words, for grants that are MISSING_PREREQUISITE by a holder fact (R-2FA-2). */
+  gaps?: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface SeatPlan {
@@ -143,6 +145,17 @@ export function planSession(input: SeatPlanInput): { plan: SeatPlan } | { refusa
           message: `${missing.code} is configured for ${userName} but a prerequisite is missing (see user.explain)`,
         },
       };
+    // R-NAMED-5, R-2FA-2: a named or fixed-seat licence with an unmet prerequisite (a security key) is no access.
+    const login = loginLicences(catalog, entitlements).find((p) => grants.get(p.code) === 'MISSING_PREREQUISITE');
+    if (login) {
+      const gaps = input.gaps?.get(login.code);
+      return {
+        refusal: {
+          code: 'MISSING_PREREQUISITE',
+          message: `${login.code} is configured for ${userName} but ${gaps?.length ? `needs ${gaps.join('; ')}` : 'a prerequisite is missing (see user.explain)'}`,
+        },
+      };
+    }
     const configured = seatProducts.find((p) => grants.has(p.code));
     return {
       refusal: {

@@ -10,7 +10,7 @@
  * warnings.filter((w) => w.code === 'UNDERLICENSED');
  */
 import type { Catalog } from '../catalogs/types.ts';
-import { type AllocationResult, userWarnings } from './allocation.ts';
+import { type AllocationResult, type UserLicense, userWarnings } from './allocation.ts';
 import { type EntitlementView, organizationPrerequisiteGaps } from './entitlements.ts';
 import type { LicenseStatusResult } from './lifecycle.ts';
 import { addOnCoverage, capacityAdvisories, teamAnalytics } from './reports.ts';
@@ -104,9 +104,18 @@ export function organizationWarnings(input: OrganizationWarningsInput): Warning[
   return warnings;
 }
 
-/** One user's warnings (`userWarnings` of licensing/allocation.ts); a user who is not ACTIVE has none. */
-export function warningsOfUser(result: AllocationResult, user: { id: string; status: string }): Warning[] {
-  return userWarnings(user, result.users.get(user.id) ?? [], result.products).map((w) => ({
+/**
+ * One user's warnings (`userWarnings` of licensing/allocation.ts); a user who
+ * is not ACTIVE has none. `licenses`: the user's licences as their recorded
+ * facts leave them (licensing/holder-facts.ts, R-2FA-2) when they differ from
+ * the allocation's.
+ */
+export function warningsOfUser(
+  result: AllocationResult,
+  user: { id: string; status: string },
+  licenses: readonly UserLicense[] = result.users.get(user.id) ?? [],
+): Warning[] {
+  return userWarnings(user, licenses, result.products).map((w) => ({
     code: w.code,
     message: w.message,
     product: w.product,
@@ -115,7 +124,11 @@ export function warningsOfUser(result: AllocationResult, user: { id: string; sta
 }
 
 /** Whether the user has any warning: `warningsOfUser(...).length > 0` without building them. */
-export function hasWarnings(result: AllocationResult, user: { id: string; status: string }): boolean {
+export function hasWarnings(
+  result: AllocationResult,
+  user: { id: string; status: string },
+  licenses: readonly UserLicense[] = result.users.get(user.id) ?? [],
+): boolean {
   if (user.status !== 'ACTIVE') return false;
-  return (result.users.get(user.id) ?? []).some((l) => l.status === 'MISSING_PREREQUISITE' || l.status === 'UNLICENSED');
+  return licenses.some((l) => l.status === 'MISSING_PREREQUISITE' || l.status === 'UNLICENSED');
 }

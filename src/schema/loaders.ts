@@ -11,6 +11,7 @@ import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import * as tenancy from '../tenancy/tenancy.repository.ts';
 import { seatsOfSessions } from '../sessions/sessions.repository.ts';
 import { type UnitUsage, unitUsageOf } from '../sessions/seat-usage.ts';
+import { usersWithSecurityKey } from '../second-factor/security-keys.repository.ts';
 
 /** Batches by id: a page of users costs one query per related table, not one per user (R-API-4). */
 function byId<T extends { id: string }>(fetch: (ids: readonly string[]) => Promise<T[]>) {
@@ -85,10 +86,32 @@ export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMa
       }
       return keys.map((key) => map.get(key) ?? []);
     }),
+    /**
+     * Whether a user has a security key enrolled (R-2FA-2), keyed by
+     * `userKey`: one query per organization however many users a request
+     * asks about. A write of the fact clears its key.
+     */
+    securityKey: new DataLoader<string, boolean>(async (keys) => {
+      const byOrg = new Map<string, string[]>();
+      for (const key of keys) {
+        const [org = '', id = ''] = key.split(' ');
+        byOrg.set(org, [...(byOrg.get(org) ?? []), id]);
+      }
+      const enrolled = new Set<string>();
+      for (const [org, ids] of await Promise.all(
+        [...byOrg].map(async ([org, ids]) => [org, await usersWithSecurityKey(db, org, ids)] as const),
+      )) {
+        for (const id of ids) enrolled.add(userKey(org, id));
+      }
+      return keys.map((key) => enrolled.has(key));
+    }),
   };
 }
 
 export type Loaders = ReturnType<typeof createLoaders>;
+
+/** The key of a user in a loader keyed by organization and user (ids never hold a space). */
+export const userKey = (organizationId: string, userId: string) => `${organizationId} ${userId}`;
 
 /** The key of a session in `sessionSeats` (ids never hold a space). */
 export const sessionSeatsKey = (organizationId: string, sessionId: string) => `${organizationId} ${sessionId}`;

@@ -18,7 +18,13 @@ builder.queryFields((t) => ({
     nullable: true,
     description:
       "The object with this id, whatever its type; null when there is none in the caller's organization (another organization's object is null too, R-SEC-2).",
-    args: { id: t.arg.id({ required: true, description: 'The id of any object (organization, site, group, team, user, API token).' }) },
+    args: {
+      id: t.arg.id({
+        required: true,
+        description:
+          'The id of any object (organization, site, group, team, user, API token, session, event, webhook endpoint, message or delivery).',
+      }),
+    },
     resolve: async (_root, args, ctx) => asNode((await findNodes(ctx, [args.id], 'id'))[0] ?? null),
   }),
   nodes: t.field({

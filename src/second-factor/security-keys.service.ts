@@ -1,12 +1,14 @@
+import type { AllocationView } from '../allocation/view.ts';
 import type { Catalog, HolderFact } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
 import type { UserLicense } from '../licensing/allocation.ts';
-import { needsHolderFacts, withHolderFacts } from '../licensing/holder-facts.ts';
+import { holdsLicenceNeedingFacts, licensesWithFacts } from '../licensing/holder-facts.ts';
+import { userKey } from '../schema/loaders.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import type { User } from '../tenancy/domain.ts';
 import { getUser, lockOrganizationFor } from '../tenancy/access.ts';
 import { actorOf } from '../auth/viewer.ts';
-import { setSecurityKey, usersWithSecurityKey } from './security-keys.repository.ts';
+import { setSecurityKey } from './security-keys.repository.ts';
 
 /**
  * Records that a user has (or no longer has) a hardware security key
@@ -35,20 +37,24 @@ export async function setUserSecurityKeyEnrolled(ctx: Context, input: { userId: 
         },
       ]);
     }
+    ctx.loaders.securityKey.clear(userKey(user.organization_id, user.id));
     return user;
   });
 }
 
-/** Whether the user has a security key enrolled. */
-export async function hasSecurityKey(ctx: Context, user: Pick<User, 'organization_id' | 'id'>): Promise<boolean> {
-  return (await usersWithSecurityKey(ctx.db, user.organization_id, [user.id])).has(user.id);
+/** Whether the user has a security key enrolled (batched per organization by the request's loader). */
+export function hasSecurityKey(ctx: Context, user: Pick<User, 'organization_id' | 'id'>): Promise<boolean> {
+  return ctx.loaders.securityKey.load(userKey(user.organization_id, user.id));
 }
+
+const factsOf = async (ctx: Context, user: Pick<User, 'organization_id' | 'id'>): Promise<Set<HolderFact>> =>
+  new Set<HolderFact>((await hasSecurityKey(ctx, user)) ? ['SECURITY_KEY'] : []);
 
 /**
  * A user's licences as their recorded facts leave them (R-2FA-2): a licence
  * whose holder needs a security key shows MISSING_PREREQUISITE until one is
- * enrolled. Reads the fact only when such a licence is granted (one short
- * query; few users hold one, e.g. ADMINISTRATOR).
+ * enrolled. Reads the fact only when such a licence is granted (few users
+ * hold one, e.g. ADMINISTRATOR), batched with the other users of the request.
  */
 export async function licensesWithHolderFacts(
   ctx: Context,
@@ -56,11 +62,29 @@ export async function licensesWithHolderFacts(
   user: Pick<User, 'organization_id' | 'id'>,
   licenses: readonly UserLicense[],
 ): Promise<UserLicense[]> {
-  const productOf = (code: string) => catalog.products.find((p) => p.code === code);
-  if (!licenses.some((l) => l.status === 'GRANTED' && needsHolderFacts(productOf(l.product)))) return [...licenses];
-  const facts = new Set<HolderFact>((await hasSecurityKey(ctx, user)) ? ['SECURITY_KEY'] : []);
-  return licenses.map((l) => {
-    const product = productOf(l.product);
-    return product ? withHolderFacts(l, product, facts) : l;
-  });
+  if (!holdsLicenceNeedingFacts(catalog, licenses)) return [...licenses];
+  return licensesWithFacts(catalog, licenses, await factsOf(ctx, user));
+}
+
+/**
+ * The licences of the view's users as their recorded facts leave them, for
+ * `userIds` (all of the view's users when absent): what warnings and the
+ * `hasWarnings` filter decide by (R-2FA-2). Facts are read for the holders of
+ * a licence that needs one only, in one query for the organization.
+ */
+export async function holderLicensesOf(
+  ctx: Context,
+  view: AllocationView,
+  userIds: readonly string[] = view.users.map((u) => u.id),
+): Promise<(userId: string) => UserLicense[]> {
+  const allocated = (id: string) => view.result.users.get(id) ?? [];
+  const holders = userIds.filter((id) => holdsLicenceNeedingFacts(view.catalog, allocated(id)));
+  const changed = new Map<string, UserLicense[]>();
+  await Promise.all(
+    holders.map(async (id) => {
+      const facts = await factsOf(ctx, { organization_id: view.org.id, id });
+      changed.set(id, licensesWithFacts(view.catalog, allocated(id), facts));
+    }),
+  );
+  return (id) => changed.get(id) ?? allocated(id);
 }

@@ -127,6 +127,14 @@ export async function findSession(db: Executor, id: string, organizationId: stri
   return maybeSession(await q.executeTakeFirst());
 }
 
+/** Sessions by id (Query.node, src/tenancy/node.service.ts); `organizationId` null: of any organization (the operator). */
+export async function sessionsByIds(db: Executor, ids: readonly string[], organizationId: string | null): Promise<Session[]> {
+  if (ids.length === 0) return [];
+  let q = db.selectFrom('sessions').selectAll().where('id', 'in', ids);
+  if (organizationId) q = q.where('organization_id', '=', organizationId);
+  return (await q.execute()).map(sessionOf);
+}
+
 /**
  * A session expiry as SQL (R-LIFE-6): with `capMs` (a clock of record: TTL plus the skew bound) capped at the
  * database's now() + capMs, so no instance can hold a seat into the future; without (tests' ManualClock) as given.

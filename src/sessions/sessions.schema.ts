@@ -9,7 +9,7 @@ import { isId } from '../ids.ts';
 import { pageArgs } from '../schema/args.ts';
 import { must, sessionSeatsKey } from '../schema/loaders.ts';
 import { type Connection, parsePage, toConnection } from '../schema/pagination.ts';
-import { OrganizationRef, PageInfoRef, ProductRef, productOfCatalog, UserRef } from '../schema/refs.ts';
+import { NodeRef, OrganizationRef, PageInfoRef, ProductRef, productOfCatalog, UserRef } from '../schema/refs.ts';
 import { catalogOf } from '../tenancy/access.ts';
 import { type ChannelChangeResult, changeSessionChannels } from './channels.service.ts';
 import { countOpenSessions, findSession, pageOfOpenSessions, seatHistory, sessionsOfUsers } from './sessions.repository.ts';
@@ -88,6 +88,7 @@ const ChannelUnitRef = builder.objectRef<{ catalog: Catalog; unit: ChannelUnit }
 });
 
 export const SessionRef = builder.objectRef<Session>('Session').implement({
+  interfaces: [NodeRef],
   description: "A user's login: it holds seats of the concurrent pools while open and ends by endSession, expiry or a user change.",
   fields: (t) => ({
     id: t.exposeID('id', { description: 'The session id: pass it to heartbeat and endSession.' }),

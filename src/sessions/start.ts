@@ -27,7 +27,7 @@
  * (`granted: false`, `denial`, from `refusal` and the plan).
  */
 import { actorOf, authorize, requireAuthenticated, viewerOrganization } from '../auth/viewer.ts';
-import type { Catalog } from '../catalogs/types.ts';
+import type { Catalog, HolderFact } from '../catalogs/types.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
 import type { NewSessionSeat } from '../db/schema.ts';
@@ -41,6 +41,7 @@ import { dayOf } from '../licensing/billing.ts';
 import { demoStartFits as fitsDemoLimit } from '../licensing/demo-switch.ts';
 import { type EntitlementView, entitlementsOf } from '../licensing/entitlements.ts';
 import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
+import { grantsWithFacts, holdsLicenceNeedingFacts, needsHolderFacts } from '../licensing/holder-facts.ts';
 import { kindOfSeat } from '../licensing/metering.ts';
 import { admitSeat, type BoundRefusal } from '../licensing/reservations.ts';
 import { boundsOf, openSeatsByUnit, type StoredBound } from '../reservations/reservations.repository.ts';
@@ -58,6 +59,7 @@ import {
 } from '../licensing/session-plan.ts';
 import { keysOfOrganizations } from '../licenses/license.repository.ts';
 import { statusFrom } from '../allocation/keys.ts';
+import { usersWithSecurityKey } from '../second-factor/security-keys.repository.ts';
 import { catalogOf } from '../tenancy/access.ts';
 import { findOrganization } from '../tenancy/tenancy.repository.ts';
 import { recordDenial } from './denials.ts';
@@ -139,7 +141,13 @@ export async function licensingOf(ctx: Context, trx: Executor, organizationId: s
 }
 
 /** The plan of a start, or its refusal (thrown: a transaction in progress rolls back). */
-function planOrDeny(licensing: Licensing, grants: ReadonlyMap<string, string>, channels: readonly string[], userName: string): SeatPlan {
+function planOrDeny(
+  licensing: Licensing,
+  grants: ReadonlyMap<string, string>,
+  channels: readonly string[],
+  userName: string,
+  gaps?: ReadonlyMap<string, readonly string[]>,
+): SeatPlan {
   const outcome = planSession({
     catalog: licensing.catalog,
     entitlements: licensing.entitlements,
@@ -147,6 +155,7 @@ function planOrDeny(licensing: Licensing, grants: ReadonlyMap<string, string>, c
     grants,
     channels,
     userName,
+    ...(gaps && { gaps }),
   });
   return 'refusal' in outcome ? deny(outcome.refusal) : outcome.plan;
 }
@@ -296,8 +305,10 @@ async function startDirect(ctx: Context, userId: string, deviceId: string | null
   }
   const licensing = licensingFrom(ctx, last.org, last.keys);
   if (!licensing.status.fullUse) return null;
-  const seatProducts = concurrentSeatProducts(licensing.catalog, licensing.entitlements).map((p) => p.code);
-  if (seatProducts.length === 0) return null;
+  const seatPools = concurrentSeatProducts(licensing.catalog, licensing.entitlements);
+  // A seat whose holder needs a recorded fact (R-2FA-2) is decided with the fact, by the transactional path.
+  if (seatPools.length === 0 || seatPools.some(needsHolderFacts)) return null;
+  const seatProducts = seatPools.map((p) => p.code);
   const session = newSession(ctx, orgId, userId, ctx.clock.now(), [], deviceId);
   const { product, taken, overdue } = await startStatement(
     ctx,
@@ -331,6 +342,14 @@ async function startAfterProbe(
   if (open) return null;
   const licensing = licensingFrom(ctx, probe.organization, await keysOf(ctx, probe));
   if (!licensing.status.fullUse) return null;
+  // A granted licence whose holder needs a recorded fact (R-2FA-2): the transactional path reads the fact.
+  if (
+    holdsLicenceNeedingFacts(
+      licensing.catalog,
+      probe.grants.map((g) => ({ product: g.product_code, status: g.status })),
+    )
+  )
+    return null;
   const plan = planOrDeny(licensing, new Map(probe.grants.map((g) => [g.product_code, g.status])), channels, user.name);
   const [product] = plan.seatProducts;
   if (!product || plan.seatProducts.length > 1 || plan.pooledChannels.length > 0) return null;
@@ -466,10 +485,18 @@ async function startInTransaction(
 
   const licensing = await licensingOf(ctx, trx, orgId);
   // Demo mode takes no licence of the user's: their grants are not read.
-  const grants = licensing.status.fullUse
-    ? new Map((await repo.grantsOfUser(trx, orgId, user.id)).map((g) => [g.product_code, g.status]))
-    : new Map<string, string>();
-  const plan = planOrDeny(licensing, grants, channels, user.name);
+  const stored = licensing.status.fullUse ? await repo.grantsOfUser(trx, orgId, user.id) : [];
+  // R-2FA-2, R-NAMED-5: a licence whose holder lacks a recorded fact (a security key) is not the user's access.
+  const facts = new Set<HolderFact>(
+    holdsLicenceNeedingFacts(
+      licensing.catalog,
+      stored.map((g) => ({ product: g.product_code, status: g.status })),
+    ) && (await usersWithSecurityKey(trx, orgId, [user.id])).has(user.id)
+      ? ['SECURITY_KEY']
+      : [],
+  );
+  const { grants, gaps } = grantsWithFacts(licensing.catalog, new Map(stored.map((g) => [g.product_code, g.status])), facts);
+  const plan = planOrDeny(licensing, grants, channels, user.name, gaps);
   // Lock order 3: seat and channel units together, by product code.
   const taken = new Map<string, { product: string; kind: SessionSeatKind; channel: string | null; counter: repo.PoolCounter }>();
   const demoLimit = { code: 'DEMO_LIMIT_REACHED', state: licensing.status.state, demoAgentLimit: licensing.status.demoAgentLimit } as const;

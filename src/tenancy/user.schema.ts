@@ -15,6 +15,7 @@ import {
   NodeRef,
 } from '../schema/refs.ts';
 import { hasWarnings } from '../licensing/warnings.ts';
+import { holderLicensesOf } from '../second-factor/security-keys.service.ts';
 import * as repo from './tenancy.repository.ts';
 import * as access from './access.ts';
 import * as service from './tenancy.service.ts';
@@ -108,11 +109,13 @@ export async function usersConnection(
     return { ...toConnection(rows, page), totalCount: () => repo.countUsersIn(ctx.db, scope) };
   }
   const view = await ctx.loaders.allocation.load(scope.organizationId);
+  // Licences as the users' recorded facts leave them (R-2FA-2): one query for the holders of a licence that needs one.
+  const licensesOf = await holderLicensesOf(ctx, view);
   const matching = view.users.filter(
     (u) =>
       (!('siteId' in scope) || u.site_id === scope.siteId) &&
       (!('configurationGroupId' in scope) || u.configuration_group_id === scope.configurationGroupId) &&
-      hasWarnings(view.result, u) === args.hasWarnings,
+      hasWarnings(view.result, u, licensesOf(u.id)) === args.hasWarnings,
   );
   const after = page.afterId;
   const rows = (after ? matching.filter((u) => u.id > after) : matching).slice(0, page.limit + 1);

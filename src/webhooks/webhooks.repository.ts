@@ -18,6 +18,14 @@ export function findEndpoint(db: Executor, id: string, organizationId: string | 
   return q.executeTakeFirst();
 }
 
+/** Endpoints by id (Query.node); `organizationId` null: of any organization (the operator). */
+export function endpointsByIds(db: Executor, ids: readonly string[], organizationId: string | null): Promise<WebhookEndpointRow[]> {
+  if (ids.length === 0) return Promise.resolve([]);
+  let q = withWebhookTables(db).selectFrom('webhook_endpoints').selectAll().where('id', 'in', ids);
+  if (organizationId !== null) q = q.where('organization_id', '=', organizationId);
+  return q.execute();
+}
+
 /** Locks the endpoint row for a change (rotation, update) so that two changes apply one after the other. */
 export function lockEndpoint(db: Executor, id: string): Promise<WebhookEndpointRow | undefined> {
   return withWebhookTables(db).selectFrom('webhook_endpoints').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
@@ -203,6 +211,14 @@ export function pageOfAttempts(
     .orderBy('id', 'desc')
     .limit(page.limit + 1)
     .execute();
+}
+
+/** Delivery attempts by id (Query.node); `organizationId` null: of any organization (the operator). */
+export function attemptsByIds(db: Executor, ids: readonly string[], organizationId: string | null): Promise<WebhookAttemptRow[]> {
+  if (ids.length === 0) return Promise.resolve([]);
+  let q = withWebhookTables(db).selectFrom('webhook_attempts').selectAll().where('id', 'in', ids);
+  if (organizationId !== null) q = q.where('organization_id', '=', organizationId);
+  return q.execute();
 }
 
 /** Serializes endpoint creations of one organization (the per-organization limit is read, then written). */

@@ -1,7 +1,7 @@
 import { pageArgs } from '../schema/args.ts';
 import { builder } from '../schema/builder.ts';
 import { parsePage, toConnection, type Connection } from '../schema/pagination.ts';
-import { OrganizationRef, PageInfoRef } from '../schema/refs.ts';
+import { NodeRef, OrganizationRef, PageInfoRef } from '../schema/refs.ts';
 import type { MessageStatus, WebhookEndpointRow, WebhookMessageRow } from './tables.ts';
 import * as service from './webhooks.service.ts';
 
@@ -21,6 +21,7 @@ const MessageStatusEnum = builder.enumType('WebhookMessageStatus', {
 });
 
 const WebhookMessageRef = builder.objectRef<WebhookMessageRow>('WebhookMessage').implement({
+  interfaces: [NodeRef],
   description: 'One message of the outbox: an event (or a ping) for one endpoint.',
   fields: (t) => ({
     id: t.exposeID('id', { description: 'The webhook-id header: the same on every attempt and redelivery.' }),
@@ -52,6 +53,7 @@ const WebhookMessageRef = builder.objectRef<WebhookMessageRow>('WebhookMessage')
 type Delivery = service.Delivery;
 
 const WebhookDeliveryRef = builder.objectRef<Delivery>('WebhookDelivery').implement({
+  interfaces: [NodeRef],
   description: 'One HTTP attempt of a message.',
   fields: (t) => ({
     id: t.exposeID('id', { description: 'The attempt id.' }),
@@ -89,6 +91,7 @@ const WebhookDeliveryConnectionRef = builder.objectRef<Connection<Delivery>>('We
 });
 
 const WebhookEndpointRef = builder.objectRef<WebhookEndpointRow>('WebhookEndpoint').implement({
+  interfaces: [NodeRef],
   description: 'A receiver of signed webhooks (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature).',
   fields: (t) => ({
     id: t.exposeID('id', { description: 'The endpoint id.' }),

@@ -3,6 +3,7 @@ import { getCatalog, type Catalog } from '../../src/catalogs/index.ts';
 import { billingPeriod, dayOf, storedDay } from '../../src/licensing/billing.ts';
 import { planSession, refusal, sessionKind, type SeatPlanInput } from '../../src/licensing/session-plan.ts';
 import { allocationOf, concurrentSeatProducts, DEMO_POOL } from '../../src/licensing/seats.ts';
+import { grantsWithFacts } from '../../src/licensing/holder-facts.ts';
 
 /*
  * The pure decisions of a session start ("one house to live in": one
@@ -46,6 +47,24 @@ describe('concurrent seat products', () => {
 });
 
 describe('planSession', () => {
+  it('[R-2FA-2][R-NAMED-5] a fixed seat whose holder lacks a security key is no access: MISSING_PREREQUISITE naming the gap', () => {
+    const stored = new Map([
+      ['BASE', 'GRANTED'],
+      ['ADMINISTRATOR', 'GRANTED'],
+    ]);
+    const without = grantsWithFacts(storm, stored, new Set());
+    expect(without.grants.get('ADMINISTRATOR')).toBe('MISSING_PREREQUISITE');
+    expect(without.grants.get('BASE')).toBe('GRANTED');
+    const refused = plan({ grants: without.grants, gaps: without.gaps });
+    expect(refused).toEqual({
+      refusal: { code: 'MISSING_PREREQUISITE', message: expect.stringMatching(/^ADMINISTRATOR .*security key.*R-2FA-2/) },
+    });
+    const withKey = grantsWithFacts(storm, stored, new Set(['SECURITY_KEY']));
+    expect(withKey.gaps.size).toBe(0);
+    const granted = plan({ grants: withKey.grants });
+    expect('plan' in granted && granted.plan.named).toBe(true);
+  });
+
   it('[R-CONC-1][R-CHAN-1] plans one seat of each eligible product and the units of pooled channels, in code order', () => {
     const grants = new Map([
       ['SUPERVISOR_SEAT', 'GRANTED'],
