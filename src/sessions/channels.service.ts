@@ -25,7 +25,7 @@ import { expireDue, SYSTEM } from './end.ts';
 import type { Session } from './session.ts';
 import * as repo from './sessions.repository.ts';
 import { boundsOf } from '../reservations/reservations.repository.ts';
-import { boundRefusal, channelSuffix, ExpireFirst, licensingOf, takeUnit } from './start.ts';
+import { channelSuffix, ExpireFirst, licensingOf, takeChannelUnit } from './start.ts';
 
 /** The most channels one session may name (a catalog has far fewer). */
 export const MAX_SESSION_CHANNELS = 32;
@@ -165,14 +165,11 @@ async function changeInTransaction(
   const bounds = ops.some((op) => op.kind === 'take') ? await boundsOf(trx, orgId) : [];
   for (const op of ops) {
     if (op.kind === 'take') {
-      // Decided under the pool's lock before the take, like a channel unit at the start.
-      const bound = await boundRefusal(trx, orgId, op.product, bounds, member);
+      const { counter, bound } = await takeChannelUnit(ctx, trx, orgId, op.product, bounds, member, mayExpire);
       if (bound) {
-        if (mayExpire && (await repo.hasOverdue(trx, orgId, now))) throw new ExpireFirst(orgId);
         denied.push({ channel: op.channel, code: bound.code, message: bound.message });
         continue;
       }
-      const counter = await takeUnit(ctx, trx, orgId, op.product, mayExpire);
       if (!counter) {
         denied.push(noUnit(op.channel, op.product));
         continue;

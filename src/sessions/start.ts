@@ -403,7 +403,7 @@ async function startTransactional(
  * overdue sessions (a crashed instance's, R-CONC-3), rolls the start back to
  * expire them first (`ExpireFirst`).
  */
-export async function takeUnit(
+async function takeUnit(
   ctx: Context,
   trx: Executor,
   orgId: string,
@@ -425,7 +425,7 @@ export async function takeUnit(
  * taken here first with `lockPoolCounter`), so the seats it counts by unit
  * are exact: every take and release of the pool waits for that lock.
  */
-export async function boundRefusal(
+async function boundRefusal(
   trx: Executor,
   orgId: string,
   product: string,
@@ -445,6 +445,28 @@ export async function boundRefusal(
     seats,
     member,
   );
+}
+
+/**
+ * One channel or feature unit (R-CHAN-1, R-FEAT-1) within the reservations
+ * and caps: decided under the pool's lock before it is taken, so a refusal
+ * takes nothing (the session goes on without the channel). Used by the start
+ * and by changeSessionChannels alike. Overdue sessions may hold the units a
+ * bound counts: they are expired first (`ExpireFirst`, R-CONC-3).
+ */
+export async function takeChannelUnit(
+  ctx: Context,
+  trx: Executor,
+  orgId: string,
+  product: string,
+  bounds: readonly StoredBound[],
+  member: { siteId: string; groupId: string | null },
+  mayExpire: boolean,
+): Promise<{ counter: (repo.PoolCounter & { overage_allowed: boolean }) | null; bound: BoundRefusal | null }> {
+  const bound = await boundRefusal(trx, orgId, product, bounds, member);
+  if (!bound) return { counter: await takeUnit(ctx, trx, orgId, product, mayExpire), bound: null };
+  if (mayExpire && (await repo.hasOverdue(trx, orgId, ctx.clock.now()))) throw new ExpireFirst(orgId);
+  return { counter: null, bound };
 }
 
 /**
@@ -502,7 +524,7 @@ async function startInTransaction(
   const demoLimit = { code: 'DEMO_LIMIT_REACHED', state: licensing.status.state, demoAgentLimit: licensing.status.demoAgentLimit } as const;
   const member = { siteId: locked.site_id, groupId: locked.configuration_group_id };
   // R-RES: the organization's reservations and caps, read before any pool is locked.
-  const bounds = plan.demo ? [] : await boundsOf(trx, orgId);
+  const bounds = plan.demo || plan.units.length === 0 ? [] : await boundsOf(trx, orgId);
   const boundDenied = new Map<string, BoundRefusal>();
   const overdueFirst = async () => {
     // Overdue sessions (a crashed instance's) may hold the seats a bound counts: expire them first (R-CONC-3).
@@ -510,13 +532,15 @@ async function startInTransaction(
   };
   for (const { product, channel } of plan.units) {
     // A channel unit is decided under the pool's lock before it is taken (the session goes on without it) ...
-    const channelBound = channel === null ? null : await boundRefusal(trx, orgId, product, bounds, member);
-    if (channel !== null && channelBound) {
-      await overdueFirst();
-      boundDenied.set(channel, channelBound);
-      continue;
-    }
-    const counter = await takeUnit(ctx, trx, orgId, product, mayExpire);
+    let counter: (repo.PoolCounter & { overage_allowed: boolean }) | null;
+    if (channel !== null) {
+      const unit = await takeChannelUnit(ctx, trx, orgId, product, bounds, member, mayExpire);
+      if (unit.bound) {
+        boundDenied.set(channel, unit.bound);
+        continue;
+      }
+      counter = unit.counter;
+    } else counter = await takeUnit(ctx, trx, orgId, product, mayExpire);
     // ... a seat right after its take, under the lock the take holds: a refusal rolls the take back.
     const seatBound = channel === null && counter ? await boundRefusal(trx, orgId, product, bounds, member, counter) : null;
     if (seatBound) {
