@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
 import { type OrgFixture, startGateway, type TestGateway } from '../support/gateway.ts';
 import { type Bought, countingDatabase, createGroup, createUsers, licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
+import { twoSiteOrg, type UnitView } from '../support/reservations.ts';
 import { startSession } from '../support/sessions.ts';
 
 /*
@@ -19,16 +20,6 @@ const VIEWS = `query($id: ID!) { organization(id: $id) {
   licenseMapping { product { code } licenseType units { ${UNIT_FIELDS} } } } }`;
 const EXPLAIN = `query($id: ID!, $product: String!) {
   user(id: $id) { explain(product: $product) { granted steps details { code text parameters { name value } } } } }`;
-
-interface UnitView {
-  siteId: string;
-  siteName: string;
-  configurationGroupId: string | null;
-  configurationGroupName: string | null;
-  reserved: number;
-  cap: number | null;
-  inUse: number;
-}
 
 interface Views {
   organization: {
@@ -57,27 +48,10 @@ for (const kind of DATABASES) {
     });
     afterAll(() => gw.close());
 
-    async function createSite(org: OrgFixture, name: string): Promise<string> {
-      const data = await gw.ok<{ createSite: { site: { id: string } } }>(
-        `mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }`,
-        { input: { organizationId: org.organizationId, name } },
-        org.admin,
-      );
-      return data.createSite.site.id;
-    }
-
     /** connect storm with `seats` AGENT_SEATs: Headquarters (the fixture's site) with HQ agents and Temps, Munich with its agents. */
     async function twoSites(seats: Bought, perSite: number, extra: Bought[] = []) {
-      const org = await licensedOrg(gw, 'connect-storm', [{ product: 'BASE', quantity: 4 * perSite }, seats, ...extra]);
-      const functions = ['BASE', 'AGENT_SEAT', ...extra.map((b) => b.product)];
-      const munich = await createSite(org, 'Munich');
-      const hqGroup = await createGroup(gw, org, 'HQ agents', functions);
-      const temps = await createGroup(gw, org, 'Temps', functions);
-      const munichGroup = await createGroup(gw, org, 'Munich agents', functions, [], munich);
-      const hq = await createUsers(gw, org, perSite, { prefix: 'HQ', configurationGroupId: hqGroup });
-      const tempUsers = await createUsers(gw, org, perSite, { prefix: 'Temp', configurationGroupId: temps });
-      const munichers = await createUsers(gw, org, perSite, { prefix: 'Munich', siteId: munich, configurationGroupId: munichGroup });
-      return { org, munich, hqGroup, temps, munichGroup, hq, tempUsers, munichers };
+      const f = await twoSiteOrg(gw, 'Munich', seats, perSite, extra);
+      return { ...f, munich: f.site, munichGroup: f.siteGroup, munichers: f.siteUsers };
     }
 
     const setBound = async (org: OrgFixture, input: Record<string, unknown>) => {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
 import { codeOf, type OrgFixture, startGateway, type TestGateway } from '../support/gateway.ts';
-import { type Bought, createGroup, createUsers, licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
+import { type Bought, licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
+import { twoSiteOrg, type UnitView } from '../support/reservations.ts';
 import { endSession, poolCounter, startSession } from '../support/sessions.ts';
 
 /*
@@ -19,16 +20,6 @@ const SET_BOUND = `mutation($input: SetSeatBoundInput!) {
 const UNITS = `query($id: ID!) { organization(id: $id) { seatUsage { pools { product { code } capacity inUse emergencyInUse
   units { siteId siteName configurationGroupId configurationGroupName reserved cap inUse } } } } }`;
 
-interface UnitView {
-  siteId: string;
-  siteName: string;
-  configurationGroupId: string | null;
-  configurationGroupName: string | null;
-  reserved: number;
-  cap: number | null;
-  inUse: number;
-}
-
 for (const kind of DATABASES) {
   describe(kind, () => {
     let gw: TestGateway;
@@ -37,30 +28,13 @@ for (const kind of DATABASES) {
     });
     afterAll(() => gw.close());
 
-    async function createSite(org: OrgFixture, name: string): Promise<string> {
-      const data = await gw.ok<{ createSite: { site: { id: string } } }>(
-        `mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }`,
-        { input: { organizationId: org.organizationId, name } },
-        org.admin,
-      );
-      return data.createSite.site.id;
-    }
-
     /** connect storm with `seats` AGENT_SEATs: Headquarters (the fixture's site) and Berlin, a group of agents at each. */
     async function twoSites(seats: Bought, perSite: number, extra: Bought[] = []) {
-      const org = await licensedOrg(gw, 'connect-storm', [{ product: 'BASE', quantity: 4 * perSite }, seats, ...extra]);
-      const functions = ['BASE', 'AGENT_SEAT', ...extra.map((b) => b.product)];
-      const berlin = await createSite(org, 'Berlin');
-      const hqGroup = await createGroup(gw, org, 'HQ agents', functions);
-      const temps = await createGroup(gw, org, 'Temps', functions);
-      const berlinGroup = await createGroup(gw, org, 'Berlin agents', functions, [], berlin);
-      const hq = await createUsers(gw, org, perSite, { prefix: 'HQ', configurationGroupId: hqGroup });
-      const tempUsers = await createUsers(gw, org, perSite, { prefix: 'Temp', configurationGroupId: temps });
-      const berliners = await createUsers(gw, org, perSite, { prefix: 'Berlin', siteId: berlin, configurationGroupId: berlinGroup });
+      const f = await twoSiteOrg(gw, 'Berlin', seats, perSite, extra);
       // Warms the start cache: from here on a start of the AGENT_CLIENT token tries the one statement first.
-      const warm = await startSession(gw, org, hq[0]!);
-      await endSession(gw, org, warm.session!.id);
-      return { org, berlin, hqGroup, temps, berlinGroup, hq, tempUsers, berliners };
+      const warm = await startSession(gw, f.org, f.hq[0]!);
+      await endSession(gw, f.org, warm.session!.id);
+      return { ...f, berlin: f.site, berlinGroup: f.siteGroup, berliners: f.siteUsers };
     }
 
     const setBound = (org: OrgFixture, input: Record<string, unknown>) => gw.gql(SET_BOUND, { input }, org.admin);
