@@ -224,8 +224,9 @@ export type BaselineShape =
  * statement on the gateway's own schema and rows: the user share-locked and
  * checked ACTIVE, the organization's revision and high-water time, exactly
  * one granted seat licence and no open session; then the pool UPDATE, the
- * session, its seat, the usage point and the event INSERTs and a NOTIFY (on a
- * channel no gateway listens to), in one autocommit statement. Each
+ * session, its seat, the usage point and the event INSERTs, in one
+ * autocommit statement. No NOTIFY: the gateway announces after the commit,
+ * many starts per notice (src/db/announcer.ts). Each
  * execution takes the next user of `bench_floor_users` (a sequence), so every
  * start is a new one. Differences: ids are gen_random_uuid() (the gateway's
  * are time-ordered UUIDv7) and the seat kind is computed more simply.
@@ -252,7 +253,7 @@ export function sameWorkScript(o: { organizationId: string; revision: number; hi
       select ${org}, seat.product_code, now(), seat.in_use, seat.capacity, seat.emergency_capacity from seat),
     new_event as (insert into events (organization_id, id, at, type, user_id, product_code, detail, api_token_id, actor)
       select ${org}, gen_random_uuid(), now(), 'SESSION_STARTED', (select id from pick), seat.product_code, seat.product_code || ' ' || seat.seat_kind, null, 'api' from seat)
-    select pool.product_code, seat.in_use, case when seat.in_use is not null then pg_notify('bench_floor', '{"o":"${o.organizationId}","ids":["00000000-0000-7000-8000-000000000000"]}') end
+    select pool.product_code, seat.in_use
     from (select 1) as one left join pool on true left join seat on true;`;
   return `${statement.replace(/\n\s*/g, ' ')}\n`;
 }

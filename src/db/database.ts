@@ -1,12 +1,20 @@
 import { mkdirSync } from 'node:fs';
 import { Kysely, PostgresDialect, sql, type KyselyConfig, type Transaction } from 'kysely';
 import pg from 'pg';
+import { Announcer } from './announcer.ts';
 import { TransactionRetries } from './retries.ts';
 import type { Database } from './schema.ts';
 
-/** Kysely over the gateway's schema, carrying the listeners of its transactions' retries (db/transaction.ts). */
+/**
+ * Kysely over the gateway's schema, carrying the listeners of its
+ * transactions' retries (db/transaction.ts) and the live notices sent after
+ * commits (db/announcer.ts).
+ */
 export class GatewayDb extends Kysely<Database> {
   readonly transactionRetries = new TransactionRetries();
+  readonly announcer = new Announcer(async (channel, payloads) => {
+    await sql`select ${sql.join(payloads.map((p) => sql`pg_notify(${channel}, ${p})`))}`.execute(this);
+  });
 }
 
 export type Db = GatewayDb;
@@ -82,7 +90,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       connectionString: url,
       listen: (channel, onMessage, onReconnect) =>
         listenPostgres(url, channel, onMessage, onReconnect, (error) => onConnectionError(error, 'listen')),
-      close: () => db.destroy(),
+      close: () => closeDb(db),
     };
   }
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
@@ -102,8 +110,14 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
         if (!pglite.closed) await unlisten();
       };
     },
-    close: () => db.destroy(),
+    close: () => closeDb(db),
   };
+}
+
+/** Sends the notices of changes already committed, then closes. */
+async function closeDb(db: Db): Promise<void> {
+  await db.announcer.close();
+  await db.destroy();
 }
 
 /** True when the database answers. */

@@ -1,4 +1,4 @@
-import type { Db, Trx } from './database.ts';
+import { type Db, type Executor, GatewayDb, type Trx } from './database.ts';
 import type { RetryNotice } from './retries.ts';
 
 /*
@@ -86,5 +86,41 @@ export async function retrying<T>(db: Db, work: () => Promise<T>, options: Retry
  * });
  */
 export function withTransaction<T>(db: Db, work: (trx: Trx) => Promise<T>, options: RetryOptions = {}): Promise<T> {
-  return retrying(db, () => db.transaction().execute(work), options);
+  return retrying(
+    db,
+    async () => {
+      // A run's notices are announced only once it has committed; a run that rolled back drops its own.
+      const notices = new Map<string, string[]>();
+      const result = await db.transaction().execute((trx) => {
+        (trx as NoticesOf)[AFTER_COMMIT] = notices;
+        return work(trx);
+      });
+      for (const [organizationId, ids] of notices) db.announcer.announce(organizationId, ids);
+      return result;
+    },
+    options,
+  );
+}
+
+/** The live notices a `withTransaction` run announces after its commit, kept on its transaction. */
+const AFTER_COMMIT = Symbol('live notices after commit');
+type NoticesOf = Trx & { [AFTER_COMMIT]?: Map<string, string[]> };
+
+/**
+ * Hands new events of `organizationId` to the announcer (db/announcer.ts)
+ * for after the commit: at once when `db` is no transaction (its statement
+ * has committed), at the commit of a `withTransaction` run. False for any
+ * other transaction: then the caller NOTIFYs inside it.
+ */
+export function announceAfterCommit(db: Executor, organizationId: string, ids: readonly string[]): boolean {
+  if (db instanceof GatewayDb) {
+    db.announcer.announce(organizationId, ids);
+    return true;
+  }
+  const notices = (db as NoticesOf)[AFTER_COMMIT];
+  if (!notices) return false;
+  const waiting = notices.get(organizationId);
+  if (waiting) waiting.push(...ids);
+  else notices.set(organizationId, [...ids]);
+  return true;
 }

@@ -1,5 +1,7 @@
 import { type RawBuilder, sql } from 'kysely';
+import { LIVE_CHANNEL, noticePayload } from '../db/announcer.ts';
 import type { Executor } from '../db/database.ts';
+import { announceAfterCommit } from '../db/transaction.ts';
 import type { EventRow } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import type { Page } from '../db/pages.ts';
@@ -80,32 +82,20 @@ export function insertEventFrom(
     select ${sql.join(values)} from ${sql.table(source)}`;
 }
 
-/** The NOTIFY channel of live updates; every gateway process LISTENs on it. */
-export const LIVE_CHANNEL = 'gateway_live';
-
-/** What a notification carries: the organization and its new events (ids, or an id range for large batches). */
-export interface LiveNotice {
-  o: string;
-  ids?: string[];
-  from?: string;
-  to?: string;
-}
+export { LIVE_CHANNEL, type LiveNotice } from '../db/announcer.ts';
 
 /**
- * The NOTIFY of new events of one organization, as an SQL expression: ids
- * of one call are increasing (one process, one clock), so beyond 100 a range
- * names them all. Payloads stay far below NOTIFY's 8000 bytes.
+ * Announces new events of one organization (R-LIVE-1): after the commit
+ * when it can (`announceAfterCommit`, see db/announcer.ts for why), else by
+ * NOTIFY inside the transaction, which PostgreSQL (and PGlite) deliver only
+ * on commit. Either way listeners never see events of a rolled-back change,
+ * and every instance learns of it.
  */
-export function notifyEvents(organizationId: string, ids: readonly string[]): RawBuilder<unknown> {
-  const notice: LiveNotice = ids.length <= 100 ? { o: organizationId, ids: [...ids] } : { o: organizationId, from: ids[0], to: ids.at(-1) };
-  return sql`pg_notify(${LIVE_CHANNEL}, ${JSON.stringify(notice)})`;
+export async function announceEvents(db: Executor, organizationId: string, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0 || announceAfterCommit(db, organizationId, ids)) return;
+  await sql`select pg_notify(${LIVE_CHANNEL}, ${noticePayload(organizationId, ids)})`.execute(db);
 }
 
-/**
- * NOTIFY in the writing transaction: PostgreSQL (and PGlite) deliver it only
- * on commit, so listeners never see events of a rolled-back change, and every
- * instance learns of it (R-LIVE-1).
- */
 async function announce(db: Executor, rows: readonly EventRow[]): Promise<void> {
   const byOrg = new Map<string, string[]>();
   for (const row of rows) {
@@ -113,7 +103,7 @@ async function announce(db: Executor, rows: readonly EventRow[]): Promise<void> 
     if (ids) ids.push(row.id);
     else byOrg.set(row.organization_id, [row.id]);
   }
-  for (const [o, ids] of byOrg) await sql`select ${notifyEvents(o, ids)}`.execute(db);
+  for (const [o, ids] of byOrg) await announceEvents(db, o, ids);
 }
 
 export async function eventsByIds(db: Executor, organizationId: string, ids: readonly string[]): Promise<LicenseEvent[]> {

@@ -2,7 +2,7 @@ import { type RawBuilder, sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { EventRow, NewSessionSeat, OrganizationRow, SeatPoolRow, SessionRow, SessionSeatRow, UserRow } from '../db/schema.ts';
 import { type Organization, organizationOf, type User, userOf } from '../tenancy/domain.ts';
-import { insertEventFrom, notifyEvents } from '../events/events.repository.ts';
+import { announceEvents, insertEventFrom } from '../events/events.repository.ts';
 import type { SeatKind } from '../licensing/metering.ts';
 import { DEMO_POOL } from '../licensing/seats.ts';
 import type { Page } from '../db/pages.ts';
@@ -645,12 +645,13 @@ export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promis
       detail: sql`seat.product_code || ' ' || seat.seat_kind || ${e.detailSuffix}`,
     })})
     select pool.product_code, seat.in_use, seat.capacity, seat.emergency_capacity, seat.seat_kind,
-      case when seat.in_use is not null then ${notifyEvents(p.organizationId, [e.row.id])} end as notified,
       case when seat.in_use is null and pool.product_code is not null then exists (
         select 1 from sessions where ended_at is null and expires_at <= ${s.startedAt} and organization_id = ${p.organizationId}
       ) end as overdue
     from (select 1) as one left join pool on true left join seat on true`.execute(db);
   const row = result.rows[0];
+  // Announced once committed (an autocommit statement: at once), not by a NOTIFY in it: see db/announcer.ts.
+  if (row?.in_use != null) await announceEvents(db, p.organizationId, [e.row.id]);
   if (!row?.product_code) return { product: null, taken: null, overdue: false };
   return {
     product: row.product_code,

@@ -46,11 +46,17 @@ for (const kind of DATABASES) {
     });
     afterAll(() => gw.close());
 
-    /** Statements one start costs, with its result. */
-    async function counting<T>(work: () => Promise<T>): Promise<{ result: T; statements: string[] }> {
+    /**
+     * Statements one start costs, with its result; the live notice the
+     * announcer sends after the commit (db/announcer.ts) is counted apart.
+     */
+    async function counting<T>(work: () => Promise<T>): Promise<{ result: T; statements: string[]; notices: string[] }> {
       counted.reset();
       const result = await work();
-      return { result, statements: counted.sql() };
+      await gw.database.db.announcer.flushed();
+      const all = counted.sql();
+      const notice = (s: string) => /^select pg_notify\(/.test(s);
+      return { result, statements: all.filter((s) => !notice(s)), notices: all.filter(notice) };
     }
 
     it('[R-CONC-1][R-PERF-1] once the organization is known, an agent client start is one SQL statement (token cached, no reads before the write)', async () => {
@@ -65,6 +71,9 @@ for (const kind of DATABASES) {
       expect(second.result).toMatchObject({ granted: true, session: { seatKind: 'REGULAR' } });
       expect(second.statements, second.statements.join('\n')).toHaveLength(1);
       expect(second.statements[0]).toMatch(/update seat_pools/);
+      expect(second.statements[0]).not.toMatch(/pg_notify/);
+      // [R-LIVE-1] The live notice follows the commit, as a statement of its own.
+      expect(second.notices).toHaveLength(1);
       expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBe(2);
     });
 
@@ -104,6 +113,7 @@ for (const kind of DATABASES) {
         denial: { code: 'NO_SEAT_AVAILABLE', message: 'all AGENT_SEAT seats are in use (capacity and emergency seats)' },
       });
       expect(again.statements, again.statements.join('\n')).toHaveLength(1);
+      expect(again.notices).toEqual([]);
       await endSession(gw, org, emergency.session!.id);
       await endSession(gw, org, third.session!.id);
     });

@@ -1,0 +1,120 @@
+/*
+ * Live notices after the commit, coalesced (R-LIVE-1).
+ *
+ * PostgreSQL serializes the commits of every transaction that issued a
+ * NOTIFY, database-wide: at commit it takes one exclusive lock for the whole
+ * notification queue and holds it until the commit is done. A NOTIFY inside
+ * each seat start therefore made every start of every organization wait for
+ * the others' commits, so a storm over 100 pools ran no faster than over one
+ * (measured with pgbench on the start's own statement: NOTIFY in it halved
+ * the throughput on 100 pools and changed nothing on one).
+ *
+ * So the hot writes (a start, an end, any `withTransaction`) hand their new
+ * event ids to the database's `Announcer` once they have committed, and it
+ * sends them as `pg_notify` calls of its own: one statement at a time,
+ * carrying everything that arrived while the previous one was under way. A
+ * storm of N starts costs a few dozen NOTIFY commits instead of N, and the
+ * commits of the writes themselves no longer wait for one another.
+ *
+ * Guarantees: a notice is only ever sent for a committed change (it is
+ * handed over after the commit). A notice that cannot be sent (the database
+ * is down) is kept and sent again, 100 ms apart doubling up to 2 s, up to
+ * `MAX_PENDING` organizations (more are dropped, counted in `dropped`: the
+ * listeners catch up when they reconnect, see live/hub.ts). What it gives
+ * up: a process that dies in the instant between a commit and its notice
+ * (one round trip) leaves the other instances' live views one change behind
+ * until that organization's next change; the change itself is committed,
+ * in the event log and in every read.
+ */
+
+/** The NOTIFY channel of live updates; every gateway process LISTENs on it. */
+export const LIVE_CHANNEL = 'gateway_live';
+
+/** What a notification carries: the organization and its new events (ids, or an id range for large batches). */
+export interface LiveNotice {
+  o: string;
+  ids?: string[];
+  from?: string;
+  to?: string;
+}
+
+/** At most this many ids by name in one notice; more are sent as their range. */
+const IDS_PER_NOTICE = 100;
+/** Notices per statement: far below NOTIFY's queue page and the protocol's parameter limit. */
+const NOTICES_PER_STATEMENT = 200;
+/** Organizations waiting to be announced before new ones are dropped (the database is down). */
+export const MAX_PENDING = 10_000;
+
+/**
+ * The payloads for new events of one organization: ids of one process are
+ * increasing (one clock, see ids.ts), so beyond 100 a range names them all.
+ * Payloads stay far below NOTIFY's 8000 bytes.
+ */
+export function noticePayload(organizationId: string, ids: readonly string[]): string {
+  const sorted = [...ids].sort();
+  const notice: LiveNotice =
+    sorted.length <= IDS_PER_NOTICE ? { o: organizationId, ids: sorted } : { o: organizationId, from: sorted[0], to: sorted.at(-1) };
+  return JSON.stringify(notice);
+}
+
+/** Sends one statement of `pg_notify(channel, payload)` calls. */
+export type SendNotices = (channel: string, payloads: readonly string[]) => Promise<void>;
+
+export class Announcer {
+  /** Event ids per organization not yet sent. */
+  readonly #pending = new Map<string, string[]>();
+  #running: Promise<void> | null = null;
+  #failures = 0;
+  #closed = false;
+  /** Notices dropped because too many organizations were waiting (the database was down). */
+  dropped = 0;
+
+  constructor(readonly send: SendNotices) {}
+
+  /** Hands over new events of a committed change; sent as soon as the previous statement is done. */
+  announce(organizationId: string, ids: readonly string[]): void {
+    if (ids.length === 0 || this.#closed) return;
+    const waiting = this.#pending.get(organizationId);
+    if (waiting) waiting.push(...ids);
+    else if (this.#pending.size >= MAX_PENDING) this.dropped++;
+    else this.#pending.set(organizationId, [...ids]);
+    this.#running ??= this.#run();
+  }
+
+  /** Resolves when everything handed over so far was sent (or given up at close). */
+  async flushed(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  /** Sends what is pending once more, then stops taking notices. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#running) await this.#running;
+  }
+
+  async #run(): Promise<void> {
+    try {
+      while (this.#pending.size > 0) {
+        const batch = [...this.#pending];
+        this.#pending.clear();
+        const payloads = batch.map(([o, ids]) => noticePayload(o, ids));
+        try {
+          for (let i = 0; i < payloads.length; i += NOTICES_PER_STATEMENT)
+            await this.send(LIVE_CHANNEL, payloads.slice(i, i + NOTICES_PER_STATEMENT));
+          this.#failures = 0;
+        } catch {
+          // Not sent (the database is away): keep it, ahead of what came meanwhile, and try again later.
+          for (const [o, ids] of batch) {
+            const later = this.#pending.get(o);
+            this.#pending.delete(o);
+            this.#pending.set(o, later ? [...ids, ...later] : ids);
+          }
+          if (this.#closed) return;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** Math.min(this.#failures++, 5))).unref());
+        }
+      }
+    } finally {
+      this.#running = null;
+    }
+  }
+}
