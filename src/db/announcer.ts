@@ -86,10 +86,16 @@ export class Announcer {
     while (this.#running) await this.#running;
   }
 
-  /** Sends what is pending once more, then stops taking notices. */
-  async close(): Promise<void> {
+  /**
+   * Stops taking notices and waits for the statement under way, at most
+   * `waitMs` (a database that went away must not hold up a shutdown).
+   */
+  async close(waitMs = 1000): Promise<void> {
     this.#closed = true;
-    if (this.#running) await this.#running;
+    if (!this.#running) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#running, new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
   }
 
   async #run(): Promise<void> {
