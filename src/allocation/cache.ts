@@ -74,7 +74,7 @@ export class AllocationCache {
     this.parsedKeys = options.parsedKeys;
   }
 
-  /** Changes the bound; 0 disables the cache (every read computes from SQL). */
+  /** Changes the bound; 0 disables the cache (every read computes from SQL; the licence mapping may still come from the stored allocation). */
   setMaxUsers(maxUsers: number): void {
     this.maxUsers = maxUsers;
     this.evict();
