@@ -1239,7 +1239,8 @@ async function scenarioMapping(env: PgEnv): Promise<void> {
     }
 
     // The figures above are the steady state: the allocation cache of the gateway that activated the key holds
-    // the organization. A process that has not read it yet (just started, or another instance) pays for one read.
+    // the organization. A process that has not read it yet (just started, or another instance) answers the
+    // mapping from the allocation the activation stored (migration 0013) while it is current.
     const fresh = await startGateway({
       label: `mapping ${m.users} fresh`,
       databaseUrl: server.url(env.dbName),
@@ -1248,9 +1249,12 @@ async function scenarioMapping(env: PgEnv): Promise<void> {
     });
     try {
       const freshClient = new GqlClient(fresh.url, 1);
-      const f0 = process.hrtime.bigint();
-      await freshClient.ok(MAPPING_QUERY, { id }, token);
-      const first = usBetween(f0, process.hrtime.bigint());
+      const counted = await countStatements(server, env.dbName, async () => {
+        const f0 = process.hrtime.bigint();
+        await freshClient.ok(MAPPING_QUERY, { id }, token);
+        return usBetween(f0, process.hrtime.bigint());
+      });
+      const first = counted.result;
       const f1 = process.hrtime.bigint();
       await freshClient.ok(MAPPING_QUERY, { id }, token);
       const second = usBetween(f1, process.hrtime.bigint());
@@ -1262,7 +1266,8 @@ async function scenarioMapping(env: PgEnv): Promise<void> {
         value: ms(first),
         unit: 'ms',
         baseline: { label: 'SQL only: the allocation inputs read with pg', value: floorP50 },
-        note: `empty allocation cache: the inputs are read and allocated once; its second read ${fmt(ms(second))} ms`,
+        ...(m.users >= 100_000 ? { target: { text: '≤ 500 ms', pass: ms(first) <= 500 } } : {}),
+        note: `empty allocation cache, served from the stored allocation (${n(counted.statements)} SQL statements, token read included); its second read ${fmt(ms(second))} ms`,
       });
     } finally {
       await fresh.stop();

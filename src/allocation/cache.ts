@@ -42,6 +42,7 @@ import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { organizationRevision } from './allocation.repository.ts';
 import { cachedInputs, readAllocationInputs, type AllocationInputs } from './inputs.ts';
 import type { ParsedKeys } from './keys.ts';
+import { readStoredMapping, storeAllocation, type MappingFigures } from './stored.ts';
 import {
   allocationViewOf,
   loadAllocation,
@@ -73,7 +74,7 @@ export class AllocationCache {
     this.parsedKeys = options.parsedKeys;
   }
 
-  /** Changes the bound; 0 disables the cache (every read computes from SQL). */
+  /** Changes the bound; 0 disables the cache (every read computes from SQL; the licence mapping may still come from the stored allocation). */
   setMaxUsers(maxUsers: number): void {
     this.maxUsers = maxUsers;
     this.evict();
@@ -83,9 +84,10 @@ export class AllocationCache {
    * Counters since the cache was made: views served from a cached entry,
    * reads of the inputs from SQL, runs of `allocate` (a miss, or an instant
    * whose licence status or cool-down differs from the memo's), and
-   * allocations of committed write transactions put in.
+   * allocations of committed write transactions put in, and licence
+   * mappings served from the stored allocation (`storedMapping`).
    */
-  readonly stats = { hits: 0, misses: 0, allocations: 0, published: 0 };
+  readonly stats = { hits: 0, misses: 0, allocations: 0, published: 0, stored: 0 };
 
   /** Users held now. */
   get cachedUsers(): number {
@@ -96,6 +98,22 @@ export class AllocationCache {
   clear(): void {
     this.entries.clear();
     this.users = 0;
+  }
+
+  /** True when a view of `org` (at its revision) comes from a cached entry, without reading the inputs. */
+  holds(org: Organization): boolean {
+    return this.maxUsers > 0 && this.entries.get(org.id)?.revision === org.revision;
+  }
+
+  /**
+   * The licence mapping's figures of `org` at `now` from the allocation the
+   * last write stored (stored.ts), or null when they are not current: for a
+   * read that `holds` no entry for, instead of reading every input.
+   */
+  async storedMapping(db: Db, org: Organization, catalog: Catalog, now: Date): Promise<MappingFigures | null> {
+    const figures = await readStoredMapping(db, org.id, catalog, now, this.parsedKeys);
+    if (figures) this.stats.stored += 1;
+    return figures;
   }
 
   /** The allocation view of `org` at `now`; equal to `loadAllocation(db, org, catalog, now)`. */
@@ -188,12 +206,13 @@ export class AllocationCache {
 /** ALLOCATION_CACHE_USERS default: one 100,000-user organization and then some (about 0.85 KiB of heap per cached user: ~100 MiB). */
 export const DEFAULT_ALLOCATION_CACHE_USERS = 120_000;
 
-/** An allocation a write transaction computed, to publish once it commits. */
+/** An allocation a write transaction computed, to store and publish once it commits. */
 interface Pending {
   /** The organization's revision right after the inputs were read. */
   revision: number;
   inputs: AllocationInputs;
   memo: AllocateMemo;
+  view: AllocationView;
 }
 
 /**
@@ -202,14 +221,12 @@ interface Pending {
  * the last one loaded after the transaction's writes, to publish at commit.
  */
 export class AllocationWrite {
-  /** The allocations to publish, by organization. */
+  /** The allocations to store and publish, by organization. */
   readonly pending = new Map<string, Pending>();
 
   constructor(
     readonly trx: Executor,
     readonly parsedKeys: ParsedKeys | undefined,
-    /** False where nothing would take the result (no cache): no revision is read. */
-    private readonly publishes: boolean,
   ) {}
 
   /** The allocation as the transaction sees it now, without publishing it (e.g. the state before a change). */
@@ -220,8 +237,9 @@ export class AllocationWrite {
   /**
    * `load` for the view the transaction ends with: call it after the
    * transaction's last change of an input (users, groups, assignments,
-   * slots, keys, the organization row). It is published to the cache once
-   * the transaction commits. `known` passes what the caller holds already
+   * slots, keys, the organization row). It is stored (stored.ts) as the
+   * transaction's last statement and published to the cache once the
+   * transaction commits. `known` passes what the caller holds already
    * as the transaction sees it now: the organization's keys and their
    * licence status at `now`, which are then neither read nor computed again.
    */
@@ -233,10 +251,8 @@ export class AllocationWrite {
   ): Promise<LoadedAllocation> {
     const inputs = await readAllocationInputs(this.trx, org.id, { keys: known.keys });
     const { view, memo } = loadedAllocationOf(org, catalog, now, inputs, { parsedKeys: this.parsedKeys, status: known.status });
-    if (this.publishes) {
-      const revision = await organizationRevision(this.trx, org.id);
-      if (revision !== undefined) this.pending.set(org.id, { revision, inputs, memo });
-    }
+    const revision = await organizationRevision(this.trx, org.id);
+    if (revision !== undefined) this.pending.set(org.id, { revision, inputs, memo, view });
     return view;
   }
 }
@@ -244,14 +260,15 @@ export class AllocationWrite {
 /**
  * Runs `work` in a transaction of `db`, like `db.transaction().execute`.
  * The allocation it loaded last with `write.loadAfterWrites` (per
- * organization) goes into `cache` once the transaction has committed,
- * under the revision the organization has at its end, read as the
- * transaction's last statements. Every caller holds the organization's row
+ * organization) is stored (`storeAllocation`, the transaction's last
+ * statements) and goes into `cache` once the transaction has committed,
+ * under the revision the organization has at its end, read just before. Every caller holds the organization's row
  * lock until the commit, so no other writer can move that revision in
  * between; the transaction's own trigger bumps are in it. If the revision
  * moved after the allocation was loaded (a later write in the same
- * transaction), nothing is published. A transaction that rolls back (an
- * error, a dry run) publishes nothing; without a cache nothing is published.
+ * transaction), nothing is stored or published. A transaction that rolls
+ * back (an error, a dry run) stores and publishes nothing; without a cache
+ * the allocation is still stored.
  *
  * @example
  * await ctx.writeTransaction(async (trx, write) => {
@@ -269,10 +286,12 @@ export async function writeTransaction<T>(
   let write: AllocationWrite | null = null;
   // A run aborted by a deadlock or serialization failure is run again whole (withTransaction); only the last run publishes.
   const value = await withTransaction(db, async (trx) => {
-    const run = new AllocationWrite(trx, parsedKeys, cache !== null);
+    const run = new AllocationWrite(trx, parsedKeys);
     write = run;
     const result = await work(trx, run);
     for (const [id, p] of run.pending) if ((await organizationRevision(trx, id)) !== p.revision) run.pending.delete(id);
+    // The stored row takes no input's revision bump: it goes with the revision just checked.
+    for (const [id, p] of run.pending) await storeAllocation(trx, id, p.revision, p.view, p.inputs);
     return result;
   });
   const done = write as AllocationWrite | null;

@@ -65,7 +65,8 @@ export interface AllocateMemo {
   result: AllocationResult;
 }
 
-function sameEntitlements(a: readonly EntitlementView[], b: readonly EntitlementView[]): boolean {
+/** Equal in everything `allocate` takes of the entitlements. */
+export function sameEntitlements(a: readonly EntitlementView[], b: readonly EntitlementView[]): boolean {
   return (
     a.length === b.length &&
     a.every((x, i) => {

@@ -412,12 +412,13 @@ builder.objectFields(OrganizationRef, (t) => ({
     description: 'One row per product (R-MAP-1); `kinds` filters USER / FEATURE / SYSTEM / ADDON rows.',
     args: { kinds: t.arg({ type: [ProductKindEnum], required: false, description: 'Only rows of these kinds; omitted: every kind.' }) },
     resolve: async (org, args, ctx) => {
-      const view = await allocationOf(ctx, org.id);
+      // Not the whole allocation: a gateway that holds none yet answers from the stored one while it is current.
+      const view = await ctx.loaders.mapping.load(org.id);
       const kinds: ProductKind[] | null = args.kinds ?? null;
       const rows = licenseMapping(
         view.catalog,
         view.entitlements,
-        view.result,
+        { products: view.products },
         view.slots,
         await seatFigures(ctx, org, view.catalog),
         kinds,
@@ -606,6 +607,7 @@ const SetUserSettingPayload = builder.objectRef<{ user: User }>('SetUserSettingP
 /** After a write the request's cached allocation is stale, and so is the organization's revision that keys the shared cache. */
 function fresh(ctx: Context): void {
   ctx.loaders.allocation.clearAll();
+  ctx.loaders.mapping.clearAll();
   ctx.loaders.organization.clearAll();
   ctx.loaders.user.clearAll();
 }

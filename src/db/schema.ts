@@ -21,6 +21,21 @@ export interface Database {
   usage_changes: UsageChangesTable;
   user_grants: UserGrantsTable;
   user_security_keys: UserSecurityKeysTable;
+  stored_allocations: StoredAllocationsTable;
+}
+
+/**
+ * The allocation's figures as the last write that computed them stored them,
+ * under the organization's revision of their inputs (migration 0013; see
+ * src/allocation/stored.ts).
+ */
+export interface StoredAllocationsTable {
+  organization_id: string;
+  revision: number;
+  catalog_fingerprint: string;
+  computed_at: Timestamp;
+  /** JSON (jsonb): written as text, read back parsed. */
+  figures: ColumnType<unknown, string, string>;
 }
 
 /** A user with a hardware security key enrolled (migration 0011, R-2FA-2). */

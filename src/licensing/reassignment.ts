@@ -55,6 +55,31 @@ export function summarizeSlots(slots: readonly Slot[], now: Date, cooldownDays: 
   return { total, held, bound, reusable, inUse, available: total - inUse + reusable };
 }
 
+/**
+ * The instants around `now` at which `summarizeSlots(slots, t, cooldownDays, total)`
+ * equals its value at `now`: from `from` (inclusive; null: any earlier) to
+ * `until` (exclusive; null: any later). Only a freed slot's window ending
+ * changes a state by time alone (REUSABLE or BOUND becomes FREE), so the
+ * bounds are the nearest window ends on either side.
+ */
+export function slotSummarySpan(
+  slots: readonly Slot[],
+  now: Date,
+  cooldownDays: number,
+  total: number,
+): { from: number | null; until: number | null } {
+  let from: number | null = null;
+  let until: number | null = null;
+  const t = now.getTime();
+  for (const slot of slots) {
+    if (slot.slotNo >= total || slot.holderUserId !== null || slot.windowStart === null) continue;
+    const end = slot.windowStart.getTime() + cooldownDays * DAY_MS;
+    if (end <= t) from = from === null ? end : Math.max(from, end);
+    else until = until === null ? end : Math.min(until, end);
+  }
+  return { from, until };
+}
+
 export interface SlotChoice {
   slotNo: number;
   /** The assignment opens a new 90-day window (the slot was simply free). */

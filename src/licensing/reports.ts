@@ -4,7 +4,7 @@
  * coverage (R-ADDON-1) and organization-level advisories. Pure.
  */
 import type { AdvisoryCode, Allocation, Catalog, ProductKind } from '../catalogs/types.ts';
-import type { AllocationResult, AllocationUser, UserLicense } from './allocation.ts';
+import type { AllocationResult, AllocationUser, ProductAllocation, UserLicense } from './allocation.ts';
 import type { EntitlementView } from './entitlements.ts';
 import type { SlotSummary } from './reassignment.ts';
 
@@ -47,7 +47,7 @@ export interface MappingRow {
 export function licenseMapping(
   catalog: Catalog,
   entitlements: readonly EntitlementView[],
-  allocation: AllocationResult,
+  allocation: { readonly products: ReadonlyMap<string, ProductAllocation> },
   slots: ReadonlyMap<string, SlotSummary>,
   seats: ReadonlyMap<string, SeatFigures>,
   kinds: readonly ProductKind[] | null,

@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import type { LicenseKey } from '../licenses/license-key.ts';
 import type { AllocationCache } from '../allocation/cache.ts';
 import type { AllocationView } from '../allocation/view.ts';
+import { figuresOfView, type MappingFigures } from '../allocation/stored.ts';
 import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
@@ -39,22 +40,46 @@ function groupedBy<T, K extends keyof T>(key: K, fetch: (ids: readonly string[])
 export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMap<string, Catalog>; allocations: AllocationCache }) {
   const organization = byId<Organization>((ids) => tenancy.organizationsByIds(db, ids));
   const { allocations } = deps;
+  const scopeOf = async (id: string) => {
+    const org = await must(organization, id, 'organization');
+    const catalog = deps.catalogs.get(org.catalog_code);
+    if (!catalog) throw new Error(`catalog ${org.catalog_code} is not loaded`);
+    return { org, catalog };
+  };
+  /**
+   * The named-licence allocation of an organization, once per request, at
+   * the request's instant; its stored inputs come from the process-wide
+   * cache while the organization's revision is unchanged. After a write in
+   * the same request clear this loader and `organization` (which carries
+   * the revision).
+   */
+  const allocation = new DataLoader<string, AllocationView>((ids) =>
+    Promise.all(
+      ids.map(async (id) => {
+        const { org, catalog } = await scopeOf(id);
+        return allocations.view(db, org, catalog, deps.clock.now());
+      }),
+    ),
+  );
   return {
     organization,
+    allocation,
     /**
-     * The named-licence allocation of an organization, once per request, at
-     * the request's instant; its stored inputs come from the process-wide
-     * cache while the organization's revision is unchanged. After a write in
-     * the same request clear this loader and `organization` (which carries
-     * the revision).
+     * What the licence mapping takes of the allocation, once per request:
+     * from the cached allocation where the process holds it, else from the
+     * allocation the last write stored while it is current (a just-started
+     * gateway reads no user, assignment or slot), else computed as
+     * `allocation` (which then holds it). Cleared with `allocation`.
      */
-    allocation: new DataLoader<string, AllocationView>((ids) =>
+    mapping: new DataLoader<string, MappingFigures>((ids) =>
       Promise.all(
         ids.map(async (id) => {
-          const org = await must(organization, id, 'organization');
-          const catalog = deps.catalogs.get(org.catalog_code);
-          if (!catalog) throw new Error(`catalog ${org.catalog_code} is not loaded`);
-          return allocations.view(db, org, catalog, deps.clock.now());
+          const { org, catalog } = await scopeOf(id);
+          if (!allocations.holds(org)) {
+            const stored = await allocations.storedMapping(db, org, catalog, deps.clock.now());
+            if (stored) return stored;
+          }
+          return figuresOfView(await allocation.load(id));
         }),
       ),
     ),

@@ -17,6 +17,7 @@ const LANDED = new Map<string, string>([
   ['2026_12_01_0010_session_denials.ts', '2cf7312b7da59b78f82d83e73008cc1db55a2daa94f9311001c329cfa222c4df'],
   ['2026_12_01_0011_security_keys.ts', '354c6fb24f63e7ac13ba9e1274b31cc62ca3e1af7bbfb5abe6946c7225bdf88f'],
   ['2026_12_01_0012_reservations.ts', '7b5b267dd9d508a0bb3af028a4ec4565123aaec5d0a994b6f85805ef35d808fb'],
+  ['2026_12_01_0013_allocation_revision.ts', '82687699fea29d607f4438d4bfc5ca4b8d5e878cd6e53c208c406d09461d12f1'],
 ]);
 
 const DIR = new URL('../../migrations/', import.meta.url);

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { getCatalog } from '../../src/catalogs/index.ts';
 import { DAY_MS } from '../../src/licensing/dates.ts';
-import { pickSlot, slotState, summarizeSlots, type Slot } from '../../src/licensing/reassignment.ts';
+import { pickSlot, slotState, slotSummarySpan, summarizeSlots, type Slot } from '../../src/licensing/reassignment.ts';
 
 const COOLDOWN = getCatalog('connect-storm')?.products.find((p) => p.code === 'BASE')?.reassignCooldownDays ?? NaN;
 const DAY0 = Date.UTC(2026, 2, 1, 9, 30);
@@ -146,5 +146,21 @@ describe('base licence reassignment (R-REASSIGN)', () => {
     expect(summarizeSlots(slots, day(30), COOLDOWN, 3).available).toBe(0);
     expect(pickSlot([], day(0), COOLDOWN, 0)).toBeNull();
     expect(pickSlot([], day(0), COOLDOWN, 2)).toEqual({ slotNo: 0, opensWindow: true, usesEarlyReassignment: false });
+  });
+
+  it('[R-REASSIGN-3] slotSummarySpan: the summary is the same at every instant of the span, and differs just outside it', () => {
+    const slots = [held(0, 'a', 0), freed(1, 10, true), freed(2, 30, false), freed(3, -200, false), held(4, 'e', -300), freed(9, 5, false)];
+    const total = 5; // slot 9 is beyond the key: ignored
+    const now = day(60);
+    const span = slotSummarySpan(slots, now, COOLDOWN, total);
+    // Slot 3's window ended at day -110; slot 1's ends at day 100 (the nearest ahead).
+    expect(span).toEqual({ from: day(-110).getTime(), until: day(100).getTime() });
+    const at = summarizeSlots(slots, now, COOLDOWN, total);
+    for (const t of [span.from!, span.until! - 1, day(0).getTime()])
+      expect(summarizeSlots(slots, new Date(t), COOLDOWN, total)).toEqual(at);
+    expect(summarizeSlots(slots, new Date(span.until!), COOLDOWN, total)).not.toEqual(at);
+    expect(summarizeSlots(slots, new Date(span.from! - 1), COOLDOWN, total)).not.toEqual(at);
+    // Nothing freed within a window: unbounded on both sides.
+    expect(slotSummarySpan([held(0, 'a', 0)], now, COOLDOWN, 1)).toEqual({ from: null, until: null });
   });
 });
