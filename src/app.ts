@@ -114,6 +114,7 @@ export function createApp(deps: AppDeps): App {
   const rateLimits: RateLimits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };
   const ticker = deps.rateLimitTicker ?? monotonicTicker;
   const trustProxy = deps.trustProxy ?? false;
+  metrics.trackInternals(() => ({ allocation: caches.allocation.stats, noticesDropped: deps.database.db.announcer.dropped }));
   metrics.trackSeats(async () =>
     (await allPoolCounters(db)).map((p) => ({ organization: p.organization_id, product: p.product_code, inUse: p.in_use })),
   );

@@ -51,6 +51,13 @@ export interface Metrics {
   sessionsDenied: Counter<'organization' | 'product' | 'code'>;
   /** Counts one refused start (drops the organization label unless `perOrganization`). */
   countDenial(labels: { organization: string; product: string; code: string }): void;
+  /**
+   * Reads counters other modules keep, at each scrape: licence allocations
+   * served per source (`gateway_allocation_reads_total`: cache, stored row,
+   * computed) and live notices dropped while the database was away
+   * (`gateway_live_notices_dropped_total`, db/announcer.ts).
+   */
+  trackInternals(source: () => { allocation: { hits: number; stored: number; allocations: number }; noticesDropped: number }): void;
   /** Reads the seat gauge from the database at each scrape, so it is exact on every instance. */
   trackSeats(source: () => Promise<readonly { organization: string; product: string; inUse: number }[]>): void;
 }
@@ -76,8 +83,36 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: perOrganization ? ['organization', 'product', 'code'] : ['product', 'code'],
     registers,
   });
+  let internals: Parameters<Metrics['trackInternals']>[0] | null = null;
+  new Counter<'source'>({
+    name: 'gateway_allocation_reads_total',
+    help: 'Licence allocations served: from the cache, from the stored row of the last write, or computed from all inputs',
+    labelNames: ['source'],
+    registers,
+    collect() {
+      if (!internals) return;
+      const { allocation } = internals();
+      this.reset();
+      this.inc({ source: 'cache' }, allocation.hits);
+      this.inc({ source: 'stored' }, allocation.stored);
+      this.inc({ source: 'computed' }, allocation.allocations);
+    },
+  });
+  new Counter({
+    name: 'gateway_live_notices_dropped_total',
+    help: 'Live notices dropped because too many organizations waited while the database was away',
+    registers,
+    collect() {
+      if (!internals) return;
+      this.reset();
+      this.inc(internals().noticesDropped);
+    },
+  });
   return {
     sessionsDenied,
+    trackInternals: (source) => {
+      internals = source;
+    },
     countDenial: ({ organization, product, code }) =>
       perOrganization ? sessionsDenied.inc({ organization, product, code }) : sessionsDenied.inc({ product, code }),
     trackSeats: (source) => {

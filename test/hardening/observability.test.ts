@@ -153,6 +153,16 @@ describe('structured logs and metrics', () => {
     expect(text).toMatch(/^sessions_expired_total 2$/m);
   });
 
+  it('counts licence allocations by source (cache, stored row, computed) and dropped live notices', async () => {
+    const mapping = 'query($id: ID!) { organization(id: $id) { licenseMapping { available } } }';
+    for (let i = 0; i < 2; i++) expect((await gw.gql(mapping, { id: organizationId })).errors).toBeUndefined();
+    const text = await (await fetch(`${gw.base}/metrics`)).text();
+    const count = (source: string) =>
+      Number(text.match(new RegExp(`^gateway_allocation_reads_total\\{source="${source}"\\} (\\d+)$`, 'm'))?.[1]);
+    expect(count('cache') + count('stored') + count('computed')).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^gateway_live_notices_dropped_total 0$/m);
+  });
+
   it('guards /metrics with METRICS_TOKEN when one is set', async () => {
     const guarded = await listen('pglite', { metricsToken: 'metrics-token-0123456789' });
     try {
