@@ -391,11 +391,38 @@ function interleave(orgs: StormOrg[]): { token: string; userId: string }[] {
   return items;
 }
 
-/** The storm through `client`, or split over several gateways' clients (request i to gateway i mod n). */
+/**
+ * The storm through `client`, or split over several gateways' clients: item i
+ * to gateway i mod n, each gateway with workers of its own (clients / n), so
+ * each keeps its keep-alive sockets busy as one gateway does.
+ */
 async function runStorm(client: GqlClient | readonly GqlClient[], orgs: StormOrg[], clients: number): Promise<StormOutcome> {
   const gateways: readonly GqlClient[] = Array.isArray(client) ? client : [client as GqlClient];
   const items = interleave(orgs);
-  const res = await runLoad(items, clients, (it, i) => startSession(gateways[i % gateways.length]!, it.token, it.userId));
+  const parts = await Promise.all(
+    gateways.map((g, k) =>
+      runLoad(
+        items.filter((_, i) => i % gateways.length === k),
+        Math.max(1, Math.round(clients / gateways.length)),
+        (it) => startSession(g, it.token, it.userId),
+      ),
+    ),
+  );
+  // The storm runs from the first part's start to the last part's end (hrtime, bigint).
+  let startedAt = parts[0]!.startedAt;
+  let endedAt = parts[0]!.endedAt;
+  for (const p of parts) {
+    if (p.startedAt < startedAt) startedAt = p.startedAt;
+    if (p.endedAt > endedAt) endedAt = p.endedAt;
+  }
+  const res = {
+    results: parts.flatMap((p) => p.results),
+    latenciesUs: Float64Array.from(parts.flatMap((p) => [...p.latenciesUs])),
+    errors: parts.flatMap((p) => p.errors),
+    startedAt,
+    endedAt,
+    seconds: Number(endedAt - startedAt) / 1e9,
+  };
   const ok = res.results.filter((r): r is StartOutcome => r !== undefined);
   const denials: Record<string, number> = {};
   const kinds: Record<string, number> = {};
