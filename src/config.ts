@@ -17,6 +17,13 @@ export interface Config {
   host: string;
   /** PostgreSQL connection string; null selects embedded PGlite in `dataDir`. */
   databaseUrl: string | null;
+  /**
+   * DATABASE_LISTEN_URL: a direct connection to the same PostgreSQL database for
+   * what needs a session of its own (the LISTEN connection, the migrations'
+   * advisory lock) when DATABASE_URL goes through a pooler in transaction mode;
+   * null: DATABASE_URL for everything.
+   */
+  databaseListenUrl: string | null;
   dataDir: string;
   /** Pool size for PostgreSQL: the hot seat rows degrade with many more connections than cores. */
   databasePoolSize: number;
@@ -99,6 +106,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL', 'must be a postgres:// or postgresql:// URL');
   }
+  const databaseListenUrl = env.DATABASE_LISTEN_URL?.trim() || null;
+  if (databaseListenUrl !== null) {
+    if (databaseUrl === null) throw new ConfigError('DATABASE_LISTEN_URL', 'needs DATABASE_URL (PGlite has no LISTEN connection)');
+    if (!/^postgres(ql)?:\/\//.test(databaseListenUrl)) {
+      throw new ConfigError('DATABASE_LISTEN_URL', 'must be a postgres:// or postgresql:// URL');
+    }
+  }
   let operatorToken = env.OPERATOR_TOKEN ?? '';
   const operatorTokenGenerated = operatorToken === '';
   if (operatorTokenGenerated) operatorToken = `op_${randomBytes(24).toString('base64url')}`;
@@ -110,6 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: integer(env, 'PORT', 4000, 0, 65535),
     host: env.HOST?.trim() || '0.0.0.0',
     databaseUrl,
+    databaseListenUrl,
     dataDir: resolve(env.DATA_DIR?.trim() || './data'),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
     databaseStatementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', DEFAULT_STATEMENT_TIMEOUT_MS, 0, 3_600_000),

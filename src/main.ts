@@ -24,6 +24,7 @@ const [
   { createMetrics },
   { describeFault, isConnectionError },
   { DataDirInUseError, lockDataDir },
+  { sql },
 ] = await Promise.all([
   import('./app.ts'),
   import('./db/db-clock.ts'),
@@ -33,6 +34,7 @@ const [
   import('./observability/metrics.ts'),
   import('./db/faults.ts'),
   import('./db/data-dir-lock.ts'),
+  import('kysely'),
 ]);
 
 const logger = createLogger(config.logLevel);
@@ -60,12 +62,28 @@ let unlock: (() => void) | null = config.databaseUrl ? null : lock();
 
 const database = await openDatabase({
   databaseUrl: config.databaseUrl,
+  listenUrl: config.databaseListenUrl,
   dataDir: config.dataDir,
   poolSize: config.databasePoolSize,
   statementTimeoutMs: config.databaseStatementTimeoutMs,
   onConnectionError: (error, where) => logger.warn({ where, fault: describeFault(error) }, 'database connection lost; reconnecting'),
 });
 if (!config.databaseUrl && !unlock) unlock = lock();
+
+/** Ends the start as a configuration error does: the message names the variable, exit 2. */
+async function refuse(variable: string, message: string): Promise<never> {
+  console.error(`configuration error: ${variable}: ${message}`);
+  logger.fatal({ variable }, message);
+  await database.close().catch(() => undefined);
+  unlock?.();
+  process.exit(2);
+}
+
+/** PgBouncer's refusal of a startup parameter it does not track (its FATAL comes as 08P01, a "connection" fault). */
+function refusedStartupParameter(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /unsupported startup parameter/i.test(message);
+}
 
 /**
  * Migrates, waiting for a database that is not reachable yet (it may start
@@ -76,10 +94,20 @@ async function migrateWhenReachable(): Promise<void> {
   const deadline = Date.now() + config.databaseWaitMs;
   for (let attempt = 1; ; attempt++) {
     try {
-      await migrateToLatest(database.db);
+      // The migrations hold a session advisory lock across statements: over DATABASE_LISTEN_URL when set
+      // (a direct connection), never through a pooler in transaction mode. Then one statement through the pool.
+      await database.withSession((db) => migrateToLatest(db));
+      if (database.kind === 'postgres') await sql`select 1`.execute(database.db);
       if (attempt > 1) logger.info({ attempts: attempt }, 'database reachable');
       return;
     } catch (error) {
+      if (refusedStartupParameter(error) && config.databaseStatementTimeoutMs > 0) {
+        await refuse(
+          'DATABASE_STATEMENT_TIMEOUT_MS',
+          `the server at DATABASE_URL or DATABASE_LISTEN_URL refuses the statement_timeout startup parameter (${describeFault(error)}), ` +
+            "as PgBouncer does: set DATABASE_STATEMENT_TIMEOUT_MS=0 and put the timeout on the database or role (ALTER ROLE … SET statement_timeout = '15s')",
+        );
+      }
       const retryInMs = Math.min(5000, 250 * 2 ** Math.min(attempt - 1, 10));
       if (!isConnectionError(error) || Date.now() + retryInMs > deadline) {
         const reason = isConnectionError(error)
@@ -96,6 +124,20 @@ async function migrateWhenReachable(): Promise<void> {
   }
 }
 await migrateWhenReachable();
+
+/** How long the start waits for its own NOTIFY to come back on the LISTEN connection. */
+const LISTEN_CHECK_MS = 10_000;
+// Live updates and token revocations come through LISTEN: a pooler in transaction mode would lose them silently.
+if (!(await database.checkListen(LISTEN_CHECK_MS))) {
+  await refuse(
+    config.databaseListenUrl ? 'DATABASE_LISTEN_URL' : 'DATABASE_URL',
+    config.databaseListenUrl
+      ? `a NOTIFY sent through DATABASE_URL did not arrive on the LISTEN connection of DATABASE_LISTEN_URL within ${LISTEN_CHECK_MS / 1000} s: ` +
+          'DATABASE_LISTEN_URL must be a direct connection (no pooler in transaction or statement mode) to the same database as DATABASE_URL'
+      : `a NOTIFY sent through DATABASE_URL did not arrive on a LISTEN connection of DATABASE_URL within ${LISTEN_CHECK_MS / 1000} s, ` +
+          'as happens through a pooler in transaction or statement mode (PgBouncer): set DATABASE_LISTEN_URL to a direct connection to PostgreSQL',
+  );
+}
 
 // The clock of record is the database's (R-LIFE-6): decisions use its time, and an instance whose OS clock is off
 // by more than CLOCK_SKEW_MAX_SECONDS is not ready, refuses mutations and skips its sweeps until it is corrected.

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import { loadConfig, type Config } from '../config.ts';
 import { DataDirInUseError, lockDataDir } from '../db/data-dir-lock.ts';
-import { openDatabase, type DatabaseHandle } from '../db/database.ts';
+import { openDatabase, type DatabaseHandle, type Db } from '../db/database.ts';
 import { Refusal, runCli, UsageError } from './run.ts';
 import { migrateToLatest, migrator } from '../db/migrate.ts';
 
@@ -26,7 +26,9 @@ embedded PGlite database in DATA_DIR.
 
 On DATA_DIR it takes the directory's lock (DATA_DIR/gateway.pid) and refuses,
 naming the process, while a gateway uses that directory (PGlite allows one
-process). On PostgreSQL, Kysely's advisory lock keeps two runs apart.
+process). On PostgreSQL, Kysely's advisory lock keeps two runs apart; it is a
+session's, so with DATABASE_LISTEN_URL set (DATABASE_URL through a pooler in
+transaction mode) the command works over DATABASE_LISTEN_URL.
 
 Exit codes: 0 done or up to date, 1 migration, lock or configuration failed, 2 usage error.
 `;
@@ -66,21 +68,21 @@ function lock(config: Config): (() => void) | null {
   }
 }
 
-async function up(handle: DatabaseHandle): Promise<void> {
-  const result = await migrateToLatest(handle.db);
+async function up(db: Db): Promise<void> {
+  const result = await migrateToLatest(db);
   const applied = result.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
   console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
 }
 
-async function status(handle: DatabaseHandle): Promise<void> {
-  const all = await migrator(handle.db).getMigrations();
+async function status(db: Db): Promise<void> {
+  const all = await migrator(db).getMigrations();
   for (const m of all) {
     console.log(m.executedAt ? `applied  ${m.name}  ${m.executedAt.toISOString()}` : `pending  ${m.name}`);
   }
   // Kysely lists only the migrations of this release: those a newer release applied are read from its table.
   const known = new Set(all.map((m) => m.name));
   const recorded = all.some((m) => m.executedAt)
-    ? (await sql<{ name: string; timestamp: string }>`select name, timestamp from kysely_migration order by name`.execute(handle.db)).rows
+    ? (await sql<{ name: string; timestamp: string }>`select name, timestamp from kysely_migration order by name`.execute(db)).rows
     : [];
   const unknown = recorded.filter((r) => !known.has(r.name));
   for (const r of unknown) console.log(`unknown  ${r.name}  ${new Date(r.timestamp).toISOString()}  (applied by a newer release)`);
@@ -88,8 +90,8 @@ async function status(handle: DatabaseHandle): Promise<void> {
   console.log(`${all.length - pending} applied, ${pending} pending${unknown.length ? `, ${unknown.length} unknown to this release` : ''}`);
 }
 
-async function down(handle: DatabaseHandle): Promise<void> {
-  const m = migrator(handle.db);
+async function down(db: Db): Promise<void> {
+  const m = migrator(db);
   const last = (await m.getMigrations()).filter((info) => info.executedAt !== undefined).at(-1);
   if (last === undefined) throw new Refusal('down: no migration is applied; nothing to revert');
   // Kysely would drop the row of a migration without down() and leave its schema: refuse instead.
@@ -121,10 +123,16 @@ async function main(argv: string[]): Promise<number> {
   let unlock = lock(config);
   let handle: DatabaseHandle | null = null;
   try {
-    handle = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 });
+    handle = await openDatabase({
+      databaseUrl: config.databaseUrl,
+      listenUrl: config.databaseListenUrl,
+      dataDir: config.dataDir,
+      poolSize: 2,
+    });
     // A DATA_DIR initialized just now: lock it before touching anything (the gateway does the same).
     if (!config.databaseUrl && unlock === null) unlock = lock(config);
-    await { up, status, down }[command](handle);
+    // The migrations' advisory lock is a session's: over DATABASE_LISTEN_URL (direct) when set, not through a pooler.
+    await handle.withSession((db) => ({ up, status, down })[command](db));
     return 0;
   } finally {
     await handle?.close();

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { Kysely, PostgresDialect, sql, type KyselyConfig, type Transaction } from 'kysely';
 import pg from 'pg';
@@ -27,8 +28,24 @@ export type DatabaseKind = 'postgres' | 'pglite';
 export interface DatabaseHandle {
   db: Db;
   kind: DatabaseKind;
-  /** For LISTEN/NOTIFY on PostgreSQL (null on PGlite, where pubsub is in-process). */
+  /** For LISTEN/NOTIFY on PostgreSQL (null on PGlite, where pubsub is in-process): the listen URL when one is set. */
   connectionString: string | null;
+  /**
+   * Runs `work` on a database handle whose connections are sessions of their
+   * own: over the listen URL when one is set (a short-lived pool of one
+   * connection, closed afterwards), else the pool itself. For what holds
+   * session state between statements, as the migrations' advisory lock does,
+   * which a pooler in transaction mode would hand to another client.
+   */
+  withSession<T>(work: (db: Db) => Promise<T>): Promise<T>;
+  /**
+   * PostgreSQL: sends a NOTIFY through the pool and resolves with true once the
+   * LISTEN connection (the listen URL, else the pool's URL) has received it,
+   * false after `timeoutMs`. False means the two do not reach one database
+   * session-wise: a pooler in transaction or statement mode on the LISTEN
+   * side, or another database. PGlite: true.
+   */
+  checkListen(timeoutMs: number): Promise<boolean>;
   /**
    * LISTENs on `channel` (PostgreSQL NOTIFY; on PGlite the same, in-process).
    * On PostgreSQL a dedicated connection reconnects by itself after a loss and
@@ -43,6 +60,12 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
 export interface OpenDatabaseOptions {
   databaseUrl: string | null;
+  /**
+   * A direct connection (no pooler in transaction mode) to the same database
+   * as `databaseUrl`, for the LISTEN connection and `withSession`; null or
+   * unset: `databaseUrl` itself. PostgreSQL only.
+   */
+  listenUrl?: string | null;
   /** PGlite data directory; null keeps the embedded database in memory (tests). */
   dataDir: string | null;
   poolSize?: number;
@@ -83,13 +106,33 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     // discards the broken client when Kysely releases it.
     pool.on('connect', (client) => client.on('error', (error) => onConnectionError(error, 'pool')));
     const db = new GatewayDb({ dialect: new PostgresDialect({ pool }), ...(options.log ? { log: options.log } : {}) });
-    const url = options.databaseUrl;
+    const listenUrl = options.listenUrl || options.databaseUrl;
+    const separate = listenUrl !== options.databaseUrl;
+    const listen: DatabaseHandle['listen'] = (channel, onMessage, onReconnect) =>
+      listenPostgres(listenUrl, channel, onMessage, onReconnect, (error) => onConnectionError(error, 'listen'));
     return {
       db,
       kind: 'postgres',
-      connectionString: url,
-      listen: (channel, onMessage, onReconnect) =>
-        listenPostgres(url, channel, onMessage, onReconnect, (error) => onConnectionError(error, 'listen')),
+      connectionString: listenUrl,
+      listen,
+      withSession: async (work) => {
+        if (!separate) return work(db);
+        const direct = new pg.Pool({
+          connectionString: listenUrl,
+          max: 1,
+          connectionTimeoutMillis: 10_000,
+          ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+          keepAlive: true,
+        });
+        direct.on('error', (error) => onConnectionError(error, 'listen'));
+        const session = new GatewayDb({ dialect: new PostgresDialect({ pool: direct }), ...(options.log ? { log: options.log } : {}) });
+        try {
+          return await work(session);
+        } finally {
+          await session.destroy();
+        }
+      },
+      checkListen: (timeoutMs) => checkListen(db, listen, timeoutMs),
       close: () => closeDb(db),
     };
   }
@@ -103,6 +146,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     db,
     kind: 'pglite',
     connectionString: null,
+    withSession: (work) => work(db),
+    checkListen: async () => true,
     listen: async (channel, onMessage) => {
       // Holding the dialect's one connection keeps LISTEN out of another request's open transaction.
       const unlisten = await db.connection().execute(() => pglite.listen(channel, onMessage));
@@ -127,6 +172,32 @@ export async function ping(db: Db): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * LISTENs on a channel of its own, NOTIFYs it through the pool (a transaction
+ * like the gateway's own notices) and waits for the notice. Through a pooler in
+ * transaction mode the LISTEN stays behind on a server connection the pooler
+ * hands to other clients, and the notice never arrives.
+ */
+async function checkListen(db: Db, listen: DatabaseHandle['listen'], timeoutMs: number): Promise<boolean> {
+  const channel = `gateway_listen_check_${randomBytes(8).toString('hex')}`;
+  const payload = randomBytes(8).toString('hex');
+  let arrived: () => void = () => undefined;
+  const received = new Promise<true>((resolve) => {
+    arrived = () => resolve(true);
+  });
+  const unlisten = await listen(channel, (message) => {
+    if (message === payload) arrived();
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await db.transaction().execute((trx) => sql`select pg_notify(${channel}, ${payload})`.execute(trx));
+    return await Promise.race([received, new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)))]);
+  } finally {
+    clearTimeout(timer);
+    await unlisten();
   }
 }
 

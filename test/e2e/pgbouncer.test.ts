@@ -1,8 +1,3 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +6,7 @@ import { DATABASES, freshDatabase, type TestDatabase } from '../support/database
 import { OPERATOR_TOKEN, uniqueCustomerRef } from '../support/gateway.ts';
 import { ensureStopped, listeningBase, spawnGateway, type GatewayProcess } from '../support/launch.ts';
 import { VENDOR, issueLicenseKey } from '../support/licensing.ts';
+import { HAVE_PGBOUNCER, startPgBouncer, type PgBouncer } from '../support/pgbouncer.ts';
 import { START_SESSION, type StartView } from '../support/sessions.ts';
 
 /*
@@ -22,19 +18,7 @@ import { START_SESSION, type StartView } from '../support/sessions.ts';
  * the other: the LISTEN connection works through it. PostgreSQL only.
  */
 
-const PGBOUNCER = '/usr/sbin/pgbouncer';
 const DAY = 86_400_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 type Gql = { data?: any; errors?: { message: string }[] };
 
@@ -49,209 +33,175 @@ async function ok(base: string, query: string, variables: Record<string, unknown
   return body.data;
 }
 
-describe.skipIf(!DATABASES.includes('postgres'))('gateways behind PgBouncer in session mode', { timeout: 240_000 }, () => {
-  let database: TestDatabase;
-  let dir: string;
-  let bouncer: ChildProcess | undefined;
-  let bouncerLog = '';
-  let port: number;
-  const gateways: GatewayProcess[] = [];
-  const clients: Client[] = [];
+describe.skipIf(!DATABASES.includes('postgres') || !HAVE_PGBOUNCER)(
+  'gateways behind PgBouncer in session mode',
+  { timeout: 240_000 },
+  () => {
+    let database: TestDatabase;
+    let bouncer: PgBouncer | undefined;
+    let port: number;
+    const gateways: GatewayProcess[] = [];
+    const clients: Client[] = [];
 
-  beforeAll(async () => {
-    database = await freshDatabase('postgres');
-    const target = new URL(database.url!);
-    const dbName = target.pathname.slice(1);
-    // The statement timeout lives on the database: PgBouncer does not pass a statement_timeout startup parameter on.
-    const admin = new pg.Client({ connectionString: database.url! });
-    await admin.connect();
-    await admin.query(`alter database ${dbName} set statement_timeout = '15s'`);
-    await admin.end();
+    beforeAll(async () => {
+      database = await freshDatabase('postgres');
+      const target = new URL(database.url!);
+      const dbName = target.pathname.slice(1);
+      // The statement timeout lives on the database: PgBouncer does not pass a statement_timeout startup parameter on.
+      const admin = new pg.Client({ connectionString: database.url! });
+      await admin.connect();
+      await admin.query(`alter database ${dbName} set statement_timeout = '15s'`);
+      await admin.end();
 
-    dir = await mkdtemp(join(tmpdir(), 'pgbouncer-'));
-    port = await freePort();
-    await writeFile(join(dir, 'userlist.txt'), '"postgres" ""\n');
-    await writeFile(
-      join(dir, 'pgbouncer.ini'),
-      [
-        '[databases]',
-        `licensing = host=${target.hostname} port=${target.port} dbname=${dbName} user=postgres`,
-        '[pgbouncer]',
-        'listen_addr = 127.0.0.1',
-        `listen_port = ${port}`,
-        'unix_socket_dir =',
-        'auth_type = trust',
-        `auth_file = ${join(dir, 'userlist.txt')}`,
-        'admin_users = postgres',
-        'pool_mode = session',
-        'max_client_conn = 200',
-        'default_pool_size = 40',
-        '',
-      ].join('\n'),
-    );
-    // PgBouncer refuses to run as root: as the postgres user, so that its pid is the child's own.
-    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-    await chown(dir, uid, gid);
-    bouncer = spawn(PGBOUNCER, [join(dir, 'pgbouncer.ini')], { uid, gid, stdio: ['ignore', 'pipe', 'pipe'] });
-    bouncer.stdout!.on('data', (c: Buffer) => (bouncerLog += c.toString()));
-    bouncer.stderr!.on('data', (c: Buffer) => (bouncerLog += c.toString()));
-    // Ready once it accepts a connection.
-    for (let attempt = 0; ; attempt++) {
-      const probe = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/licensing` });
-      try {
-        await probe.connect();
-        await probe.end();
-        break;
-      } catch (error) {
-        await probe.end().catch(() => undefined);
-        if (attempt >= 50 || bouncer.exitCode !== null) throw new Error(`pgbouncer did not start: ${String(error)}\n${bouncerLog}`);
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    }
-  }, 120_000);
+      bouncer = await startPgBouncer({
+        databases: { licensing: database.url! },
+        poolMode: 'session',
+        defaultPoolSize: 40,
+        maxClientConn: 200,
+      });
+      port = bouncer.port;
+    }, 120_000);
 
-  afterAll(async () => {
-    for (const client of clients) await client.dispose();
-    await Promise.all(gateways.map((g) => ensureStopped(g)));
-    if (bouncer?.pid !== undefined && bouncer.exitCode === null) {
-      const exited = new Promise((resolve) => bouncer!.once('exit', resolve));
-      process.kill(bouncer.pid, 'SIGTERM');
-      await exited;
-    }
-    await database?.dispose();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  }, 60_000);
+    afterAll(async () => {
+      for (const client of clients) await client.dispose();
+      await Promise.all(gateways.map((g) => ensureStopped(g)));
+      await bouncer?.stop();
+      await database?.dispose();
+    }, 60_000);
 
-  it('sessions start through the pooler, and a subscriber on the other instance sees them (LISTEN through PgBouncer)', async () => {
-    const url = `postgres://postgres@127.0.0.1:${port}/licensing`;
-    const env = { DATABASE_URL: url, DATABASE_STATEMENT_TIMEOUT_MS: '0', OPERATOR_TOKEN, LICENSE_PUBLIC_KEYS: VENDOR.publicKey };
-    const a = spawnGateway(env);
-    const b = spawnGateway(env);
-    gateways.push(a, b);
-    const [baseA, baseB] = await Promise.all([listeningBase(a), listeningBase(b)]);
+    it('sessions start through the pooler, and a subscriber on the other instance sees them (LISTEN through PgBouncer)', async () => {
+      const url = `postgres://postgres@127.0.0.1:${port}/licensing`;
+      const env = { DATABASE_URL: url, DATABASE_STATEMENT_TIMEOUT_MS: '0', OPERATOR_TOKEN, LICENSE_PUBLIC_KEYS: VENDOR.publicKey };
+      const a = spawnGateway(env);
+      const b = spawnGateway(env);
+      gateways.push(a, b);
+      const [baseA, baseB] = await Promise.all([listeningBase(a), listeningBase(b)]);
 
-    // The server's connections through the pooler carry the database's statement timeout.
-    const probe = new pg.Client({ connectionString: url });
-    await probe.connect();
-    expect((await probe.query('show statement_timeout')).rows[0]?.statement_timeout).toBe('15s');
-    await probe.end();
-    // What the gateway sends with DATABASE_STATEMENT_TIMEOUT_MS set: PgBouncer refuses the connection.
-    const refused = new pg.Client({ connectionString: url, statement_timeout: 15_000 });
-    await expect(refused.connect()).rejects.toThrow(/unsupported startup parameter: statement_timeout/);
-    await refused.end().catch(() => undefined);
+      // The server's connections through the pooler carry the database's statement timeout.
+      const probe = new pg.Client({ connectionString: url });
+      await probe.connect();
+      expect((await probe.query('show statement_timeout')).rows[0]?.statement_timeout).toBe('15s');
+      await probe.end();
+      // What the gateway sends with DATABASE_STATEMENT_TIMEOUT_MS set: PgBouncer refuses the connection.
+      const refused = new pg.Client({ connectionString: url, statement_timeout: 15_000 });
+      await expect(refused.connect()).rejects.toThrow(/unsupported startup parameter: statement_timeout/);
+      await refused.end().catch(() => undefined);
 
-    const customerRef = uniqueCustomerRef();
-    const created = await ok(
-      baseA,
-      `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`,
-      { input: { name: 'Pooled', catalog: 'connect-storm', customerRef } },
-      OPERATOR_TOKEN,
-    );
-    const orgId = created.createOrganization.organization.id as string;
-    const site = await ok(
-      baseA,
-      `mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }`,
-      { input: { organizationId: orgId, name: 'HQ' } },
-      OPERATOR_TOKEN,
-    );
-    const token = async (role: string) =>
-      (
-        await ok(
-          baseA,
-          `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }`,
-          { input: { organizationId: orgId, role } },
-          OPERATOR_TOKEN,
-        )
-      ).createApiToken.token as string;
-    const adminToken = await token('ADMIN');
-    const agentClient = await token('AGENT_CLIENT');
-    const key = issueLicenseKey(
-      'connect-storm',
-      [
-        { product: 'BASE', quantity: 10 },
-        { product: 'AGENT_SEAT', quantity: 5 },
-      ],
-      { customerRef, validFrom: new Date(Date.now() - DAY).toISOString() },
-    );
-    await ok(
-      baseA,
-      `mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }`,
-      { input: { organizationId: orgId, key } },
-      adminToken,
-    );
-    const group = await ok(
-      baseA,
-      `mutation($input: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $input) { configurationGroup { id } } }`,
-      { input: { siteId: site.createSite.site.id, name: 'Agents', functions: ['BASE', 'AGENT_SEAT'] } },
-      adminToken,
-    );
-    const users: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      const user = await ok(
+      const customerRef = uniqueCustomerRef();
+      const created = await ok(
         baseA,
-        `mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }`,
-        {
-          input: {
-            siteId: site.createSite.site.id,
-            name: `Agent ${i + 1}`,
-            role: 'AGENT',
-            configurationGroupId: group.createConfigurationGroup.configurationGroup.id,
-          },
-        },
+        `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id } } }`,
+        { input: { name: 'Pooled', catalog: 'connect-storm', customerRef } },
+        OPERATOR_TOKEN,
+      );
+      const orgId = created.createOrganization.organization.id as string;
+      const site = await ok(
+        baseA,
+        `mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }`,
+        { input: { organizationId: orgId, name: 'HQ' } },
+        OPERATOR_TOKEN,
+      );
+      const token = async (role: string) =>
+        (
+          await ok(
+            baseA,
+            `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }`,
+            { input: { organizationId: orgId, role } },
+            OPERATOR_TOKEN,
+          )
+        ).createApiToken.token as string;
+      const adminToken = await token('ADMIN');
+      const agentClient = await token('AGENT_CLIENT');
+      const key = issueLicenseKey(
+        'connect-storm',
+        [
+          { product: 'BASE', quantity: 10 },
+          { product: 'AGENT_SEAT', quantity: 5 },
+        ],
+        { customerRef, validFrom: new Date(Date.now() - DAY).toISOString() },
+      );
+      await ok(
+        baseA,
+        `mutation($input: ActivateLicenseKeyInput!) { activateLicenseKey(input: $input) { license { state } } }`,
+        { input: { organizationId: orgId, key } },
         adminToken,
       );
-      users.push(user.createUser.user.id);
-    }
+      const group = await ok(
+        baseA,
+        `mutation($input: CreateConfigurationGroupInput!) { createConfigurationGroup(input: $input) { configurationGroup { id } } }`,
+        { input: { siteId: site.createSite.site.id, name: 'Agents', functions: ['BASE', 'AGENT_SEAT'] } },
+        adminToken,
+      );
+      const users: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const user = await ok(
+          baseA,
+          `mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }`,
+          {
+            input: {
+              siteId: site.createSite.site.id,
+              name: `Agent ${i + 1}`,
+              role: 'AGENT',
+              configurationGroupId: group.createConfigurationGroup.configurationGroup.id,
+            },
+          },
+          adminToken,
+        );
+        users.push(user.createUser.user.id);
+      }
 
-    // A subscriber on B; the sessions start on A.
-    const client = createClient({
-      url: `${baseB.replace('http', 'ws')}/graphql`,
-      webSocketImpl: WebSocket,
-      retryAttempts: 0,
-      connectionParams: { authorization: `Bearer ${adminToken}` },
+      // A subscriber on B; the sessions start on A.
+      const client = createClient({
+        url: `${baseB.replace('http', 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        connectionParams: { authorization: `Bearer ${adminToken}` },
+      });
+      clients.push(client);
+      const seen: number[] = [];
+      const errors: unknown[] = [];
+      const waiters: { value: number; resolve: () => void }[] = [];
+      /** Resolves once AGENT_SEAT's inUse has been `value` (or fails with what the subscription reported). */
+      const until = (value: number) =>
+        seen.includes(value) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ value, resolve }));
+      client.subscribe<{ seatUsage: { pools: { product: { code: string }; inUse: number }[] } }>(
+        {
+          query: `subscription($id: ID!) { seatUsage(organizationId: $id) { pools { product { code } inUse } } }`,
+          variables: { id: orgId },
+        },
+        {
+          next: (value) => {
+            if (value.errors) errors.push(...value.errors);
+            const inUse = value.data?.seatUsage.pools.find((p) => p.product.code === 'AGENT_SEAT')?.inUse;
+            if (inUse === undefined) return;
+            seen.push(inUse);
+            for (const w of waiters.filter((w) => w.value === inUse)) w.resolve();
+          },
+          error: (error) => {
+            errors.push(error);
+            for (const w of waiters) w.resolve();
+          },
+          complete: () => undefined,
+        },
+      );
+      // The snapshot on subscribe arrives first: the subscription is registered before any session starts.
+      await until(0);
+      expect(errors).toEqual([]);
+
+      for (const userId of users) {
+        const data = (await ok(baseA, START_SESSION, { input: { userId } }, agentClient)) as { startSession: StartView };
+        expect(data.startSession.granted).toBe(true);
+      }
+      await until(3);
+      expect(errors).toEqual([]);
+      expect(seen.at(-1)).toBe(3);
+
+      // Both gateways were PgBouncer's clients (its admin console lists them), not PostgreSQL's directly.
+      const console_ = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/pgbouncer` });
+      await console_.connect();
+      const rows = (await console_.query('SHOW CLIENTS')).rows as { database: string }[];
+      await console_.end();
+      expect(rows.filter((r) => r.database === 'licensing').length).toBeGreaterThanOrEqual(2);
     });
-    clients.push(client);
-    const seen: number[] = [];
-    const errors: unknown[] = [];
-    const waiters: { value: number; resolve: () => void }[] = [];
-    /** Resolves once AGENT_SEAT's inUse has been `value` (or fails with what the subscription reported). */
-    const until = (value: number) =>
-      seen.includes(value) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ value, resolve }));
-    client.subscribe<{ seatUsage: { pools: { product: { code: string }; inUse: number }[] } }>(
-      { query: `subscription($id: ID!) { seatUsage(organizationId: $id) { pools { product { code } inUse } } }`, variables: { id: orgId } },
-      {
-        next: (value) => {
-          if (value.errors) errors.push(...value.errors);
-          const inUse = value.data?.seatUsage.pools.find((p) => p.product.code === 'AGENT_SEAT')?.inUse;
-          if (inUse === undefined) return;
-          seen.push(inUse);
-          for (const w of waiters.filter((w) => w.value === inUse)) w.resolve();
-        },
-        error: (error) => {
-          errors.push(error);
-          for (const w of waiters) w.resolve();
-        },
-        complete: () => undefined,
-      },
-    );
-    // The snapshot on subscribe arrives first: the subscription is registered before any session starts.
-    await until(0);
-    expect(errors).toEqual([]);
-
-    for (const userId of users) {
-      const data = (await ok(baseA, START_SESSION, { input: { userId } }, agentClient)) as { startSession: StartView };
-      expect(data.startSession.granted).toBe(true);
-    }
-    await until(3);
-    expect(errors).toEqual([]);
-    expect(seen.at(-1)).toBe(3);
-
-    // Both gateways were PgBouncer's clients (its admin console lists them), not PostgreSQL's directly.
-    const console_ = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/pgbouncer` });
-    await console_.connect();
-    const rows = (await console_.query('SHOW CLIENTS')).rows as { database: string }[];
-    await console_.end();
-    expect(rows.filter((r) => r.database === 'licensing').length).toBeGreaterThanOrEqual(2);
-  });
-});
+  },
+);
