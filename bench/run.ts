@@ -530,9 +530,8 @@ class SubscriberProcess {
   #ready: ((m: Record<string, unknown>) => void) | null = null;
 
   constructor(index: number) {
-    const prof = opts.cpuProfDir
-      ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`, `--cpu-prof-name=subscribers-${index}-${Date.now()}.cpuprofile`]
-      : [];
+    // A directory per process: tsx's loader thread writes a profile of its own.
+    const prof = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir, `subscribers-${Date.now()}-${index}`)}`] : [];
     this.child = fork(join(ROOT, 'bench', 'subscribers.ts'), [], {
       cwd: ROOT,
       execArgv: [...prof, '--import', 'tsx'],
@@ -1534,6 +1533,7 @@ async function scenarioCurves(env: PgEnv): Promise<void> {
         const ready = await subs.start(env.gw.url, fixture!.tokens.SUPERVISOR, fixture!.organizationId, count);
         if (ready.connected !== count) report.fail(`curve fan-out: ${ready.connected} of ${count} subscribers connected`);
         const last: number[] = [];
+        const windowFrom = process.hrtime.bigint();
         for (let i = 0; i < c.fanoutChanges; i++) {
           await sleep(150);
           const r = await startSession(client, fixture!.tokens.AGENT_CLIENT, ids[next]!);
@@ -1548,6 +1548,10 @@ async function scenarioCurves(env: PgEnv): Promise<void> {
           last.push(usBetween(t0, got.last));
         }
         const s = summary(last);
+        if (opts.cpuProfDir)
+          console.log(
+            `  profile window of the ${n(count)}-subscriber changes (µs, for bench/profile.ts FILE 25 FROM TO): ${windowFrom / 1000n} ${process.hrtime.bigint() / 1000n}`,
+          );
         report.add({
           scenario,
           case: `fan-out, ${n(count)} subscribers, ${c.fanoutChanges} single changes`,
