@@ -19,7 +19,9 @@ export interface FrameSocket {
  * before, and so are the end and errors of the stream: graphql-ws still
  * iterates this, completes it, and returns it when the client completes or
  * the socket closes. Frames are sent in order, one at a time, each after the
- * previous one was written, as graphql-ws does.
+ * previous one was written, as graphql-ws does. graphql-ws's own `onNext`
+ * option is not called for these frames: the gateway sets none (set one, and
+ * it must be applied here too).
  *
  * @example
  * useServer({ onOperation: (ctx, id, _p, _a, result) => withSharedFrames(result, id, ctx.extra.socket) }, wss);
