@@ -95,7 +95,7 @@ export function summarizeProfile(file: string, window?: { fromUs: number; toUs: 
 export function formatProfile(s: ProfileSummary, rows = 20): string {
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`.padStart(6);
   const lines = [
-    `profile ${s.file}: ${s.totalMs.toFixed(0)} ms sampled${s.windowed ? ' (storm window)' : ' (whole run)'}, busy ${s.busyMs.toFixed(0)} ms`,
+    `profile ${s.file}: ${s.totalMs.toFixed(0)} ms sampled${s.windowed ? ' (window)' : ' (whole run)'}, busy ${s.busyMs.toFixed(0)} ms`,
     'top self time by function:',
   ];
   for (const f of s.functions.slice(0, rows)) lines.push(`  ${pct(f.share)} ${f.selfMs.toFixed(0).padStart(7)} ms  ${f.name}`);
@@ -107,8 +107,11 @@ export function formatProfile(s: ProfileSummary, rows = 20): string {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const file = process.argv[2];
   if (!file) {
-    console.error('usage: tsx bench/profile.ts FILE.cpuprofile [rows]');
+    console.error('usage: tsx bench/profile.ts FILE.cpuprofile [rows] [fromUs toUs]');
     process.exit(2);
   }
-  console.log(formatProfile(summarizeProfile(file, undefined, 40), Number(process.argv[3] ?? 25)));
+  // A window in process.hrtime.bigint() µs, e.g. the one the bench prints for a profiled fan-out.
+  const [from, to] = [process.argv[4], process.argv[5]].map(Number);
+  const window = from && to ? { fromUs: from, toUs: to } : undefined;
+  console.log(formatProfile(summarizeProfile(file, window, 40), Number(process.argv[3] ?? 25)));
 }

@@ -13,6 +13,9 @@
  *   --unix-socket                         gateways, pgbench and the bench reach PostgreSQL over its Unix socket (default TCP 127.0.0.1)
  *   --storm-agents N                      agents of the 1-organization storm (pool 80 % + 10 % emergency)
  *   --curves storm,fanout,memory          which curves of growth the curves scenario draws (all three)
+ *   --subscriber-processes N              graphql-ws subscriber processes of a fan-out (default 1 per 1,250 subscribers, at most 4)
+ *   --curve-subscribers N,N               the fan-out curve's sizes (100,1000,5000), e.g. 5000 alone for a profile
+ *   --cpu-prof-dir DIR                    node --cpu-prof of the main PostgreSQL gateway and of every subscriber process into DIR
  *
  * It starts its own PostgreSQL (and PGlite directories) and gateway child
  * processes, and removes every process and temp directory on exit, also on
@@ -90,6 +93,9 @@ function parseArgs(argv: string[]) {
     profileDir: resolve(ROOT, 'bench-results'),
     stormAgents: null as number | null,
     curves: new Set(['storm', 'fanout', 'memory']),
+    cpuProfDir: null as string | null,
+    subscriberProcesses: null as number | null,
+    curveSubscribers: null as number[] | null,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -118,7 +124,13 @@ function parseArgs(argv: string[]) {
     else if (a === '--synchronous-commit') out.syncCommit = value();
     else if (a === '--profile-dir') out.profileDir = resolve(value());
     else if (a === '--storm-agents') out.stormAgents = Number(value());
-    else if (a === '--curves')
+    else if (a === '--cpu-prof-dir') out.cpuProfDir = resolve(value());
+    else if (a === '--curve-subscribers') out.curveSubscribers = value().split(',').map(Number);
+    else if (a === '--subscriber-processes') {
+      out.subscriberProcesses = Number(value());
+      if (!Number.isInteger(out.subscriberProcesses) || out.subscriberProcesses < 1)
+        throw new Error('--subscriber-processes needs an integer ≥ 1');
+    } else if (a === '--curves')
       out.curves = new Set(
         value()
           .split(',')
@@ -181,6 +193,8 @@ const S = opts.smoke
         sessions: [1000, 10_000, 50_000],
       },
     };
+
+if (opts.curveSubscribers) S.curves = { ...S.curves, subscribers: opts.curveSubscribers };
 
 // --storm-agents N: the 1-organization storm with N agents (pool 80 % + 10 % emergency), e.g. a longer storm in a smoke run.
 if (opts.stormAgents !== null) {
@@ -550,17 +564,20 @@ async function countStatements<T>(
 
 /* ------------------------------------------------------------------ subscribers (R-PERF-3) */
 
-class Subscribers {
+/** One forked bench/subscribers.ts process and its IPC requests. */
+class SubscriberProcess {
   readonly child: ChildProcess;
   readonly #untrack: () => void;
   #nextId = 1;
   readonly #pending = new Map<number, (m: Record<string, unknown>) => void>();
   #ready: ((m: Record<string, unknown>) => void) | null = null;
 
-  constructor() {
+  constructor(index: number) {
+    // A directory per process: tsx's loader thread writes a profile of its own.
+    const prof = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir, `subscribers-${Date.now()}-${index}`)}`] : [];
     this.child = fork(join(ROOT, 'bench', 'subscribers.ts'), [], {
       cwd: ROOT,
-      execArgv: ['--import', 'tsx'],
+      execArgv: [...prof, '--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.#untrack = ownChild('subscribers', this.child);
@@ -586,7 +603,7 @@ class Subscribers {
     });
   }
 
-  #ask<T>(message: Record<string, unknown>): Promise<T> {
+  ask<T>(message: Record<string, unknown>): Promise<T> {
     const id = this.#nextId++;
     return new Promise((resolve) => {
       this.#pending.set(id, (m) => resolve(m as T));
@@ -594,17 +611,73 @@ class Subscribers {
     });
   }
 
+  send(message: Record<string, unknown>): void {
+    this.child.send(message);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.connected) this.child.send({ type: 'stop' });
+    await stopChild(this.child, 'SIGTERM', 8000);
+    this.#untrack();
+  }
+}
+
+/** Subscribers per subscriber process: above this the bench forks more processes (see Subscribers). */
+const SUBSCRIBERS_PER_PROCESS = 1250;
+
+/**
+ * `count` graphql-ws subscribers in ceil(count / SUBSCRIBERS_PER_PROCESS)
+ * processes (at most 4, --subscriber-processes N to choose), split evenly.
+ * One process receiving 5,000 frames per change measured its own event loop
+ * rather than the server: frames queue behind the parsing of earlier ones.
+ * Every process stamps arrivals with process.hrtime.bigint()
+ * (CLOCK_MONOTONIC, one clock for all processes), so the first and last
+ * receipt of a change are the minimum and maximum over the processes. The
+ * bare graphql-ws baseline uses the same split.
+ */
+class Subscribers {
+  #procs: SubscriberProcess[] = [];
+
+  async start(
+    url: string,
+    token: string,
+    organizationId: string,
+    count: number,
+  ): Promise<{ connected: number; failed: number; ms: number }> {
+    const k = Math.max(1, Math.min(count, opts.subscriberProcesses ?? Math.min(4, Math.ceil(count / SUBSCRIBERS_PER_PROCESS))));
+    this.#procs = Array.from({ length: k }, (_, i) => new SubscriberProcess(i));
+    const parts = this.#procs.map((p, i) => p.start(url, token, organizationId, Math.floor(count / k) + (i < count % k ? 1 : 0)));
+    const all = await Promise.all(parts);
+    return {
+      connected: all.reduce((a, r) => a + r.connected, 0),
+      failed: all.reduce((a, r) => a + r.failed, 0),
+      ms: Math.max(...all.map((r) => r.ms)),
+    };
+  }
+
+  get processes(): number {
+    return this.#procs.length;
+  }
+
   /** When every subscriber had seen `total` seats in use: first and last receipt (hrtime ns), or null after the timeout. */
   async reached(total: number, timeoutMs = 30_000): Promise<{ first: bigint; last: bigint } | { missing: number }> {
-    const m = await this.#ask<{ first: string | null; last: string | null; missing: number }>({ type: 'await', total, timeoutMs });
-    return m.first && m.last ? { first: BigInt(m.first), last: BigInt(m.last) } : { missing: m.missing };
+    const all = await Promise.all(
+      this.#procs.map((p) => p.ask<{ first: string | null; last: string | null; missing: number }>({ type: 'await', total, timeoutMs })),
+    );
+    if (all.every((m) => m.first && m.last)) {
+      // BigInt hrtime readings (Math.min/max take numbers only).
+      const firsts = all.map((m) => BigInt(m.first!)).sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+      const lasts = all.map((m) => BigInt(m.last!)).sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+      return { first: firsts[0]!, last: lasts.at(-1)! };
+    }
+    return { missing: all.reduce((a, m) => a + (m.first && m.last ? 0 : m.missing), 0) };
   }
 
   reset(): void {
-    this.child.send({ type: 'reset' });
+    for (const p of this.#procs) p.send({ type: 'reset' });
   }
 
-  stats(): Promise<{
+  async stats(): Promise<{
     subscribers: number;
     minMessages: number;
     maxMessages: number;
@@ -613,13 +686,35 @@ class Subscribers {
     errors: number;
     rss: number;
   }> {
-    return this.#ask({ type: 'stats' });
+    const all = await Promise.all(
+      this.#procs.map((p) =>
+        p.ask<{
+          subscribers: number;
+          minMessages: number;
+          maxMessages: number;
+          meanMessages: number;
+          lastTotals: Record<string, number>;
+          errors: number;
+          rss: number;
+        }>({ type: 'stats' }),
+      ),
+    );
+    const subscribers = all.reduce((a, m) => a + m.subscribers, 0);
+    const lastTotals: Record<string, number> = {};
+    for (const m of all) for (const [total, k] of Object.entries(m.lastTotals)) lastTotals[total] = (lastTotals[total] ?? 0) + k;
+    return {
+      subscribers,
+      minMessages: Math.min(...all.map((m) => m.minMessages)),
+      maxMessages: Math.max(...all.map((m) => m.maxMessages)),
+      meanMessages: all.reduce((a, m) => a + m.meanMessages * m.subscribers, 0) / Math.max(1, subscribers),
+      lastTotals,
+      errors: all.reduce((a, m) => a + m.errors, 0),
+      rss: all.reduce((a, m) => a + m.rss, 0),
+    };
   }
 
   async stop(): Promise<void> {
-    if (this.child.connected) this.child.send({ type: 'stop' });
-    await stopChild(this.child, 'SIGTERM', 8000);
-    this.#untrack();
+    await Promise.all(this.#procs.map((p) => p.stop()));
   }
 }
 
@@ -1608,6 +1703,7 @@ async function scenarioCurves(env: PgEnv): Promise<void> {
         const ready = await subs.start(env.gw.url, fixture!.tokens.SUPERVISOR, fixture!.organizationId, count);
         if (ready.connected !== count) report.fail(`curve fan-out: ${ready.connected} of ${count} subscribers connected`);
         const last: number[] = [];
+        const windowFrom = process.hrtime.bigint();
         for (let i = 0; i < c.fanoutChanges; i++) {
           await sleep(150);
           const r = await startSession(client, fixture!.tokens.AGENT_CLIENT, ids[next]!);
@@ -1622,6 +1718,10 @@ async function scenarioCurves(env: PgEnv): Promise<void> {
           last.push(usBetween(t0, got.last));
         }
         const s = summary(last);
+        if (opts.cpuProfDir)
+          console.log(
+            `  profile window of the ${n(count)}-subscriber changes (µs, for bench/profile.ts FILE 25 FROM TO): ${windowFrom / 1000n} ${process.hrtime.bigint() / 1000n}`,
+          );
         report.add({
           scenario,
           case: `fan-out, ${n(count)} subscribers, ${c.fanoutChanges} single changes`,
@@ -1886,7 +1986,13 @@ async function main(): Promise<void> {
   if (server && pgScenarios.length) {
     const dbName = 'gateway';
     const url = await server.createDatabase(dbName);
-    const gw = await startGateway({ label: 'pg', databaseUrl: url, publicKey: VENDOR.publicKey, poolSize: opts.poolSize });
+    const gw = await startGateway({
+      label: 'pg',
+      databaseUrl: url,
+      publicKey: VENDOR.publicKey,
+      poolSize: opts.poolSize,
+      ...(opts.cpuProfDir ? { cpuProfDir: opts.cpuProfDir } : {}),
+    });
     await sleep(S.sampleMs);
     const env: PgEnv = { server, gw, client: new GqlClient(gw.url, 128), sql: pgSql(url), dbName, idle: await gw.metrics() };
     try {

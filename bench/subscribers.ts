@@ -1,8 +1,16 @@
 /*
  * A separate process holding N graphql-ws subscribers of `seatUsage`
- * (forked by the bench with an IPC channel). Every message is stamped with
- * process.hrtime.bigint() on receipt: CLOCK_MONOTONIC, the same clock as the
- * parent's on this machine, so the parent can subtract its own readings.
+ * (forked by the bench with an IPC channel; the bench splits large counts
+ * over several such processes, see Subscribers in run.ts). Every message is
+ * stamped with process.hrtime.bigint() on arrival, when its WebSocket frame
+ * is complete and before the graphql-ws client parses it: CLOCK_MONOTONIC,
+ * the same clock in every process on this machine, so the parent can
+ * subtract its own readings and compare those of several children.
+ *
+ * The receipt path is O(1) per message: each total seen is counted once per
+ * subscriber with its first and last arrival, so "has every subscriber seen
+ * `total`?" is one comparison, not a walk over all subscribers per message
+ * (which made the measuring side quadratic in the number of subscribers).
  *
  * Parent → child:  { type: 'start', url, token, organizationId, product, count }
  *                  { type: 'await', id, total, timeoutMs }   when has every subscriber seen `total` seats in use?
@@ -22,9 +30,18 @@ interface Sub {
   dispose: () => void;
   messages: number;
   lastTotal: number;
-  /** First receipt time of each total seen. */
-  seen: Map<number, bigint>;
+  /** Totals seen (each counted once in `reached`). */
+  seen: Set<number>;
   errors: number;
+  /** Arrival time of the newest frame on this subscriber's socket. */
+  arrived: bigint;
+}
+
+/** Per total: how many subscribers have seen it, first and last arrival among them. */
+interface Reach {
+  count: number;
+  first: bigint;
+  last: bigint;
 }
 
 interface Waiter {
@@ -35,6 +52,7 @@ interface Waiter {
 
 const subs: Sub[] = [];
 const waiters: Waiter[] = [];
+const reached = new Map<number, Reach>();
 let product = 'AGENT_SEAT';
 
 const send = (message: unknown) => process.send?.(message);
@@ -48,18 +66,26 @@ function totalOf(data: unknown): number | null {
 }
 
 function settle(waiter: Waiter): boolean {
-  let first: bigint | null = null;
-  let last: bigint | null = null;
-  for (const s of subs) {
-    const at = s.seen.get(waiter.total);
-    if (at === undefined) return false;
-    if (first === null || at < first) first = at;
-    if (last === null || at > last) last = at;
-  }
+  const r = reached.get(waiter.total);
+  if (!r || r.count < subs.length) return false;
   clearTimeout(waiter.timer);
   waiters.splice(waiters.indexOf(waiter), 1);
-  send({ type: 'reached', id: waiter.id, first: String(first), last: String(last), missing: 0 });
+  send({ type: 'reached', id: waiter.id, first: String(r.first), last: String(r.last), missing: 0 });
   return true;
+}
+
+function saw(sub: Sub, total: number, at: bigint): void {
+  if (sub.seen.has(total)) return;
+  sub.seen.add(total);
+  let r = reached.get(total);
+  if (!r) {
+    r = { count: 0, first: at, last: at };
+    reached.set(total, r);
+  }
+  r.count += 1;
+  if (at < r.first) r.first = at;
+  if (at > r.last) r.last = at;
+  if (waiters.length > 0 && r.count >= subs.length) for (const w of [...waiters]) if (w.total === total) settle(w);
 }
 
 async function start(message: { url: string; token: string; organizationId: string; product: string; count: number }): Promise<void> {
@@ -72,28 +98,36 @@ async function start(message: { url: string; token: string; organizationId: stri
     for (let j = i; j < Math.min(message.count, i + batch); j++) {
       opened.push(
         new Promise<void>((resolve) => {
+          // The socket stamps each frame as it arrives, before the client's own message listener parses it.
+          const Stamped = class extends WebSocket {
+            constructor(...args: ConstructorParameters<typeof WebSocket>) {
+              super(...args);
+              this.on('message', () => {
+                sub.arrived = process.hrtime.bigint();
+              });
+            }
+          };
           const client = createClient({
             url: message.url,
-            webSocketImpl: WebSocket,
+            webSocketImpl: Stamped,
             retryAttempts: 0,
             lazy: true,
             connectionParams: { authorization: `Bearer ${message.token}` },
           });
-          const sub: Sub = { client, dispose: () => undefined, messages: 0, lastTotal: -1, seen: new Map(), errors: 0 };
+          const sub: Sub = { client, dispose: () => undefined, messages: 0, lastTotal: -1, seen: new Set(), errors: 0, arrived: 0n };
           let first = true;
           sub.dispose = client.subscribe(
             { query: SEAT_USAGE, variables: { id: message.organizationId } },
             {
               next: (value) => {
-                const at = process.hrtime.bigint();
+                const at = sub.arrived;
                 const total = totalOf(value.data);
                 if (total === null) {
                   sub.errors += 1;
                 } else {
                   sub.messages += 1;
                   sub.lastTotal = total;
-                  if (!sub.seen.has(total)) sub.seen.set(total, at);
-                  for (const w of [...waiters]) if (w.total === total) settle(w);
+                  saw(sub, total, at);
                 }
                 if (first) {
                   first = false;
@@ -172,3 +206,5 @@ process.on('message', (raw) => {
 });
 
 process.on('disconnect', () => process.exit(0));
+// An exit rather than death by signal: node --cpu-prof (bench --cpu-prof-dir) writes its profile on exit.
+process.on('SIGTERM', () => process.exit(0));

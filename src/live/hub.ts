@@ -41,8 +41,9 @@ const realTimers: HubTimers = {
  * most one message per `coalesceMs`, and the last snapshot is always read
  * after the last change (the final state is exact). One snapshot object is
  * pushed to every subscriber of the organization (they share its execution,
- * see shared-execution.ts); a subscriber that falls behind keeps only the
- * newest. Events are delivered one by one, none skipped.
+ * see shared-execution.ts), FANOUT_BATCH subscribers per turn of the event
+ * loop so that other requests are served in between; a subscriber that falls
+ * behind keeps only the newest. Events are delivered one by one, none skipped.
  *
  * @example
  * const sub = hub.subscribeSeatUsage(orgId);
@@ -90,6 +91,16 @@ interface OrgState {
 
 /** A slow event subscriber is dropped rather than let memory grow without bound. */
 const MAX_EVENT_BACKLOG = 10_000;
+
+/**
+ * Subscribers handed a snapshot in one turn of the event loop. Each push
+ * runs its subscriber's delivery (shared result, frame, socket write) in the
+ * microtasks that follow; between batches the loop serves I/O, so another
+ * tenant's request waits for one batch, not for a fan-out to thousands.
+ */
+export const FANOUT_BATCH = 256;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export function createLiveHub(deps: LiveHubDeps): LiveHub {
   const { db } = deps.database;
@@ -160,7 +171,13 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     s.lastStart = timers.now();
     try {
       const payload = await computeSnapshot(id);
-      if (payload) for (const channel of s.seat) channel.push(payload);
+      // The subscribers of this moment (one who joins during the fan-out reads its own first snapshot), a batch
+      // per turn. No await after the last batch: its pushes and the scheduling below happen in one turn.
+      const channels = payload ? [...s.seat] : [];
+      for (let i = 0; payload && i < channels.length; i += FANOUT_BATCH) {
+        if (i > 0) await nextTurn();
+        for (const channel of channels.slice(i, i + FANOUT_BATCH)) channel.push(payload);
+      }
     } catch {
       s.dirty = true; // try again after the window
     } finally {

@@ -54,6 +54,42 @@ export function shareable<T extends object>(payload: T): T {
 const isShareable = (payload: unknown): payload is object =>
   typeof payload === 'object' && payload !== null && Object.hasOwn(payload, SHAREABLE);
 
+/** The mark of a result that several subscribers share, with its serialized `next` payload once computed. */
+const SHARED_RESULT: unique symbol = Symbol('shared result');
+
+interface SharedMark {
+  json: string | null;
+}
+
+function markShared(result: ExecutionResult): ExecutionResult {
+  // Not enumerable, a symbol: invisible to serialization; the result itself is never changed after this.
+  Object.defineProperty(result, SHARED_RESULT, { value: { json: null } satisfies SharedMark });
+  return result;
+}
+
+const isPromise = <T>(value: Promise<T> | T): value is Promise<T> => typeof (value as { then?: unknown } | null)?.then === 'function';
+
+/**
+ * The JSON of a graphql-ws `next` message's payload for a result of the
+ * shared execution, serialized once for every subscriber that gets this very
+ * object (null for any other result: executed per subscriber, or replaced by
+ * a plugin on the way, e.g. the response-size check). It is exactly what
+ * graphql-ws would write: the result's fields, then `errors` as their JSON.
+ *
+ * @example
+ * const json = sharedPayloadJson(result);
+ * if (json !== null) socket.send(`{"id":${JSON.stringify(id)},"type":"next","payload":${json}}`);
+ */
+export function sharedPayloadJson(result: unknown): string | null {
+  if (typeof result !== 'object' || result === null || !Object.hasOwn(result, SHARED_RESULT)) return null;
+  const mark = (result as { [SHARED_RESULT]: SharedMark })[SHARED_RESULT];
+  if (mark.json === null) {
+    const { errors, ...rest } = result as ExecutionResult;
+    mark.json = JSON.stringify({ ...rest, ...(errors ? { errors: errors.map((e) => e.toJSON()) } : {}) });
+  }
+  return mark.json;
+}
+
 /**
  * graphql-js' subscribe (createSourceEventStream, then execute per event),
  * with shared results. The results and document ids belong to one plugin
@@ -91,7 +127,8 @@ function sharedSubscribe(): (args: ExecutionArgs) => Promise<AsyncIterableIterat
       }
       let result = byOperation.get(key);
       if (result === undefined) {
-        result = execute({ ...args, rootValue: payload });
+        const executed = execute({ ...args, rootValue: payload });
+        result = isPromise(executed) ? executed.then(markShared) : markShared(executed);
         byOperation.set(key, result);
       }
       return result;

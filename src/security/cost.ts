@@ -436,6 +436,12 @@ export function useOperationCost(limits: CostLimits & { maxTokens?: number }): P
   const requests = new WeakMap<object, RequestState>();
   /** Costs computed for an HTTP request's params, reused when that very operation executes (same query, variables, name). */
   const costed = new WeakMap<object, { query: string; variables: unknown; operationName: unknown; cost: number }>();
+  /**
+   * Subscription events checked, by result: subscribers of one operation
+   * share one result object (live/shared-execution.ts), checked once for all
+   * of them. The answer depends on the result alone; gone with the result.
+   */
+  const checkedEvents = new WeakMap<ExecutionResult, ExecutionResult | null>();
 
   function costOf(args: {
     schema: GraphQLSchema;
@@ -533,7 +539,11 @@ export function useOperationCost(limits: CostLimits & { maxTokens?: number }): P
         onSubscribeResult() {
           return {
             onNext({ result, setResult }) {
-              const checked = sizeChecked(result, undefined);
+              let checked = checkedEvents.get(result);
+              if (checked === undefined) {
+                checked = sizeChecked(result, undefined);
+                checkedEvents.set(result, checked);
+              }
               if (checked) setResult(checked);
             },
           };

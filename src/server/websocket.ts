@@ -10,6 +10,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { clientAddress } from '../security/rate-limit.ts';
 import type { LiveConnections } from '../tokens/stream-registry.ts';
 import type { Authenticate } from './authenticate.ts';
+import { withSharedFrames } from './ws-frames.ts';
 import { createSubscribeToken, externalOf } from './ws-token.ts';
 import { GRAPHQL_PATH, type GatewayYoga } from './yoga.ts';
 
@@ -116,6 +117,9 @@ export function attachWebSocket(deps: WebSocketDeps): WebSocketServer {
         for (const release of ctx.extra.subscriptions?.values() ?? []) release();
         ctx.extra.subscriptions?.clear();
       },
+      // The shared execution's results go out as one serialized payload for all their subscribers (ws-frames.ts).
+      onOperation: (ctx, id, _payload, _args, result) =>
+        Symbol.asyncIterator in result ? withSharedFrames(result, id, ctx.extra.socket) : undefined,
       // Every operation that reached execution ends here (completed, failed, or ended by the client).
       onComplete: (ctx, id) => {
         ctx.extra.subscriptions?.get(id)?.();

@@ -3,7 +3,7 @@ import { ParsedKeys } from '../../src/allocation/keys.ts';
 import { loadPresetCatalogs } from '../../src/catalogs/index.ts';
 import type { LicenseEvent as EventRow } from '../../src/events/event.ts';
 import type { Channel } from '../../src/live/channel.ts';
-import { createLiveHub, type HubTimers, type LiveHub, type SeatUsagePayload } from '../../src/live/hub.ts';
+import { createLiveHub, FANOUT_BATCH, type HubTimers, type LiveHub, type SeatUsagePayload } from '../../src/live/hub.ts';
 import { DATABASES } from '../support/databases.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
 import { createGroup, createUsers, licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
@@ -185,6 +185,25 @@ for (const kind of DATABASES) {
       other.close();
       log.close();
       expect(hub.subscribers()).toBe(before);
+    });
+
+    it('[R-PERF-3] a fan-out beyond one batch yields to the event loop between batches; every subscriber gets the one snapshot', async () => {
+      const { org, ids, seats, log, token } = await quietOrg(1);
+      // Not iterated: a pushed value waits in each one's queue (backlog 1).
+      const others = Array.from({ length: 2 * FANOUT_BATCH + 1 }, () => hub.subscribeSeatUsage(org.organizationId));
+      await start(token, ids[0]!);
+      const first = (await seats.next()).value as SeatUsagePayload;
+      expect(inUse(first)).toBe(2);
+      // The first batch is out; the last subscriber's turn has not come yet: I/O may run in between.
+      expect(others.at(-1)!.backlog()).toBe(0);
+      while (others.at(-1)!.backlog() === 0) await new Promise((resolve) => setImmediate(resolve));
+      for (const channel of others) {
+        expect(channel.backlog()).toBe(1);
+        expect((await channel.next()).value).toBe(first);
+      }
+      for (const channel of others) channel.close();
+      seats.close();
+      log.close();
     });
   });
 }

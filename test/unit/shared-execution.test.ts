@@ -1,18 +1,20 @@
 import { createPubSub, createSchema, createYoga } from 'graphql-yoga';
 import { describe, expect, it } from 'vitest';
-import { shareable, useSharedSubscriptionExecution } from '../../src/live/shared-execution.ts';
+import { shareable, sharedPayloadJson, useSharedSubscriptionExecution } from '../../src/live/shared-execution.ts';
 
 // A real Yoga with a two-field schema: how many times the payload's field resolver runs per event tells
 // whether subscribers shared one execution (R-PERF-3), and whether two apps keep their results apart.
 function gateway(counter: { runs: number }) {
   const pubsub = createPubSub<{ usage: [{ value: number }] }>();
   const yoga = createYoga({
+    logging: false,
     schema: createSchema({
       typeDefs: 'type Query { ok: Boolean } type Usage { value: Int } type Subscription { seatUsage: Usage }',
       resolvers: {
         Usage: {
           value: (usage: { value: number }) => {
             counter.runs++;
+            if (usage.value < 0) throw new Error('negative usage');
             return usage.value;
           },
         },
@@ -71,6 +73,37 @@ describe('[R-PERF-3] shared subscription execution', () => {
     // The mark is invisible to resolvers and serialization.
     expect(Object.keys(payload)).toEqual(['value']);
     expect(JSON.stringify(payload)).toBe('{"value":7}');
+    await Promise.all([a.return?.(), b.return?.()]);
+  });
+
+  it('[R-PERF-3] a shared result carries the JSON of its graphql-ws payload, serialized once; any other result none', async () => {
+    const counter = { runs: 0 };
+    const { pubsub, subscriber } = gateway(counter);
+    const [a, b] = await Promise.all([subscriber(), subscriber()]);
+    const next = () => Promise.all([a.next(), b.next()]).then(([x, y]) => [x.value, y.value] as const);
+
+    let pending = next();
+    pubsub.publish('usage', shareable({ value: 3 }));
+    let [x, y] = await pending;
+    expect(x).toBe(y);
+    expect(sharedPayloadJson(x)).toBe(JSON.stringify({ data: { seatUsage: { value: 3 } } }));
+    expect(sharedPayloadJson(y)).toBe(sharedPayloadJson(x));
+    expect(JSON.stringify(x)).toBe('{"data":{"seatUsage":{"value":3}}}'); // the mark is not serialized
+
+    // With an error, Yoga's error masking replaces the result on the way: that one is no shared result any more.
+    pending = next();
+    pubsub.publish('usage', shareable({ value: -1 }));
+    [x, y] = await pending;
+    expect((x as { errors?: unknown[] }).errors).toHaveLength(1);
+    expect(sharedPayloadJson(x)).toBeNull();
+
+    // Executed per subscriber: nothing shared, graphql-ws serializes it as before.
+    pending = next();
+    pubsub.publish('usage', { value: 4 });
+    [x, y] = await pending;
+    expect(x).not.toBe(y);
+    expect(sharedPayloadJson(x)).toBeNull();
+    expect(sharedPayloadJson({ data: { seatUsage: { value: 4 } } })).toBeNull();
     await Promise.all([a.return?.(), b.return?.()]);
   });
 });
