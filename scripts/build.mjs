@@ -13,11 +13,15 @@
  *                                       when nothing changed)
  *   node scripts/build.mjs --out DIR    into DIR instead of dist/ (tests)
  *
+ * It also makes the pre-built PGlite data directory a fresh DATA_DIR starts
+ * from (dist/pglite-template/, see src/db/pglite-template.ts).
+ *
  * The new tree is written next to dist/ and swapped in by rename, so a deleted
  * source (a migration!) leaves nothing behind and a gateway starting meanwhile
  * sees either the old build or the new one.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -82,6 +86,7 @@ async function build() {
     throw new Error('build failed (syntax errors above)');
   }
   copyAssets(join(ROOT, 'src'), join(staging, 'src'));
+  buildPgliteTemplate(staging);
   writeFileSync(join(staging, '.build-stamp'), `${new Date().toISOString()}\n`);
 
   const old = `${OUT}.old-${process.pid}`;
@@ -91,6 +96,28 @@ async function build() {
   console.error(
     `built ${parsed.fileNames.length} files into ${relative(ROOT, OUT) || OUT}/ in ${Math.round(performance.now() - started)} ms`,
   );
+}
+
+/**
+ * The pre-built PGlite data directory (src/db/pglite-template.ts): initdb and
+ * every compiled migration, once, into <build>/pglite-template/<key>/, so
+ * that a fresh DATA_DIR starts as a copy of it. The previous build's is
+ * reused when its key (PGlite version, migration files) is still the same.
+ * Without it the gateway makes fresh directories the normal way, so a
+ * failure here warns and the build goes on.
+ */
+function buildPgliteTemplate(staging) {
+  const templates = join(staging, 'pglite-template');
+  const previous = join(OUT, 'pglite-template');
+  if (existsSync(previous)) cpSync(previous, templates, { recursive: true });
+  const run = spawnSync(process.execPath, [join(staging, 'src', 'cli', 'pglite-template.js'), templates], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (run.status !== 0) {
+    rmSync(templates, { recursive: true, force: true });
+    console.error('warning: no PGlite template in this build; fresh PGlite directories run initdb and the migrations');
+  }
 }
 
 /** Non-TypeScript files the code reads at run time, relative to itself (presets, dashboard.html). */

@@ -75,6 +75,12 @@ export interface OpenDatabaseOptions {
    * SQLSTATE 57014. 0 or unset: none. PGlite runs no timers, so it has none.
    */
   statementTimeoutMs?: number;
+  /**
+   * Where a fresh PGlite `dataDir` finds the pre-built, migrated directory it
+   * starts as a copy of (src/db/pglite-template.ts): the build's by default,
+   * null for none (initdb and the migrations, as without a template).
+   */
+  pgliteTemplates?: string | null;
   /** Kysely's query log (e.g. to count SQL statements in tests, R-API-4); none by default. */
   log?: KyselyConfig['log'];
   /**
@@ -136,9 +142,17 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       close: () => closeDb(db),
     };
   }
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
   // Loaded only for the embedded database: a gateway on PostgreSQL never pays for PGlite.
-  const [{ PGlite }, { PGliteDialect }] = await Promise.all([import('@electric-sql/pglite'), import('./pglite-dialect.ts')]);
+  const [{ PGlite }, { PGliteDialect }, { startFromTemplate }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('./pglite-dialect.ts'),
+    import('./pglite-template.ts'),
+  ]);
+  if (options.dataDir) {
+    mkdirSync(options.dataDir, { recursive: true });
+    // A fresh directory starts as a copy of the build's pre-built one when it has one for these migrations.
+    if (options.pgliteTemplates !== null) startFromTemplate(options.dataDir, options.pgliteTemplates);
+  }
   const pglite = options.dataDir ? new PGlite(options.dataDir) : new PGlite();
   await pglite.waitReady;
   const db = new GatewayDb({ dialect: new PGliteDialect(pglite), ...(options.log ? { log: options.log } : {}) });

@@ -1,11 +1,6 @@
-import { readdir } from 'node:fs/promises';
-import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import { Migrator, sql, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import type { Db } from './database.ts';
-
-/** `migrations/` next to `src/`: the sources under tsx or vitest, `dist/migrations/` when running the build. */
-const MIGRATIONS_DIR = new URL('../../migrations/', import.meta.url);
-/** This module's own extension: `.ts` from the sources, `.js` from dist/ (scripts/build.mjs). */
-const EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+import { MIGRATION_EXTENSION as EXTENSION, MIGRATIONS_DIR, migrationFiles } from './migration-files.ts';
 
 /**
  * Reads `migrations/*.ts` (or their compiled `.js`) in name order. The import
@@ -16,7 +11,7 @@ const EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
  */
 const provider: MigrationProvider = {
   async getMigrations() {
-    const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d/.test(f) && f.endsWith(EXTENSION) && !f.endsWith('.d.ts')).sort();
+    const files = migrationFiles();
     const migrations: Record<string, Migration> = {};
     for (const file of files) {
       const module: Partial<Migration> = await import(new URL(file, MIGRATIONS_DIR).href);
@@ -40,6 +35,11 @@ export function migrator(db: Db): Migrator {
  * migration ran (unreachable: see isConnectionError).
  */
 export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
+  // Already exactly these migrations (every start but the first): what Kysely would find, in two small reads
+  // instead of its catalog introspection (twice), its lock and the import of every migration.
+  const applied = await appliedMigrations(db);
+  const files = migrationNames();
+  if (applied && applied.length === files.length && applied.every((name, i) => name === files[i])) return { results: [] };
   const result = await migrator(db).migrateToLatest();
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName;
@@ -53,11 +53,25 @@ export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
   return result;
 }
 
-/** True when every migration in `migrations/` has been applied (readiness). */
+/** The names of the migration files, as the migrator records them (without the extension), in name order. */
+function migrationNames(): string[] {
+  return migrationFiles().map((file) => file.slice(0, -EXTENSION.length));
+}
+
+/** The names recorded in Kysely's migration table, in name order; null when there is no such table yet. */
+async function appliedMigrations(db: Db): Promise<string[] | null> {
+  const table = await sql<{ present: boolean }>`select to_regclass('kysely_migration') is not null as present`.execute(db);
+  if (!table.rows[0]?.present) return null;
+  const rows = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
+  // Sorted here, as the files are: the database's collation may order names otherwise.
+  return rows.rows.map((row) => row.name).sort();
+}
+
+/** True when every migration in `migrations/` has been applied (readiness; two small reads). */
 export async function migrationsApplied(db: Db): Promise<boolean> {
   try {
-    const all = await migrator(db).getMigrations();
-    return all.every((m) => m.executedAt !== undefined);
+    const applied = new Set(await appliedMigrations(db));
+    return migrationNames().every((name) => applied.has(name));
   } catch {
     return false;
   }

@@ -1,4 +1,5 @@
-import type { PGlite } from '@electric-sql/pglite';
+import { createRequire } from 'node:module';
+import { protocol, type messages, type PGlite } from '@electric-sql/pglite';
 import {
   CompiledQuery,
   PostgresAdapter,
@@ -34,15 +35,100 @@ export class PGliteDialect implements Dialect {
   }
 }
 
+/**
+ * node-postgres' own conversion of a JavaScript value to a text parameter
+ * (Date, array, object as JSON, …): parameters reach PGlite exactly as they
+ * reach PostgreSQL through pg, untyped, and the server infers their types.
+ * Required from pg's module (it exports no types for it).
+ */
+const { prepareValue } = createRequire(import.meta.url)('pg/lib/utils.js') as { prepareValue: (value: unknown) => unknown };
+
+const { serialize } = protocol;
+const DESCRIBE_PORTAL = serialize.describe({ type: 'P' });
+const EXECUTE = serialize.execute({});
+const SYNC = serialize.sync();
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** Rows changed by the statement, from its command tag ("INSERT 0 3", "UPDATE 2"; 0 for the rest), as PGlite counts them. */
+function affectedRows(tag: string): number {
+  const parts = tag.split(' ');
+  switch (parts[0]) {
+    case 'INSERT':
+      return Number.parseInt(parts[2] ?? '0', 10);
+    case 'UPDATE':
+    case 'DELETE':
+    case 'COPY':
+    case 'MERGE':
+      return Number.parseInt(parts[1] ?? '0', 10);
+    default:
+      return 0;
+  }
+}
+
 class PGliteConnection implements DatabaseConnection {
   constructor(private readonly pglite: PGlite) {}
 
+  /**
+   * One statement in ONE call into PGlite: Parse, Bind, Describe, Execute and
+   * Sync in one buffer, answered by one pass of its backend. PGlite's own
+   * `query()` makes six calls for it (a Describe of the statement first, to
+   * type the parameters), each a turn of the WebAssembly backend and of its
+   * socket files in the data directory, and copies its table of type parsers
+   * for every result. The rows are decoded with the same parsers, so
+   * results are the same as `query()`'s. The dialect hands out its one
+   * connection one at a time, so nothing else talks to PGlite meanwhile.
+   */
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.pglite.query<R>(query.sql, [...query.parameters]);
-    return {
-      rows: result.rows,
-      ...(result.affectedRows !== undefined ? { numAffectedRows: BigInt(result.affectedRows) } : {}),
-    };
+    const pglite = this.pglite;
+    if (pglite.closed) throw new Error('PGlite is closed');
+    const message = concat([
+      serialize.parse({ text: query.sql }),
+      serialize.bind({ values: query.parameters.map((value) => prepareValue(value) as string | null) }),
+      DESCRIBE_PORTAL,
+      EXECUTE,
+      SYNC,
+    ]);
+    let replies: messages.BackendMessage[];
+    try {
+      // Throws the statement's DatabaseError (code = SQLSTATE); the Sync was in the same buffer, so the
+      // backend is ready for the next statement (or in its failed transaction, as after any error).
+      ({ messages: replies } = await pglite.execProtocol(message, { syncToFs: false }));
+    } catch (error) {
+      if (error instanceof Error && 'code' in error) Object.assign(error, { query: query.sql, params: query.parameters });
+      throw error;
+    }
+    const parsers = pglite.parsers;
+    let fields: messages.Field[] = [];
+    const rows: R[] = [];
+    let count = 0;
+    for (const reply of replies) {
+      if (reply.name === 'rowDescription') fields = (reply as messages.RowDescriptionMessage).fields;
+      else if (reply.name === 'dataRow') {
+        const values = (reply as messages.DataRowMessage).fields;
+        const row: Record<string, unknown> = {};
+        for (let i = 0; i < fields.length; i++) {
+          const field = fields[i]!;
+          const value = values[i] ?? null;
+          const parser = parsers[field.dataTypeID];
+          row[field.name] = value === null || !parser ? value : parser(value, field.dataTypeID);
+        }
+        rows.push(row as R);
+      } else if (reply.name === 'commandComplete') count += affectedRows((reply as messages.CommandCompleteMessage).text);
+    }
+    // Outside a transaction, what the statement wrote reaches the filesystem as after `query()`.
+    if (!pglite.isInTransaction()) await pglite.syncToFs();
+    return { rows, numAffectedRows: BigInt(count) };
   }
 
   // biome-ignore lint/correctness/useYield: PGlite has no cursors over the wire; the generator only refuses

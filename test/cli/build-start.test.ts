@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DATABASES, emptyPostgresDatabase } from '../support/databases.ts';
 import { listeningBase, ROOT, spawnGateway } from '../support/launch.ts';
@@ -47,6 +48,36 @@ describe('build and start (npm start runs dist/src/main.js)', { timeout: 180_000
       });
     } finally {
       expect((await gateway.stop('SIGTERM')).code).toBe(0);
+    }
+  });
+
+  it('[pglite-template] the build holds the PGlite template; a fresh DATA_DIR starts from it, migrated, and is locked as any other', async () => {
+    // The build before (above) made exactly one template, for its compiled migrations.
+    const templates = readdirSync(join(out, 'pglite-template'));
+    expect(templates).toHaveLength(1);
+    expect(readdirSync(join(out, 'pglite-template', templates[0]!))).toContain('PG_VERSION');
+    const dir = join(dataDir, 'fresh');
+    const startedAt = Date.now();
+    const env = { OPERATOR_TOKEN: 'build-test-operator-token-0123', DATA_DIR: dir };
+    const gateway = spawnGateway(env, { entry: join(out, 'src', 'main.js') });
+    try {
+      const ready = await (await fetch(`${await listeningBase(gateway)}/readyz`)).json();
+      expect(ready).toMatchObject({ ready: true, migrations: true });
+      // A second gateway on the same directory is kept out by the lock (exit 2).
+      const second = spawnGateway(env, { entry: join(out, 'src', 'main.js') });
+      expect((await second.exited).code).toBe(2);
+    } finally {
+      expect((await gateway.stop('SIGTERM')).code).toBe(0);
+    }
+    // Made from the template: its migrations were recorded when the build ran, before this gateway started.
+    const { openDatabase } = await import('../../src/db/database.ts');
+    const handle = await openDatabase({ databaseUrl: null, dataDir: dir, pgliteTemplates: null });
+    try {
+      const { rows } = await sql<{ timestamp: Date | string }>`select timestamp from kysely_migration`.execute(handle.db);
+      expect(rows.length).toBeGreaterThan(0);
+      for (const row of rows) expect(new Date(row.timestamp).getTime()).toBeLessThan(startedAt);
+    } finally {
+      await handle.close();
     }
   });
 });

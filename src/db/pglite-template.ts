@@ -1,0 +1,86 @@
+/*
+ * The pre-built PGlite data directory: a fresh DATA_DIR starts as a copy of a
+ * directory that PGlite's initdb made and every migration then migrated, once,
+ * at build time (scripts/build.mjs runs src/cli/pglite-template.ts). That
+ * skips the two slow parts of a fresh start: initdb in WebAssembly and the
+ * migrations.
+ *
+ * The template stays true by its name: `<key>/` where the key is a hash of
+ * the PGlite version and of the name and content of every migration file
+ * the migrator would run (migration-files.ts). A template of other
+ * migrations or another PGlite is never found, and the fresh directory is
+ * made the normal way (initdb, then the migrations). Templates are
+ * generated, never committed.
+ *
+ * A directory copy rather than PGlite's `loadDataDir` (a tarball that
+ * PGlite unpacks in JavaScript through its Emscripten filesystem, slower
+ * here): and the copy is crash-safe. A marker file is written first and
+ * PG_VERSION, which makes PGlite take the directory for a database, last.
+ * A start killed in between leaves the marker and no PG_VERSION, and the
+ * next start clears what was copied and copies again.
+ */
+import { createHash } from 'node:crypto';
+import { constants, cpSync, existsSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MIGRATIONS_DIR, migrationFiles } from './migration-files.ts';
+
+/** Bumped when the way templates are made changes, so older ones are not used. */
+const FORMAT = 1;
+/** Where the build keeps templates: `dist/pglite-template/` next to `dist/src/` (ignored when running from the sources). */
+export const TEMPLATE_DIR = fileURLToPath(new URL('../../pglite-template/', import.meta.url));
+/** Present in a data directory while a template is being copied into it. */
+export const COPYING_MARKER = '.template-copy';
+
+/** The installed PGlite's version (its package.json, found from its entry point: the package exports no package.json). */
+export function pgliteVersion(): string {
+  const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+  const pkg = JSON.parse(readFileSync(join(dirname(entry), '..', 'package.json'), 'utf8')) as { name?: string; version?: string };
+  if (pkg.name !== '@electric-sql/pglite' || !pkg.version) throw new Error(`no version in PGlite's package.json next to ${entry}`);
+  return pkg.version;
+}
+
+/** The key of the template for exactly these migrations and this PGlite (hex). */
+export function templateKey(): string {
+  const hash = createHash('sha256').update(`format ${FORMAT}\npglite ${pgliteVersion()}\n`);
+  for (const file of migrationFiles())
+    hash
+      .update(`${file}\0`)
+      .update(readFileSync(new URL(file, MIGRATIONS_DIR)))
+      .update('\0');
+  return hash.digest('hex').slice(0, 32);
+}
+
+/** The template directory for the current key under `templates`, or null when there is none (stale or not built). */
+export function findTemplate(templates: string = TEMPLATE_DIR): string | null {
+  const dir = join(templates, templateKey());
+  return existsSync(join(dir, 'PG_VERSION')) ? dir : null;
+}
+
+/**
+ * Makes a fresh `dataDir` a copy of the current template; false (nothing
+ * done) when the directory already holds a database, when the template is
+ * stale or absent, or when something in the directory is in the way. A copy
+ * interrupted by a crash (its marker, no PG_VERSION) is cleared and done
+ * again.
+ */
+export function startFromTemplate(dataDir: string, templates: string = TEMPLATE_DIR): boolean {
+  if (existsSync(join(dataDir, 'PG_VERSION'))) return false;
+  const marker = join(dataDir, COPYING_MARKER);
+  if (existsSync(marker))
+    for (const entry of readdirSync(dataDir)) if (entry !== COPYING_MARKER) rmSync(join(dataDir, entry), { recursive: true, force: true });
+  const template = findTemplate(templates);
+  if (!template) return false;
+  const entries = readdirSync(template);
+  // Anything of the same name already there (not left by an interrupted copy): PGlite decides, as without a template.
+  if (entries.some((entry) => existsSync(join(dataDir, entry)))) return false;
+  writeFileSync(marker, '');
+  // Copy-on-write where the filesystem can (a reflink), a plain copy elsewhere.
+  const copy = (entry: string) =>
+    cpSync(join(template, entry), join(dataDir, entry), { recursive: true, mode: constants.COPYFILE_FICLONE, preserveTimestamps: true });
+  for (const entry of entries) if (entry !== 'PG_VERSION') copy(entry);
+  copy('PG_VERSION');
+  unlinkSync(marker);
+  return true;
+}
