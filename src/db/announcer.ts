@@ -23,8 +23,8 @@
  * listeners catch up when they reconnect, see live/hub.ts). What it gives
  * up: a process that dies in the instant between a commit and its notice
  * (one round trip) leaves the other instances' live views one change behind
- * until that organization's next change; the change itself is committed,
- * in the event log and in every read.
+ * until their hubs' next reconciliation (live/hub.ts, every 30 s); the
+ * change itself is committed, in the event log and in every read.
  */
 
 /** The NOTIFY channel of live updates; every gateway process LISTENs on it. */

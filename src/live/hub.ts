@@ -66,6 +66,14 @@ export interface LiveHubDeps {
   /** Minimum time between two snapshots of one organization (default 100 ms). */
   coalesceMs?: number;
   timers?: HubTimers;
+  /**
+   * How often every watched organization is read for changes no notice
+   * announced (default 30 s; 0: never): a process that died between a
+   * commit and its notice (db/announcer.ts), or a write made past the
+   * gateway. Subscribers get a snapshot only when it differs from the last
+   * one sent, and the events they missed.
+   */
+  reconcileMs?: number;
   /** Called when the number of subscribers changes (metrics). */
   onSubscribers?: (count: number) => void;
   /** The app's parsed-key cache: a snapshot does not parse the organization's keys again. */
@@ -87,6 +95,10 @@ interface OrgState {
   dirty: boolean;
   /** When the last snapshot read started (timers.now()); -Infinity before the first. */
   lastStart: number;
+  /** The next read is a reconciliation: its snapshot is sent only when it differs from `lastSent`. */
+  check: boolean;
+  /** The pools of the last snapshot sent (JSON), for the reconciliation. */
+  lastSent: string | null;
 }
 
 /** A slow event subscriber is dropped rather than let memory grow without bound. */
@@ -123,6 +135,8 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
         computing: false,
         dirty: false,
         lastStart: -Infinity,
+        check: false,
+        lastSent: null,
       };
       orgs.set(id, s);
     }
@@ -166,11 +180,17 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     const s = orgs.get(id);
     if (!s) return;
     s.timer = null;
+    // A reconciliation with no change announced since: sent only if the pools differ from the last snapshot sent.
+    const onlyIfChanged = s.check && !s.dirty;
+    s.check = false;
     s.dirty = false; // changes from here on may be missed by this read: they set it again
     s.computing = true;
     s.lastStart = timers.now();
     try {
-      const payload = await computeSnapshot(id);
+      let payload = await computeSnapshot(id);
+      const sent = payload ? JSON.stringify(payload.snapshot.pools) : null;
+      if (onlyIfChanged && sent === s.lastSent) payload = null;
+      if (payload) s.lastSent = sent;
       // The subscribers of this moment (one who joins during the fan-out reads its own first snapshot), a batch
       // per turn. No await after the last batch: its pushes and the scheduling below happen in one turn.
       const channels = payload ? [...s.seat] : [];
@@ -220,6 +240,21 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     deliver(s, rows);
   }
 
+  /**
+   * Reads every watched organization as if a notice had come, for changes
+   * none announced: a snapshot read (sent only if its pools changed) unless
+   * one is due anyway, and the events after the last one delivered.
+   */
+  async function reconcile(): Promise<void> {
+    for (const [id, s] of orgs) {
+      if (s.seat.size > 0 && s.timer === null && !s.computing) {
+        s.check = true;
+        void flush(id);
+      }
+      if (s.events.size > 0 && s.lastEventId !== null) deliver(s, await eventsAfter(db, id, s.lastEventId, MAX_EVENT_BACKLOG));
+    }
+  }
+
   /** After the LISTEN connection came back: deliver what was missed, refresh every snapshot. */
   async function catchUp(): Promise<void> {
     for (const [id, s] of orgs) {
@@ -235,6 +270,8 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
    * must not be lost. Delivery skips what was delivered already.
    */
   let catchUpTimer: NodeJS.Timeout | null = null;
+  const reconcileMs = deps.reconcileMs ?? 30_000;
+  let reconcileTimer: NodeJS.Timeout | null = null;
   let catchUpAttempt = 0;
   let stopped = false;
   function catchUpUntilDone(): void {
@@ -263,6 +300,11 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
         .listen(LIVE_CHANNEL, (payload) => void onNotice(payload).catch(catchUpUntilDone), catchUpUntilDone)
         .then((stop) => {
           unlisten = stop;
+          if (reconcileMs > 0 && !reconcileTimer && !stopped) {
+            // A read that fails (the database is away) is the next round's to do again.
+            reconcileTimer = setInterval(() => void reconcile().catch(() => undefined), reconcileMs);
+            reconcileTimer.unref();
+          }
         })
         .catch((error: unknown) => {
           listening = null; // the next subscriber tries again
@@ -273,6 +315,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     async stop() {
       stopped = true;
       if (catchUpTimer) clearTimeout(catchUpTimer);
+      if (reconcileTimer) clearInterval(reconcileTimer);
       for (const s of orgs.values()) {
         if (s.timer !== null) timers.clearTimeout(s.timer);
         for (const c of s.seat) c.close();

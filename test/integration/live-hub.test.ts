@@ -70,6 +70,8 @@ for (const kind of DATABASES) {
         parsedKeys: new ParsedKeys(),
         coalesceMs: 100,
         timers,
+        // The coalescing is asserted by count: no reconciliation read in between (live-reconcile.test.ts has those).
+        reconcileMs: 0,
       });
       await hub.ready();
     });
