@@ -16,6 +16,7 @@ import {
 import { VENDOR, issueLicenseKey } from '../support/licensing.ts';
 import { HAVE_PGBOUNCER, startPgBouncer, type PgBouncer } from '../support/pgbouncer.ts';
 import { END_SESSION, START_SESSION, type StartView } from '../support/sessions.ts';
+import { watchSeatUsage } from '../support/seat-watch.ts';
 
 /*
  * The deployment of docs/operations.md with a pooler in transaction mode: two
@@ -243,31 +244,7 @@ describe.skipIf(!DATABASES.includes('postgres') || !HAVE_PGBOUNCER)(
         connectionParams: { authorization: `Bearer ${org.admin}` },
       });
       clients.push(client);
-      const seen: number[] = [];
-      const errors: unknown[] = [];
-      const waiters: { value: number; resolve: () => void }[] = [];
-      const until = (value: number) =>
-        seen.includes(value) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ value, resolve }));
-      client.subscribe<{ seatUsage: { pools: { product: { code: string }; inUse: number }[] } }>(
-        {
-          query: `subscription($id: ID!) { seatUsage(organizationId: $id) { pools { product { code } inUse } } }`,
-          variables: { id: org.id },
-        },
-        {
-          next: (value) => {
-            if (value.errors) errors.push(...value.errors);
-            const inUse = value.data?.seatUsage.pools.find((p) => p.product.code === 'AGENT_SEAT')?.inUse;
-            if (inUse === undefined) return;
-            seen.push(inUse);
-            for (const w of waiters.filter((w) => w.value === inUse)) w.resolve();
-          },
-          error: (error) => {
-            errors.push(error);
-            for (const w of waiters) w.resolve();
-          },
-          complete: () => undefined,
-        },
-      );
+      const { seen, errors, until } = watchSeatUsage(client, org.id, 'AGENT_SEAT');
       // The snapshot on subscribe comes first: the subscription is registered before the start.
       await until(0);
       for (const userId of org.userIds) {

@@ -8,6 +8,7 @@ import { ensureStopped, listeningBase, spawnGateway, type GatewayProcess } from 
 import { VENDOR, issueLicenseKey } from '../support/licensing.ts';
 import { HAVE_PGBOUNCER, startPgBouncer, type PgBouncer } from '../support/pgbouncer.ts';
 import { START_SESSION, type StartView } from '../support/sessions.ts';
+import { watchSeatUsage } from '../support/seat-watch.ts';
 
 /*
  * The pooling setup of docs/operations.md, as written there: two gateway
@@ -158,32 +159,7 @@ describe.skipIf(!DATABASES.includes('postgres') || !HAVE_PGBOUNCER)(
         connectionParams: { authorization: `Bearer ${adminToken}` },
       });
       clients.push(client);
-      const seen: number[] = [];
-      const errors: unknown[] = [];
-      const waiters: { value: number; resolve: () => void }[] = [];
-      /** Resolves once AGENT_SEAT's inUse has been `value` (or fails with what the subscription reported). */
-      const until = (value: number) =>
-        seen.includes(value) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ value, resolve }));
-      client.subscribe<{ seatUsage: { pools: { product: { code: string }; inUse: number }[] } }>(
-        {
-          query: `subscription($id: ID!) { seatUsage(organizationId: $id) { pools { product { code } inUse } } }`,
-          variables: { id: orgId },
-        },
-        {
-          next: (value) => {
-            if (value.errors) errors.push(...value.errors);
-            const inUse = value.data?.seatUsage.pools.find((p) => p.product.code === 'AGENT_SEAT')?.inUse;
-            if (inUse === undefined) return;
-            seen.push(inUse);
-            for (const w of waiters.filter((w) => w.value === inUse)) w.resolve();
-          },
-          error: (error) => {
-            errors.push(error);
-            for (const w of waiters) w.resolve();
-          },
-          complete: () => undefined,
-        },
-      );
+      const { seen, errors, until } = watchSeatUsage(client, orgId, 'AGENT_SEAT');
       // The snapshot on subscribe arrives first: the subscription is registered before any session starts.
       await until(0);
       expect(errors).toEqual([]);
