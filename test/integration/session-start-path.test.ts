@@ -51,12 +51,11 @@ for (const kind of DATABASES) {
      * announcer sends after the commit (db/announcer.ts) is counted apart.
      */
     async function counting<T>(work: () => Promise<T>): Promise<{ result: T; statements: string[]; notices: string[] }> {
+      await counted.settle();
       counted.reset();
       const result = await work();
-      await gw.database.db.announcer.flushed();
-      const all = counted.sql();
-      const notice = (s: string) => /^select pg_notify\(/.test(s);
-      return { result, statements: all.filter((s) => !notice(s)), notices: all.filter(notice) };
+      await counted.settle();
+      return { result, statements: counted.sql(), notices: counted.notices() };
     }
 
     it('[R-CONC-1][R-PERF-1] once the organization is known, an agent client start is one SQL statement (token cached, no reads before the write)', async () => {

@@ -231,9 +231,17 @@ export function eventsOf(gw: TestGateway, organizationId: string) {
  * A fresh migrated database whose Kysely instance counts every SQL statement
  * it runs (R-API-4). PostgreSQL: a new database of its own, as freshDatabase.
  */
-export async function countingDatabase(
-  kind: DatabaseKind,
-): Promise<{ database: TestDatabase; statements(): number; sql(): string[]; reset(): void }> {
+export async function countingDatabase(kind: DatabaseKind): Promise<{
+  database: TestDatabase;
+  /** Statements since the last reset, live notices (`pg_notify`) apart: those the announcer sends after commits. */
+  statements(): number;
+  sql(): string[];
+  /** The `pg_notify` statements since the last reset. */
+  notices(): string[];
+  /** Waits until the announcer sent every notice handed to it so far (db/announcer.ts). */
+  settle(): Promise<void>;
+  reset(): void;
+}> {
   let seen: string[] = [];
   const log = (event: LogEvent) => {
     if (event.level === 'query') seen.push(event.query.sql);
@@ -256,7 +264,15 @@ export async function countingDatabase(
     };
   }
   seen = [];
-  return { database, statements: () => seen.length, sql: () => [...seen], reset: () => void (seen = []) };
+  const notice = (q: string) => /^select pg_notify\(/.test(q);
+  return {
+    database,
+    statements: () => seen.filter((q) => !notice(q)).length,
+    sql: () => seen.filter((q) => !notice(q)),
+    notices: () => seen.filter(notice),
+    settle: () => database.db.announcer.flushed(),
+    reset: () => void (seen = []),
+  };
 }
 
 /**
