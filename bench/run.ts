@@ -753,14 +753,9 @@ interface PgEnv {
   idle: Record<string, number>;
 }
 
-async function scenarioStorm(env: PgEnv): Promise<void> {
-  const { server, client, sql } = env;
+/** pgbench take+release in one transaction on 1 pool and on the multi-organization storm's pools (the storms' baselines). */
+async function stormBaselines(server: PgEnv['server']) {
   const { storm, multi } = S;
-  await heading(
-    `R-PERF-1 login storm on PostgreSQL: ${n(storm.agents)} agents of 1 organization (pool ${n(storm.capacity)} + ${n(storm.emergency)} emergency) and ${multi.orgs} organizations × ${multi.agents}, ${storm.clients} clients`,
-  );
-
-  // Baselines first (same server, same statements): pgbench and bare yoga+pg.
   const db1 = await prepareBaseline(server, 1);
   const db100 = await prepareBaseline(server, multi.orgs);
   const pg1 = await pgbench(server, { database: db1, pools: 1, shape: 'txn', clients: storm.clients, seconds: S.pgbenchSeconds });
@@ -772,6 +767,18 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
     seconds: S.pgbenchSeconds,
   });
   console.log(`  ${pgbenchLabel(pg1)}: ${pg1.tps.toFixed(0)}/s; ${pgbenchLabel(pg100)}: ${pg100.tps.toFixed(0)}/s`);
+  return { db1, db100, pg1, pg100 };
+}
+
+async function scenarioStorm(env: PgEnv): Promise<void> {
+  const { server, client, sql } = env;
+  const { storm, multi } = S;
+  await heading(
+    `R-PERF-1 login storm on PostgreSQL: ${n(storm.agents)} agents of 1 organization (pool ${n(storm.capacity)} + ${n(storm.emergency)} emergency) and ${multi.orgs} organizations × ${multi.agents}, ${storm.clients} clients`,
+  );
+
+  // Baselines first (same server, same statements): pgbench and bare yoga+pg.
+  const { db1, db100, pg1, pg100 } = await stormBaselines(server);
   const pairs: PgbenchResult[] = [];
   if (S.pairs) {
     pairs.push(await pgbench(server, { database: db1, pools: 1, shape: 'pair', clients: storm.clients, seconds: S.pgbenchSeconds }));
@@ -925,17 +932,7 @@ async function scenarioPooler(server: PgServer): Promise<void> {
   await heading(
     `Login storm through PgBouncer (transaction mode, ${POOLER_SERVER_CONNECTIONS} server connections) with two gateways: ${n(storm.agents)} agents of 1 organization and ${multi.orgs} organizations × ${multi.agents}, ${storm.clients} clients`,
   );
-  const db1 = await prepareBaseline(server, 1);
-  const db100 = await prepareBaseline(server, multi.orgs);
-  const pg1 = await pgbench(server, { database: db1, pools: 1, shape: 'txn', clients: storm.clients, seconds: S.pgbenchSeconds });
-  const pg100 = await pgbench(server, {
-    database: db100,
-    pools: multi.orgs,
-    shape: 'txn',
-    clients: multi.clients,
-    seconds: S.pgbenchSeconds,
-  });
-  console.log(`  ${pgbenchLabel(pg1)}: ${pg1.tps.toFixed(0)}/s; ${pgbenchLabel(pg100)}: ${pg100.tps.toFixed(0)}/s`);
+  const { pg1, pg100 } = await stormBaselines(server);
 
   const dbName = 'gateway_pooler';
   const direct = await server.createDatabase(dbName);
