@@ -308,6 +308,8 @@ export async function pgbench(
     script?: string;
     /** Transactions per client instead of a duration (-t instead of -T). */
     transactionsPerClient?: number;
+    /** pgbench's -M: how statements are sent (default simple: parsed and planned every time). */
+    protocol?: 'simple' | 'extended' | 'prepared';
   },
 ): Promise<PgbenchResult> {
   const work = mkdtempSync(join(tmpdir(), 'gateway-bench-pgbench-'));
@@ -329,6 +331,7 @@ export async function pgbench(
       String(options.clients),
       '-j',
       String(threads),
+      ...(options.protocol ? ['-M', options.protocol] : []),
       ...(options.transactionsPerClient ? ['-t', String(options.transactionsPerClient)] : ['-T', String(options.seconds)]),
       '-f',
       script,

@@ -387,13 +387,14 @@ function lastError(output: string): string | null {
 }
 
 /** CPU time (user + system) a process has used so far, ms (from /proc; NaN without it). */
-function cpuMsOf(pid: number): number {
+/** User and system (kernel) CPU time of process `pid` so far, ms (NaN when it is gone). */
+function cpuTimesOf(pid: number): { user: number; system: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100;
+    return { user: (Number(rest[11]) * 1000) / 100, system: (Number(rest[12]) * 1000) / 100 };
   } catch {
-    return Number.NaN;
+    return { user: Number.NaN, system: Number.NaN };
   }
 }
 
@@ -795,9 +796,11 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
     `  activation of the storm key with ${n(storm.agents)} users: ${act.ms.toFixed(0)} ms${act.mode === 'batches' ? ` (last of ${act.batches} batches)` : ''}`,
   );
   const orgs1: StormOrg[] = [{ fixture: one!, users: await userIdsOf(sql, one!.organizationId) }];
-  const cpu1 = cpuMsOf(env.gw.pid);
+  const cpu1 = cpuTimesOf(env.gw.pid);
   const counted = await countStatements(server, env.dbName, () => runStorm(client, orgs1, storm.clients));
-  const cpuPerStart1 = (cpuMsOf(env.gw.pid) - cpu1) / counted.result.requests;
+  const cpuAfter1 = cpuTimesOf(env.gw.pid);
+  const cpuPerStart1 = (cpuAfter1.user + cpuAfter1.system - cpu1.user - cpu1.system) / counted.result.requests;
+  const systemPerStart1 = (cpuAfter1.system - cpu1.system) / counted.result.requests;
   const o1 = counted.result;
   checkStorm('1 organization', o1, storm.capacity + storm.emergency);
   const label1 = `PostgreSQL, 1 org × ${n(storm.agents)}, pool ${n(storm.capacity)}+${n(storm.emergency)}, ${storm.clients} clients`;
@@ -817,6 +820,7 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
     value: cpuPerStart1,
     unit: 'ms',
     baseline: { label: 'bare yoga+pg, CPU per request, same storm', value: bare.cpuMsPerRequest },
+    note: `of which ${fmt(systemPerStart1)} ms in the kernel (bare: ${fmt(bare.systemMsPerRequest)} ms)`,
   });
   report.add({
     scenario: 'R-PERF-1 login storm',
@@ -844,6 +848,7 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
 
   // The same-work floor: pgbench running the gateway's own start statement (same checks and writes).
   const floor = await sameWorkFloor(env, storm.clients, S.pairs ? 100 : 10);
+  await sameWorkFloor(env, storm.clients, S.pairs ? 100 : 10, 'prepared');
   report.add({
     scenario: 'R-PERF-1 login storm',
     case: label1,
@@ -868,9 +873,11 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
   for (const f of fixtures) await populate(client, sql, f, multi.agents, multi.capacity, multi.emergency, env.gw);
   const orgs100: StormOrg[] = [];
   for (const f of fixtures) orgs100.push({ fixture: f, users: await userIdsOf(sql, f.organizationId) });
-  const cpu100 = cpuMsOf(env.gw.pid);
+  const cpu100 = cpuTimesOf(env.gw.pid);
   const o100 = await runStorm(client, orgs100, multi.clients);
-  const cpuPerStart100 = (cpuMsOf(env.gw.pid) - cpu100) / o100.requests;
+  const cpuAfter100 = cpuTimesOf(env.gw.pid);
+  const cpuPerStart100 = (cpuAfter100.user + cpuAfter100.system - cpu100.user - cpu100.system) / o100.requests;
+  const systemPerStart100 = (cpuAfter100.system - cpu100.system) / o100.requests;
   checkStorm(`${multi.orgs} organizations`, o100, multi.orgs * (multi.capacity + multi.emergency));
   const label100 = `PostgreSQL, ${multi.orgs} orgs × ${multi.agents}, pools ${multi.capacity}+${multi.emergency}, ${multi.clients} clients`;
   stormFigures('R-PERF-1 login storm', label100, o100, { label: pgbenchLabel(pg100), tps: pg100.tps }, true);
@@ -889,7 +896,7 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
     value: cpuPerStart100,
     unit: 'ms',
     baseline: { label: 'bare yoga+pg, CPU per request, same storm', value: bare.cpuMsPerRequest },
-    note: 'user + system time of the gateway process (/proc), robust to other load: the cost of the request path itself',
+    note: `user + system time of the gateway process (/proc), robust to other load: the cost of the request path itself; of which ${fmt(systemPerStart100)} ms in the kernel (bare: ${fmt(bare.systemMsPerRequest)} ms)`,
   });
   for (const p of pairs.filter((p) => p.pools > 1))
     report.add({
@@ -1031,10 +1038,11 @@ async function sameWorkFloor(
   env: PgEnv,
   clients: number,
   perClient: number,
+  protocol: 'extended' | 'prepared' = 'extended',
 ): Promise<{ tps: number; executions: number; started: number; result: PgbenchResult }> {
   const { server, client, sql } = env;
   const users = clients * perClient;
-  const [fixture] = await createStormOrgs(client, 'Floor', 1);
+  const [fixture] = await createStormOrgs(client, `Floor ${protocol}`, 1);
   await populate(client, sql, fixture!, users, users, 0, env.gw);
   const org = fixture!.organizationId;
   await sql.query('drop table if exists bench_floor_users');
@@ -1063,13 +1071,14 @@ async function sameWorkFloor(
     seconds: 0,
     script,
     transactionsPerClient: perClient,
+    protocol,
   });
   const [count] = await sql.query<{ n: string }>(
     'select count(*) as n from sessions where organization_id = $1::uuid and ended_at is null',
     [org],
   );
   const started = Number(count?.n ?? 0);
-  console.log(`  same-work pgbench: ${result.tps.toFixed(0)}/s; ${started} of ${users} executions started a session`);
+  console.log(`  same-work pgbench (${protocol}): ${result.tps.toFixed(0)}/s; ${started} of ${users} executions started a session`);
   await sql.query('drop table bench_floor_users');
   await sql.query('drop sequence bench_floor_seq');
   return { tps: result.tps, executions: users, started, result };
@@ -1111,7 +1120,7 @@ async function bareBaseline(
   database: string,
   clients: number,
   pools: number,
-): Promise<{ onePool: number; manyPools: number; cpuMsPerRequest: number }> {
+): Promise<{ onePool: number; manyPools: number; cpuMsPerRequest: number; systemMsPerRequest: number }> {
   const bare = await startBare('bare yoga+pg', { BARE_DATABASE_URL: server.url(database), POOL_SIZE: String(opts.poolSize) });
   const { port } = bare;
   try {
@@ -1124,14 +1133,16 @@ async function bareBaseline(
     };
     await run(() => 1); // warm-up
     const onePool = await run(() => 1);
-    const cpu0 = cpuMsOf(bare.pid);
+    const cpu0 = cpuTimesOf(bare.pid);
     const manyPools = await run((i) => (i % pools) + 1);
-    const cpuMsPerRequest = (cpuMsOf(bare.pid) - cpu0) / S.bareRequests;
+    const cpu1 = cpuTimesOf(bare.pid);
+    const cpuMsPerRequest = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / S.bareRequests;
+    const systemMsPerRequest = (cpu1.system - cpu0.system) / S.bareRequests;
     client.close();
     console.log(
       `  bare yoga+pg: ${onePool.toFixed(0)}/s on 1 pool, ${manyPools.toFixed(0)}/s on ${pools} pools; ${cpuMsPerRequest.toFixed(3)} ms CPU per request`,
     );
-    return { onePool, manyPools, cpuMsPerRequest };
+    return { onePool, manyPools, cpuMsPerRequest, systemMsPerRequest };
   } finally {
     await bare.stop();
   }

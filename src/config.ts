@@ -24,6 +24,13 @@ export interface Config {
    * null: DATABASE_URL for everything.
    */
   databaseListenUrl: string | null;
+  /**
+   * DATABASE_PREPARED_STATEMENTS: the hottest statements (the one-statement
+   * start) go as named prepared statements (db/prepared.ts). Default: on,
+   * off when DATABASE_LISTEN_URL is set (a pooler in transaction mode, which
+   * does not carry them between server connections).
+   */
+  databasePreparedStatements: boolean;
   dataDir: string;
   /** Pool size for PostgreSQL: the hot seat rows degrade with many more connections than cores. */
   databasePoolSize: number;
@@ -125,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST?.trim() || '0.0.0.0',
     databaseUrl,
     databaseListenUrl,
+    databasePreparedStatements: boolean(env, 'DATABASE_PREPARED_STATEMENTS', databaseListenUrl === null),
     dataDir: resolve(env.DATA_DIR?.trim() || './data'),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
     databaseStatementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', DEFAULT_STATEMENT_TIMEOUT_MS, 0, 3_600_000),

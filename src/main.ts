@@ -66,6 +66,7 @@ const database = await openDatabase({
   dataDir: config.dataDir,
   poolSize: config.databasePoolSize,
   statementTimeoutMs: config.databaseStatementTimeoutMs,
+  preparedStatements: config.databasePreparedStatements,
   onConnectionError: (error, where) => logger.warn({ where, fault: describeFault(error) }, 'database connection lost; reconnecting'),
 });
 if (!config.databaseUrl && !unlock) unlock = lock();

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { Kysely, PostgresDialect, sql, type KyselyConfig, type Transaction } from 'kysely';
 import pg from 'pg';
 import { Announcer } from './announcer.ts';
+import { preparedStatements } from './prepared.ts';
 import { TransactionRetries } from './retries.ts';
 import type { Database } from './schema.ts';
 
@@ -76,6 +77,12 @@ export interface OpenDatabaseOptions {
    */
   statementTimeoutMs?: number;
   /**
+   * PostgreSQL: send the statements marked `PREPARED` (db/prepared.ts) as
+   * named prepared statements, parsed once per connection. Off behind a
+   * pooler in transaction mode that does not carry them. Default on.
+   */
+  preparedStatements?: boolean;
+  /**
    * Where a fresh PGlite `dataDir` finds the pre-built, migrated directory it
    * starts as a copy of (src/db/pglite-template.ts): the build's by default,
    * null for none (initdb and the migrations, as without a template).
@@ -102,6 +109,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
       // A peer that vanished without a FIN (network loss) is noticed by TCP keepalive instead of never.
       keepAlive: true,
+      ...(options.preparedStatements === false ? {} : { Client: preparedStatements().Client }),
     });
     const onConnectionError = options.onConnectionError ?? (() => undefined);
     // An idle client that loses its server must not crash the process (pg-pool drops it from the pool)…

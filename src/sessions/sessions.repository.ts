@@ -1,5 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
+import { PREPARED } from '../db/prepared.ts';
 import type { EventRow, NewSessionSeat, OrganizationRow, SeatPoolRow, SessionRow, SessionSeatRow, UserRow } from '../db/schema.ts';
 import { type Organization, organizationOf, type User, userOf } from '../tenancy/domain.ts';
 import { announceEvents, insertEventFrom } from '../events/events.repository.ts';
@@ -614,8 +615,7 @@ export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promis
     emergency_capacity: number;
     seat_kind: string;
     overdue: boolean | null;
-  }>`
-    with active_user as (${user}),
+  }>`${sql.raw(PREPARED)}with active_user as (${user}),
     pool as (${pool}),
     seat as (
       update seat_pools set
