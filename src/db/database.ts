@@ -3,17 +3,20 @@ import { mkdirSync } from 'node:fs';
 import { Kysely, PostgresDialect, sql, type KyselyConfig, type Transaction } from 'kysely';
 import pg from 'pg';
 import { Announcer } from './announcer.ts';
+import { CompiledStatements } from './compiled.ts';
 import { preparedStatements } from './prepared.ts';
 import { TransactionRetries } from './retries.ts';
 import type { Database } from './schema.ts';
 
 /**
  * Kysely over the gateway's schema, carrying the listeners of its
- * transactions' retries (db/transaction.ts) and the live notices sent after
- * commits (db/announcer.ts).
+ * transactions' retries (db/transaction.ts), the live notices sent after
+ * commits (db/announcer.ts) and the statements compiled once (db/compiled.ts).
  */
 export class GatewayDb extends Kysely<Database> {
   readonly transactionRetries = new TransactionRetries();
+  /** The hottest statements, printed once per shape (db/compiled.ts). */
+  readonly compiled = new CompiledStatements();
   readonly announcer = new Announcer(async (channel, payloads) => {
     await sql`select ${sql.join(payloads.map((p) => sql`pg_notify(${channel}, ${p})`))}`.execute(this);
   });

@@ -53,7 +53,7 @@ export async function appendEvents(db: Executor, events: readonly EventInput[]):
   return rows;
 }
 
-const EVENT_COLUMNS = [
+export const EVENT_COLUMNS = [
   'organization_id',
   'id',
   'at',

@@ -1,9 +1,9 @@
-import { type RawBuilder, sql } from 'kysely';
-import type { Executor } from '../db/database.ts';
+import { type CompiledQuery, type RawBuilder, sql } from 'kysely';
+import { type Executor, GatewayDb } from '../db/database.ts';
 import { PREPARED } from '../db/prepared.ts';
 import type { EventRow, NewSessionSeat, OrganizationRow, SeatPoolRow, SessionRow, SessionSeatRow, UserRow } from '../db/schema.ts';
 import { type Organization, organizationOf, type User, userOf } from '../tenancy/domain.ts';
-import { announceEvents, insertEventFrom } from '../events/events.repository.ts';
+import { announceEvents, EVENT_COLUMNS, insertEventFrom } from '../events/events.repository.ts';
 import type { SeatKind } from '../licensing/metering.ts';
 import { DEMO_POOL } from '../licensing/seats.ts';
 import type { Page } from '../db/pages.ts';
@@ -590,68 +590,132 @@ export interface SingleSeatResult {
 const unbounded = (product: RawBuilder<unknown>) =>
   sql`not exists (select 1 from seat_bounds b where b.organization_id = u.organization_id and b.product_code = ${product})`;
 
-export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promise<SingleSeatResult> {
-  const { session: s, event: e } = p;
+/** The values of the one-statement start, flat: its SQL is printed once per shape (db/compiled.ts). */
+interface StartValues extends Record<string, unknown> {
+  organizationId: string;
+  userId: string;
+  /** The pool's product (shape `product`); the next three for shape `direct`. */
+  product?: string;
+  revision?: number;
+  highWater?: Date | null;
+  seatProducts?: string[];
+  today: string;
+  sessionId: string;
+  startedAt: Date;
+  expiresAt: Date;
+  /** Shape `capped` only. */
+  expiresCapMs?: number;
+  channels: string;
+  deviceId: string | null;
+  apiTokenId: string | null;
+  /** The SESSION_STARTED event's columns, `event_<column>`. */
+  [event: `event_${string}`]: unknown;
+  detailSuffix: string;
+}
+
+type StartRow = {
+  product_code: string | null;
+  in_use: number | null;
+  capacity: number;
+  emergency_capacity: number;
+  seat_kind: string;
+  overdue: boolean | null;
+};
+
+/** The one statement, written from `v` only (see db/compiled.ts for the rule); `direct`, `capped`: its shape. */
+function startStatement(v: StartValues, direct: boolean, capped: boolean): RawBuilder<StartRow> {
   // The user's row is share-locked first (lock order: user, then pool; see lock-order.ts): a status
   // change or deletion of the user waits for this start and then ends the session it opened. Not ACTIVE
   // (or gone): no pool, nothing happens, and the caller takes the transactional path for the exact answer.
   const user = sql`select u.organization_id, u.id, u.site_id, u.configuration_group_id from users u
-    where u.organization_id = ${p.organizationId} and u.id = ${p.session.userId} and u.status = 'ACTIVE' for share`;
-  const pool =
-    'product' in p.pool
-      ? sql`select ${p.pool.product}::text as product_code from active_user u where ${unbounded(sql`${p.pool.product}::text`)}`
-      : sql`select min(g.product_code) as product_code
+    where u.organization_id = ${v.organizationId} and u.id = ${v.userId} and u.status = 'ACTIVE' for share`;
+  const pool = direct
+    ? sql`select min(g.product_code) as product_code
           from active_user u
-          join organizations o on o.id = u.organization_id and o.revision = ${p.pool.direct.revision}
-            and o.clock_high_water is not distinct from ${p.pool.direct.highWater}::timestamptz
+          join organizations o on o.id = u.organization_id and o.revision = ${v.revision}
+            and o.clock_high_water is not distinct from ${v.highWater}::timestamptz
           join user_grants g on g.organization_id = u.organization_id and g.user_id = u.id and g.status = 'GRANTED'
-            and g.product_code = any(${[...p.pool.direct.seatProducts]}::text[])
+            and g.product_code = any(${v.seatProducts}::text[])
           where ${unbounded(sql.ref('g.product_code'))} and not exists (select 1 from sessions o_s where o_s.organization_id = u.organization_id and o_s.user_id = u.id and o_s.ended_at is null)
-          having count(*) = 1`;
-  const result = await sql<{
-    product_code: string | null;
-    in_use: number | null;
-    capacity: number;
-    emergency_capacity: number;
-    seat_kind: string;
-    overdue: boolean | null;
-  }>`${sql.raw(PREPARED)}with active_user as (${user}),
+          having count(*) = 1`
+    : sql`select ${v.product}::text as product_code from active_user u where ${unbounded(sql`${v.product}::text`)}`;
+  const expiresAt = capped
+    ? sql`least(${v.expiresAt}::timestamptz, now() + ${v.expiresCapMs}::double precision * interval '1 millisecond')`
+    : sql`${v.expiresAt}::timestamptz`;
+  return sql<StartRow>`${sql.raw(PREPARED)}with active_user as (${user}),
     pool as (${pool}),
     seat as (
       update seat_pools set
         in_use = in_use + 1,
-        peak_today = case when peak_day = ${p.today}::date then greatest(peak_today, in_use + 1) else in_use + 1 end,
-        peak_day = ${p.today}::date
-      where organization_id = ${p.organizationId} and product_code = (select product_code from pool)
+        peak_today = case when peak_day = ${v.today}::date then greatest(peak_today, in_use + 1) else in_use + 1 end,
+        peak_day = ${v.today}::date
+      where organization_id = ${v.organizationId} and product_code = (select product_code from pool)
         and (in_use < capacity + emergency_capacity or overage_allowed)
       returning product_code, in_use, capacity, emergency_capacity,
         ${seatKindSql(sql.ref('in_use'), sql.ref('capacity'), sql.ref('emergency_capacity'))} as seat_kind
     ),
     new_session as (
       insert into sessions (organization_id, id, user_id, seat_kind, started_at, expires_at, ended_at, end_reason, channels, device_id, api_token_id)
-      select ${p.organizationId}, ${s.id}, ${s.userId}, seat.seat_kind, ${s.startedAt}, ${expiry(s.expiresAt, s.expiresCapMs)}, null, null, ${JSON.stringify(s.channels)}::jsonb, ${s.deviceId}, ${s.apiTokenId}
+      select ${v.organizationId}, ${v.sessionId}, ${v.userId}, seat.seat_kind, ${v.startedAt}, ${expiresAt}, null, null, ${v.channels}::jsonb, ${v.deviceId}, ${v.apiTokenId}
       from seat
     ),
     new_seat as (
       insert into session_seats (organization_id, session_id, product_code, seat_kind, channel, site_id, configuration_group_id)
-      select ${p.organizationId}, ${s.id}, seat.product_code, seat.seat_kind, null, u.site_id, u.configuration_group_id from seat, active_user u
+      select ${v.organizationId}, ${v.sessionId}, seat.product_code, seat.seat_kind, null, u.site_id, u.configuration_group_id from seat, active_user u
     ),
     new_usage as (
       insert into usage_changes (organization_id, product_code, at, in_use, capacity, emergency_capacity)
-      select ${p.organizationId}, seat.product_code, ${s.startedAt}, seat.in_use, seat.capacity, seat.emergency_capacity from seat
+      select ${v.organizationId}, seat.product_code, ${v.startedAt}, seat.in_use, seat.capacity, seat.emergency_capacity from seat
     ),
-    new_event as (${insertEventFrom(e.row, 'seat', {
+    new_event as (${insertEventFrom(eventOfValues(v), 'seat', {
       product_code: sql`seat.product_code`,
-      detail: sql`seat.product_code || ' ' || seat.seat_kind || ${e.detailSuffix}`,
+      detail: sql`seat.product_code || ' ' || seat.seat_kind || ${v.detailSuffix}`,
     })})
     select pool.product_code, seat.in_use, seat.capacity, seat.emergency_capacity, seat.seat_kind,
       case when seat.in_use is null and pool.product_code is not null then exists (
-        select 1 from sessions where ended_at is null and expires_at <= ${s.startedAt} and organization_id = ${p.organizationId}
+        select 1 from sessions where ended_at is null and expires_at <= ${v.startedAt} and organization_id = ${v.organizationId}
       ) end as overdue
-    from (select 1) as one left join pool on true left join seat on true`.execute(db);
+    from (select 1) as one left join pool on true left join seat on true`;
+}
+
+/** The event's columns the statement computes (the pool taken and its seat kind) rather than takes as values. */
+const STATEMENT_COLUMNS = new Set(['product_code', 'detail']);
+const eventOfValues = (v: StartValues) =>
+  Object.fromEntries(EVENT_COLUMNS.filter((c) => !STATEMENT_COLUMNS.has(c)).map((c) => [c, v[`event_${c}`]])) as unknown as EventRow;
+
+/** The one statement for `p`, compiled (printed once per shape on the pool's own database, see db/compiled.ts). */
+export function startQuery(db: Executor, p: SingleSeatStart): CompiledQuery<StartRow> {
+  const { session: s, event: e } = p;
+  const direct = 'direct' in p.pool ? p.pool.direct : null;
+  const values: StartValues = {
+    organizationId: p.organizationId,
+    userId: s.userId,
+    ...('product' in p.pool
+      ? { product: p.pool.product }
+      : { revision: p.pool.direct.revision, highWater: p.pool.direct.highWater, seatProducts: [...p.pool.direct.seatProducts] }),
+    today: p.today,
+    sessionId: s.id,
+    startedAt: s.startedAt,
+    expiresAt: s.expiresAt,
+    ...(s.expiresCapMs !== undefined ? { expiresCapMs: s.expiresCapMs } : {}),
+    channels: JSON.stringify(s.channels),
+    deviceId: s.deviceId,
+    apiTokenId: s.apiTokenId,
+    detailSuffix: e.detailSuffix,
+  };
+  for (const c of EVENT_COLUMNS) if (!STATEMENT_COLUMNS.has(c)) values[`event_${c}`] = e.row[c];
+  const capped = s.expiresCapMs !== undefined;
+  const build = (v: StartValues) => startStatement(v, direct !== null, capped);
+  if (db instanceof GatewayDb)
+    return db.compiled.query('startWithOneSeat', `${direct ? 'direct' : 'product'} ${capped}`, values, build, (b) => b.compile(db));
+  return build(values).compile(db);
+}
+
+export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promise<SingleSeatResult> {
+  const result = await db.executeQuery(startQuery(db, p));
   const row = result.rows[0];
   // Announced once committed (an autocommit statement: at once), not by a NOTIFY in it: see db/announcer.ts.
-  if (row?.in_use != null) await announceEvents(db, p.organizationId, [e.row.id]);
+  if (row?.in_use != null) await announceEvents(db, p.organizationId, [p.event.row.id]);
   if (!row?.product_code) return { product: null, taken: null, overdue: false };
   return {
     product: row.product_code,
