@@ -10,11 +10,15 @@ export function generateToken(): string {
 
 /** Only this hash is stored (R-SEC-1). The secret has full entropy, so a plain SHA-256 suffices. */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return secretDigest(token).toString('hex');
 }
 
-export function sameSecret(a: string, b: string): boolean {
-  const x = createHash('sha256').update(a).digest();
-  const y = createHash('sha256').update(b).digest();
-  return timingSafeEqual(x, y);
+/** SHA-256 of a secret: `hashToken` is its hex, `sameSecret` compares two in constant time. */
+export function secretDigest(secret: string): Buffer {
+  return createHash('sha256').update(secret).digest();
+}
+
+/** `a` (or its `secretDigest`) is `b`, compared in constant time whatever their lengths. */
+export function sameSecret(a: string | Buffer, b: string): boolean {
+  return timingSafeEqual(typeof a === 'string' ? secretDigest(a) : a, secretDigest(b));
 }

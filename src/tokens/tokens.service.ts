@@ -1,4 +1,4 @@
-import { generateToken, hashToken, sameSecret, type ApiRole } from '../auth/tokens.ts';
+import { generateToken, hashToken, sameSecret, secretDigest, type ApiRole } from '../auth/tokens.ts';
 import { actorOf, authorize, requireAuthenticated, viewerOrganization, type Viewer } from '../auth/viewer.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
@@ -34,9 +34,9 @@ export async function resolveViewer(
   if (authorization == null || authorization.trim() === '') return { kind: 'anonymous' };
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization.trim());
   if (!match?.[1]) throw unauthenticated('the Authorization header must be "Bearer <token>"');
-  const secret = match[1];
-  if (sameSecret(secret, operatorToken)) return { kind: 'operator' };
-  const hash = hashToken(secret);
+  const digest = secretDigest(match[1]);
+  if (sameSecret(digest, operatorToken)) return { kind: 'operator' };
+  const hash = digest.toString('hex');
   const row = await tokens.lookup(db, hash);
   if (!row) throw unauthenticated('the API token is unknown or revoked');
   const now = clock.now();
