@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { createHash } from 'node:crypto';
 import { protocol, type messages, type PGlite } from '@electric-sql/pglite';
 import {
   CompiledQuery,
@@ -12,6 +13,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely';
+import { PREPARED } from './prepared.ts';
 
 /**
  * Kysely dialect for embedded PGlite. PGlite is one connection in one
@@ -76,8 +78,30 @@ function affectedRows(tag: string): number {
   }
 }
 
+/** Distinct texts named at most (db/prepared.ts's guard). */
+const MAX_NAMED = 64;
+
 class PGliteConnection implements DatabaseConnection {
+  /** Statements marked PREPARED (db/prepared.ts) already parsed by this backend, by text: their names. */
+  readonly #named = new Map<string, string>();
+
   constructor(private readonly pglite: PGlite) {}
+
+  /**
+   * The name of a marked statement, parsed by the backend the first time (a
+   * call of its own, so that the statement exists whatever its first
+   * execution does); undefined: not marked, it goes unnamed.
+   */
+  async #statementName(text: string): Promise<string | undefined> {
+    if (!text.startsWith(PREPARED)) return undefined;
+    let name = this.#named.get(text);
+    if (name !== undefined) return name;
+    if (this.#named.size >= MAX_NAMED) return undefined;
+    name = `gw_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    await this.pglite.execProtocol(concat([serialize.parse({ name, text }), SYNC]), { syncToFs: false });
+    this.#named.set(text, name);
+    return name;
+  }
 
   /**
    * One statement in ONE call into PGlite: Parse, Bind, Describe, Execute and
@@ -92,9 +116,17 @@ class PGliteConnection implements DatabaseConnection {
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     const pglite = this.pglite;
     if (pglite.closed) throw new Error('PGlite is closed');
+    let name: string | undefined;
+    try {
+      name = await this.#statementName(query.sql);
+    } catch (error) {
+      if (error instanceof Error && 'code' in error) Object.assign(error, { query: query.sql, params: query.parameters });
+      throw error;
+    }
+    const values = query.parameters.map((value) => prepareValue(value) as string | null);
     const message = concat([
-      serialize.parse({ text: query.sql }),
-      serialize.bind({ values: query.parameters.map((value) => prepareValue(value) as string | null) }),
+      ...(name === undefined ? [serialize.parse({ text: query.sql })] : []),
+      serialize.bind({ statement: name ?? '', values }),
       DESCRIBE_PORTAL,
       EXECUTE,
       SYNC,

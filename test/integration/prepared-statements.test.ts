@@ -15,7 +15,7 @@ import { poolCounter } from '../support/sessions.ts';
  * that hands the connection's next statement to another server connection
  * (Debian's PgBouncer 1.18 does not carry prepared statements), the pool
  * notices the unknown statement, runs it again unnamed and stops preparing:
- * every start still counts exactly. PostgreSQL only (PGlite has no pool).
+ * every start still counts exactly. PGlite's one backend parses it once too.
  */
 
 const NOW = new Date('2026-11-22T10:00:00.000Z');
@@ -48,6 +48,24 @@ const prepared = async (gw: TestGateway) =>
       gw.database.db,
     )
   ).rows;
+
+describe('PGlite: the one-statement start parsed once by its backend', { timeout: 120_000 }, () => {
+  it.skipIf(!DATABASES.includes('pglite'))('[R-PERF-1] the start is parsed once and then only bound and executed', async () => {
+    const database = await freshDatabase('pglite');
+    const gw = await startGateway('pglite', { now: NOW, trustedKeys: TRUSTED_KEYS, database });
+    try {
+      const { org, users } = await agentsOrg(gw, 5);
+      for (const user of users) expect(await start(gw, org, user)).toMatchObject({ granted: true });
+      const statements = await prepared(gw);
+      expect(statements, JSON.stringify(statements)).toHaveLength(2);
+      const direct = statements.find((s) => /having count\(\*\) = 1/.test(s.statement));
+      expect(direct?.executions).toBe(users.length - 1);
+      expect(await poolCounter(gw, org.organizationId, 'AGENT_SEAT')).toBe(5);
+    } finally {
+      await gw.close();
+    }
+  });
+});
 
 describe.skipIf(!DATABASES.includes('postgres'))('named prepared statements (DATABASE_PREPARED_STATEMENTS)', { timeout: 120_000 }, () => {
   let base: TestDatabase;
