@@ -15,7 +15,7 @@
  *   --curves storm,fanout,memory          which curves of growth the curves scenario draws (all three)
  *   --subscriber-processes N              graphql-ws subscriber processes of a fan-out (default 1 per 1,250 subscribers, at most 4)
  *   --curve-subscribers N,N               the fan-out curve's sizes (100,1000,5000), e.g. 5000 alone for a profile
- *   --cpu-prof-dir DIR                    node --cpu-prof of the main PostgreSQL gateway and of every subscriber process into DIR
+ *   --cpu-prof-dir DIR                    node --cpu-prof of the main PostgreSQL gateway, the PGlite gateway and every subscriber process into DIR
  *
  * It starts its own PostgreSQL (and PGlite directories) and gateway child
  * processes, and removes every process and temp directory on exit, also on
@@ -1831,7 +1831,13 @@ async function scenarioPglite(): Promise<void> {
     `  activation with ${n(storm.agents)} users on PGlite (in process): ${act.ms.toFixed(0)} ms${act.mode === 'batches' ? ` (last of ${act.batches} batches; one activation FAILED: ${act.singleError})` : ''}`,
   );
 
-  const gw = await startGateway({ label: 'pglite', databaseUrl: null, dataDir, publicKey: VENDOR.publicKey });
+  const gw = await startGateway({
+    label: 'pglite',
+    databaseUrl: null,
+    dataDir,
+    publicKey: VENDOR.publicKey,
+    ...(opts.cpuProfDir ? { cpuProfDir: join(opts.cpuProfDir, `pglite-${Date.now()}`) } : {}),
+  });
   const client = new GqlClient(gw.url, 64);
   try {
     const o1 = await runStorm(client, [{ fixture: one, users: users1 }], storm.clients);
