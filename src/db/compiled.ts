@@ -14,7 +14,7 @@
  * The rule for `build`: use the values only as parameters (`${v.name}`),
  * never compute with them (no `JSON.stringify(v.x)`, no branches on them):
  * whatever would differ between executions belongs in `shape`, or is
- * computed before. test/integration/compiled-statements.test.ts compares the
+ * computed before. A value a shape does not use is left undefined. test/integration/compiled-statements.test.ts compares the
  * result with a fresh compile for every shape.
  */
 import { CompiledQuery, type RawBuilder } from 'kysely';
@@ -63,7 +63,8 @@ export class CompiledStatements {
       };
       // A value read other than as a parameter (a property of it, a computation) never shows up as one.
       const used = new Set(printed.parameters.flatMap((p) => ('slot' in p ? [p.slot] : [])));
-      const unused = Object.keys(values).filter((name) => !used.has(name));
+      // (A value this shape does not use is left undefined.)
+      const unused = Object.keys(values).filter((name) => !used.has(name) && values[name] !== undefined);
       if (unused.length > 0 || printed.parameters.some((p) => 'constant' in p && p.constant === undefined))
         throw new Error(`statement ${key} (${shape}): values not used as parameters: ${unused.join(', ') || 'an undefined constant'}`);
       this.#printed.set(id, printed);

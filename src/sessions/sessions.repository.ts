@@ -595,22 +595,29 @@ interface StartValues extends Record<string, unknown> {
   organizationId: string;
   userId: string;
   /** The pool's product (shape `product`); the next three for shape `direct`. */
-  product?: string;
-  revision?: number;
-  highWater?: Date | null;
-  seatProducts?: string[];
+  product: string | undefined;
+  revision: number | undefined;
+  highWater: Date | null | undefined;
+  seatProducts: string[] | undefined;
   today: string;
   sessionId: string;
   startedAt: Date;
   expiresAt: Date;
   /** Shape `capped` only. */
-  expiresCapMs?: number;
+  expiresCapMs: number | undefined;
   channels: string;
   deviceId: string | null;
   apiTokenId: string | null;
-  /** The SESSION_STARTED event's columns, `event_<column>`. */
-  [event: `event_${string}`]: unknown;
   detailSuffix: string;
+  /** The SESSION_STARTED event's columns but those the statement computes (STATEMENT_COLUMNS). */
+  event_organization_id: string;
+  event_id: string;
+  event_at: Date;
+  event_type: string;
+  event_user_id: string | null;
+  event_api_token_id: string | null;
+  event_actor: string;
+  event_denial_code: string | null;
 }
 
 type StartRow = {
@@ -681,33 +688,52 @@ function startStatement(v: StartValues, direct: boolean, capped: boolean): RawBu
 /** The event's columns the statement computes (the pool taken and its seat kind) rather than takes as values. */
 const STATEMENT_COLUMNS = new Set(['product_code', 'detail']);
 const eventOfValues = (v: StartValues) =>
-  Object.fromEntries(EVENT_COLUMNS.filter((c) => !STATEMENT_COLUMNS.has(c)).map((c) => [c, v[`event_${c}`]])) as unknown as EventRow;
+  Object.fromEntries(
+    EVENT_COLUMNS.filter((c) => !STATEMENT_COLUMNS.has(c)).map((c) => [c, v[`event_${c}` as const]]),
+  ) as unknown as EventRow;
 
 /** The one statement for `p`, compiled (printed once per shape on the pool's own database, see db/compiled.ts). */
 export function startQuery(db: Executor, p: SingleSeatStart): CompiledQuery<StartRow> {
   const { session: s, event: e } = p;
   const direct = 'direct' in p.pool ? p.pool.direct : null;
+  const product = 'product' in p.pool ? p.pool.product : undefined;
+  const row = e.row;
+  // One literal of fixed shape (fast to build and to read); what a shape does not use stays undefined.
   const values: StartValues = {
     organizationId: p.organizationId,
     userId: s.userId,
-    ...('product' in p.pool
-      ? { product: p.pool.product }
-      : { revision: p.pool.direct.revision, highWater: p.pool.direct.highWater, seatProducts: [...p.pool.direct.seatProducts] }),
+    product,
+    revision: direct?.revision,
+    highWater: direct ? direct.highWater : undefined,
+    seatProducts: direct ? [...direct.seatProducts] : undefined,
     today: p.today,
     sessionId: s.id,
     startedAt: s.startedAt,
     expiresAt: s.expiresAt,
-    ...(s.expiresCapMs !== undefined ? { expiresCapMs: s.expiresCapMs } : {}),
+    expiresCapMs: s.expiresCapMs,
     channels: JSON.stringify(s.channels),
     deviceId: s.deviceId,
     apiTokenId: s.apiTokenId,
     detailSuffix: e.detailSuffix,
+    event_organization_id: row.organization_id,
+    event_id: row.id,
+    event_at: row.at,
+    event_type: row.type,
+    event_user_id: row.user_id,
+    event_api_token_id: row.api_token_id,
+    event_actor: row.actor,
+    event_denial_code: row.denial_code,
   };
-  for (const c of EVENT_COLUMNS) if (!STATEMENT_COLUMNS.has(c)) values[`event_${c}`] = e.row[c];
   const capped = s.expiresCapMs !== undefined;
   const build = (v: StartValues) => startStatement(v, direct !== null, capped);
   if (db instanceof GatewayDb)
-    return db.compiled.query('startWithOneSeat', `${direct ? 'direct' : 'product'} ${capped}`, values, build, (b) => b.compile(db));
+    return db.compiled.query(
+      'startWithOneSeat',
+      direct ? (capped ? 'direct capped' : 'direct') : capped ? 'product capped' : 'product',
+      values,
+      build,
+      (b) => b.compile(db),
+    );
   return build(values).compile(db);
 }
 
