@@ -37,45 +37,45 @@ function groupedBy<T, K extends keyof T>(key: K, fetch: (ids: readonly string[])
   });
 }
 
+type LoaderDeps = { clock: Clock; catalogs: ReadonlyMap<string, Catalog>; allocations: AllocationCache };
+
 /**
- * An object whose every property is made by its factory on first read, then
- * kept: a request builds only the loaders it uses (most use one or none).
- * The properties are own and enumerable, so `Object.values` reaches them all.
+ * The DataLoaders of one operation. Each is made when a resolver first reads
+ * it: a request builds only those it uses (an agent client's start uses
+ * none), instead of all fourteen with their caches and closures.
  */
-/** `make`'s value, made on the first call and kept. */
-function once<T>(make: () => T): () => T {
-  let made: { value: T } | undefined;
-  return () => {
-    made ??= { value: make() };
-    return made.value;
-  };
-}
+export class Loaders {
+  readonly #made: { clearAll(): unknown }[] = [];
 
-function lazily<T extends object>(factories: { [K in keyof T]: () => T[K] }): T {
-  const out = {} as T;
-  for (const key of Object.keys(factories) as (keyof T)[]) {
-    Object.defineProperty(out, key, {
-      enumerable: true,
-      configurable: true,
-      get() {
-        const value = factories[key]();
-        Object.defineProperty(out, key, { value, enumerable: true, writable: false, configurable: false });
-        return value;
-      },
-    });
+  constructor(
+    private readonly db: Db,
+    private readonly deps: LoaderDeps,
+  ) {}
+
+  /** Clears every loader made so far: after a write, the request's loaders hold rows of before it. */
+  clearAll(): void {
+    for (const loader of this.#made) loader.clearAll();
   }
-  return out;
-}
 
-export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMap<string, Catalog>; allocations: AllocationCache }) {
-  const organization = once(() => byId<Organization>((ids) => tenancy.organizationsByIds(db, ids)));
-  const { allocations } = deps;
-  const scopeOf = async (id: string) => {
-    const org = await must(organization(), id, 'organization');
-    const catalog = deps.catalogs.get(org.catalog_code);
+  #keep<T extends { clearAll(): unknown }>(loader: T): T {
+    this.#made.push(loader);
+    return loader;
+  }
+
+  #organization?: DataLoader<string, Organization | undefined>;
+  get organization(): DataLoader<string, Organization | undefined> {
+    this.#organization ??= this.#keep(byId<Organization>((ids) => tenancy.organizationsByIds(this.db, ids)));
+    return this.#organization;
+  }
+
+  async #scopeOf(id: string): Promise<{ org: Organization; catalog: Catalog }> {
+    const org = await must(this.organization, id, 'organization');
+    const catalog = this.deps.catalogs.get(org.catalog_code);
     if (!catalog) throw new Error(`catalog ${org.catalog_code} is not loaded`);
     return { org, catalog };
-  };
+  }
+
+  #allocation?: DataLoader<string, AllocationView>;
   /**
    * The named-licence allocation of an organization, once per request, at
    * the request's instant; its stored inputs come from the process-wide
@@ -83,62 +83,115 @@ export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMa
    * the same request clear this loader and `organization` (which carries
    * the revision).
    */
-  const allocation = once(
-    () =>
+  get allocation(): DataLoader<string, AllocationView> {
+    this.#allocation ??= this.#keep(
       new DataLoader<string, AllocationView>((ids) =>
         Promise.all(
           ids.map(async (id) => {
-            const { org, catalog } = await scopeOf(id);
-            return allocations.view(db, org, catalog, deps.clock.now());
+            const { org, catalog } = await this.#scopeOf(id);
+            return this.deps.allocations.view(this.db, org, catalog, this.deps.clock.now());
           }),
         ),
       ),
-  );
-  return lazily({
-    organization,
-    allocation,
-    /**
-     * What the licence mapping takes of the allocation, once per request:
-     * from the cached allocation where the process holds it, else from the
-     * allocation the last write stored while it is current (a just-started
-     * gateway reads no user, assignment or slot), else computed as
-     * `allocation` (which then holds it). Cleared with `allocation`.
-     */
-    mapping: () =>
+    );
+    return this.#allocation;
+  }
+
+  #mapping?: DataLoader<string, MappingFigures>;
+  /**
+   * What the licence mapping takes of the allocation, once per request:
+   * from the cached allocation where the process holds it, else from the
+   * allocation the last write stored while it is current (a just-started
+   * gateway reads no user, assignment or slot), else computed as
+   * `allocation` (which then holds it). Cleared with `allocation`.
+   */
+  get mapping(): DataLoader<string, MappingFigures> {
+    this.#mapping ??= this.#keep(
       new DataLoader<string, MappingFigures>((ids) =>
         Promise.all(
           ids.map(async (id) => {
-            const { org, catalog } = await scopeOf(id);
+            const { org, catalog } = await this.#scopeOf(id);
+            const { allocations, clock } = this.deps;
             if (!allocations.holds(org)) {
-              const stored = await allocations.storedMapping(db, org, catalog, deps.clock.now());
+              const stored = await allocations.storedMapping(this.db, org, catalog, clock.now());
               if (stored) return stored;
             }
-            return figuresOfView(await allocation().load(id));
+            return figuresOfView(await this.allocation.load(id));
           }),
         ),
       ),
-    site: () => byId<Site>((ids) => tenancy.sitesByIds(db, ids)),
-    group: () => byId<ConfigurationGroup>((ids) => tenancy.groupsByIds(db, ids)),
-    team: () => byId<Team>((ids) => tenancy.teamsByIds(db, ids)),
-    user: () => byId<User>((ids) => tenancy.usersByIds(db, ids)),
-    groupsOfSite: () => groupedBy<ConfigurationGroup, 'site_id'>('site_id', (ids) => tenancy.groupsOfSites(db, ids)),
-    licenseKeys: () => groupedBy<LicenseKey, 'organization_id'>('organization_id', (ids) => keysOfOrganizations(db, ids)),
-    membersOfTeam: () => groupedBy<User, 'team_id'>('team_id', (ids) => tenancy.membersOfTeams(db, ids)),
-    /**
-     * R-RES-6: per concurrent product, the sites' and groups' reservations,
-     * caps and seats in use (seatUsage's units), once per organization of a
-     * request: the licence mapping's rows read it, not a query each.
-     */
-    seatUnits: () => new DataLoader<string, Map<string, UnitUsage[]>>((ids) => Promise.all(ids.map((id) => unitUsageOf(db, id)))),
-    /** The seat and unit rows of sessions, keyed by `sessionSeatsKey`: one query per organization of a page of sessions. */
-    sessionSeats: () =>
+    );
+    return this.#mapping;
+  }
+
+  #site?: DataLoader<string, Site | undefined>;
+  get site(): DataLoader<string, Site | undefined> {
+    this.#site ??= this.#keep(byId<Site>((ids) => tenancy.sitesByIds(this.db, ids)));
+    return this.#site;
+  }
+
+  #group?: DataLoader<string, ConfigurationGroup | undefined>;
+  get group(): DataLoader<string, ConfigurationGroup | undefined> {
+    this.#group ??= this.#keep(byId<ConfigurationGroup>((ids) => tenancy.groupsByIds(this.db, ids)));
+    return this.#group;
+  }
+
+  #team?: DataLoader<string, Team | undefined>;
+  get team(): DataLoader<string, Team | undefined> {
+    this.#team ??= this.#keep(byId<Team>((ids) => tenancy.teamsByIds(this.db, ids)));
+    return this.#team;
+  }
+
+  #user?: DataLoader<string, User | undefined>;
+  get user(): DataLoader<string, User | undefined> {
+    this.#user ??= this.#keep(byId<User>((ids) => tenancy.usersByIds(this.db, ids)));
+    return this.#user;
+  }
+
+  #groupsOfSite?: DataLoader<string, ConfigurationGroup[]>;
+  get groupsOfSite(): DataLoader<string, ConfigurationGroup[]> {
+    this.#groupsOfSite ??= this.#keep(groupedBy<ConfigurationGroup, 'site_id'>('site_id', (ids) => tenancy.groupsOfSites(this.db, ids)));
+    return this.#groupsOfSite;
+  }
+
+  #licenseKeys?: DataLoader<string, LicenseKey[]>;
+  get licenseKeys(): DataLoader<string, LicenseKey[]> {
+    this.#licenseKeys ??= this.#keep(
+      groupedBy<LicenseKey, 'organization_id'>('organization_id', (ids) => keysOfOrganizations(this.db, ids)),
+    );
+    return this.#licenseKeys;
+  }
+
+  #membersOfTeam?: DataLoader<string, User[]>;
+  get membersOfTeam(): DataLoader<string, User[]> {
+    this.#membersOfTeam ??= this.#keep(groupedBy<User, 'team_id'>('team_id', (ids) => tenancy.membersOfTeams(this.db, ids)));
+    return this.#membersOfTeam;
+  }
+
+  #seatUnits?: DataLoader<string, Map<string, UnitUsage[]>>;
+  /**
+   * R-RES-6: per concurrent product, the sites' and groups' reservations,
+   * caps and seats in use (seatUsage's units), once per organization of a
+   * request: the licence mapping's rows read it, not a query each.
+   */
+  get seatUnits(): DataLoader<string, Map<string, UnitUsage[]>> {
+    this.#seatUnits ??= this.#keep(
+      new DataLoader<string, Map<string, UnitUsage[]>>((ids) => Promise.all(ids.map((id) => unitUsageOf(this.db, id)))),
+    );
+    return this.#seatUnits;
+  }
+
+  #sessionSeats?: DataLoader<string, SessionSeatRow[]>;
+  /** The seat and unit rows of sessions, keyed by `sessionSeatsKey`: one query per organization of a page of sessions. */
+  get sessionSeats(): DataLoader<string, SessionSeatRow[]> {
+    this.#sessionSeats ??= this.#keep(
       new DataLoader<string, SessionSeatRow[]>(async (keys) => {
         const byOrg = new Map<string, string[]>();
         for (const key of keys) {
           const [org = '', id = ''] = key.split(' ');
           byOrg.set(org, [...(byOrg.get(org) ?? []), id]);
         }
-        const rows = (await Promise.all([...byOrg].map(([org, ids]) => seatsOfSessions(db, org, ids)))).flat();
+        const rows = (await Promise.all([...byOrg].map(([org, ids]) => seatsOfSessions(this.db, org, ids)))).flat();
         const map = new Map<string, SessionSeatRow[]>();
         for (const row of rows) {
           const key = sessionSeatsKey(row.organization_id, row.session_id);
@@ -146,12 +199,18 @@ export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMa
         }
         return keys.map((key) => map.get(key) ?? []);
       }),
-    /**
-     * Whether a user has a security key enrolled (R-2FA-2), keyed by
-     * `userKey`: one query per organization however many users a request
-     * asks about. A write of the fact clears its key.
-     */
-    securityKey: () =>
+    );
+    return this.#sessionSeats;
+  }
+
+  #securityKey?: DataLoader<string, boolean>;
+  /**
+   * Whether a user has a security key enrolled (R-2FA-2), keyed by
+   * `userKey`: one query per organization however many users a request
+   * asks about. A write of the fact clears its key.
+   */
+  get securityKey(): DataLoader<string, boolean> {
+    this.#securityKey ??= this.#keep(
       new DataLoader<string, boolean>(async (keys) => {
         const byOrg = new Map<string, string[]>();
         for (const key of keys) {
@@ -160,16 +219,20 @@ export function createLoaders(db: Db, deps: { clock: Clock; catalogs: ReadonlyMa
         }
         const enrolled = new Set<string>();
         for (const [org, ids] of await Promise.all(
-          [...byOrg].map(async ([org, ids]) => [org, await usersWithSecurityKey(db, org, ids)] as const),
+          [...byOrg].map(async ([org, ids]) => [org, await usersWithSecurityKey(this.db, org, ids)] as const),
         )) {
           for (const id of ids) enrolled.add(userKey(org, id));
         }
         return keys.map((key) => enrolled.has(key));
       }),
-  });
+    );
+    return this.#securityKey;
+  }
 }
 
-export type Loaders = ReturnType<typeof createLoaders>;
+export function createLoaders(db: Db, deps: LoaderDeps): Loaders {
+  return new Loaders(db, deps);
+}
 
 /** The key of a user in a loader keyed by organization and user (ids never hold a space). */
 export const userKey = (organizationId: string, userId: string) => `${organizationId} ${userId}`;

@@ -67,7 +67,7 @@ builder.objectFields(TeamRef, (t) => ({
 
 /** After a write, the request's loaders hold rows of before it. */
 function fresh(ctx: Context): void {
-  for (const loader of Object.values(ctx.loaders)) loader.clearAll();
+  ctx.loaders.clearAll();
 }
 
 const consequencesField = {
