@@ -18,7 +18,7 @@ export function secretDigest(secret: string): Buffer {
   return createHash('sha256').update(secret).digest();
 }
 
-/** `a` (or its `secretDigest`) is `b`, compared in constant time whatever their lengths. */
-export function sameSecret(a: string | Buffer, b: string): boolean {
-  return timingSafeEqual(typeof a === 'string' ? secretDigest(a) : a, secretDigest(b));
+/** `a` is `b` (either given as itself or as its `secretDigest`), compared in constant time whatever their lengths. */
+export function sameSecret(a: string | Buffer, b: string | Buffer): boolean {
+  return timingSafeEqual(typeof a === 'string' ? secretDigest(a) : a, typeof b === 'string' ? secretDigest(b) : b);
 }

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { looksLikeJwt, type OidcVerifier } from '../auth/oidc.ts';
-import { sameSecret } from '../auth/tokens.ts';
+import { sameSecret, secretDigest } from '../auth/tokens.ts';
 import type { Viewer } from '../auth/viewer.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
@@ -45,12 +45,13 @@ function jwtOf(authorization: string | null | undefined, operatorToken: string):
  */
 export function createAuthenticate(deps: AuthenticateDeps): Authenticate {
   const { db, clock, operatorToken, tokens, failures, metrics, oidc } = deps;
+  const operatorDigest = secretDigest(operatorToken);
   return async (authorization, address) => {
     try {
       // A JWT is a person's OpenID Connect token (src/auth/oidc.ts), checked at the clock of record; anything else an API token.
       const jwt = oidc ? jwtOf(authorization, operatorToken) : null;
       if (oidc && jwt) return await oidc.verify(db, jwt, clock.now());
-      return await resolveViewer(db, clock, operatorToken, authorization, tokens);
+      return await resolveViewer(db, clock, operatorDigest, authorization, tokens);
     } catch (error) {
       if (address === null || !(error instanceof GraphQLError) || error.extensions.code !== 'UNAUTHENTICATED') throw error;
       const blocked = failures.blocked(address);

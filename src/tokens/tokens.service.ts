@@ -27,7 +27,8 @@ const DAY_MS = 86_400_000;
 export async function resolveViewer(
   db: Executor,
   clock: Clock,
-  operatorToken: string,
+  /** The operator token, or its `secretDigest` (computed once by the caller). */
+  operatorToken: string | Buffer,
   authorization: string | null | undefined,
   tokens: TokenCache,
 ): Promise<Viewer> {
