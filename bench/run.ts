@@ -881,8 +881,14 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
   const orgs100: StormOrg[] = [];
   for (const f of fixtures) orgs100.push({ fixture: f, users: await userIdsOf(sql, f.organizationId) });
   const cpu100 = cpuTimesOf(env.gw.pid);
-  const o100 = await runStorm(client, orgs100, multi.clients);
+  const counted100 = await countStatements(server, env.dbName, () => runStorm(client, orgs100, multi.clients));
+  const o100 = counted100.result;
   const cpuAfter100 = cpuTimesOf(env.gw.pid);
+  console.log(`  top statements of the ${multi.orgs}-organization storm (pg_stat_statements, by total time):`);
+  for (const t of counted100.top.slice(0, 6))
+    console.log(
+      `    ${String(t.calls).padStart(6)} calls ${t.meanMs.toFixed(3).padStart(8)} ms mean ${t.totalMs.toFixed(0).padStart(7)} ms total  ${t.query}`,
+    );
   const cpuPerStart100 = (cpuAfter100.user + cpuAfter100.system - cpu100.user - cpu100.system) / o100.requests;
   const systemPerStart100 = (cpuAfter100.system - cpu100.system) / o100.requests;
   checkStorm(`${multi.orgs} organizations`, o100, multi.orgs * (multi.capacity + multi.emergency));
