@@ -110,7 +110,7 @@ type NoticesOf = Trx & { [AFTER_COMMIT]?: Map<string, string[]> };
  * Hands new events of `organizationId` to the announcer (db/announcer.ts)
  * for after the commit: at once when `db` is no transaction (its statement
  * has committed), at the commit of a `withTransaction` run. False for any
- * other transaction: then the caller NOTIFYs inside it.
+ * other transaction (announceEvents refuses it, see events.repository.ts).
  */
 export function announceAfterCommit(db: Executor, organizationId: string, ids: readonly string[]): boolean {
   if (db instanceof GatewayDb) {

@@ -1,5 +1,4 @@
 import { type RawBuilder, sql } from 'kysely';
-import { LIVE_CHANNEL, noticePayload } from '../db/announcer.ts';
 import type { Executor } from '../db/database.ts';
 import { announceAfterCommit } from '../db/transaction.ts';
 import type { EventRow } from '../db/schema.ts';
@@ -49,7 +48,7 @@ export async function appendEvents(db: Executor, events: readonly EventInput[]):
       .insertInto('events')
       .values(rows.slice(i, i + EVENT_CHUNK))
       .execute();
-  await announce(db, rows);
+  announce(db, rows);
   return rows;
 }
 
@@ -85,25 +84,28 @@ export function insertEventFrom(
 export { LIVE_CHANNEL, type LiveNotice } from '../db/announcer.ts';
 
 /**
- * Announces new events of one organization (R-LIVE-1): after the commit
- * when it can (`announceAfterCommit`, see db/announcer.ts for why), else by
- * NOTIFY inside the transaction, which PostgreSQL (and PGlite) deliver only
- * on commit. Either way listeners never see events of a rolled-back change,
- * and every instance learns of it.
+ * Announces new events of one organization (R-LIVE-1) after the commit
+ * (`announceAfterCommit`; see db/announcer.ts for why never by a NOTIFY
+ * inside the transaction): `db` is the database itself (the statement has
+ * committed) or a transaction run by `withTransaction` (db/transaction.ts),
+ * which announces at its commit and drops the notices of a rollback. Any
+ * other transaction is a programming error: it throws, so the change rolls
+ * back and the test that runs it fails, instead of a silent NOTIFY that
+ * serializes the database's commits or a notice that is never sent.
  */
-export async function announceEvents(db: Executor, organizationId: string, ids: readonly string[]): Promise<void> {
+export function announceEvents(db: Executor, organizationId: string, ids: readonly string[]): void {
   if (ids.length === 0 || announceAfterCommit(db, organizationId, ids)) return;
-  await sql`select pg_notify(${LIVE_CHANNEL}, ${noticePayload(organizationId, ids)})`.execute(db);
+  throw new Error('events written in a transaction not run by withTransaction (db/transaction.ts): their live notices would be lost');
 }
 
-async function announce(db: Executor, rows: readonly EventRow[]): Promise<void> {
+function announce(db: Executor, rows: readonly EventRow[]): void {
   const byOrg = new Map<string, string[]>();
   for (const row of rows) {
     const ids = byOrg.get(row.organization_id);
     if (ids) ids.push(row.id);
     else byOrg.set(row.organization_id, [row.id]);
   }
-  for (const [o, ids] of byOrg) await announceEvents(db, o, ids);
+  for (const [o, ids] of byOrg) announceEvents(db, o, ids);
 }
 
 export async function eventsByIds(db: Executor, organizationId: string, ids: readonly string[]): Promise<LicenseEvent[]> {

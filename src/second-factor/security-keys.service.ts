@@ -4,6 +4,7 @@ import type { Context } from '../context.ts';
 import type { UserLicense } from '../licensing/allocation.ts';
 import { holdsLicenceNeedingFacts, licensesWithFacts } from '../licensing/holder-facts.ts';
 import { userKey } from '../schema/loaders.ts';
+import { withTransaction } from '../db/transaction.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import type { User } from '../tenancy/domain.ts';
 import { getUser, lockOrganizationFor } from '../tenancy/access.ts';
@@ -21,7 +22,7 @@ import { setSecurityKey } from './security-keys.repository.ts';
  * await setUserSecurityKeyEnrolled(ctx, { userId, enrolled: true }); // the user's ADMINISTRATOR licence is complete
  */
 export async function setUserSecurityKeyEnrolled(ctx: Context, input: { userId: string; enrolled: boolean }): Promise<User> {
-  return ctx.db.transaction().execute(async (trx) => {
+  const user = await withTransaction(ctx.db, async (trx) => {
     const user = await getUser(ctx, input.userId, 'write', trx);
     await lockOrganizationFor(ctx, trx, user.organization_id, 'write');
     const changed = await setSecurityKey(trx, user.organization_id, user.id, input.enrolled ? ctx.clock.now() : null);
@@ -37,9 +38,11 @@ export async function setUserSecurityKeyEnrolled(ctx: Context, input: { userId: 
         },
       ]);
     }
-    ctx.loaders.securityKey.clear(userKey(user.organization_id, user.id));
     return user;
   });
+  // After the commit: a run retried (withTransaction) or rolled back leaves the request's loader as it was.
+  ctx.loaders.securityKey.clear(userKey(user.organization_id, user.id));
+  return user;
 }
 
 /** Whether the user has a security key enrolled (batched per organization by the request's loader). */

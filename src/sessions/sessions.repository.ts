@@ -741,7 +741,7 @@ export async function startWithOneSeat(db: Executor, p: SingleSeatStart): Promis
   const result = await db.executeQuery(startQuery(db, p));
   const row = result.rows[0];
   // Announced once committed (an autocommit statement: at once), not by a NOTIFY in it: see db/announcer.ts.
-  if (row?.in_use != null) await announceEvents(db, p.organizationId, [p.event.row.id]);
+  if (row?.in_use != null) announceEvents(db, p.organizationId, [p.event.row.id]);
   if (!row?.product_code) return { product: null, taken: null, overdue: false };
   return {
     product: row.product_code,

@@ -4,6 +4,7 @@ import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
 import type { ApiTokenRow } from '../db/schema.ts';
 import type { Clock } from '../clock.ts';
+import { withTransaction } from '../db/transaction.ts';
 import { badInput, notFound, unauthenticated } from '../errors.ts';
 import type { Page } from '../db/pages.ts';
 import { appendEvents } from '../events/events.repository.ts';
@@ -77,7 +78,7 @@ export function tokenExpiry(input: Pick<CreateApiTokenInput, 'expiresAt' | 'expi
 }
 
 export async function createApiToken(ctx: Context, input: CreateApiTokenInput): Promise<{ token: string; apiToken: repo.ApiToken }> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return withTransaction(ctx.db, async (trx) => {
     // The operator creates any organization's tokens; an ADMIN token those of its own organization.
     const org = await getOrganization(ctx, input.organizationId, 'write', trx);
     const expiresAt = tokenExpiry(input, ctx.clock.now());
@@ -108,7 +109,7 @@ export async function createApiToken(ctx: Context, input: CreateApiTokenInput): 
 }
 
 export async function revokeApiToken(ctx: Context, input: { apiTokenId: string }): Promise<string> {
-  const id = await ctx.db.transaction().execute(async (trx) => {
+  const id = await withTransaction(ctx.db, async (trx) => {
     requireAuthenticated(ctx.viewer);
     const row = isId(input.apiTokenId) ? await repo.findToken(trx, input.apiTokenId, viewerOrganization(ctx.viewer)) : undefined;
     if (!row) throw notFound('API token', input.apiTokenId);
@@ -119,6 +120,9 @@ export async function revokeApiToken(ctx: Context, input: { apiTokenId: string }
         { organizationId: row.organizationId, type: 'API_TOKEN_REVOKED', at: ctx.clock.now(), detail: row.id, ...actorOf(ctx.viewer) },
       ]);
       // Every instance forgets the token and ends its live streams when this commits (token caches, LiveConnections).
+      // Unlike live notices (db/announcer.ts) this NOTIFY stays in the transaction: delivered with the commit or
+      // not at all, never lost to a process dying in between; revocations are rare, so their commits' NOTIFY
+      // lock costs nothing measurable. A retried run (withTransaction) rolled back its NOTIFY with the rest.
       await repo.notifyTokenChange(trx, TOKEN_CHANNEL, row.id);
     }
     return row.id;

@@ -1,6 +1,7 @@
 import { actorOf, authorize, requireAuthenticated, viewerOrganization } from '../auth/viewer.ts';
 import type { Context } from '../context.ts';
 import type { Executor } from '../db/database.ts';
+import { withTransaction } from '../db/transaction.ts';
 import { badInput, notFound } from '../errors.ts';
 import type { EventType } from '../events/event.ts';
 import { appendEvents } from '../events/events.repository.ts';
@@ -67,7 +68,7 @@ export interface CreateEndpointInput {
 }
 
 export function createEndpoint(ctx: Context, input: CreateEndpointInput): Promise<{ endpoint: WebhookEndpointRow; secret: string }> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return withTransaction(ctx.db, async (trx) => {
     const org = await getOrganization(ctx, input.organizationId, 'write', trx);
     await repo.lockOrganizationRow(trx, org.id);
     if ((await repo.endpointsOf(trx, org.id)).length >= MAX_ENDPOINTS_PER_ORGANIZATION)
@@ -104,7 +105,7 @@ export interface UpdateEndpointInput {
 }
 
 export function updateEndpoint(ctx: Context, input: UpdateEndpointInput): Promise<WebhookEndpointRow> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return withTransaction(ctx.db, async (trx) => {
     const before = await endpointToChange(ctx, trx, input.endpointId);
     const now = ctx.clock.now();
     const patch: repo.EndpointPatch = { updated_at: now };
@@ -128,7 +129,7 @@ export function updateEndpoint(ctx: Context, input: UpdateEndpointInput): Promis
 }
 
 export function deleteEndpoint(ctx: Context, endpointId: string): Promise<string> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return withTransaction(ctx.db, async (trx) => {
     const endpoint = await endpointToChange(ctx, trx, endpointId);
     // Its waiting messages and its delivery log go with it (foreign keys, on delete cascade).
     await repo.deleteEndpoint(trx, endpoint.id);
@@ -139,7 +140,7 @@ export function deleteEndpoint(ctx: Context, endpointId: string): Promise<string
 
 /** A new secret, returned once; the old one is still signed with for PREVIOUS_SECRET_MS. */
 export function rotateSecret(ctx: Context, endpointId: string): Promise<{ endpoint: WebhookEndpointRow; secret: string }> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return withTransaction(ctx.db, async (trx) => {
     const before = await endpointToChange(ctx, trx, endpointId);
     const now = ctx.clock.now();
     const secret = newSecret();
@@ -160,7 +161,7 @@ function requireEnabled(endpoint: WebhookEndpointRow, field: string): void {
 
 /** Queues a WEBHOOK_PING message behind the endpoint's earlier messages; its attempts show in the delivery log. */
 export function sendPing(ctx: Context, endpointId: string): Promise<WebhookMessageRow> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return withTransaction(ctx.db, async (trx) => {
     const endpoint = await endpointToChange(ctx, trx, endpointId);
     requireEnabled(endpoint, 'endpointId');
     const now = ctx.clock.now();
@@ -181,7 +182,7 @@ export function sendPing(ctx: Context, endpointId: string): Promise<WebhookMessa
 
 /** The message again (same webhook-id and body), at the end of its endpoint's queue. */
 export function redeliverMessage(ctx: Context, messageId: string): Promise<WebhookMessageRow> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return withTransaction(ctx.db, async (trx) => {
     requireAuthenticated(ctx.viewer);
     const message = isId(messageId) ? await repo.findMessage(trx, messageId, viewerOrganization(ctx.viewer)) : undefined;
     if (!message) throw notFound('webhook message', messageId);

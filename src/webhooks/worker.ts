@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
+import { withTransaction } from '../db/transaction.ts';
 import type { EventType } from '../events/event.ts';
 import { appendEvents } from '../events/events.repository.ts';
 import { newId } from '../ids.ts';
@@ -150,7 +151,7 @@ export class WebhookWorker {
       instance: this.instance,
     };
     if (result.ok) {
-      await this.#db.transaction().execute(async (trx) => {
+      await withTransaction(this.#db, async (trx) => {
         await repo.insertAttempt(trx, attempt);
         await repo.markDelivered(trx, m, this.instance, now);
       });
@@ -162,7 +163,7 @@ export class WebhookWorker {
       { messageId: m.id, endpointId: m.endpoint_id, attempt: m.attempts, status: result.status, error, giveUp },
       giveUp ? 'webhook given up: disabling the endpoint' : 'webhook attempt failed; will retry',
     );
-    await this.#db.transaction().execute(async (trx) => {
+    await withTransaction(this.#db, async (trx) => {
       await repo.insertAttempt(trx, attempt);
       if (!giveUp) {
         const delay = retryDelayMs(m.attempts, this.options.backoffBaseMs, this.options.backoffMaxMs);

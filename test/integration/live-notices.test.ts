@@ -82,6 +82,17 @@ for (const kind of DATABASES) {
       expect(received.filter((n) => n.o === org).flatMap((n) => n.ids ?? [])).toEqual([later!.id]);
     });
 
+    it('[R-LIVE-1] events written in a transaction not run by withTransaction are refused: rolled back, nothing NOTIFYed', async () => {
+      const { db } = counted.database;
+      const org = newId();
+      counted.reset();
+      await expect(db.transaction().execute((trx) => appendEvents(trx, [event(org)]))).rejects.toThrow(/not run by withTransaction/);
+      await db.announcer.flushed();
+      expect(counted.notices()).toEqual([]);
+      const kept = await db.selectFrom('events').select('id').where('organization_id', '=', org).execute();
+      expect(kept).toEqual([]);
+    });
+
     it('[R-LIVE-1] many commits at once are announced in a few coalesced statements, every event named', async () => {
       const { db } = counted.database;
       const orgs = [newId(), newId(), newId()];

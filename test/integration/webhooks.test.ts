@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.ts';
+import { withTransaction } from '../../src/db/transaction.ts';
 import { appendEvents } from '../../src/events/events.repository.ts';
 import { literalRefusal, refusal } from '../../src/webhooks/address-policy.ts';
 import { retryDelayMs } from '../../src/webhooks/backoff.ts';
@@ -192,7 +193,7 @@ for (const kind of DATABASES) {
         apiTokenId: null,
       };
       await expect(
-        gw.database.db.transaction().execute(async (trx) => {
+        withTransaction(gw.database.db, async (trx) => {
           await appendEvents(trx, [probe]);
           throw new Error('the change fails after its event');
         }),
@@ -200,7 +201,7 @@ for (const kind of DATABASES) {
       expect(await count()).toBe(0);
       await deliverAll(worker());
       expect(receiver.received).toHaveLength(0);
-      await gw.database.db.transaction().execute((trx) => appendEvents(trx, [probe, { ...probe, type: 'USER_DELETED' as const }]));
+      await withTransaction(gw.database.db, (trx) => appendEvents(trx, [probe, { ...probe, type: 'USER_DELETED' as const }]));
       expect(await count()).toBe(1);
       await deliverAll(worker());
       expect(receiver.received.map((r) => r.verified?.type)).toEqual(['USERS_MOVED']);

@@ -227,6 +227,11 @@ export function eventsOf(gw: TestGateway, organizationId: string) {
     .execute();
 }
 
+/** The channel of each `pg_notify($n, …)` of a statement, from its parameters. */
+function notifiedChannels(text: string, parameters: readonly unknown[]): unknown[] {
+  return [...text.matchAll(/pg_notify\(\$(\d+)/g)].map((m) => parameters[Number(m[1]) - 1]);
+}
+
 /**
  * A fresh migrated database whose Kysely instance counts every SQL statement
  * it runs (R-API-4). PostgreSQL: a new database of its own, as freshDatabase.
@@ -238,13 +243,29 @@ export async function countingDatabase(kind: DatabaseKind): Promise<{
   sql(): string[];
   /** The `pg_notify` statements since the last reset. */
   notices(): string[];
+  /**
+   * The channels of the `pg_notify` statements since the last reset that ran
+   * while a transaction was open (after a BEGIN, before its COMMIT or
+   * ROLLBACK). Exact for one write at a time (PGlite has one connection; on
+   * PostgreSQL run the writes one after the other and `settle` in between).
+   */
+  noticesInTransactions(): unknown[];
   /** Waits until the announcer sent every notice handed to it so far (db/announcer.ts). */
   settle(): Promise<void>;
   reset(): void;
 }> {
   let seen: string[] = [];
+  let inside: unknown[] = [];
+  let open = 0;
+  const notice = (q: string) => /^select pg_notify\(/.test(q);
   const log = (event: LogEvent) => {
-    if (event.level === 'query') seen.push(event.query.sql);
+    const text = event.query.sql;
+    // A failed COMMIT or ROLLBACK still ends the transaction; a failed BEGIN opened none.
+    if (/^(begin|start transaction)\b/i.test(text) && event.level === 'query') open++;
+    else if (/^(commit|rollback)\b/i.test(text)) open = Math.max(0, open - 1);
+    if (event.level !== 'query') return;
+    seen.push(text);
+    if (open > 0 && notice(text)) inside.push(...notifiedChannels(text, event.query.parameters));
   };
   let database: TestDatabase;
   if (kind === 'pglite') {
@@ -264,14 +285,17 @@ export async function countingDatabase(kind: DatabaseKind): Promise<{
     };
   }
   seen = [];
-  const notice = (q: string) => /^select pg_notify\(/.test(q);
   return {
     database,
     statements: () => seen.filter((q) => !notice(q)).length,
     sql: () => seen.filter((q) => !notice(q)),
     notices: () => seen.filter(notice),
+    noticesInTransactions: () => [...inside],
     settle: () => database.db.announcer.flushed(),
-    reset: () => void (seen = []),
+    reset: () => {
+      seen = [];
+      inside = [];
+    },
   };
 }
 
