@@ -57,7 +57,7 @@ export function noticePayload(organizationId: string, ids: readonly string[]): s
   return JSON.stringify(notice);
 }
 
-/** Sends one statement of `pg_notify(channel, payload)` calls. */
+/** Sends one statement of `pg_notify(channel, payload)` calls (on PGlite: hands them to this process's listeners). */
 export type SendNotices = (channel: string, payloads: readonly string[]) => Promise<void>;
 
 export class Announcer {
@@ -69,7 +69,8 @@ export class Announcer {
   /** Notices dropped because too many organizations were waiting (the database was down). */
   dropped = 0;
 
-  constructor(readonly send: SendNotices) {}
+  /** How the notices go out; PGlite's database replaces it (db/database.ts). */
+  constructor(public send: SendNotices) {}
 
   /** Hands over new events of a committed change; sent as soon as the previous statement is done. */
   announce(organizationId: string, ids: readonly string[]): void {

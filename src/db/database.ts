@@ -167,6 +167,19 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   const pglite = options.dataDir ? new PGlite(options.dataDir) : new PGlite();
   await pglite.waitReady;
   const db = new GatewayDb({ dialect: new PGliteDialect(pglite), ...(options.log ? { log: options.log } : {}) });
+  // One process owns a PGlite database (its directory is locked, or it lives in memory), so the
+  // announcer's notices need not go through PGlite's NOTIFY — a statement on the one connection, and
+  // writes of its queue files, for every change — to reach this same process: they go to its listeners
+  // directly. A NOTIFY in SQL (a token's revocation) still reaches them through PGlite's own LISTEN.
+  const local = new Map<string, Set<(payload: string) => void>>();
+  // In the one connection's turn, as PGlite's NOTIFY statement had: after the statements queued before it.
+  db.announcer.send = (channel, payloads) =>
+    db.connection().execute(async () => {
+      const listeners = local.get(channel);
+      if (!listeners) return;
+      // As PGlite delivers its own notifications: each in a microtask, while the turn is still held.
+      for (const payload of payloads) for (const listener of listeners) queueMicrotask(() => listener(payload));
+    });
   return {
     db,
     kind: 'pglite',
@@ -176,7 +189,12 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     listen: async (channel, onMessage) => {
       // Holding the dialect's one connection keeps LISTEN out of another request's open transaction.
       const unlisten = await db.connection().execute(() => pglite.listen(channel, onMessage));
+      const listener = (payload: string) => onMessage(payload);
+      const listeners = local.get(channel) ?? new Set();
+      listeners.add(listener);
+      local.set(channel, listeners);
       return async () => {
+        listeners.delete(listener);
         if (!pglite.closed) await unlisten();
       };
     },

@@ -241,8 +241,14 @@ export async function countingDatabase(kind: DatabaseKind): Promise<{
   /** Statements since the last reset, live notices (`pg_notify`) apart: those the announcer sends after commits. */
   statements(): number;
   sql(): string[];
-  /** The `pg_notify` statements since the last reset. */
+  /**
+   * What the announcer sent since the last reset, one entry per send (its
+   * payloads as JSON): a statement of `pg_notify` calls on PostgreSQL; on
+   * PGlite a hand-over to this process's listeners, without SQL.
+   */
   notices(): string[];
+  /** The `pg_notify` statements since the last reset (none of the announcer's on PGlite). */
+  noticeStatements(): string[];
   /**
    * The channels of the `pg_notify` statements since the last reset that ran
    * while a transaction was open (after a BEGIN, before its COMMIT or
@@ -285,16 +291,25 @@ export async function countingDatabase(kind: DatabaseKind): Promise<{
     };
   }
   seen = [];
+  let sent: string[] = [];
+  const { announcer } = database.db;
+  const send = announcer.send;
+  announcer.send = (channel, payloads) => {
+    sent.push(JSON.stringify(payloads));
+    return send(channel, payloads);
+  };
   return {
     database,
     statements: () => seen.filter((q) => !notice(q)).length,
     sql: () => seen.filter((q) => !notice(q)),
-    notices: () => seen.filter(notice),
+    notices: () => [...sent],
+    noticeStatements: () => seen.filter(notice),
     noticesInTransactions: () => [...inside],
     settle: () => database.db.announcer.flushed(),
     reset: () => {
       seen = [];
       inside = [];
+      sent = [];
     },
   };
 }
