@@ -14,8 +14,9 @@
  * The rule for `build`: use the values only as parameters (`${v.name}`),
  * never compute with them (no `JSON.stringify(v.x)`, no branches on them):
  * whatever would differ between executions belongs in `shape`, or is
- * computed before. A value a shape does not use is left undefined. test/integration/compiled-statements.test.ts compares the
- * result with a fresh compile for every shape.
+ * computed before. A value a shape does not use is left undefined.
+ * test/integration/compiled-statements.test.ts compares the result with a
+ * fresh compile for every shape.
  */
 import { CompiledQuery, type RawBuilder } from 'kysely';
 

@@ -4,7 +4,7 @@ import { Kysely, PostgresDialect, sql, type KyselyConfig, type Transaction } fro
 import pg from 'pg';
 import { Announcer } from './announcer.ts';
 import { CompiledStatements } from './compiled.ts';
-import { preparedStatements } from './prepared.ts';
+import { preparingClient } from './prepared.ts';
 import { TransactionRetries } from './retries.ts';
 import type { Database } from './schema.ts';
 
@@ -112,7 +112,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
       // A peer that vanished without a FIN (network loss) is noticed by TCP keepalive instead of never.
       keepAlive: true,
-      ...(options.preparedStatements === false ? {} : { Client: preparedStatements().Client }),
+      ...(options.preparedStatements === false ? {} : { Client: preparingClient() }),
     });
     const onConnectionError = options.onConnectionError ?? (() => undefined);
     // An idle client that loses its server must not crash the process (pg-pool drops it from the pool)…

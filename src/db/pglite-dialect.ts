@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module';
-import { createHash } from 'node:crypto';
 import { protocol, type messages, type PGlite } from '@electric-sql/pglite';
 import {
   CompiledQuery,
@@ -13,7 +12,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely';
-import { PREPARED } from './prepared.ts';
+import { MAX_NAMED, PREPARED, statementName } from './prepared.ts';
 
 /**
  * Kysely dialect for embedded PGlite. PGlite is one connection in one
@@ -78,9 +77,6 @@ function affectedRows(tag: string): number {
   }
 }
 
-/** Distinct texts named at most (db/prepared.ts's guard). */
-const MAX_NAMED = 64;
-
 class PGliteConnection implements DatabaseConnection {
   /** Statements marked PREPARED (db/prepared.ts) already parsed by this backend, by text: their names. */
   readonly #named = new Map<string, string>();
@@ -97,7 +93,7 @@ class PGliteConnection implements DatabaseConnection {
     let name = this.#named.get(text);
     if (name !== undefined) return name;
     if (this.#named.size >= MAX_NAMED) return undefined;
-    name = `gw_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    name = statementName(text);
     await this.pglite.execProtocol(concat([serialize.parse({ name, text }), SYNC]), { syncToFs: false });
     this.#named.set(text, name);
     return name;

@@ -26,29 +26,29 @@ import pg from 'pg';
 /** The start of a statement's text that asks for a named prepared statement (a comment: harmless elsewhere, e.g. on PGlite). */
 export const PREPARED = '/* prepared */ ';
 
-/** Distinct texts named per pool at most; beyond that, statements go unnamed (a guard against a text that varies). */
-const MAX_NAMED = 64;
+/** Distinct texts named per pool (or PGlite backend) at most; beyond that, statements go unnamed (a guard against a text that varies). */
+export const MAX_NAMED = 64;
+
+/** The name a marked statement is prepared under: from its text, so a text always has the same name. */
+export const statementName = (text: string): string => `gw_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
 
 /** SQLSTATEs meaning the server connection is not the one the statement was prepared on. */
 const LOST_STATEMENT = new Set(['26000', '42P05']);
 
-export interface PreparedStatements {
-  /** The pg.Pool `Client` option: a client naming the marked statements. */
-  Client: typeof pg.Client;
-  /** Whether statements are still named (false after a pooler mixed up connections, see above). */
-  readonly enabled: boolean;
-}
-
 type QueryResult = pg.QueryResult<Record<string, unknown>>;
 
-/** A pg.Client class that sends the statements marked `PREPARED` as named statements (per pool: its names and its switch). */
-export function preparedStatements(): PreparedStatements {
+/**
+ * The pg.Pool `Client` option: a pg.Client class that sends the statements
+ * marked `PREPARED` as named statements (per pool: its names, and its switch
+ * that turns them off after a pooler mixed up connections, see above).
+ */
+export function preparingClient(): typeof pg.Client {
   const names = new Map<string, string>();
   const state = { enabled: true };
   const nameOf = (text: string): string | undefined => {
     let name = names.get(text);
     if (name === undefined && names.size < MAX_NAMED) {
-      name = `gw_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+      name = statementName(text);
       names.set(text, name);
     }
     return name;
@@ -77,10 +77,5 @@ export function preparedStatements(): PreparedStatements {
       }
     }
   }
-  return {
-    Client: PreparingClient,
-    get enabled() {
-      return state.enabled;
-    },
-  };
+  return PreparingClient;
 }

@@ -646,9 +646,6 @@ function startStatement(v: StartValues, direct: boolean, capped: boolean): RawBu
           where ${unbounded(sql.ref('g.product_code'))} and not exists (select 1 from sessions o_s where o_s.organization_id = u.organization_id and o_s.user_id = u.id and o_s.ended_at is null)
           having count(*) = 1`
     : sql`select ${v.product}::text as product_code from active_user u where ${unbounded(sql`${v.product}::text`)}`;
-  const expiresAt = capped
-    ? sql`least(${v.expiresAt}::timestamptz, now() + ${v.expiresCapMs}::double precision * interval '1 millisecond')`
-    : sql`${v.expiresAt}::timestamptz`;
   return sql<StartRow>`${sql.raw(PREPARED)}with active_user as (${user}),
     pool as (${pool}),
     seat as (
@@ -663,7 +660,7 @@ function startStatement(v: StartValues, direct: boolean, capped: boolean): RawBu
     ),
     new_session as (
       insert into sessions (organization_id, id, user_id, seat_kind, started_at, expires_at, ended_at, end_reason, channels, device_id, api_token_id)
-      select ${v.organizationId}, ${v.sessionId}, ${v.userId}, seat.seat_kind, ${v.startedAt}, ${expiresAt}, null, null, ${v.channels}::jsonb, ${v.deviceId}, ${v.apiTokenId}
+      select ${v.organizationId}, ${v.sessionId}, ${v.userId}, seat.seat_kind, ${v.startedAt}, ${expiry(v.expiresAt, capped ? v.expiresCapMs : undefined)}, null, null, ${v.channels}::jsonb, ${v.deviceId}, ${v.apiTokenId}
       from seat
     ),
     new_seat as (
