@@ -1128,6 +1128,37 @@ async function startBare(label: string, env: Record<string, string>): Promise<{ 
   return { port, pid: child.pid!, stop };
 }
 
+/**
+ * Latencies (µs) of the bare yoga+pg server (bench/bare.ts) writing the pool
+ * row in one autocommit statement (its `touch` mutation), `count` calls per
+ * worker after `warmup`: what HTTP, Yoga and one pg round trip cost on this
+ * machine, the floor under a single checkout's latency.
+ */
+async function bareCheckoutLatencies(
+  server: PgServer,
+  database: string,
+  connections: readonly number[],
+  count: number,
+  warmup: number,
+): Promise<Map<number, Float64Array>> {
+  const bare = await startBare('bare yoga+pg', { BARE_DATABASE_URL: server.url(database), POOL_SIZE: String(opts.poolSize) });
+  const client = new GqlClient(`http://127.0.0.1:${bare.port}/graphql`, Math.max(...connections));
+  try {
+    const call = () => client.ok(`mutation($p: Int!) { touch(pool: $p) }`, { p: 1 });
+    await runLoad(Array.from({ length: warmup }), 1, call);
+    const out = new Map<number, Float64Array>();
+    for (const conns of connections) {
+      const res = await runLoad(Array.from({ length: count * conns }), conns, call);
+      if (res.errors.length) throw new Error(`bare checkout: ${res.errors[0]!.error}`);
+      out.set(conns, res.latenciesUs);
+    }
+    return out;
+  } finally {
+    client.close();
+    await bare.stop();
+  }
+}
+
 async function bareBaseline(
   server: PgServer,
   database: string,
@@ -1173,6 +1204,7 @@ async function scenarioCheckout(env: PgEnv): Promise<void> {
   const warm = await runLoad(users.slice(0, c.warmup), 1, (u) => startSession(client, token, u));
   if (warm.errors.length) throw new Error(`warm-up: ${warm.errors[0]!.error}`);
   const db1 = await prepareBaseline(server, 1);
+  const bare = await bareCheckoutLatencies(server, db1, [1, 4], c.one, c.warmup);
   for (const [conns, slice] of [
     [1, users.slice(c.warmup, c.warmup + c.one)],
     [4, users.slice(c.warmup + c.one)],
@@ -1184,7 +1216,21 @@ async function scenarioCheckout(env: PgEnv): Promise<void> {
     const base = await pgbench(server, { database: db1, pools: 1, shape: 'txn', clients: conns, seconds: S.pgbenchSeconds });
     const s = summary(res.latenciesUs);
     const b = summary(base.latenciesUs);
+    const framework = summary(bare.get(conns)!);
     const label = `PostgreSQL, ${conns} connection${conns > 1 ? 's' : ''}, ${n(slice.length)} checkouts`;
+    for (const [metric, gateway, floor] of [
+      ['latency p50', s.p50, framework.p50],
+      ['latency p99', s.p99, framework.p99],
+    ] as const)
+      report.add({
+        scenario: 'single checkout',
+        case: label,
+        metric: `${metric}, against the framework`,
+        value: ms(gateway),
+        unit: 'ms',
+        baseline: { label: `bare yoga+pg, one statement, ${conns} client${conns > 1 ? 's' : ''}`, value: ms(floor) },
+        ...(conns === 1 ? { target: { text: metric === 'latency p50' ? '≤ 1.2 ms' : '≤ 3 ms', pass: ms(gateway) <= (metric === 'latency p50' ? 1.2 : 3) } } : {}),
+      });
     report.add({
       scenario: 'single checkout',
       case: label,
