@@ -1,5 +1,5 @@
 /*
- * Gateway child processes (`node dist/src/main.js`, as `npm start` runs it,
+ * Gateway child processes (`node dist/gateway.mjs`, as `npm start` runs it,
  * after the same `scripts/build.mjs --if-stale` as its prestart), each on a
  * free port of 127.0.0.1, ready when /readyz answers 200.
  */
@@ -22,7 +22,7 @@ export interface GatewayOptions {
   /** node --cpu-prof into this directory. */
   cpuProfDir?: string;
   env?: Record<string, string>;
-  /** How to start: node dist/src/main.js (default), or `npm start` (its prestart build check included in readyMs). */
+  /** How to start: node dist/gateway.mjs (default), or `npm start` (its prestart build check included in readyMs). */
   via?: 'node' | 'npm';
   readyTimeoutMs?: number;
 }
@@ -45,7 +45,7 @@ export interface Gateway {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `node [flags] dist/src/main.js`: what package.json's start script runs, read from it so the bench cannot drift from it. */
+/** `node [flags] dist/gateway.mjs`: what package.json's start script runs, read from it so the bench cannot drift from it. */
 export const START_ARGS: readonly string[] = (() => {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts?: Record<string, string> };
   const [command, ...args] = (pkg.scripts?.start ?? '').trim().split(/\s+/);

@@ -1229,7 +1229,11 @@ async function scenarioCheckout(env: PgEnv): Promise<void> {
         value: ms(gateway),
         unit: 'ms',
         baseline: { label: `bare yoga+pg, one statement, ${conns} client${conns > 1 ? 's' : ''}`, value: ms(floor) },
-        ...(conns === 1 ? { target: { text: metric === 'latency p50' ? '≤ 1.2 ms' : '≤ 3 ms', pass: ms(gateway) <= (metric === 'latency p50' ? 1.2 : 3) } } : {}),
+        ...(conns === 1
+          ? {
+              target: { text: metric === 'latency p50' ? '≤ 1.2 ms' : '≤ 3 ms', pass: ms(gateway) <= (metric === 'latency p50' ? 1.2 : 3) },
+            }
+          : {}),
       });
     report.add({
       scenario: 'single checkout',

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,13 +8,25 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DATABASES, emptyPostgresDatabase } from '../support/databases.ts';
 import { listeningBase, ROOT, spawnGateway } from '../support/launch.ts';
 
+/** The file package.json's start script runs, relative to dist/ (`node [flags] dist/<entry>`). */
+const START_ENTRY = (() => {
+  const start: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start;
+  const entry = start.split(/\s+/).find((word) => word.startsWith('dist/'));
+  if (!entry) throw new Error(`package.json's start script runs nothing under dist/: ${start}`);
+  return entry.slice('dist/'.length);
+})();
+
 /**
  * What `npm start` runs: the build of scripts/build.mjs (into a directory of
  * this test's own inside the repository, so node_modules resolve), started
  * with plain node: it migrates with the compiled migrations and gets ready.
+ * The entry is the one bundled file (dist/gateway.mjs, esbuild): every file
+ * it reads at run time (dashboard, catalog presets, migrations, the PGlite
+ * template) is still found next to the modules that name it.
  */
-describe('build and start (npm start runs dist/src/main.js)', { timeout: 180_000 }, () => {
+describe('build and start (npm start runs the bundle dist/gateway.mjs)', { timeout: 180_000 }, () => {
   const out = join(ROOT, '.tmp', `build-test-${process.pid}`);
+  const entry = () => join(out, START_ENTRY);
   const dataDir = mkdtempSync(join(tmpdir(), 'gateway-build-test-'));
   let database: { url: string; dispose(): Promise<void> } | null = null;
 
@@ -35,7 +47,8 @@ describe('build and start (npm start runs dist/src/main.js)', { timeout: 180_000
       database = await emptyPostgresDatabase();
       env.DATABASE_URL = database.url;
     } else env.DATA_DIR = join(dataDir, 'data');
-    const gateway = spawnGateway(env, { entry: join(out, 'src', 'main.js') });
+    expect(START_ENTRY).toBe('gateway.mjs');
+    const gateway = spawnGateway(env, { entry: entry() });
     const url = await listeningBase(gateway);
     try {
       const ready = await fetch(`${url}/readyz`);
@@ -46,6 +59,21 @@ describe('build and start (npm start runs dist/src/main.js)', { timeout: 180_000
         clock: expect.objectContaining({ ok: true, maxSkewSeconds: 60 }),
         draining: false,
       });
+      // What the bundle reads from files at run time: the dashboard page, GraphiQL, a catalog preset.
+      const dashboard = await fetch(`${url}/dashboard`);
+      expect(dashboard.status).toBe(200);
+      expect(await dashboard.text()).toContain('<html');
+      const graphiql = await fetch(`${url}/graphql`, { headers: { accept: 'text/html' } });
+      expect(await graphiql.text()).toContain('GraphiQL');
+      const created = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${env.OPERATOR_TOKEN}` },
+        body: JSON.stringify({
+          query: 'mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { catalog { code } } } }',
+          variables: { input: { name: 'Built', catalog: 'connect-storm' } },
+        }),
+      });
+      expect(await created.json()).toEqual({ data: { createOrganization: { organization: { catalog: { code: 'connect-storm' } } } } });
     } finally {
       expect((await gateway.stop('SIGTERM')).code).toBe(0);
     }
@@ -59,12 +87,12 @@ describe('build and start (npm start runs dist/src/main.js)', { timeout: 180_000
     const dir = join(dataDir, 'fresh');
     const startedAt = Date.now();
     const env = { OPERATOR_TOKEN: 'build-test-operator-token-0123', DATA_DIR: dir };
-    const gateway = spawnGateway(env, { entry: join(out, 'src', 'main.js') });
+    const gateway = spawnGateway(env, { entry: entry() });
     try {
       const ready = await (await fetch(`${await listeningBase(gateway)}/readyz`)).json();
       expect(ready).toMatchObject({ ready: true, migrations: true });
       // A second gateway on the same directory is kept out by the lock (exit 2).
-      const second = spawnGateway(env, { entry: join(out, 'src', 'main.js') });
+      const second = spawnGateway(env, { entry: entry() });
       expect((await second.exited).code).toBe(2);
     } finally {
       expect((await gateway.stop('SIGTERM')).code).toBe(0);

@@ -41,7 +41,7 @@ export interface GatewayProcess {
 export interface LaunchOptions {
   /** Runs under `faketime -f <offset>` (e.g. "+800d"): a gateway whose clock is off. */
   faketime?: string;
-  /** A compiled entry point (e.g. dist/src/main.js), run with plain node; default src/main.ts through tsx. */
+  /** A compiled entry point (e.g. dist/gateway.mjs), run with plain node; default src/main.ts through tsx. */
   entry?: string;
 }
 
