@@ -1902,9 +1902,11 @@ async function scenarioPglite(): Promise<void> {
     ...(opts.cpuProfDir ? { cpuProfDir: join(opts.cpuProfDir, `pglite-${Date.now()}`) } : {}),
   });
   const client = new GqlClient(gw.url, 64);
+  let stormRate1: number | null = null;
   try {
     const o1 = await runStorm(client, [{ fixture: one, users: users1 }], storm.clients);
     checkStorm('PGlite, 1 organization', o1, storm.capacity + storm.emergency);
+    stormRate1 = o1.requests / o1.seconds;
     stormFigures(
       'R-PERF-1 login storm',
       `PGlite, 1 org × ${n(storm.agents)}, pool ${n(storm.capacity)}+${n(storm.emergency)}, ${storm.clients} clients`,
@@ -1936,6 +1938,38 @@ async function scenarioPglite(): Promise<void> {
     client.close();
     await gw.stop();
   }
+  if (stormRate1 !== null) await pgliteFloor(dataDir, one.organizationId, storm.capacity + storm.emergency, stormRate1, storm.clients);
+}
+
+/**
+ * The 1-organization PGlite storm against PGlite's own floor (bench/pglite-floor.ts,
+ * in a process of its own once the gateway has stopped): the start's statement
+ * executed back to back on the same data directory, nothing else.
+ */
+async function pgliteFloor(dataDir: string, organizationId: string, count: number, stormRate: number, clients: number): Promise<void> {
+  const { execFile } = await import('node:child_process');
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'bench/pglite-floor.ts', dataDir, organizationId, SEAT, String(count)],
+      { cwd: ROOT, maxBuffer: 1 << 20 },
+      (error, stdout, stderr) => (error ? reject(new Error(`pglite floor: ${stderr || error.message}`)) : resolve(stdout)),
+    ),
+  );
+  const floor = JSON.parse(out.trim().split('\n').at(-1)!) as { perSecond: number; executions: number; started: number };
+  if (floor.started !== floor.executions) report.fail(`PGlite floor: ${floor.started} of ${floor.executions} executions started a session`);
+  console.log(
+    `  PGlite same-work floor: ${floor.perSecond.toFixed(0)}/s (${n(floor.started)} of ${n(floor.executions)} executions started a session)`,
+  );
+  report.add({
+    scenario: 'R-PERF-1 login storm',
+    case: `PGlite, 1 org, ${clients} clients`,
+    metric: 'startSession/s, against PGlite alone',
+    value: stormRate,
+    unit: '/s',
+    baseline: { label: "PGlite running the start's statement back to back (same-work floor, no HTTP or GraphQL)", value: floor.perSecond },
+    target: { text: '≥ 500/s', pass: stormRate >= 500 },
+  });
 }
 
 /* ------------------------------------------------------------------ cold start */
