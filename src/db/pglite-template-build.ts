@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { openDatabase } from './database.ts';
 import { migrateToLatest } from './migrate.ts';
 import { TEMPLATE_DIR, templateKey } from './pglite-template.ts';
@@ -9,6 +10,11 @@ import { TEMPLATE_DIR, templateKey } from './pglite-template.ts';
  * pglite-template.ts): a PGlite directory made the normal way (initdb, then
  * every migration), closed cleanly, renamed into place; templates of other
  * keys there are removed. Returns its directory (kept when it exists).
+ *
+ * initdb also made the databases template0 and postgres, which PGlite never
+ * opens (it runs in template1, base/1): they are dropped, so a fresh start
+ * copies 14 MB and 500 files instead of 28 MB and 1,100 (about a third of
+ * that start's time on this machine went to the copy).
  *
  * @example
  * const dir = await buildTemplate(mkdtempSync(join(tmpdir(), 'templates-')));
@@ -24,6 +30,10 @@ export async function buildTemplate(templates: string = TEMPLATE_DIR): Promise<s
     const handle = await openDatabase({ databaseUrl: null, dataDir: work, pgliteTemplates: null });
     try {
       await migrateToLatest(handle.db);
+      await sql`alter database template0 is_template false`.execute(handle.db);
+      await sql`drop database template0`.execute(handle.db);
+      await sql`drop database postgres`.execute(handle.db);
+      await sql`checkpoint`.execute(handle.db);
     } finally {
       await handle.close();
     }

@@ -26,8 +26,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MIGRATIONS_DIR, migrationFiles } from './migration-files.ts';
 
-/** Bumped when the way templates are made changes, so older ones are not used. */
-const FORMAT = 1;
+/** Bumped when the way templates are made changes, so older ones are not used (2: template0 and postgres dropped). */
+const FORMAT = 2;
 /** Where the build keeps templates: `dist/pglite-template/` next to `dist/src/` (ignored when running from the sources). */
 export const TEMPLATE_DIR = fileURLToPath(new URL('../../pglite-template/', import.meta.url));
 /** Present in a data directory while a template is being copied into it. */

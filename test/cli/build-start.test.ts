@@ -84,6 +84,8 @@ describe('build and start (npm start runs the bundle dist/gateway.mjs)', { timeo
     const templates = readdirSync(join(out, 'pglite-template'));
     expect(templates).toHaveLength(1);
     expect(readdirSync(join(out, 'pglite-template', templates[0]!))).toContain('PG_VERSION');
+    // Only the database PGlite opens (template1, base/1): template0 and postgres, never used, are not copied.
+    expect(readdirSync(join(out, 'pglite-template', templates[0]!, 'base'))).toEqual(['1']);
     const dir = join(dataDir, 'fresh');
     const startedAt = Date.now();
     const env = { OPERATOR_TOKEN: 'build-test-operator-token-0123', DATA_DIR: dir };
