@@ -13,8 +13,19 @@ import { fileURLToPath } from 'node:url';
 /** The repository root, where the gateway runs. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** libfaketime's wrapper, when installed (tests of the clock of record skip otherwise). */
-export const FAKETIME = ['/usr/bin/faketime', '/usr/local/bin/faketime'].find((path) => existsSync(path)) ?? null;
+/**
+ * libfaketime, when installed (Debian's faketime package; tests of the clock
+ * of record skip otherwise). Preloaded into the gateway itself rather than
+ * run through the `faketime` wrapper, which forks the program as its child:
+ * killing the wrapper left that child running (test/hardening/faketime-launch.test.ts).
+ */
+export const FAKETIME =
+  [
+    '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+    '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
+    '/usr/lib/faketime/libfaketime.so.1',
+    '/usr/local/lib/faketime/libfaketime.so.1',
+  ].find((path) => existsSync(path)) ?? null;
 
 export const PROCESS_OPERATOR_TOKEN = 'process-operator-token-0123456789';
 
@@ -39,7 +50,7 @@ export interface GatewayProcess {
 }
 
 export interface LaunchOptions {
-  /** Runs under `faketime -f <offset>` (e.g. "+800d"): a gateway whose clock is off. */
+  /** Runs with libfaketime's clock offset (e.g. "+800d", as `faketime -f` takes it): a gateway whose clock is off. */
   faketime?: string;
   /** A compiled entry point (e.g. dist/gateway.mjs), run with plain node; default src/main.ts through tsx. */
   entry?: string;
@@ -47,10 +58,14 @@ export interface LaunchOptions {
 
 /** The command line of a gateway process (argv[0] first). */
 export function gatewayCommand(options: LaunchOptions = {}): string[] {
-  const node = options.entry ? [process.execPath, options.entry] : [process.execPath, '--import', 'tsx', 'src/main.ts'];
-  if (!options.faketime) return node;
+  return options.entry ? [process.execPath, options.entry] : [process.execPath, '--import', 'tsx', 'src/main.ts'];
+}
+
+/** What a fake clock adds to the environment: libfaketime preloaded with the offset. */
+function faketimeEnv(options: LaunchOptions): Record<string, string> {
+  if (!options.faketime) return {};
   if (!FAKETIME) throw new Error('faketime is not installed');
-  return [FAKETIME, '-f', options.faketime, ...node];
+  return { LD_PRELOAD: FAKETIME, FAKETIME: options.faketime };
 }
 
 /** The environment of a gateway process: a clean one (nothing of the test runner's) plus `env`. */
@@ -70,7 +85,11 @@ export function gatewayEnv(env: Record<string, string> = {}): Record<string, str
 /** Starts a gateway process with a clean environment plus `env` (see gatewayEnv). */
 export function spawnGateway(env: Record<string, string>, options: LaunchOptions = {}): GatewayProcess {
   const [command, ...args] = gatewayCommand(options);
-  const child = spawn(command!, args, { cwd: ROOT, env: gatewayEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command!, args, {
+    cwd: ROOT,
+    env: { ...gatewayEnv(env), ...faketimeEnv(options) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: LogLine[] = [];
   const waiters: { match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
   let out = '';
