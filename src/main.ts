@@ -14,6 +14,11 @@ try {
   process.exit(2);
 }
 
+// A fresh PGlite DATA_DIR is copied from the build's template by a worker thread while the modules below load
+// (db/pglite-template.ts). openDatabase awaits it; a failed copy is reported there, not as an unhandled rejection.
+const templateCopy = config.databaseUrl ? null : (await import('./db/pglite-template.ts')).startFromTemplate(config.dataDir);
+templateCopy?.catch(() => undefined);
+
 // Loaded after the configuration is known good, so a bad variable is reported at once.
 const [
   { createApp },
@@ -67,6 +72,7 @@ const database = await openDatabase({
   poolSize: config.databasePoolSize,
   statementTimeoutMs: config.databaseStatementTimeoutMs,
   preparedStatements: config.databasePreparedStatements,
+  ...(templateCopy ? { pgliteTemplateCopy: templateCopy } : {}),
   onConnectionError: (error, where) => logger.warn({ where, fault: describeFault(error) }, 'database connection lost; reconnecting'),
 });
 if (!config.databaseUrl && !unlock) unlock = lock();

@@ -91,6 +91,12 @@ export interface OpenDatabaseOptions {
    * null for none (initdb and the migrations, as without a template).
    */
   pgliteTemplates?: string | null;
+  /**
+   * A copy of the template into `dataDir` already under way
+   * (`startFromTemplate`, started by main.ts before it loads the app): awaited
+   * instead of starting one here.
+   */
+  pgliteTemplateCopy?: Promise<boolean>;
   /** Kysely's query log (e.g. to count SQL statements in tests, R-API-4); none by default. */
   log?: KyselyConfig['log'];
   /**
@@ -162,7 +168,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true });
     // A fresh directory starts as a copy of the build's pre-built one when it has one for these migrations.
-    if (options.pgliteTemplates !== null) startFromTemplate(options.dataDir, options.pgliteTemplates);
+    if (options.pgliteTemplateCopy) await options.pgliteTemplateCopy;
+    else if (options.pgliteTemplates !== null) await startFromTemplate(options.dataDir, options.pgliteTemplates);
   }
   const pglite = options.dataDir ? new PGlite(options.dataDir) : new PGlite();
   await pglite.waitReady;

@@ -101,7 +101,7 @@ describe.skipIf(!DATABASES.includes('pglite'))('PGlite data directory from the t
     expect(findTemplate(stale)).toBeNull();
     const dir = join(root, 'fallback');
     mkdirSync(dir);
-    expect(startFromTemplate(dir, stale)).toBe(false);
+    expect(await startFromTemplate(dir, stale)).toBe(false);
     expect(readdirSync(dir)).toEqual([]);
     const handle = await openDatabase({ databaseUrl: null, dataDir: dir, pgliteTemplates: stale });
     try {
@@ -112,7 +112,7 @@ describe.skipIf(!DATABASES.includes('pglite'))('PGlite data directory from the t
       await handle.close();
     }
     // No template at all: the same.
-    expect(startFromTemplate(join(root, 'fallback-none'), join(root, 'no-such-dir'))).toBe(false);
+    expect(await startFromTemplate(join(root, 'fallback-none'), join(root, 'no-such-dir'))).toBe(false);
   });
 
   it('[pglite-template] a copy interrupted by a crash is cleared and made again; a directory that holds anything of the template is left alone', async () => {
@@ -120,16 +120,16 @@ describe.skipIf(!DATABASES.includes('pglite'))('PGlite data directory from the t
     mkdirSync(join(dir, 'base'), { recursive: true });
     writeFileSync(join(dir, COPYING_MARKER), '');
     writeFileSync(join(dir, 'base', 'half-copied'), 'x');
-    expect(startFromTemplate(dir, templates)).toBe(true);
+    expect(await startFromTemplate(dir, templates)).toBe(true);
     expect(existsSync(join(dir, 'base', 'half-copied'))).toBe(false);
     expect(existsSync(join(dir, COPYING_MARKER))).toBe(false);
     expect(existsSync(join(dir, 'PG_VERSION'))).toBe(true);
     // A directory that already holds a database is never touched.
-    expect(startFromTemplate(dir, templates)).toBe(false);
+    expect(await startFromTemplate(dir, templates)).toBe(false);
 
     const inTheWay = join(root, 'in-the-way');
     mkdirSync(join(inTheWay, 'base'), { recursive: true });
-    expect(startFromTemplate(inTheWay, templates)).toBe(false);
+    expect(await startFromTemplate(inTheWay, templates)).toBe(false);
     expect(readdirSync(inTheWay)).toEqual(['base']);
   });
 
