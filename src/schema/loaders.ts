@@ -39,13 +39,26 @@ function groupedBy<T, K extends keyof T>(key: K, fetch: (ids: readonly string[])
 
 type LoaderDeps = { clock: Clock; catalogs: ReadonlyMap<string, Catalog>; allocations: AllocationCache };
 
+/** Keys of a loader keyed by organization and id (`userKey`, `sessionSeatsKey`), grouped by organization. */
+function idsByOrganization(keys: readonly string[]): Map<string, string[]> {
+  const byOrg = new Map<string, string[]>();
+  for (const key of keys) {
+    const [org = '', id = ''] = key.split(' ');
+    const ids = byOrg.get(org);
+    if (ids) ids.push(id);
+    else byOrg.set(org, [id]);
+  }
+  return byOrg;
+}
+
 /**
  * The DataLoaders of one operation. Each is made when a resolver first reads
  * it: a request builds only those it uses (an agent client's start uses
  * none), instead of all fourteen with their caches and closures.
  */
 export class Loaders {
-  readonly #made: { clearAll(): unknown }[] = [];
+  /** The loaders made so far, by name. */
+  readonly #made = new Map<string, { clearAll(): unknown }>();
 
   constructor(
     private readonly db: Db,
@@ -54,28 +67,37 @@ export class Loaders {
 
   /** Clears every loader made so far: after a write, the request's loaders hold rows of before it. */
   clearAll(): void {
-    for (const loader of this.#made) loader.clearAll();
+    for (const loader of this.#made.values()) loader.clearAll();
   }
 
-  #keep<T extends { clearAll(): unknown }>(loader: T): T {
-    this.#made.push(loader);
+  /** The loader `name` of this operation, made by `make` on first use. */
+  #once<T extends { clearAll(): unknown }>(name: string, make: () => T): T {
+    let loader = this.#made.get(name) as T | undefined;
+    if (!loader) {
+      loader = make();
+      this.#made.set(name, loader);
+    }
     return loader;
   }
 
-  #organization?: DataLoader<string, Organization | undefined>;
+  /** A loader by organization id whose value needs the organization's row and catalog. */
+  #perOrganization<V>(load: (org: Organization, catalog: Catalog, id: string) => Promise<V>): DataLoader<string, V> {
+    return new DataLoader<string, V>((ids) =>
+      Promise.all(
+        ids.map(async (id) => {
+          const org = await must(this.organization, id, 'organization');
+          const catalog = this.deps.catalogs.get(org.catalog_code);
+          if (!catalog) throw new Error(`catalog ${org.catalog_code} is not loaded`);
+          return load(org, catalog, id);
+        }),
+      ),
+    );
+  }
+
   get organization(): DataLoader<string, Organization | undefined> {
-    this.#organization ??= this.#keep(byId<Organization>((ids) => tenancy.organizationsByIds(this.db, ids)));
-    return this.#organization;
+    return this.#once('organization', () => byId<Organization>((ids) => tenancy.organizationsByIds(this.db, ids)));
   }
 
-  async #scopeOf(id: string): Promise<{ org: Organization; catalog: Catalog }> {
-    const org = await must(this.organization, id, 'organization');
-    const catalog = this.deps.catalogs.get(org.catalog_code);
-    if (!catalog) throw new Error(`catalog ${org.catalog_code} is not loaded`);
-    return { org, catalog };
-  }
-
-  #allocation?: DataLoader<string, AllocationView>;
   /**
    * The named-licence allocation of an organization, once per request, at
    * the request's instant; its stored inputs come from the process-wide
@@ -84,20 +106,11 @@ export class Loaders {
    * the revision).
    */
   get allocation(): DataLoader<string, AllocationView> {
-    this.#allocation ??= this.#keep(
-      new DataLoader<string, AllocationView>((ids) =>
-        Promise.all(
-          ids.map(async (id) => {
-            const { org, catalog } = await this.#scopeOf(id);
-            return this.deps.allocations.view(this.db, org, catalog, this.deps.clock.now());
-          }),
-        ),
-      ),
+    return this.#once('allocation', () =>
+      this.#perOrganization((org, catalog) => this.deps.allocations.view(this.db, org, catalog, this.deps.clock.now())),
     );
-    return this.#allocation;
   }
 
-  #mapping?: DataLoader<string, MappingFigures>;
   /**
    * What the licence mapping takes of the allocation, once per request:
    * from the cached allocation where the process holds it, else from the
@@ -106,127 +119,99 @@ export class Loaders {
    * `allocation` (which then holds it). Cleared with `allocation`.
    */
   get mapping(): DataLoader<string, MappingFigures> {
-    this.#mapping ??= this.#keep(
-      new DataLoader<string, MappingFigures>((ids) =>
-        Promise.all(
-          ids.map(async (id) => {
-            const { org, catalog } = await this.#scopeOf(id);
-            const { allocations, clock } = this.deps;
-            if (!allocations.holds(org)) {
-              const stored = await allocations.storedMapping(this.db, org, catalog, clock.now());
-              if (stored) return stored;
-            }
-            return figuresOfView(await this.allocation.load(id));
-          }),
-        ),
-      ),
+    return this.#once('mapping', () =>
+      this.#perOrganization(async (org, catalog, id) => {
+        const { allocations, clock } = this.deps;
+        if (!allocations.holds(org)) {
+          const stored = await allocations.storedMapping(this.db, org, catalog, clock.now());
+          if (stored) return stored;
+        }
+        return figuresOfView(await this.allocation.load(id));
+      }),
     );
-    return this.#mapping;
   }
 
-  #site?: DataLoader<string, Site | undefined>;
   get site(): DataLoader<string, Site | undefined> {
-    this.#site ??= this.#keep(byId<Site>((ids) => tenancy.sitesByIds(this.db, ids)));
-    return this.#site;
+    return this.#once('site', () => byId<Site>((ids) => tenancy.sitesByIds(this.db, ids)));
   }
 
-  #group?: DataLoader<string, ConfigurationGroup | undefined>;
   get group(): DataLoader<string, ConfigurationGroup | undefined> {
-    this.#group ??= this.#keep(byId<ConfigurationGroup>((ids) => tenancy.groupsByIds(this.db, ids)));
-    return this.#group;
+    return this.#once('group', () => byId<ConfigurationGroup>((ids) => tenancy.groupsByIds(this.db, ids)));
   }
 
-  #team?: DataLoader<string, Team | undefined>;
   get team(): DataLoader<string, Team | undefined> {
-    this.#team ??= this.#keep(byId<Team>((ids) => tenancy.teamsByIds(this.db, ids)));
-    return this.#team;
+    return this.#once('team', () => byId<Team>((ids) => tenancy.teamsByIds(this.db, ids)));
   }
 
-  #user?: DataLoader<string, User | undefined>;
   get user(): DataLoader<string, User | undefined> {
-    this.#user ??= this.#keep(byId<User>((ids) => tenancy.usersByIds(this.db, ids)));
-    return this.#user;
+    return this.#once('user', () => byId<User>((ids) => tenancy.usersByIds(this.db, ids)));
   }
 
-  #groupsOfSite?: DataLoader<string, ConfigurationGroup[]>;
   get groupsOfSite(): DataLoader<string, ConfigurationGroup[]> {
-    this.#groupsOfSite ??= this.#keep(groupedBy<ConfigurationGroup, 'site_id'>('site_id', (ids) => tenancy.groupsOfSites(this.db, ids)));
-    return this.#groupsOfSite;
+    return this.#once('groupsOfSite', () =>
+      groupedBy<ConfigurationGroup, 'site_id'>('site_id', (ids) => tenancy.groupsOfSites(this.db, ids)),
+    );
   }
 
-  #licenseKeys?: DataLoader<string, LicenseKey[]>;
   get licenseKeys(): DataLoader<string, LicenseKey[]> {
-    this.#licenseKeys ??= this.#keep(
+    return this.#once('licenseKeys', () =>
       groupedBy<LicenseKey, 'organization_id'>('organization_id', (ids) => keysOfOrganizations(this.db, ids)),
     );
-    return this.#licenseKeys;
   }
 
-  #membersOfTeam?: DataLoader<string, User[]>;
   get membersOfTeam(): DataLoader<string, User[]> {
-    this.#membersOfTeam ??= this.#keep(groupedBy<User, 'team_id'>('team_id', (ids) => tenancy.membersOfTeams(this.db, ids)));
-    return this.#membersOfTeam;
+    return this.#once('membersOfTeam', () => groupedBy<User, 'team_id'>('team_id', (ids) => tenancy.membersOfTeams(this.db, ids)));
   }
 
-  #seatUnits?: DataLoader<string, Map<string, UnitUsage[]>>;
   /**
    * R-RES-6: per concurrent product, the sites' and groups' reservations,
    * caps and seats in use (seatUsage's units), once per organization of a
    * request: the licence mapping's rows read it, not a query each.
    */
   get seatUnits(): DataLoader<string, Map<string, UnitUsage[]>> {
-    this.#seatUnits ??= this.#keep(
-      new DataLoader<string, Map<string, UnitUsage[]>>((ids) => Promise.all(ids.map((id) => unitUsageOf(this.db, id)))),
+    return this.#once(
+      'seatUnits',
+      () => new DataLoader<string, Map<string, UnitUsage[]>>((ids) => Promise.all(ids.map((id) => unitUsageOf(this.db, id)))),
     );
-    return this.#seatUnits;
   }
 
-  #sessionSeats?: DataLoader<string, SessionSeatRow[]>;
   /** The seat and unit rows of sessions, keyed by `sessionSeatsKey`: one query per organization of a page of sessions. */
   get sessionSeats(): DataLoader<string, SessionSeatRow[]> {
-    this.#sessionSeats ??= this.#keep(
-      new DataLoader<string, SessionSeatRow[]>(async (keys) => {
-        const byOrg = new Map<string, string[]>();
-        for (const key of keys) {
-          const [org = '', id = ''] = key.split(' ');
-          byOrg.set(org, [...(byOrg.get(org) ?? []), id]);
-        }
-        const rows = (await Promise.all([...byOrg].map(([org, ids]) => seatsOfSessions(this.db, org, ids)))).flat();
-        const map = new Map<string, SessionSeatRow[]>();
-        for (const row of rows) {
-          const key = sessionSeatsKey(row.organization_id, row.session_id);
-          map.set(key, [...(map.get(key) ?? []), row]);
-        }
-        return keys.map((key) => map.get(key) ?? []);
-      }),
+    return this.#once(
+      'sessionSeats',
+      () =>
+        new DataLoader<string, SessionSeatRow[]>(async (keys) => {
+          const byOrg = idsByOrganization(keys);
+          const rows = (await Promise.all([...byOrg].map(([org, ids]) => seatsOfSessions(this.db, org, ids)))).flat();
+          const map = new Map<string, SessionSeatRow[]>();
+          for (const row of rows) {
+            const key = sessionSeatsKey(row.organization_id, row.session_id);
+            map.set(key, [...(map.get(key) ?? []), row]);
+          }
+          return keys.map((key) => map.get(key) ?? []);
+        }),
     );
-    return this.#sessionSeats;
   }
 
-  #securityKey?: DataLoader<string, boolean>;
   /**
    * Whether a user has a security key enrolled (R-2FA-2), keyed by
    * `userKey`: one query per organization however many users a request
    * asks about. A write of the fact clears its key.
    */
   get securityKey(): DataLoader<string, boolean> {
-    this.#securityKey ??= this.#keep(
-      new DataLoader<string, boolean>(async (keys) => {
-        const byOrg = new Map<string, string[]>();
-        for (const key of keys) {
-          const [org = '', id = ''] = key.split(' ');
-          byOrg.set(org, [...(byOrg.get(org) ?? []), id]);
-        }
-        const enrolled = new Set<string>();
-        for (const [org, ids] of await Promise.all(
-          [...byOrg].map(async ([org, ids]) => [org, await usersWithSecurityKey(this.db, org, ids)] as const),
-        )) {
-          for (const id of ids) enrolled.add(userKey(org, id));
-        }
-        return keys.map((key) => enrolled.has(key));
-      }),
+    return this.#once(
+      'securityKey',
+      () =>
+        new DataLoader<string, boolean>(async (keys) => {
+          const enrolled = new Set<string>();
+          for (const [org, ids] of await Promise.all(
+            [...idsByOrganization(keys)].map(async ([org, ids]) => [org, await usersWithSecurityKey(this.db, org, ids)] as const),
+          )) {
+            for (const id of ids) enrolled.add(userKey(org, id));
+          }
+          return keys.map((key) => enrolled.has(key));
+        }),
     );
-    return this.#securityKey;
   }
 }
 
