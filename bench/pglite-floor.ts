@@ -15,7 +15,7 @@
  * { "perSecond": …, "executions": …, "started": … }.
  */
 import { PGlite } from '@electric-sql/pglite';
-import { sameWorkScript } from './postgres.ts';
+import { SAME_WORK_SETUP, sameWorkScript } from './postgres.ts';
 
 const [dataDir, organizationId, product, countText] = process.argv.slice(2);
 const count = Number(countText);
@@ -31,17 +31,7 @@ try {
     organizationId,
   ]);
   await db.query('update seat_pools set in_use = 0 where organization_id = $1', [organizationId]);
-  await db.query('drop table if exists bench_floor_users');
-  await db.query(
-    `create table bench_floor_users as
-       select (row_number() over (order by u.id))::int as i, u.id from users u
-       where u.organization_id = $1 and exists (select 1 from user_grants g
-         where g.organization_id = u.organization_id and g.user_id = u.id and g.status = 'GRANTED')`,
-    [organizationId],
-  );
-  await db.query('alter table bench_floor_users add primary key (i)');
-  await db.query('drop sequence if exists bench_floor_seq');
-  await db.query('create sequence bench_floor_seq');
+  for (const statement of SAME_WORK_SETUP) await db.query(statement, statement.includes('$1') ? [organizationId] : []);
   const org = await db.query<{ revision: string; clock_high_water: Date | null }>(
     'select revision, clock_high_water from organizations where id = $1',
     [organizationId],

@@ -46,7 +46,17 @@ import {
   type OrgFixture,
   type Sql,
 } from './load.ts';
-import { freePort, pgbench, prepareBaseline, sameWorkScript, startPostgres, type PgbenchResult, type PgServer } from './postgres.ts';
+import {
+  freePort,
+  pgbench,
+  prepareBaseline,
+  SAME_WORK_SETUP,
+  SAME_WORK_TEARDOWN,
+  sameWorkScript,
+  startPostgres,
+  type PgbenchResult,
+  type PgServer,
+} from './postgres.ts';
 import { formatProfile, summarizeProfile } from './profile.ts';
 import { fmt, Report, summary, usBetween } from './report.ts';
 import { scenarioRecovery } from './recovery.ts';
@@ -1058,14 +1068,7 @@ async function sameWorkFloor(
   const [fixture] = await createStormOrgs(client, `Floor ${protocol}`, 1);
   await populate(client, sql, fixture!, users, users, 0, env.gw);
   const org = fixture!.organizationId;
-  await sql.query('drop table if exists bench_floor_users');
-  await sql.query(
-    'create table bench_floor_users as select (row_number() over (order by id))::int as i, id from users where organization_id = $1::uuid',
-    [org],
-  );
-  await sql.query('alter table bench_floor_users add primary key (i)');
-  await sql.query('drop sequence if exists bench_floor_seq');
-  await sql.query('create sequence bench_floor_seq');
+  for (const statement of SAME_WORK_SETUP) await sql.query(statement, statement.includes('$1') ? [org] : []);
   const [row] = await sql.query<{ revision: string; clock_high_water: Date | null }>(
     'select revision, clock_high_water from organizations where id = $1::uuid',
     [org],
@@ -1092,8 +1095,7 @@ async function sameWorkFloor(
   );
   const started = Number(count?.n ?? 0);
   console.log(`  same-work pgbench (${protocol}): ${result.tps.toFixed(0)}/s; ${started} of ${users} executions started a session`);
-  await sql.query('drop table bench_floor_users');
-  await sql.query('drop sequence bench_floor_seq');
+  for (const statement of SAME_WORK_TEARDOWN) await sql.query(statement);
   return { tps: result.tps, executions: users, started, result };
 }
 
