@@ -8,12 +8,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DATABASES, emptyPostgresDatabase } from '../support/databases.ts';
 import { listeningBase, ROOT, spawnGateway } from '../support/launch.ts';
 
-/** The file package.json's start script runs, relative to dist/ (`node [flags] dist/<entry>`). */
-const START_ENTRY = (() => {
+/** What package.json's start script runs (`node [flags] dist/<entry>`): node's flags, and the file relative to dist/. */
+const { START_FLAGS, START_ENTRY } = (() => {
   const start: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start;
-  const entry = start.split(/\s+/).find((word) => word.startsWith('dist/'));
-  if (!entry) throw new Error(`package.json's start script runs nothing under dist/: ${start}`);
-  return entry.slice('dist/'.length);
+  const [command, ...words] = start.trim().split(/\s+/);
+  const at = words.findIndex((word) => word.startsWith('dist/'));
+  if (command !== 'node' || at < 0 || at !== words.length - 1)
+    throw new Error(`package.json's start script is not "node [flags] dist/<entry>": ${start}`);
+  return { START_FLAGS: words.slice(0, at), START_ENTRY: words[at]!.slice('dist/'.length) };
 })();
 
 /**
@@ -36,7 +38,7 @@ describe('build and start (npm start runs the bundle dist/gateway.mjs)', { timeo
     await database?.dispose();
   });
 
-  it('builds src/ and migrations/ to JavaScript, and the build starts, migrates and answers /readyz', async () => {
+  it('builds src/ and migrations/ to JavaScript; started as the start script starts it (its node flags too), it migrates and answers /readyz', async () => {
     await promisify(execFile)(process.execPath, ['scripts/build.mjs', '--out', out], { cwd: ROOT });
     expect(readdirSync(join(out, 'migrations')).every((f) => f.endsWith('.js'))).toBe(true);
     expect(readdirSync(join(out, 'src', 'catalogs', 'presets')).length).toBeGreaterThan(0);
@@ -48,7 +50,7 @@ describe('build and start (npm start runs the bundle dist/gateway.mjs)', { timeo
       env.DATABASE_URL = database.url;
     } else env.DATA_DIR = join(dataDir, 'data');
     expect(START_ENTRY).toBe('gateway.mjs');
-    const gateway = spawnGateway(env, { entry: entry() });
+    const gateway = spawnGateway(env, { entry: entry(), nodeFlags: START_FLAGS });
     const url = await listeningBase(gateway);
     try {
       const ready = await fetch(`${url}/readyz`);
@@ -89,12 +91,12 @@ describe('build and start (npm start runs the bundle dist/gateway.mjs)', { timeo
     const dir = join(dataDir, 'fresh');
     const startedAt = Date.now();
     const env = { OPERATOR_TOKEN: 'build-test-operator-token-0123', DATA_DIR: dir };
-    const gateway = spawnGateway(env, { entry: entry() });
+    const gateway = spawnGateway(env, { entry: entry(), nodeFlags: START_FLAGS });
     try {
       const ready = await (await fetch(`${await listeningBase(gateway)}/readyz`)).json();
       expect(ready).toMatchObject({ ready: true, migrations: true });
       // A second gateway on the same directory is kept out by the lock (exit 2).
-      const second = spawnGateway(env, { entry: entry() });
+      const second = spawnGateway(env, { entry: entry(), nodeFlags: START_FLAGS });
       expect((await second.exited).code).toBe(2);
     } finally {
       expect((await gateway.stop('SIGTERM')).code).toBe(0);

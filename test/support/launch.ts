@@ -54,11 +54,15 @@ export interface LaunchOptions {
   faketime?: string;
   /** A compiled entry point (e.g. dist/gateway.mjs), run with plain node; default src/main.ts through tsx. */
   entry?: string;
+  /** node's own flags before the entry point (package.json's start script has some). */
+  nodeFlags?: readonly string[];
 }
 
 /** The command line of a gateway process (argv[0] first). */
 export function gatewayCommand(options: LaunchOptions = {}): string[] {
-  return options.entry ? [process.execPath, options.entry] : [process.execPath, '--import', 'tsx', 'src/main.ts'];
+  return options.entry
+    ? [process.execPath, ...(options.nodeFlags ?? []), options.entry]
+    : [process.execPath, ...(options.nodeFlags ?? []), '--import', 'tsx', 'src/main.ts'];
 }
 
 /** What a fake clock adds to the environment: libfaketime preloaded with the offset. */
