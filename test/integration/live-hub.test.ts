@@ -176,6 +176,35 @@ for (const kind of DATABASES) {
       log.close();
     });
 
+    it('[R-LIVE-1] a subscriber who joins while a snapshot is being read is not sent that older read after its own first one', async () => {
+      const { org, ids, seats, log, token } = await quietOrg(3);
+      await start(token, ids[0]!);
+      expect(await next(seats, 2)).toBe(2);
+      await started(log, ids.slice(0, 1));
+      // A change inside the window: its trailing read waits for the timer.
+      await start(token, ids[1]!);
+      await started(log, ids.slice(1, 2));
+      expect(timers.pending()).toBe(1);
+
+      // The window ends and the hub's read begins; before it is done a subscriber joins. The seatUsage resolver
+      // reads that subscriber's own first snapshot right after joining: at least as new as the hub's read.
+      timers.advance(100);
+      const late = hub.subscribeSeatUsage(org.organizationId);
+      expect(await next(seats, 3)).toBe(3);
+      // The hub's read went out to the earlier subscriber in one batch. Had it gone to `late`, it would wait in
+      // its queue now and reach it after its first snapshot: the same or an older state, sent as news.
+      expect(late.backlog()).toBe(0);
+
+      // What the hub reads after the subscriber joined reaches it.
+      timers.advance(500);
+      await start(token, ids[2]!);
+      expect(await next(late, 4)).toBe(4);
+      expect(await next(seats, 4)).toBe(4);
+      late.close();
+      seats.close();
+      log.close();
+    });
+
     it('[R-LIVE-1] every subscriber of an organization gets the same snapshot object (executed once for all)', async () => {
       const before = hub.subscribers();
       const { org, ids, seats, log, token } = await quietOrg(1);
