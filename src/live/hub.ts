@@ -53,7 +53,10 @@ export interface LiveHub {
   /** Starts listening (once; every subscription awaits it before its first value). */
   ready(): Promise<void>;
   stop(): Promise<void>;
-  /** Registers at once (nothing after this call is missed); yields snapshots after changes. */
+  /**
+   * Registers at once (nothing after this call is missed); yields the snapshots of reads that begin after this
+   * call, after changes. The subscriber reads its own first snapshot right after it.
+   */
   subscribeSeatUsage(organizationId: string): Channel<SeatUsagePayload>;
   subscribeEvents(organizationId: string): Channel<EventRow>;
   subscribers(): number;
@@ -153,6 +156,17 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     }
   };
 
+  /**
+   * Snapshot reads and seatUsage subscribers, numbered in one sequence as they
+   * begin and join. A subscriber reads its own first snapshot right after it
+   * joins (live.schema.ts), so a read that began before it joined is not sent
+   * to it: that read shows the same or an older state than its first one. A
+   * change the first read missed committed after the subscriber joined, so
+   * its notice comes after that and starts a read numbered after it.
+   */
+  let reads = 0;
+  const joinedAt = new WeakMap<Channel<SeatUsagePayload>, number>();
+
   async function computeSnapshot(organizationId: string): Promise<SeatUsagePayload | null> {
     const org = await findOrganization(db, organizationId);
     const catalog = org ? deps.catalogs.get(org.catalog_code) : undefined;
@@ -187,6 +201,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     s.computing = true;
     s.lastStart = timers.now();
     try {
+      const read = ++reads;
       let payload = await computeSnapshot(id);
       const sent = payload ? JSON.stringify(payload.snapshot.pools) : null;
       if (onlyIfChanged && sent === s.lastSent) payload = null;
@@ -196,7 +211,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       const channels = payload ? [...s.seat] : [];
       for (let i = 0; payload && i < channels.length; i += FANOUT_BATCH) {
         if (i > 0) await nextTurn();
-        for (const channel of channels.slice(i, i + FANOUT_BATCH)) channel.push(payload);
+        for (const channel of channels.slice(i, i + FANOUT_BATCH)) if (read > (joinedAt.get(channel) ?? 0)) channel.push(payload);
       }
     } catch {
       s.dirty = true; // try again after the window
@@ -338,6 +353,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
         },
       });
       s.seat.add(channel);
+      joinedAt.set(channel, ++reads);
       changed(1);
       return channel;
     },

@@ -36,10 +36,13 @@ builder.subscriptionFields((t) => ({
     subscribe: async (_root, args, ctx) => {
       const org = await subscribable(ctx, args.organizationId);
       await ctx.live.ready();
-      // Registered before the first snapshot is read, so no change in between is lost.
+      // Registered before the first snapshot is read, so no change in between is lost, and that read begins at
+      // once: the hub sends this subscriber only the reads that began after it joined (hub.ts), so nothing older.
       const channel = ctx.live.subscribeSeatUsage(org.id);
+      const first = seatUsageOf(ctx, org.id);
+      first.catch(() => undefined); // awaited by the first next(); a failure is its error, not an unhandled rejection
       // Then the hub's snapshots: one object for all subscribers, executed once (shared-execution.ts).
-      return startingWith(() => seatUsageOf(ctx, org.id), channel);
+      return startingWith(first, channel);
     },
     resolve: (payload) => payload,
   }),
@@ -74,19 +77,19 @@ builder.subscriptionFields((t) => ({
 }));
 
 /**
- * `first()`, then the channel's values. Not an async generator: its return()
+ * `first`, then the channel's values. Not an async generator: its return()
  * would wait for the generator's pending next(), i.e. for the next change, so
  * an unsubscribed channel would stay registered until then; here return()
  * closes the channel at once.
  */
-function startingWith<T, U>(first: () => Promise<T>, channel: Channel<U>): AsyncIterableIterator<T | U> {
+function startingWith<T, U>(first: Promise<T>, channel: Channel<U>): AsyncIterableIterator<T | U> {
   let started = false;
   return {
     async next(): Promise<IteratorResult<T | U>> {
       if (started) return channel.next();
       started = true;
       try {
-        return { value: await first(), done: false };
+        return { value: await first, done: false };
       } catch (error) {
         channel.close();
         throw error;
