@@ -7,6 +7,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ownChild, stopChild } from './cleanup.ts';
+import { startScript } from '../test/support/launch.ts';
 import { freePort } from './postgres.ts';
 
 export const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -45,13 +46,10 @@ export interface Gateway {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `node [flags] dist/gateway.mjs`: what package.json's start script runs, read from it so the bench cannot drift from it. */
+/** `node [flags] dist/gateway.mjs`: what package.json's start script runs (test/support/launch.ts reads it). */
 export const START_ARGS: readonly string[] = (() => {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts?: Record<string, string> };
-  const [command, ...args] = (pkg.scripts?.start ?? '').trim().split(/\s+/);
-  if (command !== 'node' || args.length === 0)
-    throw new Error(`package.json's start script is not "node [flags] <main>": ${pkg.scripts?.start}`);
-  return args;
+  const { flags, entry } = startScript();
+  return [...flags, entry];
 })();
 
 let built: Promise<void> | null = null;

@@ -15,7 +15,7 @@
  * { "perSecond": …, "executions": …, "started": … }.
  */
 import { PGlite } from '@electric-sql/pglite';
-import { SAME_WORK_SETUP, sameWorkScript } from './postgres.ts';
+import { sameWorkScript, setUpSameWork } from './postgres.ts';
 
 const [dataDir, organizationId, product, countText] = process.argv.slice(2);
 const count = Number(countText);
@@ -31,7 +31,7 @@ try {
     organizationId,
   ]);
   await db.query('update seat_pools set in_use = 0 where organization_id = $1', [organizationId]);
-  for (const statement of SAME_WORK_SETUP) await db.query(statement, statement.includes('$1') ? [organizationId] : []);
+  await setUpSameWork((text, params) => db.query(text, params), organizationId);
   const org = await db.query<{ revision: string; clock_high_water: Date | null }>(
     'select revision, clock_high_water from organizations where id = $1',
     [organizationId],

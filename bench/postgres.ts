@@ -218,6 +218,33 @@ export type BaselineShape =
   /** The gateway's own start statement (sameWorkScript): the same checks and writes, on the gateway's schema. */
   | 'same-work';
 
+/** Runs one statement with its parameters: `pg`'s and PGlite's `query` both fit. */
+type Query = (text: string, params?: unknown[]) => Promise<unknown>;
+
+/**
+ * What sameWorkScript reads, made on the gateway's own tables (on PostgreSQL
+ * and on PGlite): the users of the organization who hold a granted licence,
+ * numbered from 1 in `bench_floor_users`, and the sequence `bench_floor_seq`
+ * that hands them out. tearDownSameWork removes both.
+ */
+export async function setUpSameWork(query: Query, organizationId: string): Promise<void> {
+  await tearDownSameWork(query);
+  await query(
+    `create table bench_floor_users as
+       select (row_number() over (order by u.id))::int as i, u.id from users u
+       where u.organization_id = $1::uuid and exists (select 1 from user_grants g
+         where g.organization_id = u.organization_id and g.user_id = u.id and g.status = 'GRANTED')`,
+    [organizationId],
+  );
+  await query('alter table bench_floor_users add primary key (i)');
+  await query('create sequence bench_floor_seq');
+}
+
+export async function tearDownSameWork(query: Query): Promise<void> {
+  await query('drop table if exists bench_floor_users');
+  await query('drop sequence if exists bench_floor_seq');
+}
+
 /**
  * The same work as an agent client's one-statement start
  * (startWithOneSeat in src/sessions/sessions.repository.ts), as one pgbench
@@ -231,25 +258,6 @@ export type BaselineShape =
  * start is a new one. Differences: ids are gen_random_uuid() (the gateway's
  * are time-ordered UUIDv7) and the seat kind is computed more simply.
  */
-/**
- * What sameWorkScript reads, made on the gateway's own tables: the users of
- * organization $1 who hold a granted licence, numbered from 1 in
- * `bench_floor_users`, and the sequence `bench_floor_seq` that hands them
- * out. Statements to run in order with the organization's id as $1 (on
- * PostgreSQL and on PGlite); SAME_WORK_TEARDOWN removes both.
- */
-export const SAME_WORK_SETUP: readonly string[] = [
-  'drop table if exists bench_floor_users',
-  `create table bench_floor_users as
-     select (row_number() over (order by u.id))::int as i, u.id from users u
-     where u.organization_id = $1::uuid and exists (select 1 from user_grants g
-       where g.organization_id = u.organization_id and g.user_id = u.id and g.status = 'GRANTED')`,
-  'alter table bench_floor_users add primary key (i)',
-  'drop sequence if exists bench_floor_seq',
-  'create sequence bench_floor_seq',
-];
-export const SAME_WORK_TEARDOWN: readonly string[] = ['drop table if exists bench_floor_users', 'drop sequence if exists bench_floor_seq'];
-
 export function sameWorkScript(o: { organizationId: string; revision: number; highWater: string | null; product: string }): string {
   const org = `'${o.organizationId}'::uuid`;
   const hw = o.highWater === null ? 'null' : `'${o.highWater}'`;

@@ -50,10 +50,10 @@ import {
   freePort,
   pgbench,
   prepareBaseline,
-  SAME_WORK_SETUP,
-  SAME_WORK_TEARDOWN,
   sameWorkScript,
+  setUpSameWork,
   startPostgres,
+  tearDownSameWork,
   type PgbenchResult,
   type PgServer,
 } from './postgres.ts';
@@ -1068,7 +1068,7 @@ async function sameWorkFloor(
   const [fixture] = await createStormOrgs(client, `Floor ${protocol}`, 1);
   await populate(client, sql, fixture!, users, users, 0, env.gw);
   const org = fixture!.organizationId;
-  for (const statement of SAME_WORK_SETUP) await sql.query(statement, statement.includes('$1') ? [org] : []);
+  await setUpSameWork((text, params) => sql.query(text, params), org);
   const [row] = await sql.query<{ revision: string; clock_high_water: Date | null }>(
     'select revision, clock_high_water from organizations where id = $1::uuid',
     [org],
@@ -1095,7 +1095,7 @@ async function sameWorkFloor(
   );
   const started = Number(count?.n ?? 0);
   console.log(`  same-work pgbench (${protocol}): ${result.tps.toFixed(0)}/s; ${started} of ${users} executions started a session`);
-  for (const statement of SAME_WORK_TEARDOWN) await sql.query(statement);
+  await tearDownSameWork((text, params) => sql.query(text, params));
   return { tps: result.tps, executions: users, started, result };
 }
 

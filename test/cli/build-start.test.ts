@@ -1,22 +1,17 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DATABASES, emptyPostgresDatabase } from '../support/databases.ts';
-import { listeningBase, ROOT, spawnGateway } from '../support/launch.ts';
+import { listeningBase, ROOT, spawnGateway, startScript } from '../support/launch.ts';
 
-/** What package.json's start script runs (`node [flags] dist/<entry>`): node's flags, and the file relative to dist/. */
-const { START_FLAGS, START_ENTRY } = (() => {
-  const start: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start;
-  const [command, ...words] = start.trim().split(/\s+/);
-  const at = words.findIndex((word) => word.startsWith('dist/'));
-  if (command !== 'node' || at < 0 || at !== words.length - 1)
-    throw new Error(`package.json's start script is not "node [flags] dist/<entry>": ${start}`);
-  return { START_FLAGS: words.slice(0, at), START_ENTRY: words[at]!.slice('dist/'.length) };
-})();
+/** What package.json's start script runs: node's flags, and the file relative to dist/. */
+const START = startScript();
+const START_FLAGS = START.flags;
+const START_ENTRY = START.entry.slice('dist/'.length);
 
 /**
  * What `npm start` runs: the build of scripts/build.mjs (into a directory of

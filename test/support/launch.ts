@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /*
@@ -12,6 +13,20 @@ import { fileURLToPath } from 'node:url';
 
 /** The repository root, where the gateway runs. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * What package.json's start script runs, `node [flags] dist/<entry>`: node's
+ * flags and the entry relative to ROOT. The bench and the build-start test
+ * start the bundle with exactly these, so neither can drift from `npm start`.
+ */
+export function startScript(): { flags: readonly string[]; entry: string } {
+  const start: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts?.start ?? '';
+  const [command, ...words] = start.trim().split(/\s+/);
+  const entry = words.at(-1);
+  if (command !== 'node' || !entry?.startsWith('dist/'))
+    throw new Error(`package.json's start script is not "node [flags] dist/<entry>": ${start}`);
+  return { flags: words.slice(0, -1), entry };
+}
 
 /**
  * libfaketime, when installed (Debian's faketime package; tests of the clock
@@ -60,9 +75,7 @@ export interface LaunchOptions {
 
 /** The command line of a gateway process (argv[0] first). */
 export function gatewayCommand(options: LaunchOptions = {}): string[] {
-  return options.entry
-    ? [process.execPath, ...(options.nodeFlags ?? []), options.entry]
-    : [process.execPath, ...(options.nodeFlags ?? []), '--import', 'tsx', 'src/main.ts'];
+  return [process.execPath, ...(options.nodeFlags ?? []), ...(options.entry ? [options.entry] : ['--import', 'tsx', 'src/main.ts'])];
 }
 
 /** What a fake clock adds to the environment: libfaketime preloaded with the offset. */
