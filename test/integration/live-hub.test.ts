@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ParsedKeys } from '../../src/allocation/keys.ts';
 import { loadPresetCatalogs } from '../../src/catalogs/index.ts';
+import { LIVE_CHANNEL, noticePayload } from '../../src/db/announcer.ts';
 import type { LicenseEvent as EventRow } from '../../src/events/event.ts';
 import type { Channel } from '../../src/live/channel.ts';
 import { createLiveHub, FANOUT_BATCH, type HubTimers, type LiveHub, type SeatUsagePayload } from '../../src/live/hub.ts';
@@ -201,6 +202,33 @@ for (const kind of DATABASES) {
       expect(await next(late, 4)).toBe(4);
       expect(await next(seats, 4)).toBe(4);
       late.close();
+      seats.close();
+      log.close();
+    });
+
+    it('[R-LIVE-1] a read that finds the pools as last sent is not sent again (a late notice); a subscriber who joined since still gets it', async () => {
+      const { org, ids, seats, log, token } = await quietOrg(1);
+      // Joins after the last snapshot sent was read, so it was not sent that one (its resolver reads its own first).
+      const observer = hub.subscribeSeatUsage(org.organizationId);
+      // A notice for a change every read since has shown: one more for the barrier's start, as a notice that
+      // arrives after the read it caused, or a write that leaves the pools as they were, would send.
+      const barrier = await gw.database.db
+        .selectFrom('events')
+        .select('id')
+        .where('organization_id', '=', org.organizationId)
+        .where('type', '=', 'SESSION_STARTED')
+        .executeTakeFirstOrThrow();
+      await gw.database.db.announcer.send(LIVE_CHANNEL, [noticePayload(org.organizationId, [barrier.id])]);
+      // Its read: to the observer, which has no snapshot of the hub yet; not to `seats`, which has this one.
+      expect(inUse((await observer.next()).value as SeatUsagePayload)).toBe(1);
+      expect(seats.backlog()).toBe(0);
+
+      // A change reaches both.
+      timers.advance(1000);
+      await start(token, ids[0]!);
+      expect(await next(seats, 2)).toBe(2);
+      expect(await next(observer, 2)).toBe(2);
+      observer.close();
       seats.close();
       log.close();
     });
