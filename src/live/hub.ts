@@ -43,7 +43,10 @@ const realTimers: HubTimers = {
  * pushed to every subscriber of the organization (they share its execution,
  * see shared-execution.ts), FANOUT_BATCH subscribers per turn of the event
  * loop so that other requests are served in between; a subscriber that falls
- * behind keeps only the newest. Events are delivered one by one, none skipped.
+ * behind keeps only the newest. A read whose pools are those of the last one
+ * sent goes only to subscribers who joined since (each of the others has
+ * them), so a late notice, or a write that left the pools as they were, sends
+ * nothing. Events are delivered one by one, none skipped.
  *
  * @example
  * const sub = hub.subscribeSeatUsage(orgId);
@@ -74,7 +77,7 @@ export interface LiveHubDeps {
    * announced (default 30 s; 0: never): a process that died between a
    * commit and its notice (db/announcer.ts), or a write made past the
    * gateway. Subscribers get a snapshot only when it differs from the last
-   * one sent, and the events they missed.
+   * one sent (as after any read), and the events they missed.
    */
   reconcileMs?: number;
   /** Called when the number of subscribers changes (metrics). */
@@ -98,10 +101,9 @@ interface OrgState {
   dirty: boolean;
   /** When the last snapshot read started (timers.now()); -Infinity before the first. */
   lastStart: number;
-  /** The next read is a reconciliation: its snapshot is sent only when it differs from `lastSent`. */
-  check: boolean;
-  /** The pools of the last snapshot sent (JSON), for the reconciliation. */
+  /** The pools of the last snapshot sent (JSON), and the number of its read (see `reads`); 0 before the first. */
   lastSent: string | null;
+  lastSentRead: number;
 }
 
 /** A slow event subscriber is dropped rather than let memory grow without bound. */
@@ -138,8 +140,8 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
         computing: false,
         dirty: false,
         lastStart: -Infinity,
-        check: false,
         lastSent: null,
+        lastSentRead: 0,
       };
       orgs.set(id, s);
     }
@@ -194,24 +196,29 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     const s = orgs.get(id);
     if (!s) return;
     s.timer = null;
-    // A reconciliation with no change announced since: sent only if the pools differ from the last snapshot sent.
-    const onlyIfChanged = s.check && !s.dirty;
-    s.check = false;
     s.dirty = false; // changes from here on may be missed by this read: they set it again
     s.computing = true;
     s.lastStart = timers.now();
     try {
       const read = ++reads;
-      let payload = await computeSnapshot(id);
-      const sent = payload ? JSON.stringify(payload.snapshot.pools) : null;
-      if (onlyIfChanged && sent === s.lastSent) payload = null;
-      if (payload) s.lastSent = sent;
+      const payload = await computeSnapshot(id);
+      const pools = payload ? JSON.stringify(payload.snapshot.pools) : null;
+      // Pools as last sent (a late notice, a write that left them so, a reconciliation that found nothing): only
+      // for subscribers who joined after that read began, which were not sent it. Each has read its own first.
+      const since = pools === s.lastSent ? s.lastSentRead : 0;
+      if (payload) {
+        s.lastSent = pools; // from here on, every subscriber who joined before this read has these pools
+        s.lastSentRead = read;
+      }
       // The subscribers of this moment (one who joins during the fan-out reads its own first snapshot), a batch
       // per turn. No await after the last batch: its pushes and the scheduling below happen in one turn.
       const channels = payload ? [...s.seat] : [];
       for (let i = 0; payload && i < channels.length; i += FANOUT_BATCH) {
         if (i > 0) await nextTurn();
-        for (const channel of channels.slice(i, i + FANOUT_BATCH)) if (read > (joinedAt.get(channel) ?? 0)) channel.push(payload);
+        for (const channel of channels.slice(i, i + FANOUT_BATCH)) {
+          const joined = joinedAt.get(channel) ?? 0;
+          if (read > joined && joined > since) channel.push(payload);
+        }
       }
     } catch {
       s.dirty = true; // try again after the window
@@ -262,10 +269,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
    */
   async function reconcile(): Promise<void> {
     for (const [id, s] of orgs) {
-      if (s.seat.size > 0 && s.timer === null && !s.computing) {
-        s.check = true;
-        void flush(id);
-      }
+      if (s.seat.size > 0 && s.timer === null && !s.computing) void flush(id);
       if (s.events.size > 0 && s.lastEventId !== null) deliver(s, await eventsAfter(db, id, s.lastEventId, MAX_EVENT_BACKLOG));
     }
   }
