@@ -1101,10 +1101,15 @@ async function sameWorkFloor(
 
 /** The bare yoga+pg server (bench/bare.ts) under the storm's concurrency: 1 pool, then `pools` pools. */
 /** Starts bench/bare.ts on a free port and waits for its /readyz; `stop` ends it. */
-async function startBare(label: string, env: Record<string, string>): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+/** A baseline server of the bench (bench/bare.ts unless `script` names another), started on a free port. */
+async function startBare(
+  label: string,
+  env: Record<string, string>,
+  script = 'bench/bare.ts',
+): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const { spawn } = await import('node:child_process');
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/bare.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -1283,7 +1288,7 @@ async function scenarioFanout(env: PgEnv): Promise<void> {
   const token = fixture!.tokens.AGENT_CLIENT;
 
   // Baseline: the same subscribers on a bare graphql-ws server (no database, no coalescing).
-  const bareFan = await bareFanout(f.subscribers, Math.min(f.singles, 50));
+  const bareFan = await fanoutBaseline('graphql-ws', f.subscribers, Math.min(f.singles, 50));
 
   const before = await gw.metrics();
   const subs = new Subscribers();
@@ -1444,27 +1449,42 @@ async function scenarioFanout(env: PgEnv): Promise<void> {
   }
 }
 
-/** Fan-out baseline: `count` subscribers of the bare graphql-ws server; `rounds` single events. */
-async function bareFanout(count: number, rounds: number): Promise<ReturnType<typeof summary>> {
-  const bare = await startBare('bare graphql-ws', { BARE_DATABASE_URL: 'postgres://127.0.0.1:1/none' });
+/**
+ * Fan-out baselines, `count` subscribers measured as the gateway's, `rounds`
+ * single events, each announced by a request whose answer starts the clock:
+ * - `graphql-ws`: the bare graphql-ws server (bench/bare.ts), its `bump`
+ *   mutation published in-process, executed and serialized per subscriber;
+ * - `ws floor`: bench/raw-ws.ts, one pre-built frame per socket in one
+ *   synchronous loop, no GraphQL at all: the least a Node `ws` server can do.
+ */
+async function fanoutBaseline(kind: 'graphql-ws' | 'ws floor', count: number, rounds: number): Promise<ReturnType<typeof summary>> {
+  const bare =
+    kind === 'graphql-ws'
+      ? await startBare('bare graphql-ws', { BARE_DATABASE_URL: 'postgres://127.0.0.1:1/none' })
+      : await startBare('ws floor', { SEAT }, 'bench/raw-ws.ts');
   const { port } = bare;
   const subs = new Subscribers();
+  const url = `http://127.0.0.1:${port}/graphql`;
+  const client = new GqlClient(url, 1);
+  const bump = async () => {
+    if (kind === 'graphql-ws') await client.ok('mutation { bump }');
+    else if (!(await fetch(`http://127.0.0.1:${port}/bump`, { method: 'POST' })).ok) throw new Error('ws floor: bump refused');
+  };
   try {
-    const url = `http://127.0.0.1:${port}/graphql`;
     await subs.start(url, 'none', 'bare', count);
-    const client = new GqlClient(url, 1);
     const last: number[] = [];
     for (let i = 1; i <= rounds; i++) {
-      await client.ok('mutation { bump }');
+      if (kind === 'ws floor') await sleep(150); // as between the gateway's changes: the sockets' buffers drained
+      await bump();
       const t0 = process.hrtime.bigint();
       const got = await subs.reached(i, 10_000);
       if ('last' in got) last.push(usBetween(t0, got.last));
     }
-    client.close();
     const s = summary(last);
-    console.log(`  bare graphql-ws fan-out to ${count}: p50 ${fmt(ms(s.p50))} ms, p99 ${fmt(ms(s.p99))} ms`);
+    console.log(`  ${kind} fan-out to ${count}: p50 ${fmt(ms(s.p50))} ms, p99 ${fmt(ms(s.p99))} ms`);
     return s;
   } finally {
+    client.close();
     await subs.stop();
     await bare.stop();
   }
@@ -1771,7 +1791,8 @@ async function scenarioCurves(env: PgEnv): Promise<void> {
     const ids = await userIdsOf(sql, fixture!.organizationId);
     let next = 0;
     for (const count of c.subscribers) {
-      const bare = await bareFanout(count, c.fanoutChanges);
+      const bare = await fanoutBaseline('graphql-ws', count, c.fanoutChanges);
+      const floor = await fanoutBaseline('ws floor', count, c.fanoutChanges);
       const subs = new Subscribers();
       try {
         const ready = await subs.start(env.gw.url, fixture!.tokens.SUPERVISOR, fixture!.organizationId, count);
@@ -1805,6 +1826,15 @@ async function scenarioCurves(env: PgEnv): Promise<void> {
           baseline: { label: 'bare graphql-ws, same subscribers', value: ms(bare.p99) },
           ...(count === 5000 ? { target: { text: '≤ 150 ms', pass: ms(s.p99) <= 150 } } : {}),
           note: `p50 ${fmt(ms(s.p50))} ms`,
+        });
+        report.add({
+          scenario,
+          case: `fan-out floor, ${n(count)} subscribers: one pre-built frame per socket, no GraphQL (bench/raw-ws.ts)`,
+          metric: 'last receipt p99',
+          value: ms(floor.p99),
+          unit: 'ms',
+          baseline: { label: 'the gateway, same run', value: ms(s.p99) },
+          note: `p50 ${fmt(ms(floor.p50))} ms`,
         });
       } finally {
         await subs.stop();
