@@ -4,8 +4,9 @@
  * this machine, with nothing else on the way. It speaks just enough of the
  * graphql-transport-ws protocol for the bench's graphql-ws subscribers
  * (connection_init → connection_ack, subscribe → next, ping → pong,
- * complete), executes no GraphQL and reads no database: POST /bump answers
- * at once, then, on the next turn of the event loop, builds one `next`
+ * complete), executes no GraphQL and reads no database: a POST to /graphql
+ * (the bench's `mutation { bump }`, as on bench/bare.ts) answers at once,
+ * then, on the next turn of the event loop, builds one `next`
  * payload and sends it to every subscription in one synchronous loop, a
  * frame per socket. The gateway and the bare graphql-ws server deliver the
  * same message through GraphQL; this is the part no server of this stack can
@@ -37,9 +38,10 @@ const server = createServer((req, res) => {
     res.writeHead(200).end('ok');
     return;
   }
-  if (req.url === '/bump' && req.method === 'POST') {
+  if (req.url === '/graphql' && req.method === 'POST') {
+    req.resume(); // the body is the bump mutation; nothing else is asked of this server
     inUse += 1;
-    res.writeHead(200, { 'content-type': 'text/plain' }).end(String(inUse));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(`{"data":{"bump":${inUse}}}`);
     setImmediate(() => {
       const json = payload();
       for (const { socket, prefix } of subscriptions.values()) socket.send(`${prefix}${json}}`);

@@ -1099,9 +1099,7 @@ async function sameWorkFloor(
   return { tps: result.tps, executions: users, started, result };
 }
 
-/** The bare yoga+pg server (bench/bare.ts) under the storm's concurrency: 1 pool, then `pools` pools. */
-/** Starts bench/bare.ts on a free port and waits for its /readyz; `stop` ends it. */
-/** A baseline server of the bench (bench/bare.ts unless `script` names another), started on a free port. */
+/** Starts a baseline server (bench/bare.ts, or `script`) on a free port and waits for its /readyz; `stop` ends it. */
 async function startBare(
   label: string,
   env: Record<string, string>,
@@ -1166,6 +1164,7 @@ async function bareCheckoutLatencies(
   }
 }
 
+/** The bare yoga+pg server (bench/bare.ts) under the storm's concurrency: 1 pool, then `pools` pools. */
 async function bareBaseline(
   server: PgServer,
   database: string,
@@ -1466,16 +1465,12 @@ async function fanoutBaseline(kind: 'graphql-ws' | 'ws floor', count: number, ro
   const subs = new Subscribers();
   const url = `http://127.0.0.1:${port}/graphql`;
   const client = new GqlClient(url, 1);
-  const bump = async () => {
-    if (kind === 'graphql-ws') await client.ok('mutation { bump }');
-    else if (!(await fetch(`http://127.0.0.1:${port}/bump`, { method: 'POST' })).ok) throw new Error('ws floor: bump refused');
-  };
   try {
     await subs.start(url, 'none', 'bare', count);
     const last: number[] = [];
     for (let i = 1; i <= rounds; i++) {
       if (kind === 'ws floor') await sleep(150); // as between the gateway's changes: the sockets' buffers drained
-      await bump();
+      await client.ok('mutation { bump }');
       const t0 = process.hrtime.bigint();
       const got = await subs.reached(i, 10_000);
       if ('last' in got) last.push(usBetween(t0, got.last));
