@@ -104,6 +104,8 @@ interface OrgState {
   /** The pools of the last snapshot sent (JSON), and the number of its read (see `reads`); 0 before the first. */
   lastSent: string | null;
   lastSentRead: number;
+  /** The number (see `reads`) of the newest seatUsage subscriber. */
+  newestJoin: number;
 }
 
 /** A slow event subscriber is dropped rather than let memory grow without bound. */
@@ -142,6 +144,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
         lastStart: -Infinity,
         lastSent: null,
         lastSentRead: 0,
+        newestJoin: 0,
       };
       orgs.set(id, s);
     }
@@ -212,7 +215,8 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       }
       // The subscribers of this moment (one who joins during the fan-out reads its own first snapshot), a batch
       // per turn. No await after the last batch: its pushes and the scheduling below happen in one turn.
-      const channels = payload ? [...s.seat] : [];
+      // Nobody joined since (the usual case of a repeat): no subscriber to walk.
+      const channels = payload && s.newestJoin > since ? [...s.seat] : [];
       for (let i = 0; payload && i < channels.length; i += FANOUT_BATCH) {
         if (i > 0) await nextTurn();
         for (const channel of channels.slice(i, i + FANOUT_BATCH)) {
@@ -357,7 +361,8 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
         },
       });
       s.seat.add(channel);
-      joinedAt.set(channel, ++reads);
+      s.newestJoin = ++reads;
+      joinedAt.set(channel, s.newestJoin);
       changed(1);
       return channel;
     },
