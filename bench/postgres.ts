@@ -30,6 +30,8 @@ export interface PgServer {
   createDatabase(name: string): Promise<string>;
   /** SHOW of the settings that matter for the figures. */
   settings(): Promise<Record<string, string>>;
+  /** The postmaster's pid (its backends are its children), null once it is gone. */
+  pid(): number | null;
   stop(): Promise<void>;
 }
 
@@ -162,6 +164,7 @@ export async function startPostgres(options: StartOptions = {}): Promise<PgServe
       for (const n of names) out[n] = (await query<Record<string, string>>(`show ${n}`))[0]?.[n] ?? '?';
       return out;
     },
+    pid: () => postmasterPid ?? readPostmasterPid(dir),
     async stop() {
       await stop();
       untrackServer();

@@ -26,7 +26,7 @@
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { scenarioBombs } from './bombs.ts';
 import { scenarioImport } from './import.ts';
@@ -396,7 +396,6 @@ function lastError(output: string): string | null {
   }
 }
 
-/** CPU time (user + system) a process has used so far, ms (from /proc; NaN without it). */
 /** User and system (kernel) CPU time of process `pid` so far, ms (NaN when it is gone). */
 function cpuTimesOf(pid: number): { user: number; system: number } {
   try {
@@ -407,6 +406,47 @@ function cpuTimesOf(pid: number): { user: number; system: number } {
     return { user: Number.NaN, system: Number.NaN };
   }
 }
+
+/** CPU used so far (user + system, ms) by a server under test, by PostgreSQL and by this bench process (its HTTP clients). */
+interface CpuSplit {
+  server: number;
+  postgres: number;
+  bench: number;
+}
+
+/**
+ * The postmaster's CPU, its live children's (the backends, the WAL writer …)
+ * and that of the children it has reaped (cutime, cstime), ms; NaN without /proc.
+ */
+function postgresCpuMs(postmaster: number | null): number {
+  if (postmaster === null) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${postmaster}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    let ticks = Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]);
+    for (const p of processTimes().values()) if (p.ppid === postmaster) ticks += p.ticks;
+    return (ticks * 1000) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function cpuSplit(server: PgServer, serverPid: number): CpuSplit {
+  const s = cpuTimesOf(serverPid);
+  const own = process.cpuUsage();
+  return { server: s.user + s.system, postgres: postgresCpuMs(server.pid()), bench: (own.user + own.system) / 1000 };
+}
+
+/** CPU per request between two splits, ms. */
+function cpuPer(a: CpuSplit, b: CpuSplit, requests: number): CpuSplit {
+  return {
+    server: (b.server - a.server) / requests,
+    postgres: (b.postgres - a.postgres) / requests,
+    bench: (b.bench - a.bench) / requests,
+  };
+}
+
+const cpuTotal = (c: CpuSplit) => c.server + c.postgres + c.bench;
 
 /** Interleaves the organizations' users (one of each in turn), so a multi-organization storm spreads over every pool. */
 function interleave(orgs: StormOrg[]): { token: string; userId: string }[] {
@@ -814,7 +854,9 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
   );
   const orgs1: StormOrg[] = [{ fixture: one!, users: await userIdsOf(sql, one!.organizationId) }];
   const cpu1 = cpuTimesOf(env.gw.pid);
+  const split1 = cpuSplit(server, env.gw.pid);
   const counted = await countStatements(server, env.dbName, () => runStorm(client, orgs1, storm.clients));
+  const perStart1 = cpuPer(split1, cpuSplit(server, env.gw.pid), counted.result.requests);
   const cpuAfter1 = cpuTimesOf(env.gw.pid);
   const cpuPerStart1 = (cpuAfter1.user + cpuAfter1.system - cpu1.user - cpu1.system) / counted.result.requests;
   const systemPerStart1 = (cpuAfter1.system - cpu1.system) / counted.result.requests;
@@ -839,6 +881,7 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
     baseline: { label: 'bare yoga+pg, CPU per request, same storm', value: bare.cpuMsPerRequest },
     note: `of which ${fmt(systemPerStart1)} ms in the kernel (bare: ${fmt(bare.systemMsPerRequest)} ms)`,
   });
+  cpuSplitFigures(label1, perStart1, bare.split);
   report.add({
     scenario: 'R-PERF-1 login storm',
     case: label1,
@@ -891,8 +934,10 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
   const orgs100: StormOrg[] = [];
   for (const f of fixtures) orgs100.push({ fixture: f, users: await userIdsOf(sql, f.organizationId) });
   const cpu100 = cpuTimesOf(env.gw.pid);
+  const split100 = cpuSplit(server, env.gw.pid);
   const counted100 = await countStatements(server, env.dbName, () => runStorm(client, orgs100, multi.clients));
   const o100 = counted100.result;
+  const perStart100 = cpuPer(split100, cpuSplit(server, env.gw.pid), o100.requests);
   const cpuAfter100 = cpuTimesOf(env.gw.pid);
   console.log(`  top statements of the ${multi.orgs}-organization storm (pg_stat_statements, by total time):`);
   for (const t of counted100.top.slice(0, 6))
@@ -921,6 +966,7 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
     baseline: { label: 'bare yoga+pg, CPU per request, same storm', value: bare.cpuMsPerRequest },
     note: `user + system time of the gateway process (/proc), robust to other load: the cost of the request path itself; of which ${fmt(systemPerStart100)} ms in the kernel (bare: ${fmt(bare.systemMsPerRequest)} ms)`,
   });
+  cpuSplitFigures(label100, perStart100, bare.split);
   for (const p of pairs.filter((p) => p.pools > 1))
     report.add({
       scenario: 'R-PERF-1 login storm',
@@ -1164,13 +1210,52 @@ async function bareCheckoutLatencies(
   }
 }
 
+/**
+ * Where a storm's CPU goes, per start, next to the bare yoga+pg server's per
+ * request in its 100-pool run: PostgreSQL (every backend: the start's one
+ * statement against the bare server's two UPDATEs), the bench's own HTTP
+ * clients, and the sum with the gateway's. On a machine whose cores are all
+ * busy, throughput cannot pass cores / that sum.
+ */
+function cpuSplitFigures(label: string, gateway: CpuSplit, bare: CpuSplit): void {
+  const scenario = 'R-PERF-1 login storm';
+  const baseline = (value: number, what: string) => ({ label: `bare yoga+pg, ${what} per request, ${S.multi.orgs} pools`, value });
+  report.add({
+    scenario,
+    case: label,
+    metric: 'PostgreSQL CPU per startSession',
+    value: gateway.postgres,
+    unit: 'ms',
+    baseline: baseline(bare.postgres, 'PostgreSQL CPU'),
+    note: 'the postmaster, its backends and the children it reaped (/proc)',
+  });
+  report.add({
+    scenario,
+    case: label,
+    metric: 'bench clients CPU per startSession',
+    value: gateway.bench,
+    unit: 'ms',
+    baseline: baseline(bare.bench, 'bench clients CPU'),
+  });
+  const cores = availableParallelism();
+  report.add({
+    scenario,
+    case: label,
+    metric: 'CPU per startSession, gateway + PostgreSQL + clients',
+    value: cpuTotal(gateway),
+    unit: 'ms',
+    baseline: baseline(cpuTotal(bare), 'the same sum'),
+    note: `on ${cores} cores at most ${n(Math.round((cores * 1000) / cpuTotal(gateway)))} /s (bare: ${n(Math.round((cores * 1000) / cpuTotal(bare)))} /s)`,
+  });
+}
+
 /** The bare yoga+pg server (bench/bare.ts) under the storm's concurrency: 1 pool, then `pools` pools. */
 async function bareBaseline(
   server: PgServer,
   database: string,
   clients: number,
   pools: number,
-): Promise<{ onePool: number; manyPools: number; cpuMsPerRequest: number; systemMsPerRequest: number }> {
+): Promise<{ onePool: number; manyPools: number; cpuMsPerRequest: number; systemMsPerRequest: number; split: CpuSplit }> {
   const bare = await startBare('bare yoga+pg', { BARE_DATABASE_URL: server.url(database), POOL_SIZE: String(opts.poolSize) });
   const { port } = bare;
   try {
@@ -1184,15 +1269,17 @@ async function bareBaseline(
     await run(() => 1); // warm-up
     const onePool = await run(() => 1);
     const cpu0 = cpuTimesOf(bare.pid);
+    const split0 = cpuSplit(server, bare.pid);
     const manyPools = await run((i) => (i % pools) + 1);
+    const split = cpuPer(split0, cpuSplit(server, bare.pid), S.bareRequests);
     const cpu1 = cpuTimesOf(bare.pid);
     const cpuMsPerRequest = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / S.bareRequests;
     const systemMsPerRequest = (cpu1.system - cpu0.system) / S.bareRequests;
     client.close();
     console.log(
-      `  bare yoga+pg: ${onePool.toFixed(0)}/s on 1 pool, ${manyPools.toFixed(0)}/s on ${pools} pools; ${cpuMsPerRequest.toFixed(3)} ms CPU per request`,
+      `  bare yoga+pg: ${onePool.toFixed(0)}/s on 1 pool, ${manyPools.toFixed(0)}/s on ${pools} pools; ${cpuMsPerRequest.toFixed(3)} ms CPU per request (PostgreSQL ${fmt(split.postgres)} ms, bench clients ${fmt(split.bench)} ms)`,
     );
-    return { onePool, manyPools, cpuMsPerRequest, systemMsPerRequest };
+    return { onePool, manyPools, cpuMsPerRequest, systemMsPerRequest, split };
   } finally {
     await bare.stop();
   }
