@@ -18,6 +18,7 @@ const LANDED = new Map<string, string>([
   ['2026_12_01_0011_security_keys.ts', '354c6fb24f63e7ac13ba9e1274b31cc62ca3e1af7bbfb5abe6946c7225bdf88f'],
   ['2026_12_01_0012_reservations.ts', '7b5b267dd9d508a0bb3af028a4ec4565123aaec5d0a994b6f85805ef35d808fb'],
   ['2026_12_01_0013_allocation_revision.ts', '82687699fea29d607f4438d4bfc5ca4b8d5e878cd6e53c208c406d09461d12f1'],
+  ['2026_12_02_0014_events_single_index.ts', '9e550b777cea5e090bf10275b5cfc4bccc6cc3b73121cfa80027e45e6dabb71b'],
 ]);
 
 const DIR = new URL('../../migrations/', import.meta.url);
