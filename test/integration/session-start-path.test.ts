@@ -176,3 +176,42 @@ for (const kind of DATABASES) {
     });
   });
 }
+
+/*
+ * The one-statement start judges the licence at every start's own time, even
+ * with nothing in the database changed since the organization became known:
+ * the last instant of the grace period still starts a regular seat, the
+ * instant it ends the same start is a demo one (R-LIFE-4, R-DEMO-1).
+ */
+for (const kind of DATABASES) {
+  describe(`${kind}: the licence judged at each start's time`, () => {
+    let gw: TestGateway;
+
+    beforeAll(async () => {
+      gw = await startGateway(kind, { now: NOW, trustedKeys: TRUSTED_KEYS });
+    });
+    afterAll(() => gw.close());
+
+    it('[R-LIFE-4][R-DEMO-1] the start just before the grace period ends takes a regular seat; the next, at its end, is a demo session', async () => {
+      const org = await licensedOrg(gw, STORM, [
+        { product: 'BASE', quantity: 5 },
+        { product: 'AGENT_SEAT', quantity: 5 },
+      ]);
+      const group = await createGroup(gw, org, 'Agents', ['BASE', 'AGENT_SEAT']);
+      const staff = await createUsers(gw, org, 4, { configurationGroupId: group });
+      const license = await gw.ok<{ organization: { license: { graceUntil: string } } }>(
+        `query($id: ID!) { organization(id: $id) { license { graceUntil } } }`,
+        { id: org.organizationId },
+        org.admin,
+      );
+      const graceUntil = new Date(license.organization.license.graceUntil).getTime();
+      // Known to the process: the next starts may take the one statement.
+      expect(await startSession(gw, org, staff[0]!)).toMatchObject({ granted: true, session: { seatKind: 'REGULAR' } });
+      gw.clock.set(new Date(graceUntil - 1));
+      expect(await startSession(gw, org, staff[1]!)).toMatchObject({ granted: true, session: { seatKind: 'REGULAR' } });
+      gw.clock.set(new Date(graceUntil));
+      const late = await startSession(gw, org, staff[2]!);
+      expect(late.session?.seatKind ?? late.denial?.code).toBe('DEMO');
+    });
+  });
+}
