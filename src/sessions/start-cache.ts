@@ -6,6 +6,13 @@ export interface StartCacheEntry {
   revision: number;
   org: Organization;
   keys: LicenseKey[];
+  /**
+   * The one-statement start's judgement of these keys (start.ts,
+   * directSeatProducts): the seat products it may take (null: none, the probe
+   * path decides), valid for effective instants from `from` until `until`
+   * (ms; null: no transition ahead).
+   */
+  direct?: { from: number; until: number | null; seatProducts: readonly string[] | null };
 }
 
 /**

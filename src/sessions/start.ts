@@ -40,7 +40,7 @@ import { isId, newId } from '../ids.ts';
 import { dayOf } from '../licensing/billing.ts';
 import { demoStartFits as fitsDemoLimit } from '../licensing/demo-switch.ts';
 import { type EntitlementView, entitlementsOf } from '../licensing/entitlements.ts';
-import type { LicenseStatusResult } from '../licensing/lifecycle.ts';
+import { effectiveInstant, nextTransitionAt, type LicenseStatusResult } from '../licensing/lifecycle.ts';
 import { grantsWithFacts, holdsLicenceNeedingFacts, needsHolderFacts } from '../licensing/holder-facts.ts';
 import { kindOfSeat } from '../licensing/metering.ts';
 import { admitSeat, type BoundRefusal } from '../licensing/reservations.ts';
@@ -65,6 +65,7 @@ import { findOrganization } from '../tenancy/tenancy.repository.ts';
 import { recordDenial } from './denials.ts';
 import { endSessionRows, expireDue, expiresCapMs, SYSTEM } from './end.ts';
 import type { Session } from './session.ts';
+import type { StartCacheEntry } from './start-cache.ts';
 import * as repo from './sessions.repository.ts';
 
 export interface StartResult {
@@ -303,12 +304,8 @@ async function startDirect(ctx: Context, userId: string, deviceId: string | null
   } catch {
     return null; // the probe path gives the error, in its order (NOT_FOUND before FORBIDDEN)
   }
-  const licensing = licensingFrom(ctx, last.org, last.keys);
-  if (!licensing.status.fullUse) return null;
-  const seatPools = concurrentSeatProducts(licensing.catalog, licensing.entitlements);
-  // A seat whose holder needs a recorded fact (R-2FA-2) is decided with the fact, by the transactional path.
-  if (seatPools.length === 0 || seatPools.some(needsHolderFacts)) return null;
-  const seatProducts = seatPools.map((p) => p.code);
+  const seatProducts = directSeatProducts(ctx, last);
+  if (seatProducts === null) return null;
   const session = newSession(ctx, orgId, userId, ctx.clock.now(), [], deviceId);
   const { product, taken, overdue } = await startStatement(
     ctx,
@@ -319,6 +316,30 @@ async function startDirect(ctx: Context, userId: string, deviceId: string | null
   if (product && !taken && !overdue) return refused(refusal({ code: 'NO_SEAT_AVAILABLE', product }));
   if (!product || !taken) return null;
   return granted({ ...session, seat_kind: taken.seat_kind }, [], []);
+}
+
+/**
+ * The seat products the one statement may take for `last`'s organization at
+ * this start's effective instant (R-LIFE-6: max(now, high-water time)); null
+ * when the probe path must decide: no full use, no seat licence, or a seat
+ * whose holder needs a recorded fact (R-2FA-2). The licence state and its
+ * entitlements change only at `nextTransitionAt`, so the answer is kept on
+ * the cache entry for the span from the instant it was judged at to that
+ * transition: a storm judges the licence once, not once per start. A new
+ * probe (another revision) replaces the entry and the answer with it; an
+ * instant outside the span (a clock set back, a transition reached) judges
+ * it again.
+ */
+function directSeatProducts(ctx: Context, last: StartCacheEntry): readonly string[] | null {
+  const at = effectiveInstant(ctx.clock.now(), last.org.clock_high_water).getTime();
+  const known = last.direct;
+  if (known && at >= known.from && (known.until === null || at < known.until)) return known.seatProducts;
+  const licensing = licensingFrom(ctx, last.org, last.keys);
+  const seatPools = licensing.status.fullUse ? concurrentSeatProducts(licensing.catalog, licensing.entitlements) : [];
+  const seatProducts = seatPools.length === 0 || seatPools.some(needsHolderFacts) ? null : seatPools.map((p) => p.code);
+  const until = nextTransitionAt(licensing.status);
+  last.direct = { from: licensing.status.effectiveAt.getTime(), until: until === null ? null : until.getTime(), seatProducts };
+  return seatProducts;
 }
 
 /**
