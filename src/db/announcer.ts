@@ -26,6 +26,7 @@
  * until their hubs' next reconciliation (live/hub.ts, every 30 s); the
  * change itself is committed, in the event log and in every read.
  */
+import { isId } from '../ids.ts';
 
 /** The NOTIFY channel of live updates; every gateway process LISTENs on it. */
 export const LIVE_CHANNEL = 'gateway_live';
@@ -55,6 +56,31 @@ export function noticePayload(organizationId: string, ids: readonly string[]): s
   const notice: LiveNotice =
     sorted.length <= IDS_PER_NOTICE ? { o: organizationId, ids: sorted } : { o: organizationId, from: sorted[0], to: sorted.at(-1) };
   return JSON.stringify(notice);
+}
+
+/**
+ * The notice a payload on LIVE_CHANNEL holds, or null when it is not one
+ * noticePayload writes: any database user can NOTIFY on the channel, and the
+ * ids go into the hub's reads. Ids are ids (1 to 100 of them), or a range of
+ * two ids in order.
+ *
+ * @example
+ * parseNotice(noticePayload(org, [id])); // { o: org, ids: [id] }
+ * parseNotice('{"o":"x","ids":[]}'); // null
+ */
+export function parseNotice(payload: string): LiveNotice | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const { o, ids, from, to } = value as Record<string, unknown>;
+  const anId = (v: unknown): v is string => typeof v === 'string' && isId(v);
+  if (!anId(o)) return null;
+  if (ids !== undefined) return Array.isArray(ids) && ids.length > 0 && ids.length <= IDS_PER_NOTICE && ids.every(anId) ? { o, ids } : null;
+  return anId(from) && anId(to) && from <= to ? { o, from, to } : null;
 }
 
 /** Sends one statement of `pg_notify(channel, payload)` calls (on PGlite: hands them to this process's listeners). */

@@ -81,7 +81,7 @@ export function insertEventFrom(
     select ${sql.join(values)} from ${sql.table(source)}`;
 }
 
-export { LIVE_CHANNEL, type LiveNotice } from '../db/announcer.ts';
+export { LIVE_CHANNEL, parseNotice, type LiveNotice } from '../db/announcer.ts';
 
 /**
  * Announces new events of one organization (R-LIVE-1) after the commit

@@ -3,7 +3,7 @@ import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { DatabaseHandle } from '../db/database.ts';
 import type { LicenseEvent as EventRow } from '../events/event.ts';
-import { eventsAfter, eventsByIds, eventsInRange, LIVE_CHANNEL, type LiveNotice } from '../events/events.repository.ts';
+import { eventsAfter, eventsByIds, eventsInRange, LIVE_CHANNEL, parseNotice } from '../events/events.repository.ts';
 import { seatUsage, type SeatUsageSnapshot } from '../sessions/seat-usage.ts';
 import { findOrganization } from '../tenancy/tenancy.repository.ts';
 import { Channel } from './channel.ts';
@@ -248,12 +248,9 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   }
 
   async function onNotice(payload: string): Promise<void> {
-    let notice: LiveNotice;
-    try {
-      notice = JSON.parse(payload) as LiveNotice;
-    } catch {
-      return;
-    }
+    // Not one the announcer wrote (any database user can NOTIFY): nothing of it reaches a read.
+    const notice = parseNotice(payload);
+    if (notice === null) return;
     const s = orgs.get(notice.o);
     if (!s) return;
     scheduleSnapshot(notice.o);
