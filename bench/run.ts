@@ -407,9 +407,14 @@ function cpuTimesOf(pid: number): { user: number; system: number } {
   }
 }
 
-/** CPU used so far (user + system, ms) by a server under test, by PostgreSQL and by this bench process (its HTTP clients). */
+/**
+ * CPU used (user + system, ms) by a server under test (`serverSystem`: of
+ * which in the kernel), by PostgreSQL and by this bench process (its HTTP
+ * clients): so far, or per request (cpuPer).
+ */
 interface CpuSplit {
   server: number;
+  serverSystem: number;
   postgres: number;
   bench: number;
 }
@@ -434,13 +439,19 @@ function postgresCpuMs(postmaster: number | null): number {
 function cpuSplit(server: PgServer, serverPid: number): CpuSplit {
   const s = cpuTimesOf(serverPid);
   const own = process.cpuUsage();
-  return { server: s.user + s.system, postgres: postgresCpuMs(server.pid()), bench: (own.user + own.system) / 1000 };
+  return {
+    server: s.user + s.system,
+    serverSystem: s.system,
+    postgres: postgresCpuMs(server.pid()),
+    bench: (own.user + own.system) / 1000,
+  };
 }
 
 /** CPU per request between two splits, ms. */
 function cpuPer(a: CpuSplit, b: CpuSplit, requests: number): CpuSplit {
   return {
     server: (b.server - a.server) / requests,
+    serverSystem: (b.serverSystem - a.serverSystem) / requests,
     postgres: (b.postgres - a.postgres) / requests,
     bench: (b.bench - a.bench) / requests,
   };
@@ -853,13 +864,9 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
     `  activation of the storm key with ${n(storm.agents)} users: ${act.ms.toFixed(0)} ms${act.mode === 'batches' ? ` (last of ${act.batches} batches)` : ''}`,
   );
   const orgs1: StormOrg[] = [{ fixture: one!, users: await userIdsOf(sql, one!.organizationId) }];
-  const cpu1 = cpuTimesOf(env.gw.pid);
   const split1 = cpuSplit(server, env.gw.pid);
   const counted = await countStatements(server, env.dbName, () => runStorm(client, orgs1, storm.clients));
   const perStart1 = cpuPer(split1, cpuSplit(server, env.gw.pid), counted.result.requests);
-  const cpuAfter1 = cpuTimesOf(env.gw.pid);
-  const cpuPerStart1 = (cpuAfter1.user + cpuAfter1.system - cpu1.user - cpu1.system) / counted.result.requests;
-  const systemPerStart1 = (cpuAfter1.system - cpu1.system) / counted.result.requests;
   const o1 = counted.result;
   checkStorm('1 organization', o1, storm.capacity + storm.emergency);
   const label1 = `PostgreSQL, 1 org × ${n(storm.agents)}, pool ${n(storm.capacity)}+${n(storm.emergency)}, ${storm.clients} clients`;
@@ -876,10 +883,10 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
     scenario: 'R-PERF-1 login storm',
     case: label1,
     metric: 'gateway CPU per startSession',
-    value: cpuPerStart1,
+    value: perStart1.server,
     unit: 'ms',
-    baseline: { label: 'bare yoga+pg, CPU per request, same storm', value: bare.cpuMsPerRequest },
-    note: `of which ${fmt(systemPerStart1)} ms in the kernel (bare: ${fmt(bare.systemMsPerRequest)} ms)`,
+    baseline: { label: 'bare yoga+pg, CPU per request, same storm', value: bare.split.server },
+    note: `of which ${fmt(perStart1.serverSystem)} ms in the kernel (bare: ${fmt(bare.split.serverSystem)} ms)`,
   });
   cpuSplitFigures(label1, perStart1, bare.split);
   report.add({
@@ -933,19 +940,15 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
   for (const f of fixtures) await populate(client, sql, f, multi.agents, multi.capacity, multi.emergency, env.gw);
   const orgs100: StormOrg[] = [];
   for (const f of fixtures) orgs100.push({ fixture: f, users: await userIdsOf(sql, f.organizationId) });
-  const cpu100 = cpuTimesOf(env.gw.pid);
   const split100 = cpuSplit(server, env.gw.pid);
   const counted100 = await countStatements(server, env.dbName, () => runStorm(client, orgs100, multi.clients));
   const o100 = counted100.result;
   const perStart100 = cpuPer(split100, cpuSplit(server, env.gw.pid), o100.requests);
-  const cpuAfter100 = cpuTimesOf(env.gw.pid);
   console.log(`  top statements of the ${multi.orgs}-organization storm (pg_stat_statements, by total time):`);
   for (const t of counted100.top.slice(0, 6))
     console.log(
       `    ${String(t.calls).padStart(6)} calls ${t.meanMs.toFixed(3).padStart(8)} ms mean ${t.totalMs.toFixed(0).padStart(7)} ms total  ${t.query}`,
     );
-  const cpuPerStart100 = (cpuAfter100.user + cpuAfter100.system - cpu100.user - cpu100.system) / o100.requests;
-  const systemPerStart100 = (cpuAfter100.system - cpu100.system) / o100.requests;
   checkStorm(`${multi.orgs} organizations`, o100, multi.orgs * (multi.capacity + multi.emergency));
   const label100 = `PostgreSQL, ${multi.orgs} orgs × ${multi.agents}, pools ${multi.capacity}+${multi.emergency}, ${multi.clients} clients`;
   stormFigures('R-PERF-1 login storm', label100, o100, { label: pgbenchLabel(pg100), tps: pg100.tps }, true);
@@ -961,10 +964,10 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
     scenario: 'R-PERF-1 login storm',
     case: label100,
     metric: 'gateway CPU per startSession',
-    value: cpuPerStart100,
+    value: perStart100.server,
     unit: 'ms',
-    baseline: { label: 'bare yoga+pg, CPU per request, same storm', value: bare.cpuMsPerRequest },
-    note: `user + system time of the gateway process (/proc), robust to other load: the cost of the request path itself; of which ${fmt(systemPerStart100)} ms in the kernel (bare: ${fmt(bare.systemMsPerRequest)} ms)`,
+    baseline: { label: 'bare yoga+pg, CPU per request, same storm', value: bare.split.server },
+    note: `user + system time of the gateway process (/proc), robust to other load: the cost of the request path itself; of which ${fmt(perStart100.serverSystem)} ms in the kernel (bare: ${fmt(bare.split.serverSystem)} ms)`,
   });
   cpuSplitFigures(label100, perStart100, bare.split);
   for (const p of pairs.filter((p) => p.pools > 1))
@@ -1255,7 +1258,7 @@ async function bareBaseline(
   database: string,
   clients: number,
   pools: number,
-): Promise<{ onePool: number; manyPools: number; cpuMsPerRequest: number; systemMsPerRequest: number; split: CpuSplit }> {
+): Promise<{ onePool: number; manyPools: number; split: CpuSplit }> {
   const bare = await startBare('bare yoga+pg', { BARE_DATABASE_URL: server.url(database), POOL_SIZE: String(opts.poolSize) });
   const { port } = bare;
   try {
@@ -1268,18 +1271,14 @@ async function bareBaseline(
     };
     await run(() => 1); // warm-up
     const onePool = await run(() => 1);
-    const cpu0 = cpuTimesOf(bare.pid);
     const split0 = cpuSplit(server, bare.pid);
     const manyPools = await run((i) => (i % pools) + 1);
     const split = cpuPer(split0, cpuSplit(server, bare.pid), S.bareRequests);
-    const cpu1 = cpuTimesOf(bare.pid);
-    const cpuMsPerRequest = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / S.bareRequests;
-    const systemMsPerRequest = (cpu1.system - cpu0.system) / S.bareRequests;
     client.close();
     console.log(
-      `  bare yoga+pg: ${onePool.toFixed(0)}/s on 1 pool, ${manyPools.toFixed(0)}/s on ${pools} pools; ${cpuMsPerRequest.toFixed(3)} ms CPU per request (PostgreSQL ${fmt(split.postgres)} ms, bench clients ${fmt(split.bench)} ms)`,
+      `  bare yoga+pg: ${onePool.toFixed(0)}/s on 1 pool, ${manyPools.toFixed(0)}/s on ${pools} pools; ${split.server.toFixed(3)} ms CPU per request (PostgreSQL ${fmt(split.postgres)} ms, bench clients ${fmt(split.bench)} ms)`,
     );
-    return { onePool, manyPools, cpuMsPerRequest, systemMsPerRequest, split };
+    return { onePool, manyPools, split };
   } finally {
     await bare.stop();
   }
