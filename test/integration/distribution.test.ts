@@ -130,5 +130,22 @@ for (const kind of DATABASES) {
         .map((r) => `${r.key_name} → ${r.referenced}`);
       expect(offending).toEqual([]);
     });
+
+    // Every index is written by every insert into its table: a start writes a session, its seat, a usage
+    // point and an event, so an index repeating another costs each start a btree insertion and buys nothing.
+    it('[R-PERF-1] no table keeps two indexes of the same definition', async () => {
+      const { rows } = await sql<{ table_name: string; indexes: string }>`
+        select c.relname as table_name, string_agg(ic.relname, ', ' order by ic.relname) as indexes
+        from pg_index i
+        join pg_class c on c.oid = i.indrelid
+        join pg_class ic on ic.oid = i.indexrelid
+        join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = current_schema()
+        group by c.relname, i.indkey::text, i.indclass::text, i.indcollation::text,
+          coalesce(pg_get_expr(i.indexprs, i.indrelid), ''), coalesce(pg_get_expr(i.indpred, i.indrelid), '')
+        having count(*) > 1
+        order by c.relname`.execute(database.db);
+      expect(rows).toEqual([]);
+    });
   });
 }
