@@ -27,6 +27,16 @@ const STORM = 'connect-storm';
 const START = `mutation($input: StartSessionInput!) { startSession(input: $input) { granted denial { code } session { id seatKind } } }`;
 const UPDATE_STATUS = `mutation($input: UpdateUserStatusInput!) { updateUserStatus(input: $input) { user { id status } } }`;
 
+/** A new organization whose `users` agents each hold BASE and AGENT_SEAT (five of each bought). */
+async function agentsOrg(gw: TestGateway, users: number): Promise<{ org: OrgFixture; staff: string[] }> {
+  const org = await licensedOrg(gw, STORM, [
+    { product: 'BASE', quantity: 5 },
+    { product: 'AGENT_SEAT', quantity: 5 },
+  ]);
+  const group = await createGroup(gw, org, 'Agents', ['BASE', 'AGENT_SEAT']);
+  return { org, staff: await createUsers(gw, org, users, { configurationGroupId: group }) };
+}
+
 for (const kind of DATABASES) {
   describe(kind, () => {
     let gw: TestGateway;
@@ -159,12 +169,7 @@ for (const kind of DATABASES) {
     });
 
     it('[R-LIFE-6] a later high-water time recorded by another instance is honoured by the next start (the licence is judged at that time)', async () => {
-      const org2 = await licensedOrg(gw, STORM, [
-        { product: 'BASE', quantity: 5 },
-        { product: 'AGENT_SEAT', quantity: 5 },
-      ]);
-      const group = await createGroup(gw, org2, 'Agents', ['BASE', 'AGENT_SEAT']);
-      const staff = await createUsers(gw, org2, 3, { configurationGroupId: group });
+      const { org: org2, staff } = await agentsOrg(gw, 3);
       expect(await startSession(gw, org2, staff[0]!)).toMatchObject({ granted: true, session: { seatKind: 'REGULAR' } });
       // Another instance saw a time three years on: the one-year licence is over there, so it is here too.
       await sql`update organizations set clock_high_water = ${new Date(NOW.getTime() + 3 * 365 * 86_400_000)} where id = ${org2.organizationId}`.execute(
@@ -193,12 +198,7 @@ for (const kind of DATABASES) {
     afterAll(() => gw.close());
 
     it('[R-LIFE-4][R-DEMO-1] the start just before the grace period ends takes a regular seat; the next, at its end, is a demo session', async () => {
-      const org = await licensedOrg(gw, STORM, [
-        { product: 'BASE', quantity: 5 },
-        { product: 'AGENT_SEAT', quantity: 5 },
-      ]);
-      const group = await createGroup(gw, org, 'Agents', ['BASE', 'AGENT_SEAT']);
-      const staff = await createUsers(gw, org, 4, { configurationGroupId: group });
+      const { org, staff } = await agentsOrg(gw, 4);
       const license = await gw.ok<{ organization: { license: { graceUntil: string } } }>(
         `query($id: ID!) { organization(id: $id) { license { graceUntil } } }`,
         { id: org.organizationId },
