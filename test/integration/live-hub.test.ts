@@ -131,6 +131,24 @@ for (const kind of DATABASES) {
       log.close();
     });
 
+    it('[R-LIVE-1] a read that sends nothing (a change that left the pools as they were) does not hold back the next change', async () => {
+      const { org, ids, seats, log, token } = await quietOrg(1);
+      // A new user changes no pool: its notice causes a read that finds the pools as last sent and sends nothing.
+      const [newcomer] = await createUsers(gw, org, 1);
+      for (;;) {
+        const item = await log.next();
+        if (item.done) throw new Error('event channel closed');
+        if (item.value.type === 'USER_CREATED' && item.value.user_id === newcomer) break;
+      }
+      // Time does not move: the start right after is still the first message of the window, so it goes at once.
+      await start(token, ids[0]!);
+      await started(log, ids);
+      expect(timers.pending()).toBe(0);
+      expect(await next(seats, 2)).toBe(2);
+      seats.close();
+      log.close();
+    });
+
     it('[R-LIVE-1] a burst: one message at once, the rest folded into one trailing message with the exact final state', async () => {
       const { ids, seats, log, token } = await quietOrg(12);
       await start(token, ids[0]!);
