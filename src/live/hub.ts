@@ -36,7 +36,8 @@ const realTimers: HubTimers = {
  * Seat usage is coalesced per organization, leading edge first: the first
  * change after a quiet period is read and sent at once; changes that arrive
  * while that read and send are under way, or within `coalesceMs` of its
- * start, are folded into one trailing snapshot, read after the window. So a
+ * start, are folded into one trailing snapshot, read after the window (a
+ * read that sent nothing opens no window: its start does not count). So a
  * single change goes out without waiting, a storm costs each subscriber at
  * most one message per `coalesceMs`, and the last snapshot is always read
  * after the last change (the final state is exact). One snapshot object is
@@ -201,6 +202,8 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     s.timer = null;
     s.dirty = false; // changes from here on may be missed by this read: they set it again
     s.computing = true;
+    // The window runs from the start of the last read that sent something: one that sends nothing holds back no change.
+    const windowStart = s.lastStart;
     s.lastStart = timers.now();
     try {
       const read = ++reads;
@@ -217,20 +220,24 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       // per turn. No await after the last batch: its pushes and the scheduling below happen in one turn.
       // Nobody joined since (the usual case of a repeat): no subscriber to walk.
       const channels = payload && s.newestJoin > since ? [...s.seat] : [];
+      let sent = false;
       for (let i = 0; payload && i < channels.length; i += FANOUT_BATCH) {
         if (i > 0) await nextTurn();
         for (const channel of channels.slice(i, i + FANOUT_BATCH)) {
           const joined = joinedAt.get(channel) ?? 0;
-          if (read > joined && joined > since) channel.push(payload);
+          if (read > joined && joined > since) {
+            channel.push(payload);
+            sent = true;
+          }
         }
       }
+      if (!sent) s.lastStart = windowStart;
     } catch {
       s.dirty = true; // try again after the window
     } finally {
       s.computing = false;
-      if (s.dirty && s.seat.size > 0 && orgs.get(id) === s) {
-        s.timer = timers.setTimeout(() => void flush(id), Math.max(0, s.lastStart + coalesceMs - timers.now()));
-      }
+      // A change during the read: at once if the window is over, else when it ends (as any change).
+      if (s.dirty && orgs.get(id) === s) scheduleSnapshot(id);
     }
   }
 
