@@ -185,6 +185,42 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
   });
 
   it.skipIf(!HAVE_CHROMIUM)(
+    `[R-LIVE-2][R-LIVE-1] an agent who logs in while the page connects is listed: the page's events subscription starts after its first read${SKIPPED}`,
+    async () => {
+      const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 5 }]);
+      const group = await createGroup(gw, org, 'Agents', ['ACD_AGENT']);
+      const users = await createUsers(gw, org, 2, { configurationGroupId: group, prefix: 'Agent' });
+      const { context, page, problems, foreign } = await openPage();
+      try {
+        // The page's socket, passed through; a session starts after the page read its events and before the server
+        // has its events subscription (what a busy contact center does to every supervisor who opens the page).
+        let held = false;
+        await page.routeWebSocket(/\/graphql$/, (ws) => {
+          const server = ws.connectToServer();
+          ws.onMessage(async (message) => {
+            if (!held && typeof message === 'string' && message.includes('licenseEvents')) {
+              held = true;
+              await start(org, users[0]!);
+            }
+            server.send(message);
+          });
+        });
+        await signIn(page, org.tokens.SUPERVISOR);
+        await poll(() => text(page, 'connection-status')).toBe('Live');
+        await poll(() => text(page, 'pool-ACD_AGENT-inuse')).toBe('1');
+        await start(org, users[1]!);
+        await poll(() => text(page, 'pool-ACD_AGENT-inuse')).toBe('2');
+        await poll(() => page.locator('[data-testid="events"] li[data-type="SESSION_STARTED"]').count()).toBe(2);
+        expect(held).toBe(true);
+        expect(problems).toEqual([]);
+        expect(foreign).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    },
+  );
+
+  it.skipIf(!HAVE_CHROMIUM)(
     `[SESSION_DENIED][R-LIVE-2] a full pool turns agents away and the pool card says how many, live${SKIPPED}`,
     async () => {
       const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 1 }]);

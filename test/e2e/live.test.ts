@@ -2,6 +2,8 @@ import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { DATABASES, freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { appendEvents } from '../../src/events/events.repository.ts';
+import { MAX_REPLAY } from '../../src/live/live.schema.ts';
 import { allPoolCounters } from '../../src/sessions/sessions.repository.ts';
 import { OPERATOR_TOKEN, startGateway, type TestGateway } from '../support/gateway.ts';
 import { ensureStopped, startGatewayProcess, type GatewayProcess } from '../support/launch.ts';
@@ -10,6 +12,7 @@ import { listenOn } from '../support/listen.ts';
 
 const SEAT_USAGE = `subscription($id: ID!) { seatUsage(organizationId: $id) { organizationId at pools { product { code } capacity inUse emergencyCapacity emergencyInUse overageInUse maxPossible peakToday } } }`;
 const EVENTS = `subscription($id: ID!) { licenseEvents(organizationId: $id) { id type user { id } product { code } detail actor } }`;
+const EVENTS_AFTER = `subscription($id: ID!, $after: ID) { licenseEvents(organizationId: $id, after: $after) { id type user { id } } }`;
 const START = `mutation($input: StartSessionInput!) { startSession(input: $input) { granted session { id } denial { code } } }`;
 
 interface Pool {
@@ -134,6 +137,91 @@ for (const kind of DATABASES) {
       expect(started.licenseEvents.user?.id).toBe(ids[0]);
       expect(started.licenseEvents.actor).toMatch(/^token:/);
       sub.dispose();
+      await client.dispose();
+    });
+
+    it('[R-LIVE-1] licenseEvents(after:) replays the events since the one a client read, then goes live: none missed, none twice', async () => {
+      const { org, ids } = await innoOrg(5, 3);
+      // What a page does: read the newest events, then subscribe. An event between the two is not lost.
+      const newest = await gw.ok<{ organization: { events: { edges: { node: { id: string } }[] } } }>(
+        `query($id: ID!) { organization(id: $id) { events(first: 1) { edges { node { id } } } } }`,
+        { id: org.organizationId },
+        org.tokens.INTEGRATOR,
+      );
+      const after = newest.organization.events.edges[0]!.node.id;
+      await gw.ok(START, { input: { userId: ids[0] } }, org.tokens.AGENT_CLIENT);
+      await gw.ok(START, { input: { userId: ids[1] } }, org.tokens.AGENT_CLIENT);
+      const client = wsClient(ws, org.tokens.INTEGRATOR);
+      type Ev = { licenseEvents: { id: string; type: string; user: { id: string } | null } };
+      const sub = collect<Ev>(client, EVENTS_AFTER, { id: org.organizationId, after });
+      await sub.until((v) => v.licenseEvents.user?.id === ids[1]);
+      await gw.ok(START, { input: { userId: ids[2] } }, org.tokens.AGENT_CLIENT);
+      await sub.until((v) => v.licenseEvents.user?.id === ids[2]);
+      const started = sub.values.filter((v) => v.licenseEvents.type === 'SESSION_STARTED').map((v) => v.licenseEvents.user?.id);
+      expect(started).toEqual([ids[0], ids[1], ids[2]]);
+      const seen = sub.values.map((v) => v.licenseEvents.id);
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(seen).not.toContain(after);
+      expect(sub.errors).toEqual([]);
+      sub.dispose();
+      await client.dispose();
+    });
+
+    it("[R-LIVE-1][R-SEC-2] licenseEvents(after:) names an event of the organization: another's or none is NOT_FOUND on that argument", async () => {
+      const { org } = await innoOrg(1, 1);
+      const { org: other } = await innoOrg(1, 1);
+      const theirs = await gw.ok<{ organization: { events: { edges: { node: { id: string } }[] } } }>(
+        `query($id: ID!) { organization(id: $id) { events(first: 1) { edges { node { id } } } } }`,
+        { id: other.organizationId },
+        other.tokens.INTEGRATOR,
+      );
+      const client = wsClient(ws, org.tokens.INTEGRATOR);
+      for (const after of [theirs.organization.events.edges[0]!.node.id, '0190a5b2-0000-7000-8000-000000000000', 'not-an-id']) {
+        const sub = collect<unknown>(client, EVENTS_AFTER, { id: org.organizationId, after });
+        await expect.poll(() => sub.errors.length).toBeGreaterThan(0);
+        expect(JSON.stringify(sub.errors)).toContain('NOT_FOUND');
+        expect(JSON.stringify(sub.errors)).toContain('licenseEvents.after');
+        expect(sub.values).toEqual([]);
+        sub.dispose();
+      }
+      await client.dispose();
+    });
+
+    it(`[R-LIVE-1] licenseEvents(after:) replays at most ${MAX_REPLAY} events: a client further behind is told to read a page`, async () => {
+      const { org } = await innoOrg(1, 1);
+      const newest = await gw.ok<{ organization: { events: { edges: { node: { id: string } }[] } } }>(
+        `query($id: ID!) { organization(id: $id) { events(first: 1) { edges { node { id } } } } }`,
+        { id: org.organizationId },
+        org.tokens.INTEGRATOR,
+      );
+      const after = newest.organization.events.edges[0]!.node.id;
+      const burst = (n: number) =>
+        appendEvents(
+          gw.database.db,
+          Array.from({ length: n }, (_, i) => ({
+            organizationId: org.organizationId,
+            type: 'USER_STATUS_CHANGED' as const,
+            at: new Date(Date.now() + 1000 + i),
+            detail: `burst ${i}`,
+            actor: 'test',
+            apiTokenId: null,
+          })),
+        );
+      await burst(MAX_REPLAY);
+      const client = wsClient(ws, org.tokens.INTEGRATOR);
+      const exactly = collect<{ licenseEvents: { id: string } }>(client, EVENTS_AFTER, { id: org.organizationId, after });
+      await expect.poll(() => exactly.values.length).toBe(MAX_REPLAY);
+      expect(exactly.errors).toEqual([]);
+      exactly.dispose();
+      await burst(1);
+      const behind = collect<unknown>(client, EVENTS_AFTER, { id: org.organizationId, after });
+      await expect.poll(() => behind.errors.length).toBeGreaterThan(0);
+      expect(behind.values).toEqual([]);
+      const refusal = JSON.stringify(behind.errors);
+      expect(refusal).toContain('BAD_USER_INPUT');
+      expect(refusal).toContain('"field":"licenseEvents.after"');
+      expect(refusal).toContain('"rule":"R-LIVE-1"');
+      behind.dispose();
       await client.dispose();
     });
 
