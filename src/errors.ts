@@ -65,6 +65,11 @@ export function notFound(what: string, id: string, gone?: { reason: string; why:
   });
 }
 
+/** NOT_FOUND for an id given in an argument other than the object's own: the message and `extensions.field` name it. */
+export function notFoundAt(field: string, what: string, id: string): GraphQLError {
+  return error('NOT_FOUND', `${field}: ${what} ${id} not found`, { field });
+}
+
 export function unauthenticated(message = 'a valid API token is required: Authorization: Bearer <token>'): GraphQLError {
   return error('UNAUTHENTICATED', message);
 }

@@ -1,13 +1,17 @@
 import { authorize, requireAuthenticated } from '../auth/viewer.ts';
 import type { Context } from '../context.ts';
 import type { LicenseEvent as EventRow } from '../events/event.ts';
-import { notFound } from '../errors.ts';
+import { badInput, notFound, notFoundAt } from '../errors.ts';
+import { eventsAfter, eventsByIds } from '../events/events.repository.ts';
 import { LicenseEventRef } from '../events/events.schema.ts';
 import { isId } from '../ids.ts';
 import { builder } from '../schema/builder.ts';
 import { SeatUsageRef, seatUsageOf } from '../sessions/sessions.schema.ts';
 import { findOrganization } from '../tenancy/tenancy.repository.ts';
 import type { Channel } from './channel.ts';
+
+/** The most events a licenseEvents subscription replays (`after`); a client further behind reads them as a page. */
+export const MAX_REPLAY = 1000;
 
 builder.subscriptionType({
   description: 'Live data over graphql-ws or SSE (R-LIVE-1), for ADMIN, SUPERVISOR and INTEGRATOR tokens and the operator.',
@@ -54,17 +58,49 @@ builder.subscriptionFields((t) => ({
         required: true,
         description: 'The organization to watch; one the token cannot reach is NOT_FOUND (R-SEC-2).',
       }),
+      after: t.arg.id({
+        required: false,
+        description: `Replay first: the events whose ids sort after this one, oldest first, then live, none of them twice. Pass the newest event a client has read (e.g. the first of Organization.events), so that nothing that happened between that read and this subscription is missed. It must be an event of the organization (else NOT_FOUND). More than ${MAX_REPLAY} events since it are refused (BAD_USER_INPUT): read them with Organization.events, then subscribe after the newest.`,
+      }),
     },
     subscribe: async (_root, args, ctx) => {
       const org = await subscribable(ctx, args.organizationId);
+      const after = args.after ?? null;
+      if (after !== null && (!isId(after) || (await eventsByIds(ctx.db, org.id, [after])).length === 0))
+        throw notFoundAt('licenseEvents.after', 'event', after);
       await ctx.live.ready();
+      // Registered before the replay is read: an event committed in between is in the read, the channel or both.
       const channel = ctx.live.subscribeEvents(org.id);
+      let replay: EventRow[] = [];
+      try {
+        if (after !== null) replay = await eventsAfter(ctx.db, org.id, after, MAX_REPLAY + 1);
+      } catch (error) {
+        channel.close();
+        throw error;
+      }
+      if (replay.length > MAX_REPLAY) {
+        channel.close();
+        throw badInput(
+          'licenseEvents.after',
+          `more than ${MAX_REPLAY} events since this one: read them with Organization.events, then subscribe after the newest`,
+          'R-LIVE-1',
+        );
+      }
+      const replayed = new Set(replay.map((row) => row.id));
+      let next = 0;
       return {
         async next() {
-          const item = await channel.next();
           // A subscription lives long: each event gets fresh loaders (users change meanwhile).
-          if (!item.done) ctx.loaders.user.clearAll();
-          return item;
+          if (next < replay.length) {
+            ctx.loaders.user.clearAll();
+            return { value: replay[next++]!, done: false };
+          }
+          for (;;) {
+            const item = await channel.next();
+            if (!item.done && replayed.has(item.value.id)) continue; // replayed already
+            if (!item.done) ctx.loaders.user.clearAll();
+            return item;
+          }
         },
         return: () => channel.return(),
         [Symbol.asyncIterator]() {
