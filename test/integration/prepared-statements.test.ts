@@ -148,3 +148,59 @@ describe.skipIf(!DATABASES.includes('postgres'))('named prepared statements (DAT
     });
   });
 });
+
+/** Every node of an EXPLAIN (FORMAT JSON) plan, depth first. */
+function planNodes(node: Record<string, unknown>): Record<string, unknown>[] {
+  const children = (node.Plans as Record<string, unknown>[] | undefined) ?? [];
+  return [node, ...children.flatMap(planNodes)];
+}
+
+for (const kind of DATABASES) {
+  describe(`the start's plan on ${kind}, made while few sessions are open`, { timeout: 120_000 }, () => {
+    it('[R-PERF-1] the open-session check of a start is a key lookup of that user, not a scan of every open session', async () => {
+      // A gateway started at night plans its start statement once, when few agents are logged in, and keeps
+      // that plan: a check that walked the open sessions would cost each start of the morning storm more
+      // than the last. The plan is read as the server keeps it: generic, made now, on a nearly empty table.
+      const database = await freshDatabase(kind, { poolSize: 1 });
+      const gw = await startGateway(kind, { now: NOW, trustedKeys: TRUSTED_KEYS, database });
+      try {
+        const { org, users } = await agentsOrg(gw, 3);
+        for (const user of users) expect(await start(gw, org, user)).toMatchObject({ granted: true });
+        const [direct] = (
+          await sql<{ statement: string; types: string }>`
+            select statement, array_to_string(parameter_types, ',') as types from pg_prepared_statements
+            where statement like '%having count(*) = 1%'`.execute(gw.database.db)
+        ).rows;
+        expect(direct, 'the direct start is a prepared statement').toBeDefined();
+        const types = direct!.types.split(',');
+        const plan = await gw.database.db.transaction().execute(async (trx) => {
+          await sql`set local plan_cache_mode = force_generic_plan`.execute(trx);
+          await sql.raw(`prepare start_plan_probe(${types.join(', ')}) as ${direct!.statement}`).execute(trx);
+          const { rows } = await sql
+            .raw<{ 'QUERY PLAN': unknown }>(`explain (format json) execute start_plan_probe(${types.map(() => 'null').join(', ')})`)
+            .execute(trx);
+          await sql`deallocate start_plan_probe`.execute(trx);
+          const json = rows[0]!['QUERY PLAN'];
+          return (typeof json === 'string' ? JSON.parse(json) : json) as { Plan: Record<string, unknown> }[];
+        });
+        const check = planNodes(plan[0]!.Plan).filter((n) => n['Relation Name'] === 'sessions' && n.Alias === 'o_s');
+        expect(check, JSON.stringify(plan)).toHaveLength(1);
+        // An index scan's condition, or a bitmap heap scan's index's: what the index is searched by.
+        const cond = planNodes(check[0]!)
+          .map((n) => String(n['Index Cond'] ?? ''))
+          .join(' ');
+        expect(cond, JSON.stringify(check[0])).toMatch(/organization_id = /);
+        expect(cond, JSON.stringify(check[0])).toMatch(/user_id = /);
+        // And every other read of the statement searches an index, none walks a table.
+        for (const read of planNodes(plan[0]!.Plan).filter((n) => n['Relation Name'] && n['Node Type'] !== 'ModifyTable'))
+          expect(
+            planNodes(read).some((n) => n['Index Cond']),
+            JSON.stringify(read),
+          ).toBe(true);
+      } finally {
+        await gw.close();
+        await database.dispose();
+      }
+    });
+  });
+}
