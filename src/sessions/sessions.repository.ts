@@ -636,6 +636,9 @@ function startStatement(v: StartValues, direct: boolean, capped: boolean): RawBu
   // (or gone): no pool, nothing happens, and the caller takes the transactional path for the exact answer.
   const user = sql`select u.organization_id, u.id, u.site_id, u.configuration_group_id from users u
     where u.organization_id = ${v.organizationId} and u.id = ${v.userId} and u.status = 'ACTIVE' for share`;
+  // The open-session check names the user by the statement's own values, not through active_user: correlated,
+  // a plan made while few sessions were open (a gateway started at night) walks the whole partial index of open
+  // sessions, of every organization, on each start, and the server keeps that plan for the prepared statement.
   const pool = direct
     ? sql`select min(g.product_code) as product_code
           from active_user u
@@ -643,7 +646,7 @@ function startStatement(v: StartValues, direct: boolean, capped: boolean): RawBu
             and o.clock_high_water is not distinct from ${v.highWater}::timestamptz
           join user_grants g on g.organization_id = u.organization_id and g.user_id = u.id and g.status = 'GRANTED'
             and g.product_code = any(${v.seatProducts}::text[])
-          where ${unbounded(sql.ref('g.product_code'))} and not exists (select 1 from sessions o_s where o_s.organization_id = u.organization_id and o_s.user_id = u.id and o_s.ended_at is null)
+          where ${unbounded(sql.ref('g.product_code'))} and not exists (select 1 from sessions o_s where o_s.organization_id = ${v.organizationId} and o_s.user_id = ${v.userId} and o_s.ended_at is null)
           having count(*) = 1`
     : sql`select ${v.product}::text as product_code from active_user u where ${unbounded(sql`${v.product}::text`)}`;
   return sql<StartRow>`${sql.raw(PREPARED)}with active_user as (${user}),
