@@ -269,7 +269,7 @@ export function sameWorkScript(o: { organizationId: string; revision: number; hi
     pool as (select min(g.product_code) as product_code from active_user u
       join organizations o on o.id = u.organization_id and o.revision = ${o.revision} and o.clock_high_water is not distinct from ${hw}::timestamptz
       join user_grants g on g.organization_id = u.organization_id and g.user_id = u.id and g.status = 'GRANTED' and g.product_code = any(array['${o.product}']::text[])
-      where not exists (select 1 from sessions o_s where o_s.organization_id = u.organization_id and o_s.user_id = u.id and o_s.ended_at is null)
+      where not exists (select 1 from sessions o_s where o_s.organization_id = ${org} and o_s.user_id = (select id from pick) and o_s.ended_at is null)
       having count(*) = 1),
     seat as (update seat_pools set in_use = in_use + 1,
         peak_today = case when peak_day = current_date then greatest(peak_today, in_use + 1) else in_use + 1 end, peak_day = current_date
