@@ -3,6 +3,8 @@ import { request } from 'node:http';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPresetCatalogs } from '../../src/catalogs/index.ts';
+import { appendEvents } from '../../src/events/events.repository.ts';
+import { MAX_REPLAY } from '../../src/live/live.schema.ts';
 import { sweepLicenseStates } from '../../src/licenses/license.service.ts';
 import { DATABASES } from '../support/databases.ts';
 import { createOrg, createUser, OPERATOR_TOKEN, startGateway, type OrgFixture, type TestGateway } from '../support/gateway.ts';
@@ -212,6 +214,53 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
         await poll(() => text(page, 'pool-ACD_AGENT-inuse')).toBe('2');
         await poll(() => page.locator('[data-testid="events"] li[data-type="SESSION_STARTED"]').count()).toBe(2);
         expect(held).toBe(true);
+        expect(problems).toEqual([]);
+        expect(foreign).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    },
+  );
+
+  it.skipIf(!HAVE_CHROMIUM)(
+    `[R-LIVE-2][R-LIVE-1] more events while the page connects than a subscription replays: the page reads them afresh and stays live${SKIPPED}`,
+    async () => {
+      const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 5 }]);
+      const group = await createGroup(gw, org, 'Agents', ['ACD_AGENT']);
+      const [agent] = await createUsers(gw, org, 1, { configurationGroupId: group, prefix: 'Agent' });
+      const { context, page, problems, foreign } = await openPage();
+      try {
+        // Between the page's read and its subscription, more events than licenseEvents(after:) replays.
+        let held = false;
+        await page.routeWebSocket(/\/graphql$/, (ws) => {
+          const server = ws.connectToServer();
+          ws.onMessage(async (message) => {
+            if (!held && typeof message === 'string' && message.includes('licenseEvents')) {
+              held = true;
+              const at = gw.clock.now().getTime() + 1000;
+              await appendEvents(
+                gw.database.db,
+                Array.from({ length: MAX_REPLAY + 1 }, (_, i) => ({
+                  organizationId: org.organizationId,
+                  type: 'USER_STATUS_CHANGED' as const,
+                  at: new Date(at + i),
+                  detail: `burst ${i}`,
+                  actor: 'test',
+                  apiTokenId: null,
+                })),
+              );
+            }
+            server.send(message);
+          });
+        });
+        await signIn(page, org.tokens.SUPERVISOR);
+        await poll(() => page.locator(`[data-testid="events"] li[title="burst ${MAX_REPLAY}"]`).count()).toBe(1);
+        await poll(() => text(page, 'connection-status')).toBe('Live');
+        expect(held).toBe(true);
+        // Subscribed again, after the newest: the next login is listed live, and no error was shown.
+        await start(org, agent!);
+        await poll(() => page.locator('[data-testid="events"] li[data-type="SESSION_STARTED"]').count()).toBe(1);
+        expect(await page.getByTestId('error').isHidden()).toBe(true);
         expect(problems).toEqual([]);
         expect(foreign).toEqual([]);
       } finally {
