@@ -97,6 +97,26 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
   }
 
   const text = (page: Page, testId: string) => page.getByTestId(testId).textContent();
+
+  /**
+   * Passes the page's socket through, and runs `whileHeld` once, before the server gets the page's first
+   * licenseEvents subscribe message: after the page read its events, before its subscription exists.
+   * Resolves to a check that it ran.
+   */
+  async function holdEventsSubscription(page: Page, whileHeld: () => Promise<unknown>): Promise<() => boolean> {
+    let held = false;
+    await page.routeWebSocket(/\/graphql$/, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage(async (message) => {
+        if (!held && typeof message === 'string' && message.includes('licenseEvents')) {
+          held = true;
+          await whileHeld();
+        }
+        server.send(message);
+      });
+    });
+    return () => held;
+  }
   const poll = <T>(fn: () => Promise<T>) => expect.poll(fn, { timeout: 10_000, interval: 50 });
 
   async function start(org: OrgFixture, userId: string): Promise<{ id: string; seatKind: string }> {
@@ -194,26 +214,16 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
       const users = await createUsers(gw, org, 2, { configurationGroupId: group, prefix: 'Agent' });
       const { context, page, problems, foreign } = await openPage();
       try {
-        // The page's socket, passed through; a session starts after the page read its events and before the server
-        // has its events subscription (what a busy contact center does to every supervisor who opens the page).
-        let held = false;
-        await page.routeWebSocket(/\/graphql$/, (ws) => {
-          const server = ws.connectToServer();
-          ws.onMessage(async (message) => {
-            if (!held && typeof message === 'string' && message.includes('licenseEvents')) {
-              held = true;
-              await start(org, users[0]!);
-            }
-            server.send(message);
-          });
-        });
+        // A session starts after the page read its events and before the server has its events subscription
+        // (what a busy contact center does to every supervisor who opens the page).
+        const held = await holdEventsSubscription(page, () => start(org, users[0]!));
         await signIn(page, org.tokens.SUPERVISOR);
         await poll(() => text(page, 'connection-status')).toBe('Live');
         await poll(() => text(page, 'pool-ACD_AGENT-inuse')).toBe('1');
         await start(org, users[1]!);
         await poll(() => text(page, 'pool-ACD_AGENT-inuse')).toBe('2');
         await poll(() => page.locator('[data-testid="events"] li[data-type="SESSION_STARTED"]').count()).toBe(2);
-        expect(held).toBe(true);
+        expect(held()).toBe(true);
         expect(problems).toEqual([]);
         expect(foreign).toEqual([]);
       } finally {
@@ -231,32 +241,24 @@ describe(`[R-LIVE-2] /dashboard on ${kind}`, () => {
       const { context, page, problems, foreign } = await openPage();
       try {
         // Between the page's read and its subscription, more events than licenseEvents(after:) replays.
-        let held = false;
-        await page.routeWebSocket(/\/graphql$/, (ws) => {
-          const server = ws.connectToServer();
-          ws.onMessage(async (message) => {
-            if (!held && typeof message === 'string' && message.includes('licenseEvents')) {
-              held = true;
-              const at = gw.clock.now().getTime() + 1000;
-              await appendEvents(
-                gw.database.db,
-                Array.from({ length: MAX_REPLAY + 1 }, (_, i) => ({
-                  organizationId: org.organizationId,
-                  type: 'USER_STATUS_CHANGED' as const,
-                  at: new Date(at + i),
-                  detail: `burst ${i}`,
-                  actor: 'test',
-                  apiTokenId: null,
-                })),
-              );
-            }
-            server.send(message);
-          });
+        const held = await holdEventsSubscription(page, async () => {
+          const at = gw.clock.now().getTime() + 1000;
+          await appendEvents(
+            gw.database.db,
+            Array.from({ length: MAX_REPLAY + 1 }, (_, i) => ({
+              organizationId: org.organizationId,
+              type: 'USER_STATUS_CHANGED' as const,
+              at: new Date(at + i),
+              detail: `burst ${i}`,
+              actor: 'test',
+              apiTokenId: null,
+            })),
+          );
         });
         await signIn(page, org.tokens.SUPERVISOR);
         await poll(() => page.locator(`[data-testid="events"] li[title="burst ${MAX_REPLAY}"]`).count()).toBe(1);
         await poll(() => text(page, 'connection-status')).toBe('Live');
-        expect(held).toBe(true);
+        expect(held()).toBe(true);
         // Subscribed again, after the newest: the next login is listed live, and no error was shown.
         await start(org, agent!);
         await poll(() => page.locator('[data-testid="events"] li[data-type="SESSION_STARTED"]').count()).toBe(1);

@@ -96,6 +96,16 @@ for (const kind of DATABASES) {
       return { org, ids };
     }
 
+    /** The id of the organization's newest event, as a client reads it before subscribing. */
+    async function newestEventId(org: { organizationId: string; tokens: { INTEGRATOR: string } }): Promise<string> {
+      const data = await gw.ok<{ organization: { events: { edges: { node: { id: string } }[] } } }>(
+        `query($id: ID!) { organization(id: $id) { events(first: 1) { edges { node { id } } } } }`,
+        { id: org.organizationId },
+        org.tokens.INTEGRATOR,
+      );
+      return data.organization.events.edges[0]!.node.id;
+    }
+
     it('[R-LIVE-1] graphql-ws: seatUsage sends the pools at once, then after every change', async () => {
       const { org, ids } = await innoOrg(5, 3);
       const client = wsClient(ws, org.tokens.SUPERVISOR);
@@ -143,12 +153,7 @@ for (const kind of DATABASES) {
     it('[R-LIVE-1] licenseEvents(after:) replays the events since the one a client read, then goes live: none missed, none twice', async () => {
       const { org, ids } = await innoOrg(5, 3);
       // What a page does: read the newest events, then subscribe. An event between the two is not lost.
-      const newest = await gw.ok<{ organization: { events: { edges: { node: { id: string } }[] } } }>(
-        `query($id: ID!) { organization(id: $id) { events(first: 1) { edges { node { id } } } } }`,
-        { id: org.organizationId },
-        org.tokens.INTEGRATOR,
-      );
-      const after = newest.organization.events.edges[0]!.node.id;
+      const after = await newestEventId(org);
       await gw.ok(START, { input: { userId: ids[0] } }, org.tokens.AGENT_CLIENT);
       await gw.ok(START, { input: { userId: ids[1] } }, org.tokens.AGENT_CLIENT);
       const client = wsClient(ws, org.tokens.INTEGRATOR);
@@ -170,13 +175,9 @@ for (const kind of DATABASES) {
     it("[R-LIVE-1][R-SEC-2] licenseEvents(after:) names an event of the organization: another's or none is NOT_FOUND on that argument", async () => {
       const { org } = await innoOrg(1, 1);
       const { org: other } = await innoOrg(1, 1);
-      const theirs = await gw.ok<{ organization: { events: { edges: { node: { id: string } }[] } } }>(
-        `query($id: ID!) { organization(id: $id) { events(first: 1) { edges { node { id } } } } }`,
-        { id: other.organizationId },
-        other.tokens.INTEGRATOR,
-      );
+      const theirs = await newestEventId(other);
       const client = wsClient(ws, org.tokens.INTEGRATOR);
-      for (const after of [theirs.organization.events.edges[0]!.node.id, '0190a5b2-0000-7000-8000-000000000000', 'not-an-id']) {
+      for (const after of [theirs, '0190a5b2-0000-7000-8000-000000000000', 'not-an-id']) {
         const sub = collect<unknown>(client, EVENTS_AFTER, { id: org.organizationId, after });
         await expect.poll(() => sub.errors.length).toBeGreaterThan(0);
         expect(JSON.stringify(sub.errors)).toContain('NOT_FOUND');
@@ -189,12 +190,7 @@ for (const kind of DATABASES) {
 
     it(`[R-LIVE-1] licenseEvents(after:) replays at most ${MAX_REPLAY} events: a client further behind is told to read a page`, async () => {
       const { org } = await innoOrg(1, 1);
-      const newest = await gw.ok<{ organization: { events: { edges: { node: { id: string } }[] } } }>(
-        `query($id: ID!) { organization(id: $id) { events(first: 1) { edges { node { id } } } } }`,
-        { id: org.organizationId },
-        org.tokens.INTEGRATOR,
-      );
-      const after = newest.organization.events.edges[0]!.node.id;
+      const after = await newestEventId(org);
       const burst = (n: number) =>
         appendEvents(
           gw.database.db,
