@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { ParsedKeys } from '../../src/allocation/keys.ts';
 import { loadPresetCatalogs } from '../../src/catalogs/index.ts';
 import { eventRow } from '../../src/events/events.repository.ts';
+import { newId } from '../../src/ids.ts';
 import type { LicenseEvent as EventRow } from '../../src/events/event.ts';
 import type { Channel } from '../../src/live/channel.ts';
 import { createLiveHub, type LiveHub, type SeatUsagePayload } from '../../src/live/hub.ts';
@@ -28,6 +29,16 @@ async function nextWhere<T>(channel: Channel<T>, test: (value: T) => boolean): P
     if (item.done) throw new Error('channel closed');
     if (test(item.value)) return item.value;
   }
+}
+
+/** The millisecond a UUIDv7 was made at. */
+const msOf = (id: string) => Number.parseInt(id.replaceAll('-', '').slice(0, 12), 16);
+
+/** A UUIDv7 whose time is `ms` before `id`'s (the same random part): made earlier, sorts before it. */
+function idMadeBefore(id: string, ms: number): string {
+  const hex = id.replaceAll('-', '');
+  const before = (msOf(id) - ms).toString(16).padStart(12, '0') + hex.slice(12);
+  return `${before.slice(0, 8)}-${before.slice(8, 12)}-${before.slice(12, 16)}-${before.slice(16, 20)}-${before.slice(20)}`;
 }
 
 for (const kind of DATABASES) {
@@ -83,6 +94,43 @@ for (const kind of DATABASES) {
       expect(inUse(await nextWhere(seats, (p) => inUse(p) !== 1))).toBe(2);
       expect((await nextWhere(log, (e: EventRow) => e.id === row.id)).user_id).toBe(second);
       seats.close();
+      log.close();
+    });
+
+    it('[R-LIVE-1] an event that commits after a newer one was delivered, its notice lost, still reaches subscribers, and nothing comes twice', async () => {
+      // Ids sort by creation, not by commit: a transaction that made its event's id first may commit last.
+      const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 5 }]);
+      const group = await createGroup(gw, org, 'Agents', ['ACD_AGENT']);
+      const [first, second] = await createUsers(gw, org, 2, { configurationGroupId: group });
+      // The organization's earlier events were made before it was watched: no catch-up reads them. A second past
+      // the newest id of this process (ids never go back, and the other database's gateway has a clock of its own).
+      gw.clock.advance(msOf(newId(gw.clock.now())) - gw.clock.now().getTime() + 1000);
+      const log = hub.subscribeEvents(org.organizationId);
+      gw.clock.advance(10);
+      await gw.ok(START, { input: { userId: first } }, org.tokens.AGENT_CLIENT);
+      const delivered = await nextWhere(log, (e: EventRow) => e.type === 'SESSION_STARTED' && e.user_id === first);
+
+      // The slower transaction commits now, and its process dies before the notice.
+      const late = eventRow(
+        {
+          organizationId: org.organizationId,
+          type: 'SESSION_STARTED',
+          at: new Date(delivered.at.getTime() - 1),
+          userId: second!,
+          productCode: 'ACD_AGENT',
+          actor: 'a slow transaction',
+          apiTokenId: null,
+        },
+        idMadeBefore(delivered.id, 1),
+      );
+      await gw.database.db.insertInto('events').values(late).execute();
+
+      // Many reconciliation rounds (100 ms apart) within the wait.
+      const next = await Promise.race([log.next(), new Promise<null>((resolve) => setTimeout(() => resolve(null), 3000))]);
+      expect(next?.value?.id).toBe(late.id);
+      // Later rounds (100 ms apart) read the same events again: none is delivered a second time.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(log.backlog()).toBe(0);
       log.close();
     });
 
