@@ -149,7 +149,25 @@ export async function eventsInRange(db: Executor, organizationId: string, from: 
   return rows.map(eventOf);
 }
 
-/** Events after `afterId` (catching up after a lost LISTEN connection), oldest first. */
+/**
+ * The ids of the events whose ids sort after `afterId`, in id order, at most
+ * `limit`: what the live hub compares with the ids it delivered, to find
+ * events whose notice never came (live/hub.ts). Read from the primary key
+ * alone (organization_id, id).
+ */
+export async function eventIdsAfter(db: Executor, organizationId: string, afterId: string, limit: number): Promise<string[]> {
+  const rows = await db
+    .selectFrom('events')
+    .select('id')
+    .where('organization_id', '=', organizationId)
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+/** Events after `afterId` (a licenseEvents replay), oldest first. */
 export async function eventsAfter(db: Executor, organizationId: string, afterId: string, limit: number): Promise<LicenseEvent[]> {
   const rows = await db
     .selectFrom('events')

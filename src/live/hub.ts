@@ -3,7 +3,8 @@ import type { Catalog } from '../catalogs/types.ts';
 import type { Clock } from '../clock.ts';
 import type { DatabaseHandle } from '../db/database.ts';
 import type { LicenseEvent as EventRow } from '../events/event.ts';
-import { eventsAfter, eventsByIds, eventsInRange, LIVE_CHANNEL, parseNotice } from '../events/events.repository.ts';
+import { eventIdsAfter, eventsByIds, eventsInRange, LIVE_CHANNEL, parseNotice } from '../events/events.repository.ts';
+import { firstIdAt, idTimeMs } from '../ids.ts';
 import { seatUsage, type SeatUsageSnapshot } from '../sessions/seat-usage.ts';
 import { findOrganization } from '../tenancy/tenancy.repository.ts';
 import { Channel } from './channel.ts';
@@ -90,10 +91,14 @@ export interface LiveHubDeps {
 interface OrgState {
   seat: Set<Channel<SeatUsagePayload>>;
   events: Set<Channel<EventRow>>;
-  /** Newest event delivered, to catch up after a lost LISTEN connection. */
-  lastEventId: string | null;
-  /** Ids delivered lately: a catch-up read may overlap notifications. */
+  /** When the organization's events began to be watched (ms of the hub's clock): no catch-up reads before it. */
+  watchedSinceMs: number;
+  /** The time of the newest event delivered (ms, from its id); -Infinity before the first. */
+  newestEventMs: number;
+  /** Ids delivered within CATCH_UP_MARGIN_MS of the newest (and a few older): a catch-up reads them again. */
   recent: Set<string>;
+  /** The size of `recent` after its last pruning. */
+  recentPruned: number;
   /** The trailing snapshot's timer. */
   timer: unknown;
   /** A snapshot is being read or sent. */
@@ -111,6 +116,23 @@ interface OrgState {
 
 /** A slow event subscriber is dropped rather than let memory grow without bound. */
 const MAX_EVENT_BACKLOG = 10_000;
+
+/**
+ * How far before the newest event delivered a catch-up looks for events
+ * whose notice never came. Ids sort by when they were made (the clock of
+ * record), not by commit: a transaction may commit after a newer event was
+ * delivered, at most its statement timeouts later (15 s each by default).
+ * An event committed later than this after its id was made, whose notice was
+ * also lost, is only in Organization.events.
+ */
+export const CATCH_UP_MARGIN_MS = 60_000;
+
+/** Ids of delivered events kept per organization at most (beyond: a catch-up may deliver an event twice, same id). */
+const MAX_RECENT = 50_000;
+
+/** Ids a catch-up compares per read, and events it reads per statement. */
+const CATCH_UP_PAGE = 10_000;
+const CATCH_UP_CHUNK = 1_000;
 
 /**
  * Subscribers handed a snapshot in one turn of the event loop. Each push
@@ -137,8 +159,10 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       s = {
         seat: new Set(),
         events: new Set(),
-        lastEventId: null,
+        watchedSinceMs: deps.clock.now().getTime(),
+        newestEventMs: -Infinity,
         recent: new Set(),
+        recentPruned: 0,
         timer: null,
         computing: false,
         dirty: false,
@@ -245,12 +269,38 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     for (const row of rows) {
       if (s.recent.has(row.id)) continue;
       s.recent.add(row.id);
-      if (s.recent.size > 2 * MAX_EVENT_BACKLOG) s.recent = new Set([...s.recent].slice(-MAX_EVENT_BACKLOG));
       for (const channel of s.events) {
         if (channel.backlog() >= MAX_EVENT_BACKLOG) channel.fail(new Error('event subscriber too slow; resubscribe'));
         else channel.push(row);
       }
-      if (s.lastEventId === null || row.id > s.lastEventId) s.lastEventId = row.id;
+      const ms = idTimeMs(row.id);
+      if (ms > s.newestEventMs) s.newestEventMs = ms;
+    }
+    if (s.recent.size >= 2 * Math.max(s.recentPruned, 1000)) pruneRecent(s);
+  }
+
+  /** Forgets the ids a catch-up no longer reads (older than its margin, with 5 s to spare), then the oldest beyond MAX_RECENT. */
+  function pruneRecent(s: OrgState): void {
+    const keepFrom = s.newestEventMs - CATCH_UP_MARGIN_MS - 5_000;
+    for (const id of s.recent) if (!(idTimeMs(id) >= keepFrom)) s.recent.delete(id);
+    if (s.recent.size > MAX_RECENT) s.recent = new Set([...s.recent].slice(-MAX_RECENT));
+    s.recentPruned = s.recent.size;
+  }
+
+  /**
+   * Delivers the events of the organization that no notice brought: every
+   * event made since CATCH_UP_MARGIN_MS before the newest one delivered (not
+   * before the organization was watched) whose id was not delivered. The ids
+   * are compared first (the primary key alone); only the missing events are read.
+   */
+  async function catchUpEvents(id: string, s: OrgState): Promise<void> {
+    let after = firstIdAt(Math.max(s.watchedSinceMs, s.newestEventMs - CATCH_UP_MARGIN_MS));
+    for (;;) {
+      const ids = await eventIdsAfter(db, id, after, CATCH_UP_PAGE);
+      const missing = ids.filter((eventId) => !s.recent.has(eventId));
+      for (let i = 0; i < missing.length; i += CATCH_UP_CHUNK) deliver(s, await eventsByIds(db, id, missing.slice(i, i + CATCH_UP_CHUNK)));
+      if (ids.length < CATCH_UP_PAGE) return;
+      after = ids[ids.length - 1]!;
     }
   }
 
@@ -273,12 +323,12 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   /**
    * Reads every watched organization as if a notice had come, for changes
    * none announced: a snapshot read (sent only if its pools changed) unless
-   * one is due anyway, and the events after the last one delivered.
+   * one is due anyway, and the events not delivered (catchUpEvents).
    */
   async function reconcile(): Promise<void> {
     for (const [id, s] of orgs) {
       if (s.seat.size > 0 && s.timer === null && !s.computing) void flush(id);
-      if (s.events.size > 0 && s.lastEventId !== null) deliver(s, await eventsAfter(db, id, s.lastEventId, MAX_EVENT_BACKLOG));
+      if (s.events.size > 0) await catchUpEvents(id, s);
     }
   }
 
@@ -286,7 +336,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   async function catchUp(): Promise<void> {
     for (const [id, s] of orgs) {
       scheduleSnapshot(id);
-      if (s.events.size > 0 && s.lastEventId !== null) deliver(s, await eventsAfter(db, id, s.lastEventId, MAX_EVENT_BACKLOG));
+      if (s.events.size > 0) await catchUpEvents(id, s);
     }
   }
 
