@@ -91,7 +91,7 @@ export interface LiveHubDeps {
 interface OrgState {
   seat: Set<Channel<SeatUsagePayload>>;
   events: Set<Channel<EventRow>>;
-  /** When the organization's events began to be watched (ms of the hub's clock): no catch-up reads before it. */
+  /** When its first event subscriber (of now) joined (ms of the hub's clock): no catch-up reads before it. */
   watchedSinceMs: number;
   /** The time of the newest event delivered (ms, from its id); -Infinity before the first. */
   newestEventMs: number;
@@ -422,6 +422,13 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     },
     subscribeEvents(organizationId) {
       const s = stateOf(organizationId);
+      // Watched for events from now on (the state may be older: seat usage subscribers, or earlier event ones).
+      if (s.events.size === 0) {
+        s.watchedSinceMs = deps.clock.now().getTime();
+        s.newestEventMs = -Infinity;
+        s.recent = new Set();
+        s.recentPruned = 0;
+      }
       const channel = new Channel<EventRow>({
         latestOnly: false,
         onClose: () => {

@@ -134,6 +134,20 @@ for (const kind of DATABASES) {
       log.close();
     });
 
+    it('[R-LIVE-1] an event subscriber who joins an organization watched for seat usage since earlier gets no older events', async () => {
+      const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 5 }]);
+      const seats = hub.subscribeSeatUsage(org.organizationId);
+      await createUsers(gw, org, 2);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // their notices came and went (no event subscriber)
+      gw.clock.advance(msOf(newId(gw.clock.now())) - gw.clock.now().getTime() + 1000);
+      const log = hub.subscribeEvents(org.organizationId);
+      // Many reconciliation rounds (100 ms apart): the users' events were made before this subscriber joined.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(log.backlog()).toBe(0);
+      log.close();
+      seats.close();
+    });
+
     it('[R-LIVE-1] with nothing changed, a reconciliation sends nothing', async () => {
       const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 5 }]);
       const seats = hub.subscribeSeatUsage(org.organizationId);
