@@ -134,6 +134,24 @@ for (const kind of DATABASES) {
       log.close();
     });
 
+    it('[R-LIVE-1] an event written past the gateway with an id of any time does not blind the catch-up to later events', async () => {
+      const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 5 }]);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the organization's own notices came and went
+      gw.clock.advance(msOf(newId(gw.clock.now())) - gw.clock.now().getTime() + 1000);
+      const log = hub.subscribeEvents(org.organizationId);
+      const event = (id: string | undefined, actor: string) =>
+        eventRow({ organizationId: org.organizationId, type: 'STATE_CHANGED', at: gw.clock.now(), actor, apiTokenId: null }, id);
+      const within = (ms: number) => new Promise<null>((resolve) => setTimeout(() => resolve(null), ms));
+      // A random (version 4) id whose first bits read as a time centuries ahead, then an ordinary event: no notice for either.
+      const odd = event('f1e2d3c4-b5a6-4978-8a6b-5c4d3e2f1a0b', 'a script');
+      await gw.database.db.insertInto('events').values(odd).execute();
+      expect((await Promise.race([log.next(), within(3000)]))?.value?.id).toBe(odd.id);
+      const later = event(undefined, 'a process that died');
+      await gw.database.db.insertInto('events').values(later).execute();
+      expect((await Promise.race([log.next(), within(3000)]))?.value?.id).toBe(later.id);
+      log.close();
+    });
+
     it('[R-LIVE-1] an event subscriber who joins an organization watched for seat usage since earlier gets no older events', async () => {
       const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 5 }]);
       const seats = hub.subscribeSeatUsage(org.organizationId);
