@@ -273,8 +273,9 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
         if (channel.backlog() >= MAX_EVENT_BACKLOG) channel.fail(new Error('event subscriber too slow; resubscribe'));
         else channel.push(row);
       }
+      // An id not made by newId (a write past the gateway) may carry any time: one ahead of the clock is not the newest.
       const ms = idTimeMs(row.id);
-      if (ms > s.newestEventMs) s.newestEventMs = ms;
+      if (ms > s.newestEventMs && ms <= deps.clock.now().getTime() + CATCH_UP_MARGIN_MS) s.newestEventMs = ms;
     }
     if (s.recent.size >= 2 * Math.max(s.recentPruned, 1000)) pruneRecent(s);
   }
