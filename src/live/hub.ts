@@ -65,6 +65,12 @@ export interface LiveHub {
   subscribeSeatUsage(organizationId: string): Channel<SeatUsagePayload>;
   subscribeEvents(organizationId: string): Channel<EventRow>;
   subscribers(): number;
+  /**
+   * Whether a seat usage snapshot of the organization is being read or sent,
+   * or waits for its window: a read may end without sending anything (the
+   * pools as last sent), so only this tells that none is left.
+   */
+  snapshotPending(organizationId: string): boolean;
 }
 
 export interface LiveHubDeps {
@@ -443,5 +449,9 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       return channel;
     },
     subscribers: () => count,
+    snapshotPending(organizationId) {
+      const s = orgs.get(organizationId);
+      return s !== undefined && (s.computing || s.timer !== null);
+    },
   };
 }

@@ -97,11 +97,16 @@ for (const kind of DATABASES) {
       await start(org.tokens.AGENT_CLIENT, barrier!);
       // Notices arrive in commit order: once the barrier's event is here, every earlier notice was handled.
       await started(log, [barrier!]);
+      // Until the last snapshot sent shows the barrier and no read is left. A read may end without a message (it
+      // found the pools as last sent: a read begun after the barrier's commit sent 1, then its notice came), so
+      // the loop looks at the hub rather than wait for a message. It takes only what is queued: a next() left
+      // waiting would take, and lose, a message meant for the test.
+      let seen: number | undefined;
       for (;;) {
         if (timers.pending() > 0) timers.advance(1000);
-        const value = (await seats.next()).value as SeatUsagePayload;
-        // A push and the scheduling after it happen in one turn: no read is under way now.
-        if (timers.pending() === 0 && seats.backlog() === 0 && inUse(value) === 1) break;
+        if (seats.backlog() > 0) seen = inUse((await seats.next()).value as SeatUsagePayload);
+        else if (seen === 1 && !hub.snapshotPending(org.organizationId)) break;
+        else await new Promise((resolve) => setTimeout(resolve, 10));
       }
       timers.advance(1000);
       return { org, ids, seats, log, token: org.tokens.AGENT_CLIENT };
