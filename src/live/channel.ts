@@ -15,11 +15,14 @@ export class Channel<T> implements AsyncIterableIterator<T> {
   private failWaiting: ((error: Error) => void) | null = null;
   private closed = false;
   private failure: Error | null = null;
+  private direct: ((value: T) => boolean) | null = null;
 
   constructor(private readonly options: { latestOnly: boolean; onClose?: () => void }) {}
 
   push(value: T): void {
     if (this.closed) return;
+    // The consumer waits, so everything before this value is handled: it may go out at once, past the iterator.
+    if (this.waiting && this.direct?.(value)) return;
     if (this.waiting) {
       const resolve = this.waiting;
       this.waiting = null;
@@ -29,6 +32,15 @@ export class Channel<T> implements AsyncIterableIterator<T> {
     }
     if (this.options.latestOnly) this.queue.length = 0;
     this.queue.push(value);
+  }
+
+  /**
+   * A way to deliver a value without the iterator, tried for each value
+   * pushed while the consumer waits for the next one (never past a value
+   * still queued); it returns false to have the value go the usual way.
+   */
+  deliverDirectly(deliver: (value: T) => boolean): void {
+    this.direct = deliver;
   }
 
   backlog(): number {
@@ -53,6 +65,7 @@ export class Channel<T> implements AsyncIterableIterator<T> {
 
   private finish(): void {
     this.closed = true;
+    this.direct = null;
     this.waiting = null;
     this.failWaiting = null;
     this.queue.length = 0;

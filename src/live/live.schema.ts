@@ -9,6 +9,7 @@ import { builder } from '../schema/builder.ts';
 import { SeatUsageRef, seatUsageOf } from '../sessions/sessions.schema.ts';
 import { findOrganization } from '../tenancy/tenancy.repository.ts';
 import type { Channel } from './channel.ts';
+import { DIRECT_DELIVERY, type DirectDelivery } from './shared-execution.ts';
 
 /** The most events a licenseEvents subscription replays (`after`); a client further behind reads them as a page. */
 export const MAX_REPLAY = 1000;
@@ -118,9 +119,11 @@ builder.subscriptionFields((t) => ({
  * an unsubscribed channel would stay registered until then; here return()
  * closes the channel at once.
  */
-function startingWith<T, U>(first: Promise<T>, channel: Channel<U>): AsyncIterableIterator<T | U> {
+function startingWith<T, U>(first: Promise<T>, channel: Channel<U>): AsyncIterableIterator<T | U> & DirectDelivery {
   let started = false;
   return {
+    // The channel's values only: the first one always goes through the iterator (see shared-execution.ts).
+    [DIRECT_DELIVERY]: (deliver: (payload: unknown) => boolean) => channel.deliverDirectly(deliver),
     async next(): Promise<IteratorResult<T | U>> {
       if (started) return channel.next();
       started = true;

@@ -29,6 +29,13 @@ export interface Metrics {
   /** Open graphql-ws connections. */
   websocketConnections: Gauge;
   /**
+   * Shared seatUsage frames written over graphql-ws, by path: `iterator`
+   * (through the subscriber's own iterator and envelop's per-result
+   * pipeline) or `direct` (handed to the socket as the hub pushes it, see
+   * server/ws-frames.ts).
+   */
+  sharedFrames: Counter<'path'>;
+  /**
    * Concurrent seats held now, per product summed over organizations; per
    * organization and product only with `perOrganization` (METRICS_PER_ORGANIZATION),
    * since /metrics may be open and organization ids are tenant data (R-SEC-7).
@@ -151,6 +158,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       registers,
     }),
     websocketConnections: new Gauge({ name: 'gateway_websocket_connections', help: 'Open graphql-ws connections', registers }),
+    sharedFrames: new Counter({
+      name: 'gateway_ws_shared_frames_total',
+      help: 'Shared seatUsage frames written over graphql-ws, by path (iterator, direct)',
+      labelNames: ['path'],
+      registers,
+    }),
     seatsInUse: new Gauge({
       name: 'seats_in_use',
       help: perOrganization

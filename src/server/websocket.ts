@@ -6,11 +6,12 @@ import { WebSocketServer } from 'ws';
 import type { Viewer } from '../auth/viewer.ts';
 import { isConnectionError } from '../db/faults.ts';
 import type { LiveBounds } from '../live/bounds.ts';
+import { attachFrameSink } from '../live/shared-execution.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { clientAddress } from '../security/rate-limit.ts';
 import type { LiveConnections } from '../tokens/stream-registry.ts';
 import type { Authenticate } from './authenticate.ts';
-import { withSharedFrames } from './ws-frames.ts';
+import { directFrames, withSharedFrames } from './ws-frames.ts';
 import { createSubscribeToken, externalOf } from './ws-token.ts';
 import { GRAPHQL_PATH, type GatewayYoga } from './yoga.ts';
 
@@ -49,6 +50,10 @@ export interface WebSocketDeps {
  */
 export function attachWebSocket(deps: WebSocketDeps): WebSocketServer {
   const { yoga, bounds, metrics, liveConnections } = deps;
+  const iteratorFrame = metrics.sharedFrames.labels('iterator');
+  const directFrame = metrics.sharedFrames.labels('direct');
+  const countIterator = () => iteratorFrame.inc();
+  const countDirect = () => directFrame.inc();
   const wss = new WebSocketServer({ server: deps.server, path: GRAPHQL_PATH, maxPayload: deps.maxPayload });
   const subscribeToken = createSubscribeToken({
     authenticate: (authorization, request) => deps.authenticate(authorization, clientAddress(request, deps.trustProxy)),
@@ -119,7 +124,7 @@ export function attachWebSocket(deps: WebSocketDeps): WebSocketServer {
       },
       // The shared execution's results go out as one serialized payload for all their subscribers (ws-frames.ts).
       onOperation: (ctx, id, _payload, _args, result) =>
-        Symbol.asyncIterator in result ? withSharedFrames(result, id, ctx.extra.socket) : undefined,
+        Symbol.asyncIterator in result ? withSharedFrames(result, id, ctx.extra.socket, countIterator) : undefined,
       // Every operation that reached execution ends here (completed, failed, or ended by the client).
       onComplete: (ctx, id) => {
         ctx.extra.subscriptions?.get(id)?.();
@@ -172,12 +177,19 @@ export function attachWebSocket(deps: WebSocketDeps): WebSocketServer {
         if (errors.length > 0) return errors;
         // Counted until onComplete (or the socket's close) gives the slot back.
         if (isSubscription) socketSubscriptions.set(id, bounds.takeSubscription(viewer));
+        const contextValue = await contextFactory();
+        // Shared seatUsage results may go out as this subscription's frames directly (shared-execution.ts).
+        if (isSubscription)
+          attachFrameSink(
+            contextValue,
+            directFrames(id, ctx.extra.socket, () => id in ctx.subscriptions, countDirect),
+          );
         const args: ExecutionArgs = {
           schema,
           operationName: params.operationName ?? null,
           document,
           variableValues: params.variables ?? null,
-          contextValue: await contextFactory(),
+          contextValue,
           rootValue: { execute, subscribe } satisfies EnvelopedRoot,
         };
         return args;

@@ -1,11 +1,46 @@
 import type { ExecutionResult } from 'graphql';
-import { sharedPayloadJson } from '../live/shared-execution.ts';
+import { approveShared, type FrameSink, sharedPayloadJson } from '../live/shared-execution.ts';
 
 /** The part of a `ws` WebSocket that shared frames need. */
 export interface FrameSocket {
   readonly readyState: number;
   readonly OPEN: number;
-  send(data: string, cb: (error?: Error) => void): void;
+  /** Bytes queued by send and not yet handed to the kernel. */
+  readonly bufferedAmount: number;
+  send(data: string, cb?: (error?: Error) => void): void;
+}
+
+/**
+ * Bytes a socket may have queued for a frame to go out directly (see
+ * directFrames); beyond, its frames wait for each write, and a subscriber who
+ * cannot keep up gets only the newest snapshot, as through its iterator.
+ */
+export const MAX_DIRECT_BUFFERED = 64 * 1024;
+
+const framePrefix = (id: string) => `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+
+/**
+ * The frame sink of one subscription (shared-execution.ts attachFrameSink):
+ * writes an approved shared result as this subscription's `next` frame at
+ * once, the same bytes as withSharedFrames. False (the usual way) when the
+ * socket is not open or has more than MAX_DIRECT_BUFFERED queued. Once
+ * `active` says the subscription ended, a result is taken and dropped.
+ *
+ * @example
+ * attachFrameSink(contextValue, directFrames(id, socket, () => id in ctx.subscriptions));
+ */
+export function directFrames(id: string, socket: FrameSocket, active: () => boolean, onFrame: () => void = () => undefined): FrameSink {
+  const prefix = framePrefix(id);
+  return (result) => {
+    // Completed by the client (graphql-ws forgets the id at once; the iterators are returned after): nothing more.
+    if (!active()) return true;
+    if (socket.readyState !== socket.OPEN || socket.bufferedAmount > MAX_DIRECT_BUFFERED) return false;
+    const json = sharedPayloadJson(result);
+    if (json === null) return false;
+    socket.send(`${prefix}${json}}`);
+    onFrame();
+    return true;
+  };
 }
 
 /**
@@ -30,9 +65,10 @@ export function withSharedFrames(
   source: AsyncIterable<ExecutionResult>,
   id: string,
   socket: FrameSocket,
+  onFrame: () => void = () => undefined,
 ): AsyncIterableIterator<ExecutionResult> {
   const it = source[Symbol.asyncIterator]();
-  const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  const prefix = framePrefix(id);
   let open = true;
   const send = (frame: string) =>
     new Promise<void>((resolve, reject) => {
@@ -49,7 +85,10 @@ export function withSharedFrames(
         if (item.done) return item;
         const json = sharedPayloadJson(item.value);
         if (json === null) return item;
+        // The pipeline let this shared result through unchanged: the other subscribers may be sent it directly.
+        approveShared(item.value);
         await send(`${prefix}${json}}`);
+        onFrame();
       }
     },
     async return(): Promise<IteratorResult<ExecutionResult>> {

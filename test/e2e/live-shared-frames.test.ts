@@ -1,6 +1,7 @@
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { FANOUT_BATCH } from '../../src/live/hub.ts';
 import { DATABASES } from '../support/databases.ts';
 import { startGateway, type OrgFixture, type TestGateway } from '../support/gateway.ts';
 import { createGroup, createUsers, licensedOrg, TRUSTED_KEYS } from '../support/licensing.ts';
@@ -166,6 +167,74 @@ for (const kind of DATABASES) {
         if (s.shape === SHAPES.narrowWithoutCaps) for (const f of s.nexts()) expect(f.raw).not.toContain('"capacity"');
         if (s.shape === SHAPES.narrowWithCaps) for (const f of s.nexts()) expect(f.raw).toContain('"capacity"');
       }
+
+      for (const s of subs) {
+        s.dispose();
+        await s.client.dispose();
+      }
+    });
+
+    it(`[R-PERF-3] [R-LIVE-1] beyond one batch (${FANOUT_BATCH}), the frames written directly are the same bytes, in order, and stop at complete`, async () => {
+      const { org, ids } = await innoOrg(5);
+      const metricsUrl = ws.replace('ws://', 'http://').replace('/graphql', '/metrics');
+      const frameCounts = async () => {
+        const text = await (await fetch(metricsUrl)).text();
+        const count = (path: string) =>
+          Number(new RegExp(`gateway_ws_shared_frames_total\\{path="${path}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+        return { iterator: count('iterator'), direct: count('direct') };
+      };
+      const n = FANOUT_BATCH + 44;
+      const subs = Array.from({ length: n }, (_, i) => {
+        const rec = recordingClient(ws, org.tokens.SUPERVISOR, `s-${i}`);
+        const dispose = rec.client.subscribe(
+          { query: subscription(SHAPES.full), variables: { id: org.organizationId } },
+          { next: () => undefined, error: () => undefined, complete: () => undefined },
+        );
+        return { name: `s-${i}`, ...rec, dispose };
+      });
+      const inUse = (f: Frame) => f.message.payload?.data?.seatUsage?.pools[0]?.inUse;
+      const expectedFrame = async (id: string) => {
+        const expected = await gw.ok<{ organization: { seatUsage: unknown } }>(
+          query(SHAPES.full),
+          { id: org.organizationId },
+          org.tokens.SUPERVISOR,
+        );
+        return JSON.stringify({ id, type: 'next', payload: { data: { seatUsage: expected.organization.seatUsage } } });
+      };
+      await waitFor(() => subs.every((s) => s.nexts().length >= 1), 'the first snapshots');
+
+      const before = await frameCounts();
+      await gw.ok(START, { input: { userId: ids[0] } }, org.tokens.AGENT_CLIENT);
+      await waitFor(() => subs.every((s) => s.nexts().some((f) => inUse(f) === 1)), 'the change, at every subscriber');
+      const after = await frameCounts();
+      // One frame per subscriber; those past the first batch went out directly.
+      expect(after.iterator + after.direct - before.iterator - before.direct).toBe(n);
+      expect(after.direct - before.direct).toBeGreaterThanOrEqual(n - FANOUT_BATCH);
+      const one = await expectedFrame('ID');
+      for (const s of subs) {
+        const frames = s.nexts().filter((f) => inUse(f) === 1);
+        expect(frames).toHaveLength(1);
+        expect(frames[0]!.raw).toBe(one.replace('"ID"', JSON.stringify(s.name)));
+      }
+
+      // Half of them complete; the next change reaches the other half only, once each, and the state is exact.
+      const [gone, staying] = [subs.filter((_, i) => i % 2 === 0), subs.filter((_, i) => i % 2 === 1)];
+      for (const s of gone) s.dispose();
+      // Released once their completes arrived (the live subscribers gauge of /metrics).
+      for (const deadline = Date.now() + 10_000; ; await new Promise((resolve) => setTimeout(resolve, 20))) {
+        const live = Number(/^subscribers (\d+)/m.exec(await (await fetch(metricsUrl)).text())?.[1]);
+        if (live <= staying.length) break;
+        if (Date.now() > deadline) throw new Error(`still ${live} subscribers`);
+      }
+      await gw.ok(START, { input: { userId: ids[1] } }, org.tokens.AGENT_CLIENT);
+      await waitFor(() => staying.every((s) => s.nexts().some((f) => inUse(f) === 2)), 'the second change');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const two = await expectedFrame('ID');
+      for (const s of staying) {
+        expect(s.nexts().map(inUse)).toEqual([0, 1, 2]);
+        expect(s.nexts()[2]!.raw).toBe(two.replace('"ID"', JSON.stringify(s.name)));
+      }
+      for (const s of gone) expect(s.nexts().map(inUse)).toEqual([0, 1]);
 
       for (const s of subs) {
         s.dispose();
