@@ -159,16 +159,21 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   let listening: Promise<void> | null = null;
   let count = 0;
 
+  /** The catch-up state of an organization whose events are watched from now on (see subscribeEvents). */
+  const eventsWatchedFromNow = (): Pick<OrgState, 'watchedSinceMs' | 'newestEventMs' | 'recent' | 'recentPruned'> => ({
+    watchedSinceMs: deps.clock.now().getTime(),
+    newestEventMs: -Infinity,
+    recent: new Set(),
+    recentPruned: 0,
+  });
+
   const stateOf = (id: string): OrgState => {
     let s = orgs.get(id);
     if (!s) {
       s = {
         seat: new Set(),
         events: new Set(),
-        watchedSinceMs: deps.clock.now().getTime(),
-        newestEventMs: -Infinity,
-        recent: new Set(),
-        recentPruned: 0,
+        ...eventsWatchedFromNow(),
         timer: null,
         computing: false,
         dirty: false,
@@ -272,6 +277,8 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   }
 
   function deliver(s: OrgState, rows: readonly EventRow[]): void {
+    // An id not made by newId (a write past the gateway) may carry any time: one ahead of the clock is not the newest.
+    const latestPlausibleMs = deps.clock.now().getTime() + CATCH_UP_MARGIN_MS;
     for (const row of rows) {
       if (s.recent.has(row.id)) continue;
       s.recent.add(row.id);
@@ -279,9 +286,8 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
         if (channel.backlog() >= MAX_EVENT_BACKLOG) channel.fail(new Error('event subscriber too slow; resubscribe'));
         else channel.push(row);
       }
-      // An id not made by newId (a write past the gateway) may carry any time: one ahead of the clock is not the newest.
       const ms = idTimeMs(row.id);
-      if (ms > s.newestEventMs && ms <= deps.clock.now().getTime() + CATCH_UP_MARGIN_MS) s.newestEventMs = ms;
+      if (ms > s.newestEventMs && ms <= latestPlausibleMs) s.newestEventMs = ms;
     }
     if (s.recent.size >= 2 * Math.max(s.recentPruned, 1000)) pruneRecent(s);
   }
@@ -430,12 +436,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     subscribeEvents(organizationId) {
       const s = stateOf(organizationId);
       // Watched for events from now on (the state may be older: seat usage subscribers, or earlier event ones).
-      if (s.events.size === 0) {
-        s.watchedSinceMs = deps.clock.now().getTime();
-        s.newestEventMs = -Infinity;
-        s.recent = new Set();
-        s.recentPruned = 0;
-      }
+      if (s.events.size === 0) Object.assign(s, eventsWatchedFromNow());
       const channel = new Channel<EventRow>({
         latestOnly: false,
         onClose: () => {

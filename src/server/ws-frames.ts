@@ -17,7 +17,9 @@ export interface FrameSocket {
  */
 export const MAX_DIRECT_BUFFERED = 64 * 1024;
 
+/** A subscription's `next` frame around a shared payload's JSON, as graphql-ws writes it: built from `framePrefix(id)`. */
 const framePrefix = (id: string) => `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+const nextFrame = (prefix: string, json: string) => `${prefix}${json}}`;
 
 /**
  * The frame sink of one subscription (shared-execution.ts attachFrameSink):
@@ -37,7 +39,7 @@ export function directFrames(id: string, socket: FrameSocket, active: () => bool
     if (socket.readyState !== socket.OPEN || socket.bufferedAmount > MAX_DIRECT_BUFFERED) return false;
     const json = sharedPayloadJson(result);
     if (json === null) return false;
-    socket.send(`${prefix}${json}}`);
+    socket.send(nextFrame(prefix, json));
     onFrame();
     return true;
   };
@@ -87,7 +89,7 @@ export function withSharedFrames(
         if (json === null) return item;
         // The pipeline let this shared result through unchanged: the other subscribers may be sent it directly.
         approveShared(item.value);
-        await send(`${prefix}${json}}`);
+        await send(nextFrame(prefix, json));
         onFrame();
       }
     },
