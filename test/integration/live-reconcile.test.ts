@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { ParsedKeys } from '../../src/allocation/keys.ts';
 import { loadPresetCatalogs } from '../../src/catalogs/index.ts';
 import { eventRow } from '../../src/events/events.repository.ts';
-import { newId } from '../../src/ids.ts';
+import { firstIdAt, idTimeMs, newId } from '../../src/ids.ts';
 import type { LicenseEvent as EventRow } from '../../src/events/event.ts';
 import type { Channel } from '../../src/live/channel.ts';
 import { createLiveHub, type LiveHub, type SeatUsagePayload } from '../../src/live/hub.ts';
@@ -31,14 +31,12 @@ async function nextWhere<T>(channel: Channel<T>, test: (value: T) => boolean): P
   }
 }
 
-/** The millisecond a UUIDv7 was made at. */
-const msOf = (id: string) => Number.parseInt(id.replaceAll('-', '').slice(0, 12), 16);
-
-/** A UUIDv7 whose time is `ms` before `id`'s (the same random part): made earlier, sorts before it. */
-function idMadeBefore(id: string, ms: number): string {
-  const hex = id.replaceAll('-', '');
-  const before = (msOf(id) - ms).toString(16).padStart(12, '0') + hex.slice(12);
-  return `${before.slice(0, 8)}-${before.slice(8, 12)}-${before.slice(12, 16)}-${before.slice(16, 20)}-${before.slice(20)}`;
+/**
+ * Moves the clock a second past the newest id this process made: ids never go back, and the other database's
+ * gateway, with a clock of its own, made some. What was made before is older than what is watched from here on.
+ */
+function pastEveryId(gw: TestGateway): void {
+  gw.clock.advance(idTimeMs(newId(gw.clock.now())) - gw.clock.now().getTime() + 1000);
 }
 
 for (const kind of DATABASES) {
@@ -102,9 +100,8 @@ for (const kind of DATABASES) {
       const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 5 }]);
       const group = await createGroup(gw, org, 'Agents', ['ACD_AGENT']);
       const [first, second] = await createUsers(gw, org, 2, { configurationGroupId: group });
-      // The organization's earlier events were made before it was watched: no catch-up reads them. A second past
-      // the newest id of this process (ids never go back, and the other database's gateway has a clock of its own).
-      gw.clock.advance(msOf(newId(gw.clock.now())) - gw.clock.now().getTime() + 1000);
+      // The organization's earlier events were made before it was watched: no catch-up reads them.
+      pastEveryId(gw);
       const log = hub.subscribeEvents(org.organizationId);
       gw.clock.advance(10);
       await gw.ok(START, { input: { userId: first } }, org.tokens.AGENT_CLIENT);
@@ -121,7 +118,7 @@ for (const kind of DATABASES) {
           actor: 'a slow transaction',
           apiTokenId: null,
         },
-        idMadeBefore(delivered.id, 1),
+        firstIdAt(idTimeMs(delivered.id) - 1),
       );
       await gw.database.db.insertInto('events').values(late).execute();
 
@@ -137,7 +134,7 @@ for (const kind of DATABASES) {
     it('[R-LIVE-1] an event written past the gateway with an id of any time does not blind the catch-up to later events', async () => {
       const org = await licensedOrg(gw, 'innoacd', [{ product: 'ACD_AGENT', quantity: 5 }]);
       await new Promise((resolve) => setTimeout(resolve, 300)); // the organization's own notices came and went
-      gw.clock.advance(msOf(newId(gw.clock.now())) - gw.clock.now().getTime() + 1000);
+      pastEveryId(gw);
       const log = hub.subscribeEvents(org.organizationId);
       const event = (id: string | undefined, actor: string) =>
         eventRow({ organizationId: org.organizationId, type: 'STATE_CHANGED', at: gw.clock.now(), actor, apiTokenId: null }, id);
@@ -157,7 +154,7 @@ for (const kind of DATABASES) {
       const seats = hub.subscribeSeatUsage(org.organizationId);
       await createUsers(gw, org, 2);
       await new Promise((resolve) => setTimeout(resolve, 300)); // their notices came and went (no event subscriber)
-      gw.clock.advance(msOf(newId(gw.clock.now())) - gw.clock.now().getTime() + 1000);
+      pastEveryId(gw);
       const log = hub.subscribeEvents(org.organizationId);
       // Many reconciliation rounds (100 ms apart): the users' events were made before this subscriber joined.
       await new Promise((resolve) => setTimeout(resolve, 500));
