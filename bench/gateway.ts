@@ -38,6 +38,7 @@ export interface Gateway {
   /** ms from spawn to the first /readyz 200. */
   readyMs: number;
   output(): string;
+  /** /metrics: each series by its name, with its labels as printed when it has any. */
   metrics(): Promise<Record<string, number>>;
   /** VmRSS / VmHWM from /proc/<pid>/status, in bytes. */
   procMemory(): { rss: number; hwm: number } | null;
@@ -165,7 +166,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       for (const line of text.split('\n')) {
         if (!line || line.startsWith('#')) continue;
         const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-        if (m && !m[2]) out[m[1]!] = Number(m[3]);
+        // Labelled series under their name and labels as printed, e.g. `nodejs_gc_duration_seconds_count{kind="minor"}`.
+        if (m) out[`${m[1]!}${m[2] ?? ''}`] = Number(m[3]);
       }
       return out;
     },

@@ -1186,7 +1186,9 @@ async function startBare(
  * Latencies (µs) of the bare yoga+pg server (bench/bare.ts) writing the pool
  * row in one autocommit statement (its `touch` mutation), `count` calls per
  * worker after `warmup`: what HTTP, Yoga and one pg round trip cost on this
- * machine, the floor under a single checkout's latency.
+ * machine, the floor under a single checkout's latency. Also, on one
+ * connection, the same server answering `{ ok }` (no database at all): what
+ * HTTP and Yoga alone cost.
  */
 async function bareCheckoutLatencies(
   server: PgServer,
@@ -1194,7 +1196,7 @@ async function bareCheckoutLatencies(
   connections: readonly number[],
   count: number,
   warmup: number,
-): Promise<Map<number, Float64Array>> {
+): Promise<{ touch: Map<number, Float64Array>; yogaAlone: Float64Array }> {
   const bare = await startBare('bare yoga+pg', { BARE_DATABASE_URL: server.url(database), POOL_SIZE: String(opts.poolSize) });
   const client = new GqlClient(`http://127.0.0.1:${bare.port}/graphql`, Math.max(...connections));
   try {
@@ -1206,7 +1208,9 @@ async function bareCheckoutLatencies(
       if (res.errors.length) throw new Error(`bare checkout: ${res.errors[0]!.error}`);
       out.set(conns, res.latenciesUs);
     }
-    return out;
+    const alone = await runLoad(Array.from({ length: count }), 1, () => client.ok(`{ ok }`));
+    if (alone.errors.length) throw new Error(`bare { ok }: ${alone.errors[0]!.error}`);
+    return { touch: out, yogaAlone: alone.latenciesUs };
   } finally {
     client.close();
     await bare.stop();
@@ -1284,6 +1288,20 @@ async function bareBaseline(
   }
 }
 
+/** The GC pauses between two readings of a gateway's /metrics, by kind (prom-client's `nodejs_gc_duration_seconds`). */
+function gcPauses(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): Record<'minor' | 'major' | 'incremental', { count: number; meanMs: number }> {
+  const of = (kind: string) => {
+    const series = (part: string, m: Record<string, number>) => m[`nodejs_gc_duration_seconds_${part}{kind="${kind}"}`] ?? 0;
+    const count = series('count', after) - series('count', before);
+    const seconds = series('sum', after) - series('sum', before);
+    return { count, meanMs: count > 0 ? (1000 * seconds) / count : 0 };
+  };
+  return { minor: of('minor'), major: of('major'), incremental: of('incremental') };
+}
+
 async function scenarioCheckout(env: PgEnv): Promise<void> {
   const { server, client, sql } = env;
   const c = S.checkout;
@@ -1301,14 +1319,16 @@ async function scenarioCheckout(env: PgEnv): Promise<void> {
     [1, users.slice(c.warmup, c.warmup + c.one)],
     [4, users.slice(c.warmup + c.one)],
   ] as const) {
+    const gcBefore = await env.gw.metrics();
     const res = await runLoad(slice, conns, (u) => startSession(client, token, u));
+    const gc = gcPauses(gcBefore, await env.gw.metrics());
     const granted = res.results.filter((r) => r?.granted).length;
     if (res.errors.length || granted !== slice.length)
       report.fail(`single checkout @${conns}: ${granted}/${slice.length} granted, ${res.errors.length} errors`);
     const base = await pgbench(server, { database: db1, pools: 1, shape: 'txn', clients: conns, seconds: S.pgbenchSeconds });
     const s = summary(res.latenciesUs);
     const b = summary(base.latenciesUs);
-    const framework = summary(bare.get(conns)!);
+    const framework = summary(bare.touch.get(conns)!);
     const label = `PostgreSQL, ${conns} connection${conns > 1 ? 's' : ''}, ${n(slice.length)} checkouts`;
     for (const [metric, gateway, floor] of [
       ['latency p50', s.p50, framework.p50],
@@ -1327,6 +1347,31 @@ async function scenarioCheckout(env: PgEnv): Promise<void> {
             }
           : {}),
       });
+    if (conns === 1) {
+      const alone = summary(bare.yogaAlone);
+      for (const [metric, gateway, floor] of [
+        ['latency p50, against Yoga alone', s.p50, alone.p50],
+        ['latency p99, against Yoga alone', s.p99, alone.p99],
+      ] as const)
+        report.add({
+          scenario: 'single checkout',
+          case: label,
+          metric,
+          value: ms(gateway),
+          unit: 'ms',
+          baseline: { label: 'the bare server answering { ok }: HTTP and Yoga, no database, 1 client', value: ms(floor) },
+        });
+      // The gateway's own pauses (its /metrics, prom-client's GC histogram), to read the tail by.
+      for (const [kind, pauses] of Object.entries(gc))
+        report.add({
+          scenario: 'single checkout',
+          case: label,
+          metric: `gateway ${kind} GC pauses per 100 checkouts`,
+          value: (100 * pauses.count) / slice.length,
+          unit: '',
+          note: `${pauses.count} in all, mean ${fmt(pauses.meanMs)} ms; above 1 per 100, the p99 includes a pause`,
+        });
+    }
     report.add({
       scenario: 'single checkout',
       case: label,
