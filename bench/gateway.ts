@@ -22,6 +22,8 @@ export interface GatewayOptions {
   poolSize?: number;
   /** node --cpu-prof into this directory. */
   cpuProfDir?: string;
+  /** node --inspect on 127.0.0.1:<port> (bench/allocations.ts samples through it). */
+  inspectPort?: number;
   env?: Record<string, string>;
   /** How to start: node dist/gateway.mjs (default), or `npm start` (its prestart build check included in readyMs). */
   via?: 'node' | 'npm';
@@ -95,7 +97,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const port = await freePort();
   const env = gatewayEnv(options, port);
   if (options.via !== 'npm') await ensureBuilt();
-  const nodeArgs = [...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []), ...START_ARGS];
+  const nodeArgs = [
+    ...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []),
+    ...(options.inspectPort ? [`--inspect=127.0.0.1:${options.inspectPort}`] : []),
+    ...START_ARGS,
+  ];
   const t0 = process.hrtime.bigint();
   const child =
     options.via === 'npm'

@@ -43,15 +43,71 @@ function shortUrl(url: string): string {
   return u;
 }
 
-/** The package or source area a script belongs to. */
-function moduleOf(url: string, functionName: string): string {
+/**
+ * The source files of a bundle (`dist/gateway.mjs`): esbuild writes a
+ * `// <path>` comment line before each file it puts in, so a line of the
+ * bundle belongs to the last such comment above it. Read once per bundle;
+ * an unreadable file or one without such lines maps to nothing.
+ */
+const bundles = new Map<string, { lines: number[]; paths: string[] }>();
+
+function bundleFiles(url: string): { lines: number[]; paths: string[] } {
+  let files = bundles.get(url);
+  if (files === undefined) {
+    files = { lines: [], paths: [] };
+    try {
+      const text = readFileSync(url.replace(/^file:\/\//, ''), 'utf8').split('\n');
+      for (let i = 0; i < text.length; i++) {
+        const m = /^\/\/ (\S+\.(?:m?js|cjs|json))$/.exec(text[i]!);
+        if (m) {
+          files.lines.push(i);
+          // The build compiles src/ into a staging directory (dist.new-<pid>/src/…) before it bundles.
+          const path = m[1]!.replace(/^dist[^/]*\/(?=src\/)/, '');
+          files.paths.push(path.startsWith('src/') ? path.replace(/\.js$/, '.ts') : path);
+        }
+      }
+    } catch {
+      // not a file on this machine: no mapping
+    }
+    bundles.set(url, files);
+  }
+  return files;
+}
+
+/** The file of a bundle that line `line` (0-based, as V8 counts) came from, or null. */
+export function bundledFile(url: string, line: number): string | null {
+  if (!url.endsWith('.mjs') || url.startsWith('node:')) return null;
+  const { lines, paths } = bundleFiles(url);
+  let lo = 0;
+  let hi = lines.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (lines[mid]! <= line) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  // Above the first file: esbuild's own helpers (__export, __commonJS, …).
+  if (found < 0) return lines.length > 0 ? '(bundle runtime)' : null;
+  return paths[found]!;
+}
+
+/** The package or source area a script (or, in a bundle, the file of that line) belongs to. */
+export function moduleOf(url: string, functionName: string, line = 0): string {
   if (!url) return functionName.startsWith('(') ? functionName : '(native/V8)';
   if (url.startsWith('node:')) return 'node: (core)';
-  const u = shortUrl(url);
+  const u = bundledFile(url, line) ?? shortUrl(url);
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u);
   if (nm) return nm[1]!;
-  if (u.startsWith('src/')) return u;
   return u;
+}
+
+/** How a function is named in a summary: name, script and line, and the bundled file it came from. */
+export function frameName(functionName: string, url: string, line: number): string {
+  if (!url) return functionName || '(anonymous)';
+  const file = bundledFile(url, line);
+  return `${functionName || '(anonymous)'} ${shortUrl(url)}:${line + 1}${file ? ` (${file.replace(/^.*node_modules\//, '')})` : ''}`;
 }
 
 export function summarizeProfile(file: string, window?: { fromUs: number; toUs: number }, top = 25): ProfileSummary {
@@ -79,9 +135,9 @@ export function summarizeProfile(file: string, window?: { fromUs: number; toUs: 
     if (!node) continue;
     const { functionName, url, lineNumber } = node.callFrame;
     if (functionName === '(idle)') idle += us;
-    const name = url ? `${functionName || '(anonymous)'} ${shortUrl(url)}:${lineNumber + 1}` : functionName || '(anonymous)';
+    const name = frameName(functionName, url, lineNumber);
     fn.set(name, (fn.get(name) ?? 0) + us);
-    const m = moduleOf(url, functionName);
+    const m = moduleOf(url, functionName, lineNumber);
     mod.set(m, (mod.get(m) ?? 0) + us);
   }
   const list = (m: Map<string, number>) =>

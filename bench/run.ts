@@ -57,6 +57,7 @@ import {
   type PgbenchResult,
   type PgServer,
 } from './postgres.ts';
+import { formatAllocations, sampleAllocations, summarizeAllocations } from './allocations.ts';
 import { formatProfile, summarizeProfile } from './profile.ts';
 import { fmt, Report, summary, usBetween } from './report.ts';
 import { scenarioRecovery } from './recovery.ts';
@@ -1820,7 +1821,7 @@ async function scenarioDurable(env: PgEnv): Promise<void> {
 async function scenarioProfile(env: PgEnv): Promise<void> {
   const { server, client, sql } = env;
   const { storm } = S;
-  await heading('CPU profile of a gateway during the login storm (node --cpu-prof; not a figure: profiling slows it)');
+  await heading('CPU profile and allocations of a gateway during the login storm (node --cpu-prof, then the sampling heap profiler; not figures: profiling slows it)');
   const [fixture] = await createStormOrgs(client, 'Profiled', 1);
   await populate(client, sql, fixture!, storm.agents, storm.capacity, storm.emergency, env.gw);
   const users = await userIdsOf(sql, fixture!.organizationId);
@@ -1854,6 +1855,34 @@ async function scenarioProfile(env: PgEnv): Promise<void> {
   console.log(formatProfile(s, 25));
   console.log(`  (profile kept in ${kept}; open it in Chrome DevTools or run: npx tsx bench/profile.ts ${kept})`);
   report.extra.profile = { ...s, stormPerSecondProfiled: o.requests / o.seconds };
+
+  // What the same storm allocates, on a gateway of its own (the heap sampler's stack walks would weigh on a CPU profile).
+  const [second] = await createStormOrgs(client, 'Allocations', 1);
+  await populate(client, sql, second!, storm.agents, storm.capacity, storm.emergency, env.gw);
+  const secondUsers = await userIdsOf(sql, second!.organizationId);
+  const inspectPort = await freePort();
+  const agw = await startGateway({
+    label: 'allocations',
+    databaseUrl: server.url(env.dbName),
+    publicKey: VENDOR.publicKey,
+    poolSize: opts.poolSize,
+    inspectPort,
+  });
+  const aclient = new GqlClient(agw.url, storm.clients);
+  try {
+    const sampled = await sampleAllocations(inspectPort, () =>
+      runStorm(aclient, [{ fixture: second!, users: secondUsers }], storm.clients),
+    );
+    checkStorm('allocation-sampled storm', sampled.result, storm.capacity + storm.emergency);
+    const file = kept.replace(/\.cpuprofile$/, '.heapprofile');
+    const a = summarizeAllocations(sampled.profile, file, sampled.result.requests, 30);
+    console.log(formatAllocations(a, 25));
+    console.log(`  (kept in ${file}; Chrome DevTools opens it in its Memory tab)`);
+    report.extra.allocations = a;
+  } finally {
+    aclient.close();
+    await agw.stop();
+  }
 }
 
 /* ------------------------------------------------------------------ curves of growth */
