@@ -45,6 +45,11 @@ async function inspector(port: number): Promise<{ call(method: string, params?: 
     if (message.error) w.reject(new Error(message.error.message));
     else w.resolve(message.result);
   });
+  // A gateway that exits (or a socket that breaks) fails the calls still waiting rather than leaving them hanging.
+  ws.on('close', () => {
+    for (const w of waiting.values()) w.reject(new Error(`the inspector on port ${port} closed`));
+    waiting.clear();
+  });
   return {
     call(method, params = {}) {
       const id = ++next;
