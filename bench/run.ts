@@ -1821,7 +1821,9 @@ async function scenarioDurable(env: PgEnv): Promise<void> {
 async function scenarioProfile(env: PgEnv): Promise<void> {
   const { server, client, sql } = env;
   const { storm } = S;
-  await heading('CPU profile and allocations of a gateway during the login storm (node --cpu-prof, then the sampling heap profiler; not figures: profiling slows it)');
+  await heading(
+    'CPU profile and allocations of a gateway during the login storm (node --cpu-prof, then the sampling heap profiler; not figures: profiling slows it)',
+  );
   const [fixture] = await createStormOrgs(client, 'Profiled', 1);
   await populate(client, sql, fixture!, storm.agents, storm.capacity, storm.emergency, env.gw);
   const users = await userIdsOf(sql, fixture!.organizationId);
