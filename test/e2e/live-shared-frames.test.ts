@@ -176,13 +176,12 @@ for (const kind of DATABASES) {
 
     it(`[R-PERF-3] [R-LIVE-1] beyond one batch (${FANOUT_BATCH}), the frames written directly are the same bytes, in order, and stop at complete`, async () => {
       const { org, ids } = await innoOrg(5);
-      const metricsUrl = ws.replace('ws://', 'http://').replace('/graphql', '/metrics');
       const frameCounts = async () => {
-        const text = await (await fetch(metricsUrl)).text();
-        const count = (path: string) =>
-          Number(new RegExp(`gateway_ws_shared_frames_total\\{path="${path}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+        const { values } = await gw.app.metrics.sharedFrames.get();
+        const count = (path: string) => values.find((v) => v.labels.path === path)?.value ?? 0;
         return { iterator: count('iterator'), direct: count('direct') };
       };
+      const subscribers = async () => (await gw.app.metrics.subscribers.get()).values[0]?.value ?? 0;
       const n = FANOUT_BATCH + 44;
       const subs = Array.from({ length: n }, (_, i) => {
         const rec = recordingClient(ws, org.tokens.SUPERVISOR, `s-${i}`);
@@ -220,12 +219,8 @@ for (const kind of DATABASES) {
       // Half of them complete; the next change reaches the other half only, once each, and the state is exact.
       const [gone, staying] = [subs.filter((_, i) => i % 2 === 0), subs.filter((_, i) => i % 2 === 1)];
       for (const s of gone) s.dispose();
-      // Released once their completes arrived (the live subscribers gauge of /metrics).
-      for (const deadline = Date.now() + 10_000; ; await new Promise((resolve) => setTimeout(resolve, 20))) {
-        const live = Number(/^subscribers (\d+)/m.exec(await (await fetch(metricsUrl)).text())?.[1]);
-        if (live <= staying.length) break;
-        if (Date.now() > deadline) throw new Error(`still ${live} subscribers`);
-      }
+      // Released once their completes arrived (the live subscribers gauge).
+      await expect.poll(subscribers, { timeout: 10_000 }).toBeLessThanOrEqual(staying.length);
       await gw.ok(START, { input: { userId: ids[1] } }, org.tokens.AGENT_CLIENT);
       await waitFor(() => staying.every((s) => s.nexts().some((f) => inUse(f) === 2)), 'the second change');
       await new Promise((resolve) => setTimeout(resolve, 200));
