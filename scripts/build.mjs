@@ -136,18 +136,34 @@ async function bundle(staging) {
   const { build: esbuild } = await import('esbuild');
   const outfile = join(staging, 'gateway.mjs');
   const ownFiles = join(staging, 'src');
-  await esbuild({
+  const built = await esbuild({
     entryPoints: [join(ownFiles, 'main.js')],
+    metafile: true,
     outfile,
     bundle: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
+    // A package's ES module build before its CommonJS one (esbuild's default for node is the reverse). graphql
+    // ships both without an `exports` map: bundled as CommonJS, each of the 44 modules that import it reads every
+    // binding through a getter (`__toESM`), about 1 % of a storm's profile in the executor's hot loop alone.
+    mainFields: ['module', 'main'],
     external: UNBUNDLED,
     logLevel: 'warning',
     // Bundled CommonJS packages call require(); an ES module has none of its own.
     banner: { js: "import { createRequire as __gatewayRequire } from 'node:module'; const require = __gatewayRequire(import.meta.url);" },
     plugins: [
+      {
+        // A deep import (`graphql/language/parser`, by graphql-armor-max-tokens) names no main field: it would
+        // resolve to the CommonJS file and bring a second copy of graphql (its GraphQLError failing instanceof).
+        name: 'graphql-as-es-modules',
+        setup(build) {
+          build.onResolve({ filter: /^graphql\/[\w/]+$/ }, (args) => {
+            const file = join(ROOT, 'node_modules', `${args.path}.mjs`);
+            return existsSync(file) ? { path: file } : undefined;
+          });
+        },
+      },
       {
         name: 'own-import-meta-url',
         setup(build) {
@@ -162,6 +178,9 @@ async function bundle(staging) {
       },
     ],
   });
+  // One graphql, as ES modules: a CommonJS file of it beside the .mjs ones would be a second copy.
+  const cjsGraphql = Object.keys(built.metafile.inputs).filter((file) => /node_modules\/graphql\/.*\.js$/.test(file));
+  if (cjsGraphql.length > 0) throw new Error(`the bundle holds graphql as CommonJS as well: ${cjsGraphql.slice(0, 3).join(', ')}`);
 }
 
 /**
