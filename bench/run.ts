@@ -1009,13 +1009,17 @@ async function pairedStormRounds(env: PgEnv, db100: string, label100: string): P
   const requests = multi.orgs * multi.agents;
   const bare = await startBare('bare yoga+pg (paired rounds)', { BARE_DATABASE_URL: server.url(db100), POOL_SIZE: String(opts.poolSize) });
   const bareClient = new GqlClient(`http://127.0.0.1:${bare.port}/graphql`, multi.clients);
-  type Run = { rate: number; cpu: CpuSplit };
+  /** `idle`: the CPU the other server (idle, not under load) used meanwhile, ms per request of this run. */
+  type Run = { rate: number; cpu: CpuSplit; idle: number };
   const bareRun = async (): Promise<Run> => {
     const before = cpuSplit(server, bare.pid);
+    const gwBefore = cpuTimesOf(env.gw.pid);
     const items = Array.from({ length: requests }, (_, i) => (i % multi.orgs) + 1);
     const res = await runLoad(items, multi.clients, (pool) => bareClient.ok(`mutation($p: Int!) { checkout(pool: $p) }`, { p: pool }));
     if (res.errors.length) throw new Error(`bare baseline (paired rounds): ${res.errors[0]!.error}`);
-    return { rate: requests / res.seconds, cpu: cpuPer(before, cpuSplit(server, bare.pid), requests) };
+    const gwAfter = cpuTimesOf(env.gw.pid);
+    const idle = (gwAfter.user + gwAfter.system - gwBefore.user - gwBefore.system) / requests;
+    return { rate: requests / res.seconds, cpu: cpuPer(before, cpuSplit(server, bare.pid), requests), idle };
   };
   const rounds: { bare: Run; gateway: Run; ratio: number }[] = [];
   try {
@@ -1031,9 +1035,12 @@ async function pairedStormRounds(env: PgEnv, db100: string, label100: string): P
       }
       const gatewayRun = async (): Promise<Run> => {
         const before = cpuSplit(server, env.gw.pid);
+        const bareBefore = cpuTimesOf(bare.pid);
         const o = await runStorm(client, orgs, multi.clients);
         checkStorm(`paired round ${r + 1}`, o, multi.orgs * (multi.capacity + multi.emergency));
-        return { rate: o.requests / o.seconds, cpu: cpuPer(before, cpuSplit(server, env.gw.pid), o.requests) };
+        const bareAfter = cpuTimesOf(bare.pid);
+        const idle = (bareAfter.user + bareAfter.system - bareBefore.user - bareBefore.system) / o.requests;
+        return { rate: o.requests / o.seconds, cpu: cpuPer(before, cpuSplit(server, env.gw.pid), o.requests), idle };
       };
       let b: Run;
       let g: Run;
@@ -1046,7 +1053,7 @@ async function pairedStormRounds(env: PgEnv, db100: string, label100: string): P
       }
       rounds.push({ bare: b, gateway: g, ratio: g.rate / b.rate });
       console.log(
-        `  paired round ${r + 1}: bare yoga+pg ${b.rate.toFixed(0)}/s, gateway ${g.rate.toFixed(0)}/s (${(g.rate / b.rate).toFixed(2)}×); CPU per request bare ${fmt(b.cpu.server)} ms, gateway ${fmt(g.cpu.server)} ms (${(g.cpu.server / b.cpu.server).toFixed(2)}×)`,
+        `  paired round ${r + 1}: bare yoga+pg ${b.rate.toFixed(0)}/s, gateway ${g.rate.toFixed(0)}/s (${(g.rate / b.rate).toFixed(2)}×); CPU per request bare ${fmt(b.cpu.server)} ms, gateway ${fmt(g.cpu.server)} ms (${(g.cpu.server / b.cpu.server).toFixed(2)}×); PostgreSQL ${fmt(b.cpu.postgres)} / ${fmt(g.cpu.postgres)} ms; the idle other server ${fmt(b.idle)} / ${fmt(g.idle)} ms`,
       );
     }
   } finally {
