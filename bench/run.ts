@@ -994,6 +994,26 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
 }
 
 /**
+ * Waits until PostgreSQL (every process of it: autovacuum after a storm's
+ * inserts, the checkpointer) and the given processes together use under 5 %
+ * of one core over half a second, at most `maxMs`; the ms waited (maxMs: it
+ * never got quiet). A timed run that starts while the previous one's
+ * aftermath still runs shares the 2 cores with it.
+ */
+async function quiet(server: PgServer, pids: readonly number[], maxMs = 30_000): Promise<number> {
+  const busy = () => postgresCpuMs(server.pid()) + pids.reduce((a, pid) => a + cpuTimesOf(pid).user + cpuTimesOf(pid).system, 0);
+  const started = performance.now();
+  let last = busy();
+  for (;;) {
+    await sleep(500);
+    const now = busy();
+    const waited = performance.now() - started;
+    if (!(now - last >= 25) || waited >= maxMs) return Math.min(waited, maxMs);
+    last = now;
+  }
+}
+
+/**
  * Item 1's ratio (the 100-organization storm against bare yoga+pg), in
  * paired rounds. This machine's speed drifts by up to a third from one
  * minute to the next (the bare server's CPU per request was 0.39–0.56 ms in
@@ -1011,12 +1031,25 @@ async function pairedStormRounds(env: PgEnv, db100: string, label100: string): P
   const bareClient = new GqlClient(`http://127.0.0.1:${bare.port}/graphql`, multi.clients);
   /** `idle`: the CPU the other server (idle, not under load) used meanwhile, ms per request of this run. */
   type Run = { rate: number; cpu: CpuSplit; idle: number };
+  const checkout = (pool: number) => bareClient.ok(`mutation($p: Int!) { checkout(pool: $p) }`, { p: pool });
+  const bareLoad = async (count: number) => {
+    const res = await runLoad(
+      Array.from({ length: count }, (_, i) => (i % multi.orgs) + 1),
+      multi.clients,
+      checkout,
+    );
+    if (res.errors.length) throw new Error(`bare baseline (paired rounds): ${res.errors[0]!.error}`);
+    return res;
+  };
+  // Each timed run comes right after an untimed warm-up of the same server's hot path: a process left idle while
+  // the other one ran (and the next organizations were loaded) had its optimized code partly thrown away, and the
+  // first paired rounds without this measured the bare server at up to twice its CPU per request.
   const bareRun = async (): Promise<Run> => {
+    await bareLoad(S.storm.warmup);
+    await quiet(server, [bare.pid, env.gw.pid]);
     const before = cpuSplit(server, bare.pid);
     const gwBefore = cpuTimesOf(env.gw.pid);
-    const items = Array.from({ length: requests }, (_, i) => (i % multi.orgs) + 1);
-    const res = await runLoad(items, multi.clients, (pool) => bareClient.ok(`mutation($p: Int!) { checkout(pool: $p) }`, { p: pool }));
-    if (res.errors.length) throw new Error(`bare baseline (paired rounds): ${res.errors[0]!.error}`);
+    const res = await bareLoad(requests);
     const gwAfter = cpuTimesOf(env.gw.pid);
     const idle = (gwAfter.user + gwAfter.system - gwBefore.user - gwBefore.system) / requests;
     return { rate: requests / res.seconds, cpu: cpuPer(before, cpuSplit(server, bare.pid), requests), idle };
@@ -1024,16 +1057,21 @@ async function pairedStormRounds(env: PgEnv, db100: string, label100: string): P
   const rounds: { bare: Run; gateway: Run; ratio: number }[] = [];
   try {
     // Warm-up as long as bareBaseline's (its warm-up and 1-pool runs): a fresh process still compiles its hot code.
-    for (let done = 0; done < 2 * S.bareRequests; done += requests) await bareRun();
+    await bareLoad(2 * S.bareRequests);
     for (let r = 0; r < S.pairedRounds; r++) {
-      // Outside the timed runs: the organizations, their users and keys.
+      // Outside the timed runs: the organizations, their users and keys, and an organization for the warm-up.
       const fixtures = await createStormOrgs(client, `Paired ${r + 1}`, multi.orgs);
       const orgs: StormOrg[] = [];
       for (const f of fixtures) {
         await populate(client, sql, f, multi.agents, multi.capacity, multi.emergency, env.gw);
         orgs.push({ fixture: f, users: await userIdsOf(sql, f.organizationId) });
       }
+      const [warm] = await createStormOrgs(client, `Paired warm-up ${r + 1}`, 1);
+      await populate(client, sql, warm!, S.storm.warmup, S.storm.warmup, 0, env.gw);
+      const warmOrg: StormOrg[] = [{ fixture: warm!, users: await userIdsOf(sql, warm!.organizationId) }];
       const gatewayRun = async (): Promise<Run> => {
+        checkStorm(`paired warm-up ${r + 1}`, await runStorm(client, warmOrg, multi.clients), S.storm.warmup);
+        await quiet(server, [bare.pid, env.gw.pid]);
         const before = cpuSplit(server, env.gw.pid);
         const bareBefore = cpuTimesOf(bare.pid);
         const o = await runStorm(client, orgs, multi.clients);
