@@ -1041,9 +1041,9 @@ async function pairedStormRounds(env: PgEnv, db100: string, label100: string): P
     if (res.errors.length) throw new Error(`bare baseline (paired rounds): ${res.errors[0]!.error}`);
     return res;
   };
-  // Each timed run comes right after an untimed warm-up of the same server's hot path: a process left idle while
-  // the other one ran (and the next organizations were loaded) had its optimized code partly thrown away, and the
-  // first paired rounds without this measured the bare server at up to twice its CPU per request.
+  // Each timed run comes right after an untimed warm-up of the same server's hot path: without it, a bare server
+  // left idle while the gateway ran (and the next organizations were loaded) came back at up to twice its CPU per
+  // request, which favoured the gateway.
   const bareRun = async (): Promise<Run> => {
     await bareLoad(S.storm.warmup);
     await quiet(server, [bare.pid, env.gw.pid]);
