@@ -410,6 +410,12 @@ function cpuTimesOf(pid: number): { user: number; system: number } {
   }
 }
 
+/** User + system CPU time of process `pid` so far, ms (NaN when it is gone). */
+function cpuMsOf(pid: number): number {
+  const t = cpuTimesOf(pid);
+  return t.user + t.system;
+}
+
 /**
  * CPU used (user + system, ms) by a server under test (`serverSystem`: of
  * which in the kernel), by PostgreSQL and by this bench process (its HTTP
@@ -996,19 +1002,17 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
 /**
  * Waits until PostgreSQL (every process of it: autovacuum after a storm's
  * inserts, the checkpointer) and the given processes together use under 5 %
- * of one core over half a second, at most `maxMs`; the ms waited (maxMs: it
- * never got quiet). A timed run that starts while the previous one's
+ * of one core over half a second, at most `maxMs`. A timed run that starts while the previous one's
  * aftermath still runs shares the 2 cores with it.
  */
-async function quiet(server: PgServer, pids: readonly number[], maxMs = 30_000): Promise<number> {
-  const busy = () => postgresCpuMs(server.pid()) + pids.reduce((a, pid) => a + cpuTimesOf(pid).user + cpuTimesOf(pid).system, 0);
+async function quiet(server: PgServer, pids: readonly number[], maxMs = 30_000): Promise<void> {
+  const busy = () => postgresCpuMs(server.pid()) + pids.reduce((a, pid) => a + cpuMsOf(pid), 0);
   const started = performance.now();
   let last = busy();
   for (;;) {
     await sleep(500);
     const now = busy();
-    const waited = performance.now() - started;
-    if (!(now - last >= 25) || waited >= maxMs) return Math.min(waited, maxMs);
+    if (!(now - last >= 25) || performance.now() - started >= maxMs) return;
     last = now;
   }
 }
@@ -1031,16 +1035,7 @@ async function pairedStormRounds(env: PgEnv, db100: string, label100: string): P
   const bareClient = new GqlClient(`http://127.0.0.1:${bare.port}/graphql`, multi.clients);
   /** `idle`: the CPU the other server (idle, not under load) used meanwhile, ms per request of this run. */
   type Run = { rate: number; cpu: CpuSplit; idle: number };
-  const checkout = (pool: number) => bareClient.ok(`mutation($p: Int!) { checkout(pool: $p) }`, { p: pool });
-  const bareLoad = async (count: number) => {
-    const res = await runLoad(
-      Array.from({ length: count }, (_, i) => (i % multi.orgs) + 1),
-      multi.clients,
-      checkout,
-    );
-    if (res.errors.length) throw new Error(`bare baseline (paired rounds): ${res.errors[0]!.error}`);
-    return res;
-  };
+  const bareLoad = (count: number) => bareCheckouts(bareClient, count, multi.orgs, multi.clients);
   // Each timed run comes right after an untimed warm-up of the same server's hot path: without it, a bare server
   // left idle while the gateway ran (and the next organizations were loaded) came back at up to twice its CPU per
   // request, which favoured the gateway.
@@ -1048,10 +1043,9 @@ async function pairedStormRounds(env: PgEnv, db100: string, label100: string): P
     await bareLoad(S.storm.warmup);
     await quiet(server, [bare.pid, env.gw.pid]);
     const before = cpuSplit(server, bare.pid);
-    const gwBefore = cpuTimesOf(env.gw.pid);
+    const gwBefore = cpuMsOf(env.gw.pid);
     const res = await bareLoad(requests);
-    const gwAfter = cpuTimesOf(env.gw.pid);
-    const idle = (gwAfter.user + gwAfter.system - gwBefore.user - gwBefore.system) / requests;
+    const idle = (cpuMsOf(env.gw.pid) - gwBefore) / requests;
     return { rate: requests / res.seconds, cpu: cpuPer(before, cpuSplit(server, bare.pid), requests), idle };
   };
   const rounds: { bare: Run; gateway: Run; ratio: number }[] = [];
@@ -1073,11 +1067,10 @@ async function pairedStormRounds(env: PgEnv, db100: string, label100: string): P
         checkStorm(`paired warm-up ${r + 1}`, await runStorm(client, warmOrg, multi.clients), S.storm.warmup);
         await quiet(server, [bare.pid, env.gw.pid]);
         const before = cpuSplit(server, env.gw.pid);
-        const bareBefore = cpuTimesOf(bare.pid);
+        const bareBefore = cpuMsOf(bare.pid);
         const o = await runStorm(client, orgs, multi.clients);
+        const idle = (cpuMsOf(bare.pid) - bareBefore) / o.requests;
         checkStorm(`paired round ${r + 1}`, o, multi.orgs * (multi.capacity + multi.emergency));
-        const bareAfter = cpuTimesOf(bare.pid);
-        const idle = (bareAfter.user + bareAfter.system - bareBefore.user - bareBefore.system) / o.requests;
         return { rate: o.requests / o.seconds, cpu: cpuPer(before, cpuSplit(server, env.gw.pid), o.requests), idle };
       };
       let b: Run;
@@ -1098,9 +1091,12 @@ async function pairedStormRounds(env: PgEnv, db100: string, label100: string): P
     bareClient.close();
     await bare.stop();
   }
-  const byRatio = [...rounds].sort((x, y) => x.ratio - y.ratio);
-  const mid = byRatio[(byRatio.length - 1) >> 1]!;
-  const all = rounds.map((x) => `${x.ratio.toFixed(2)}×`).join(', ');
+  /** The round whose `key` is the median (the lower middle one of an even number), and every round's key in order. */
+  const medianRound = (key: (x: (typeof rounds)[number]) => number) => ({
+    round: [...rounds].sort((x, y) => key(x) - key(y))[(rounds.length - 1) >> 1]!,
+    all: rounds.map((x) => `${key(x).toFixed(2)}×`).join(', '),
+  });
+  const { round: mid, all } = medianRound((x) => x.ratio);
   report.add({
     scenario: 'R-PERF-1 login storm',
     case: `${label100}, ${rounds.length} paired rounds`,
@@ -1114,8 +1110,7 @@ async function pairedStormRounds(env: PgEnv, db100: string, label100: string): P
     target: { text: '≥ 0.7× bare yoga+pg', pass: mid.ratio >= 0.7 },
     note: `rounds in order: ${all}`,
   });
-  const byCpu = [...rounds].sort((x, y) => x.gateway.cpu.server / x.bare.cpu.server - y.gateway.cpu.server / y.bare.cpu.server);
-  const midCpu = byCpu[(byCpu.length - 1) >> 1]!;
+  const { round: midCpu, all: allCpu } = medianRound((x) => x.gateway.cpu.server / x.bare.cpu.server);
   report.add({
     scenario: 'R-PERF-1 login storm',
     case: `${label100}, ${rounds.length} paired rounds`,
@@ -1123,7 +1118,7 @@ async function pairedStormRounds(env: PgEnv, db100: string, label100: string): P
     value: midCpu.gateway.cpu.server,
     unit: 'ms',
     baseline: { label: 'bare yoga+pg, CPU per request, run next to it', value: midCpu.bare.cpu.server },
-    note: `rounds in order: ${rounds.map((x) => `${(x.gateway.cpu.server / x.bare.cpu.server).toFixed(2)}×`).join(', ')}`,
+    note: `rounds in order: ${allCpu}`,
   });
 }
 
@@ -1395,6 +1390,14 @@ function cpuSplitFigures(label: string, gateway: CpuSplit, bare: CpuSplit): void
 }
 
 /** The bare yoga+pg server (bench/bare.ts) under the storm's concurrency: 1 pool, then `pools` pools. */
+/** `count` checkouts (take + release in one transaction) on the bare yoga+pg server, spread over `pools` pools, by `clients` workers. */
+async function bareCheckouts(client: GqlClient, count: number, pools: number, clients: number) {
+  const items = Array.from({ length: count }, (_, i) => (i % pools) + 1);
+  const res = await runLoad(items, clients, (pool) => client.ok(`mutation($p: Int!) { checkout(pool: $p) }`, { p: pool }));
+  if (res.errors.length) throw new Error(`bare baseline: ${res.errors[0]!.error}`);
+  return res;
+}
+
 async function bareBaseline(
   server: PgServer,
   database: string,
@@ -1405,16 +1408,11 @@ async function bareBaseline(
   const { port } = bare;
   try {
     const client = new GqlClient(`http://127.0.0.1:${port}/graphql`, clients);
-    const run = async (poolOf: (i: number) => number) => {
-      const items = Array.from({ length: S.bareRequests }, (_, i) => poolOf(i));
-      const res = await runLoad(items, clients, (pool) => client.ok(`mutation($p: Int!) { checkout(pool: $p) }`, { p: pool }));
-      if (res.errors.length) throw new Error(`bare baseline: ${res.errors[0]!.error}`);
-      return S.bareRequests / res.seconds;
-    };
-    await run(() => 1); // warm-up
-    const onePool = await run(() => 1);
+    const run = async (pools: number) => S.bareRequests / (await bareCheckouts(client, S.bareRequests, pools, clients)).seconds;
+    await run(1); // warm-up
+    const onePool = await run(1);
     const split0 = cpuSplit(server, bare.pid);
-    const manyPools = await run((i) => (i % pools) + 1);
+    const manyPools = await run(pools);
     const split = cpuPer(split0, cpuSplit(server, bare.pid), S.bareRequests);
     client.close();
     console.log(
