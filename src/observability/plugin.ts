@@ -3,6 +3,7 @@ import { getOperationAST, type DocumentNode, type GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import { Slot } from '../slot.ts';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
@@ -66,9 +67,10 @@ const clip = (value: string | null) => (value && value.length > 100 ? `${value.s
  * plain one, else it is generated, and is returned in the response header.
  */
 export function useObservability({ logger, metrics }: { logger: Logger; metrics: Metrics }): Plugin {
-  const requests = new WeakMap<Request, RequestRecord>();
-  /** Keyed by the operation's context object (the same object from onParams to onExecutionResult). */
-  const operations = new WeakMap<object, OperationRecord>();
+  // On the objects themselves, not in WeakMaps (slot.ts).
+  const requests = new Slot<Request, RequestRecord>('request record');
+  /** On the operation's context object (the same object from onParams to onExecutionResult). */
+  const operations = new Slot<object, OperationRecord>('operation record');
 
   const count = (op: OperationRecord, transport: Transport) => {
     metrics.operations.inc({ type: op.type, transport });

@@ -18,6 +18,7 @@ import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../schema/pagination.ts';
 import { MAX_IMPORT_USERS, MAX_NODE_IDS, MAX_SITES_PER_ORGANIZATION, MAX_TEAMS_PER_ORGANIZATION } from '../tenancy/validate.ts';
 import { OperationCostCache } from './cost-cache.ts';
 import { rateLimitError } from './rate-limit.ts';
+import { Slot } from '../slot.ts';
 
 /**
  * What an operation costs, computed before it runs, with its variables' values
@@ -433,9 +434,10 @@ export function useOperationCost(limits: CostLimits & { maxTokens?: number }): P
   /** Costs per document that do not depend on the variables (cost-cache.ts). */
   const costs = new OperationCostCache(operationCost, fieldCost);
   const slots = new TenantSlots(limits.expensiveConcurrency, limits.expensiveWaitMs);
-  const requests = new WeakMap<object, RequestState>();
+  // Kept on the request and params objects, not in WeakMaps (slot.ts).
+  const requests = new Slot<object, RequestState>('response bytes');
   /** Costs computed for an HTTP request's params, reused when that very operation executes (same query, variables, name). */
-  const costed = new WeakMap<object, { query: string; variables: unknown; operationName: unknown; cost: number }>();
+  const costed = new Slot<object, { query: string; variables: unknown; operationName: unknown; cost: number }>('operation cost');
   /**
    * Subscription events checked, by result: subscribers of one operation
    * share one result object (live/shared-execution.ts), checked once for all

@@ -17,6 +17,7 @@ import { getSchema } from '../schema/index.ts';
 import { useTokenStreamCut, type LiveConnections } from '../tokens/stream-registry.ts';
 import type { Authenticate } from './authenticate.ts';
 import { useRequestBodyLimit } from './body-limit.ts';
+import { useContextRelease } from './context-release.ts';
 
 /** The path of GraphQL over HTTP (GET/POST, SSE, GraphiQL) and over graphql-ws. */
 export const GRAPHQL_PATH = '/graphql';
@@ -95,6 +96,8 @@ export function createGatewayYoga(deps: GatewayYogaDeps): GatewayYoga {
         (c) => c.wsViewer !== undefined,
         (c) => (c as Context).viewer,
       ),
+      // Last: after every other plugin's onResponse.
+      useContextRelease(),
     ],
     // HTTP requests authenticate here, by their Authorization header; WebSocket operations bring their socket's viewer.
     context: async (initial) =>

@@ -71,7 +71,10 @@ const LAYER_MATCH: [Layer, (file: string) => boolean][] = [
       f.endsWith('.repository.ts') ||
       /^(events\/event|sessions\/session|sessions\/lock-order|webhooks\/tables|tenancy\/domain|licenses\/license-key)\.ts$/.test(f),
   ],
-  ['pure rules', (f) => /^(licensing|keys|catalogs)\//.test(f) || ['clock.ts', 'ids.ts', 'errors.ts', 'auth/tokens.ts'].includes(f)],
+  [
+    'pure rules',
+    (f) => /^(licensing|keys|catalogs)\//.test(f) || ['clock.ts', 'ids.ts', 'errors.ts', 'slot.ts', 'auth/tokens.ts'].includes(f),
+  ],
   ['callers', (f) => f.startsWith('auth/')],
   ['allocation', (f) => f.startsWith('allocation/')],
   ['context', (f) => f === 'context.ts'],
