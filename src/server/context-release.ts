@@ -41,10 +41,11 @@ export function useContextRelease(): Plugin<Record<string, unknown>, { res?: Ser
     onResponse({ request, response, serverContext }) {
       const res = serverContext?.res;
       if (!res || res.closed || !isSingleResult(response)) return;
+      // A single operation runs with the server context itself; a batch's operations inherit from it.
       const list = contexts.get(request) ?? [];
+      if (!list.includes(serverContext)) list.push(serverContext);
       res.once('close', () => {
         for (const context of list) empty(context);
-        empty(serverContext);
       });
     },
   };
