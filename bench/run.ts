@@ -859,146 +859,152 @@ async function scenarioStorm(env: PgEnv): Promise<void> {
       await pgbench(server, { database: db100, pools: multi.orgs, shape: 'pair', clients: multi.clients, seconds: S.pgbenchSeconds }),
     );
   }
-  const bare = await bareBaseline(server, db100, storm.clients, multi.orgs);
+  // One bare yoga+pg server (on the 100-pool database) for the baseline and the paired rounds: started and warmed up once.
+  const bareServer = await startBare('bare yoga+pg', { BARE_DATABASE_URL: server.url(db100), POOL_SIZE: String(opts.poolSize) });
+  try {
+    const bare = await bareBaseline(server, bareServer, storm.clients, multi.orgs);
 
-  // A warm-up storm on an organization of its own, as the bare baseline has its warm-up run: the first
-  // thousand requests of a process also pay for V8's compiling its code (on threads of its own, counted in its CPU).
-  const [warm] = await createStormOrgs(client, 'Warm-up', 1);
-  await populate(client, sql, warm!, storm.warmup, storm.warmup, 0, env.gw);
-  const warmed = await runStorm(client, [{ fixture: warm!, users: await userIdsOf(sql, warm!.organizationId) }], storm.clients);
-  checkStorm('warm-up storm', warmed, storm.warmup);
+    // A warm-up storm on an organization of its own, as the bare baseline has its warm-up run: the first
+    // thousand requests of a process also pay for V8's compiling its code (on threads of its own, counted in its CPU).
+    const [warm] = await createStormOrgs(client, 'Warm-up', 1);
+    await populate(client, sql, warm!, storm.warmup, storm.warmup, 0, env.gw);
+    const warmed = await runStorm(client, [{ fixture: warm!, users: await userIdsOf(sql, warm!.organizationId) }], storm.clients);
+    checkStorm('warm-up storm', warmed, storm.warmup);
 
-  // 1 organization.
-  const [one] = await createStormOrgs(client, 'Storm', 1);
-  const act = await populate(client, sql, one!, storm.agents, storm.capacity, storm.emergency, env.gw);
-  console.log(
-    `  activation of the storm key with ${n(storm.agents)} users: ${act.ms.toFixed(0)} ms${act.mode === 'batches' ? ` (last of ${act.batches} batches)` : ''}`,
-  );
-  const orgs1: StormOrg[] = [{ fixture: one!, users: await userIdsOf(sql, one!.organizationId) }];
-  const split1 = cpuSplit(server, env.gw.pid);
-  const counted = await countStatements(server, env.dbName, () => runStorm(client, orgs1, storm.clients));
-  const perStart1 = cpuPer(split1, cpuSplit(server, env.gw.pid), counted.result.requests);
-  const o1 = counted.result;
-  checkStorm('1 organization', o1, storm.capacity + storm.emergency);
-  const label1 = `PostgreSQL, 1 org × ${n(storm.agents)}, pool ${n(storm.capacity)}+${n(storm.emergency)}, ${storm.clients} clients`;
-  stormFigures('R-PERF-1 login storm', label1, o1, { label: pgbenchLabel(pg1), tps: pg1.tps }, true);
-  report.add({
-    scenario: 'R-PERF-1 login storm',
-    case: label1,
-    metric: 'vs bare yoga+pg',
-    value: o1.requests / o1.seconds,
-    unit: '/s',
-    baseline: { label: `bare yoga+pg, same transaction, 1 pool, ${storm.clients} clients`, value: bare.onePool },
-  });
-  report.add({
-    scenario: 'R-PERF-1 login storm',
-    case: label1,
-    metric: 'gateway CPU per startSession',
-    value: perStart1.server,
-    unit: 'ms',
-    baseline: { label: 'bare yoga+pg, CPU per request, same storm', value: bare.split.server },
-    note: `of which ${fmt(perStart1.serverSystem)} ms in the kernel (bare: ${fmt(bare.split.serverSystem)} ms)`,
-  });
-  cpuSplitFigures(label1, perStart1, bare.split);
-  report.add({
-    scenario: 'R-PERF-1 login storm',
-    case: label1,
-    metric: 'SQL statements per startSession',
-    value: counted.statements / o1.requests,
-    unit: 'stmts',
-    note: `${(counted.commits / o1.requests).toFixed(2)} transactions per request (pg_stat_database.xact_commit; each autocommit statement counts)`,
-  });
-  for (const p of pairs.filter((p) => p.pools === 1))
+    // 1 organization.
+    const [one] = await createStormOrgs(client, 'Storm', 1);
+    const act = await populate(client, sql, one!, storm.agents, storm.capacity, storm.emergency, env.gw);
+    console.log(
+      `  activation of the storm key with ${n(storm.agents)} users: ${act.ms.toFixed(0)} ms${act.mode === 'batches' ? ` (last of ${act.batches} batches)` : ''}`,
+    );
+    const orgs1: StormOrg[] = [{ fixture: one!, users: await userIdsOf(sql, one!.organizationId) }];
+    const split1 = cpuSplit(server, env.gw.pid);
+    const counted = await countStatements(server, env.dbName, () => runStorm(client, orgs1, storm.clients));
+    const perStart1 = cpuPer(split1, cpuSplit(server, env.gw.pid), counted.result.requests);
+    const o1 = counted.result;
+    checkStorm('1 organization', o1, storm.capacity + storm.emergency);
+    const label1 = `PostgreSQL, 1 org × ${n(storm.agents)}, pool ${n(storm.capacity)}+${n(storm.emergency)}, ${storm.clients} clients`;
+    stormFigures('R-PERF-1 login storm', label1, o1, { label: pgbenchLabel(pg1), tps: pg1.tps }, true);
     report.add({
       scenario: 'R-PERF-1 login storm',
       case: label1,
-      metric: 'vs pgbench pair',
+      metric: 'vs bare yoga+pg',
       value: o1.requests / o1.seconds,
       unit: '/s',
-      baseline: { label: pgbenchLabel(p), value: p.tps },
+      baseline: { label: `bare yoga+pg, same transaction, 1 pool, ${storm.clients} clients`, value: bare.onePool },
     });
-  report.extra.stormStatements = counted.top;
-  console.log('  top statements of the storm (pg_stat_statements, by total time):');
-  for (const t of counted.top)
-    console.log(
-      `    ${String(t.calls).padStart(6)} calls ${t.meanMs.toFixed(3).padStart(8)} ms mean ${t.totalMs.toFixed(0).padStart(7)} ms total  ${t.query}`,
-    );
+    report.add({
+      scenario: 'R-PERF-1 login storm',
+      case: label1,
+      metric: 'gateway CPU per startSession',
+      value: perStart1.server,
+      unit: 'ms',
+      baseline: { label: 'bare yoga+pg, CPU per request, same storm', value: bare.split.server },
+      note: `of which ${fmt(perStart1.serverSystem)} ms in the kernel (bare: ${fmt(bare.split.serverSystem)} ms)`,
+    });
+    cpuSplitFigures(label1, perStart1, bare.split);
+    report.add({
+      scenario: 'R-PERF-1 login storm',
+      case: label1,
+      metric: 'SQL statements per startSession',
+      value: counted.statements / o1.requests,
+      unit: 'stmts',
+      note: `${(counted.commits / o1.requests).toFixed(2)} transactions per request (pg_stat_database.xact_commit; each autocommit statement counts)`,
+    });
+    for (const p of pairs.filter((p) => p.pools === 1))
+      report.add({
+        scenario: 'R-PERF-1 login storm',
+        case: label1,
+        metric: 'vs pgbench pair',
+        value: o1.requests / o1.seconds,
+        unit: '/s',
+        baseline: { label: pgbenchLabel(p), value: p.tps },
+      });
+    report.extra.stormStatements = counted.top;
+    console.log('  top statements of the storm (pg_stat_statements, by total time):');
+    for (const t of counted.top)
+      console.log(
+        `    ${String(t.calls).padStart(6)} calls ${t.meanMs.toFixed(3).padStart(8)} ms mean ${t.totalMs.toFixed(0).padStart(7)} ms total  ${t.query}`,
+      );
 
-  // The same-work floor: pgbench running the gateway's own start statement (same checks and writes).
-  const floor = await sameWorkFloor(env, storm.clients, S.pairs ? 100 : 10);
-  await sameWorkFloor(env, storm.clients, S.pairs ? 100 : 10, 'prepared');
-  report.add({
-    scenario: 'R-PERF-1 login storm',
-    case: label1,
-    metric: 'vs same-work pgbench',
-    value: o1.requests / o1.seconds,
-    unit: '/s',
-    baseline: { label: `pgbench running the gateway's start statement, 1 pool, ${storm.clients} clients`, value: floor.tps },
-  });
-  report.add({
-    scenario: 'R-PERF-1 login storm',
-    case: `same-work floor: pgbench, the gateway's start statement, 1 pool, ${storm.clients} clients`,
-    metric: 'starts/s',
-    value: floor.tps,
-    unit: '/s',
-    baseline: { label: pgbenchLabel(pg1), value: pg1.tps },
-    target: { text: 'every execution started a session', pass: floor.started === floor.executions },
-    note: `${n(floor.started)} of ${n(floor.executions)} executions started a session; p50 ${fmt(ms(summary(floor.result.latenciesUs).p50))} ms`,
-  });
+    // The same-work floor: pgbench running the gateway's own start statement (same checks and writes).
+    const floor = await sameWorkFloor(env, storm.clients, S.pairs ? 100 : 10);
+    await sameWorkFloor(env, storm.clients, S.pairs ? 100 : 10, 'prepared');
+    report.add({
+      scenario: 'R-PERF-1 login storm',
+      case: label1,
+      metric: 'vs same-work pgbench',
+      value: o1.requests / o1.seconds,
+      unit: '/s',
+      baseline: { label: `pgbench running the gateway's start statement, 1 pool, ${storm.clients} clients`, value: floor.tps },
+    });
+    report.add({
+      scenario: 'R-PERF-1 login storm',
+      case: `same-work floor: pgbench, the gateway's start statement, 1 pool, ${storm.clients} clients`,
+      metric: 'starts/s',
+      value: floor.tps,
+      unit: '/s',
+      baseline: { label: pgbenchLabel(pg1), value: pg1.tps },
+      target: { text: 'every execution started a session', pass: floor.started === floor.executions },
+      note: `${n(floor.started)} of ${n(floor.executions)} executions started a session; p50 ${fmt(ms(summary(floor.result.latenciesUs).p50))} ms`,
+    });
 
-  // 100 organizations.
-  const fixtures = await createStormOrgs(client, 'Multi', multi.orgs);
-  for (const f of fixtures) await populate(client, sql, f, multi.agents, multi.capacity, multi.emergency, env.gw);
-  const orgs100: StormOrg[] = [];
-  for (const f of fixtures) orgs100.push({ fixture: f, users: await userIdsOf(sql, f.organizationId) });
-  const split100 = cpuSplit(server, env.gw.pid);
-  const counted100 = await countStatements(server, env.dbName, () => runStorm(client, orgs100, multi.clients));
-  const o100 = counted100.result;
-  const perStart100 = cpuPer(split100, cpuSplit(server, env.gw.pid), o100.requests);
-  console.log(`  top statements of the ${multi.orgs}-organization storm (pg_stat_statements, by total time):`);
-  for (const t of counted100.top.slice(0, 6))
-    console.log(
-      `    ${String(t.calls).padStart(6)} calls ${t.meanMs.toFixed(3).padStart(8)} ms mean ${t.totalMs.toFixed(0).padStart(7)} ms total  ${t.query}`,
-    );
-  checkStorm(`${multi.orgs} organizations`, o100, multi.orgs * (multi.capacity + multi.emergency));
-  const label100 = `PostgreSQL, ${multi.orgs} orgs × ${multi.agents}, pools ${multi.capacity}+${multi.emergency}, ${multi.clients} clients`;
-  stormFigures('R-PERF-1 login storm', label100, o100, { label: pgbenchLabel(pg100), tps: pg100.tps }, true);
-  report.add({
-    scenario: 'R-PERF-1 login storm',
-    case: label100,
-    metric: 'vs bare yoga+pg',
-    value: o100.requests / o100.seconds,
-    unit: '/s',
-    baseline: { label: `bare yoga+pg, same transaction, ${multi.orgs} pools, ${multi.clients} clients`, value: bare.manyPools },
-  });
-  report.add({
-    scenario: 'R-PERF-1 login storm',
-    case: label100,
-    metric: 'gateway CPU per startSession',
-    value: perStart100.server,
-    unit: 'ms',
-    baseline: { label: 'bare yoga+pg, CPU per request, same storm', value: bare.split.server },
-    note: `user + system time of the gateway process (/proc), robust to other load: the cost of the request path itself; of which ${fmt(perStart100.serverSystem)} ms in the kernel (bare: ${fmt(bare.split.serverSystem)} ms)`,
-  });
-  cpuSplitFigures(label100, perStart100, bare.split);
-  for (const p of pairs.filter((p) => p.pools > 1))
+    // 100 organizations.
+    const fixtures = await createStormOrgs(client, 'Multi', multi.orgs);
+    for (const f of fixtures) await populate(client, sql, f, multi.agents, multi.capacity, multi.emergency, env.gw);
+    const orgs100: StormOrg[] = [];
+    for (const f of fixtures) orgs100.push({ fixture: f, users: await userIdsOf(sql, f.organizationId) });
+    const split100 = cpuSplit(server, env.gw.pid);
+    const counted100 = await countStatements(server, env.dbName, () => runStorm(client, orgs100, multi.clients));
+    const o100 = counted100.result;
+    const perStart100 = cpuPer(split100, cpuSplit(server, env.gw.pid), o100.requests);
+    console.log(`  top statements of the ${multi.orgs}-organization storm (pg_stat_statements, by total time):`);
+    for (const t of counted100.top.slice(0, 6))
+      console.log(
+        `    ${String(t.calls).padStart(6)} calls ${t.meanMs.toFixed(3).padStart(8)} ms mean ${t.totalMs.toFixed(0).padStart(7)} ms total  ${t.query}`,
+      );
+    checkStorm(`${multi.orgs} organizations`, o100, multi.orgs * (multi.capacity + multi.emergency));
+    const label100 = `PostgreSQL, ${multi.orgs} orgs × ${multi.agents}, pools ${multi.capacity}+${multi.emergency}, ${multi.clients} clients`;
+    stormFigures('R-PERF-1 login storm', label100, o100, { label: pgbenchLabel(pg100), tps: pg100.tps }, true);
     report.add({
       scenario: 'R-PERF-1 login storm',
       case: label100,
-      metric: 'vs pgbench pair',
+      metric: 'vs bare yoga+pg',
       value: o100.requests / o100.seconds,
       unit: '/s',
-      baseline: { label: pgbenchLabel(p), value: p.tps },
+      baseline: { label: `bare yoga+pg, same transaction, ${multi.orgs} pools, ${multi.clients} clients`, value: bare.manyPools },
     });
-  await pairedStormRounds(env, db100, label100);
-  report.add({
-    scenario: 'R-PERF-1 login storm',
-    case: 'pgbench baseline',
-    metric: 'latency p50 / p99',
-    value: ms(summary(pg1.latenciesUs).p50),
-    unit: `ms / ${fmt(ms(summary(pg1.latenciesUs).p99))} ms`,
-    note: pgbenchLabel(pg1),
-  });
+    report.add({
+      scenario: 'R-PERF-1 login storm',
+      case: label100,
+      metric: 'gateway CPU per startSession',
+      value: perStart100.server,
+      unit: 'ms',
+      baseline: { label: 'bare yoga+pg, CPU per request, same storm', value: bare.split.server },
+      note: `user + system time of the gateway process (/proc), robust to other load: the cost of the request path itself; of which ${fmt(perStart100.serverSystem)} ms in the kernel (bare: ${fmt(bare.split.serverSystem)} ms)`,
+    });
+    cpuSplitFigures(label100, perStart100, bare.split);
+    for (const p of pairs.filter((p) => p.pools > 1))
+      report.add({
+        scenario: 'R-PERF-1 login storm',
+        case: label100,
+        metric: 'vs pgbench pair',
+        value: o100.requests / o100.seconds,
+        unit: '/s',
+        baseline: { label: pgbenchLabel(p), value: p.tps },
+      });
+    await pairedStormRounds(env, bareServer, label100);
+    report.add({
+      scenario: 'R-PERF-1 login storm',
+      case: 'pgbench baseline',
+      metric: 'latency p50 / p99',
+      value: ms(summary(pg1.latenciesUs).p50),
+      unit: `ms / ${fmt(ms(summary(pg1.latenciesUs).p99))} ms`,
+      note: pgbenchLabel(pg1),
+    });
+  } finally {
+    await bareServer.stop();
+  }
 }
 
 /**
@@ -1029,11 +1035,10 @@ async function quiet(server: PgServer, pids: readonly number[], maxMs = 30_000):
  * the same number of requests each, alternating which goes first; the figure
  * is the round with the median ratio, and the note gives every round.
  */
-async function pairedStormRounds(env: PgEnv, db100: string, label100: string): Promise<void> {
+async function pairedStormRounds(env: PgEnv, bare: { port: number; pid: number }, label100: string): Promise<void> {
   const { server, client, sql } = env;
   const { multi } = S;
   const requests = multi.orgs * multi.agents;
-  const bare = await startBare('bare yoga+pg (paired rounds)', { BARE_DATABASE_URL: server.url(db100), POOL_SIZE: String(opts.poolSize) });
   const bareClient = new GqlClient(`http://127.0.0.1:${bare.port}/graphql`, multi.clients);
   /** `idle`: the CPU the other server (idle, not under load) used meanwhile, ms per request of this run. */
   type Run = { rate: number; cpu: CpuSplit; idle: number };
@@ -1052,8 +1057,7 @@ async function pairedStormRounds(env: PgEnv, db100: string, label100: string): P
   };
   const rounds: { bare: Run; gateway: Run; ratio: number }[] = [];
   try {
-    // Warm-up as long as bareBaseline's (its warm-up and 1-pool runs): a fresh process still compiles its hot code.
-    await bareLoad(2 * S.bareRequests);
+    // The server is bareBaseline's, already warmed up by its runs; each timed run below has a warm-up of its own.
     for (let r = 0; r < S.pairedRounds; r++) {
       // Outside the timed runs: the organizations, their users and keys, and an organization for the warm-up.
       const fixtures = await createStormOrgs(client, `Paired ${r + 1}`, multi.orgs);
@@ -1091,7 +1095,6 @@ async function pairedStormRounds(env: PgEnv, db100: string, label100: string): P
     }
   } finally {
     bareClient.close();
-    await bare.stop();
   }
   /** The round whose `key` is the median (the lower middle one of an even number), and every round's key in order. */
   const medianRound = (key: (x: (typeof rounds)[number]) => number) => ({
@@ -1391,7 +1394,6 @@ function cpuSplitFigures(label: string, gateway: CpuSplit, bare: CpuSplit): void
   });
 }
 
-/** The bare yoga+pg server (bench/bare.ts) under the storm's concurrency: 1 pool, then `pools` pools. */
 /** `count` checkouts (take + release in one transaction) on the bare yoga+pg server, spread over `pools` pools, by `clients` workers. */
 async function bareCheckouts(client: GqlClient, count: number, pools: number, clients: number) {
   const items = Array.from({ length: count }, (_, i) => (i % pools) + 1);
@@ -1400,29 +1402,27 @@ async function bareCheckouts(client: GqlClient, count: number, pools: number, cl
   return res;
 }
 
+/** The bare yoga+pg server `bare` (bench/bare.ts) under the storm's concurrency: a warm-up, then 1 pool, then `pools` pools. */
 async function bareBaseline(
   server: PgServer,
-  database: string,
+  bare: { port: number; pid: number },
   clients: number,
   pools: number,
 ): Promise<{ onePool: number; manyPools: number; split: CpuSplit }> {
-  const bare = await startBare('bare yoga+pg', { BARE_DATABASE_URL: server.url(database), POOL_SIZE: String(opts.poolSize) });
-  const { port } = bare;
+  const client = new GqlClient(`http://127.0.0.1:${bare.port}/graphql`, clients);
   try {
-    const client = new GqlClient(`http://127.0.0.1:${port}/graphql`, clients);
     const run = async (pools: number) => S.bareRequests / (await bareCheckouts(client, S.bareRequests, pools, clients)).seconds;
     await run(1); // warm-up
     const onePool = await run(1);
     const split0 = cpuSplit(server, bare.pid);
     const manyPools = await run(pools);
     const split = cpuPer(split0, cpuSplit(server, bare.pid), S.bareRequests);
-    client.close();
     console.log(
       `  bare yoga+pg: ${onePool.toFixed(0)}/s on 1 pool, ${manyPools.toFixed(0)}/s on ${pools} pools; ${split.server.toFixed(3)} ms CPU per request (PostgreSQL ${fmt(split.postgres)} ms, bench clients ${fmt(split.bench)} ms)`,
     );
     return { onePool, manyPools, split };
   } finally {
-    await bare.stop();
+    client.close();
   }
 }
 
